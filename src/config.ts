@@ -1,0 +1,198 @@
+// Configuration: the environment is read once, here, validated and frozen. Nothing deeper in the
+// code reads process.env.
+import path from 'node:path';
+import { z } from 'zod';
+import { NAME_RE } from './domain/schemas.js';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const aliasMap = z.string().transform((text, ctx) => {
+  if (text.trim() === '') return {} as Record<string, string>;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `is not valid JSON (${(err as Error).message}); expected e.g. {"node-2":"chelsty-infra"}` });
+    return z.NEVER;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object of alias → node name' });
+    return z.NEVER;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string' || !NAME_RE.test(v) || !NAME_RE.test(k)) {
+      ctx.addIssue({ code: 'custom', message: `entry ${JSON.stringify(k)} → ${JSON.stringify(v)} is not a pair of node names` });
+      return z.NEVER;
+    }
+    out[k] = v;
+  }
+  return out;
+});
+
+const idList = z.string().transform((text, ctx) => {
+  const ids = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const id of ids) {
+    if (!/^-?\d+$/.test(id)) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(id)} is not a numeric Telegram user id` });
+      return z.NEVER;
+    }
+  }
+  return ids.map(Number);
+});
+
+const tokenPairs = z.string().transform((text, ctx) => {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const node = part.slice(0, eq);
+    const token = part.slice(eq + 1);
+    if (eq < 1 || !NAME_RE.test(node) || token.length < 16) {
+      ctx.addIssue({ code: 'custom', message: 'must be node=token pairs separated by commas, each token at least 16 characters' });
+      return z.NEVER;
+    }
+    out[node] = token;
+  }
+  return out;
+});
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()));
+
+/** Every variable, its default and its check. The README lists the same table. */
+const EnvSchema = z.object({
+  HOMELAB_ROOT: z.string().min(1).default('./var/homelab'),
+  HOSTS_DIR: z.string().min(1).default('./hosts'),
+  PORT: intIn(1, 65535).default(18180),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  NODE_ALIAS_MAP: aliasMap.default({}),
+  RECONCILE_INTERVAL_S: intIn(1, 86_400).default(30),
+  AGENT_SILENT_AFTER_S: intIn(1, 7 * 86_400).default(300),
+  WORLD_PRUNE_AFTER_H: intIn(1, 24 * 365).default(72),
+  VERIFY_AFTER_S: intIn(1, 86_400).default(120),
+  ACTION_TIMEOUT_S: intIn(1, 86_400).default(300),
+  OBSERVER_CHUNK_KB: intIn(4, 1024 * 1024).default(1024),
+  TELEGRAM_BOT_TOKEN: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d+:[A-Za-z0-9_-]{20,}$/, 'does not look like a bot token from @BotFather (digits:letters)')
+      .optional(),
+  ),
+  TELEGRAM_CHAT_ID: optionalString.pipe(z.string().regex(/^-?\d+$|^@\w+$/, 'must be a numeric chat id or @channel').optional()),
+  TELEGRAM_ADMIN_IDS: idList.default([]),
+  TELEGRAM_API_ROOT: z.url({ message: 'must be a URL such as https://api.telegram.org' }).default('https://api.telegram.org'),
+  DIGEST_CRON: z.string().min(1).default('0 8 * * *'),
+  TZ: z.string().min(1).default('UTC'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  INGEST_TOKENS: tokenPairs.default({}),
+});
+
+export interface Config {
+  homelabRoot: string;
+  hostsDir: string;
+  port: number;
+  host: string;
+  aliases: Readonly<Record<string, string>>;
+  reconcileIntervalS: number;
+  agentSilentAfterS: number;
+  worldPruneAfterH: number;
+  verifyAfterS: number;
+  actionTimeoutS: number;
+  observerChunkBytes: number;
+  telegram: {
+    token: string | undefined;
+    chatId: string | undefined;
+    adminIds: readonly number[];
+    apiRoot: string;
+  };
+  digestCron: string;
+  tz: string;
+  logLevel: string;
+  ingestTokens: Readonly<Record<string, string>>;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function isValidTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads the environment once. Throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty values count as unset, as in a compose env_file with `VAR=`.
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = EnvSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    throw new ConfigError(variable, `${issue.message} (got ${JSON.stringify(redact(variable, input[variable]))})`);
+  }
+  const e = parsed.data;
+  if (!isValidTimeZone(e.TZ)) throw new ConfigError('TZ', `unknown time zone ${JSON.stringify(e.TZ)}; use an IANA name such as Europe/Warsaw`);
+  return deepFreeze({
+    homelabRoot: path.resolve(e.HOMELAB_ROOT),
+    hostsDir: path.resolve(e.HOSTS_DIR),
+    port: e.PORT,
+    host: e.HOST,
+    aliases: e.NODE_ALIAS_MAP,
+    reconcileIntervalS: e.RECONCILE_INTERVAL_S,
+    agentSilentAfterS: e.AGENT_SILENT_AFTER_S,
+    worldPruneAfterH: e.WORLD_PRUNE_AFTER_H,
+    verifyAfterS: e.VERIFY_AFTER_S,
+    actionTimeoutS: e.ACTION_TIMEOUT_S,
+    observerChunkBytes: e.OBSERVER_CHUNK_KB * 1024,
+    telegram: {
+      token: e.TELEGRAM_BOT_TOKEN,
+      chatId: e.TELEGRAM_CHAT_ID,
+      adminIds: e.TELEGRAM_ADMIN_IDS,
+      apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
+    },
+    digestCron: e.DIGEST_CRON,
+    tz: e.TZ,
+    logLevel: e.LOG_LEVEL,
+    ingestTokens: e.INGEST_TOKENS,
+  });
+}
+
+/** Secrets are never echoed back, not even in an error about them. */
+function redact(variable: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (variable === 'TELEGRAM_BOT_TOKEN' || variable === 'INGEST_TOKENS') return `<${value.length} characters, hidden>`;
+  return value.length > 80 ? `${value.slice(0, 77)}...` : value;
+}

@@ -1,0 +1,240 @@
+// The observer's pure core: event lines in, world state out. No fs, no clock, no env.
+import { EventSchema, NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
+
+export type EventKind = 'positive' | 'negative' | 'node' | 'unknown';
+
+const POSITIVE = new Set(['service_healthy', 'service_recovered']);
+const NEGATIVE = new Set(['containers_not_running', 'mqtt_unreachable', 'healthcheck_failed', 'service_unhealthy', 'container_restarting']);
+const NODE_TYPES = new Set(['node_heartbeat', 'disk_pressure']);
+
+export function classify(type: string): EventKind {
+  if (POSITIVE.has(type)) return 'positive';
+  if (NEGATIVE.has(type) || type.endsWith('_failed') || type.endsWith('_unreachable')) return 'negative';
+  if (NODE_TYPES.has(type)) return 'node';
+  return 'unknown';
+}
+
+export interface ObserveConfig {
+  /** Raw node name → canonical node name. */
+  aliases: Readonly<Record<string, string>>;
+}
+
+export function canonicalNode(name: string, cfg: ObserveConfig): string {
+  return Object.prototype.hasOwnProperty.call(cfg.aliases, name) ? (cfg.aliases[name] as string) : name;
+}
+
+/** How many status-change timestamps each service keeps (for flapping detection). */
+export const CHANGES_KEPT = 16;
+
+/** The observer's whole state: everything world state is rendered from. */
+export interface ObserverModel {
+  services: Record<string, ServiceState>;
+  nodes: Record<string, NodeState>;
+  /** Highest `seq` applied per source stream (the node an events file belongs to). */
+  seq: Record<string, number>;
+  counters: Counters;
+}
+
+export interface Counters {
+  applied: number;
+  malformed: number;
+  oversized: number;
+  duplicate: number;
+  unknown: number;
+}
+
+export function emptyModel(): ObserverModel {
+  return { services: {}, nodes: {}, seq: {}, counters: { applied: 0, malformed: 0, oversized: 0, duplicate: 0, unknown: 0 } };
+}
+
+export type LineResult =
+  | { ok: true; event: NodeEvent }
+  | { ok: false; reason: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+const DAY_MS = 86_400_000;
+
+/**
+ * Parses one complete line of `events/<day>/<fileNode>.jsonl`. The event's node must be the file's
+ * node (after aliasing), and its time must fall on the file's day (±1 day of slack for clocks
+ * and late writers): anything else is malformed and changes nothing.
+ */
+export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: string, cfg: ObserveConfig): LineResult {
+  let text: string;
+  try {
+    text = utf8.decode(line);
+  } catch {
+    return { ok: false, reason: 'invalid UTF-8' };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON (${(err as Error).message})` };
+  }
+  const parsed = EventSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length ? `${issue.path.join('.')}: ` : '';
+    return { ok: false, reason: `schema: ${where}${issue?.message ?? 'invalid'}` };
+  }
+  const event = parsed.data;
+  const node = canonicalNode(event.node, cfg);
+  if (!NAME_RE.test(node)) return { ok: false, reason: `alias of ${event.node} is not a valid node name` };
+  if (node !== canonicalNode(fileNode, cfg)) {
+    return { ok: false, reason: `event of node ${event.node} in the file of node ${fileNode}` };
+  }
+  const t = Date.parse(event.ts);
+  const dayStart = Date.parse(`${fileDay}T00:00:00.000Z`);
+  if (!Number.isFinite(t) || t < dayStart - DAY_MS || t >= dayStart + 2 * DAY_MS) {
+    return { ok: false, reason: `ts ${event.ts} is not on the file's day ${fileDay}` };
+  }
+  const kind = classify(event.type);
+  if ((kind === 'positive' || kind === 'negative') && !event.service) {
+    return { ok: false, reason: `${event.type} needs a service` };
+  }
+  if (event.type === 'disk_pressure') {
+    const level = event.detail?.level;
+    if (level !== 'high' && level !== 'normal') return { ok: false, reason: 'disk_pressure needs detail.level high or normal' };
+  }
+  return { ok: true, event: { ...event, node, ts: new Date(t).toISOString() } };
+}
+
+function emptyNode(node: string): NodeState {
+  return {
+    node,
+    last_seen: null,
+    last_event_type: null,
+    disk_pressure: null,
+    disk_used_pct: null,
+    disk_updated_at: null,
+    events_applied: 0,
+    events_unknown: 0,
+  };
+}
+
+/** ISO timestamps produced by toISOString() compare correctly as strings. */
+const later = (a: string | null, b: string): boolean => a === null || b >= a;
+
+/**
+ * Applies one valid event (already through parseEventLine) to the model, in place.
+ * `source` is the stream it came from (the file's node), for `seq` de-duplication.
+ * Returns false when the event was a duplicate and changed nothing.
+ *
+ * A status changes only for an event at least as new as the last one seen for that service, so
+ * events delivered late (an agent's spool draining) never overwrite newer news.
+ */
+export function applyEvent(model: ObserverModel, event: NodeEvent, source: string): boolean {
+  if (event.seq !== undefined) {
+    const last = model.seq[source];
+    if (last !== undefined && event.seq <= last) {
+      model.counters.duplicate++;
+      return false;
+    }
+    model.seq[source] = event.seq;
+  }
+  const ts = event.ts;
+  const node = (model.nodes[event.node] ??= emptyNode(event.node));
+  if (later(node.last_seen, ts)) {
+    node.last_seen = ts;
+    node.last_event_type = event.type;
+  }
+  node.events_applied++;
+  model.counters.applied++;
+
+  const kind = classify(event.type);
+  if (kind === 'unknown') {
+    node.events_unknown++;
+    model.counters.unknown++;
+    return true;
+  }
+  if (kind === 'node') {
+    if (event.type === 'disk_pressure' && later(node.disk_updated_at, ts)) {
+      node.disk_pressure = event.detail?.level === 'high' ? 'high' : 'normal';
+      const pct = event.detail?.used_pct;
+      node.disk_used_pct = typeof pct === 'number' && Number.isFinite(pct) ? pct : null;
+      node.disk_updated_at = ts;
+    }
+    return true;
+  }
+
+  const service = event.service as string;
+  const key = `${event.node}/${service}`;
+  const status = kind === 'positive' ? 'healthy' : 'unhealthy';
+  const reason = kind === 'positive' ? null : event.type;
+  const prev = model.services[key];
+  if (!prev) {
+    model.services[key] = {
+      node: event.node,
+      service,
+      status,
+      reason,
+      since: ts,
+      last_event_at: ts,
+      last_healthy_at: status === 'healthy' ? ts : null,
+      last_incident: null,
+      changes: [],
+    };
+    return true;
+  }
+  if (status === 'healthy' && later(prev.last_healthy_at, ts)) prev.last_healthy_at = ts;
+  if (!later(prev.last_event_at, ts)) return true;
+  prev.last_event_at = ts;
+  if (prev.status !== status) {
+    if (status === 'healthy') {
+      prev.last_incident = { reason: prev.reason, started_at: prev.since, resolved_at: ts };
+    }
+    prev.status = status;
+    prev.since = ts;
+    prev.changes.push(ts);
+    if (prev.changes.length > CHANGES_KEPT) prev.changes.splice(0, prev.changes.length - CHANGES_KEPT);
+  } else if (status === 'unhealthy' && prev.reason !== reason) {
+    // Still unhealthy, for a new reason: the reason follows, `since` keeps the incident's start.
+    prev.reason = reason;
+  }
+  if (event.type === 'service_recovered' && !prev.last_incident) {
+    const r = event.detail?.reason;
+    prev.last_incident = { reason: typeof r === 'string' ? r : null, started_at: null, resolved_at: ts };
+  }
+  return true;
+}
+
+export interface RenderConfig {
+  agentSilentAfterS: number;
+  worldPruneAfterH: number;
+}
+
+function byKey<T>(entries: [string, T][]): Record<string, T> {
+  entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return Object.fromEntries(entries);
+}
+
+/**
+ * World state from the model, the desired state and the clock. Ghost keys are pruned: entries
+ * whose key is not `<canonical node>/<service>`, and entries not heard of for WORLD_PRUNE_AFTER_H
+ * that no desired state names. Nodes of the desired state that never spoke are listed as silent.
+ */
+export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World {
+  const pruneBefore = now - cfg.worldPruneAfterH * 3_600_000;
+  const services: [string, ServiceState][] = [];
+  for (const [key, s] of Object.entries(model.services)) {
+    if (key !== `${s.node}/${s.service}` || !NAME_RE.test(s.node) || !NAME_RE.test(s.service)) continue;
+    if (canonicalNode(s.node, cfg) !== s.node) continue;
+    const wanted = desired[s.node]?.services[s.service] !== undefined;
+    if (!wanted && Date.parse(s.last_event_at) < pruneBefore) continue;
+    services.push([key, { ...s, changes: [...s.changes] }]);
+  }
+  const silentBefore = now - cfg.agentSilentAfterS * 1000;
+  const nodes: [string, World['nodes'][string]][] = [];
+  const seen = new Set<string>();
+  for (const [name, n] of Object.entries(model.nodes)) {
+    if (canonicalNode(name, cfg) !== name) continue;
+    seen.add(name);
+    const alive = n.last_seen !== null && Date.parse(n.last_seen) >= silentBefore;
+    nodes.push([name, { ...n, agent: alive ? 'alive' : 'silent' }]);
+  }
+  for (const name of Object.keys(desired)) {
+    if (!seen.has(name)) nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);
+  }
+  return { services: byKey(services), nodes: byKey(nodes) };
+}

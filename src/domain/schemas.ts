@@ -1,0 +1,136 @@
+// Zod schemas for every on-disk and wire shape. Types are inferred from them so that the
+// validation and the types can never disagree.
+import { z } from 'zod';
+
+/** Node and service names become parts of file names and action ids. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** Docker's own rule for container names. */
+export const CONTAINER_RE = /^\/?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export const Name = z.string().regex(NAME_RE, 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$');
+
+/** Lines longer than this are skipped before parsing (SPEC §3). */
+export const MAX_EVENT_LINE_BYTES = 64 * 1024;
+
+export const EventSchema = z.object({
+  ts: z.iso.datetime({ offset: true, message: 'ts must be an ISO 8601 date-time with a zone' }),
+  node: Name,
+  type: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[A-Za-z0-9_.:-]+$/, 'type must be a word of letters, digits, _ . : -'),
+  service: Name.optional(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+  seq: z.number().int().nonnegative().optional(),
+});
+export type NodeEvent = z.infer<typeof EventSchema>;
+
+export const ServiceStatus = z.enum(['healthy', 'unhealthy']);
+export type ServiceStatus = z.infer<typeof ServiceStatus>;
+
+export const IncidentSchema = z.object({
+  reason: z.string().nullable(),
+  started_at: z.string().nullable(),
+  resolved_at: z.string(),
+});
+export type Incident = z.infer<typeof IncidentSchema>;
+
+export const ServiceStateSchema = z.object({
+  node: Name,
+  service: Name,
+  status: ServiceStatus,
+  reason: z.string().nullable(),
+  since: z.string(),
+  last_event_at: z.string(),
+  last_healthy_at: z.string().nullable(),
+  last_incident: IncidentSchema.nullable(),
+  /** Timestamps (event time) of the most recent status changes, newest last. */
+  changes: z.array(z.string()),
+});
+export type ServiceState = z.infer<typeof ServiceStateSchema>;
+
+export const DiskPressure = z.enum(['high', 'normal']);
+
+export const NodeStateSchema = z.object({
+  node: Name,
+  last_seen: z.string().nullable(),
+  last_event_type: z.string().nullable(),
+  disk_pressure: DiskPressure.nullable(),
+  disk_used_pct: z.number().nullable(),
+  disk_updated_at: z.string().nullable(),
+  events_applied: z.number().int(),
+  events_unknown: z.number().int(),
+});
+export type NodeState = z.infer<typeof NodeStateSchema>;
+
+export const WorldServiceSchema = ServiceStateSchema;
+export const WorldNodeSchema = NodeStateSchema.extend({
+  agent: z.enum(['alive', 'silent']),
+});
+export type WorldService = z.infer<typeof WorldServiceSchema>;
+export type WorldNode = z.infer<typeof WorldNodeSchema>;
+export const WorldServicesFile = z.record(z.string(), WorldServiceSchema);
+export const WorldNodesFile = z.record(z.string(), WorldNodeSchema);
+export interface World {
+  services: Record<string, WorldService>;
+  nodes: Record<string, WorldNode>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Desired state: hosts/<node>/services.yaml
+
+const ContainerName = z.string().regex(CONTAINER_RE, 'is not a valid container name');
+
+export const DesiredServiceSchema = z.strictObject({
+  containers: z.array(ContainerName).min(1, 'needs at least one container').optional(),
+  monitor: z.boolean().optional(),
+  auto_approve: z.boolean().optional(),
+});
+
+const DockerTarget = z
+  .strictObject({
+    socket: z.string().min(1).optional(),
+    url: z
+      .string()
+      .regex(/^(ssh|tcp|https?):\/\/\S+$/, 'must be ssh://user@host[:port], tcp://host:port or http(s)://host:port')
+      .optional(),
+  })
+  .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' });
+
+export const DesiredFileSchema = z.strictObject({
+  docker: DockerTarget.optional(),
+  services: z.record(Name, DesiredServiceSchema.nullable()),
+});
+export type DesiredFile = z.infer<typeof DesiredFileSchema>;
+
+export interface DesiredService {
+  node: string;
+  service: string;
+  containers: string[];
+  monitor: boolean;
+  auto_approve: boolean;
+}
+export interface DesiredNode {
+  node: string;
+  docker: { socket?: string; url?: string };
+  services: Record<string, DesiredService>;
+}
+/** Keyed by node name. */
+export type DesiredState = Record<string, DesiredNode>;
+
+export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
+  const services: Record<string, DesiredService> = {};
+  for (const [service, raw] of Object.entries(file.services)) {
+    const s = raw ?? {};
+    services[service] = {
+      node,
+      service,
+      containers: (s.containers ?? [service]).map((c) => c.replace(/^\//, '')),
+      monitor: s.monitor !== false,
+      auto_approve: s.auto_approve === true,
+    };
+  }
+  const docker = file.docker?.url ? { url: file.docker.url } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
+  return { node, docker, services };
+}

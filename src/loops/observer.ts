@@ -1,0 +1,271 @@
+// The observer: tails every node's event log and publishes world state.
+//
+// Crash consistency: the checkpoint file holds the read positions *and* the model they produced,
+// written in one atomic rename. World files are rendered from that model and written before the
+// checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
+// restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
+import { promises as fs } from 'node:fs';
+import { z } from 'zod';
+import {
+  applyEvent,
+  emptyModel,
+  parseEventLine,
+  renderWorld,
+  type ObserveConfig,
+  type ObserverModel,
+  type RenderConfig,
+} from '../domain/observe.js';
+import { NodeStateSchema, ServiceStateSchema, type DesiredState, type World } from '../domain/schemas.js';
+import type { Logger } from '../log.js';
+import { readJsonFile, removeStaleTemps, stableJson, writeFileAtomic } from '../store/atomic.js';
+import { listEventFiles, readLines, type FilePos } from '../store/events.js';
+import type { Layout } from '../store/paths.js';
+
+const CHECKPOINT_VERSION = 1;
+/** Malformed lines logged one by one per file and pass; the rest are summed up in one line. */
+const MALFORMED_LOGGED_PER_FILE = 10;
+
+const FilePosSchema = z.object({
+  ino: z.number(),
+  offset: z.number().int().nonnegative(),
+  line: z.number().int().nonnegative(),
+  skip: z.boolean(),
+  head: z.string(),
+});
+const CheckpointSchema = z.object({
+  version: z.literal(CHECKPOINT_VERSION),
+  fingerprint: z.string(),
+  positions: z.record(z.string(), z.record(z.string(), FilePosSchema)),
+  model: z.object({
+    services: z.record(z.string(), ServiceStateSchema),
+    nodes: z.record(z.string(), NodeStateSchema),
+    seq: z.record(z.string(), z.number()),
+    counters: z.object({
+      applied: z.number(),
+      malformed: z.number(),
+      oversized: z.number(),
+      duplicate: z.number(),
+      unknown: z.number(),
+    }),
+    malformed_by_node: z.record(z.string(), z.number()),
+  }),
+});
+type Checkpoint = z.infer<typeof CheckpointSchema>;
+type Model = ObserverModel & { malformed_by_node: Record<string, number> };
+
+export interface ObserverDeps {
+  layout: Layout;
+  config: ObserveConfig & RenderConfig & { observerChunkBytes: number };
+  log: Logger;
+  now: () => number;
+  desired: () => DesiredState;
+}
+
+export interface PassStats {
+  bytes: number;
+  lines: number;
+  applied: number;
+  malformed: number;
+  rounds: number;
+}
+
+export class Observer {
+  private model: Model = { ...emptyModel(), malformed_by_node: {} };
+  /** node → day → position */
+  private positions: Record<string, Record<string, FilePos>> = {};
+  private world: World = { services: {}, nodes: {} };
+  private written = { services: '', nodes: '' };
+  private readonly fingerprint: string;
+  /** Lines read since this process started (a resumed start reads none of the old ones). */
+  readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
+  private listeners: ((world: World) => void)[] = [];
+
+  constructor(private readonly deps: ObserverDeps) {
+    const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
+    this.fingerprint = JSON.stringify({ v: CHECKPOINT_VERSION, aliases });
+  }
+
+  /** Starts from no checkpoint at all: the next pass replays every event. */
+  async initFresh(): Promise<void> {
+    await this.init(true);
+  }
+
+  /** Loads the checkpoint (or starts empty) and cleans up what a crash left behind. */
+  async init(fresh = false): Promise<void> {
+    const { layout, log } = this.deps;
+    for (const dir of [layout.world, layout.state]) {
+      const removed = await removeStaleTemps(dir);
+      if (removed.length) log.info({ dir, removed }, 'removed temp files left by an interrupted write');
+    }
+    const cp = fresh ? undefined : await this.loadCheckpoint();
+    if (cp) {
+      this.positions = cp.positions;
+      this.model = cp.model as Model;
+    }
+    for (const [key, file] of [
+      ['services', layout.worldServices],
+      ['nodes', layout.worldNodes],
+    ] as const) {
+      this.written[key] = await fs.readFile(file, 'utf8').catch(() => '');
+    }
+  }
+
+  private async loadCheckpoint(): Promise<Checkpoint | undefined> {
+    const { layout, log } = this.deps;
+    let raw: unknown;
+    try {
+      raw = await readJsonFile(layout.checkpoint);
+    } catch (err) {
+      log.warn({ err, file: layout.checkpoint }, 'observer checkpoint unreadable; replaying all events');
+      return undefined;
+    }
+    if (raw === undefined) {
+      log.info('no observer checkpoint; replaying all events');
+      return undefined;
+    }
+    const parsed = CheckpointSchema.safeParse(raw);
+    if (!parsed.success) {
+      log.warn({ file: layout.checkpoint, problem: parsed.error.issues[0]?.message }, 'observer checkpoint invalid; replaying all events');
+      return undefined;
+    }
+    if (parsed.data.fingerprint !== this.fingerprint) {
+      log.info('NODE_ALIAS_MAP changed since the checkpoint; replaying all events');
+      return undefined;
+    }
+    return parsed.data;
+  }
+
+  onPublish(fn: (world: World) => void): void {
+    this.listeners.push(fn);
+  }
+
+  current(): World {
+    return this.world;
+  }
+
+  counters(): Readonly<Model['counters']> & { malformed_by_node: Readonly<Record<string, number>> } {
+    return { ...this.model.counters, malformed_by_node: this.model.malformed_by_node };
+  }
+
+  /**
+   * Reads every node's new complete lines, one chunk per node per round so that one node's
+   * backlog never delays another's, and publishes after each round. Always publishes at least
+   * once, so that clock-driven changes (agent silent, pruning) reach the world files.
+   */
+  async pass(): Promise<PassStats> {
+    const { layout, log } = this.deps;
+    const stats: PassStats = { bytes: 0, lines: 0, applied: 0, malformed: 0, rounds: 0 };
+    const files = await listEventFiles(layout.events);
+    let moved = this.prunePositions(files);
+    const done = new Set<string>();
+    const nodes = [...files.keys()].sort();
+    while (done.size < nodes.length) {
+      stats.rounds++;
+      for (const node of nodes) {
+        if (done.has(node)) continue;
+        const pending = await this.readNodeChunk(node, files.get(node)!, stats);
+        if (pending.moved) moved = true;
+        if (!pending.more) done.add(node);
+      }
+      if (done.size < nodes.length) await this.publish(moved);
+    }
+    await this.publish(moved);
+    this.totals.bytes += stats.bytes;
+    this.totals.lines += stats.lines;
+    this.totals.passes++;
+    if (stats.lines > 0) log.debug({ ...stats }, 'observer pass');
+    return stats;
+  }
+
+  /** Forgets positions of files that are gone. Returns true when anything was forgotten. */
+  private prunePositions(files: Map<string, { day: string }[]>): boolean {
+    let changed = false;
+    for (const [node, days] of Object.entries(this.positions)) {
+      const present = new Set((files.get(node) ?? []).map((f) => f.day));
+      for (const day of Object.keys(days)) {
+        if (!present.has(day)) {
+          delete days[day];
+          changed = true;
+        }
+      }
+      if (Object.keys(days).length === 0) delete this.positions[node];
+    }
+    return changed;
+  }
+
+  /** Reads one chunk from the node's oldest file with unread data. */
+  private async readNodeChunk(
+    node: string,
+    files: { day: string; path: string }[],
+    stats: PassStats,
+  ): Promise<{ more: boolean; moved: boolean }> {
+    const { config, log } = this.deps;
+    const positions = (this.positions[node] ??= {});
+    for (const file of files) {
+      const pos = positions[file.day];
+      if (pos) {
+        const st = await fs.lstat(file.path).catch(() => undefined);
+        if (!st || !st.isFile() || (st.ino === pos.ino && st.size === pos.offset)) continue;
+      }
+      let loggedHere = 0;
+      let malformedHere = 0;
+      const model = this.model;
+      const malformed = (line: number, reason: string) => {
+        model.counters.malformed++;
+        model.malformed_by_node[node] = (model.malformed_by_node[node] ?? 0) + 1;
+        stats.malformed++;
+        malformedHere++;
+        if (loggedHere++ < MALFORMED_LOGGED_PER_FILE) log.warn({ file: file.path, line, reason }, 'skipped malformed event line');
+      };
+      const out = await readLines(file.path, pos, config.observerChunkBytes, {
+        line: (buf, lineNo) => {
+          stats.lines++;
+          const r = parseEventLine(buf, node, file.day, config);
+          if (!r.ok) return malformed(lineNo, r.reason);
+          if (applyEvent(model, r.event, node)) stats.applied++;
+        },
+        oversized: (lineNo) => {
+          stats.lines++;
+          model.counters.oversized++;
+          malformed(lineNo, 'line longer than 64 KiB');
+        },
+      });
+      if (!out) continue;
+      if (malformedHere > MALFORMED_LOGGED_PER_FILE) {
+        log.warn({ file: file.path, count: malformedHere }, `skipped ${malformedHere} malformed event lines (first ${MALFORMED_LOGGED_PER_FILE} logged)`);
+      }
+      if (out.reset) log.warn({ file: file.path, why: out.reset }, `event file was ${out.reset}; reading it again from the start`);
+      const moved = !pos || out.bytes > 0 || out.reset !== undefined || pos.offset !== out.pos.offset || pos.skip !== out.pos.skip || pos.head !== out.pos.head;
+      positions[file.day] = out.pos;
+      stats.bytes += out.bytes;
+      if (!out.caughtUp) return { more: true, moved };
+      if (moved) return { more: true, moved };
+    }
+    return { more: false, moved: false };
+  }
+
+  /** Renders and writes world files (when they changed), then the checkpoint (when it moved). */
+  async publish(checkpointMoved: boolean): Promise<void> {
+    const { layout, config, now, desired } = this.deps;
+    this.world = renderWorld(this.model, desired(), config, now());
+    const services = stableJson(this.world.services);
+    const nodes = stableJson(this.world.nodes);
+    let changed = false;
+    if (services !== this.written.services) {
+      await writeFileAtomic(layout.worldServices, services);
+      this.written.services = services;
+      changed = true;
+    }
+    if (nodes !== this.written.nodes) {
+      await writeFileAtomic(layout.worldNodes, nodes);
+      this.written.nodes = nodes;
+      changed = true;
+    }
+    if (checkpointMoved) {
+      const cp: Checkpoint = { version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model };
+      await writeFileAtomic(layout.checkpoint, JSON.stringify(cp));
+      this.totals.publishes++;
+    }
+    if (changed) for (const fn of this.listeners) fn(this.world);
+  }
+}

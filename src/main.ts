@@ -1,0 +1,97 @@
+// Composition root: config → logger → stores → loops. Only this file starts timers and watchers.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { Observer } from './loops/observer.js';
+import { Runner } from './loops/runner.js';
+import { writeFileAtomic } from './store/atomic.js';
+import { DesiredStore } from './store/desired.js';
+import { ensureLayout, layout } from './store/paths.js';
+
+export interface Running {
+  observer: Observer;
+  desired: DesiredStore;
+  runners: Runner[];
+  stop(): Promise<void>;
+}
+
+/** A pid file under state/, so offline tools (replay) can refuse to run beside a live process. */
+export async function readLivePid(stateDir: string): Promise<number | undefined> {
+  const text = await fs.readFile(path.join(stateDir, 'control-plane.pid'), 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+export async function startControlPlane(config: Config, log: Logger, now: () => number = Date.now): Promise<Running> {
+  const l = layout(config.homelabRoot);
+  await ensureLayout(l);
+  const other = await readLivePid(l.state);
+  if (other !== undefined) {
+    throw new Error(`another control plane (pid ${other}) is running on ${l.root}; stop it first`);
+  }
+  await writeFileAtomic(path.join(l.state, 'control-plane.pid'), `${process.pid}\n`);
+
+  const desired = new DesiredStore(config.hostsDir);
+  const first = await desired.reload();
+  reportDesiredProblems(log, first.problems);
+
+  const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current() });
+  await observer.init();
+
+  const interval = config.reconcileIntervalS * 1000;
+  const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, now);
+  const desiredLoop = new Runner(
+    'desired',
+    interval,
+    async () => {
+      const r = await desired.reload();
+      if (r.changed) {
+        reportDesiredProblems(log, r.problems);
+        observerLoop.kick();
+      }
+    },
+    log,
+    now,
+  );
+
+  const watchers: FSWatcher[] = [];
+  const ignoreDot = (p: string) => path.basename(p).startsWith('.');
+  // Watching is a hint: the loops also rescan every interval, so a missed event costs one interval.
+  const eventsWatcher = watch(l.events, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
+  eventsWatcher.on('all', () => observerLoop.kick());
+  eventsWatcher.on('error', (err) => log.warn({ err }, 'watching events/ failed; falling back to the interval rescan'));
+  watchers.push(eventsWatcher);
+  const hostsWatcher = watch(config.hostsDir, { ignoreInitial: true, depth: 2, ignored: ignoreDot, followSymlinks: false });
+  hostsWatcher.on('all', () => desiredLoop.kick());
+  hostsWatcher.on('error', (err) => log.warn({ err }, 'watching hosts/ failed; falling back to the interval rescan'));
+  watchers.push(hostsWatcher);
+
+  const runners = [observerLoop, desiredLoop];
+  for (const r of runners) r.start();
+  log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
+
+  return {
+    observer,
+    desired,
+    runners,
+    async stop() {
+      await Promise.all(watchers.map((w) => w.close()));
+      for (const r of runners) await r.stop();
+      await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
+    },
+  };
+}
+
+export function reportDesiredProblems(log: Logger, problems: readonly { file: string; line: number; reason: string }[]): void {
+  for (const p of problems) {
+    log.error({ file: p.file, line: p.line, reason: p.reason }, `desired state: ${p.file}:${p.line}: ${p.reason} (last good version stays in force)`);
+  }
+}

@@ -1,0 +1,169 @@
+// hosts/<node>/services.yaml → DesiredState. A file that does not parse or validate is reported
+// with file, line and reason, and the last good version of that node stays in force.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
+import { DesiredFileSchema, NAME_RE, normalizeDesired, type DesiredNode, type DesiredState } from '../domain/schemas.js';
+import { readRegularFile } from './atomic.js';
+
+export const MAX_DESIRED_FILE_BYTES = 1024 * 1024;
+
+export interface DesiredProblem {
+  node: string;
+  file: string;
+  line: number;
+  reason: string;
+}
+
+export type DesiredParse = { ok: true; value: DesiredNode } | { ok: false; problems: DesiredProblem[] };
+
+function lineOf(doc: Document, counter: LineCounter, pathParts: PropertyKey[], key?: string): number {
+  let node: unknown = doc.getIn(pathParts as unknown[], true);
+  if (key !== undefined && isMap(node)) {
+    const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+    if (pair && isScalar(pair.key)) node = pair.key;
+  }
+  // Walk back up the path until a node with a position is found.
+  for (let n = pathParts.length; (node === undefined || node === null || !(node as { range?: unknown }).range) && n > 0; n--) {
+    node = doc.getIn(pathParts.slice(0, n - 1) as unknown[], true);
+  }
+  const range = (node as { range?: [number, number, number] } | undefined)?.range;
+  return range ? counter.linePos(range[0]).line : 1;
+}
+
+/** Validates one services.yaml text. Pure apart from nothing: used by the loader and `check`. */
+export function parseDesiredText(node: string, file: string, text: string): DesiredParse {
+  const problem = (line: number, reason: string): DesiredParse => ({ ok: false, problems: [{ node, file, line, reason }] });
+  if (!NAME_RE.test(node)) return problem(1, `directory name ${JSON.stringify(node)} is not a valid node name`);
+  if (Buffer.byteLength(text) > MAX_DESIRED_FILE_BYTES) return problem(1, `file is larger than ${MAX_DESIRED_FILE_BYTES} bytes`);
+  if (text.trim() === '') return problem(1, 'file is empty (saved half-way?); expected a `services:` map');
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false, strict: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => ({
+        node,
+        file,
+        line: e.linePos?.[0]?.line ?? 1,
+        reason: `YAML: ${e.message.split('\n')[0]}`,
+      })),
+    };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 50 });
+  } catch (err) {
+    return problem(1, `YAML: ${(err as Error).message}`);
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    return problem(1, 'top level must be a map with `services:` (and optionally `docker:`)');
+  }
+  const parsed = DesiredFileSchema.safeParse(data);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.flatMap((issue): DesiredProblem[] => {
+      const where = issue.path.map(String);
+      if (issue.code === 'unrecognized_keys') {
+        return issue.keys.map((k) => ({
+          node,
+          file,
+          line: lineOf(doc, counter, issue.path, k),
+          reason: `unknown key ${[...where, k].join('.')}`,
+        }));
+      }
+      if (issue.code === 'invalid_key') {
+        return [{ node, file, line: lineOf(doc, counter, issue.path), reason: `${where.join('.')}: service name must match ${NAME_RE.source}` }];
+      }
+      const label = where.length ? where.join('.') : 'file';
+      return [{ node, file, line: lineOf(doc, counter, issue.path), reason: `${label}: ${issue.message}` }];
+    });
+    return { ok: false, problems };
+  }
+  return { ok: true, value: normalizeDesired(node, parsed.data) };
+}
+
+export interface DesiredLoad {
+  desired: DesiredState;
+  /** Problems per node; a node listed here kept its last good version (if it had one). */
+  problems: DesiredProblem[];
+  /** Content of each file read, to tell a change of a bad file from the same bad file. */
+  fingerprints: Record<string, string>;
+}
+
+/** Reads every hosts/<node>/services.yaml. `lastGood` supplies the version kept for a broken file. */
+export async function loadDesired(hostsDir: string, lastGood: DesiredState = {}): Promise<DesiredLoad> {
+  const desired: DesiredState = {};
+  const problems: DesiredProblem[] = [];
+  const fingerprints: Record<string, string> = {};
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await fs.readdir(hostsDir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { desired, problems: [{ node: '', file: hostsDir, line: 0, reason: 'hosts directory does not exist' }], fingerprints };
+    }
+    throw err;
+  }
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
+    const node = entry.name;
+    const file = path.join(hostsDir, node, 'services.yaml');
+    let buf: Buffer | undefined;
+    try {
+      buf = await readRegularFile(file);
+    } catch (err) {
+      problems.push({ node, file, line: 0, reason: (err as Error).message });
+      if (lastGood[node]) desired[node] = lastGood[node];
+      continue;
+    }
+    if (buf === undefined) continue; // a directory without services.yaml is not a node
+    fingerprints[node] = `${buf.length}:${hashText(buf)}`;
+    const result = parseDesiredText(node, file, buf.toString('utf8'));
+    if (result.ok) {
+      desired[node] = result.value;
+    } else {
+      problems.push(...result.problems);
+      if (lastGood[node]) desired[node] = lastGood[node];
+    }
+  }
+  return { desired, problems, fingerprints };
+}
+
+function hashText(buf: Buffer): string {
+  // FNV-1a: enough to tell one version of a small file from another.
+  let h = 0x811c9dc5;
+  for (const b of buf) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16);
+}
+
+/** Holds the desired state in force: the last good version of every node. */
+export class DesiredStore {
+  private state: DesiredState = {};
+  private lastProblems: DesiredProblem[] = [];
+  private lastFingerprints: Record<string, string> = {};
+
+  constructor(private readonly hostsDir: string) {}
+
+  /** Re-reads hosts/. Returns whether the state in force or the set of problems changed. */
+  async reload(): Promise<{ changed: boolean; problems: DesiredProblem[] }> {
+    const load = await loadDesired(this.hostsDir, this.state);
+    const changed =
+      JSON.stringify(load.fingerprints) !== JSON.stringify(this.lastFingerprints) ||
+      JSON.stringify(load.problems) !== JSON.stringify(this.lastProblems);
+    this.state = load.desired;
+    this.lastProblems = load.problems;
+    this.lastFingerprints = load.fingerprints;
+    return { changed, problems: load.problems };
+  }
+
+  current(): DesiredState {
+    return this.state;
+  }
+
+  problems(): readonly DesiredProblem[] {
+    return this.lastProblems;
+  }
+}

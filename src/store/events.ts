@@ -1,0 +1,173 @@
+// Reading the append-only event logs `events/YYYY-MM-DD/<node>.jsonl` from a remembered position.
+// Only complete lines are consumed: a final line without its newline waits for it.
+import { promises as fs, constants as C, type Dirent } from 'node:fs';
+import path from 'node:path';
+import { NAME_RE, MAX_EVENT_LINE_BYTES } from '../domain/schemas.js';
+
+export const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
+const FILE_RE = /^(.+)\.jsonl$/;
+const HEAD_BYTES = 64;
+
+/** Where reading of one file stopped. */
+export interface FilePos {
+  /** Inode of the file read; another inode means the file was replaced. */
+  ino: number;
+  /** Byte offset of the first unread byte (always the start of a line unless `skip`). */
+  offset: number;
+  /** Lines consumed so far (for messages: the next line is line + 1). */
+  line: number;
+  /** Inside an over-long line: discard everything up to the next newline. */
+  skip: boolean;
+  /** Hex of the file's first bytes, to notice a file deleted and recreated on the same inode. */
+  head: string;
+}
+
+export function freshPos(ino: number): FilePos {
+  return { ino, offset: 0, line: 0, skip: false, head: '' };
+}
+
+export interface EventFile {
+  node: string;
+  day: string;
+  path: string;
+}
+
+async function readdirSafe(dir: string): Promise<Dirent[]> {
+  try {
+    return await fs.readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw err;
+  }
+}
+
+/**
+ * Lists event files grouped by node, oldest day first. Dot-names, symlinks, FIFOs and names that
+ * are not valid node names are never opened.
+ */
+export async function listEventFiles(eventsDir: string): Promise<Map<string, EventFile[]>> {
+  const byNode = new Map<string, EventFile[]>();
+  const days = (await readdirSafe(eventsDir)).filter((d) => d.isDirectory() && DAY_RE.test(d.name)).map((d) => d.name);
+  days.sort();
+  for (const day of days) {
+    for (const entry of await readdirSafe(path.join(eventsDir, day))) {
+      if (!entry.isFile() || entry.name.startsWith('.')) continue;
+      const m = FILE_RE.exec(entry.name);
+      if (!m || !NAME_RE.test(m[1]!)) continue;
+      const node = m[1]!;
+      let list = byNode.get(node);
+      if (!list) byNode.set(node, (list = []));
+      list.push({ node, day, path: path.join(eventsDir, day, entry.name) });
+    }
+  }
+  return byNode;
+}
+
+export interface ReadOutcome {
+  pos: FilePos;
+  /** Bytes consumed in this call. */
+  bytes: number;
+  /** True when everything complete in the file was read (what is left is a partial line, if anything). */
+  caughtUp: boolean;
+  /** Why the position was reset to the start, if it was. */
+  reset?: 'replaced' | 'truncated';
+}
+
+export interface LineSink {
+  line(buf: Uint8Array, lineNo: number): void;
+  oversized(lineNo: number): void;
+}
+
+/**
+ * Reads complete lines from `file` starting at `pos`, at most about `budget` bytes, and hands each
+ * to `sink`. Returns the new position. A file that is not a regular file is not read.
+ */
+export async function readLines(file: string, pos: FilePos | undefined, budget: number, sink: LineSink): Promise<ReadOutcome | undefined> {
+  let fd: fs.FileHandle;
+  try {
+    fd = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return undefined;
+    throw err;
+  }
+  try {
+    const st = await fd.stat();
+    if (!st.isFile()) return undefined;
+    let p: FilePos = pos ? { ...pos } : freshPos(st.ino);
+    let reset: ReadOutcome['reset'];
+    if (p.ino !== st.ino) {
+      p = freshPos(st.ino);
+      reset = 'replaced';
+    } else if (st.size < p.offset) {
+      p = freshPos(st.ino);
+      reset = 'truncated';
+    } else if (st.size > p.offset && p.head.length > 0) {
+      // Same inode, more data: make sure it is still the same file (inode numbers get reused).
+      const head = Buffer.alloc(p.head.length / 2);
+      await fd.read(head, 0, head.length, 0);
+      if (head.toString('hex') !== p.head) {
+        p = freshPos(st.ino);
+        reset = 'replaced';
+      }
+    }
+    if (st.size === p.offset) return { pos: p, bytes: 0, caughtUp: true, reset };
+    const start = p.offset;
+    const end = Math.min(st.size, p.offset + Math.max(budget, MAX_EVENT_LINE_BYTES + 1));
+    const buf = Buffer.allocUnsafe(end - start);
+    let got = 0;
+    while (got < buf.length) {
+      const { bytesRead } = await fd.read(buf, got, buf.length - got, start + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const data = buf.subarray(0, got);
+    if (p.head.length < HEAD_BYTES * 2 && start === 0) p.head = data.subarray(0, Math.min(HEAD_BYTES, data.length)).toString('hex');
+    let i = 0;
+    if (p.skip) {
+      const nl = data.indexOf(0x0a);
+      if (nl === -1) {
+        p.offset = start + data.length;
+        return { pos: p, bytes: data.length, caughtUp: start + data.length >= st.size, reset };
+      }
+      p.line++;
+      sink.oversized(p.line);
+      p.skip = false;
+      i = nl + 1;
+    }
+    for (;;) {
+      const nl = data.indexOf(0x0a, i);
+      if (nl === -1) break;
+      p.line++;
+      let lineEnd = nl;
+      if (lineEnd > i && data[lineEnd - 1] === 0x0d) lineEnd--;
+      if (lineEnd - i > MAX_EVENT_LINE_BYTES) sink.oversized(p.line);
+      else if (!isBlank(data, i, lineEnd)) sink.line(data.subarray(i, lineEnd), p.line);
+      i = nl + 1;
+    }
+    const rest = data.length - i;
+    if (rest > MAX_EVENT_LINE_BYTES) {
+      // An over-long line still being written: drop what is here and the rest up to its newline.
+      p.skip = true;
+      i = data.length;
+    }
+    p.offset = start + i;
+    return { pos: p, bytes: i, caughtUp: start + data.length >= st.size, reset };
+  } finally {
+    await fd.close();
+  }
+}
+
+function isBlank(data: Uint8Array, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = data[k];
+    if (c !== 0x20 && c !== 0x09) return false;
+  }
+  return true;
+}
+
+/** The day file an event belongs to. */
+export function eventFilePath(eventsDir: string, node: string, ts: string): string {
+  return path.join(eventsDir, ts.slice(0, 10), `${node}.jsonl`);
+}
