@@ -185,6 +185,7 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
       prev.last_incident = { reason: prev.reason, started_at: prev.since, resolved_at: ts };
     }
     prev.status = status;
+    prev.reason = reason;
     prev.since = ts;
     prev.changes.push(ts);
     if (prev.changes.length > CHANGES_KEPT) prev.changes.splice(0, prev.changes.length - CHANGES_KEPT);

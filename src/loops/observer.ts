@@ -155,6 +155,7 @@ export class Observer {
   async pass(): Promise<PassStats> {
     const { layout, log } = this.deps;
     const stats: PassStats = { bytes: 0, lines: 0, applied: 0, malformed: 0, rounds: 0 };
+    log.trace('observer pass started');
     const files = await listEventFiles(layout.events);
     let moved = this.prunePositions(files);
     const done = new Set<string>();

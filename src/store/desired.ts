@@ -2,7 +2,7 @@
 // with file, line and reason, and the last good version of that node stays in force.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
+import { LineCounter, parseDocument, isMap, isScalar, visit, type Document } from 'yaml';
 import { DesiredFileSchema, NAME_RE, normalizeDesired, type DesiredNode, type DesiredState } from '../domain/schemas.js';
 import { readRegularFile } from './atomic.js';
 
@@ -42,12 +42,13 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      problems: doc.errors.map((e) => ({
-        node,
-        file,
-        line: e.linePos?.[0]?.line ?? 1,
-        reason: `YAML: ${e.message.split('\n')[0]}`,
-      })),
+      problems: doc.errors.flatMap((e): DesiredProblem[] => {
+        if (e.code === 'DUPLICATE_KEY') {
+          const dups = duplicateKeys(doc, counter);
+          if (dups.length) return dups.map((d) => ({ node, file, line: d.line, reason: `YAML: duplicate key ${JSON.stringify(d.key)} (map keys must be unique)` }));
+        }
+        return [{ node, file, line: e.linePos?.[0]?.line ?? 1, reason: `YAML: ${e.message.split('\n')[0]}` }];
+      }),
     };
   }
   let data: unknown;
@@ -80,6 +81,25 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
     return { ok: false, problems };
   }
   return { ok: true, value: normalizeDesired(node, parsed.data) };
+}
+
+/** The second and later occurrences of a key in any map, with their lines. */
+function duplicateKeys(doc: Document, counter: LineCounter): { key: string; line: number }[] {
+  const out: { key: string; line: number }[] = [];
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const k = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (seen.has(k)) {
+          const range = (pair.key as { range?: [number, number, number] } | null)?.range;
+          out.push({ key: String(k), line: range ? counter.linePos(range[0]).line : 1 });
+        }
+        seen.add(k);
+      }
+    },
+  });
+  return out;
 }
 
 export interface DesiredLoad {

@@ -114,15 +114,11 @@ export async function readLines(file: string, pos: FilePos | undefined, budget: 
     }
     if (st.size === p.offset) return { pos: p, bytes: 0, caughtUp: true, reset };
     const start = p.offset;
-    const end = Math.min(st.size, p.offset + Math.max(budget, MAX_EVENT_LINE_BYTES + 1));
-    const buf = Buffer.allocUnsafe(end - start);
-    let got = 0;
-    while (got < buf.length) {
-      const { bytesRead } = await fd.read(buf, got, buf.length - got, start + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
+    let data = await readAt(fd, start, Math.min(st.size - start, budget));
+    if (data.indexOf(0x0a) === -1 && start + data.length < st.size && data.length <= MAX_EVENT_LINE_BYTES) {
+      // Not one whole line within the budget: read enough to find the line's end or prove it too long.
+      data = await readAt(fd, start, Math.min(st.size - start, MAX_EVENT_LINE_BYTES + 1));
     }
-    const data = buf.subarray(0, got);
     if (p.head.length < HEAD_BYTES * 2 && start === 0) p.head = data.subarray(0, Math.min(HEAD_BYTES, data.length)).toString('hex');
     let i = 0;
     if (p.skip) {
@@ -157,6 +153,17 @@ export async function readLines(file: string, pos: FilePos | undefined, budget: 
   } finally {
     await fd.close();
   }
+}
+
+async function readAt(fd: fs.FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fd.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return buf.subarray(0, got);
 }
 
 function isBlank(data: Uint8Array, from: number, to: number): boolean {

@@ -1,0 +1,92 @@
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { appendEvents, cliPath, removeDir, repoRoot, tempDir, writeHosts } from '../support/helpers.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await tempDir('hcp-cli-');
+});
+afterEach(async () => {
+  await removeDir(dir);
+});
+
+function cli(args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], {
+    cwd: dir,
+    env: { PATH: process.env.PATH, HOMELAB_ROOT: path.join(dir, 'homelab'), HOSTS_DIR: path.join(dir, 'hosts'), ...env },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('control-plane check', () => {
+  it('accepts the example hosts/ shipped with the product', () => {
+    const r = cli(['check', '--hosts', path.join(repoRoot, 'hosts')]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ok: 3 node\(s\), 5 service\(s\)/);
+  });
+
+  it.each([
+    ['syntax error', 'services:\n  zigbee2mqtt: {\n  mosquitto: {}\n', /services\.yaml:\d+: YAML: /],
+    ['wrong type', 'services:\n  zigbee2mqtt:\n    containers: zigbee2mqtt\n', /services\.yaml:3: services\.zigbee2mqtt\.containers: /],
+    ['wrong type of monitor', 'services:\n  mosquitto: {}\n  zigbee2mqtt:\n    monitor: "no"\n', /services\.yaml:4: services\.zigbee2mqtt\.monitor: /],
+    ['unknown key', 'services:\n  zigbee2mqtt:\n    containers: [z2m]\n    restart: always\n', /services\.yaml:4: unknown key services\.zigbee2mqtt\.restart/],
+    ['unknown top-level key', 'servces:\n  zigbee2mqtt: {}\n', /services\.yaml:1: unknown key servces/],
+    ['empty file', '', /services\.yaml:1: file is empty/],
+    ['duplicate key', 'services:\n  a: {}\n  a: {}\n', /services\.yaml:3: YAML: .*[Uu]nique/],
+    ['bad service name', 'services:\n  "bad/name": {}\n', /services\.yaml:2: services\.bad\/name: service name must match/],
+    ['socket and url', 'docker:\n  socket: /x\n  url: tcp://h:2375\nservices: {}\n', /services\.yaml:2: docker: set either socket or url/],
+    ['a list instead of a map', '- a\n- b\n', /services\.yaml:1: top level must be a map/],
+  ])('reports %s with file:line: reason and exits 1', async (_name, text, re) => {
+    await writeHosts(path.join(dir, 'hosts'), { good: 'services:\n  a: {}\n', bad: text });
+    const r = cli(['check']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(re);
+    expect(r.out).toContain(path.join('hosts', 'bad', 'services.yaml'));
+    expect(r.out).not.toContain(path.join('hosts', 'good'));
+  });
+
+  it('--help explains the command', () => {
+    const r = cli(['check', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/Usage: control-plane check/);
+  });
+});
+
+describe('configuration errors stop the start with one line and exit 2', () => {
+  it.each([
+    [{ NODE_ALIAS_MAP: '{oops' }, /^control-plane: configuration error: NODE_ALIAS_MAP: is not valid JSON.*\n$/],
+    [{ PORT: 'abc' }, /^control-plane: configuration error: PORT: must be a whole number.*\n$/],
+  ])('%o', (env, re) => {
+    const r = cli(['run'], env as Record<string, string>);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(re);
+  });
+
+  it('an unknown command or option is a usage error', () => {
+    expect(cli(['frobnicate']).code).toBe(2);
+    expect(cli(['check', '--nope']).code).toBe(2);
+  });
+});
+
+describe('control-plane replay', () => {
+  it('rebuilds world from events and prints counts', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { 'chelsty-infra': 'services:\n  zigbee2mqtt: {}\n' });
+    const ts = new Date().toISOString();
+    await appendEvents(path.join(dir, 'homelab'), [
+      { ts, node: 'chelsty-infra', type: 'containers_not_running', service: 'zigbee2mqtt' },
+      { ts, node: 'chelsty-infra', type: 'service_healthy', service: 'mosquitto' },
+    ]);
+    const r = cli(['replay']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^replayed: 2 events applied, 0 malformed lines skipped, 1 nodes, 2 services \(1 unhealthy\) in [\d.]+ s\n$/);
+    const world = JSON.parse(await readFile(path.join(dir, 'homelab', 'world', 'services.json'), 'utf8'));
+    expect(world['chelsty-infra/zigbee2mqtt'].status).toBe('unhealthy');
+    // Again: replay ignores the checkpoint and reads everything once more.
+    expect(cli(['replay']).out).toMatch(/^replayed: 2 events applied/);
+    expect(cli(['observe', '--once']).out).toMatch(/^observed: 0 events applied/);
+  });
+});

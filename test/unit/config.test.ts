@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('has defaults for everything', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 18180, host: '127.0.0.1', reconcileIntervalS: 30, agentSilentAfterS: 300, worldPruneAfterH: 72, aliases: {} });
+    expect(c.homelabRoot.endsWith('var/homelab')).toBe(true);
+    expect(c.telegram.token).toBeUndefined();
+    expect(Object.isFrozen(c) && Object.isFrozen(c.telegram)).toBe(true);
+  });
+
+  it.each([
+    ['PORT', 'abc', /PORT: must be a whole number/],
+    ['PORT', '70000', /PORT: must be at most 65535/],
+    ['NODE_ALIAS_MAP', '{oops', /NODE_ALIAS_MAP: is not valid JSON/],
+    ['NODE_ALIAS_MAP', '["a"]', /NODE_ALIAS_MAP: must be a JSON object/],
+    ['NODE_ALIAS_MAP', '{"a":"b/c"}', /NODE_ALIAS_MAP: entry/],
+    ['RECONCILE_INTERVAL_S', '0', /RECONCILE_INTERVAL_S: must be at least 1/],
+    ['RECONCILE_INTERVAL_S', '1.5', /RECONCILE_INTERVAL_S: must be a whole number/],
+    ['TELEGRAM_ADMIN_IDS', '12,bob', /TELEGRAM_ADMIN_IDS: "bob" is not a numeric/],
+    ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['TZ', 'Mars/Olympus', /TZ: unknown time zone/],
+    ['INGEST_TOKENS', 'piha', /INGEST_TOKENS: must be node=token pairs/],
+    ['TELEGRAM_API_ROOT', 'not a url', /TELEGRAM_API_ROOT/],
+  ])('%s=%s is refused with one clear line', (name, value, re) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message).toMatch(re);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  it('never echoes a secret in its error', () => {
+    expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: 'secret-value-that-is-wrong' })).toThrow(/TELEGRAM_BOT_TOKEN: .*hidden/);
+    try {
+      loadConfig({ TELEGRAM_BOT_TOKEN: 'secret-value-that-is-wrong' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('secret-value');
+    }
+  });
+
+  it('parses the alias map, admin ids and ingest tokens', () => {
+    const c = loadConfig({
+      NODE_ALIAS_MAP: '{"node-2":"chelsty-infra"}',
+      TELEGRAM_ADMIN_IDS: '123, 456',
+      INGEST_TOKENS: 'piha=0123456789abcdef0123,chelsty-infra=abcdefabcdefabcdef99',
+    });
+    expect(c.aliases).toEqual({ 'node-2': 'chelsty-infra' });
+    expect(c.telegram.adminIds).toEqual([123, 456]);
+    expect(c.ingestTokens.piha).toBe('0123456789abcdef0123');
+  });
+});

@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { applyEvent, classify, emptyModel, parseEventLine, renderWorld, type ObserverModel } from '../../../src/domain/observe.js';
+import type { DesiredState, NodeEvent } from '../../../src/domain/schemas.js';
+
+const NOW = Date.parse('2026-05-27T15:00:00.000Z');
+const DAY = '2026-05-27';
+const noAlias = { aliases: {} };
+const render = { agentSilentAfterS: 300, worldPruneAfterH: 72, aliases: {} };
+const enc = new TextEncoder();
+
+function parse(obj: unknown, fileNode = 'chelsty-infra', cfg: { aliases: Record<string, string> } = noAlias, day = DAY) {
+  return parseEventLine(enc.encode(typeof obj === 'string' ? obj : JSON.stringify(obj)), fileNode, day, cfg);
+}
+function ev(type: string, ts: string, extra: Partial<NodeEvent> = {}): NodeEvent {
+  const r = parse({ ts, node: 'chelsty-infra', type, service: 'zigbee2mqtt', ...extra }, 'chelsty-infra', noAlias, ts.slice(0, 10));
+  if (!r.ok) throw new Error(r.reason);
+  return r.event;
+}
+function run(events: NodeEvent[], model: ObserverModel = emptyModel()): ObserverModel {
+  for (const e of events) applyEvent(model, e, e.node);
+  return model;
+}
+
+describe('the event table', () => {
+  it.each([
+    ['service_healthy', 'positive'],
+    ['service_recovered', 'positive'],
+    ['containers_not_running', 'negative'],
+    ['mqtt_unreachable', 'negative'],
+    ['healthcheck_failed', 'negative'],
+    ['service_unhealthy', 'negative'],
+    ['container_restarting', 'negative'],
+    ['backup_failed', 'negative'],
+    ['dns_unreachable', 'negative'],
+    ['node_heartbeat', 'node'],
+    ['disk_pressure', 'node'],
+    ['agent_started', 'unknown'],
+    ['failed_thing', 'unknown'],
+  ])('%s is %s', (type, kind) => {
+    expect(classify(type)).toBe(kind);
+  });
+
+  it.each(['containers_not_running', 'mqtt_unreachable', 'healthcheck_failed', 'service_unhealthy', 'container_restarting', 'x_failed', 'y_unreachable'])(
+    'negative %s makes the service unhealthy with reason = type',
+    (type) => {
+      const m = run([ev('service_healthy', '2026-05-27T14:00:00Z'), ev(type, '2026-05-27T14:01:00Z')]);
+      expect(m.services['chelsty-infra/zigbee2mqtt']).toMatchObject({ status: 'unhealthy', reason: type, since: '2026-05-27T14:01:00.000Z' });
+    },
+  );
+
+  it('positive events make it healthy; service_recovered records the incident it resolves', () => {
+    const m = run([
+      ev('containers_not_running', '2026-05-27T14:00:00Z'),
+      ev('healthcheck_failed', '2026-05-27T14:02:00Z'),
+      ev('service_recovered', '2026-05-27T14:05:00Z'),
+    ]);
+    expect(m.services['chelsty-infra/zigbee2mqtt']).toMatchObject({
+      status: 'healthy',
+      reason: null,
+      since: '2026-05-27T14:05:00.000Z',
+      last_healthy_at: '2026-05-27T14:05:00.000Z',
+      last_incident: { reason: 'healthcheck_failed', started_at: '2026-05-27T14:00:00.000Z', resolved_at: '2026-05-27T14:05:00.000Z' },
+      changes: ['2026-05-27T14:05:00.000Z'],
+    });
+  });
+
+  it('node events: heartbeat sets last_seen, disk_pressure sets level and used_pct', () => {
+    const hb = parse({ ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'node_heartbeat' });
+    const dp = parse({ ts: '2026-05-27T14:01:00Z', node: 'chelsty-infra', type: 'disk_pressure', detail: { level: 'high', used_pct: 93.5 } });
+    if (!hb.ok || !dp.ok) throw new Error('parse');
+    const m = run([hb.event, dp.event]);
+    expect(m.nodes['chelsty-infra']).toMatchObject({ last_seen: '2026-05-27T14:01:00.000Z', disk_pressure: 'high', disk_used_pct: 93.5 });
+    expect(Object.keys(m.services)).toEqual([]);
+  });
+
+  it('unknown types are counted and update last_seen only', () => {
+    const r = parse({ ts: '2026-05-27T14:03:00Z', node: 'chelsty-infra', type: 'agent_started', service: 'zigbee2mqtt' });
+    if (!r.ok) throw new Error(r.reason);
+    const m = run([ev('service_healthy', '2026-05-27T14:00:00Z'), r.event]);
+    expect(m.services['chelsty-infra/zigbee2mqtt']!.status).toBe('healthy');
+    expect(m.nodes['chelsty-infra']!.last_seen).toBe('2026-05-27T14:03:00.000Z');
+    expect(m.counters.unknown).toBe(1);
+    expect(m.nodes['chelsty-infra']!.events_unknown).toBe(1);
+  });
+
+  it('an older event delivered late never overwrites newer status', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:10:00Z'), ev('containers_not_running', '2026-05-27T14:00:00Z')]);
+    expect(m.services['chelsty-infra/zigbee2mqtt']).toMatchObject({ status: 'healthy', last_event_at: '2026-05-27T14:10:00.000Z' });
+  });
+
+  it('keeps only the most recent status changes', () => {
+    const events: NodeEvent[] = [];
+    for (let i = 0; i < 40; i++) events.push(ev(i % 2 ? 'service_healthy' : 'containers_not_running', new Date(Date.parse('2026-05-27T10:00:00Z') + i * 60_000).toISOString()));
+    const m = run(events);
+    expect(m.services['chelsty-infra/zigbee2mqtt']!.changes).toHaveLength(16);
+  });
+});
+
+describe('parseEventLine rejects what is malformed', () => {
+  it.each([
+    ['not JSON', 'garbage'],
+    ['missing ts', { node: 'chelsty-infra', type: 'node_heartbeat' }],
+    ['ts not ISO', { ts: 'yesterday', node: 'chelsty-infra', type: 'node_heartbeat' }],
+    ['ts without zone', { ts: '2026-05-27T14:00:00', node: 'chelsty-infra', type: 'node_heartbeat' }],
+    ['ts far from the file day', { ts: '2020-01-01T00:00:00Z', node: 'chelsty-infra', type: 'node_heartbeat' }],
+    ['node wrong type', { ts: '2026-05-27T14:00:00Z', node: 5, type: 'node_heartbeat' }],
+    ['node with a slash', { ts: '2026-05-27T14:00:00Z', node: 'a/b', type: 'node_heartbeat' }],
+    ['node of another file', { ts: '2026-05-27T14:00:00Z', node: 'piha', type: 'node_heartbeat' }],
+    ['service with a slash', { ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'service_healthy', service: '../x' }],
+    ['empty service', { ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'service_healthy', service: '' }],
+    ['service event without service', { ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'containers_not_running' }],
+    ['detail not an object', { ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'node_heartbeat', detail: [1] }],
+    ['seq negative', { ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'node_heartbeat', seq: -1 }],
+    ['disk_pressure without level', { ts: '2026-05-27T14:00:00Z', node: 'chelsty-infra', type: 'disk_pressure', detail: {} }],
+    ['a JSON array', [1, 2]],
+    ['JSON null', 'null'],
+  ])('%s', (_name, input) => {
+    const r = parse(input);
+    expect(r.ok).toBe(false);
+  });
+
+  it('invalid UTF-8 is malformed', () => {
+    const bytes = Buffer.concat([Buffer.from('{"ts":"2026-05-27T14:00:00Z","node":"chelsty-infra","type":"x'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    const r = parseEventLine(bytes, 'chelsty-infra', DAY, noAlias);
+    expect(r).toEqual({ ok: false, reason: 'invalid UTF-8' });
+  });
+
+  it('normalises ts to UTC ISO', () => {
+    const r = parse({ ts: '2026-05-27T16:00:00+02:00', node: 'chelsty-infra', type: 'node_heartbeat' });
+    expect(r.ok && r.event.ts).toBe('2026-05-27T14:00:00.000Z');
+  });
+});
+
+describe('NODE_ALIAS_MAP', () => {
+  const cfg = { aliases: { 'node-2': 'chelsty-infra' } };
+  it('canonicalises the event node before anything else', () => {
+    const r = parse({ ts: '2026-05-27T14:00:00Z', node: 'node-2', type: 'service_healthy', service: 'mosquitto' }, 'node-2', cfg);
+    expect(r.ok && r.event.node).toBe('chelsty-infra');
+    const r2 = parse({ ts: '2026-05-27T14:00:00Z', node: 'node-2', type: 'service_healthy', service: 'mosquitto' }, 'chelsty-infra', cfg);
+    expect(r2.ok).toBe(true);
+  });
+  it('prunes entries still keyed under an alias', () => {
+    const m = emptyModel();
+    m.services['node-2/mosquitto'] = {
+      node: 'node-2', service: 'mosquitto', status: 'healthy', reason: null, since: '2026-05-27T14:00:00.000Z',
+      last_event_at: '2026-05-27T14:00:00.000Z', last_healthy_at: null, last_incident: null, changes: [],
+    };
+    const w = renderWorld(m, {}, { ...render, ...cfg }, NOW);
+    expect(w.services).toEqual({});
+  });
+});
+
+describe('seq de-duplication', () => {
+  it('an event whose seq was already applied is applied once', () => {
+    const m = emptyModel();
+    const a = ev('containers_not_running', '2026-05-27T14:00:00Z', { seq: 7 });
+    expect(applyEvent(m, a, 'chelsty-infra')).toBe(true);
+    expect(applyEvent(m, a, 'chelsty-infra')).toBe(false);
+    expect(applyEvent(m, ev('service_healthy', '2026-05-27T14:01:00Z', { seq: 6 }), 'chelsty-infra')).toBe(false);
+    expect(applyEvent(m, ev('service_healthy', '2026-05-27T14:01:00Z', { seq: 8 }), 'chelsty-infra')).toBe(true);
+    expect(m.counters).toMatchObject({ applied: 2, duplicate: 2 });
+    expect(m.services['chelsty-infra/zigbee2mqtt']!.status).toBe('healthy');
+  });
+  it('events without seq are never treated as duplicates', () => {
+    const m = emptyModel();
+    const a = ev('node_heartbeat', '2026-05-27T14:00:00Z');
+    applyEvent(m, a, 'chelsty-infra');
+    applyEvent(m, a, 'chelsty-infra');
+    expect(m.counters.applied).toBe(2);
+  });
+});
+
+describe('renderWorld on a fixed clock', () => {
+  const desired: DesiredState = {
+    'chelsty-infra': {
+      node: 'chelsty-infra',
+      docker: { socket: '/var/run/docker.sock' },
+      services: { zigbee2mqtt: { node: 'chelsty-infra', service: 'zigbee2mqtt', containers: ['zigbee2mqtt'], monitor: true, auto_approve: false } },
+    },
+    piha: { node: 'piha', docker: { socket: '/var/run/docker.sock' }, services: {} },
+  };
+  it('prunes entries silent for WORLD_PRUNE_AFTER_H unless desired, and lists silent nodes', () => {
+    const old = '2026-05-24T10:00:00Z'; // 77 h before NOW
+    const m = run([ev('service_healthy', old), ev('service_healthy', old, { service: 'old-thing' }), ev('service_healthy', '2026-05-27T14:58:00Z', { service: 'fresh' })]);
+    const w = renderWorld(m, desired, render, NOW);
+    expect(Object.keys(w.services)).toEqual(['chelsty-infra/fresh', 'chelsty-infra/zigbee2mqtt']);
+    expect(w.nodes['chelsty-infra']!.agent).toBe('alive');
+    expect(w.nodes.piha).toMatchObject({ agent: 'silent', last_seen: null });
+  });
+  it('agent is silent after AGENT_SILENT_AFTER_S without events', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:54:59Z')]);
+    expect(renderWorld(m, {}, render, NOW).nodes['chelsty-infra']!.agent).toBe('silent');
+    expect(renderWorld(m, {}, render, NOW - 2000).nodes['chelsty-infra']!.agent).toBe('alive');
+  });
+  it('is deterministic: the same model renders byte-identically', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:58:00Z', { service: 'b' }), ev('service_healthy', '2026-05-27T14:58:00Z', { service: 'a' })]);
+    expect(JSON.stringify(renderWorld(m, desired, render, NOW))).toBe(JSON.stringify(renderWorld(structuredClone(m), desired, render, NOW)));
+    expect(Object.keys(renderWorld(m, {}, render, NOW).services)).toEqual(['chelsty-infra/a', 'chelsty-infra/b']);
+  });
+});
