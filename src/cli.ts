@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `control-plane <command>`: run, check, replay, observe.
 import { realpathSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -10,6 +11,9 @@ import { Observer } from './loops/observer.js';
 import { readLivePid, startControlPlane } from './main.js';
 import { DesiredStore, loadDesired } from './store/desired.js';
 import { ensureLayout, layout } from './store/paths.js';
+import { ACTION_STATES, describeAction, type Action, type ActionState, type Actor } from './domain/actions.js';
+import { ActionStore, TransitionError } from './store/actions.js';
+import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 
 const USAGE = `control-plane — keeps a homelab's Docker services in their desired state
 
@@ -20,6 +24,8 @@ Commands:
   check      validate every hosts/<node>/services.yaml
   replay     rebuild world state from all events, offline
   observe    bring world state up to date from the checkpoint, then exit (--once)
+  actions    list, show, approve or reject actions; confirm a held bulk removal
+  silence    silence proposals for a node or a service for a while
 
 Run 'control-plane <command> --help' for a command's options.
 Configuration comes from the environment; see the README for every variable.`;
@@ -43,6 +49,24 @@ same HOMELAB_ROOT. Prints what it did: events applied, malformed lines, nodes, s
 Resumes from the observer checkpoint, reads every event not read yet, publishes world state and
 exits. Refuses while 'run' is running on the same HOMELAB_ROOT.`,
 };
+
+HELP.actions = `Usage:
+  control-plane actions list [--state S] [--json]   open actions, or those in state S (pending, approved,
+                                                    running, completed, failed, rejected, cancelled, all)
+  control-plane actions show <id> [--json]          the open instance of <id>, or its newest finished one
+  control-plane actions approve <id> [--by NAME]    approve a pending action (the executor runs it)
+  control-plane actions reject <id> [--by NAME]     reject a pending action
+  control-plane actions confirm-removal <node>      let a held bulk removal of <node>'s services proceed
+
+Approving by hand works too: mv actions/pending/<id>.json actions/approved/
+Exit 1 with the action's current state when it is not pending any more.`;
+HELP.silence = `Usage:
+  control-plane silence add <node>[/<service>] <duration> [--reason TEXT] [--by NAME]
+  control-plane silence list [--json]
+  control-plane silence rm <id | node[/service]>
+
+While a silence lasts no action is proposed for that node or service; world state is still
+recorded. Durations: 30m, 2h, 1d, 1h30m.`;
 
 class UsageError extends Error {}
 
@@ -136,6 +160,133 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return 0;
 }
 
+function actionLine(a: Action): string {
+  const who = a.approved_by ?? a.rejected_by;
+  const extra = a.cancel_reason ? ` (${a.cancel_reason})` : a.error ? ` (${a.error})` : who ? ` (by ${who.name ?? who.id ?? who.via})` : '';
+  return `${a.state.padEnd(9)} ${a.id}  ${a.type}/${a.risk}  ${a.node}${a.service ? `/${a.service}` : ''}  ${a.trigger}  ${a.updated_at}${extra}`;
+}
+
+async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parse('actions', argv, { state: { type: 'string' }, json: { type: 'boolean' }, by: { type: 'string' } });
+  const [sub, arg] = positionals;
+  if (values.help || !sub) return help('actions');
+  const cfg = config(env);
+  const l = layout(cfg.homelabRoot);
+  await ensureLayout(l);
+  const store = new ActionStore(l.actions);
+  const by = (values.by as string | undefined) ?? userName();
+  switch (sub) {
+    case 'list': {
+      const st = (values.state as string | undefined) ?? 'open';
+      let list: Action[];
+      if (st === 'open') list = await store.listOpen();
+      else if (st === 'all') list = (await Promise.all(ACTION_STATES.map((x) => store.list(x)))).flat();
+      else if ((ACTION_STATES as readonly string[]).includes(st)) list = await store.list(st as ActionState);
+      else throw new UsageError(`unknown state ${JSON.stringify(st)}; one of open, all, ${ACTION_STATES.join(', ')}`);
+      if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      else if (list.length === 0) process.stdout.write(`no ${st} actions\n`);
+      else for (const a of list) process.stdout.write(`${actionLine(a)}\n`);
+      return 0;
+    }
+    case 'show': {
+      if (!arg) throw new UsageError(`actions show needs an id\n\n${HELP.actions}`);
+      const a = await store.get(arg);
+      if (!a) {
+        process.stderr.write(`control-plane: no action ${arg}\n`);
+        return 1;
+      }
+      process.stdout.write(values.json ? `${JSON.stringify(a, null, 2)}\n` : `${actionLine(a)}\n${describeAction(a)}\n${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n`);
+      return 0;
+    }
+    case 'approve':
+    case 'reject': {
+      if (!arg) throw new UsageError(`actions ${sub} needs an id\n\n${HELP.actions}`);
+      const actor: Actor = { via: 'cli', name: by };
+      try {
+        const a = await store.transition({
+          id: arg,
+          from: 'pending',
+          to: sub === 'approve' ? 'approved' : 'rejected',
+          by: `cli:${by}`,
+          patch: sub === 'approve' ? { approved_by: actor } : { rejected_by: actor },
+        });
+        process.stdout.write(`${sub === 'approve' ? 'approved' : 'rejected'} ${a.id} (instance ${a.instance})\n`);
+        return 0;
+      } catch (err) {
+        if (err instanceof TransitionError) {
+          const cur = err.current;
+          process.stderr.write(
+            cur ? `control-plane: ${arg} is not pending any more: it is ${cur.state}${cur.cancel_reason ? ` (${cur.cancel_reason})` : ''} since ${cur.updated_at}\n` : `control-plane: no action ${arg}\n`,
+          );
+          return 1;
+        }
+        throw err;
+      }
+    }
+    case 'confirm-removal': {
+      if (!arg) throw new UsageError(`actions confirm-removal needs a node\n\n${HELP.actions}`);
+      const st = new SupervisorState(l.state);
+      await st.ensureDirs();
+      await st.confirmRemoval(arg, by, Date.now());
+      process.stdout.write(`confirmed: the removal of ${arg}'s services proceeds at the next supervisor pass\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown actions command ${JSON.stringify(sub)}\n\n${HELP.actions}`);
+  }
+}
+
+async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parse('silence', argv, { reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } });
+  const [sub, target, duration] = positionals;
+  if (values.help || !sub) return help('silence');
+  const cfg = config(env);
+  const l = layout(cfg.homelabRoot);
+  await ensureLayout(l);
+  const st = new SupervisorState(l.state);
+  switch (sub) {
+    case 'add': {
+      if (!target || !duration) throw new UsageError(`silence add needs a target and a duration\n\n${HELP.silence}`);
+      let ms: number;
+      try {
+        ms = parseDuration(duration);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      const s = await st.addSilence(target, ms, Date.now(), { reason: values.reason as string | undefined, by: (values.by as string | undefined) ?? userName() });
+      process.stdout.write(`silenced ${s.target} until ${s.until} (id ${s.id})\n`);
+      return 0;
+    }
+    case 'list': {
+      const list = await st.activeSilences(Date.now());
+      if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      else if (list.length === 0) process.stdout.write('no active silences\n');
+      else for (const s of list) process.stdout.write(`${s.id}  ${s.target}  until ${s.until}${s.reason ? `  ${s.reason}` : ''}${s.by ? `  (by ${s.by})` : ''}\n`);
+      return 0;
+    }
+    case 'rm': {
+      if (!target) throw new UsageError(`silence rm needs an id or a target\n\n${HELP.silence}`);
+      const n = await st.removeSilence(target);
+      if (n === 0) {
+        process.stderr.write(`control-plane: no silence ${target}\n`);
+        return 1;
+      }
+      process.stdout.write(`removed ${n} silence(s)\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown silence command ${JSON.stringify(sub)}\n\n${HELP.silence}`);
+  }
+}
+
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'cli';
+  }
+}
+
 function help(command?: string): number {
   process.stdout.write(`${command ? HELP[command] : USAGE}\n`);
   return 0;
@@ -159,6 +310,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         if (!values.once) throw new UsageError(`observe needs --once (the continuous observer is part of 'run')\n\n${HELP.observe}`);
         return await observeOffline(env, false);
       }
+      case 'actions':
+        return await cmdActions(rest, env);
+      case 'silence':
+        return await cmdSilence(rest, env);
       case undefined:
       case 'help':
       case '--help':

@@ -6,12 +6,18 @@ import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { Observer } from './loops/observer.js';
 import { Runner } from './loops/runner.js';
+import { Supervisor } from './loops/supervisor.js';
+import { ActionStore } from './store/actions.js';
+import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
 import { DesiredStore } from './store/desired.js';
 import { ensureLayout, layout } from './store/paths.js';
 
 export interface Running {
   observer: Observer;
+  supervisor: Supervisor;
+  actions: ActionStore;
+  supervisorState: SupervisorState;
   desired: DesiredStore;
   runners: Runner[];
   stop(): Promise<void>;
@@ -46,8 +52,28 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current() });
   await observer.init();
 
+  const actions = new ActionStore(l.actions, now);
+  await actions.ensureDirs();
+  for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
+  const supervisorState = new SupervisorState(l.state);
+  await supervisorState.ensureDirs();
+  const supervisor = new Supervisor({
+    actions,
+    state: supervisorState,
+    log: log.child({ component: 'supervisor' }),
+    now,
+    world: () => observer.current(),
+    desired: () => desired.current(),
+    desiredProblems: () => desired.problems(),
+  });
+
+  // World must be current before the supervisor judges it: catch up once before the loops start.
+  await observer.pass();
+
   const interval = config.reconcileIntervalS * 1000;
+  const supervisorLoop = new Runner('supervisor', interval, async () => void (await supervisor.pass()), log, now);
   const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, now);
+  observer.onPublish(() => supervisorLoop.kick());
   const desiredLoop = new Runner(
     'desired',
     interval,
@@ -56,6 +82,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
       if (r.changed) {
         reportDesiredProblems(log, r.problems);
         observerLoop.kick();
+        supervisorLoop.kick();
       }
     },
     log,
@@ -74,12 +101,21 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   hostsWatcher.on('error', (err) => log.warn({ err }, 'watching hosts/ failed; falling back to the interval rescan'));
   watchers.push(hostsWatcher);
 
-  const runners = [observerLoop, desiredLoop];
+  // A file moved by hand (`mv pending/x.json approved/`) is noticed at once.
+  const actionsWatcher = watch(l.actions, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
+  actionsWatcher.on('add', () => supervisorLoop.kick());
+  actionsWatcher.on('error', (err) => log.warn({ err }, 'watching actions/ failed; falling back to the interval rescan'));
+  watchers.push(actionsWatcher);
+
+  const runners = [observerLoop, desiredLoop, supervisorLoop];
   for (const r of runners) r.start();
   log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
 
   return {
     observer,
+    supervisor,
+    actions,
+    supervisorState,
     desired,
     runners,
     async stop() {

@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-export const ACTION_STATES = ['pending', 'approved', 'running', 'completed', 'failed', 'rejected', 'cancelled'] as const;
+import { ACTION_STATES, type ActionState } from '../domain/actions.js';
 
 export interface Layout {
   root: string;
@@ -13,7 +13,8 @@ export interface Layout {
   state: string;
   checkpoint: string;
   actions: string;
-  actionDir: (state: (typeof ACTION_STATES)[number]) => string;
+  actionDir: (state: ActionState) => string;
+  notices: string;
 }
 
 export function layout(root: string): Layout {
@@ -28,12 +29,13 @@ export function layout(root: string): Layout {
     checkpoint: path.join(r, 'state', 'observer_checkpoint.json'),
     actions: path.join(r, 'actions'),
     actionDir: (state) => path.join(r, 'actions', state),
+    notices: path.join(r, 'state', 'notices'),
   };
 }
 
 /** Creates every directory the product uses; existing ones are left as they are. */
 export async function ensureLayout(l: Layout): Promise<void> {
-  for (const dir of [l.events, l.world, l.state, ...ACTION_STATES.map((s) => l.actionDir(s))]) {
+  for (const dir of [l.events, l.world, l.state, l.notices, ...ACTION_STATES.map((s) => l.actionDir(s))]) {
     await fs.mkdir(dir, { recursive: true });
   }
 }

@@ -1,0 +1,360 @@
+// The supervisor's pure core. Level-triggered: every pass recomputes what should be open from the
+// full desired state, world state and open actions, never from the last event alone.
+import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Risk } from './actions.js';
+import type { DesiredState, World } from './schemas.js';
+
+export interface Silence {
+  id: string;
+  /** `node` or `node/service`. */
+  target: string;
+  until: string;
+  reason?: string;
+  created_at: string;
+  by?: string;
+}
+
+export interface CooldownEntry {
+  node: string;
+  service: string | null;
+  type: ActionType;
+  /** Completed, failed or rejected instances counted since the last reset. */
+  count: number;
+  /** Finish time of the newest instance counted. */
+  last_at: string;
+}
+export type Cooldowns = Record<string, CooldownEntry>;
+
+export type NoticeKind = 'node_silent' | 'desired_invalid' | 'bulk_removal_held' | 'flapping';
+export interface Notice {
+  key: string;
+  kind: NoticeKind;
+  node: string;
+  service?: string;
+  message: string;
+  /** Changes when the notice says something new (for example a different broken file). */
+  revision: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface ActionDraft {
+  id: string;
+  instance: string;
+  type: ActionType;
+  risk: Risk;
+  node: string;
+  service: string | null;
+  drift: 'missing_service' | 'unhealthy_service' | 'disk_pressure';
+  trigger: string;
+  containers: string[];
+  /** Since when the drift holds (world time), when known. */
+  drift_since: string | null;
+}
+
+export interface Cancel {
+  id: string;
+  instance: string;
+  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded';
+}
+
+export interface PlanConfig {
+  cooldownBaseS: number;
+  cooldownMaxS: number;
+  /** A service healthy this long resets its cooldowns; also the flapping steady time. */
+  steadyS: number;
+  /** More status changes than this within steadyS is flapping. */
+  flapChanges: number;
+}
+
+export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6 };
+
+export interface DesiredProblemRef {
+  node: string;
+  file: string;
+  line: number;
+  reason: string;
+}
+
+export interface PlanInput {
+  desired: DesiredState;
+  world: World;
+  open: readonly Action[];
+  cooldowns: Cooldowns;
+  silences: readonly Silence[];
+  /** node → services whose removal waits for an operator's confirmation. */
+  held: Readonly<Record<string, readonly string[]>>;
+  desiredProblems: readonly DesiredProblemRef[];
+  now: number;
+  cfg?: PlanConfig;
+}
+
+export interface Plan {
+  create: ActionDraft[];
+  cancel: Cancel[];
+  notices: Notice[];
+}
+
+/** True while `id`'s cooldown runs: 10 min after the first outcome, doubling, at most 6 h. */
+export function cooldownUntil(entry: CooldownEntry | undefined, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): number {
+  if (!entry || entry.count <= 0) return 0;
+  const s = Math.min(cfg.cooldownBaseS * 2 ** Math.min(entry.count - 1, 30), cfg.cooldownMaxS);
+  return Date.parse(entry.last_at) + s * 1000;
+}
+
+/**
+ * Flapping: more than `flapChanges` status changes within any `steadyS` window of the current
+ * unsteady run, until the status has held for `steadyS`.
+ */
+export function isFlapping(changes: readonly string[], now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): boolean {
+  if (changes.length <= cfg.flapChanges) return false;
+  const t = changes.map((c) => Date.parse(c));
+  const window = cfg.steadyS * 1000;
+  if (now - t[t.length - 1]! >= window) return false;
+  // Walk back through the current run (no quiet gap of `window` between changes).
+  let start = t.length - 1;
+  while (start > 0 && t[start]! - t[start - 1]! < window) start--;
+  for (let i = start; i + cfg.flapChanges < t.length; i++) {
+    if (t[i + cfg.flapChanges]! - t[i]! < window) return true;
+  }
+  return false;
+}
+
+function silenced(silences: readonly Silence[], node: string, service: string | null, now: number): Silence | undefined {
+  return silences.find((s) => Date.parse(s.until) > now && (s.target === node || (service !== null && s.target === `${node}/${service}`)));
+}
+
+function minutes(ms: number): string {
+  const m = Math.round(ms / 60_000);
+  return m < 120 ? `${m} min` : `${Math.round(m / 60)} h`;
+}
+
+export function plan(input: PlanInput): Plan {
+  const cfg = input.cfg ?? DEFAULT_PLAN_CONFIG;
+  const { desired, world, now } = input;
+  const iso = new Date(now).toISOString();
+  const instance = instanceFrom(iso);
+  const out: Plan = { create: [], cancel: [], notices: [] };
+
+  const openById = new Map(input.open.map((a) => [a.id, a]));
+  const openByService = new Map<string, Action[]>();
+  for (const a of input.open) {
+    const k = `${a.node}/${a.service ?? ''}`;
+    openByService.set(k, [...(openByService.get(k) ?? []), a]);
+  }
+  const cancelled = new Set<string>();
+  const cancel = (a: Action, reason: Cancel['reason']) => {
+    if (a.state !== 'pending' || cancelled.has(a.id)) return;
+    cancelled.add(a.id);
+    out.cancel.push({ id: a.id, instance: a.instance, reason });
+  };
+  const blocked = (id: string) => now < cooldownUntil(input.cooldowns[id], cfg);
+
+  // Nodes whose file is broken: one notice per node, naming the first problem.
+  const problemsByNode = new Map<string, DesiredProblemRef[]>();
+  for (const p of input.desiredProblems) problemsByNode.set(p.node, [...(problemsByNode.get(p.node) ?? []), p]);
+  for (const [node, problems] of problemsByNode) {
+    const first = problems[0]!;
+    out.notices.push({
+      key: `desired-invalid-${node || 'hosts'}`,
+      kind: 'desired_invalid',
+      node,
+      message: `${first.file}:${first.line}: ${first.reason}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}. The last good version stays in force; run control-plane check.`,
+      revision: problems.map((p) => `${p.line}:${p.reason}`).join('|'),
+      detail: { problems: problems.map((p) => ({ file: p.file, line: p.line, reason: p.reason })) },
+    });
+  }
+
+  for (const [node, held] of Object.entries(input.held)) {
+    if (held.length === 0) continue;
+    out.notices.push({
+      key: `bulk-removal-${node}`,
+      kind: 'bulk_removal_held',
+      node,
+      message: `hosts/${node}/services.yaml removes ${held.length} services at once (${held.slice(0, 8).join(', ')}${held.length > 8 ? ', …' : ''}). Nothing is cancelled for them until an operator confirms: control-plane actions confirm-removal ${node}`,
+      revision: [...held].sort().join(','),
+      detail: { services: [...held] },
+    });
+  }
+
+  const wanted = new Set<string>();
+  for (const dn of Object.values(desired)) {
+    const monitored = Object.values(dn.services).filter((s) => s.monitor);
+    const wn = world.nodes[dn.node];
+    const nodeSilent = !wn || wn.agent === 'silent';
+    if (monitored.length > 0 && nodeSilent) {
+      const since = wn?.last_seen ?? null;
+      out.notices.push({
+        key: `node-silent-${dn.node}`,
+        kind: 'node_silent',
+        node: dn.node,
+        message: since
+          ? `No events from ${dn.node} for ${minutes(now - Date.parse(since))} (last at ${since}): its agent is silent, so no actions are proposed for its ${monitored.length} services. Check the node agent on ${dn.node}.`
+          : `No events ever received from ${dn.node}: no actions are proposed for its ${monitored.length} services until its node agent reports. Is the agent running there?`,
+        revision: since ?? 'never',
+      });
+    }
+
+    for (const s of monitored) {
+      const key = `${dn.node}/${s.service}`;
+      wanted.add(key);
+      const w = world.services[key];
+      const open = openByService.get(key) ?? [];
+      if (w && w.status === 'healthy') {
+        for (const a of open) cancel(a, 'drift_resolved_auto');
+        continue;
+      }
+      if (nodeSilent) continue;
+      const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
+      const { type, risk } = actionForTrigger(trigger);
+      const id = idFor(type, dn.node, s.service);
+      if (w && isFlapping(w.changes, now, cfg)) {
+        out.notices.push({
+          key: `flapping-${dn.node}-${s.service}`,
+          kind: 'flapping',
+          node: dn.node,
+          service: s.service,
+          message: `${s.service} on ${dn.node} changed status ${w.changes.length} times recently: it is flapping, so no actions are proposed until it holds steady for ${minutes(cfg.steadyS * 1000)}.`,
+          revision: 'flapping',
+        });
+      }
+      const others = open.filter((a) => a.id !== id);
+      if (others.some((a) => a.state !== 'pending')) continue; // the other action is under way: wait for it
+      for (const a of others) cancel(a, 'superseded');
+      if (openById.has(id)) continue;
+      if (w && isFlapping(w.changes, now, cfg)) continue;
+      if (silenced(input.silences, dn.node, s.service, now)) continue;
+      if (blocked(id)) continue;
+      out.create.push({
+        id,
+        instance,
+        type,
+        risk,
+        node: dn.node,
+        service: s.service,
+        drift: w ? 'unhealthy_service' : 'missing_service',
+        trigger,
+        containers: s.containers,
+        drift_since: w?.since ?? null,
+      });
+    }
+
+    // Disk pressure is per node.
+    const diskId = idFor('disk_cleanup', dn.node, null);
+    const diskOpen = openById.get(diskId);
+    if (wn?.disk_pressure === 'high') {
+      if (!nodeSilent && !diskOpen && !silenced(input.silences, dn.node, null, now) && !blocked(diskId)) {
+        out.create.push({
+          id: diskId,
+          instance,
+          type: 'disk_cleanup',
+          risk: 'guarded',
+          node: dn.node,
+          service: null,
+          drift: 'disk_pressure',
+          trigger: 'disk_pressure',
+          containers: [],
+          drift_since: wn.disk_updated_at,
+        });
+      }
+    } else if (diskOpen && wn?.disk_pressure === 'normal') {
+      cancel(diskOpen, 'drift_resolved_auto');
+    }
+  }
+
+  // Pending actions whose service left the desired state (or is no longer monitored).
+  for (const a of input.open) {
+    if (a.type === 'disk_cleanup') {
+      if (!desired[a.node]) cancel(a, 'service_removed_from_desired_state');
+      continue;
+    }
+    const key = `${a.node}/${a.service ?? ''}`;
+    if (wanted.has(key)) continue;
+    if (input.held[a.node]?.includes(a.service ?? '')) continue;
+    cancel(a, 'service_removed_from_desired_state');
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cooldown bookkeeping
+
+/**
+ * Counts every completed, failed or rejected instance not counted yet (finished after `last_at`)
+ * and resets entries whose service (or node disk) has been fine for `steadyS`.
+ */
+export function updateCooldowns(prev: Cooldowns, finished: readonly Action[], world: World, now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): Cooldowns {
+  const next: Cooldowns = structuredClone(prev) as Cooldowns;
+  const outcomes = finished
+    .filter((a) => a.state === 'completed' || a.state === 'failed' || a.state === 'rejected')
+    .map((a) => ({ a, at: a.finished_at ?? a.updated_at }))
+    .sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
+  for (const { a, at } of outcomes) {
+    const e = next[a.id];
+    if (e && at <= e.last_at) continue;
+    next[a.id] = { node: a.node, service: a.service ?? null, type: a.type, count: (e?.count ?? 0) + 1, last_at: at };
+  }
+  const steadyBefore = now - cfg.steadyS * 1000;
+  for (const e of Object.values(next)) {
+    if (e.count === 0 || Date.parse(e.last_at) > steadyBefore) continue;
+    if (e.type === 'disk_cleanup') {
+      const n = world.nodes[e.node];
+      if (n?.disk_pressure === 'normal' && n.disk_updated_at !== null && Date.parse(n.disk_updated_at) <= steadyBefore) e.count = 0;
+    } else {
+      const s = world.services[`${e.node}/${e.service}`];
+      if (s?.status === 'healthy' && Date.parse(s.since) <= steadyBefore) e.count = 0;
+    }
+  }
+  return next;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk removal hold
+
+/** node → monitored services an operator has accepted. */
+export type Accepted = Record<string, string[]>;
+
+export const BULK_REMOVAL_MAX = 5;
+export const BULK_REMOVAL_FRACTION = 0.25;
+
+export function monitoredServices(desired: DesiredState): Accepted {
+  const out: Accepted = {};
+  for (const dn of Object.values(desired)) {
+    out[dn.node] = Object.values(dn.services)
+      .filter((s) => s.monitor)
+      .map((s) => s.service)
+      .sort();
+  }
+  return out;
+}
+
+/**
+ * Compares the desired state with what was last accepted. A change that would remove more than
+ * 5 services, or more than a quarter of a node's services (and more than one), is held: those
+ * removals wait for `confirmed`. A single service removed is never a bulk removal.
+ */
+export function reviewRemovals(accepted: Accepted | undefined, desired: DesiredState, confirmed: readonly string[] = []): { held: Record<string, string[]>; accepted: Accepted } {
+  const current = monitoredServices(desired);
+  if (!accepted) return { held: {}, accepted: current };
+  const removedByNode: Record<string, string[]> = {};
+  let total = 0;
+  for (const [node, before] of Object.entries(accepted)) {
+    const now = new Set(current[node] ?? []);
+    const removed = before.filter((s) => !now.has(s));
+    if (removed.length > 0 && !confirmed.includes(node)) {
+      removedByNode[node] = removed;
+      total += removed.length;
+    }
+  }
+  const held: Record<string, string[]> = {};
+  for (const [node, removed] of Object.entries(removedByNode)) {
+    const before = accepted[node]!.length;
+    const bulk = total > BULK_REMOVAL_MAX || (removed.length > 1 && removed.length / before > BULK_REMOVAL_FRACTION);
+    if (bulk) held[node] = removed;
+  }
+  const next: Accepted = {};
+  for (const node of new Set([...Object.keys(accepted), ...Object.keys(current)])) {
+    const cur = current[node] ?? [];
+    if (held[node]) next[node] = [...new Set([...accepted[node]!, ...cur])].sort();
+    else if (cur.length > 0) next[node] = cur;
+  }
+  return { held, accepted: next };
+}

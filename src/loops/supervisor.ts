@@ -1,0 +1,115 @@
+// The supervisor: compares desired state with world state and keeps the pending actions right.
+// All decisions are made by plan() (pure); this file reads its inputs and applies its result.
+import { promises as fs } from 'node:fs';
+import type { Action } from '../domain/actions.js';
+import { parseFileName } from '../domain/actions.js';
+import { plan, reviewRemovals, updateCooldowns, type Plan, type PlanConfig } from '../domain/plan.js';
+import type { DesiredState, World } from '../domain/schemas.js';
+import type { Logger } from '../log.js';
+import { ActionStore, TransitionError } from '../store/actions.js';
+import type { DesiredProblem } from '../store/desired.js';
+import type { SupervisorState } from '../store/supervisor-state.js';
+
+export interface SupervisorDeps {
+  actions: ActionStore;
+  state: SupervisorState;
+  log: Logger;
+  now: () => number;
+  world: () => World;
+  desired: () => DesiredState;
+  desiredProblems: () => readonly DesiredProblem[];
+  planConfig?: PlanConfig;
+  /** Called with each action this pass created (the bot and auto-approval listen). */
+  onCreated?: (a: Action) => void;
+}
+
+export interface SupervisorPass {
+  created: Action[];
+  cancelled: { id: string; reason: string }[];
+  notices: { opened: string[]; updated: string[]; closed: string[] };
+  held: Record<string, string[]>;
+  plan: Plan;
+}
+
+const TERMINAL_COUNTED = ['completed', 'failed', 'rejected'] as const;
+
+export class Supervisor {
+  /** Terminal files already counted for cooldowns (names only: their content never changes). */
+  private counted = new Set<string>();
+
+  constructor(private readonly deps: SupervisorDeps) {}
+
+  async pass(): Promise<SupervisorPass> {
+    const { actions, state, log, now: clock } = this.deps;
+    const now = clock();
+    const desired = this.deps.desired();
+    const world = this.deps.world();
+
+    for (const line of await actions.adoptMoved()) log.info(line);
+
+    // Bulk removals wait for a confirmation.
+    const confirmations = await state.pendingConfirmations();
+    const accepted = await state.accepted();
+    const review = reviewRemovals(accepted, desired, confirmations);
+    if (JSON.stringify(review.accepted) !== JSON.stringify(accepted)) await state.saveAccepted(review.accepted);
+    for (const node of confirmations) {
+      await state.clearConfirmation(node);
+      log.info({ node }, 'bulk removal confirmed by an operator');
+    }
+
+    // Cooldowns from finished actions not counted yet.
+    const finished: Action[] = [];
+    for (const s of TERMINAL_COUNTED) {
+      const dir = actions.dir(s);
+      for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+        const key = `${s}/${name}`;
+        if (this.counted.has(key) || !parseFileName(name)) continue;
+        this.counted.add(key);
+        const a = await actions.read(s, name);
+        if (a) finished.push(a);
+      }
+    }
+    const prevCooldowns = await state.cooldowns();
+    const cooldowns = updateCooldowns(prevCooldowns, finished, world, now, this.deps.planConfig);
+    if (JSON.stringify(cooldowns) !== JSON.stringify(prevCooldowns)) await state.saveCooldowns(cooldowns);
+
+    const silences = await state.activeSilences(now);
+    const open = await actions.listOpen();
+    const p = plan({
+      desired,
+      world,
+      open,
+      cooldowns,
+      silences,
+      held: review.held,
+      desiredProblems: this.deps.desiredProblems(),
+      now,
+      cfg: this.deps.planConfig,
+    });
+
+    const cancelled: SupervisorPass['cancelled'] = [];
+    for (const c of p.cancel) {
+      try {
+        await actions.transition({ id: c.id, from: 'pending', to: 'cancelled', instance: c.instance, by: 'supervisor', patch: { cancel_reason: c.reason } });
+        cancelled.push({ id: c.id, reason: c.reason });
+        log.info({ id: c.id, instance: c.instance, reason: c.reason }, `cancelled ${c.id}: ${c.reason}`);
+      } catch (err) {
+        // Someone else moved it first (an approval, a rejection): that transition won.
+        if (!(err instanceof TransitionError)) throw err;
+        log.debug({ id: c.id, err: err.message }, 'auto-cancel lost a race');
+      }
+    }
+    const created: Action[] = [];
+    for (const draft of p.create) {
+      const a = await actions.create(draft);
+      if (!a) continue;
+      created.push(a);
+      log.info({ id: a.id, instance: a.instance, type: a.type, risk: a.risk, trigger: a.trigger }, `proposed ${a.id}`);
+      this.deps.onCreated?.(a);
+    }
+    const notices = await state.reconcileNotices(p.notices, now);
+    for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
+    for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
+    return { created, cancelled, notices, held: review.held, plan: p };
+  }
+}

@@ -1,0 +1,376 @@
+// The action files and the claim protocol (SPEC §7).
+//
+// A transition renames the file into the target directory under a dot-name (the claim: rename is
+// atomic, so of several racers exactly one gets the file), rewrites it there (temp + rename over
+// the claim), then publishes it under its final name with link(2), which never overwrites. A
+// claim left by a crash is finished at the next start.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import {
+  ACTION_STATES,
+  ACTION_VERSION,
+  ActionSchema,
+  canTransition,
+  fileNameFor,
+  isOpen,
+  OPEN_STATES,
+  parseFileName,
+  type Action,
+  type ActionState,
+  type Actor,
+} from '../domain/actions.js';
+import type { ActionDraft } from '../domain/plan.js';
+import { fsyncDir, readRegularFile, stableJson, tempName } from './atomic.js';
+
+export class TransitionError extends Error {
+  constructor(
+    message: string,
+    readonly code: 'not_found' | 'wrong_state' | 'illegal' | 'stale_instance' | 'conflict',
+    readonly current?: Action,
+  ) {
+    super(message);
+    this.name = 'TransitionError';
+  }
+}
+
+export interface TransitionRequest {
+  id: string;
+  from: ActionState;
+  to: ActionState;
+  by: string;
+  /** Only this instance may move (a button of an older instance changes nothing). */
+  instance?: string;
+  patch?: Partial<Action>;
+  note?: string;
+}
+
+const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
+
+export class ActionStore {
+  constructor(
+    readonly root: string,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  dir(state: ActionState): string {
+    return path.join(this.root, state);
+  }
+
+  async ensureDirs(): Promise<void> {
+    for (const s of ACTION_STATES) await fs.mkdir(this.dir(s), { recursive: true });
+  }
+
+  private async readAction(file: string): Promise<Action | undefined> {
+    let buf: Buffer | undefined;
+    try {
+      buf = await readRegularFile(file);
+    } catch {
+      return undefined; // a symlink, a FIFO or a directory is not an action
+    }
+    if (!buf) return undefined;
+    try {
+      const parsed = ActionSchema.safeParse(JSON.parse(buf.toString('utf8')));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One file of a state's directory, by name. */
+  async read(state: ActionState, name: string): Promise<Action | undefined> {
+    if (!parseFileName(name)) return undefined;
+    return this.readAction(path.join(this.dir(state), name));
+  }
+
+  /** Action files of one state, oldest first. Unreadable files are skipped (see `problems`). */
+  async list(state: ActionState): Promise<Action[]> {
+    const names = await fs.readdir(this.dir(state)).catch(() => [] as string[]);
+    const out: Action[] = [];
+    for (const name of names) {
+      if (!parseFileName(name)) continue;
+      const a = await this.readAction(path.join(this.dir(state), name));
+      if (a) out.push(a);
+    }
+    return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
+  }
+
+  async listOpen(): Promise<Action[]> {
+    const lists = await Promise.all(OPEN_STATES.map((s) => this.list(s)));
+    return lists.flat();
+  }
+
+  /** Every id that is open or being moved right now (a claim in any directory counts). */
+  async busyIds(): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const s of ACTION_STATES) {
+      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
+      for (const name of names) {
+        const claim = CLAIM_RE.exec(name);
+        if (claim) ids.add(claim[1]!);
+        else if (isOpen(s)) {
+          const p = parseFileName(name);
+          if (p && !p.instance) ids.add(p.id);
+        }
+      }
+    }
+    return ids;
+  }
+
+  /** The open instance of `id`, or the newest finished one. */
+  async get(id: string): Promise<Action | undefined> {
+    for (const s of OPEN_STATES) {
+      const a = await this.readAction(path.join(this.dir(s), `${id}.json`));
+      if (a) return a;
+    }
+    let newest: Action | undefined;
+    for (const s of ACTION_STATES.filter((x) => !isOpen(x))) {
+      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
+      for (const name of names) {
+        const p = parseFileName(name);
+        if (!p || p.id !== id || !p.instance) continue;
+        const a = await this.readAction(path.join(this.dir(s), name));
+        if (a && (!newest || a.updated_at > newest.updated_at)) newest = a;
+      }
+    }
+    return newest;
+  }
+
+  /** Every instance of `id` in any state, oldest first. */
+  async history(id: string): Promise<Action[]> {
+    const out: Action[] = [];
+    for (const s of ACTION_STATES) {
+      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
+      for (const name of names) {
+        const p = parseFileName(name);
+        if (!p || p.id !== id) continue;
+        const a = await this.readAction(path.join(this.dir(s), name));
+        if (a) out.push(a);
+      }
+    }
+    return out.sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
+  }
+
+  /**
+   * Writes a new pending action. Returns undefined when the id is already open or moving (the
+   * supervisor is idempotent). An instance that already exists in history gets a suffix.
+   */
+  async create(draft: ActionDraft, by = 'supervisor'): Promise<Action | undefined> {
+    if ((await this.busyIds()).has(draft.id)) return undefined;
+    const at = new Date(this.now()).toISOString();
+    let instance = draft.instance;
+    const used = new Set((await this.history(draft.id)).map((a) => a.instance));
+    for (let n = 1; used.has(instance); n++) instance = `${draft.instance}-${n}`;
+    const action: Action = {
+      version: ACTION_VERSION,
+      id: draft.id,
+      instance,
+      type: draft.type,
+      risk: draft.risk,
+      node: draft.node,
+      service: draft.service,
+      drift: draft.drift,
+      trigger: draft.trigger,
+      state: 'pending',
+      created_at: at,
+      updated_at: at,
+      containers: draft.containers,
+      drift_since: draft.drift_since,
+      history: [{ state: 'pending', at, by }],
+    };
+    const ok = await this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action));
+    return ok ? action : undefined;
+  }
+
+  /** Writes `data` under `name` in `dir` unless that name exists. */
+  private async publishNew(dir: string, name: string, data: string): Promise<boolean> {
+    const final = path.join(dir, name);
+    const tmp = tempName(final);
+    const fd = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await fd.writeFile(data);
+      await fd.sync();
+    } finally {
+      await fd.close();
+    }
+    try {
+      await fs.link(tmp, final);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
+      await fsyncDir(dir);
+    }
+  }
+
+  /**
+   * Moves one action from `from` to `to`. Exactly one of several concurrent callers wins; the
+   * others get a TransitionError that carries the action's current state.
+   */
+  async transition(req: TransitionRequest): Promise<Action> {
+    if (!canTransition(req.from, req.to)) {
+      throw new TransitionError(`cannot move an action from ${req.from} to ${req.to}`, 'illegal');
+    }
+    const src = path.join(this.dir(req.from), `${req.id}.json`);
+    const claim = path.join(this.dir(req.to), `.${req.id}.${randomBytes(4).toString('hex')}.claim`);
+    try {
+      await fs.rename(src, claim);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      const current = await this.get(req.id);
+      if (!current) throw new TransitionError(`no action ${req.id}`, 'not_found');
+      throw new TransitionError(`${req.id} is ${current.state}, not ${req.from}`, 'wrong_state', current);
+    }
+    let action = await this.readAction(claim);
+    if (!action || action.state !== req.from || (req.instance !== undefined && action.instance !== req.instance)) {
+      // Not what the caller meant (another instance, or a file moved by hand): put it back.
+      await this.restore(claim, src);
+      const current = action ?? (await this.get(req.id));
+      if (action && req.instance !== undefined && action.instance !== req.instance) {
+        throw new TransitionError(`${req.id}: instance ${req.instance} is no longer open (now ${action.instance}, ${action.state})`, 'stale_instance', action);
+      }
+      throw new TransitionError(`${req.id} is not a ${req.from} action`, 'wrong_state', current);
+    }
+    const at = new Date(this.now()).toISOString();
+    action = {
+      ...action,
+      ...req.patch,
+      state: req.to,
+      updated_at: at,
+      history: [...action.history, { state: req.to, at, by: req.by, ...(req.note ? { note: req.note } : {}) }],
+    };
+    await this.rewriteClaim(claim, action);
+    await this.publishClaim(claim, action);
+    return action;
+  }
+
+  private async rewriteClaim(claim: string, action: Action): Promise<void> {
+    const tmp = tempName(claim);
+    await fs.writeFile(tmp, stableJson(action), { flag: 'wx', mode: 0o644 });
+    const fd = await fs.open(tmp, 'r');
+    await fd.sync().finally(() => fd.close());
+    await fs.rename(tmp, claim);
+  }
+
+  private async publishClaim(claim: string, action: Action): Promise<void> {
+    const dir = path.dirname(claim);
+    const final = path.join(dir, fileNameFor(action));
+    try {
+      await fs.link(claim, final);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // History is never overwritten: keep both, under a name that says why.
+      const alt = path.join(dir, `${action.id}@${action.instance}-dup-${randomBytes(2).toString('hex')}.json`);
+      await fs.link(claim, alt);
+    }
+    await fs.unlink(claim);
+    await fsyncDir(dir);
+  }
+
+  private async restore(claim: string, src: string): Promise<void> {
+    try {
+      await fs.link(claim, src);
+      await fs.unlink(claim);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // A new instance appeared meanwhile (only possible by hand): keep this one as history.
+      const a = await this.readAction(claim);
+      if (a) await this.publishClaim(claim, { ...a });
+    }
+    await fsyncDir(path.dirname(src));
+  }
+
+  /**
+   * Finishes what a crash interrupted: claims left in any directory are published there, moved
+   * files whose content says another state are adopted (a hand-made `mv pending → approved` is an
+   * approval by file), and stray temp files are removed. Returns what it did, for the log.
+   */
+  async recover(): Promise<string[]> {
+    const done: string[] = [];
+    const at = new Date(this.now()).toISOString();
+    for (const state of ACTION_STATES) {
+      const dir = this.dir(state);
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const full = path.join(dir, name);
+        if (name.startsWith('.') && name.endsWith('.tmp')) {
+          await fs.rm(full, { force: true });
+          done.push(`removed temp ${state}/${name}`);
+          continue;
+        }
+        if (!CLAIM_RE.test(name)) continue;
+        let a = await this.readAction(full);
+        if (!a) {
+          await fs.rm(full, { force: true });
+          done.push(`removed unreadable claim ${state}/${name}`);
+          continue;
+        }
+        if (a.state !== state && !canTransition(a.state, state)) {
+          await this.restore(full, path.join(this.dir(a.state), fileNameFor(a)));
+          done.push(`put back ${a.id} into ${a.state}`);
+          continue;
+        }
+        if (a.state !== state) {
+          a = {
+            ...a,
+            state,
+            updated_at: at,
+            ...(state === 'approved' && !a.approved_by ? { approved_by: { via: 'recovery' as const } } : {}),
+            history: [...a.history, { state, at, by: 'recovery', note: 'transition interrupted by a restart; finished at start' }],
+          };
+          await this.rewriteClaim(full, a);
+        }
+        await this.publishClaim(full, a);
+        done.push(`finished ${a.id} → ${state}`);
+      }
+    }
+    done.push(...(await this.adoptMoved()));
+    return done;
+  }
+
+  /**
+   * Files whose directory and content disagree were moved by hand. A legal move is recorded as a
+   * transition `via: file` (pending → approved is an approval); an illegal one is left alone and
+   * reported.
+   */
+  async adoptMoved(): Promise<string[]> {
+    const done: string[] = [];
+    for (const state of ACTION_STATES) {
+      const dir = this.dir(state);
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        const p = parseFileName(name);
+        if (!p) continue;
+        const a = await this.readAction(path.join(dir, name));
+        if (!a || a.state === state) continue;
+        if (!canTransition(a.state, state)) {
+          done.push(`ignored ${state}/${name}: moved by hand from ${a.state}, which is not a legal move`);
+          continue;
+        }
+        const claim = path.join(dir, `.${a.id}.${randomBytes(4).toString('hex')}.claim`);
+        try {
+          await fs.rename(path.join(dir, name), claim);
+        } catch {
+          continue; // someone else adopted it first
+        }
+        const at = new Date(this.now()).toISOString();
+        const actor: Actor = { via: 'file', name: 'file' };
+        const adopted: Action = {
+          ...a,
+          state,
+          updated_at: at,
+          ...(state === 'approved' ? { approved_by: actor } : {}),
+          ...(state === 'rejected' ? { rejected_by: actor } : {}),
+          ...(state === 'cancelled' ? { cancel_reason: 'cancelled_by_file' } : {}),
+          history: [...a.history, { state, at, by: 'file', note: 'moved by hand' }],
+        };
+        await this.rewriteClaim(claim, adopted);
+        await this.publishClaim(claim, adopted);
+        done.push(`adopted ${a.id}: ${a.state} → ${state} by file`);
+      }
+    }
+    return done;
+  }
+}

@@ -1,0 +1,236 @@
+// The supervisor's own files under state/: cooldowns, silences, the accepted desired state,
+// removal confirmations and notices. Each carries a version and is written atomically.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Accepted, Cooldowns, Notice, Silence } from '../domain/plan.js';
+import { NAME_RE } from '../domain/schemas.js';
+import { readJsonFile, removeStaleTemps, writeJsonAtomic } from './atomic.js';
+
+const VERSION = 1;
+
+const CooldownsFile = z.object({
+  version: z.literal(VERSION),
+  ids: z.record(
+    z.string(),
+    z.object({
+      node: z.string(),
+      service: z.string().nullable(),
+      type: z.enum(['container_restart', 'redeploy', 'disk_cleanup']),
+      count: z.number().int().nonnegative(),
+      last_at: z.string(),
+    }),
+  ),
+});
+
+export const SilenceSchema = z.object({
+  id: z.string(),
+  target: z.string(),
+  until: z.string(),
+  reason: z.string().optional(),
+  created_at: z.string(),
+  by: z.string().optional(),
+});
+const SilencesFile = z.object({ version: z.literal(VERSION), silences: z.array(SilenceSchema) });
+const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.string(), z.array(z.string())) });
+
+export const StoredNoticeSchema = z.object({
+  version: z.literal(VERSION),
+  key: z.string(),
+  kind: z.enum(['node_silent', 'desired_invalid', 'bulk_removal_held', 'flapping']),
+  node: z.string(),
+  service: z.string().optional(),
+  message: z.string(),
+  revision: z.string(),
+  /** Bumped whenever the message says something new: a sender re-sends or edits on a bump. */
+  seq: z.number().int(),
+  state: z.enum(['open', 'closed']),
+  opened_at: z.string(),
+  updated_at: z.string(),
+  closed_at: z.string().optional(),
+  detail: z.record(z.string(), z.unknown()).optional(),
+});
+export type StoredNotice = z.infer<typeof StoredNoticeSchema>;
+
+/** Closed notices are kept this long, then removed. */
+const CLOSED_NOTICE_KEEP_MS = 7 * 86_400_000;
+
+export class SupervisorState {
+  readonly files: { cooldowns: string; silences: string; accepted: string; confirmations: string; notices: string };
+
+  constructor(stateDir: string) {
+    this.files = {
+      cooldowns: path.join(stateDir, 'cooldowns.json'),
+      silences: path.join(stateDir, 'silences.json'),
+      accepted: path.join(stateDir, 'desired_accepted.json'),
+      confirmations: path.join(stateDir, 'confirmations'),
+      notices: path.join(stateDir, 'notices'),
+    };
+  }
+
+  async ensureDirs(): Promise<void> {
+    await fs.mkdir(this.files.confirmations, { recursive: true });
+    await fs.mkdir(this.files.notices, { recursive: true });
+    await removeStaleTemps(this.files.notices);
+    await removeStaleTemps(this.files.confirmations);
+  }
+
+  private async readVersioned<T>(file: string, schema: z.ZodType<T>): Promise<T | undefined> {
+    let raw: unknown;
+    try {
+      raw = await readJsonFile(file);
+    } catch {
+      return undefined;
+    }
+    if (raw === undefined) return undefined;
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success) throw new Error(`${file}: not a valid state file (${parsed.error.issues[0]?.message}); fix or delete it`);
+    return parsed.data;
+  }
+
+  async cooldowns(): Promise<Cooldowns> {
+    return (await this.readVersioned(this.files.cooldowns, CooldownsFile))?.ids ?? {};
+  }
+  async saveCooldowns(ids: Cooldowns): Promise<void> {
+    await writeJsonAtomic(this.files.cooldowns, { version: VERSION, ids });
+  }
+
+  async silences(): Promise<Silence[]> {
+    return (await this.readVersioned(this.files.silences, SilencesFile))?.silences ?? [];
+  }
+  async saveSilences(silences: Silence[]): Promise<void> {
+    await writeJsonAtomic(this.files.silences, { version: VERSION, silences });
+  }
+
+  /** Adds a silence for `node` or `node/service` lasting `ms`. */
+  async addSilence(target: string, ms: number, now: number, opts: { reason?: string; by?: string } = {}): Promise<Silence> {
+    const parts = target.split('/');
+    if (parts.length > 2 || !parts.every((p) => NAME_RE.test(p))) throw new Error(`silence target must be <node> or <node>/<service>, got ${JSON.stringify(target)}`);
+    const s: Silence = {
+      id: randomBytes(3).toString('hex'),
+      target,
+      until: new Date(now + ms).toISOString(),
+      created_at: new Date(now).toISOString(),
+      ...(opts.reason ? { reason: opts.reason } : {}),
+      ...(opts.by ? { by: opts.by } : {}),
+    };
+    const list = (await this.silences()).filter((x) => Date.parse(x.until) > now);
+    list.push(s);
+    await this.saveSilences(list);
+    return s;
+  }
+
+  /** Removes silences by id or target. Returns how many were removed. */
+  async removeSilence(idOrTarget: string): Promise<number> {
+    const list = await this.silences();
+    const keep = list.filter((s) => s.id !== idOrTarget && s.target !== idOrTarget);
+    if (keep.length !== list.length) await this.saveSilences(keep);
+    return list.length - keep.length;
+  }
+
+  /** Drops expired silences; returns the active ones. */
+  async activeSilences(now: number): Promise<Silence[]> {
+    const list = await this.silences();
+    const active = list.filter((s) => Date.parse(s.until) > now);
+    if (active.length !== list.length) await this.saveSilences(active);
+    return active;
+  }
+
+  async accepted(): Promise<Accepted | undefined> {
+    return (await this.readVersioned(this.files.accepted, AcceptedFile))?.nodes;
+  }
+  async saveAccepted(nodes: Accepted): Promise<void> {
+    await writeJsonAtomic(this.files.accepted, { version: VERSION, nodes });
+  }
+
+  /** Records an operator's confirmation of a held bulk removal on `node`. */
+  async confirmRemoval(node: string, by: string, now: number): Promise<void> {
+    if (!NAME_RE.test(node)) throw new Error(`not a node name: ${JSON.stringify(node)}`);
+    await writeJsonAtomic(path.join(this.files.confirmations, `${node}.json`), { version: VERSION, node, by, at: new Date(now).toISOString() });
+  }
+  async pendingConfirmations(): Promise<string[]> {
+    const names = await fs.readdir(this.files.confirmations).catch(() => [] as string[]);
+    return names.filter((n) => !n.startsWith('.') && n.endsWith('.json')).map((n) => n.slice(0, -5));
+  }
+  async clearConfirmation(node: string): Promise<void> {
+    await fs.rm(path.join(this.files.confirmations, `${node}.json`), { force: true });
+  }
+
+  async notices(): Promise<StoredNotice[]> {
+    const names = await fs.readdir(this.files.notices).catch(() => [] as string[]);
+    const out: StoredNotice[] = [];
+    for (const n of names) {
+      if (n.startsWith('.') || !n.endsWith('.json')) continue;
+      const parsed = StoredNoticeSchema.safeParse(await readJsonFile(path.join(this.files.notices, n)).catch(() => undefined));
+      if (parsed.success) out.push(parsed.data);
+    }
+    return out.sort((a, b) => (a.opened_at < b.opened_at ? -1 : 1));
+  }
+
+  /**
+   * Level-based notices: opens the ones that hold now, updates those whose text changed, closes
+   * those that no longer hold. Returns what changed.
+   */
+  async reconcileNotices(active: readonly Notice[], now: number): Promise<{ opened: string[]; updated: string[]; closed: string[] }> {
+    const at = new Date(now).toISOString();
+    const existing = new Map((await this.notices()).map((n) => [n.key, n]));
+    const result = { opened: [] as string[], updated: [] as string[], closed: [] as string[] };
+    const seen = new Set<string>();
+    for (const n of active) {
+      if (seen.has(n.key)) continue;
+      seen.add(n.key);
+      const old = existing.get(n.key);
+      const file = path.join(this.files.notices, `${n.key}.json`);
+      if (!old || old.state === 'closed') {
+        const stored: StoredNotice = {
+          version: VERSION,
+          key: n.key,
+          kind: n.kind,
+          node: n.node,
+          ...(n.service ? { service: n.service } : {}),
+          message: n.message,
+          revision: n.revision,
+          seq: (old?.seq ?? 0) + 1,
+          state: 'open',
+          opened_at: at,
+          updated_at: at,
+          ...(n.detail ? { detail: n.detail } : {}),
+        };
+        await writeJsonAtomic(file, stored);
+        result.opened.push(n.key);
+      } else if (old.revision !== n.revision) {
+        await writeJsonAtomic(file, { ...old, message: n.message, revision: n.revision, seq: old.seq + 1, updated_at: at, ...(n.detail ? { detail: n.detail } : {}) });
+        result.updated.push(n.key);
+      }
+    }
+    for (const old of existing.values()) {
+      const file = path.join(this.files.notices, `${old.key}.json`);
+      if (old.state === 'open' && !seen.has(old.key)) {
+        await writeJsonAtomic(file, { ...old, state: 'closed', closed_at: at, updated_at: at });
+        result.closed.push(old.key);
+      } else if (old.state === 'closed' && old.closed_at && now - Date.parse(old.closed_at) > CLOSED_NOTICE_KEEP_MS) {
+        await fs.rm(file, { force: true });
+      }
+    }
+    return result;
+  }
+}
+
+/** `90s`, `30m`, `2h`, `1d`, `1h30m` → milliseconds. */
+export function parseDuration(text: string): number {
+  const re = /(\d+)\s*(s|m|h|d|w)/gy;
+  const unit: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+  let total = 0;
+  let matched = 0;
+  const t = text.trim();
+  re.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(t))) {
+    total += Number(m[1]) * unit[m[2]!]!;
+    matched = re.lastIndex;
+  }
+  if (matched !== t.length || total <= 0) throw new Error(`not a duration: ${JSON.stringify(text)} (use e.g. 30m, 2h, 1d, 1h30m)`);
+  if (total > 365 * 86_400_000) throw new Error('a silence lasts at most a year');
+  return total;
+}

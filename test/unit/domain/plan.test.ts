@@ -1,0 +1,257 @@
+import { describe, expect, it } from 'vitest';
+import type { Action } from '../../../src/domain/actions.js';
+import { cooldownUntil, isFlapping, plan, reviewRemovals, updateCooldowns, type PlanInput } from '../../../src/domain/plan.js';
+import type { DesiredState, World, WorldNode, WorldService } from '../../../src/domain/schemas.js';
+
+const NOW = Date.parse('2026-05-27T15:00:00.000Z');
+const iso = (offsetS: number) => new Date(NOW + offsetS * 1000).toISOString();
+
+function desired(spec: Record<string, Record<string, { containers?: string[]; monitor?: boolean }>>): DesiredState {
+  const out: DesiredState = {};
+  for (const [node, services] of Object.entries(spec)) {
+    out[node] = {
+      node,
+      docker: { socket: '/var/run/docker.sock' },
+      services: Object.fromEntries(
+        Object.entries(services).map(([service, s]) => [
+          service,
+          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: false },
+        ]),
+      ),
+    };
+  }
+  return out;
+}
+
+function node(name: string, extra: Partial<WorldNode> = {}): WorldNode {
+  return {
+    node: name,
+    last_seen: iso(-10),
+    last_event_type: 'node_heartbeat',
+    disk_pressure: 'normal',
+    disk_used_pct: 40,
+    disk_updated_at: iso(-7200),
+    events_applied: 1,
+    events_unknown: 0,
+    agent: 'alive',
+    ...extra,
+  };
+}
+function svc(key: string, status: 'healthy' | 'unhealthy', reason: string | null = null, extra: Partial<WorldService> = {}): WorldService {
+  const [n, s] = key.split('/') as [string, string];
+  return { node: n, service: s, status, reason, since: iso(-120), last_event_at: iso(-60), last_healthy_at: null, last_incident: null, changes: [], ...extra };
+}
+function world(services: WorldService[], nodes: WorldNode[] = [node('chelsty-infra')]): World {
+  return { services: Object.fromEntries(services.map((s) => [`${s.node}/${s.service}`, s])), nodes: Object.fromEntries(nodes.map((n) => [n.node, n])) };
+}
+function action(id: string, state: Action['state'], extra: Partial<Action> = {}): Action {
+  return {
+    id,
+    instance: '20260527T140000Z',
+    type: id.startsWith('redeploy') ? 'redeploy' : id.startsWith('disk') ? 'disk_cleanup' : 'container_restart',
+    risk: id.startsWith('container') ? 'low' : 'guarded',
+    node: 'chelsty-infra',
+    service: id.startsWith('disk') ? null : id.split('-').slice(-1)[0]!,
+    drift: 'unhealthy_service',
+    trigger: 'containers_not_running',
+    state,
+    created_at: iso(-600),
+    updated_at: iso(-600),
+    history: [],
+    ...extra,
+  };
+}
+
+const D = desired({ 'chelsty-infra': { zigbee2mqtt: {}, mosquitto: {} } });
+function input(over: Partial<PlanInput>): PlanInput {
+  return { desired: D, world: world([svc('chelsty-infra/mosquitto', 'healthy')]), open: [], cooldowns: {}, silences: [], held: {}, desiredProblems: [], now: NOW, ...over };
+}
+
+describe('plan: drift → action', () => {
+  it.each([
+    ['containers_not_running', 'container_restart', 'low', 'container-restart-chelsty-infra-zigbee2mqtt'],
+    ['mqtt_unreachable', 'container_restart', 'low', 'container-restart-chelsty-infra-zigbee2mqtt'],
+    ['healthcheck_failed', 'redeploy', 'guarded', 'redeploy-chelsty-infra-zigbee2mqtt'],
+    ['service_unhealthy', 'redeploy', 'guarded', 'redeploy-chelsty-infra-zigbee2mqtt'],
+    ['container_restarting', 'redeploy', 'guarded', 'redeploy-chelsty-infra-zigbee2mqtt'],
+    ['backup_failed', 'redeploy', 'guarded', 'redeploy-chelsty-infra-zigbee2mqtt'],
+  ])('unhealthy_service with trigger %s → %s (%s) as %s', (trigger, type, risk, id) => {
+    const p = plan(input({ world: world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', trigger), svc('chelsty-infra/mosquitto', 'healthy')]) }));
+    expect(p.create).toEqual([
+      {
+        id,
+        instance: '20260527T150000Z',
+        type,
+        risk,
+        node: 'chelsty-infra',
+        service: 'zigbee2mqtt',
+        drift: 'unhealthy_service',
+        trigger,
+        containers: ['zigbee2mqtt'],
+        drift_since: iso(-120),
+      },
+    ]);
+    expect(p.cancel).toEqual([]);
+  });
+
+  it('missing_service → redeploy (guarded) with trigger missing_service', () => {
+    const p = plan(input({}));
+    expect(p.create).toHaveLength(1);
+    expect(p.create[0]).toMatchObject({ id: 'redeploy-chelsty-infra-zigbee2mqtt', drift: 'missing_service', trigger: 'missing_service', type: 'redeploy', risk: 'guarded' });
+  });
+
+  it('disk_pressure high → disk-cleanup-{node} (guarded); normal again → drift_resolved_auto', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'healthy'), svc('chelsty-infra/mosquitto', 'healthy')], [node('chelsty-infra', { disk_pressure: 'high' })]);
+    const p = plan(input({ world: w }));
+    expect(p.create).toEqual([expect.objectContaining({ id: 'disk-cleanup-chelsty-infra', type: 'disk_cleanup', risk: 'guarded', drift: 'disk_pressure', service: null })]);
+    const w2 = world([svc('chelsty-infra/zigbee2mqtt', 'healthy'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const p2 = plan(input({ world: w2, open: [action('disk-cleanup-chelsty-infra', 'pending')] }));
+    expect(p2.cancel).toEqual([{ id: 'disk-cleanup-chelsty-infra', instance: '20260527T140000Z', reason: 'drift_resolved_auto' }]);
+  });
+
+  it('is idempotent: an open id (pending, approved or running) is not proposed again', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    for (const st of ['pending', 'approved', 'running'] as const) {
+      expect(plan(input({ world: w, open: [action('container-restart-chelsty-infra-zigbee2mqtt', st)] })).create).toEqual([]);
+    }
+  });
+
+  it('monitor: false is skipped silently', () => {
+    const d = desired({ 'chelsty-infra': { zigbee2mqtt: { monitor: false }, mosquitto: {} } });
+    const p = plan(input({ desired: d }));
+    expect(p.create).toEqual([]);
+    expect(p.notices).toEqual([]);
+  });
+});
+
+describe('plan: auto-cancel', () => {
+  it('drift_resolved_auto when the service is healthy again', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'healthy'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const p = plan(input({ world: w, open: [action('container-restart-chelsty-infra-zigbee2mqtt', 'pending')] }));
+    expect(p.cancel).toEqual([{ id: 'container-restart-chelsty-infra-zigbee2mqtt', instance: '20260527T140000Z', reason: 'drift_resolved_auto' }]);
+  });
+  it('service_removed_from_desired_state when removed or monitor: false', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const open = [action('container-restart-chelsty-infra-zigbee2mqtt', 'pending')];
+    for (const d of [desired({ 'chelsty-infra': { mosquitto: {} } }), desired({ 'chelsty-infra': { mosquitto: {}, zigbee2mqtt: { monitor: false } } })]) {
+      const p = plan(input({ desired: d, world: w, open }));
+      expect(p.cancel).toEqual([{ id: 'container-restart-chelsty-infra-zigbee2mqtt', instance: '20260527T140000Z', reason: 'service_removed_from_desired_state' }]);
+      expect(p.create).toEqual([]);
+    }
+  });
+  it('superseded when the service now needs the other action type', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'healthcheck_failed'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const p = plan(input({ world: w, open: [action('container-restart-chelsty-infra-zigbee2mqtt', 'pending')] }));
+    expect(p.cancel).toEqual([{ id: 'container-restart-chelsty-infra-zigbee2mqtt', instance: '20260527T140000Z', reason: 'superseded' }]);
+    expect(p.create.map((c) => c.id)).toEqual(['redeploy-chelsty-infra-zigbee2mqtt']);
+  });
+  it('never cancels approved or running actions, and waits for them', () => {
+    const healthy = world([svc('chelsty-infra/zigbee2mqtt', 'healthy'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const other = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'healthcheck_failed'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    for (const st of ['approved', 'running'] as const) {
+      const open = [action('container-restart-chelsty-infra-zigbee2mqtt', st)];
+      expect(plan(input({ world: healthy, open })).cancel).toEqual([]);
+      expect(plan(input({ desired: desired({ 'chelsty-infra': { mosquitto: {} } }), world: healthy, open })).cancel).toEqual([]);
+      const p = plan(input({ world: other, open }));
+      expect(p.cancel).toEqual([]);
+      expect(p.create).toEqual([]);
+    }
+  });
+});
+
+describe('plan: no storms', () => {
+  it('a silent node gets one notice and no per-service actions', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running')], [node('chelsty-infra', { agent: 'silent', last_seen: iso(-3600), disk_pressure: 'high' })]);
+    const p = plan(input({ world: w }));
+    expect(p.create).toEqual([]);
+    expect(p.notices).toEqual([expect.objectContaining({ key: 'node-silent-chelsty-infra', kind: 'node_silent', node: 'chelsty-infra' })]);
+    expect(p.notices[0]!.message).toMatch(/60 min/);
+  });
+  it('a node never heard from is silent too', () => {
+    const p = plan(input({ world: world([], []) }));
+    expect(p.create).toEqual([]);
+    expect(p.notices.map((n) => n.key)).toEqual(['node-silent-chelsty-infra']);
+  });
+  it('cooldown after an outcome: 10 min, doubling, at most 6 h', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running'), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const id = 'container-restart-chelsty-infra-zigbee2mqtt';
+    const entry = (count: number, agoS: number) => ({ [id]: { node: 'chelsty-infra', service: 'zigbee2mqtt', type: 'container_restart' as const, count, last_at: iso(-agoS) } });
+    expect(plan(input({ world: w, cooldowns: entry(1, 599) })).create).toEqual([]);
+    expect(plan(input({ world: w, cooldowns: entry(1, 601) })).create).toHaveLength(1);
+    expect(plan(input({ world: w, cooldowns: entry(2, 1199) })).create).toEqual([]);
+    expect(plan(input({ world: w, cooldowns: entry(2, 1201) })).create).toHaveLength(1);
+    expect(cooldownUntil(entry(12, 0)[id]) - NOW).toBe(6 * 3600 * 1000);
+    expect(plan(input({ world: w, cooldowns: entry(0, 1) })).create).toHaveLength(1);
+  });
+  it('cooldown counts completed, failed and rejected outcomes once, and resets after 30 min healthy', () => {
+    const id = 'container-restart-chelsty-infra-zigbee2mqtt';
+    const done = [action(id, 'failed', { finished_at: iso(-100) }), action(id, 'cancelled', { updated_at: iso(-50) })];
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running')]);
+    let c = updateCooldowns({}, done, w, NOW);
+    expect(c[id]).toMatchObject({ count: 1, last_at: iso(-100) });
+    c = updateCooldowns(c, done, w, NOW);
+    expect(c[id]!.count).toBe(1);
+    c = updateCooldowns(c, [action(id, 'rejected', { finished_at: iso(-10) })], w, NOW);
+    expect(c[id]!.count).toBe(2);
+    const healthyLong = world([svc('chelsty-infra/zigbee2mqtt', 'healthy', null, { since: iso(-1800) })]);
+    expect(updateCooldowns(c, [], healthyLong, NOW + 1800_000)[id]!.count).toBe(0);
+    const healthyShort = world([svc('chelsty-infra/zigbee2mqtt', 'healthy', null, { since: iso(1800 - 60) })]);
+    expect(updateCooldowns(c, [], healthyShort, NOW + 1800_000)[id]!.count).toBe(2);
+  });
+  it('flapping: more than 6 changes in 30 min → one notice, no proposal, until steady 30 min', () => {
+    const changes = [-1700, -1500, -1200, -900, -600, -300, -100].map(iso);
+    expect(isFlapping(changes, NOW)).toBe(true);
+    expect(isFlapping(changes.slice(1), NOW)).toBe(false);
+    expect(isFlapping(changes, NOW + 1800_000)).toBe(false);
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running', { changes }), svc('chelsty-infra/mosquitto', 'healthy')]);
+    const p = plan(input({ world: w }));
+    expect(p.create).toEqual([]);
+    expect(p.notices).toEqual([expect.objectContaining({ key: 'flapping-chelsty-infra-zigbee2mqtt', kind: 'flapping' })]);
+  });
+  it('silences suppress proposals for a service or a whole node until they expire', () => {
+    const w = world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running'), svc('chelsty-infra/mosquitto', 'healthy')], [node('chelsty-infra', { disk_pressure: 'high' })]);
+    const s = (target: string, untilS: number) => [{ id: 'x', target, until: iso(untilS), created_at: iso(-10) }];
+    expect(plan(input({ world: w, silences: s('chelsty-infra/zigbee2mqtt', 60) })).create.map((c) => c.id)).toEqual(['disk-cleanup-chelsty-infra']);
+    expect(plan(input({ world: w, silences: s('chelsty-infra', 60) })).create).toEqual([]);
+    expect(plan(input({ world: w, silences: s('chelsty-infra', -1) })).create).toHaveLength(2);
+    expect(plan(input({ world: w, silences: s('chelsty-infra/mosquitto', 60) })).create).toHaveLength(2);
+  });
+});
+
+describe('bulk removal hold', () => {
+  const big = desired({ n: Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((s) => [s, {}])) });
+  const accepted = { n: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'] };
+  it('removing more than 25 % of a node at once is held; nothing is cancelled for it', () => {
+    const after = desired({ n: { a: {}, b: {}, c: {}, d: {}, e: {} } });
+    const r = reviewRemovals(accepted, after);
+    expect(r.held).toEqual({ n: ['f', 'g', 'h'] });
+    expect(r.accepted.n).toEqual(accepted.n);
+    const w = world([], [node('n')]);
+    const p = plan(input({ desired: after, world: w, held: r.held, open: [action('redeploy-n-g', 'pending', { node: 'n', service: 'g' })] }));
+    expect(p.cancel).toEqual([]);
+    expect(p.notices.map((x) => x.key)).toContain('bulk-removal-n');
+  });
+  it('more than 5 services across nodes at once is held', () => {
+    const acc = { x: ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'y', 'z'], y: ['a'] };
+    const after = desired({ x: Object.fromEntries(acc.x.slice(5).map((s) => [s, {}])), y: {} });
+    expect(Object.keys(reviewRemovals(acc, after).held).sort()).toEqual(['x', 'y']);
+  });
+  it('a single removal, or a confirmed one, goes through', () => {
+    const after = desired({ n: Object.fromEntries(accepted.n.slice(1).map((s) => [s, {}])) });
+    expect(reviewRemovals(accepted, after).held).toEqual({});
+    const small = desired({ n: { a: {}, b: {} } });
+    expect(reviewRemovals({ n: ['a', 'b', 'c'] }, small).held).toEqual({});
+    const r = reviewRemovals(accepted, desired({ n: { a: {} } }), ['n']);
+    expect(r.held).toEqual({});
+    expect(r.accepted).toEqual({ n: ['a'] });
+    expect(reviewRemovals(undefined, big).accepted).toEqual(accepted);
+  });
+});
+
+describe('plan: notices for a broken desired-state file', () => {
+  it('one notice per node naming file, line and reason', () => {
+    const p = plan(input({ desiredProblems: [{ node: 'chelsty-infra', file: 'hosts/chelsty-infra/services.yaml', line: 3, reason: 'YAML: bad' }] }));
+    expect(p.notices).toEqual([expect.objectContaining({ key: 'desired-invalid-chelsty-infra', kind: 'desired_invalid' })]);
+    expect(p.notices[0]!.message).toContain('hosts/chelsty-infra/services.yaml:3: YAML: bad');
+  });
+});
