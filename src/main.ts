@@ -93,20 +93,22 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   const ignoreDot = (p: string) => path.basename(p).startsWith('.');
   // Watching is a hint: the loops also rescan every interval, so a missed event costs one interval.
   const eventsWatcher = watch(l.events, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
-  eventsWatcher.on('all', () => observerLoop.kick());
+  eventsWatcher.on('all', () => observerLoop.hint());
   eventsWatcher.on('error', (err) => log.warn({ err }, 'watching events/ failed; falling back to the interval rescan'));
   watchers.push(eventsWatcher);
   const hostsWatcher = watch(config.hostsDir, { ignoreInitial: true, depth: 2, ignored: ignoreDot, followSymlinks: false });
-  hostsWatcher.on('all', () => desiredLoop.kick());
+  hostsWatcher.on('all', () => desiredLoop.hint());
   hostsWatcher.on('error', (err) => log.warn({ err }, 'watching hosts/ failed; falling back to the interval rescan'));
   watchers.push(hostsWatcher);
 
   // A file moved by hand (`mv pending/x.json approved/`) is noticed at once.
   const actionsWatcher = watch(l.actions, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
-  actionsWatcher.on('add', () => supervisorLoop.kick());
+  actionsWatcher.on('add', () => supervisorLoop.hint());
   actionsWatcher.on('error', (err) => log.warn({ err }, 'watching actions/ failed; falling back to the interval rescan'));
   watchers.push(actionsWatcher);
 
+  // Everything written before the watchers are ready is caught by the first pass of each loop.
+  await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
   const runners = [observerLoop, desiredLoop, supervisorLoop];
   for (const r of runners) r.start();
   log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');

@@ -2,6 +2,8 @@
 // at once, runs again at once when kicked during a pass, and backs off after failures.
 import type { Logger } from '../log.js';
 
+const TRAILING_KICK_MS = 120;
+
 export interface RunnerStatus {
   name: string;
   passes: number;
@@ -17,6 +19,7 @@ export class Runner {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private trailing: NodeJS.Timeout | undefined;
   private stopped = true;
   readonly status: RunnerStatus;
 
@@ -66,6 +69,21 @@ export class Runner {
     });
   }
 
+  /**
+   * A file watcher saw something. Kicks now and once more shortly after: chokidar throttles
+   * repeated changes of one path (about 50 ms) and drops the trailing one, so a second write in
+   * quick succession would otherwise wait for the interval.
+   */
+  hint(): void {
+    this.kick();
+    if (this.trailing || this.stopped) return;
+    this.trailing = setTimeout(() => {
+      this.trailing = undefined;
+      this.kick();
+    }, TRAILING_KICK_MS);
+    this.trailing.unref?.();
+  }
+
   /** Runs one pass now (for tools and tests); waits for a pass already under way first. */
   async runNow(): Promise<void> {
     while (this.running) await this.running;
@@ -101,6 +119,8 @@ export class Runner {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.trailing);
+    this.trailing = undefined;
     this.timer = undefined;
     while (this.running) await this.running;
   }

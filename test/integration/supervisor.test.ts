@@ -1,0 +1,213 @@
+import { spawnSync } from 'node:child_process';
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { ActionStore } from '../../src/store/actions.js';
+import { layout, type Layout } from '../../src/store/paths.js';
+import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+
+const ID = 'container-restart-chelsty-infra-zigbee2mqtt';
+const HOSTS = 'docker:\n  socket: /var/run/docker.sock\nservices:\n  zigbee2mqtt:\n    containers: [zigbee2mqtt]\n  mosquitto: {}\n';
+
+let root: string;
+let hosts: string;
+let l: Layout;
+let running: Running | undefined;
+
+beforeEach(async () => {
+  root = await tempDir('hcp-sup-');
+  hosts = path.join(root, 'hosts');
+  await writeHosts(hosts, { 'chelsty-infra': HOSTS });
+  l = layout(path.join(root, 'homelab'));
+});
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+  await removeDir(root);
+});
+
+async function start() {
+  const cfg = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
+  const mem = memoryLogger();
+  running = await startControlPlane(cfg, mem.log);
+  return mem;
+}
+
+const now = () => new Date().toISOString();
+const ev = (type: string, service?: string): Ev => ({ ts: now(), node: 'chelsty-infra', type, ...(service ? { service } : {}) });
+const files = async (state: string) => (await readdir(l.actionDir(state as never))).filter((n) => !n.startsWith('.')).sort();
+const readAction = async (state: string, name: string) => JSON.parse(await readFile(path.join(l.actionDir(state as never), name), 'utf8'));
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { env: { PATH: process.env.PATH, HOMELAB_ROOT: l.root, HOSTS_DIR: hosts }, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+async function drift() {
+  await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 'mosquitto'), ev('containers_not_running', 'zigbee2mqtt')]);
+  return waitFor(async () => (await files('pending')).includes(`${ID}.json`), { what: 'pending action' });
+}
+
+describe('supervisor on real files', () => {
+  it('drift → a pending file with the exact id and fields; healthy again → cancelled with drift_resolved_auto', async () => {
+    await start();
+    await drift();
+    const a = await readAction('pending', `${ID}.json`);
+    expect(a).toMatchObject({
+      id: ID,
+      type: 'container_restart',
+      risk: 'low',
+      node: 'chelsty-infra',
+      service: 'zigbee2mqtt',
+      drift: 'unhealthy_service',
+      trigger: 'containers_not_running',
+      state: 'pending',
+      history: [{ state: 'pending', by: 'supervisor' }],
+    });
+    expect(a.instance).toMatch(/^\d{8}T\d{6}Z$/);
+    expect(await files('pending')).toEqual([`${ID}.json`]);
+
+    await appendEvents(l.root, [ev('service_healthy', 'zigbee2mqtt')]);
+    const name = `${ID}@${a.instance}.json`;
+    await waitFor(async () => (await files('cancelled')).includes(name), { what: 'cancelled file' });
+    expect(await readAction('cancelled', name)).toMatchObject({ state: 'cancelled', cancel_reason: 'drift_resolved_auto', instance: a.instance });
+    expect(await files('pending')).toEqual([]);
+  });
+
+  it('a service removed from services.yaml → service_removed_from_desired_state', async () => {
+    await start();
+    await drift();
+    await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), 'services:\n  mosquitto: {}\n');
+    await waitFor(async () => (await files('cancelled')).length === 1, { what: 'cancel' });
+    const [name] = await files('cancelled');
+    expect(await readAction('cancelled', name!)).toMatchObject({ cancel_reason: 'service_removed_from_desired_state' });
+  });
+
+  it('approved and running actions are never cancelled', async () => {
+    await start();
+    await drift();
+    const store = new ActionStore(l.actions);
+    await store.transition({ id: ID, from: 'pending', to: 'approved', by: 'test' });
+    await appendEvents(l.root, [ev('service_healthy', 'zigbee2mqtt')]);
+    await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), 'services:\n  mosquitto: {}\n');
+    await running!.runners.find((r) => r.name === 'desired')!.runNow();
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    expect(await files('approved')).toEqual([`${ID}.json`]);
+    expect(await files('cancelled')).toEqual([]);
+  });
+
+  it('a restart of the process writes no duplicate', async () => {
+    await start();
+    await drift();
+    await running!.stop();
+    running = undefined;
+    await start();
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    expect(await files('pending')).toEqual([`${ID}.json`]);
+    expect((await readAction('pending', `${ID}.json`)).history).toHaveLength(1);
+  });
+
+  it.each([
+    ['a syntax error', 'services:\n  zigbee2mqtt: [\n'],
+    ['wrong types', 'services:\n  zigbee2mqtt:\n    containers: 5\n'],
+    ['an empty file written mid-save', ''],
+  ])('bad YAML (%s) creates and cancels nothing and raises one notice', async (_name, text) => {
+    await start();
+    await drift();
+    const before = { pending: await files('pending'), cancelled: await files('cancelled') };
+    await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), text);
+    const notice = path.join(l.state, 'notices', 'desired-invalid-chelsty-infra.json');
+    await waitFor(async () => JSON.parse(await readFile(notice, 'utf8')), { what: 'notice' });
+    // Meanwhile the service recovers and something else breaks: the last good version still rules.
+    await appendEvents(l.root, [ev('mqtt_unreachable', 'mosquitto')]);
+    await running!.runners.find((r) => r.name === 'observer')!.runNow();
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    expect(await files('pending')).toEqual([...before.pending, 'container-restart-chelsty-infra-mosquitto.json'].sort());
+    expect(await files('cancelled')).toEqual(before.cancelled);
+    const notices = (await readdir(path.join(l.state, 'notices'))).filter((n) => n.startsWith('desired-invalid'));
+    expect(notices).toEqual(['desired-invalid-chelsty-infra.json']);
+    expect(JSON.parse(await readFile(notice, 'utf8'))).toMatchObject({ state: 'open', kind: 'desired_invalid' });
+    // Fixed: the notice closes.
+    await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), HOSTS);
+    await waitFor(async () => JSON.parse(await readFile(notice, 'utf8')).state === 'closed', { what: 'notice closed' });
+  });
+
+  it('a silent node raises one notice and gets no per-service action', async () => {
+    await writeHosts(hosts, { piha: 'services:\n  webui: {}\n' });
+    await start();
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    const notice = JSON.parse(await readFile(path.join(l.state, 'notices', 'node-silent-piha.json'), 'utf8'));
+    expect(notice).toMatchObject({ kind: 'node_silent', node: 'piha', state: 'open' });
+    expect(await files('pending')).toEqual([]);
+  });
+});
+
+describe('approving and rejecting from the CLI or with mv', () => {
+  it('approve, then a second approve or reject says what state it is in', async () => {
+    await start();
+    await drift();
+    let r = cli(['actions', 'approve', ID, '--by', 'oskar']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^approved container-restart-chelsty-infra-zigbee2mqtt/);
+    const a = await readAction('approved', `${ID}.json`);
+    expect(a).toMatchObject({ state: 'approved', approved_by: { via: 'cli', name: 'oskar' } });
+    expect(a.history.map((h: { state: string }) => h.state)).toEqual(['pending', 'approved']);
+    r = cli(['actions', 'reject', ID]);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/is not pending any more: it is approved/);
+    expect(cli(['actions', 'approve', 'no-such-action']).err).toMatch(/no action no-such-action/);
+    const list = cli(['actions', 'list']);
+    expect(list.out).toMatch(/approved\s+container-restart-chelsty-infra-zigbee2mqtt/);
+    expect(JSON.parse(cli(['actions', 'list', '--state', 'approved', '--json']).out)).toHaveLength(1);
+  });
+
+  it('reject keeps history under <id>@<instance>.json', async () => {
+    await start();
+    await drift();
+    expect(cli(['actions', 'reject', ID, '--by', 'oskar']).code).toBe(0);
+    const [name] = await files('rejected');
+    expect(name).toMatch(/^container-restart-chelsty-infra-zigbee2mqtt@\d{8}T\d{6}Z\.json$/);
+    expect(await readAction('rejected', name!)).toMatchObject({ rejected_by: { via: 'cli', name: 'oskar' } });
+  });
+
+  it('mv pending → approved is an approval via file', async () => {
+    await start();
+    await drift();
+    await rename(path.join(l.actionDir('pending'), `${ID}.json`), path.join(l.actionDir('approved'), `${ID}.json`));
+    await waitFor(async () => (await readAction('approved', `${ID}.json`)).state === 'approved', { what: 'adoption' });
+    expect(await readAction('approved', `${ID}.json`)).toMatchObject({ approved_by: { via: 'file' } });
+  });
+
+  it('silence add/list/rm suppresses proposals while it lasts', async () => {
+    expect(cli(['silence', 'add', 'chelsty-infra/zigbee2mqtt', '1h', '--reason', 'maintenance']).code).toBe(0);
+    expect(cli(['silence', 'list']).out).toMatch(/chelsty-infra\/zigbee2mqtt\s+until .*maintenance/);
+    expect(cli(['silence', 'add', 'chelsty-infra', 'soon']).code).toBe(2);
+    await start();
+    await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 'mosquitto'), ev('containers_not_running', 'zigbee2mqtt')]);
+    await running!.runners.find((r) => r.name === 'observer')!.runNow();
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    expect(await files('pending')).toEqual([]);
+    expect(JSON.parse(await readFile(l.worldServices, 'utf8'))['chelsty-infra/zigbee2mqtt'].status).toBe('unhealthy');
+    expect(cli(['silence', 'rm', 'chelsty-infra/zigbee2mqtt']).code).toBe(0);
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    expect(await files('pending')).toEqual([`${ID}.json`]);
+  });
+
+  it('a bulk removal is held until confirm-removal', async () => {
+    const many = `services:\n${['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((s) => `  ${s}: {}\n`).join('')}`;
+    await writeHosts(hosts, { 'chelsty-infra': many });
+    await start();
+    await appendEvents(l.root, [ev('node_heartbeat'), ...['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((s) => ev('service_healthy', s)), ev('containers_not_running', 'h')]);
+    await waitFor(async () => (await files('pending')).includes('container-restart-chelsty-infra-h.json'), { what: 'pending h' });
+    await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), 'services:\n  a: {}\n  b: {}\n');
+    const notice = path.join(l.state, 'notices', 'bulk-removal-chelsty-infra.json');
+    await waitFor(async () => JSON.parse(await readFile(notice, 'utf8')), { what: 'bulk removal notice' });
+    expect(await files('pending')).toEqual(['container-restart-chelsty-infra-h.json']);
+    expect(cli(['actions', 'confirm-removal', 'chelsty-infra']).code).toBe(0);
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    expect(await files('pending')).toEqual([]);
+    expect(JSON.parse(await readFile(notice, 'utf8')).state).toBe('closed');
+  });
+});
