@@ -14,6 +14,19 @@ export default defineConfig({
           pool: 'forks',
         },
       },
+      {
+        // Tests against the real Docker Engine run one file at a time: disk cleanup prunes the
+        // whole engine, so nothing else may be stopping containers meanwhile.
+        test: {
+          name: 'docker',
+          include: ['test/docker/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          pool: 'forks',
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -1,5 +1,6 @@
 // Configuration: the environment is read once, here, validated and frozen. Nothing deeper in the
 // code reads process.env.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from './domain/schemas.js';
@@ -106,6 +107,8 @@ const EnvSchema = z.object({
   TZ: z.string().min(1).default('UTC'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INGEST_TOKENS: tokenPairs.default({}),
+  SSH_KEY_PATH: optionalString,
+  SSH_AUTH_SOCK: optionalString,
 });
 
 export interface Config {
@@ -130,6 +133,7 @@ export interface Config {
   tz: string;
   logLevel: string;
   ingestTokens: Readonly<Record<string, string>>;
+  ssh: { keyPath: string | undefined; authSock: string | undefined };
 }
 
 function deepFreeze<T>(o: T): T {
@@ -164,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, `${issue.message} (got ${JSON.stringify(redact(variable, input[variable]))})`);
   }
   const e = parsed.data;
+  if (e.SSH_KEY_PATH && !existsSync(e.SSH_KEY_PATH)) throw new ConfigError('SSH_KEY_PATH', `no such file ${JSON.stringify(e.SSH_KEY_PATH)}`);
   if (!isValidTimeZone(e.TZ)) throw new ConfigError('TZ', `unknown time zone ${JSON.stringify(e.TZ)}; use an IANA name such as Europe/Warsaw`);
   return deepFreeze({
     homelabRoot: path.resolve(e.HOMELAB_ROOT),
@@ -187,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tz: e.TZ,
     logLevel: e.LOG_LEVEL,
     ingestTokens: e.INGEST_TOKENS,
+    ssh: { keyPath: e.SSH_KEY_PATH, authSock: e.SSH_AUTH_SOCK },
   });
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from './log.js';
 import { Observer } from './loops/observer.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
+import { Executor } from './loops/executor.js';
 import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
@@ -16,6 +17,7 @@ import { ensureLayout, layout } from './store/paths.js';
 export interface Running {
   observer: Observer;
   supervisor: Supervisor;
+  executor: Executor;
   actions: ActionStore;
   supervisorState: SupervisorState;
   desired: DesiredStore;
@@ -67,13 +69,29 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     desiredProblems: () => desired.problems(),
   });
 
+  const executor = new Executor({
+    actions,
+    desired: () => desired.current(),
+    world: () => observer.current(),
+    log: log.child({ component: 'executor' }),
+    now,
+    actionTimeoutS: config.actionTimeoutS,
+    verifyAfterS: config.verifyAfterS,
+    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+  });
+  await executor.init();
+
   // World must be current before the supervisor judges it: catch up once before the loops start.
   await observer.pass();
 
   const interval = config.reconcileIntervalS * 1000;
   const supervisorLoop = new Runner('supervisor', interval, async () => void (await supervisor.pass()), log, now);
   const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, now);
-  observer.onPublish(() => supervisorLoop.kick());
+  const executorLoop = new Runner('executor', interval, () => executor.pass(), log, now);
+  observer.onPublish(() => {
+    supervisorLoop.kick();
+    void executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
+  });
   const desiredLoop = new Runner(
     'desired',
     interval,
@@ -103,19 +121,23 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
 
   // A file moved by hand (`mv pending/x.json approved/`) is noticed at once.
   const actionsWatcher = watch(l.actions, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
-  actionsWatcher.on('add', () => supervisorLoop.hint());
+  actionsWatcher.on('add', (p) => {
+    supervisorLoop.hint();
+    if (path.basename(path.dirname(p)) === 'approved') executorLoop.hint();
+  });
   actionsWatcher.on('error', (err) => log.warn({ err }, 'watching actions/ failed; falling back to the interval rescan'));
   watchers.push(actionsWatcher);
 
   // Everything written before the watchers are ready is caught by the first pass of each loop.
   await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
-  const runners = [observerLoop, desiredLoop, supervisorLoop];
+  const runners = [observerLoop, desiredLoop, supervisorLoop, executorLoop];
   for (const r of runners) r.start();
   log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
 
   return {
     observer,
     supervisor,
+    executor,
     actions,
     supervisorState,
     desired,
@@ -123,6 +145,8 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     async stop() {
       await Promise.all(watchers.map((w) => w.close()));
       for (const r of runners) await r.stop();
+      // An action under way finishes (bounded by ACTION_TIMEOUT_S) rather than being interrupted.
+      await executor.idle();
       await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
     },
   };

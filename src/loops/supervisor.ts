@@ -107,9 +107,35 @@ export class Supervisor {
       log.info({ id: a.id, instance: a.instance, type: a.type, risk: a.risk, trigger: a.trigger }, `proposed ${a.id}`);
       this.deps.onCreated?.(a);
     }
+    await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelled.some((c) => c.id === a.id)), ...created]);
     const notices = await state.reconcileNotices(p.notices, now);
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
     return { created, cancelled, notices, held: review.held, plan: p };
+  }
+
+  /**
+   * Low-risk actions of services marked `auto_approve: true` are approved by policy. They cannot
+   * loop: each outcome starts the id's cooldown before the supervisor may propose it again.
+   */
+  private async autoApprove(desired: DesiredState, pending: Action[]): Promise<void> {
+    for (const a of pending) {
+      if (a.risk !== 'low' || !a.service || !desired[a.node]?.services[a.service]?.auto_approve) continue;
+      try {
+        const done = await this.deps.actions.transition({
+          id: a.id,
+          from: 'pending',
+          to: 'approved',
+          instance: a.instance,
+          by: 'policy',
+          note: 'auto_approve: true in services.yaml',
+          patch: { approved_by: { via: 'policy', name: 'auto_approve' } },
+        });
+        this.deps.log.info({ id: a.id }, `approved ${a.id} by policy (auto_approve)`);
+        this.deps.onCreated?.(done);
+      } catch (err) {
+        if (!(err instanceof TransitionError)) throw err;
+      }
+    }
   }
 }

@@ -21,7 +21,7 @@ import {
   type Actor,
 } from '../domain/actions.js';
 import type { ActionDraft } from '../domain/plan.js';
-import { fsyncDir, readRegularFile, stableJson, tempName } from './atomic.js';
+import { fsyncDir, readRegularFile, stableJson, tempName, writeFileAtomic } from './atomic.js';
 
 export class TransitionError extends Error {
   constructor(
@@ -280,6 +280,20 @@ export class ActionStore {
       if (a) await this.publishClaim(claim, { ...a });
     }
     await fsyncDir(path.dirname(src));
+  }
+
+  /**
+   * Adds facts to a finished action (verification), in place and atomically. Its state and
+   * history of transitions stay as they are. Returns the updated action, or undefined if gone.
+   */
+  async annotate(state: ActionState, a: Action, patch: Record<string, unknown>): Promise<Action | undefined> {
+    if (isOpen(state)) throw new Error('only finished actions are annotated; open ones move by transition');
+    const file = path.join(this.dir(state), fileNameFor({ ...a, state }));
+    const current = await this.readAction(file);
+    if (!current) return undefined;
+    const updated: Action = { ...current, ...patch, updated_at: new Date(this.now()).toISOString() };
+    await writeFileAtomic(file, stableJson(updated));
+    return updated;
   }
 
   /**

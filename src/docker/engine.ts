@@ -1,0 +1,66 @@
+// Reaching a node's Docker Engine. The only place (with ops.ts) that imports dockerode.
+import { readFileSync } from 'node:fs';
+import Docker from 'dockerode';
+
+export interface DockerTarget {
+  socket?: string;
+  url?: string;
+}
+
+export interface EngineOptions {
+  /** Private key for ssh:// targets; without it the SSH agent (SSH_AUTH_SOCK) is used. */
+  sshKeyPath?: string;
+  sshAuthSock?: string;
+}
+
+export function describeTarget(t: DockerTarget): string {
+  return t.url ?? `unix://${t.socket ?? '/var/run/docker.sock'}`;
+}
+
+/** A dockerode client for a services.yaml `docker:` block. */
+export function engineFor(target: DockerTarget, opts: EngineOptions = {}): Docker {
+  if (!target.url) return new Docker({ socketPath: target.socket ?? '/var/run/docker.sock', timeout: 0 });
+  const u = new URL(target.url);
+  if (u.protocol === 'ssh:') {
+    const sshOptions: Record<string, unknown> = { readyTimeout: 15_000 };
+    if (opts.sshKeyPath) sshOptions.privateKey = readFileSync(opts.sshKeyPath);
+    else if (opts.sshAuthSock) sshOptions.agent = opts.sshAuthSock;
+    return new Docker({
+      protocol: 'ssh',
+      host: u.hostname,
+      port: u.port ? Number(u.port) : 22,
+      username: decodeURIComponent(u.username) || 'root',
+      sshOptions,
+    } as Docker.DockerOptions);
+  }
+  const protocol = u.protocol === 'https:' ? 'https' : 'http';
+  return new Docker({ protocol, host: u.hostname, port: u.port ? Number(u.port) : protocol === 'https' ? 2376 : 2375 });
+}
+
+/** Turns what dockerode throws into a sentence that tells the operator what to check. */
+export function explainDockerError(err: unknown, target: DockerTarget, node: string): string {
+  const e = err as NodeJS.ErrnoException & { statusCode?: number; json?: { message?: string }; reason?: string; level?: string };
+  const where = `${node}'s Docker Engine at ${describeTarget(target)}`;
+  const msg = e?.json?.message ?? e?.message ?? String(err);
+  switch (e?.code) {
+    case 'ENOENT':
+      return `cannot reach ${where}: the socket does not exist (is dockerd running there, and is the socket mounted into this container?)`;
+    case 'EACCES':
+      return `cannot reach ${where}: permission denied on the socket (run as a member of the docker group, or use a socket proxy)`;
+    case 'ECONNREFUSED':
+      return `cannot reach ${where}: connection refused (is dockerd running and listening there?)`;
+    case 'ETIMEDOUT':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return `cannot reach ${where}: ${e.code} (is the node up and on the tailnet?)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot reach ${where}: host name does not resolve (${e.code})`;
+  }
+  if (e?.level === 'client-authentication' || /All configured authentication methods failed/i.test(msg)) {
+    return `cannot reach ${where}: SSH authentication failed (check SSH_KEY_PATH or the SSH agent, and that the user may run docker)`;
+  }
+  if (e?.statusCode === 404) return `${msg} on ${node}`;
+  if (typeof e?.statusCode === 'number') return `${where} answered ${e.statusCode}: ${msg}`;
+  return `${where}: ${msg}`;
+}

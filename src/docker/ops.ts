@@ -1,0 +1,213 @@
+// The three things the executor may do to a node: restart named containers, recreate them from
+// their own configuration (with rollback), and prune what is unused. Nothing else.
+import type Docker from 'dockerode';
+
+export class DeadlineError extends Error {
+  constructor(what: string, seconds: number) {
+    super(`${what}: not done within the deadline (${seconds} s)`);
+    this.name = 'DeadlineError';
+  }
+}
+
+export interface OpContext {
+  docker: Docker;
+  /** Epoch ms by which the whole action must be done. */
+  deadline: number;
+  now: () => number;
+  /** Seconds Docker gives a container to stop before it is killed. */
+  stopTimeoutS?: number;
+  /** Poll interval while waiting for a container's state, ms. */
+  pollMs?: number;
+}
+
+const POLL_MS = 200;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function remainingS(ctx: OpContext): number {
+  return Math.max(1, Math.floor((ctx.deadline - ctx.now()) / 1000));
+}
+
+function describeState(info: Docker.ContainerInspectInfo): string {
+  const h = info.State.Health?.Status;
+  return h ? `${info.State.Status} (${h})` : info.State.Status;
+}
+
+/** Waits until the container runs, and is healthy where it has a health check. */
+async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promise<Docker.ContainerInspectInfo> {
+  const started = ctx.now();
+  let last: Docker.ContainerInspectInfo | undefined;
+  for (;;) {
+    last = await c.inspect();
+    const hasCheck = Boolean(last.Config.Healthcheck && last.Config.Healthcheck.Test && last.Config.Healthcheck.Test[0] !== 'NONE');
+    const healthy = !hasCheck || last.State.Health?.Status === 'healthy';
+    if (last.State.Running && !last.State.Restarting && healthy) return last;
+    if (last.State.Status === 'exited' || last.State.Status === 'dead') {
+      throw new Error(`${name} ${last.State.Status} with code ${last.State.ExitCode}${last.State.Error ? ` (${last.State.Error})` : ''} instead of running`);
+    }
+    if (ctx.now() >= ctx.deadline) {
+      throw new Error(`${name} is ${describeState(last)} ${Math.round((ctx.now() - started) / 1000)} s after the start, not running${hasCheck ? ' and healthy' : ''}`);
+    }
+    await delay(Math.min(ctx.pollMs ?? POLL_MS, Math.max(0, ctx.deadline - ctx.now())));
+  }
+}
+
+async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
+  try {
+    const info = await ctx.docker.getContainer(name).inspect();
+    // From here on by id: a rename must not lose track of it.
+    return { c: ctx.docker.getContainer(info.Id), info };
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) throw new Error(`container ${name} not found`);
+    throw err;
+  }
+}
+
+export interface RestartResult {
+  container: string;
+  id: string;
+  old_state: string;
+  new_state: string;
+  ms: number;
+}
+
+/** Restarts each container in turn; fails on the first that is missing or does not come back. */
+export async function restartContainers(ctx: OpContext, names: readonly string[]): Promise<RestartResult[]> {
+  // Check they all exist first, so a missing one fails before anything was touched.
+  const targets = [];
+  for (const name of names) targets.push({ name, ...(await inspectNamed(ctx, name)) });
+  const results: RestartResult[] = [];
+  for (const t of targets) {
+    const started = ctx.now();
+    await t.c.restart({ t: Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx)) });
+    const after = await waitUp(ctx, t.c, t.name);
+    results.push({ container: t.name, id: t.info.Id.slice(0, 12), old_state: describeState(t.info), new_state: describeState(after), ms: ctx.now() - started });
+  }
+  return results;
+}
+
+export interface RecreateResult {
+  container: string;
+  old_id: string;
+  new_id: string;
+  image: string;
+  pulled: boolean;
+  pull_error?: string;
+  ms: number;
+}
+
+/** Tries to pull `image`; no registry (or no network) is noted, not fatal. */
+async function tryPull(ctx: OpContext, image: string): Promise<{ pulled: boolean; error?: string }> {
+  try {
+    const stream = await ctx.docker.pull(image);
+    await new Promise<void>((resolve, reject) => {
+      ctx.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()));
+    });
+    return { pulled: true };
+  } catch (err) {
+    const e = err as { json?: { message?: string }; message?: string };
+    return { pulled: false, error: (e.json?.message ?? e.message ?? String(err)).slice(0, 300) };
+  }
+}
+
+/** The create options that reproduce a container from its own inspect data. */
+export function recreateOptions(info: Docker.ContainerInspectInfo, name: string): { create: Docker.ContainerCreateOptions; extraNetworks: [string, Docker.EndpointSettings][] } {
+  const config: Record<string, unknown> & { Hostname?: string } = { ...info.Config };
+  // A hostname Docker derived from the old id would pin the new container to the old identity.
+  if (config.Hostname && info.Id.startsWith(config.Hostname)) delete config.Hostname;
+  const shortId = info.Id.slice(0, 12);
+  const networks = Object.entries(info.NetworkSettings.Networks ?? {}).map(([net, ep]) => {
+    const settings: Docker.EndpointSettings = {
+      Aliases: ((ep.Aliases ?? []) as string[]).filter((a) => a !== shortId && a !== info.Id && a !== config.Hostname),
+      ...(ep.IPAMConfig ? { IPAMConfig: ep.IPAMConfig } : {}),
+      ...(ep.Links ? { Links: ep.Links } : {}),
+    };
+    return [net, settings] as [string, Docker.EndpointSettings];
+  });
+  const mode = info.HostConfig.NetworkMode ?? 'default';
+  const primary = networks.find(([n]) => n === mode) ?? networks[0];
+  const userNetwork = primary && !['host', 'none', 'default', 'bridge'].includes(primary[0]) && !mode.startsWith('container:');
+  const create: Docker.ContainerCreateOptions = {
+    ...(config as unknown as Docker.ContainerCreateOptions),
+    name,
+    HostConfig: info.HostConfig,
+    ...(userNetwork && primary ? { NetworkingConfig: { EndpointsConfig: { [primary[0]]: primary[1] } } } : {}),
+  };
+  const extraNetworks = userNetwork ? networks.filter(([n]) => n !== primary![0]) : [];
+  return { create, extraNetworks };
+}
+
+/**
+ * Recreates one container from its current configuration (Watchtower style): inspect → pull →
+ * stop → rename old → create → start → wait → remove old. If the new one fails, it is removed
+ * and the old one is put back, running.
+ */
+export async function recreateContainer(ctx: OpContext, name: string): Promise<RecreateResult> {
+  const started = ctx.now();
+  const { c: old, info } = await inspectNamed(ctx, name);
+  const image = info.Config.Image;
+  const pull = await tryPull(ctx, image);
+  const { create, extraNetworks } = recreateOptions(info, name);
+  const stopT = Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx));
+  const wasRunning = info.State.Running;
+  if (wasRunning) await old.stop({ t: stopT });
+  const parked = `${name}-hcp-old-${info.Id.slice(0, 8)}`;
+  await old.rename({ name: parked });
+  let fresh: Docker.Container | undefined;
+  try {
+    fresh = await ctx.docker.createContainer(create);
+    for (const [net, settings] of extraNetworks) {
+      await ctx.docker.getNetwork(net).connect({ Container: fresh.id, EndpointConfig: settings });
+    }
+    await fresh.start();
+    const up = await waitUp(ctx, fresh, name);
+    await old.remove({ v: false });
+    return {
+      container: name,
+      old_id: info.Id.slice(0, 12),
+      new_id: up.Id.slice(0, 12),
+      image,
+      pulled: pull.pulled,
+      ...(pull.error ? { pull_error: pull.error } : {}),
+      ms: ctx.now() - started,
+    };
+  } catch (err) {
+    const reason = (err as { json?: { message?: string }; message?: string }).json?.message ?? (err as Error).message;
+    // Put the old one back exactly as it was.
+    if (fresh) await fresh.remove({ force: true, v: false }).catch(() => {});
+    await old.rename({ name });
+    if (wasRunning) await old.start().catch(() => {});
+    throw new Error(`new ${name} did not start (${reason.trim()}); the old container was put back${wasRunning ? ' and started' : ''}`);
+  }
+}
+
+export interface CleanupResult {
+  containers: { removed: number; bytes: number };
+  images: { removed: number; bytes: number };
+  build_cache: { removed: number; bytes: number; error?: string };
+  bytes_total: number;
+}
+
+/** Prunes stopped containers, dangling images and build cache. Never volumes. */
+export async function diskCleanup(ctx: OpContext): Promise<CleanupResult> {
+  const containers = await ctx.docker.pruneContainers();
+  const images = await ctx.docker.pruneImages({ filters: { dangling: ['true'] } });
+  let build: CleanupResult['build_cache'] = { removed: 0, bytes: 0 };
+  try {
+    const b = await ctx.docker.pruneBuilder();
+    build = { removed: (b as { CachesDeleted?: string[] }).CachesDeleted?.length ?? 0, bytes: b.SpaceReclaimed ?? 0 };
+  } catch (err) {
+    // Engines without BuildKit have no build cache to prune.
+    build = { removed: 0, bytes: 0, error: ((err as Error).message ?? '').slice(0, 200) };
+  }
+  const result: CleanupResult = {
+    containers: { removed: containers.ContainersDeleted?.length ?? 0, bytes: containers.SpaceReclaimed ?? 0 },
+    images: { removed: images.ImagesDeleted?.length ?? 0, bytes: images.SpaceReclaimed ?? 0 },
+    build_cache: build,
+    bytes_total: 0,
+  };
+  result.bytes_total = result.containers.bytes + result.images.bytes + result.build_cache.bytes;
+  return result;
+}

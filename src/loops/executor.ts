@@ -1,0 +1,243 @@
+// The executor: claims approved actions into running/, carries them out on the node's Docker
+// Engine with a deadline, finishes them in completed/ or failed/, then verifies the service.
+import type Docker from 'dockerode';
+import type { Action } from '../domain/actions.js';
+import type { DesiredState, World } from '../domain/schemas.js';
+import { describeTarget, engineFor, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import { diskCleanup, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
+import type { Logger } from '../log.js';
+import { ActionStore, TransitionError } from '../store/actions.js';
+
+export interface ExecutorDeps {
+  actions: ActionStore;
+  desired: () => DesiredState;
+  world: () => World;
+  log: Logger;
+  now: () => number;
+  actionTimeoutS: number;
+  verifyAfterS: number;
+  engineOptions?: EngineOptions;
+  /** For tests: how a node's engine is reached. */
+  engine?: (target: DockerTarget) => Docker;
+  /** Called after each state change this executor makes (the bot edits its messages). */
+  onChange?: (a: Action) => void;
+}
+
+interface Verification {
+  action: Action;
+  startedAt: number;
+  finishedAt: number;
+  until: number;
+}
+
+export class Executor {
+  /** node → the operation under way there: at most one Docker operation per node at a time. */
+  private busy = new Map<string, Promise<void>>();
+  private verifying = new Map<string, Verification>();
+  private engines = new Map<string, Docker>();
+  readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0 };
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  /**
+   * At start: actions left in running/ were interrupted; they fail and are never re-run on their
+   * own. Completed actions still inside their verification window are watched again.
+   */
+  async init(): Promise<void> {
+    const { actions, log, now } = this.deps;
+    for (const a of await actions.list('running')) {
+      try {
+        const done = await actions.transition({
+          id: a.id,
+          from: 'running',
+          to: 'failed',
+          instance: a.instance,
+          by: 'executor',
+          note: 'found in running/ at start',
+          patch: { error: 'interrupted', finished_at: new Date(now()).toISOString() },
+        });
+        log.warn({ id: a.id, instance: a.instance }, `${a.id} was interrupted by a restart; marked failed, not re-run`);
+        this.deps.onChange?.(done);
+      } catch (err) {
+        if (!(err instanceof TransitionError)) throw err;
+      }
+    }
+    for (const a of await actions.list('completed')) {
+      if (a.verified !== undefined || typeof a.verify_until !== 'string') continue;
+      this.verifying.set(`${a.id}@${a.instance}`, {
+        action: a,
+        startedAt: Date.parse(a.started_at ?? a.updated_at),
+        finishedAt: Date.parse(a.finished_at ?? a.updated_at),
+        until: Date.parse(a.verify_until as string),
+      });
+    }
+    await this.checkVerifications();
+  }
+
+  /** Starts every approved action whose node is free. Does not wait for them. */
+  async pass(): Promise<void> {
+    for (const a of await this.deps.actions.list('approved')) {
+      if (this.busy.has(a.node)) continue;
+      const run = this.execute(a)
+        .catch((err) => this.deps.log.error({ err, id: a.id }, `executing ${a.id} failed unexpectedly`))
+        .finally(() => this.busy.delete(a.node));
+      this.busy.set(a.node, run);
+    }
+    await this.checkVerifications();
+  }
+
+  /** Waits for every operation under way (for shutdown and tests). */
+  async idle(): Promise<void> {
+    while (this.busy.size > 0) await Promise.allSettled([...this.busy.values()]);
+  }
+
+  private engine(target: DockerTarget): Docker {
+    const key = describeTarget(target);
+    let e = this.engines.get(key);
+    if (!e) {
+      e = this.deps.engine ? this.deps.engine(target) : engineFor(target, this.deps.engineOptions);
+      this.engines.set(key, e);
+    }
+    return e;
+  }
+
+  private async execute(approved: Action): Promise<void> {
+    const { actions, log, now } = this.deps;
+    let a: Action;
+    try {
+      a = await actions.transition({
+        id: approved.id,
+        from: 'approved',
+        to: 'running',
+        instance: approved.instance,
+        by: 'executor',
+        patch: { started_at: new Date(now()).toISOString() },
+      });
+    } catch (err) {
+      if (err instanceof TransitionError) return; // another executor (or a hand) got it first
+      throw err;
+    }
+    this.stats.started++;
+    this.deps.onChange?.(a);
+    const started = now();
+    const fail = async (error: string, result?: unknown) => {
+      this.stats.failed++;
+      const done = await actions.transition({
+        id: a.id,
+        from: 'running',
+        to: 'failed',
+        instance: a.instance,
+        by: 'executor',
+        patch: { error, finished_at: new Date(now()).toISOString(), ...(result !== undefined ? { result } : {}) },
+      });
+      log.error({ id: a.id, instance: a.instance, error }, `${a.id} failed: ${error}`);
+      this.deps.onChange?.(done);
+    };
+
+    // Scope: only what services.yaml names, as it is now (a hand-edited action file names nothing).
+    const node = this.deps.desired()[a.node];
+    if (!node) {
+      this.stats.refused++;
+      return fail(`refused: node ${a.node} is not in hosts/ any more; the executor only touches what services.yaml names`);
+    }
+    let containers: string[] = [];
+    if (a.type !== 'disk_cleanup') {
+      const svc = a.service ? node.services[a.service] : undefined;
+      if (!svc) {
+        this.stats.refused++;
+        return fail(`refused: service ${a.service ?? '(none)'} is not in hosts/${a.node}/services.yaml; the executor only touches containers named there`);
+      }
+      containers = svc.containers;
+    }
+
+    const timeoutS = this.deps.actionTimeoutS;
+    const ctx: OpContext = { docker: this.engine(node.docker), deadline: started + timeoutS * 1000, now };
+    let timer: NodeJS.Timeout | undefined;
+    const op = this.runOp(a, ctx, containers);
+    // The deadline holds even when the engine hangs (an SSH connection that never answers).
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`)), timeoutS * 1000 + 1000);
+    });
+    try {
+      const result = await Promise.race([op, deadline]);
+      const finishedAt = now();
+      const verify = a.type !== 'disk_cleanup';
+      const done = await actions.transition({
+        id: a.id,
+        from: 'running',
+        to: 'completed',
+        instance: a.instance,
+        by: 'executor',
+        patch: {
+          finished_at: new Date(finishedAt).toISOString(),
+          result,
+          ...(verify ? { verify_until: new Date(finishedAt + this.deps.verifyAfterS * 1000).toISOString() } : {}),
+        },
+      });
+      this.stats.completed++;
+      log.info({ id: a.id, instance: a.instance, ms: finishedAt - started }, `${a.id} completed`);
+      this.deps.onChange?.(done);
+      if (verify) {
+        this.verifying.set(`${a.id}@${a.instance}`, { action: done, startedAt: started, finishedAt, until: finishedAt + this.deps.verifyAfterS * 1000 });
+        await this.checkVerifications();
+      }
+    } catch (err) {
+      const msg = err instanceof Error && /^(timed out|refused|new |container )/.test(err.message) ? err.message : explainDockerError(err, node.docker, a.node);
+      await fail(msg);
+      // Keep the node busy until the engine call really ends: never two operations at once.
+      await op.catch(() => {});
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async runOp(a: Action, ctx: OpContext, containers: string[]): Promise<unknown> {
+    this.stats.dockerCalls++;
+    switch (a.type) {
+      case 'container_restart':
+        return { containers: await restartContainers(ctx, containers) };
+      case 'redeploy': {
+        const out = [];
+        for (const name of containers) out.push(await recreateContainer(ctx, name));
+        return { containers: out };
+      }
+      case 'disk_cleanup':
+        return await diskCleanup(ctx);
+    }
+  }
+
+  /**
+   * Records for each completed restart or redeploy whether the service reported healthy again
+   * (after the action started) within VERIFY_AFTER_S.
+   */
+  async checkVerifications(): Promise<void> {
+    if (this.verifying.size === 0) return;
+    const { actions, log, now } = this.deps;
+    const world = this.deps.world();
+    for (const [key, v] of this.verifying) {
+      const w = world.services[`${v.action.node}/${v.action.service}`];
+      const healthyAt = w && w.status === 'healthy' ? Date.parse(w.last_event_at) : NaN;
+      let patch: Record<string, unknown> | undefined;
+      if (Number.isFinite(healthyAt) && healthyAt >= v.startedAt) {
+        const afterS = Math.max(0, Math.round((healthyAt - v.finishedAt) / 100) / 10);
+        patch = { verified: true, verification: { verified: true, after_s: afterS, at: new Date(now()).toISOString() } };
+      } else if (now() >= v.until) {
+        patch = {
+          verified: false,
+          verification: {
+            verified: false,
+            at: new Date(now()).toISOString(),
+            note: `restarted but still unhealthy: no healthy report within ${this.deps.verifyAfterS} s${w ? ` (now ${w.status}${w.reason ? `: ${w.reason}` : ''})` : ''}`,
+          },
+        };
+      }
+      if (!patch) continue;
+      this.verifying.delete(key);
+      const updated = await actions.annotate('completed', v.action, patch);
+      if (updated) {
+        log.info({ id: v.action.id, verified: patch.verified }, `${v.action.id} ${patch.verified ? 'verified healthy' : 'restarted but still unhealthy'}`);
+        this.deps.onChange?.(updated);
+      }
+    }
+  }
+}
