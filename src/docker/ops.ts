@@ -18,9 +18,13 @@ export interface OpContext {
   stopTimeoutS?: number;
   /** Poll interval while waiting for a container's state, ms. */
   pollMs?: number;
+  /** How long a started container must stay running, ms. */
+  settleMs?: number;
 }
 
 const POLL_MS = 200;
+/** How long a (re)started container must keep running before it counts as up. */
+const SETTLE_MS = 1000;
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -39,11 +43,22 @@ function describeState(info: Docker.ContainerInspectInfo): string {
 async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promise<Docker.ContainerInspectInfo> {
   const started = ctx.now();
   let last: Docker.ContainerInspectInfo | undefined;
+  let upSince: number | undefined;
+  let upStartedAt: string | undefined;
   for (;;) {
     last = await c.inspect();
     const hasCheck = Boolean(last.Config.Healthcheck && last.Config.Healthcheck.Test && last.Config.Healthcheck.Test[0] !== 'NONE');
     const healthy = !hasCheck || last.State.Health?.Status === 'healthy';
-    if (last.State.Running && !last.State.Restarting && healthy) return last;
+    if (last.State.Running && !last.State.Restarting && healthy) {
+      // It must stay up a moment: a process that dies right after exec looks "running" at first.
+      if (upSince === undefined || last.State.StartedAt !== upStartedAt) {
+        upSince = ctx.now();
+        upStartedAt = last.State.StartedAt;
+      }
+      if (ctx.now() - upSince >= (ctx.settleMs ?? SETTLE_MS)) return last;
+    } else {
+      upSince = undefined;
+    }
     if (last.State.Status === 'exited' || last.State.Status === 'dead') {
       throw new Error(`${name} ${last.State.Status} with code ${last.State.ExitCode}${last.State.Error ? ` (${last.State.Error})` : ''} instead of running`);
     }

@@ -9,7 +9,7 @@ import { layout, type Layout } from '../../src/store/paths.js';
 import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 
 const ID = 'container-restart-chelsty-infra-zigbee2mqtt';
-const HOSTS = 'docker:\n  socket: /var/run/docker.sock\nservices:\n  zigbee2mqtt:\n    containers: [zigbee2mqtt]\n  mosquitto: {}\n';
+const HOSTS = 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  zigbee2mqtt:\n    containers: [zigbee2mqtt]\n  mosquitto: {}\n';
 
 let root: string;
 let hosts: string;
@@ -94,8 +94,12 @@ describe('supervisor on real files', () => {
     await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), 'services:\n  mosquitto: {}\n');
     await running!.runners.find((r) => r.name === 'desired')!.runNow();
     await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
-    expect(await files('approved')).toEqual([`${ID}.json`]);
+    // The executor takes it from approved/ (and fails: no such container here); the supervisor never cancels it.
     expect(await files('cancelled')).toEqual([]);
+    const all = await new ActionStore(l.actions).history(ID);
+    expect(all).toHaveLength(1);
+    expect(all[0]!.history.map((h) => h.state)).not.toContain('cancelled');
+    expect(all[0]!.history.map((h) => h.state).slice(0, 2)).toEqual(['pending', 'approved']);
   });
 
   it('a restart of the process writes no duplicate', async () => {
@@ -209,5 +213,20 @@ describe('approving and rejecting from the CLI or with mv', () => {
     await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
     expect(await files('pending')).toEqual([]);
     expect(JSON.parse(await readFile(notice, 'utf8')).state).toBe('closed');
+  });
+});
+
+describe('auto_approve', () => {
+  it('approves low-risk actions by policy, never guarded ones', async () => {
+    await writeHosts(hosts, { 'chelsty-infra': 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  zigbee2mqtt:\n    auto_approve: true\n  mosquitto:\n    auto_approve: true\n' });
+    await start();
+    await appendEvents(l.root, [ev('node_heartbeat'), ev('containers_not_running', 'zigbee2mqtt'), ev('healthcheck_failed', 'mosquitto')]);
+    const store = new ActionStore(l.actions);
+    const [a] = await waitFor(async () => {
+      const h = await store.history(ID);
+      return h[0]?.approved_by ? h : undefined;
+    }, { what: 'approved by policy' });
+    expect(a).toMatchObject({ approved_by: { via: 'policy', name: 'auto_approve' } });
+    expect(await files('pending')).toEqual(['redeploy-chelsty-infra-mosquitto.json']);
   });
 });
