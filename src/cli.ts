@@ -143,7 +143,9 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   if (values.help) return help('run');
   const cfg = config(env);
   const log = createLogger(cfg.logLevel);
-  if (!cfg.telegram.token) {
+  if (cfg.telegram.token) {
+    log.info({ chat: cfg.telegram.chatId, admins: cfg.telegram.adminIds.length }, 'Telegram is on');
+  } else {
     log.info('Telegram is off: set TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID and TELEGRAM_ADMIN_IDS to approve actions from your phone (README: "Telegram in 3 steps")');
   }
   const running = await startControlPlane(cfg, log);

@@ -168,6 +168,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, `${issue.message} (got ${JSON.stringify(redact(variable, input[variable]))})`);
   }
   const e = parsed.data;
+  if (e.TELEGRAM_BOT_TOKEN && !e.TELEGRAM_CHAT_ID) {
+    throw new ConfigError('TELEGRAM_CHAT_ID', 'is required when TELEGRAM_BOT_TOKEN is set (the chat that receives action messages; see README "Telegram in 3 steps")');
+  }
   if (e.SSH_KEY_PATH && !existsSync(e.SSH_KEY_PATH)) throw new ConfigError('SSH_KEY_PATH', `no such file ${JSON.stringify(e.SSH_KEY_PATH)}`);
   if (!isValidTimeZone(e.TZ)) throw new ConfigError('TZ', `unknown time zone ${JSON.stringify(e.TZ)}; use an IANA name such as Europe/Warsaw`);
   return deepFreeze({

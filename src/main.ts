@@ -8,6 +8,8 @@ import { Observer } from './loops/observer.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
+import { TelegramBot } from './bot/bot.js';
+import { currentSummary, type StatusSources } from './status.js';
 import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
@@ -18,6 +20,8 @@ export interface Running {
   observer: Observer;
   supervisor: Supervisor;
   executor: Executor;
+  telegram: TelegramBot | undefined;
+  status: StatusSources;
   actions: ActionStore;
   supervisorState: SupervisorState;
   desired: DesiredStore;
@@ -59,6 +63,8 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
+  // Anything that changes an action tells the bot (bound once the bot exists).
+  let actionsChanged = (): void => {};
   const supervisor = new Supervisor({
     actions,
     state: supervisorState,
@@ -67,6 +73,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     world: () => observer.current(),
     desired: () => desired.current(),
     desiredProblems: () => desired.problems(),
+    onCreated: () => actionsChanged(),
   });
 
   const executor = new Executor({
@@ -78,6 +85,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     actionTimeoutS: config.actionTimeoutS,
     verifyAfterS: config.verifyAfterS,
     engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    onChange: () => actionsChanged(),
   });
   await executor.init();
 
@@ -85,7 +93,16 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   await observer.pass();
 
   const interval = config.reconcileIntervalS * 1000;
-  const supervisorLoop = new Runner('supervisor', interval, async () => void (await supervisor.pass()), log, now);
+  const supervisorLoop = new Runner(
+    'supervisor',
+    interval,
+    async () => {
+      const r = await supervisor.pass();
+      if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) actionsChanged();
+    },
+    log,
+    now,
+  );
   const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, now);
   const executorLoop = new Runner('executor', interval, () => executor.pass(), log, now);
   observer.onPublish(() => {
@@ -121,6 +138,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
 
   // A file moved by hand (`mv pending/x.json approved/`) is noticed at once.
   const actionsWatcher = watch(l.actions, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
+  actionsWatcher.on('all', () => actionsChanged());
   actionsWatcher.on('add', (p) => {
     supervisorLoop.hint();
     if (path.basename(path.dirname(p)) === 'approved') executorLoop.hint();
@@ -128,22 +146,70 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   actionsWatcher.on('error', (err) => log.warn({ err }, 'watching actions/ failed; falling back to the interval rescan'));
   watchers.push(actionsWatcher);
 
+  const status: StatusSources = {
+    world: () => observer.current(),
+    desired: () => desired.current(),
+    desiredProblems: () => desired.problems(),
+    actions,
+    supervisorState,
+    observerCounters: () => observer.counters(),
+    now,
+  };
+
+  let telegram: TelegramBot | undefined;
+  if (config.telegram.token && config.telegram.chatId) {
+    telegram = new TelegramBot({
+      options: {
+        token: config.telegram.token,
+        chatId: config.telegram.chatId,
+        adminIds: config.telegram.adminIds,
+        apiRoot: config.telegram.apiRoot,
+        digestCron: config.digestCron,
+        tz: config.tz,
+        pageUrl: `http://${config.host}:${config.port}/`,
+        intervalMs: interval,
+      },
+      stateDir: l.state,
+      actions,
+      supervisorState,
+      log: log.child({ component: 'telegram' }),
+      now,
+      summary: () => currentSummary(status),
+      world: () => observer.current(),
+      desired: () => desired.current(),
+      replay: async () => {
+        observer.requestReplay();
+        await observerLoop.runNow();
+        const p = observer.lastPass;
+        return { applied: p?.applied ?? 0, malformed: p?.malformed ?? 0 };
+      },
+      kickSupervisor: () => supervisorLoop.kick(),
+    });
+    const bot = telegram;
+    actionsChanged = () => bot.loop.hint();
+    if (config.telegram.adminIds.length === 0) log.warn('TELEGRAM_ADMIN_IDS is empty: nobody can approve from Telegram');
+  }
+
   // Everything written before the watchers are ready is caught by the first pass of each loop.
   await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
   const runners = [observerLoop, desiredLoop, supervisorLoop, executorLoop];
   for (const r of runners) r.start();
+  await telegram?.start();
   log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
 
   return {
     observer,
     supervisor,
     executor,
+    telegram,
+    status,
     actions,
     supervisorState,
     desired,
     runners,
     async stop() {
       await Promise.all(watchers.map((w) => w.close()));
+      await telegram?.stop();
       for (const r of runners) await r.stop();
       // An action under way finishes (bounded by ACTION_TIMEOUT_S) rather than being interrupted.
       await executor.idle();

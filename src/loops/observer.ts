@@ -79,6 +79,7 @@ export class Observer {
   /** Lines read since this process started (a resumed start reads none of the old ones). */
   readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
   private listeners: ((world: World) => void)[] = [];
+  private replayRequested = false;
 
   constructor(private readonly deps: ObserverDeps) {
     const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -135,6 +136,14 @@ export class Observer {
     return parsed.data;
   }
 
+  /** The next pass forgets the checkpoint and reads every event again ("replay world"). */
+  requestReplay(): void {
+    this.replayRequested = true;
+  }
+
+  /** What the last pass did. */
+  lastPass: PassStats | undefined;
+
   onPublish(fn: (world: World) => void): void {
     this.listeners.push(fn);
   }
@@ -156,6 +165,12 @@ export class Observer {
     const { layout, log } = this.deps;
     const stats: PassStats = { bytes: 0, lines: 0, applied: 0, malformed: 0, rounds: 0 };
     log.trace('observer pass started');
+    if (this.replayRequested) {
+      this.replayRequested = false;
+      this.model = { ...emptyModel(), malformed_by_node: {} };
+      this.positions = {};
+      log.warn('replaying all events from the start, as an operator asked');
+    }
     const files = await listEventFiles(layout.events);
     let moved = this.prunePositions(files);
     const done = new Set<string>();
@@ -175,6 +190,7 @@ export class Observer {
     this.totals.lines += stats.lines;
     this.totals.passes++;
     if (stats.lines > 0) log.debug({ ...stats }, 'observer pass');
+    this.lastPass = stats;
     return stats;
   }
 

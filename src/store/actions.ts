@@ -77,6 +77,47 @@ export class ActionStore {
     }
   }
 
+  /** One instance of an action, wherever it is now (waiting out a transition under way). */
+  async find(id: string, instance: string): Promise<Action | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      for (const s of ACTION_STATES) {
+        const a = await this.readAction(path.join(this.dir(s), isOpen(s) ? `${id}.json` : `${id}@${instance}.json`));
+        if (a && a.instance === instance) return a;
+      }
+      // Between claim and publish the file has a dot-name: give the mover a moment.
+      if (attempt >= 20 || !(await this.moving(id))) return undefined;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** How many action files each state's directory holds. */
+  async counts(): Promise<Record<ActionState, number>> {
+    const out = {} as Record<ActionState, number>;
+    for (const s of ACTION_STATES) {
+      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
+      out[s] = names.filter((n) => parseFileName(n) !== undefined).length;
+    }
+    return out;
+  }
+
+  /** Finished actions updated after `sinceIso`, newest first, at most `limit`. */
+  async finishedSince(sinceIso: string, limit = 500): Promise<Action[]> {
+    const out: Action[] = [];
+    for (const s of ACTION_STATES.filter((x) => !isOpen(x))) {
+      const dir = this.dir(s);
+      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      for (const name of names) {
+        if (!parseFileName(name)) continue;
+        const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+        // The file's mtime is when it was last written: older files cannot be newer inside.
+        if (!st || st.mtime.toISOString() < sinceIso) continue;
+        const a = await this.readAction(path.join(dir, name));
+        if (a && a.updated_at > sinceIso) out.push(a);
+      }
+    }
+    return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1)).slice(0, limit);
+  }
+
   /** One file of a state's directory, by name. */
   async read(state: ActionState, name: string): Promise<Action | undefined> {
     if (!parseFileName(name)) return undefined;
@@ -115,6 +156,15 @@ export class ActionStore {
       }
     }
     return ids;
+  }
+
+  /** True while a transition of `id` holds its claim (a dot-name) somewhere. */
+  async moving(id: string): Promise<boolean> {
+    for (const s of ACTION_STATES) {
+      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
+      if (names.some((n) => CLAIM_RE.exec(n)?.[1] === id)) return true;
+    }
+    return false;
   }
 
   /** The open instance of `id`, or the newest finished one. */

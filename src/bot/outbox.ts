@@ -1,0 +1,326 @@
+// The persistent outbox. Every message the bot shows is a record under state/telegram/outbox/
+// holding what the message *should* say; a worker makes Telegram match it: sendMessage the first
+// time, editMessageText after that. Several changes before a delivery collapse into one edit, so
+// the order of states per message can never be wrong. Nothing is lost across a restart or while
+// Telegram is unreachable; rate limits and 429 retry_after are honoured.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
+import { shorten, type Buttons } from './render.js';
+
+const VERSION = 1;
+
+const RecordSchema = z.object({
+  version: z.literal(VERSION),
+  key: z.string(),
+  chat_id: z.string(),
+  text: z.string(),
+  buttons: z.array(z.array(z.object({ text: z.string(), data: z.string() }))),
+  rev: z.number().int(),
+  delivered_rev: z.number().int(),
+  queued_at: z.string(),
+  message_id: z.number().int().nullable(),
+  delivered_at: z.string().nullable(),
+  attempts: z.number().int(),
+  last_error: z.string().nullable(),
+  /** Short opaque id used in this message's callback data. */
+  ref: z.string(),
+  meta: z.record(z.string(), z.unknown()),
+});
+export type OutRecord = z.infer<typeof RecordSchema>;
+
+/** What the sender needs from the Bot API. */
+export interface TelegramTransport {
+  sendMessage(chatId: string, text: string, buttons: Buttons): Promise<{ message_id: number }>;
+  editMessageText(chatId: string, messageId: number, text: string, buttons: Buttons): Promise<void>;
+}
+
+/** An error as grammY reports it: the API said no (with a code), or the network failed. */
+interface ApiErrorLike {
+  error_code?: number;
+  description?: string;
+  parameters?: { retry_after?: number };
+}
+
+export interface OutboxStats {
+  sent: number;
+  edited: number;
+  retries: number;
+  failures: number;
+  rate_limited: number;
+}
+
+export interface OutboxOptions {
+  dir: string;
+  transport: TelegramTransport;
+  log: Logger;
+  now?: () => number;
+  pageUrl?: string;
+  /** Minimum ms between two calls to one chat: 1 s for private chats, 3 s for groups (20/min). */
+  minIntervalMs?: (chatId: string) => number;
+}
+
+const MAX_BACKOFF_MS = 60_000;
+
+export class Outbox {
+  private records = new Map<string, OutRecord>();
+  private byRefMap = new Map<string, string>();
+  private lastCall = new Map<string, number>();
+  private pausedUntil = new Map<string, number>();
+  private failuresInRow = new Map<string, number>();
+  private stopped = true;
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> | undefined;
+  private idleWaiters: (() => void)[] = [];
+  readonly stats: OutboxStats = { sent: 0, edited: 0, retries: 0, failures: 0, rate_limited: 0 };
+  private readonly now: () => number;
+
+  constructor(private readonly opts: OutboxOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  private file(key: string): string {
+    return path.join(this.opts.dir, `${createHash('sha1').update(key).digest('hex').slice(0, 20)}.json`);
+  }
+
+  static refFor(key: string): string {
+    return createHash('sha256').update(`ref:${key}`).digest('base64url').slice(0, 12);
+  }
+
+  async load(): Promise<void> {
+    await fs.mkdir(this.opts.dir, { recursive: true });
+    await removeStaleTemps(this.opts.dir);
+    for (const name of await fs.readdir(this.opts.dir)) {
+      if (name.startsWith('.') || !name.endsWith('.json')) continue;
+      const raw = await readJsonFile(path.join(this.opts.dir, name)).catch(() => undefined);
+      const parsed = RecordSchema.safeParse(raw);
+      if (!parsed.success) {
+        this.opts.log.warn({ file: name }, 'skipped an unreadable outbox record');
+        continue;
+      }
+      this.records.set(parsed.data.key, parsed.data);
+      this.byRefMap.set(parsed.data.ref, parsed.data.key);
+    }
+  }
+
+  get(key: string): OutRecord | undefined {
+    return this.records.get(key);
+  }
+
+  byRef(ref: string): OutRecord | undefined {
+    const key = this.byRefMap.get(ref);
+    return key ? this.records.get(key) : undefined;
+  }
+
+  all(): OutRecord[] {
+    return [...this.records.values()];
+  }
+
+  pending(): OutRecord[] {
+    return this.all().filter((r) => r.rev > r.delivered_rev);
+  }
+
+  /**
+   * Sets what the message `key` should say. Returns false when it already says exactly that.
+   * Texts over Telegram's limit are shortened with a pointer to the web page.
+   */
+  async upsert(key: string, content: { chatId: string; text: string; buttons: Buttons; meta?: Record<string, unknown> }): Promise<boolean> {
+    const text = shorten(content.text, this.opts.pageUrl);
+    const old = this.records.get(key);
+    const meta = { ...(old?.meta ?? {}), ...(content.meta ?? {}) };
+    if (old && old.text === text && JSON.stringify(old.buttons) === JSON.stringify(content.buttons) && JSON.stringify(old.meta) === JSON.stringify(meta)) {
+      return false;
+    }
+    const at = new Date(this.now()).toISOString();
+    const contentChanged = !old || old.text !== text || JSON.stringify(old.buttons) !== JSON.stringify(content.buttons);
+    const rec: OutRecord = old
+      ? {
+          ...old,
+          text,
+          buttons: content.buttons,
+          meta,
+          rev: contentChanged ? old.rev + 1 : old.rev,
+          queued_at: old.rev === old.delivered_rev && contentChanged ? at : old.queued_at,
+        }
+      : {
+          version: VERSION,
+          key,
+          chat_id: content.chatId,
+          text,
+          buttons: content.buttons,
+          rev: 1,
+          delivered_rev: 0,
+          queued_at: at,
+          message_id: null,
+          delivered_at: null,
+          attempts: 0,
+          last_error: null,
+          ref: Outbox.refFor(key),
+          meta,
+        };
+    await this.save(rec);
+    if (contentChanged) this.kick();
+    return true;
+  }
+
+  /** Changes only the bookkeeping of a record (no new delivery). */
+  async setMeta(key: string, meta: Record<string, unknown>): Promise<void> {
+    const old = this.records.get(key);
+    if (old) await this.save({ ...old, meta: { ...old.meta, ...meta } });
+  }
+
+  async remove(key: string): Promise<void> {
+    const r = this.records.get(key);
+    if (!r) return;
+    this.records.delete(key);
+    this.byRefMap.delete(r.ref);
+    await fs.rm(this.file(key), { force: true });
+  }
+
+  private async save(rec: OutRecord): Promise<void> {
+    this.records.set(rec.key, rec);
+    this.byRefMap.set(rec.ref, rec.key);
+    await writeJsonAtomic(this.file(rec.key), rec);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loopDone = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.kick();
+    await this.loopDone;
+  }
+
+  kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  /** Resolves once nothing is waiting to be delivered (for tests and shutdown). */
+  whenIdle(): Promise<void> {
+    if (this.pending().length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private minInterval(chatId: string): number {
+    return this.opts.minIntervalMs?.(chatId) ?? (chatId.startsWith('-') ? 3000 : 1000);
+  }
+
+  private readyAt(r: OutRecord): number {
+    const chat = r.chat_id;
+    return Math.max((this.lastCall.get(chat) ?? 0) + this.minInterval(chat), this.pausedUntil.get(chat) ?? 0);
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const waiting = this.pending().sort((a, b) => (a.queued_at < b.queued_at ? -1 : a.queued_at > b.queued_at ? 1 : a.key < b.key ? -1 : 1));
+      if (waiting.length === 0) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        await new Promise<void>((resolve) => (this.wake = resolve));
+        continue;
+      }
+      const now = this.now();
+      // Oldest first per chat; a chat that must wait does not hold up another chat.
+      const seen = new Set<string>();
+      let next: OutRecord | undefined;
+      let soonest = Infinity;
+      for (const r of waiting) {
+        if (seen.has(r.chat_id)) continue;
+        seen.add(r.chat_id);
+        const at = this.readyAt(r);
+        if (at <= now) {
+          next = r;
+          break;
+        }
+        soonest = Math.min(soonest, at);
+      }
+      if (!next) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.max(1, soonest - now));
+          this.wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        continue;
+      }
+      await this.deliver(next);
+    }
+  }
+
+  private async deliver(r: OutRecord): Promise<void> {
+    const rev = r.rev;
+    const { transport, log } = this.opts;
+    this.lastCall.set(r.chat_id, this.now());
+    try {
+      let messageId = r.message_id;
+      if (messageId === null) {
+        messageId = (await transport.sendMessage(r.chat_id, r.text, r.buttons)).message_id;
+        this.stats.sent++;
+      } else {
+        await transport.editMessageText(r.chat_id, messageId, r.text, r.buttons);
+        this.stats.edited++;
+      }
+      this.failuresInRow.delete(r.chat_id);
+      await this.delivered(r.key, rev, messageId, null);
+    } catch (err) {
+      const e = err as ApiErrorLike & Error;
+      const code = e.error_code;
+      const desc = e.description ?? e.message ?? String(err);
+      if (code === 429) {
+        const after = (e.parameters?.retry_after ?? 1) * 1000;
+        this.pausedUntil.set(r.chat_id, this.now() + after);
+        this.stats.rate_limited++;
+        this.stats.retries++;
+        log.warn({ key: r.key, retry_after_s: after / 1000 }, 'Telegram asked to slow down (429); waiting as told');
+        return;
+      }
+      if (code === 400 && /message is not modified/i.test(desc)) {
+        await this.delivered(r.key, rev, r.message_id, null);
+        return;
+      }
+      if (code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(desc)) {
+        // Deleted in the chat, or too old to edit: send it as a new message.
+        const cur = this.records.get(r.key);
+        if (cur) await this.save({ ...cur, message_id: null });
+        return;
+      }
+      if (typeof code === 'number' && code >= 400 && code < 500) {
+        this.stats.failures++;
+        log.error({ key: r.key, code, error: desc }, `Telegram refused a message (${code}: ${desc}); it is dropped. Check TELEGRAM_CHAT_ID and that the bot is in the chat`);
+        await this.delivered(r.key, rev, r.message_id, `${code}: ${desc}`);
+        return;
+      }
+      // 5xx or network: Telegram (or the way there) is down. Back off, keep everything.
+      const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
+      this.failuresInRow.set(r.chat_id, n);
+      const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(n - 1, 10));
+      this.pausedUntil.set(r.chat_id, this.now() + backoff);
+      this.stats.retries++;
+      const cur = this.records.get(r.key);
+      if (cur) await this.save({ ...cur, attempts: cur.attempts + 1, last_error: desc.slice(0, 300) });
+      log.warn({ key: r.key, code, error: desc, retry_in_ms: backoff }, 'sending to Telegram failed; will retry');
+    }
+  }
+
+  private async delivered(key: string, rev: number, messageId: number | null, error: string | null): Promise<void> {
+    const cur = this.records.get(key);
+    if (!cur) return;
+    await this.save({
+      ...cur,
+      message_id: messageId,
+      delivered_rev: Math.max(cur.delivered_rev, rev),
+      delivered_at: new Date(this.now()).toISOString(),
+      attempts: 0,
+      last_error: error,
+    });
+  }
+}

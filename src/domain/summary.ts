@@ -1,0 +1,151 @@
+// One summary of the whole system, shared by /status, GET /summary, the page and the digest.
+import type { Action, ActionState } from './actions.js';
+import type { DesiredState, World } from './schemas.js';
+
+export interface BriefAction {
+  id: string;
+  instance: string;
+  type: string;
+  risk: string;
+  node: string;
+  service: string | null;
+  trigger: string;
+  state: ActionState;
+  created_at: string;
+  updated_at: string;
+  error?: string;
+  cancel_reason?: string;
+  verified?: boolean;
+}
+
+export interface NoticeBrief {
+  key: string;
+  kind: string;
+  node: string;
+  service?: string;
+  message: string;
+  opened_at: string;
+}
+
+export interface Summary {
+  generated_at: string;
+  version: string;
+  nodes: {
+    node: string;
+    agent: 'alive' | 'silent';
+    last_seen: string | null;
+    last_seen_age_s: number | null;
+    disk_pressure: 'high' | 'normal' | null;
+    disk_used_pct: number | null;
+    desired: boolean;
+    services: { total: number; healthy: number; unhealthy: number; missing: number };
+  }[];
+  services: {
+    total: number;
+    healthy: number;
+    unhealthy: number;
+    missing: number;
+    unhealthy_list: { key: string; node: string; service: string; reason: string | null; since: string; desired: boolean }[];
+    missing_list: { key: string; node: string; service: string }[];
+  };
+  actions: { counts: Record<ActionState, number>; pending: BriefAction[]; running: BriefAction[]; approved: BriefAction[] };
+  notices: NoticeBrief[];
+  config_errors: { file: string; line: number; reason: string }[];
+  observer: { events_applied: number; malformed_lines: number; duplicates: number; unknown_events: number };
+}
+
+export interface SummaryInput {
+  world: World;
+  desired: DesiredState;
+  open: readonly Action[];
+  counts: Record<ActionState, number>;
+  notices: readonly NoticeBrief[];
+  configErrors: readonly { file: string; line: number; reason: string }[];
+  observer: { applied: number; malformed: number; duplicate: number; unknown: number };
+  version: string;
+  now: number;
+}
+
+export function brief(a: Action): BriefAction {
+  return {
+    id: a.id,
+    instance: a.instance,
+    type: a.type,
+    risk: a.risk,
+    node: a.node,
+    service: a.service ?? null,
+    trigger: a.trigger,
+    state: a.state,
+    created_at: a.created_at,
+    updated_at: a.updated_at,
+    ...(a.error ? { error: a.error } : {}),
+    ...(a.cancel_reason ? { cancel_reason: a.cancel_reason } : {}),
+    ...(typeof a.verified === 'boolean' ? { verified: a.verified as boolean } : {}),
+  };
+}
+
+export function summarize(input: SummaryInput): Summary {
+  const { world, desired, now } = input;
+  const monitored = (node: string, service: string) => desired[node]?.services[service]?.monitor === true;
+  const nodeNames = [...new Set([...Object.keys(world.nodes), ...Object.keys(desired)])].sort();
+  const unhealthy: Summary['services']['unhealthy_list'] = [];
+  const missing: Summary['services']['missing_list'] = [];
+  let healthy = 0;
+  for (const [key, s] of Object.entries(world.services)) {
+    if (s.status === 'healthy') healthy++;
+    else unhealthy.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since, desired: monitored(s.node, s.service) });
+  }
+  for (const dn of Object.values(desired)) {
+    for (const s of Object.values(dn.services)) {
+      if (s.monitor && !world.services[`${dn.node}/${s.service}`]) missing.push({ key: `${dn.node}/${s.service}`, node: dn.node, service: s.service });
+    }
+  }
+  unhealthy.sort((a, b) => (a.since < b.since ? -1 : 1));
+  const nodes = nodeNames.map((name) => {
+    const w = world.nodes[name];
+    const inWorld = Object.values(world.services).filter((s) => s.node === name);
+    const h = inWorld.filter((s) => s.status === 'healthy').length;
+    return {
+      node: name,
+      agent: w?.agent ?? 'silent',
+      last_seen: w?.last_seen ?? null,
+      last_seen_age_s: w?.last_seen ? Math.max(0, Math.round((now - Date.parse(w.last_seen)) / 1000)) : null,
+      disk_pressure: w?.disk_pressure ?? null,
+      disk_used_pct: w?.disk_used_pct ?? null,
+      desired: desired[name] !== undefined,
+      services: { total: inWorld.length, healthy: h, unhealthy: inWorld.length - h, missing: missing.filter((m) => m.node === name).length },
+    };
+  });
+  const byState = (s: ActionState) => input.open.filter((a) => a.state === s).map(brief);
+  return {
+    generated_at: new Date(now).toISOString(),
+    version: input.version,
+    nodes,
+    services: {
+      total: Object.keys(world.services).length,
+      healthy,
+      unhealthy: unhealthy.length,
+      missing: missing.length,
+      unhealthy_list: unhealthy,
+      missing_list: missing,
+    },
+    actions: { counts: input.counts, pending: byState('pending'), approved: byState('approved'), running: byState('running') },
+    notices: [...input.notices],
+    config_errors: input.configErrors.map((p) => ({ file: p.file, line: p.line, reason: p.reason })),
+    observer: {
+      events_applied: input.observer.applied,
+      malformed_lines: input.observer.malformed,
+      duplicates: input.observer.duplicate,
+      unknown_events: input.observer.unknown,
+    },
+  };
+}
+
+export function ago(iso: string | null, now: number): string {
+  if (!iso) return 'never';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 90) return `${s}s ago`;
+  if (s < 5400) return `${Math.round(s / 60)}m ago`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
+  return `${Math.round(s / 86_400)}d ago`;
+}

@@ -1,0 +1,35 @@
+// Gathers what summarize() needs from the running parts. Shared by the bot and the web API.
+import { summarize, type Summary } from './domain/summary.js';
+import type { DesiredState, World } from './domain/schemas.js';
+import type { ActionStore } from './store/actions.js';
+import type { DesiredProblem } from './store/desired.js';
+import type { SupervisorState } from './store/supervisor-state.js';
+
+export const VERSION = '0.1.0';
+
+export interface StatusSources {
+  world: () => World;
+  desired: () => DesiredState;
+  desiredProblems: () => readonly DesiredProblem[];
+  actions: ActionStore;
+  supervisorState: SupervisorState;
+  observerCounters: () => { applied: number; malformed: number; duplicate: number; unknown: number };
+  now: () => number;
+}
+
+export async function currentSummary(src: StatusSources): Promise<Summary> {
+  const [open, counts, notices] = await Promise.all([src.actions.listOpen(), src.actions.counts(), src.supervisorState.notices()]);
+  return summarize({
+    world: src.world(),
+    desired: src.desired(),
+    open,
+    counts,
+    notices: notices
+      .filter((n) => n.state === 'open')
+      .map((n) => ({ key: n.key, kind: n.kind, node: n.node, ...(n.service ? { service: n.service } : {}), message: n.message, opened_at: n.opened_at })),
+    configErrors: src.desiredProblems(),
+    observer: src.observerCounters(),
+    version: VERSION,
+    now: src.now(),
+  });
+}

@@ -1,0 +1,310 @@
+// The real grammY bot inside `control-plane run`, against a local server that speaks the Bot API.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { ActionStore } from '../../src/store/actions.js';
+import { layout, type Layout } from '../../src/store/paths.js';
+import { FakeBotApi, type StoredMessage } from '../support/bot-api.js';
+import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+
+const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-test';
+const CHAT = 555;
+const ADMIN = { id: 1001, username: 'oskar', first_name: 'Oskar' };
+const STRANGER = { id: 2002, username: 'mallory', first_name: 'Mallory' };
+
+let root: string;
+let hosts: string;
+let l: Layout;
+let api: FakeBotApi;
+let running: Running | undefined;
+let mem: ReturnType<typeof memoryLogger>;
+
+beforeEach(async () => {
+  root = await tempDir('hcp-tg-');
+  hosts = path.join(root, 'hosts');
+  l = layout(path.join(root, 'homelab'));
+  const services = Array.from({ length: 14 }, (_, i) => `  s${i + 1}: {}`).join('\n');
+  await writeHosts(hosts, { n1: `docker:\n  socket: /nonexistent/docker.sock\nservices:\n${services}\n` });
+  // Every service starts healthy: the tests make some of them drift.
+  await appendEvents(l.root, [ev('node_heartbeat'), ...Array.from({ length: 14 }, (_, i) => ev('service_healthy', `s${i + 1}`))]);
+  api = await new FakeBotApi(TOKEN).start();
+});
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+  await api.close();
+  await removeDir(root);
+});
+
+async function start(opts: { executor?: boolean } = {}) {
+  mem = memoryLogger();
+  const cfg = loadConfig({
+    HOMELAB_ROOT: l.root,
+    HOSTS_DIR: hosts,
+    RECONCILE_INTERVAL_S: '3600',
+    TELEGRAM_BOT_TOKEN: TOKEN,
+    TELEGRAM_CHAT_ID: String(CHAT),
+    TELEGRAM_ADMIN_IDS: String(ADMIN.id),
+    TELEGRAM_API_ROOT: api.url,
+  });
+  running = await startControlPlane(cfg, mem.log);
+  if (opts.executor === false) await running.runners.find((r) => r.name === 'executor')!.stop();
+  await waitFor(() => api.callsOf('getUpdates').length > 0 || api.calls.some((c) => c.method === 'getUpdates'), { what: 'polling' });
+}
+
+async function restart(opts: { executor?: boolean } = {}) {
+  await running!.stop();
+  running = undefined;
+  await start(opts);
+}
+
+const now = () => new Date().toISOString();
+const ev = (type: string, service?: string, node = 'n1'): Ev => ({ ts: now(), node, type, ...(service ? { service } : {}) });
+const store = () => new ActionStore(l.actions);
+
+function messageAbout(id: string): StoredMessage | undefined {
+  return api.chat(CHAT).find((m) => m.text.includes(id));
+}
+function buttons(m: StoredMessage | undefined): string[] {
+  return (m?.reply_markup?.inline_keyboard ?? []).flat().map((b) => b.text);
+}
+async function answered(cq: string): Promise<Record<string, unknown>> {
+  return waitFor(() => api.answers.get(cq), { what: `answer to ${cq}` });
+}
+async function drift(services: [string, string][], node = 'n1') {
+  await appendEvents(l.root, [ev('node_heartbeat', undefined, node), ...services.map(([s, t]) => ev(t, s, node))]);
+}
+
+describe('one living message per action', () => {
+  it('pending → message with Approve/Reject → admin approves → edited → completed → edited, buttons gone', async () => {
+    await start({ executor: false });
+    await drift([['s1', 'containers_not_running']]);
+    const id = 'container-restart-n1-s1';
+    const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
+    expect(msg.text).toMatch(/container_restart/);
+    expect(msg.text).toMatch(/risk <b>low<\/b>/);
+    expect(msg.text).toMatch(/n1/);
+    expect(msg.text).toMatch(/unhealthy_service/);
+    expect(msg.text).toMatch(/containers_not_running/);
+    expect(buttons(msg)).toEqual(['✅ Approve', '✖️ Reject']);
+    for (const b of msg.reply_markup!.inline_keyboard.flat()) expect(Buffer.byteLength(b.callback_data!)).toBeLessThanOrEqual(64);
+
+    const cq = api.press(msg.message_id, api.button(msg.message_id, '✅ Approve'), ADMIN);
+    expect((await answered(cq)).text).toMatch(/Approved/);
+    const approved = JSON.parse(await readFile(path.join(l.actionDir('approved'), `${id}.json`), 'utf8'));
+    expect(approved.approved_by).toEqual({ id: ADMIN.id, name: '@oskar', via: 'telegram' });
+    await waitFor(() => /Approved<\/b> by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'approved edit' });
+    expect(buttons(api.messages.get(msg.message_id))).toEqual([]);
+
+    // The executor's part, by hand: running, then completed and verified.
+    const s = store();
+    await s.transition({ id, from: 'approved', to: 'running', by: 'executor', patch: { started_at: now() } });
+    await waitFor(() => /Running<\/b>/.test(api.messages.get(msg.message_id)!.text), { what: 'running edit' });
+    const done = await s.transition({ id, from: 'running', to: 'completed', by: 'executor', patch: { finished_at: now(), result: { containers: [{ container: 's1' }] } } });
+    await s.annotate('completed', done, { verified: true, verification: { verified: true, after_s: 2 } });
+    await waitFor(() => /verified healthy 2 s after/.test(api.messages.get(msg.message_id)!.text), { what: 'completed edit' });
+    expect(api.messages.get(msg.message_id)!.text).toMatch(/Completed<\/b>.*restarted s1/);
+    expect(api.callsOf('sendMessage').filter((c) => String(c.params.text).includes(id))).toHaveLength(1);
+  });
+
+  it('a guarded action asks to Confirm; Back returns; Reject works; auto-cancel edits and removes buttons', async () => {
+    await start({ executor: false });
+    await drift([['s2', 'healthcheck_failed'], ['s3', 'healthcheck_failed']]);
+    const id2 = 'redeploy-n1-s2';
+    const m2 = await waitFor(() => messageAbout(id2), { what: 'guarded message' });
+    let cq = api.press(m2.message_id, api.button(m2.message_id, '✅ Approve'), ADMIN);
+    expect((await answered(cq)).text).toMatch(/press Confirm/);
+    await waitFor(() => buttons(api.messages.get(m2.message_id)).includes('⚠️ Confirm'), { what: 'confirm button' });
+    expect(await readdir(l.actionDir('approved'))).toEqual([]);
+    cq = api.press(m2.message_id, api.button(m2.message_id, '↩️ Back'), ADMIN);
+    await answered(cq);
+    await waitFor(() => buttons(api.messages.get(m2.message_id)).includes('✅ Approve'), { what: 'back to approve' });
+    cq = api.press(m2.message_id, api.button(m2.message_id, '✅ Approve'), ADMIN);
+    await answered(cq);
+    await waitFor(() => buttons(api.messages.get(m2.message_id)).includes('⚠️ Confirm'), { what: 'confirm again' });
+    cq = api.press(m2.message_id, api.button(m2.message_id, '⚠️ Confirm'), ADMIN);
+    expect((await answered(cq)).text).toMatch(/Approved/);
+    expect(await readdir(l.actionDir('approved'))).toEqual([`${id2}.json`]);
+
+    const m3 = await waitFor(() => messageAbout('redeploy-n1-s3'), { what: 'second message' });
+    cq = api.press(m3.message_id, api.button(m3.message_id, '✖️ Reject'), ADMIN);
+    expect((await answered(cq)).text).toBe('Rejected.');
+    await waitFor(() => /Rejected<\/b> by @oskar/.test(api.messages.get(m3.message_id)!.text), { what: 'rejected edit' });
+    expect(buttons(api.messages.get(m3.message_id))).toEqual([]);
+
+    await drift([['s4', 'containers_not_running']]);
+    const m4 = await waitFor(() => messageAbout('container-restart-n1-s4'), { what: 'third message' });
+    await appendEvents(l.root, [ev('service_healthy', 's4')]);
+    await waitFor(() => /Cancelled<\/b>: the drift resolved itself/.test(api.messages.get(m4.message_id)!.text), { what: 'cancel edit' });
+    expect(buttons(api.messages.get(m4.message_id))).toEqual([]);
+  });
+
+  it('non-admin, forged data, double press and a press after restart change nothing and are answered', async () => {
+    await start({ executor: false });
+    await drift([['s5', 'containers_not_running']]);
+    const id = 'container-restart-n1-s5';
+    const m = await waitFor(() => messageAbout(id), { what: 'message' });
+    const approve = api.button(m.message_id, '✅ Approve');
+    let cq = api.press(m.message_id, approve, STRANGER);
+    expect(await answered(cq)).toMatchObject({ show_alert: true, text: expect.stringMatching(/Not authorized/) });
+    expect(await readdir(l.actionDir('approved'))).toEqual([]);
+    expect(mem.lines.some((x) => x.user === STRANGER.id && /not in TELEGRAM_ADMIN_IDS/.test(String(x.msg)))).toBe(true);
+    for (const forged of ['ap:AAAAAAAAAAAA', 'xx', 'ap:../../etc', `ap:${'A'.repeat(60)}`, '']) {
+      cq = api.press(m.message_id, forged, ADMIN);
+      expect((await answered(cq)).text).toMatch(/not valid/);
+    }
+    expect(await readdir(l.actionDir('pending'))).toEqual([`${id}.json`]);
+    cq = api.press(m.message_id, approve, ADMIN);
+    await answered(cq);
+    cq = api.press(m.message_id, approve, ADMIN);
+    expect((await answered(cq)).text).toBe('Nothing changed: this action is approved now.');
+    await restart({ executor: false });
+    // (The executor may take it in the moment before the test stops it: then it is failed.)
+    cq = api.press(m.message_id, approve, ADMIN);
+    expect((await answered(cq)).text).toMatch(/^Nothing changed: this action is (approved|failed) now\.$/);
+    const history = await store().history(id);
+    expect(history).toHaveLength(1);
+    expect(history[0]!.history.map((h) => h.state).slice(0, 2)).toEqual(['pending', 'approved']);
+    expect(history[0]!.history.filter((h) => h.state === 'approved')).toHaveLength(1);
+  });
+
+  it('a restart with 5 pending actions already messaged sends nothing new; later changes edit the old messages', async () => {
+    await start({ executor: false });
+    for (let i = 1; i <= 5; i++) {
+      await drift([[`s${i}`, 'containers_not_running']]);
+      await waitFor(() => messageAbout(`container-restart-n1-s${i}`), { timeoutMs: 10_000, what: `message ${i}` });
+    }
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage')).toHaveLength(5);
+    await restart({ executor: false });
+    await running!.telegram!.loop.runNow();
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.telegram!.loop.runNow();
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage')).toHaveLength(5);
+    await appendEvents(l.root, [ev('service_healthy', 's3')]);
+    const m3 = messageAbout('container-restart-n1-s3')!;
+    await waitFor(() => /Cancelled/.test(api.messages.get(m3.message_id)!.text), { what: 'edit after restart' });
+    expect(api.callsOf('sendMessage')).toHaveLength(5);
+  });
+
+  it('429 with retry_after, then 500 for a while: every message delivered once, in order per action', async () => {
+    api.fail('sendMessage', 429, 1, 1);
+    api.fail('*', 500, 4);
+    await start({ executor: false });
+    await drift([['s6', 'containers_not_running'], ['s7', 'healthcheck_failed']]);
+    await waitFor(() => messageAbout('container-restart-n1-s6') && messageAbout('redeploy-n1-s7'), { timeoutMs: 30_000, what: 'both delivered' });
+    await store().transition({ id: 'container-restart-n1-s6', from: 'pending', to: 'rejected', by: 'cli:x', patch: { rejected_by: { via: 'cli', name: 'x' } } });
+    api.fail('editMessageText', 500, 2);
+    const m6 = messageAbout('container-restart-n1-s6')!;
+    await waitFor(() => /Rejected/.test(api.messages.get(m6.message_id)!.text), { timeoutMs: 30_000, what: 'edit after 500s' });
+    const sends = api.callsOf('sendMessage').map((c) => String(c.params.text));
+    expect(sends.filter((t) => t.includes('container-restart-n1-s6'))).toHaveLength(1);
+    expect(sends.filter((t) => t.includes('redeploy-n1-s7'))).toHaveLength(1);
+    expect(api.calls.filter((c) => c.status === 429).length).toBe(1);
+    expect(api.calls.filter((c) => c.status === 500).length).toBeGreaterThanOrEqual(4);
+    // The call after the 429 waited at least retry_after.
+    const i429 = api.calls.findIndex((c) => c.status === 429);
+    const nextSend = api.calls.slice(i429 + 1).find((c) => c.method === 'sendMessage');
+    expect(nextSend!.at - api.calls[i429]!.at).toBeGreaterThanOrEqual(990);
+    expect(running!.telegram!.outbox.stats.rate_limited).toBe(1);
+  }, 60_000);
+
+  it('a burst of 12 pending becomes one grouped message; "Approve all low-risk" approves exactly the low-risk ones', async () => {
+    await start({ executor: false });
+    const burst: [string, string][] = [];
+    for (let i = 1; i <= 12; i++) burst.push([`s${i}`, i % 3 === 0 ? 'healthcheck_failed' : 'containers_not_running']);
+    await drift(burst);
+    const group = await waitFor(() => api.chat(CHAT).find((m) => /12 actions on n1/.test(m.text)), { what: 'group message' });
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage')).toHaveLength(1);
+    expect(buttons(group)).toEqual(['✅ Approve all low-risk', '✖️ Reject all', '🔍 Show each']);
+    const cq = api.press(group.message_id, api.button(group.message_id, '✅ Approve all low-risk'), ADMIN);
+    expect((await answered(cq)).text).toBe('Approved 8 action(s).');
+    const approved = (await readdir(l.actionDir('approved'))).sort();
+    expect(approved).toHaveLength(8);
+    expect(approved.every((n) => n.startsWith('container-restart-'))).toBe(true);
+    expect((await readdir(l.actionDir('pending'))).every((n) => n.startsWith('redeploy-'))).toBe(true);
+    await waitFor(() => /Approved<\/b> by @oskar/.test(api.messages.get(group.message_id)!.text), { what: 'group edited' });
+    const show = api.press(group.message_id, api.button(group.message_id, '🔍 Show each'), ADMIN);
+    await answered(show);
+    await waitFor(() => api.callsOf('sendMessage').length === 13, { timeoutMs: 30_000, what: 'individual messages' });
+  }, 60_000);
+});
+
+describe('commands', () => {
+  it('/status, /pending, /history, /silence, /recover replay, /help and the digest', async () => {
+    await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
+    await start({ executor: false });
+    await drift([['s1', 'containers_not_running']]);
+    await appendEvents(l.root, [ev('service_healthy', 's2')]);
+    await waitFor(() => messageAbout('container-restart-n1-s1'), { what: 'action message' });
+    const reply = async (text: string, from = ADMIN) => {
+      const before = api.callsOf('sendMessage').length;
+      api.userMessage(CHAT, from, text);
+      await waitFor(() => api.callsOf('sendMessage').length > before, { timeoutMs: 10_000, what: `reply to ${text}` });
+      return String(api.callsOf('sendMessage').at(-1)!.params.text);
+    };
+    const status = await reply('/status');
+    expect(status).toMatch(/Homelab status/);
+    expect(status).toMatch(/🟢 <b>n1<\/b>: agent alive/);
+    expect(status).toMatch(/🔴 <b>n2<\/b>: agent silent/);
+    expect(status).toMatch(/n1\/s1: containers_not_running/);
+    expect(status).toMatch(/Actions: 1 pending/);
+    const pending = await reply('/pending');
+    expect(pending).toMatch(/1 pending/);
+    expect(pending).toContain('container-restart-n1-s1');
+    expect(await reply('/help')).toMatch(/\/recover/);
+    expect(await reply('/silence n1/s3 2h router swap')).toMatch(/Silenced <b>n1\/s3<\/b>.*router swap/);
+    const list = await reply('/silence');
+    expect(list).toMatch(/n1\/s3/);
+    expect(await reply('/silence n1/s4 soon')).toMatch(/Usage/);
+    expect(await reply('/silence n1 1h', STRANGER)).toMatch(/Not authorized/);
+    await store().transition({ id: 'container-restart-n1-s1', from: 'pending', to: 'rejected', by: 'cli:x', patch: { rejected_by: { via: 'cli', name: 'x' } } });
+    expect(await reply('/history 5')).toMatch(/container-restart-n1-s1[\s\S]*Rejected/);
+
+    // /recover → replay → confirm
+    api.userMessage(CHAT, ADMIN, '/recover');
+    const menu = await waitFor(() => api.chat(CHAT).find((m) => /Recover<\/b>/.test(m.text)), { what: 'recover menu' });
+    let cq = api.press(menu.message_id, api.button(menu.message_id, /Replay world/), ADMIN);
+    await answered(cq);
+    await waitFor(() => /Replay world state from all events\?/.test(api.messages.get(menu.message_id)!.text), { what: 'confirm replay' });
+    cq = api.press(menu.message_id, api.button(menu.message_id, /Yes, replay/), ADMIN);
+    await answered(cq);
+    await waitFor(() => /World replayed: \d+ events applied/.test(api.messages.get(menu.message_id)!.text), { what: 'replayed' });
+    expect(mem.lines.some((x) => x.msg === 'replaying all events from the start, as an operator asked')).toBe(true);
+
+    api.userMessage(CHAT, STRANGER, '/recover');
+    await waitFor(() => api.chat(CHAT).some((m) => /Not authorized/.test(m.text) && m.message_id > menu.message_id), { what: 'refusal' });
+
+    const digest = await running!.telegram!.sendDigest();
+    expect(digest).toMatch(/Digest/);
+    expect(digest).toMatch(/Actions: 0 completed, 0 failed, 1 rejected, 0 cancelled/);
+    expect(digest).toMatch(/Still unhealthy \(1\)/);
+    expect(digest).toMatch(/Silent agents: n2/);
+  }, 60_000);
+
+  it('commands from another chat are ignored', async () => {
+    await start({ executor: false });
+    api.userMessage(999, ADMIN, '/status');
+    api.userMessage(CHAT, ADMIN, '/help');
+    await waitFor(() => api.callsOf('sendMessage').some((c) => /\/recover/.test(String(c.params.text))), { what: 'help reply' });
+    expect(api.callsOf('sendMessage').some((c) => /Homelab status/.test(String(c.params.text)))).toBe(false);
+  });
+
+  it('the bot token never appears in a log line, even when Telegram fails', async () => {
+    api.fail('*', 500, 3);
+    api.fail('sendMessage', 401, 1);
+    await start({ executor: false });
+    await drift([['s1', 'containers_not_running']]);
+    await waitFor(() => messageAbout('container-restart-n1-s1') || api.calls.some((c) => c.status === 401), { timeoutMs: 20_000, what: 'attempts' });
+    api.userMessage(CHAT, ADMIN, '/status');
+    await waitFor(() => api.callsOf('sendMessage').length > 0, { timeoutMs: 20_000, what: 'a send' });
+    const text = mem.text();
+    expect(text.length).toBeGreaterThan(0);
+    expect(text).not.toContain(TOKEN);
+    expect(text).not.toContain(TOKEN.split(':')[1]);
+  }, 40_000);
+});

@@ -1,0 +1,236 @@
+// A small local server that speaks the Telegram Bot API well enough to run the real grammY bot
+// end to end: long polling with offsets, messages that are really edited, callback answers,
+// and 429/500 failures on demand. It records every call.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface Call {
+  method: string;
+  params: Record<string, unknown>;
+  at: number;
+  /** What the server answered: ok, or the error code it was told to return. */
+  status: 'ok' | number;
+}
+
+export interface StoredMessage {
+  message_id: number;
+  chat_id: number;
+  text: string;
+  reply_markup: { inline_keyboard: { text: string; callback_data?: string; url?: string }[][] } | undefined;
+  edits: number;
+}
+
+interface Failure {
+  method: string | '*';
+  code: number;
+  retryAfter?: number;
+  remaining: number;
+}
+
+export class FakeBotApi {
+  readonly calls: Call[] = [];
+  readonly messages = new Map<number, StoredMessage>();
+  readonly answers = new Map<string, Record<string, unknown>>();
+  private updates: Record<string, unknown>[] = [];
+  private nextUpdateId = 1;
+  private nextMessageId = 1;
+  private waiters: (() => void)[] = [];
+  private failures: Failure[] = [];
+  private server: http.Server;
+  private closed = false;
+  url = '';
+
+  constructor(
+    readonly token: string,
+    readonly botUser = { id: 4242, is_bot: true, first_name: 'Homelab', username: 'homelab_cp_bot' },
+  ) {
+    this.server = http.createServer((req, res) => void this.handle(req, res));
+  }
+
+  async start(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const w of this.waiters.splice(0)) w();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** The next `count` calls of `method` (or any method: '*') fail with `code`. */
+  fail(method: string | '*', code: number, count: number, retryAfter?: number): void {
+    this.failures.push({ method, code, remaining: count, retryAfter });
+  }
+
+  clearFailures(): void {
+    this.failures = [];
+  }
+
+  callsOf(method: string, okOnly = true): Call[] {
+    return this.calls.filter((c) => c.method === method && (!okOnly || c.status === 'ok'));
+  }
+
+  /** Messages in the chat as they are now (after edits), oldest first. */
+  chat(chatId: number): StoredMessage[] {
+    return [...this.messages.values()].filter((m) => m.chat_id === chatId);
+  }
+
+  private push(update: Record<string, unknown>): number {
+    const update_id = this.nextUpdateId++;
+    this.updates.push({ update_id, ...update });
+    for (const w of this.waiters.splice(0)) w();
+    return update_id;
+  }
+
+  /** A user writes `text` in `chatId` (a command when it starts with /). */
+  userMessage(chatId: number, from: { id: number; first_name?: string; username?: string }, text: string): void {
+    const entities = text.startsWith('/') ? [{ type: 'bot_command', offset: 0, length: text.split(/\s/)[0]!.length }] : undefined;
+    this.push({
+      message: {
+        message_id: this.nextMessageId++,
+        date: Math.floor(Date.now() / 1000),
+        chat: { id: chatId, type: chatId < 0 ? 'group' : 'private' },
+        from: { is_bot: false, first_name: 'User', ...from },
+        text,
+        ...(entities ? { entities } : {}),
+      },
+    });
+  }
+
+  /** A user presses a button; resolves with what the bot answered (the callback's answer). */
+  press(messageId: number, data: string, from: { id: number; first_name?: string; username?: string }): string {
+    const m = this.messages.get(messageId);
+    const id = `cq${this.nextUpdateId}`;
+    this.push({
+      callback_query: {
+        id,
+        from: { is_bot: false, first_name: 'User', ...from },
+        chat_instance: 'ci',
+        data,
+        message: m
+          ? { message_id: m.message_id, date: Math.floor(Date.now() / 1000), chat: { id: m.chat_id, type: m.chat_id < 0 ? 'group' : 'private' }, text: m.text }
+          : { message_id: messageId, date: Math.floor(Date.now() / 1000), chat: { id: 1, type: 'private' }, text: '' },
+      },
+    });
+    return id;
+  }
+
+  /** The callback_data of the button labelled `label` on message `messageId`. */
+  button(messageId: number, label: string | RegExp): string {
+    const m = this.messages.get(messageId);
+    const b = m?.reply_markup?.inline_keyboard.flat().find((x) => (typeof label === 'string' ? x.text === label : label.test(x.text)));
+    if (!b?.callback_data) throw new Error(`no button ${label} on message ${messageId}: ${JSON.stringify(m?.reply_markup)}`);
+    return b.callback_data;
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const m = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const send = (status: number, body: unknown) => {
+      if (res.destroyed) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (!m) return send(404, { ok: false, error_code: 404, description: 'Not Found' });
+    const [, token, method] = m as unknown as [string, string, string];
+    if (token !== this.token) return send(401, { ok: false, error_code: 401, description: 'Unauthorized' });
+    let params: Record<string, unknown> = {};
+    const raw = Buffer.concat(chunks).toString('utf8');
+    if (raw) {
+      try {
+        params = JSON.parse(raw);
+      } catch {
+        return send(400, { ok: false, error_code: 400, description: 'Bad Request: cannot parse JSON' });
+      }
+    }
+    const call: Call = { method, params, at: Date.now(), status: 'ok' };
+    this.calls.push(call);
+    const f = this.failures.find((x) => x.remaining > 0 && (x.method === '*' ? method !== 'getUpdates' : x.method === method));
+    if (f) {
+      f.remaining--;
+      call.status = f.code;
+      return send(f.code, {
+        ok: false,
+        error_code: f.code,
+        description: f.code === 429 ? `Too Many Requests: retry after ${f.retryAfter ?? 1}` : 'Internal Server Error',
+        ...(f.code === 429 ? { parameters: { retry_after: f.retryAfter ?? 1 } } : {}),
+      });
+    }
+    const result = await this.dispatch(method, params, req);
+    if (result instanceof Error) {
+      call.status = 400;
+      return send(400, { ok: false, error_code: 400, description: result.message });
+    }
+    send(200, { ok: true, result });
+  }
+
+  private async dispatch(method: string, p: Record<string, unknown>, req: http.IncomingMessage): Promise<unknown> {
+    switch (method) {
+      case 'getMe':
+        return this.botUser;
+      case 'deleteWebhook':
+      case 'setMyCommands':
+        return true;
+      case 'getUpdates': {
+        const offset = Number(p.offset ?? 0);
+        this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
+        const timeout = Number(p.timeout ?? 0);
+        if (this.updates.length === 0 && timeout > 0 && !this.closed) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, timeout * 1000);
+            this.waiters.push(() => {
+              clearTimeout(t);
+              resolve();
+            });
+            req.on('close', () => {
+              clearTimeout(t);
+              resolve();
+            });
+          });
+        }
+        const limit = Number(p.limit ?? 100);
+        return this.updates.slice(0, limit);
+      }
+      case 'sendMessage': {
+        const message_id = this.nextMessageId++;
+        const chat_id = Number(p.chat_id);
+        const text = String(p.text ?? '');
+        if (text.length > 4096) return new Error('Bad Request: message is too long');
+        this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0 });
+        return { message_id, date: Math.floor(Date.now() / 1000), chat: { id: chat_id, type: 'private' }, text };
+      }
+      case 'editMessageText': {
+        const msg = this.messages.get(Number(p.message_id));
+        if (!msg || msg.chat_id !== Number(p.chat_id)) return new Error('Bad Request: message to edit not found');
+        const text = String(p.text ?? '');
+        if (text.length > 4096) return new Error('Bad Request: message is too long');
+        const markup = p.reply_markup as StoredMessage['reply_markup'];
+        if (text === msg.text && JSON.stringify(markup) === JSON.stringify(msg.reply_markup)) {
+          return new Error('Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
+        }
+        msg.text = text;
+        msg.reply_markup = markup;
+        msg.edits++;
+        return { message_id: msg.message_id, chat: { id: msg.chat_id, type: 'private' }, text };
+      }
+      case 'editMessageReplyMarkup': {
+        const msg = this.messages.get(Number(p.message_id));
+        if (!msg) return new Error('Bad Request: message to edit not found');
+        msg.reply_markup = p.reply_markup as StoredMessage['reply_markup'];
+        msg.edits++;
+        return true;
+      }
+      case 'answerCallbackQuery':
+        this.answers.set(String(p.callback_query_id), p);
+        return true;
+      case 'deleteMessage':
+        return this.messages.delete(Number(p.message_id));
+      default:
+        return new Error(`Bad Request: method ${method} not implemented by the test server`);
+    }
+  }
+}
