@@ -57,6 +57,10 @@ export class Supervisor {
       log.info({ node }, 'bulk removal confirmed by an operator');
     }
 
+    // Open actions are read before finished ones: an action that finishes in between is then
+    // either still open here or counted for its cooldown below, never proposed again at once.
+    const open = await actions.listOpenOrMoving();
+
     // Cooldowns from finished actions not counted yet.
     const finished: Action[] = [];
     for (const s of TERMINAL_COUNTED) {
@@ -74,7 +78,6 @@ export class Supervisor {
     if (JSON.stringify(cooldowns) !== JSON.stringify(prevCooldowns)) await state.saveCooldowns(cooldowns);
 
     const silences = await state.activeSilences(now);
-    const open = await actions.listOpen();
     const p = plan({
       desired,
       world,

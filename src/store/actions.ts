@@ -84,8 +84,8 @@ export class ActionStore {
         const a = await this.readAction(path.join(this.dir(s), isOpen(s) ? `${id}.json` : `${id}@${instance}.json`));
         if (a && a.instance === instance) return a;
       }
-      // Between claim and publish the file has a dot-name: give the mover a moment.
-      if (attempt >= 20 || !(await this.moving(id))) return undefined;
+      // A file moving on while we looked (or holding a dot-name claim) is looked for again.
+      if (attempt >= 20 || (attempt >= 2 && !(await this.moving(id)))) return undefined;
       await new Promise((r) => setTimeout(r, 5));
     }
   }
@@ -139,6 +139,29 @@ export class ActionStore {
   async listOpen(): Promise<Action[]> {
     const lists = await Promise.all(OPEN_STATES.map((s) => this.list(s)));
     return lists.flat();
+  }
+
+  /**
+   * Open actions plus those caught in the middle of a transition (a claim, in any directory,
+   * with the state of the directory it is moving to). The supervisor plans on this, so an action
+   * between two states is never mistaken for a missing one and proposed again.
+   */
+  async listOpenOrMoving(): Promise<Action[]> {
+    const out = await this.listOpen();
+    const seen = new Set(out.map((a) => a.id));
+    for (const s of ACTION_STATES) {
+      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
+      for (const name of names) {
+        const m = CLAIM_RE.exec(name);
+        if (!m || seen.has(m[1]!)) continue;
+        const a = await this.readAction(path.join(this.dir(s), name));
+        if (a) {
+          out.push({ ...a, state: s });
+          seen.add(a.id);
+        }
+      }
+    }
+    return out;
   }
 
   /** Every id that is open or being moved right now (a claim in any directory counts). */

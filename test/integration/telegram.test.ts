@@ -93,6 +93,8 @@ describe('one living message per action', () => {
 
     const cq = api.press(msg.message_id, api.button(msg.message_id, '✅ Approve'), ADMIN);
     expect((await answered(cq)).text).toMatch(/Approved/);
+    const t = api.pressTimes.get(cq)!;
+    expect(t.answered! - t.pressed).toBeLessThan(1000);
     const approved = JSON.parse(await readFile(path.join(l.actionDir('approved'), `${id}.json`), 'utf8'));
     expect(approved.approved_by).toEqual({ id: ADMIN.id, name: '@oskar', via: 'telegram' });
     await waitFor(() => /Approved<\/b> by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'approved edit' });
@@ -232,6 +234,46 @@ describe('one living message per action', () => {
     await answered(show);
     await waitFor(() => api.callsOf('sendMessage').length === 13, { timeoutMs: 30_000, what: 'individual messages' });
   }, 60_000);
+});
+
+describe('nothing is lost', () => {
+  it('a message that could not be sent before a restart is sent once after it', async () => {
+    api.fail('sendMessage', 500, 1000);
+    await start({ executor: false });
+    await drift([['s9', 'containers_not_running']]);
+    await waitFor(() => api.calls.filter((c) => c.method === 'sendMessage' && c.status === 500).length >= 2, { what: 'failed attempts' });
+    await running!.stop();
+    running = undefined;
+    api.clearFailures();
+    await start({ executor: false });
+    const m = await waitFor(() => messageAbout('container-restart-n1-s9'), { what: 'delivered after restart' });
+    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject']);
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage').filter((c) => String(c.params.text).includes('container-restart-n1-s9'))).toHaveLength(1);
+  });
+});
+
+describe('notices', () => {
+  it('a silent node is announced once and the message is edited when it reports again; a held removal has a Confirm button', async () => {
+    await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n  db: {}\n  cache: {}\n' });
+    await start({ executor: false });
+    const notice = await waitFor(() => api.chat(CHAT).find((m) => /Node agent silent/.test(m.text) && /n2/.test(m.text)), { what: 'silent notice' });
+    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.telegram!.loop.runNow();
+    expect(api.chat(CHAT).filter((m) => /Node agent silent/.test(m.text))).toHaveLength(1);
+    await appendEvents(l.root, [ev('node_heartbeat', undefined, 'n2'), ev('service_healthy', 'web', 'n2'), ev('service_healthy', 'db', 'n2'), ev('service_healthy', 'cache', 'n2')]);
+    await waitFor(() => /Resolved at/.test(api.messages.get(notice.message_id)!.text), { what: 'notice resolved' });
+
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(path.join(hosts, 'n2', 'services.yaml'), 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n');
+    const held = await waitFor(() => api.chat(CHAT).find((m) => /Bulk removal held/.test(m.text)), { what: 'held notice' });
+    expect(buttons(held)).toEqual(['✅ Confirm removal']);
+    let cq = api.press(held.message_id, api.button(held.message_id, '✅ Confirm removal'), STRANGER);
+    expect((await answered(cq)).text).toMatch(/Not authorized/);
+    cq = api.press(held.message_id, api.button(held.message_id, '✅ Confirm removal'), ADMIN);
+    expect((await answered(cq)).text).toBe('Removal on n2 confirmed.');
+    await waitFor(() => /Resolved at/.test(api.messages.get(held.message_id)!.text), { what: 'held notice resolved' });
+  });
 });
 
 describe('commands', () => {

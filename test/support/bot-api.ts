@@ -31,6 +31,8 @@ export class FakeBotApi {
   readonly calls: Call[] = [];
   readonly messages = new Map<number, StoredMessage>();
   readonly answers = new Map<string, Record<string, unknown>>();
+  /** callback query id → when it was pressed and when it was answered (ms). */
+  readonly pressTimes = new Map<string, { pressed: number; answered?: number }>();
   private updates: Record<string, unknown>[] = [];
   private nextUpdateId = 1;
   private nextMessageId = 1;
@@ -104,6 +106,7 @@ export class FakeBotApi {
   press(messageId: number, data: string, from: { id: number; first_name?: string; username?: string }): string {
     const m = this.messages.get(messageId);
     const id = `cq${this.nextUpdateId}`;
+    this.pressTimes.set(id, { pressed: Date.now() });
     this.push({
       callback_query: {
         id,
@@ -226,6 +229,7 @@ export class FakeBotApi {
       }
       case 'answerCallbackQuery':
         this.answers.set(String(p.callback_query_id), p);
+        if (this.pressTimes.has(String(p.callback_query_id))) this.pressTimes.get(String(p.callback_query_id))!.answered = Date.now();
         return true;
       case 'deleteMessage':
         return this.messages.delete(Number(p.message_id));
