@@ -85,7 +85,7 @@ const optionalString = z
 const EnvSchema = z.object({
   HOMELAB_ROOT: z.string().min(1).default('./var/homelab'),
   HOSTS_DIR: z.string().min(1).default('./hosts'),
-  PORT: intIn(1, 65535).default(18180),
+  PORT: intIn(0, 65535).default(18180),
   HOST: z.string().min(1).default('127.0.0.1'),
   NODE_ALIAS_MAP: aliasMap.default({}),
   RECONCILE_INTERVAL_S: intIn(1, 86_400).default(30),

@@ -10,6 +10,7 @@ import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
 import { TelegramBot } from './bot/bot.js';
 import { currentSummary, type StatusSources } from './status.js';
+import { buildServer } from './api/server.js';
 import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
@@ -23,6 +24,9 @@ export interface Running {
   telegram: TelegramBot | undefined;
   status: StatusSources;
   actions: ActionStore;
+  server: ReturnType<typeof buildServer>;
+  /** Where the web server listens (the port is the real one when PORT=0). */
+  address: string;
   supervisorState: SupervisorState;
   desired: DesiredStore;
   runners: Runner[];
@@ -190,11 +194,40 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     if (config.telegram.adminIds.length === 0) log.warn('TELEGRAM_ADMIN_IDS is empty: nobody can approve from Telegram');
   }
 
+  const server = buildServer({
+    layout: l,
+    actions,
+    log: log.child({ component: 'api' }),
+    now,
+    summary: () => currentSummary(status),
+    runners: () => runners.map((r) => r.status),
+    metrics: async () => ({
+      observer: observer.counters(),
+      services: observer.current().services,
+      telegram: telegram ? { ...telegram.outbox.stats, queued: telegram.outbox.pending().length } : undefined,
+      executor: executor.stats,
+      notices_open: (await supervisorState.notices()).filter((n) => n.state === 'open').length,
+    }),
+    ingestTokens: config.ingestTokens,
+    aliases: config.aliases,
+  });
+
   // Everything written before the watchers are ready is caught by the first pass of each loop.
   await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
   const runners = [observerLoop, desiredLoop, supervisorLoop, executorLoop];
   for (const r of runners) r.start();
   await telegram?.start();
+  let address: string;
+  try {
+    address = await server.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    for (const r of runners) await r.stop();
+    await telegram?.stop();
+    await Promise.all(watchers.map((w) => w.close()));
+    await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message} (set HOST and PORT)`);
+  }
+  log.info({ address }, `web page and API on ${address}`);
   log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
 
   return {
@@ -204,10 +237,13 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     telegram,
     status,
     actions,
+    server,
+    address,
     supervisorState,
     desired,
     runners,
     async stop() {
+      await server.close();
       await Promise.all(watchers.map((w) => w.close()));
       await telegram?.stop();
       for (const r of runners) await r.stop();

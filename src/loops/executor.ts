@@ -35,7 +35,13 @@ export class Executor {
   private busy = new Map<string, Promise<void>>();
   private verifying = new Map<string, Verification>();
   private engines = new Map<string, Docker>();
-  readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0 };
+  readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0, durations: {} as Record<string, { count: number; sum_s: number }> };
+
+  private timed(type: string, ms: number): void {
+    const d = (this.stats.durations[type] ??= { count: 0, sum_s: 0 });
+    d.count++;
+    d.sum_s += ms / 1000;
+  }
 
   constructor(private readonly deps: ExecutorDeps) {}
 
@@ -122,6 +128,7 @@ export class Executor {
     const started = now();
     const fail = async (error: string, result?: unknown) => {
       this.stats.failed++;
+      this.timed(a.type, now() - started);
       const done = await actions.transition({
         id: a.id,
         from: 'running',
@@ -175,6 +182,7 @@ export class Executor {
         },
       });
       this.stats.completed++;
+      this.timed(a.type, finishedAt - started);
       log.info({ id: a.id, instance: a.instance, ms: finishedAt - started }, `${a.id} completed`);
       this.deps.onChange?.(done);
       if (verify) {

@@ -294,7 +294,7 @@ describe.skipIf(!run)('end to end: drift → pending → approve (CLI) → runni
     const home = path.join(e2eRoot, 'homelab');
     const c = await makeContainer(cname('zigbee2mqtt'));
     await writeHosts(hosts, { [NODE]: `docker:\n  socket: /var/run/docker.sock\nservices:\n  zigbee2mqtt:\n    containers: [${cname('zigbee2mqtt')}]\n` });
-    running = await startControlPlane(loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' }), memoryLogger().log);
+    running = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: home, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' }), memoryLogger().log);
     await c.stop({ t: 1 });
     const ts = () => new Date().toISOString();
     await appendEvents(home, [{ ts: ts(), node: NODE, type: 'containers_not_running', service: 'zigbee2mqtt' }]);

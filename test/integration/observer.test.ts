@@ -230,7 +230,7 @@ describe('control-plane run reacts to appended events', () => {
   });
 
   it('updates world within moments of an append, without waiting for the interval', async () => {
-    const cfg = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
+    const cfg = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
     const mem = memoryLogger();
     running = await startControlPlane(cfg, mem.log);
     await waitFor(() => running!.runners.every((r) => r.status.passes > 0), { what: 'first passes' });
@@ -244,7 +244,7 @@ describe('control-plane run reacts to appended events', () => {
   });
 
   it('refuses to start beside another live control plane on the same root', async () => {
-    const cfg = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
+    const cfg = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
     await writeFile(path.join(l.state, 'control-plane.pid'), `${process.ppid}\n`);
     await expect(startControlPlane(cfg, memoryLogger().log)).rejects.toThrow(/another control plane/);
   });

@@ -29,7 +29,7 @@ afterEach(async () => {
 });
 
 async function start() {
-  const cfg = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
+  const cfg = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
   const mem = memoryLogger();
   running = await startControlPlane(cfg, mem.log);
   return mem;

@@ -41,6 +41,7 @@ afterEach(async () => {
 async function start(opts: { executor?: boolean } = {}) {
   mem = memoryLogger();
   const cfg = loadConfig({
+    PORT: '0',
     HOMELAB_ROOT: l.root,
     HOSTS_DIR: hosts,
     RECONCILE_INTERVAL_S: '3600',

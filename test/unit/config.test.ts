@@ -13,6 +13,7 @@ describe('loadConfig', () => {
   it.each([
     ['PORT', 'abc', /PORT: must be a whole number/],
     ['PORT', '70000', /PORT: must be at most 65535/],
+    ['PORT', '-1', /PORT: must be a whole number/],
     ['NODE_ALIAS_MAP', '{oops', /NODE_ALIAS_MAP: is not valid JSON/],
     ['NODE_ALIAS_MAP', '["a"]', /NODE_ALIAS_MAP: must be a JSON object/],
     ['NODE_ALIAS_MAP', '{"a":"b/c"}', /NODE_ALIAS_MAP: entry/],

@@ -1,0 +1,305 @@
+// The read-only web page and JSON API (fastify). buildServer() never listens: main does.
+// Nothing here changes the system, except agents appending their own events to the ingest route.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import Fastify from 'fastify';
+import { ACTION_STATES, type Action, type ActionState } from '../domain/actions.js';
+import { canonicalNode, classify } from '../domain/observe.js';
+import { EventSchema, MAX_EVENT_LINE_BYTES } from '../domain/schemas.js';
+import type { Summary } from '../domain/summary.js';
+import type { Logger } from '../log.js';
+import type { RunnerStatus } from '../loops/runner.js';
+import type { ActionStore } from '../store/actions.js';
+import { readRegularFile } from '../store/atomic.js';
+import type { Layout } from '../store/paths.js';
+import { aiContext } from './ai-context.js';
+import { renderPage } from './page.js';
+
+export interface ApiDeps {
+  layout: Layout;
+  actions: ActionStore;
+  log: Logger;
+  now: () => number;
+  summary: () => Promise<Summary>;
+  runners: () => readonly RunnerStatus[];
+  metrics: () => Promise<MetricsInput>;
+  ingestTokens: Readonly<Record<string, string>>;
+  aliases: Readonly<Record<string, string>>;
+  /** Largest accepted ingest body, bytes. */
+  ingestBodyLimit?: number;
+}
+
+export interface MetricsInput {
+  observer: { applied: number; malformed: number; duplicate: number; unknown: number; oversized: number };
+  services: Record<string, { status: string }>;
+  telegram?: { sent: number; edited: number; retries: number; failures: number; rate_limited: number; queued: number };
+  executor: { started: number; completed: number; failed: number; refused: number; durations: Record<string, { count: number; sum_s: number }> };
+  notices_open: number;
+}
+
+const TYPE_BY_PREFIX: [string, string][] = [
+  ['container-restart-', 'container_restart'],
+  ['redeploy-', 'redeploy'],
+  ['disk-cleanup-', 'disk_cleanup'],
+];
+
+function etagOf(buf: Buffer): string {
+  return `"${createHash('sha1').update(buf).digest('base64url')}"`;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function buildServer(deps: ApiDeps) {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    disableRequestLogging: true,
+    bodyLimit: deps.ingestBodyLimit ?? 1024 * 1024,
+    return503OnClosing: true,
+  });
+
+  // Errors: a generic answer, details only in the log.
+  app.setErrorHandler((err: Error & { statusCode?: number }, req, reply) => {
+    const code = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (code === 500) deps.log.error({ err, url: req.url }, 'request failed');
+    void reply.code(code).send({ error: code === 500 ? 'internal error' : code === 413 ? 'body too large' : err.message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    return payload;
+  });
+
+  // NDJSON bodies for the ingest route arrive as text; parsed there.
+  app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.get('/summary', async () => deps.summary());
+
+  for (const [route, file] of [
+    ['/world/services.json', deps.layout.worldServices],
+    ['/world/nodes.json', deps.layout.worldNodes],
+  ] as const) {
+    app.get(route, async (req, reply) => {
+      const buf = (await readRegularFile(file)) ?? Buffer.from('{}\n');
+      const etag = etagOf(buf);
+      reply.header('etag', etag).header('cache-control', 'no-cache').type('application/json; charset=utf-8');
+      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+      return reply.send(buf);
+    });
+  }
+
+  app.get('/actions', async (req, reply) => {
+    const q = req.query as { state?: string; limit?: string };
+    const states = q.state ? q.state.split(',') : [...ACTION_STATES];
+    const bad = states.find((s) => !(ACTION_STATES as readonly string[]).includes(s));
+    if (bad) return reply.code(400).send({ error: `unknown state ${JSON.stringify(bad)}; one of ${ACTION_STATES.join(', ')}` });
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return reply.code(400).send({ error: 'limit must be a whole number from 1 to 1000' });
+    const lists = await Promise.all(states.map((s) => deps.actions.list(s as ActionState)));
+    const all = lists.flat().sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
+    return { actions: all.slice(0, limit), total: all.length };
+  });
+
+  app.get('/ai-context', async (_req, reply) => {
+    const s = await deps.summary();
+    const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
+    const world = await readWorld(deps.layout);
+    reply.type('text/markdown; charset=utf-8');
+    return aiContext(s, world, recent, deps.now());
+  });
+
+  app.get('/', async (_req, reply) => {
+    const s = await deps.summary();
+    const world = await readWorld(deps.layout);
+    const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 15);
+    const nonce = randomBytes(16).toString('base64');
+    reply
+      .type('text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header(
+        'content-security-policy',
+        `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      );
+    return renderPage(s, world, recent, nonce, deps.now());
+  });
+
+  app.get('/healthz', async (_req, reply) => {
+    const now = deps.now();
+    const loops = deps.runners().map((r) => {
+      const stale = r.lastSuccessAt === null || now - r.lastSuccessAt > 3 * r.intervalMs;
+      return {
+        loop: r.name,
+        ok: !stale,
+        last_success_at: r.lastSuccessAt ? new Date(r.lastSuccessAt).toISOString() : null,
+        last_duration_ms: r.lastDurationMs,
+        consecutive_failures: r.consecutiveFailures,
+        last_error: r.lastError,
+      };
+    });
+    const ok = loops.every((l) => l.ok);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', loops });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type('text/plain; version=0.0.4; charset=utf-8');
+    return renderMetrics(await deps.metrics(), await actionCounts(deps.actions), deps.runners());
+  });
+
+  app.post('/ingest/events', async (req, reply) => {
+    if (Object.keys(deps.ingestTokens).length === 0) return reply.code(404).send({ error: 'ingest is off (set INGEST_TOKENS)' });
+    const auth = req.headers.authorization ?? '';
+    const token = /^Bearer\s+(\S+)$/i.exec(auth)?.[1];
+    if (!token) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing bearer token' });
+    const node = Object.entries(deps.ingestTokens).find(([, t]) => safeEqual(t, token))?.[0];
+    if (!node) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unknown token' });
+    let items: unknown[];
+    if (typeof req.body === 'string') {
+      const lines = req.body.split('\n').filter((l) => l.trim() !== '');
+      items = [];
+      for (const [i, line] of lines.entries()) {
+        try {
+          items.push(JSON.parse(line));
+        } catch {
+          return reply.code(400).send({ error: `line ${i + 1}: invalid JSON` });
+        }
+      }
+    } else if (Array.isArray(req.body)) items = req.body;
+    else if (req.body && typeof req.body === 'object') items = [req.body];
+    else return reply.code(400).send({ error: 'body must be an event, an array of events, or NDJSON' });
+    if (items.length === 0) return reply.code(400).send({ error: 'no events' });
+    const canonical = canonicalNode(node, { aliases: deps.aliases });
+    const byDay = new Map<string, string[]>();
+    for (const [i, item] of items.entries()) {
+      const parsed = EventSchema.safeParse(item);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        return reply.code(400).send({ error: `event ${i + 1}: ${issue?.path.join('.') || 'event'}: ${issue?.message}` });
+      }
+      const e = parsed.data;
+      if (canonicalNode(e.node, { aliases: deps.aliases }) !== canonical) {
+        return reply.code(403).send({ error: `event ${i + 1} is of node ${e.node}; this token may only send events of ${node}` });
+      }
+      const kind = classify(e.type);
+      if ((kind === 'positive' || kind === 'negative') && !e.service) return reply.code(400).send({ error: `event ${i + 1}: ${e.type} needs a service` });
+      const line = JSON.stringify(e);
+      if (Buffer.byteLength(line) > MAX_EVENT_LINE_BYTES) return reply.code(413).send({ error: `event ${i + 1} is longer than 64 KiB` });
+      const day = new Date(Date.parse(e.ts)).toISOString().slice(0, 10);
+      byDay.set(day, [...(byDay.get(day) ?? []), line]);
+    }
+    for (const [day, lines] of byDay) {
+      const dir = path.join(deps.layout.events, day);
+      await fs.mkdir(dir, { recursive: true });
+      await appendLines(path.join(dir, `${node}.jsonl`), `${lines.join('\n')}\n`);
+    }
+    return reply.code(202).send({ accepted: items.length });
+  });
+
+  return app;
+}
+
+const appendQueues = new Map<string, Promise<void>>();
+
+/** Appends whole lines with one write, one writer per file at a time, and syncs them. */
+async function appendLines(file: string, data: string): Promise<void> {
+  const prev = appendQueues.get(file) ?? Promise.resolve();
+  const next = prev.then(async () => {
+    const fd = await fs.open(file, 'a', 0o644);
+    try {
+      await fd.appendFile(data);
+      await fd.datasync();
+    } finally {
+      await fd.close();
+    }
+  });
+  appendQueues.set(file, next.catch(() => {}));
+  await next;
+}
+
+export async function readWorld(l: Layout): Promise<{ services: Record<string, WorldServiceLike>; nodes: Record<string, unknown> }> {
+  const read = async (f: string) => {
+    try {
+      return JSON.parse(((await readRegularFile(f)) ?? Buffer.from('{}')).toString('utf8'));
+    } catch {
+      return {};
+    }
+  };
+  return { services: await read(l.worldServices), nodes: await read(l.worldNodes) };
+}
+
+export interface WorldServiceLike {
+  node: string;
+  service: string;
+  status: string;
+  reason: string | null;
+  since: string;
+  last_event_at: string;
+  last_healthy_at: string | null;
+}
+
+async function actionCounts(actions: ActionStore): Promise<{ state: string; type: string; n: number }[]> {
+  const out: { state: string; type: string; n: number }[] = [];
+  for (const s of ACTION_STATES) {
+    const names = await fs.readdir(actions.dir(s)).catch(() => [] as string[]);
+    const byType = new Map<string, number>();
+    for (const n of names) {
+      if (n.startsWith('.') || !n.endsWith('.json')) continue;
+      const type = TYPE_BY_PREFIX.find(([p]) => n.startsWith(p))?.[1] ?? 'other';
+      byType.set(type, (byType.get(type) ?? 0) + 1);
+    }
+    for (const [, t] of TYPE_BY_PREFIX) out.push({ state: s, type: t, n: byType.get(t) ?? 0 });
+  }
+  return out;
+}
+
+function renderMetrics(m: MetricsInput, counts: { state: string; type: string; n: number }[], runners: readonly RunnerStatus[]): string {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: [Record<string, string> | null, number][]) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, v] of samples) {
+      const l = labels ? `{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}` : '';
+      lines.push(`${name}${l} ${Number.isFinite(v) ? v : 0}`);
+    }
+  };
+  metric('homelab_events_applied_total', 'counter', 'Events applied to world state.', [[null, m.observer.applied]]);
+  metric('homelab_events_malformed_total', 'counter', 'Event lines skipped as malformed (including over-long ones).', [[null, m.observer.malformed]]);
+  metric('homelab_events_duplicate_total', 'counter', 'Events skipped as duplicates (seq already applied).', [[null, m.observer.duplicate]]);
+  metric('homelab_events_unknown_total', 'counter', 'Events of unknown type.', [[null, m.observer.unknown]]);
+  const byStatus = new Map<string, number>([['healthy', 0], ['unhealthy', 0]]);
+  for (const s of Object.values(m.services)) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
+  metric('homelab_world_services', 'gauge', 'Services in world state by status.', [...byStatus].map(([status, n]) => [{ status }, n]));
+  metric('homelab_actions', 'gauge', 'Action files by state and type.', counts.map((c) => [{ state: c.state, type: c.type }, c.n]));
+  metric('homelab_executor_actions_total', 'counter', 'Actions the executor started, completed, failed or refused.', [
+    [{ outcome: 'started' }, m.executor.started],
+    [{ outcome: 'completed' }, m.executor.completed],
+    [{ outcome: 'failed' }, m.executor.failed],
+    [{ outcome: 'refused' }, m.executor.refused],
+  ]);
+  const dur = Object.entries(m.executor.durations);
+  metric('homelab_action_duration_seconds_sum', 'counter', 'Total time actions took, by type.', dur.map(([type, d]) => [{ type }, d.sum_s]));
+  metric('homelab_action_duration_seconds_count', 'counter', 'Actions timed, by type.', dur.map(([type, d]) => [{ type }, d.count]));
+  metric('homelab_loop_pass_duration_seconds', 'gauge', 'Duration of the last pass of each loop.', runners.map((r) => [{ loop: r.name }, (r.lastDurationMs ?? 0) / 1000]));
+  metric('homelab_loop_passes_total', 'counter', 'Passes of each loop.', runners.map((r) => [{ loop: r.name }, r.passes]));
+  metric('homelab_loop_failures_total', 'counter', 'Failed passes of each loop.', runners.map((r) => [{ loop: r.name }, r.failures]));
+  if (m.telegram) {
+    metric('homelab_telegram_messages_total', 'counter', 'Telegram calls by outcome.', [
+      [{ outcome: 'sent' }, m.telegram.sent],
+      [{ outcome: 'edited' }, m.telegram.edited],
+      [{ outcome: 'retried' }, m.telegram.retries],
+      [{ outcome: 'failed' }, m.telegram.failures],
+      [{ outcome: 'rate_limited' }, m.telegram.rate_limited],
+    ]);
+    metric('homelab_telegram_outbox_queued', 'gauge', 'Messages waiting to be delivered.', [[null, m.telegram.queued]]);
+  }
+  metric('homelab_notices_open', 'gauge', 'Open notices.', [[null, m.notices_open]]);
+  return `${lines.join('\n')}\n`;
+}
+
+export type { Action };

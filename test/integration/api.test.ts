@@ -1,0 +1,224 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { apiFixture, XSS, type ApiFixture } from '../support/api-fixture.js';
+import { removeDir, tempDir } from '../support/helpers.js';
+
+const TOKEN_INFRA = 'infra-token-0123456789abcdef';
+const TOKEN_PIHA = 'piha-token-0123456789abcdef0';
+let root: string;
+let f: ApiFixture;
+
+beforeEach(async () => {
+  root = await tempDir('hcp-api-');
+  f = await apiFixture(root, { ingestTokens: { 'chelsty-infra': TOKEN_INFRA, piha: TOKEN_PIHA } });
+});
+afterEach(async () => {
+  await f.app.close();
+  await removeDir(root);
+});
+
+const draft = (id: string, service: string) => ({
+  id,
+  instance: '20260527T140000Z',
+  type: 'container_restart' as const,
+  risk: 'low' as const,
+  node: 'chelsty-infra',
+  service,
+  drift: 'unhealthy_service' as const,
+  trigger: 'containers_not_running',
+  containers: [service],
+  drift_since: null,
+});
+
+describe('read-only routes', () => {
+  it('GET /summary', async () => {
+    await f.actions.create(draft('container-restart-chelsty-infra-zigbee2mqtt', 'zigbee2mqtt'));
+    const r = await f.app.inject('/summary');
+    expect(r.statusCode).toBe(200);
+    const s = r.json();
+    expect(s).toMatchObject({
+      version: expect.any(String),
+      generated_at: expect.any(String),
+      services: { total: 6, unhealthy: 2, missing: 0 },
+      actions: { counts: { pending: 1 }, pending: [expect.objectContaining({ id: 'container-restart-chelsty-infra-zigbee2mqtt' })] },
+      config_errors: [],
+      notices: [],
+    });
+    expect(s.nodes.find((n: { node: string }) => n.node === 'chelsty-infra')).toMatchObject({ agent: 'alive', services: { total: 2, healthy: 1, unhealthy: 1 } });
+    expect(s.services.unhealthy_list.map((u: { key: string }) => u.key)).toContain('chelsty-infra/zigbee2mqtt');
+  });
+
+  it('GET /world/*.json: the files byte for byte, with ETag and 304', async () => {
+    for (const [route, file] of [
+      ['/world/services.json', f.l.worldServices],
+      ['/world/nodes.json', f.l.worldNodes],
+    ] as const) {
+      const bytes = await readFile(file);
+      const r = await f.app.inject(route);
+      expect(r.statusCode).toBe(200);
+      expect(r.rawPayload.equals(bytes)).toBe(true);
+      expect(r.headers['content-type']).toMatch(/application\/json/);
+      const etag = r.headers.etag as string;
+      expect(etag).toBe(`"${createHash('sha1').update(bytes).digest('base64url')}"`);
+      const again = await f.app.inject({ url: route, headers: { 'if-none-match': etag } });
+      expect(again.statusCode).toBe(304);
+      expect(again.body).toBe('');
+      expect((await f.app.inject({ url: route, headers: { 'if-none-match': '"other"' } })).statusCode).toBe(200);
+    }
+  });
+
+  it('GET /actions?state=…&limit=…, newest first; bad parameters → 400', async () => {
+    const a = await f.actions.create(draft('container-restart-chelsty-infra-a', 'a'));
+    await f.actions.transition({ id: a!.id, from: 'pending', to: 'rejected', by: 't' });
+    await f.actions.create(draft('container-restart-chelsty-infra-b', 'b'));
+    let r = await f.app.inject('/actions?state=pending');
+    expect(r.json().actions.map((x: { id: string }) => x.id)).toEqual(['container-restart-chelsty-infra-b']);
+    r = await f.app.inject('/actions?limit=1');
+    expect(r.json()).toMatchObject({ total: 2 });
+    expect(r.json().actions).toHaveLength(1);
+    expect((await f.app.inject('/actions?state=pending,rejected')).json().total).toBe(2);
+    expect((await f.app.inject('/actions?state=bogus')).statusCode).toBe(400);
+    expect((await f.app.inject('/actions?limit=0')).statusCode).toBe(400);
+    expect((await f.app.inject('/actions?limit=abc')).statusCode).toBe(400);
+  });
+
+  it('GET /ai-context: markdown with nodes, unhealthy services and actions', async () => {
+    await f.actions.create(draft('container-restart-chelsty-infra-zigbee2mqtt', 'zigbee2mqtt'));
+    const r = await f.app.inject('/ai-context');
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/markdown/);
+    expect(r.body).toMatch(/^# Homelab state/);
+    expect(r.body).toMatch(/## Nodes\n[^#]*- chelsty-infra: agent alive/);
+    expect(r.body).toMatch(/- chelsty-infra\/zigbee2mqtt: containers_not_running since/);
+    expect(r.body).toMatch(/## Open actions\n- container-restart-chelsty-infra-zigbee2mqtt \(container_restart, risk low/);
+    expect(r.body.length).toBeLessThanOrEqual(12_000);
+  });
+
+  it('GET /: the page, with a strict CSP and every value escaped', async () => {
+    const r = await f.app.inject('/');
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/html/);
+    const csp = r.headers['content-security-policy'] as string;
+    expect(csp).toMatch(/default-src 'none'/);
+    expect(csp).toMatch(/script-src 'nonce-[A-Za-z0-9+/=]+'/);
+    expect(r.body).not.toMatch(/<script>alert/);
+    expect(r.body).not.toMatch(/<img src=x/);
+    expect(r.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(r.body).not.toMatch(/https?:\/\/(?!127)/); // no external assets
+    expect((r.body.match(/<script/g) ?? []).length).toBe(1);
+  });
+
+  it('GET /healthz: 200 with each loop, 503 when a loop missed 3 intervals', async () => {
+    let r = await f.app.inject('/healthz');
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ status: 'ok', loops: expect.arrayContaining([expect.objectContaining({ loop: 'observer', ok: true })]) });
+    f.runners[1]!.lastSuccessAt = Date.now() - 91_000;
+    r = await f.app.inject('/healthz');
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toMatchObject({ status: 'degraded', loops: [expect.anything(), expect.objectContaining({ loop: 'supervisor', ok: false })] });
+  });
+
+  it('GET /metrics: Prometheus text', async () => {
+    const r = await f.app.inject('/metrics');
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['content-type']).toMatch(/text\/plain; version=0\.0\.4/);
+    for (const line of [
+      'homelab_events_applied_total 10',
+      'homelab_events_malformed_total 2',
+      'homelab_world_services{status="unhealthy"} 2',
+      'homelab_actions{state="pending",type="container_restart"} 0',
+      'homelab_action_duration_seconds_sum{type="container_restart"} 1.5',
+      'homelab_loop_pass_duration_seconds{loop="observer"} 0.004',
+      'homelab_notices_open 0',
+    ]) {
+      expect(r.body).toContain(line);
+    }
+    expect(r.body).toMatch(/# TYPE homelab_events_applied_total counter/);
+  });
+
+  it('an unknown path is a JSON 404', async () => {
+    const r = await f.app.inject('/nope');
+    expect(r.statusCode).toBe(404);
+    expect(r.json().error).toMatch(/no route GET \/nope/);
+  });
+});
+
+async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const p = path.join(e.parentPath, e.name);
+    out.push(`${p}:${(await stat(p)).size}:${createHash('sha1').update(await readFile(p)).digest('hex')}`);
+  }
+  return out.sort();
+}
+
+describe('nothing else changes anything', () => {
+  it('POST/PUT/PATCH/DELETE on every other path → 404/405, and no file changes', async () => {
+    const before = await tree(root);
+    for (const url of ['/', '/summary', '/world/services.json', '/world/nodes.json', '/actions', '/actions?state=pending', '/ai-context', '/healthz', '/metrics', '/ingest/events', '/actions/approve']) {
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE'] as const) {
+        if (url === '/ingest/events' && method === 'POST') continue;
+        const r = await f.app.inject({ method, url, payload: { id: 'x' } });
+        expect([404, 405], `${method} ${url}`).toContain(r.statusCode);
+      }
+    }
+    expect(await tree(root)).toEqual(before);
+  });
+});
+
+describe('POST /ingest/events', () => {
+  const ev = (node = 'chelsty-infra', extra: Record<string, unknown> = {}) => ({ ts: new Date().toISOString(), node, type: 'service_healthy', service: 'zigbee2mqtt', ...extra });
+  const post = (payload: unknown, token?: string, type = 'application/json') =>
+    f.app.inject({
+      method: 'POST',
+      url: '/ingest/events',
+      headers: { 'content-type': type, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
+  const file = () => path.join(f.l.events, new Date().toISOString().slice(0, 10), 'chelsty-infra.jsonl');
+
+  it('appends one event, an array, or NDJSON of the token’s node as whole lines', async () => {
+    expect((await post(ev(), TOKEN_INFRA)).statusCode).toBe(202);
+    expect((await post([ev(), ev('node-2', { seq: 2 })], TOKEN_INFRA)).json()).toEqual({ accepted: 2 });
+    expect((await post(`${JSON.stringify(ev())}\n${JSON.stringify(ev())}\n`, TOKEN_INFRA, 'application/x-ndjson')).json()).toEqual({ accepted: 2 });
+    const lines = (await readFile(file(), 'utf8')).split('\n');
+    expect(lines.pop()).toBe('');
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(JSON.parse(line)).toMatchObject({ type: 'service_healthy' });
+  });
+
+  it.each([
+    ['no token', () => post(ev()), 401],
+    ['a wrong token', () => post(ev(), 'wrong-token-0123456789'), 401],
+    ['another node’s event', () => post([ev(), ev('piha')], TOKEN_INFRA), 403],
+    ['an event with a bad ts', () => post(ev('chelsty-infra', { ts: 'yesterday' }), TOKEN_INFRA), 400],
+    ['a negative event without service', () => post({ ts: new Date().toISOString(), node: 'chelsty-infra', type: 'containers_not_running' }, TOKEN_INFRA), 400],
+    ['bad JSON', () => post('{nope', TOKEN_INFRA), 400],
+    ['bad NDJSON', () => post('{"a":1}\nnope\n', TOKEN_INFRA, 'application/x-ndjson'), 400],
+    ['an empty array', () => post([], TOKEN_INFRA), 400],
+    ['a body too large', () => post(Array.from({ length: 3000 }, () => ev('chelsty-infra', { detail: { pad: 'x'.repeat(100) } })), TOKEN_INFRA), 413],
+    ['an event over 64 KiB', () => post(ev('chelsty-infra', { detail: { pad: 'x'.repeat(70_000) } }), TOKEN_INFRA), 413],
+  ])('refuses %s and writes nothing', async (_name, call, code) => {
+    const r = await call();
+    expect(r.statusCode).toBe(code);
+    expect(r.json().error).toEqual(expect.any(String));
+    await expect(readFile(file())).rejects.toThrow();
+  });
+
+  it('is off (404) when INGEST_TOKENS is unset', async () => {
+    const g = await apiFixture(await tempDir('hcp-api2-'));
+    expect((await g.app.inject({ method: 'POST', url: '/ingest/events', payload: ev() })).statusCode).toBe(404);
+    await g.app.close();
+    await removeDir(g.l.root);
+  });
+
+  it('never echoes a token or leaks internals in an error', async () => {
+    const r = await post(ev('piha'), TOKEN_INFRA);
+    expect(r.body).not.toContain(TOKEN_INFRA);
+    expect(f.mem.text()).not.toContain(TOKEN_INFRA);
+    for (const x of XSS) expect(r.body).not.toContain(x);
+  });
+});

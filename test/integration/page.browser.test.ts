@@ -1,0 +1,116 @@
+// The page in headless Chromium (Debian's, driven by playwright-core): what a person sees.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { apiFixture, XSS, type ApiFixture } from '../support/api-fixture.js';
+import { removeDir, tempDir } from '../support/helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  if (process.env.CI === 'true') throw new Error(`Chromium is required in CI: ${CHROMIUM} not found (apt-get install -y chromium)`);
+  console.warn(`skipping browser tests: ${CHROMIUM} not found (apt-get install -y chromium)`);
+}
+
+let root: string;
+let f: ApiFixture;
+let browser: Browser;
+let base: string;
+
+describe.skipIf(!haveChromium)('the page in a browser', () => {
+  beforeAll(async () => {
+    root = await tempDir('hcp-page-');
+    f = await apiFixture(root);
+    await f.actions.create({
+      id: 'container-restart-chelsty-infra-zigbee2mqtt',
+      instance: '20260527T140000Z',
+      type: 'container_restart',
+      risk: 'low',
+      node: 'chelsty-infra',
+      service: 'zigbee2mqtt',
+      drift: 'unhealthy_service',
+      trigger: 'containers_not_running',
+      containers: ['zigbee2mqtt'],
+      drift_since: null,
+    });
+    base = await f.app.listen({ host: '127.0.0.1', port: 0 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await f?.app.close();
+    await removeDir(root);
+  });
+
+  it('lists the services with the unhealthy one highlighted; hostile names stay text and run nothing', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    const dialogs: string[] = [];
+    const errors: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    await page.goto(`${base}/`);
+    const rows = page.locator('#services tbody tr');
+    expect(await rows.count()).toBe(6);
+    const z2m = page.locator('tr[data-key="chelsty-infra/zigbee2mqtt"]');
+    const mosq = page.locator('tr[data-key="chelsty-infra/mosquitto"]');
+    expect(await z2m.getAttribute('class')).toBe('bad');
+    const bg = (loc: typeof z2m) => loc.locator('td').first().evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(await bg(z2m)).not.toBe(await bg(mosq));
+    // Unhealthy rows come first.
+    const firstKeys = await rows.evaluateAll((trs) => trs.slice(0, 2).map((tr) => tr.getAttribute('data-key')));
+    expect(firstKeys.sort()).toEqual([`${XSS[0]}/${XSS[0]}`, 'chelsty-infra/zigbee2mqtt'].sort());
+    const text = await page.locator('#services').innerText();
+    for (const x of XSS) expect(text).toContain(x);
+    expect(await page.locator('img').count()).toBe(0);
+    expect(await page.locator('script').count()).toBe(1);
+    expect(dialogs).toEqual([]);
+    expect(errors.filter((e) => /alert|onerror|img/.test(e))).toEqual([]);
+    expect(await page.locator('text=container-restart-chelsty-infra-zigbee2mqtt').count()).toBe(1);
+    await ctx.close();
+  });
+
+  it('"Copy for AI" puts /ai-context on the clipboard', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/`);
+    await page.click('#copy-ai');
+    await page.waitForFunction(() => document.getElementById('copy-ai')?.textContent === 'Copied ✓');
+    const clip = await page.evaluate(() => navigator.clipboard.readText());
+    const expected = await (await fetch(`${base}/ai-context`)).text();
+    expect(clip).toBe(expected);
+    expect(clip).toMatch(/^# Homelab state/);
+    await ctx.close();
+  });
+
+  it('looks right at phone and desktop width (screenshots)', async () => {
+    const out = process.env.SCREENSHOT_DIR ?? path.join(root, 'shots');
+    await mkdir(out, { recursive: true });
+    for (const [name, viewport] of [
+      ['page-phone.png', { width: 390, height: 844 }],
+      ['page-desktop.png', { width: 1280, height: 900 }],
+    ] as const) {
+      const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1 });
+      const page = await ctx.newPage();
+      await page.goto(`${base}/`);
+      // Nothing may be wider than the screen.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      await page.screenshot({ path: path.join(out, name), fullPage: true });
+      expect(existsSync(path.join(out, name))).toBe(true);
+      await ctx.close();
+    }
+  });
+});

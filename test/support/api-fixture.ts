@@ -1,0 +1,109 @@
+// A web server over a temp HOMELAB_ROOT with a hand-made world, for API and browser tests.
+import { writeFile } from 'node:fs/promises';
+import { buildServer } from '../../src/api/server.js';
+import type { RunnerStatus } from '../../src/loops/runner.js';
+import { ActionStore } from '../../src/store/actions.js';
+import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
+import { SupervisorState } from '../../src/store/supervisor-state.js';
+import { currentSummary } from '../../src/status.js';
+import type { DesiredState, World } from '../../src/domain/schemas.js';
+import { memoryLogger } from './helpers.js';
+
+export const XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(2)>', '</script><script>alert(3)</script>'];
+
+export function worldFixture(now: number): World {
+  const iso = (s: number) => new Date(now - s * 1000).toISOString();
+  const svc = (node: string, service: string, status: 'healthy' | 'unhealthy', reason: string | null) => ({
+    node,
+    service,
+    status,
+    reason,
+    since: iso(300),
+    last_event_at: iso(60),
+    last_healthy_at: status === 'healthy' ? iso(60) : null,
+    last_incident: null,
+    changes: [],
+  });
+  const node = (name: string) => ({
+    node: name,
+    last_seen: iso(30),
+    last_event_type: 'node_heartbeat',
+    disk_pressure: 'normal' as const,
+    disk_used_pct: 41,
+    disk_updated_at: iso(3600),
+    events_applied: 10,
+    events_unknown: 0,
+    agent: 'alive' as const,
+  });
+  const services: World['services'] = {
+    'chelsty-infra/zigbee2mqtt': svc('chelsty-infra', 'zigbee2mqtt', 'unhealthy', 'containers_not_running'),
+    'chelsty-infra/mosquitto': svc('chelsty-infra', 'mosquitto', 'healthy', null),
+    'piha/webui': svc('piha', 'webui', 'healthy', null),
+  };
+  // Names no event could carry, as a hand-edited or mirrored world file might: shown as text only.
+  for (const [i, x] of XSS.entries()) services[`${x}/${x}`] = svc(x, x, i === 0 ? 'unhealthy' : 'healthy', i === 0 ? x : null);
+  return { services, nodes: { 'chelsty-infra': node('chelsty-infra'), piha: node('piha'), [XSS[1]!]: node(XSS[1]!) } };
+}
+
+export interface ApiFixture {
+  l: Layout;
+  app: ReturnType<typeof buildServer>;
+  actions: ActionStore;
+  runners: RunnerStatus[];
+  mem: ReturnType<typeof memoryLogger>;
+}
+
+export async function apiFixture(root: string, opts: { ingestTokens?: Record<string, string>; now?: number } = {}): Promise<ApiFixture> {
+  const now = opts.now ?? Date.now();
+  const l = layout(root);
+  await ensureLayout(l);
+  const world = worldFixture(now);
+  await writeFile(l.worldServices, `${JSON.stringify(world.services, null, 2)}\n`);
+  await writeFile(l.worldNodes, `${JSON.stringify(world.nodes, null, 2)}\n`);
+  const actions = new ActionStore(l.actions, () => now);
+  await actions.ensureDirs();
+  const supervisorState = new SupervisorState(l.state);
+  await supervisorState.ensureDirs();
+  const desired: DesiredState = {
+    'chelsty-infra': {
+      node: 'chelsty-infra',
+      docker: { socket: '/var/run/docker.sock' },
+      services: {
+        zigbee2mqtt: { node: 'chelsty-infra', service: 'zigbee2mqtt', containers: ['zigbee2mqtt'], monitor: true, auto_approve: false },
+        mosquitto: { node: 'chelsty-infra', service: 'mosquitto', containers: ['mosquitto'], monitor: true, auto_approve: false },
+      },
+    },
+  };
+  const runners: RunnerStatus[] = [
+    { name: 'observer', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 4, lastError: null, intervalMs: 30_000 },
+    { name: 'supervisor', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 2, lastError: null, intervalMs: 30_000 },
+  ];
+  const mem = memoryLogger();
+  const status = {
+    world: () => world,
+    desired: () => desired,
+    desiredProblems: () => [],
+    actions,
+    supervisorState,
+    observerCounters: () => ({ applied: 10, malformed: 2, duplicate: 0, unknown: 1, oversized: 0 }),
+    now: () => now,
+  };
+  const app = buildServer({
+    layout: l,
+    actions,
+    log: mem.log,
+    now: () => now,
+    summary: () => currentSummary(status),
+    runners: () => runners,
+    metrics: async () => ({
+      observer: status.observerCounters(),
+      services: world.services,
+      executor: { started: 1, completed: 1, failed: 0, refused: 0, durations: { container_restart: { count: 1, sum_s: 1.5 } } },
+      notices_open: 0,
+    }),
+    ingestTokens: opts.ingestTokens ?? {},
+    aliases: { 'node-2': 'chelsty-infra' },
+    ingestBodyLimit: 256 * 1024,
+  });
+  return { l, app, actions, runners, mem };
+}
