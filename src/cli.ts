@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `control-plane <command>`: run, check, replay, observe.
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,11 @@ import { ensureLayout, layout } from './store/paths.js';
 import { ACTION_STATES, describeAction, type Action, type ActionState, type Actor } from './domain/actions.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
+import { Agent, LocalSink, PushSink } from './agent/agent.js';
+import { engineFor } from './docker/engine.js';
+import { Mirror } from './mirror/mirror.js';
+import { NAME_RE, type DesiredNode } from './domain/schemas.js';
+import { parseDesiredText } from './store/desired.js';
 
 const USAGE = `control-plane — keeps a homelab's Docker services in their desired state
 
@@ -25,6 +30,8 @@ Commands:
   replay     rebuild world state from all events, offline
   observe    bring world state up to date from the checkpoint, then exit (--once)
   actions    list, show, approve or reject actions; confirm a held bulk removal
+  agent      the node agent: watch this node's Docker Engine and disks, write events
+  mirror     copy another control plane's world state every few seconds
   silence    silence proposals for a node or a service for a while
 
 Run 'control-plane <command> --help' for a command's options.
@@ -67,6 +74,31 @@ HELP.silence = `Usage:
 
 While a silence lasts no action is proposed for that node or service; world state is still
 recorded. Durations: 30m, 2h, 1d, 1h30m.`;
+
+HELP.agent = `Usage: control-plane agent --node NAME [options]
+
+Watches this node's Docker Engine (event stream, plus an inspection every interval) and disks,
+and writes events: service_healthy / service_recovered, containers_not_running,
+healthcheck_failed, container_restarting, disk_pressure, node_heartbeat.
+
+Options (each also an environment variable):
+  --node NAME          AGENT_NODE          the node's name, as in hosts/<node>/
+  --services FILE      AGENT_SERVICES      services.yaml to watch (default HOSTS_DIR/<node>/services.yaml)
+  --events-dir DIR     AGENT_EVENTS_DIR    write events here (default HOMELAB_ROOT/events) ...
+  --push URL           AGENT_PUSH_URL      ... or push them to http://<control plane>:18180/ingest/events
+  --token TOKEN        AGENT_TOKEN         this node's token from the control plane's INGEST_TOKENS
+  --interval 30s       AGENT_INTERVAL_S    inspection and heartbeat interval (seconds)
+  --disk-paths /,/srv  AGENT_DISK_PATHS    paths whose file systems are watched (high at >= 90 % used,
+                                           normal again below 85 %)
+  --docker-socket P    AGENT_DOCKER_SOCKET this node's engine (default /var/run/docker.sock)
+  --state-dir DIR      AGENT_STATE_DIR     seq counter, last statuses and the push spool
+                                           (default HOMELAB_ROOT/agent/<node>)
+  --once                                   one inspection, then exit`;
+HELP.mirror = `Usage: control-plane mirror --from URL --to DIR [--every 10s] [--once]
+
+Copies URL/world/services.json and URL/world/nodes.json into DIR every 10 s (with ETags, so an
+unchanged world costs a 304), writing atomically and only on change. When the source is down or
+answers something that is not a world file, the last good copy stays.`;
 
 class UsageError extends Error {}
 
@@ -281,6 +313,112 @@ async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   }
 }
 
+function seconds(text: string | undefined, fallback: number, what: string): number {
+  if (text === undefined || text === '') return fallback;
+  const t = text.trim();
+  const n = /^\d+$/.test(t) ? Number(t) * 1000 : (() => {
+    try {
+      return parseDuration(t);
+    } catch {
+      return NaN;
+    }
+  })();
+  if (!Number.isFinite(n) || n < 1000) throw new UsageError(`${what}: ${JSON.stringify(text)} is not a duration of at least 1 s (e.g. 30, 30s, 2m)`);
+  return n;
+}
+
+async function untilSignal(): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parse('agent', argv, {
+    node: { type: 'string' },
+    services: { type: 'string' },
+    'events-dir': { type: 'string' },
+    push: { type: 'string' },
+    token: { type: 'string' },
+    interval: { type: 'string' },
+    'disk-paths': { type: 'string' },
+    'docker-socket': { type: 'string' },
+    'state-dir': { type: 'string' },
+    once: { type: 'boolean' },
+  });
+  if (values.help) return help('agent');
+  const cfg = config(env);
+  const v = (k: string, e: string) => (values[k] as string | undefined) ?? env[e];
+  const node = v('node', 'AGENT_NODE');
+  if (!node || !NAME_RE.test(node)) throw new UsageError(`agent needs --node NAME (a valid node name)\n\n${HELP.agent}`);
+  const servicesFile = path.resolve(v('services', 'AGENT_SERVICES') ?? path.join(cfg.hostsDir, node, 'services.yaml'));
+  const push = v('push', 'AGENT_PUSH_URL');
+  const token = v('token', 'AGENT_TOKEN');
+  if (push && !token) throw new UsageError('--push needs --token (this node\'s token from INGEST_TOKENS)');
+  const intervalMs = seconds(v('interval', 'AGENT_INTERVAL_S'), 30_000, '--interval');
+  const diskPaths = (v('disk-paths', 'AGENT_DISK_PATHS') ?? '/').split(',').map((p) => p.trim()).filter(Boolean);
+  const stateDir = path.resolve(v('state-dir', 'AGENT_STATE_DIR') ?? path.join(cfg.homelabRoot, 'agent', node));
+  const log = createLogger(cfg.logLevel).child({ component: 'agent', node });
+
+  // services.yaml is read at every pass; a broken edit keeps the last good version.
+  let lastGood: DesiredNode | undefined;
+  const readServices = (): DesiredNode => {
+    try {
+      const r = parseDesiredText(node, servicesFile, readFileSync(servicesFile, 'utf8'));
+      if (r.ok) lastGood = r.value;
+      else if (lastGood) log.warn({ problems: r.problems }, 'services file invalid; keeping the last good version');
+      else throw new Error(r.problems.map((p) => `${p.file}:${p.line}: ${p.reason}`).join('; '));
+    } catch (err) {
+      if (!lastGood) throw err;
+    }
+    return lastGood!;
+  };
+  readServices();
+  const docker = engineFor({ socket: v('docker-socket', 'AGENT_DOCKER_SOCKET') ?? '/var/run/docker.sock' });
+  const sink = push
+    ? new PushSink(push, token!, path.join(stateDir, 'spool'), log)
+    : new LocalSink(path.resolve(v('events-dir', 'AGENT_EVENTS_DIR') ?? path.join(cfg.homelabRoot, 'events')), node);
+  const agent = new Agent({ node, desired: readServices, docker, sink, stateDir, log, intervalMs, diskPaths });
+  await agent.init();
+  if (values.once) {
+    await agent.pass();
+    process.stdout.write(`agent ${node}: ${agent.stats.emitted} event(s) written\n`);
+    return 0;
+  }
+  await agent.start();
+  log.info({ services: servicesFile, output: push ?? 'local events directory', intervalMs }, `agent for ${node} running`);
+  await untilSignal();
+  await agent.stop();
+  if (sink instanceof PushSink) sink.stop();
+  return 0;
+}
+
+async function cmdMirror(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values } = parse('mirror', argv, { from: { type: 'string' }, to: { type: 'string' }, every: { type: 'string' }, once: { type: 'boolean' } });
+  if (values.help) return help('mirror');
+  const from = values.from as string | undefined;
+  const to = values.to as string | undefined;
+  if (!from || !/^https?:\/\//.test(from) || !to) throw new UsageError(`mirror needs --from http(s)://host:port and --to DIR\n\n${HELP.mirror}`);
+  const every = seconds(values.every as string | undefined, 10_000, '--every');
+  const cfg = config(env);
+  const log = createLogger(cfg.logLevel).child({ component: 'mirror' });
+  const mirror = new Mirror(from, path.resolve(to), log);
+  if (values.once) {
+    const r = await mirror.once();
+    for (const x of r) process.stdout.write(`${x.file}: ${x.outcome}${x.error ? ` (${x.error})` : ''}\n`);
+    return r.some((x) => x.outcome === 'failed') ? 1 : 0;
+  }
+  log.info({ from, to, every_ms: every }, 'mirroring world state');
+  let stop = false;
+  const done = untilSignal().then(() => (stop = true));
+  while (!stop) {
+    await mirror.once();
+    await Promise.race([done, new Promise((r) => setTimeout(r, every))]);
+  }
+  return 0;
+}
+
 function userName(): string {
   try {
     return userInfo().username;
@@ -314,6 +452,10 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       }
       case 'actions':
         return await cmdActions(rest, env);
+      case 'agent':
+        return await cmdAgent(rest, env);
+      case 'mirror':
+        return await cmdMirror(rest, env);
       case 'silence':
         return await cmdSilence(rest, env);
       case undefined:

@@ -3,7 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { ACTION_STATES, type Action, type ActionState } from '../domain/actions.js';
 import { canonicalNode, classify } from '../domain/observe.js';
 import { EventSchema, MAX_EVENT_LINE_BYTES } from '../domain/schemas.js';
@@ -57,7 +57,8 @@ function safeEqual(a: string, b: string): boolean {
 export function buildServer(deps: ApiDeps) {
   const app = Fastify({
     loggerInstance: deps.log,
-    disableRequestLogging: true,
+    // Mirrors poll every 10 s: one log line per request would drown everything else.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.ingestBodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
   });

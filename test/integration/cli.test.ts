@@ -90,3 +90,26 @@ describe('control-plane replay', () => {
     expect(cli(['observe', '--once']).out).toMatch(/^observed: 0 events applied/);
   });
 });
+
+describe('control-plane agent and mirror', () => {
+  it('agent --once writes a heartbeat to the events directory', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { n9: 'services: {}\n' });
+    const r = cli(['agent', '--node', 'n9', '--once', '--disk-paths', '/']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^agent n9: 2 event\(s\) written/);
+    const day = new Date().toISOString().slice(0, 10);
+    const lines = (await readFile(path.join(dir, 'homelab', 'events', day, 'n9.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((e) => e.type).sort()).toEqual(['disk_pressure', 'node_heartbeat']);
+  });
+  it('refuses bad options with a usage error', () => {
+    expect(cli(['agent']).code).toBe(2);
+    expect(cli(['agent', '--node', 'n9', '--push', 'http://127.0.0.1:1/ingest/events']).err).toMatch(/--push needs --token/);
+    expect(cli(['mirror', '--from', 'nope', '--to', 'x']).code).toBe(2);
+    expect(cli(['agent', '--help']).out).toMatch(/AGENT_DISK_PATHS/);
+  });
+  it('mirror --once against a source that is down exits 1 and says why', () => {
+    const r = cli(['mirror', '--from', 'http://127.0.0.1:39999', '--to', path.join(dir, 'm'), '--once']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/services.json: failed \(.*ECONNREFUSED\)/);
+  });
+});

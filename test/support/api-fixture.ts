@@ -11,7 +11,7 @@ import { memoryLogger } from './helpers.js';
 
 export const XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(2)>', '</script><script>alert(3)</script>'];
 
-export function worldFixture(now: number): World {
+export function worldFixture(now: number, hostile = true): World {
   const iso = (s: number) => new Date(now - s * 1000).toISOString();
   const svc = (node: string, service: string, status: 'healthy' | 'unhealthy', reason: string | null) => ({
     node,
@@ -41,8 +41,8 @@ export function worldFixture(now: number): World {
     'piha/webui': svc('piha', 'webui', 'healthy', null),
   };
   // Names no event could carry, as a hand-edited or mirrored world file might: shown as text only.
-  for (const [i, x] of XSS.entries()) services[`${x}/${x}`] = svc(x, x, i === 0 ? 'unhealthy' : 'healthy', i === 0 ? x : null);
-  return { services, nodes: { 'chelsty-infra': node('chelsty-infra'), piha: node('piha'), [XSS[1]!]: node(XSS[1]!) } };
+  if (hostile) for (const [i, x] of XSS.entries()) services[`${x}/${x}`] = svc(x, x, i === 0 ? 'unhealthy' : 'healthy', i === 0 ? x : null);
+  return { services, nodes: { 'chelsty-infra': node('chelsty-infra'), piha: node('piha'), ...(hostile ? { [XSS[1]!]: node(XSS[1]!) } : {}) } };
 }
 
 export interface ApiFixture {
@@ -53,11 +53,11 @@ export interface ApiFixture {
   mem: ReturnType<typeof memoryLogger>;
 }
 
-export async function apiFixture(root: string, opts: { ingestTokens?: Record<string, string>; now?: number } = {}): Promise<ApiFixture> {
+export async function apiFixture(root: string, opts: { ingestTokens?: Record<string, string>; now?: number; hostile?: boolean } = {}): Promise<ApiFixture> {
   const now = opts.now ?? Date.now();
   const l = layout(root);
   await ensureLayout(l);
-  const world = worldFixture(now);
+  const world = worldFixture(now, opts.hostile ?? true);
   await writeFile(l.worldServices, `${JSON.stringify(world.services, null, 2)}\n`);
   await writeFile(l.worldNodes, `${JSON.stringify(world.nodes, null, 2)}\n`);
   const actions = new ActionStore(l.actions, () => now);

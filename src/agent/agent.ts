@@ -1,0 +1,329 @@
+// The node agent: watches its node's Docker Engine and disks and writes events, to a local
+// events directory or to a control plane's ingest route (with a disk spool while it is away).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import type { DesiredNode } from '../domain/schemas.js';
+import type { Logger } from '../log.js';
+import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+
+export type ServiceVerdict = 'healthy' | 'containers_not_running' | 'healthcheck_failed' | 'container_restarting' | 'starting';
+
+export interface AgentEvent {
+  ts: string;
+  node: string;
+  type: string;
+  service?: string;
+  detail?: Record<string, unknown>;
+  seq: number;
+}
+
+/** Where events go. */
+export interface EventSink {
+  write(events: AgentEvent[]): Promise<void>;
+}
+
+export interface AgentOptions {
+  node: string;
+  desired: () => DesiredNode;
+  docker: Docker;
+  sink: EventSink;
+  stateDir: string;
+  log: Logger;
+  intervalMs: number;
+  diskPaths: string[];
+  now?: () => number;
+  /** A full refresh (every status again) this often. */
+  refreshMs?: number;
+}
+
+interface AgentState {
+  version: 1;
+  seq: number;
+  services: Record<string, ServiceVerdict>;
+  disk: Record<string, 'high' | 'normal'>;
+}
+
+const HIGH_PCT = 90;
+const NORMAL_PCT = 85;
+
+/** What a service's containers say about it. */
+export function verdictOf(infos: (Docker.ContainerInspectInfo | undefined)[]): { verdict: ServiceVerdict; detail: Record<string, unknown> } {
+  const notRunning: string[] = [];
+  const restarting: string[] = [];
+  const unhealthy: string[] = [];
+  let starting = false;
+  infos.forEach((info, i) => {
+    const name = info?.Name?.replace(/^\//, '') ?? `#${i}`;
+    if (!info) return void notRunning.push(name);
+    if (info.State.Restarting) return void restarting.push(name);
+    if (!info.State.Running) return void notRunning.push(name);
+    const h = info.State.Health?.Status;
+    if (h === 'unhealthy') unhealthy.push(name);
+    else if (h === 'starting') starting = true;
+  });
+  if (notRunning.length) return { verdict: 'containers_not_running', detail: { containers: notRunning } };
+  if (restarting.length) return { verdict: 'container_restarting', detail: { containers: restarting } };
+  if (unhealthy.length) return { verdict: 'healthcheck_failed', detail: { containers: unhealthy } };
+  if (starting) return { verdict: 'starting', detail: {} };
+  return { verdict: 'healthy', detail: {} };
+}
+
+export class Agent {
+  private state: AgentState = { version: 1, seq: 0, services: {}, disk: {} };
+  private timer: NodeJS.Timeout | undefined;
+  private eventsStream: NodeJS.ReadableStream | undefined;
+  private stopped = true;
+  private lastRefresh = 0;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private lastEventAt = Math.floor(Date.now() / 1000);
+  private readonly now: () => number;
+  readonly stats = { passes: 0, emitted: 0, dockerErrors: 0 };
+
+  constructor(private readonly o: AgentOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  private get stateFile(): string {
+    return path.join(this.o.stateDir, 'agent-state.json');
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.o.stateDir, { recursive: true });
+    const saved = (await readJsonFile(this.stateFile).catch(() => undefined)) as AgentState | undefined;
+    if (saved?.version === 1) this.state = saved;
+    // A seq that survives restarts and even a lost state file: never below the clock in µs.
+    this.state.seq = Math.max(this.state.seq, this.now() * 1000);
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.pass();
+    void this.follow();
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    (this.eventsStream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
+    while (this.running) await this.running;
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.pass().finally(() => this.schedule());
+    }, this.o.intervalMs);
+  }
+
+  /** Follows the engine's event stream; any container event triggers a pass. Reconnects with `since`. */
+  private async follow(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        const stream = (await this.o.docker.getEvents({ since: this.lastEventAt, filters: { type: ['container'] } })) as NodeJS.ReadableStream;
+        this.eventsStream = stream;
+        attempt = 0;
+        await new Promise<void>((resolve) => {
+          stream.on('data', () => {
+            this.lastEventAt = Math.floor(this.now() / 1000);
+            void this.pass();
+          });
+          stream.on('end', resolve);
+          stream.on('close', resolve);
+          stream.on('error', resolve);
+        });
+      } catch (err) {
+        this.stats.dockerErrors++;
+        this.o.log.warn({ err }, 'cannot follow Docker events; inspecting on the interval meanwhile');
+      }
+      if (this.stopped) return;
+      await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))));
+    }
+  }
+
+  /** Inspects every monitored service and the disks; emits what changed (and a heartbeat). */
+  pass(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.passOnce()
+      .catch((err) => this.o.log.error({ err }, 'agent pass failed'))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          void this.pass();
+        }
+      });
+    return this.running;
+  }
+
+  private async passOnce(): Promise<void> {
+    const now = this.now();
+    const ts = new Date(now).toISOString();
+    const full = now - this.lastRefresh >= (this.o.refreshMs ?? 600_000);
+    const out: Omit<AgentEvent, 'seq'>[] = [];
+    const desired = this.o.desired();
+    let engineOk = true;
+    for (const s of Object.values(desired.services)) {
+      if (!s.monitor) continue;
+      let infos: (Docker.ContainerInspectInfo | undefined)[];
+      try {
+        infos = await Promise.all(
+          s.containers.map((c) =>
+            this.o.docker
+              .getContainer(c)
+              .inspect()
+              .catch((err: { statusCode?: number }) => {
+                if (err.statusCode === 404) return undefined;
+                throw err;
+              }),
+          ),
+        );
+      } catch (err) {
+        engineOk = false;
+        this.stats.dockerErrors++;
+        this.o.log.warn({ err, service: s.service }, 'cannot inspect containers');
+        continue;
+      }
+      const { verdict, detail } = verdictOf(infos);
+      if (verdict === 'starting') continue;
+      const prev = this.state.services[s.service];
+      if (prev === verdict && !full) continue;
+      const type = verdict === 'healthy' ? (prev && prev !== 'healthy' ? 'service_recovered' : 'service_healthy') : verdict;
+      out.push({ ts, node: this.o.node, type, service: s.service, ...(Object.keys(detail).length ? { detail } : {}) });
+      this.state.services[s.service] = verdict;
+    }
+    for (const p of this.o.diskPaths) {
+      try {
+        const st = await fs.statfs(p);
+        const used = st.blocks > 0 ? Math.round((1 - st.bavail / st.blocks) * 1000) / 10 : 0;
+        const prev = this.state.disk[p] ?? 'normal';
+        const level = used >= HIGH_PCT ? 'high' : used < NORMAL_PCT ? 'normal' : prev;
+        if (level !== this.state.disk[p] || full) {
+          out.push({ ts, node: this.o.node, type: 'disk_pressure', detail: { level, used_pct: used, path: p } });
+          this.state.disk[p] = level;
+        }
+      } catch (err) {
+        this.o.log.warn({ err, path: p }, 'cannot read disk usage');
+      }
+    }
+    out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: { engine: engineOk ? 'ok' : 'unreachable' } });
+    if (full) this.lastRefresh = now;
+    const events = out.map((e) => ({ ...e, seq: ++this.state.seq }));
+    // The seq is saved before anything leaves, so a restart never reuses one.
+    await writeJsonAtomic(this.stateFile, this.state);
+    await this.o.sink.write(events);
+    this.stats.passes++;
+    this.stats.emitted += events.length;
+  }
+}
+
+/** Appends to `events/<day>/<node>.jsonl` on this host. */
+export class LocalSink implements EventSink {
+  constructor(
+    private readonly eventsDir: string,
+    private readonly node: string,
+  ) {}
+  async write(events: AgentEvent[]): Promise<void> {
+    const byDay = new Map<string, string[]>();
+    for (const e of events) byDay.set(e.ts.slice(0, 10), [...(byDay.get(e.ts.slice(0, 10)) ?? []), JSON.stringify(e)]);
+    for (const [day, lines] of byDay) {
+      await fs.mkdir(path.join(this.eventsDir, day), { recursive: true });
+      const fd = await fs.open(path.join(this.eventsDir, day, `${this.node}.jsonl`), 'a', 0o644);
+      try {
+        await fd.appendFile(`${lines.join('\n')}\n`);
+        await fd.datasync();
+      } finally {
+        await fd.close();
+      }
+    }
+  }
+}
+
+/**
+ * Pushes to a control plane's POST /ingest/events. Every event is first written to a spool file;
+ * a sender drains the spool in order and deletes what the control plane accepted. While the
+ * control plane is away, events wait on disk; the receiver de-duplicates by seq.
+ */
+export class PushSink implements EventSink {
+  private draining: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private stopped = false;
+  readonly stats = { sent: 0, failedAttempts: 0 };
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly spoolDir: string,
+    private readonly log: Logger,
+  ) {}
+
+  async write(events: AgentEvent[]): Promise<void> {
+    await fs.mkdir(this.spoolDir, { recursive: true });
+    for (const e of events) {
+      await writeJsonAtomic(path.join(this.spoolDir, `${String(e.seq).padStart(20, '0')}.json`), e);
+    }
+    await this.drain();
+  }
+
+  async spooled(): Promise<string[]> {
+    const names = await fs.readdir(this.spoolDir).catch(() => [] as string[]);
+    return names.filter((n) => /^\d{20}\.json$/.test(n)).sort();
+  }
+
+  /** Sends what the spool holds, oldest first, in batches. */
+  drain(): Promise<void> {
+    this.draining ??= this.drainOnce().finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private async drainOnce(): Promise<void> {
+    for (;;) {
+      const names = (await this.spooled()).slice(0, 200);
+      if (names.length === 0) return;
+      const events = [];
+      for (const n of names) events.push(await readJsonFile(path.join(this.spoolDir, n)).catch(() => undefined));
+      const body = events.filter(Boolean);
+      try {
+        const res = await fetch(this.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(15_000),
+        });
+        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
+          // The control plane refuses these events for good (a wrong token, a bad event): say so, keep them.
+          throw Object.assign(new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`), { permanent: true });
+        }
+        if (!res.ok) throw new Error(`ingest answered ${res.status}`);
+        for (const n of names) await fs.rm(path.join(this.spoolDir, n), { force: true });
+        this.stats.sent += body.length;
+        if (this.failures > 0) this.log.info({ url: this.url }, 'control plane reachable again; spool drained');
+        this.failures = 0;
+      } catch (err) {
+        this.failures++;
+        this.stats.failedAttempts++;
+        if (this.failures === 1 || (err as { permanent?: boolean }).permanent) {
+          this.log.warn({ url: this.url, err, spooled: names.length }, 'cannot push events; they wait in the spool');
+        }
+        if (!this.stopped) {
+          clearTimeout(this.timer);
+          this.timer = setTimeout(() => void this.drain(), Math.min(60_000, 1000 * 2 ** Math.min(this.failures - 1, 6)));
+          this.timer.unref?.();
+        }
+        return;
+      }
+    }
+  }
+}
