@@ -53,15 +53,7 @@ export class Executor {
     const { actions, log, now } = this.deps;
     for (const a of await actions.list('running')) {
       try {
-        const done = await actions.transition({
-          id: a.id,
-          from: 'running',
-          to: 'failed',
-          instance: a.instance,
-          by: 'executor',
-          note: 'found in running/ at start',
-          patch: { error: 'interrupted', finished_at: new Date(now()).toISOString() },
-        });
+        const done = await this.finish(a, 'failed', { error: 'interrupted' }, 'found in running/ at start');
         log.warn({ id: a.id, instance: a.instance }, `${a.id} was interrupted by a restart; marked failed, not re-run`);
         this.deps.onChange?.(done);
       } catch (err) {
@@ -78,6 +70,19 @@ export class Executor {
       });
     }
     await this.checkVerifications();
+  }
+
+  /** Moves a running action to its end state (the only way the executor finishes one). */
+  private finish(a: Action, to: 'completed' | 'failed', patch: Partial<Action>, note?: string): Promise<Action> {
+    return this.deps.actions.transition({
+      id: a.id,
+      from: 'running',
+      to,
+      instance: a.instance,
+      by: 'executor',
+      patch: { finished_at: new Date(this.deps.now()).toISOString(), ...patch },
+      ...(note ? { note } : {}),
+    });
   }
 
   /** Starts every approved action whose node is free. Does not wait for them. */
@@ -129,14 +134,7 @@ export class Executor {
     const fail = async (error: string, result?: unknown) => {
       this.stats.failed++;
       this.timed(a.type, now() - started);
-      const done = await actions.transition({
-        id: a.id,
-        from: 'running',
-        to: 'failed',
-        instance: a.instance,
-        by: 'executor',
-        patch: { error, finished_at: new Date(now()).toISOString(), ...(result !== undefined ? { result } : {}) },
-      });
+      const done = await this.finish(a, 'failed', { error, ...(result !== undefined ? { result } : {}) });
       log.error({ id: a.id, instance: a.instance, error }, `${a.id} failed: ${error}`);
       this.deps.onChange?.(done);
     };
@@ -169,17 +167,10 @@ export class Executor {
       const result = await Promise.race([op, deadline]);
       const finishedAt = now();
       const verify = a.type !== 'disk_cleanup';
-      const done = await actions.transition({
-        id: a.id,
-        from: 'running',
-        to: 'completed',
-        instance: a.instance,
-        by: 'executor',
-        patch: {
-          finished_at: new Date(finishedAt).toISOString(),
-          result,
-          ...(verify ? { verify_until: new Date(finishedAt + this.deps.verifyAfterS * 1000).toISOString() } : {}),
-        },
+      const done = await this.finish(a, 'completed', {
+        finished_at: new Date(finishedAt).toISOString(),
+        result,
+        ...(verify ? { verify_until: new Date(finishedAt + this.deps.verifyAfterS * 1000).toISOString() } : {}),
       });
       this.stats.completed++;
       this.timed(a.type, finishedAt - started);
