@@ -9,7 +9,7 @@ import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
 import { TelegramBot } from './bot/bot.js';
-import { currentSummary, type StatusSources } from './status.js';
+import { currentSummary, sharedSummary, type StatusSources } from './status.js';
 import { buildServer } from './api/server.js';
 import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
@@ -199,7 +199,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     actions,
     log: log.child({ component: 'api' }),
     now,
-    summary: () => currentSummary(status),
+    summary: sharedSummary(status),
     runners: () => runners.map((r) => r.status),
     metrics: async () => ({
       observer: observer.counters(),
