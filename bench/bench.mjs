@@ -189,7 +189,12 @@ async function benchLatencyAndSummary() {
       const id = `container-restart-lat-t${i}.json`;
       const t = performance.now();
       await appendFile(file(), `${JSON.stringify({ ts: new Date().toISOString(), node: 'lat', type: 'containers_not_running', service: `t${i}` })}\n`);
-      await waitUntil(() => existsSync(path.join(pendingDir, id)));
+      try {
+        await waitUntil(() => existsSync(path.join(pendingDir, id)));
+      } catch {
+        const w = running.observer.current().services[`lat/t${i}`];
+        throw new Error(`trial ${i}: no pending action within 10 s; world says ${JSON.stringify(w)}; runners ${JSON.stringify(running.runners.map((r) => [r.name, r.status.passes, r.status.lastError]))}`);
+      }
       lat.push(performance.now() - t);
     }
     // /summary under a steady 200 requests per second.

@@ -133,6 +133,10 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   // Watching is a hint: the loops also rescan every interval, so a missed event costs one interval.
   const eventsWatcher = watch(l.events, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
   eventsWatcher.on('all', () => observerLoop.hint());
+  // chokidar drops a 'change' whose mtime equals the last one it saw, and Linux stamps mtimes with
+  // a coarse clock (a few ms): two quick appends can look like one. Its 'raw' events come straight
+  // from inotify, one per write, so no append goes unnoticed until the next rescan.
+  eventsWatcher.on('raw', () => observerLoop.hint());
   eventsWatcher.on('error', (err) => log.warn({ err }, 'watching events/ failed; falling back to the interval rescan'));
   watchers.push(eventsWatcher);
   const hostsWatcher = watch(config.hostsDir, { ignoreInitial: true, depth: 2, ignored: ignoreDot, followSymlinks: false });

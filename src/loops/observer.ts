@@ -267,22 +267,23 @@ export class Observer {
     this.world = renderWorld(this.model, desired(), config, now());
     const services = stableJson(this.world.services);
     const nodes = stableJson(this.world.nodes);
-    let changed = false;
-    if (services !== this.written.services) {
+    const servicesChanged = services !== this.written.services;
+    const nodesChanged = nodes !== this.written.nodes;
+    // Listeners read the world from memory: tell them before the (fsync-bound) writes. A crash
+    // right after changes nothing they could rely on: the restart reaches the same world.
+    if (servicesChanged || nodesChanged) for (const fn of this.listeners) fn(this.world);
+    if (servicesChanged) {
       await writeFileAtomic(layout.worldServices, services);
       this.written.services = services;
-      changed = true;
     }
-    if (nodes !== this.written.nodes) {
+    if (nodesChanged) {
       await writeFileAtomic(layout.worldNodes, nodes);
       this.written.nodes = nodes;
-      changed = true;
     }
     if (checkpointMoved) {
       const cp: Checkpoint = { version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model };
       await writeFileAtomic(layout.checkpoint, JSON.stringify(cp));
       this.totals.publishes++;
     }
-    if (changed) for (const fn of this.listeners) fn(this.world);
   }
 }

@@ -430,6 +430,9 @@ export class ActionStore {
       for (const name of names) {
         const p = parseFileName(name);
         if (!p) continue;
+        // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
+        // name, so only those need reading in the (large) finished directories.
+        if (!isOpen(state) && p.instance) continue;
         const a = await this.readAction(path.join(dir, name));
         if (!a || a.state === state) continue;
         if (!canTransition(a.state, state)) {
