@@ -151,6 +151,8 @@ describe('supervisor on real files', () => {
 describe('approving and rejecting from the CLI or with mv', () => {
   it('approve, then a second approve or reject says what state it is in', async () => {
     await start();
+    // Keep the approved action where it is: no executor in this test.
+    await running!.runners.find((r) => r.name === 'executor')!.stop();
     await drift();
     let r = cli(['actions', 'approve', ID, '--by', 'oskar']);
     expect(r.code, r.err).toBe(0);
@@ -180,8 +182,16 @@ describe('approving and rejecting from the CLI or with mv', () => {
     await start();
     await drift();
     await rename(path.join(l.actionDir('pending'), `${ID}.json`), path.join(l.actionDir('approved'), `${ID}.json`));
-    await waitFor(async () => (await readAction('approved', `${ID}.json`)).state === 'approved', { what: 'adoption' });
-    expect(await readAction('approved', `${ID}.json`)).toMatchObject({ approved_by: { via: 'file' } });
+    // The executor takes it on at once (and fails here: no engine), so look at its history.
+    const [a] = await waitFor(async () => {
+      const h = await new ActionStore(l.actions).history(ID);
+      return h[0]?.approved_by ? h : undefined;
+    }, { what: 'adoption' });
+    expect(a).toMatchObject({ approved_by: { via: 'file' } });
+    expect(a!.history.map((x) => [x.state, x.by]).slice(0, 2)).toEqual([
+      ['pending', 'supervisor'],
+      ['approved', 'file'],
+    ]);
   });
 
   it('silence add/list/rm suppresses proposals while it lasts', async () => {
