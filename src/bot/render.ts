@@ -98,7 +98,9 @@ export function renderAction(a: Action, refData: (op: string) => string, opts: {
     `<code>${esc(a.id)}</code>`,
     `type <b>${esc(a.type)}</b> · risk <b>${esc(a.risk)}</b>`,
     `drift ${esc(a.drift)} · trigger <b>${esc(a.trigger)}</b>`,
-    `since ${hhmm(since)} (${ago(since, opts.now)})`,
+    // Absolute times only: a relative "3m ago" would change at every pass and turn each living
+    // message into a stream of edits that eats the chat's rate limit.
+    `since ${hhmm(since)}`,
   ];
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);
   lines.push('', stateLine(a));
@@ -120,7 +122,7 @@ export function renderGroup(node: string, members: Action[], refData: (op: strin
   for (const m of members) {
     lines.push(`• <code>${esc(m.id)}</code> (${esc(m.risk)}): ${stateLine(m).split('\n')[0]}`);
   }
-  lines.push('', `oldest since ${ago(members[0]?.created_at ?? null, now)}`);
+  lines.push('', `first at ${hhmm(members[0]?.created_at ?? null)}`);
   const buttons: Buttons = [];
   if (pending.length > 0) {
     const row: Button[] = [];

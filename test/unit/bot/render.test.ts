@@ -36,6 +36,9 @@ describe('render', () => {
     expect(renderAction({ ...base, state: 'failed', error: 'engine <down>' }, data, { now: NOW }).text).toContain('Failed</b>: engine &lt;down&gt;');
     expect(renderAction({ ...base, state: 'completed', verified: false }, data, { now: NOW }).text).toContain('restarted but still unhealthy');
   });
+  it('a living message does not change with the clock (no edit storm on the rate limit)', () => {
+    expect(renderAction(base, data, { now: NOW }).text).toBe(renderAction(base, data, { now: NOW + 3_600_000 }).text);
+  });
   it('splits long texts at line breaks and shortens with a pointer to the page', () => {
     const long = Array.from({ length: 500 }, (_, i) => `line ${i} ${'x'.repeat(20)}`).join('\n');
     const parts = splitText(long);
