@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { apiFixture, XSS, type ApiFixture } from '../support/api-fixture.js';
+import { apiFixture, restartDraft, XSS, type ApiFixture } from '../support/api-fixture.js';
 import { removeDir, tempDir } from '../support/helpers.js';
 
 const TOKEN_INFRA = 'infra-token-0123456789abcdef';
@@ -19,18 +19,7 @@ afterEach(async () => {
   await removeDir(root);
 });
 
-const draft = (id: string, service: string) => ({
-  id,
-  instance: '20260527T140000Z',
-  type: 'container_restart' as const,
-  risk: 'low' as const,
-  node: 'chelsty-infra',
-  service,
-  drift: 'unhealthy_service' as const,
-  trigger: 'containers_not_running',
-  containers: [service],
-  drift_since: null,
-});
+const draft = (id: string, service: string) => restartDraft(service, id);
 
 describe('read-only routes', () => {
   it('GET /summary', async () => {

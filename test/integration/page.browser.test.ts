@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiFixture, XSS, type ApiFixture } from '../support/api-fixture.js';
+import { apiFixture, restartDraft, XSS, type ApiFixture } from '../support/api-fixture.js';
 import { removeDir, tempDir } from '../support/helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -23,18 +23,7 @@ describe.skipIf(!haveChromium)('the page in a browser', () => {
   beforeAll(async () => {
     root = await tempDir('hcp-page-');
     f = await apiFixture(root);
-    await f.actions.create({
-      id: 'container-restart-chelsty-infra-zigbee2mqtt',
-      instance: '20260527T140000Z',
-      type: 'container_restart',
-      risk: 'low',
-      node: 'chelsty-infra',
-      service: 'zigbee2mqtt',
-      drift: 'unhealthy_service',
-      trigger: 'containers_not_running',
-      containers: ['zigbee2mqtt'],
-      drift_since: null,
-    });
+    await f.actions.create(restartDraft('zigbee2mqtt'));
     base = await f.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,

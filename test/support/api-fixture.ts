@@ -45,6 +45,22 @@ export function worldFixture(now: number, hostile = true): World {
   return { services, nodes: { 'chelsty-infra': node('chelsty-infra'), piha: node('piha'), ...(hostile ? { [XSS[1]!]: node(XSS[1]!) } : {}) } };
 }
 
+/** A pending container_restart as the supervisor would propose it. */
+export function restartDraft(service: string, id = `container-restart-chelsty-infra-${service}`) {
+  return {
+    id,
+    instance: '20260527T140000Z',
+    type: 'container_restart' as const,
+    risk: 'low' as const,
+    node: 'chelsty-infra',
+    service,
+    drift: 'unhealthy_service' as const,
+    trigger: 'containers_not_running',
+    containers: [service],
+    drift_since: null,
+  };
+}
+
 export interface ApiFixture {
   l: Layout;
   app: ReturnType<typeof buildServer>;
