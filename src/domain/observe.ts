@@ -85,7 +85,7 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
     return { ok: false, reason: `event of node ${event.node} in the file of node ${fileNode}` };
   }
   const t = Date.parse(event.ts);
-  const dayStart = Date.parse(`${fileDay}T00:00:00.000Z`);
+  const dayStart = dayStartMs(fileDay);
   if (!Number.isFinite(t) || t < dayStart - DAY_MS || t >= dayStart + 2 * DAY_MS) {
     return { ok: false, reason: `ts ${event.ts} is not on the file's day ${fileDay}` };
   }
@@ -97,7 +97,23 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
     const level = event.detail?.level;
     if (level !== 'high' && level !== 'normal') return { ok: false, reason: 'disk_pressure needs detail.level high or normal' };
   }
-  return { ok: true, event: { ...event, node, ts: new Date(t).toISOString() } };
+  // Agents already write canonical UTC timestamps: only other forms are rewritten.
+  // (Days 29–31 always go through Date, so an impossible date like 02-30 is normalised as before.)
+  const ts = CANONICAL_TS.test(event.ts) && event.ts.slice(8, 10) <= '28' ? event.ts : new Date(t).toISOString();
+  if (node === event.node && ts === event.ts) return { ok: true, event };
+  return { ok: true, event: { ...event, node, ts } };
+}
+
+const CANONICAL_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const dayStarts = new Map<string, number>();
+function dayStartMs(day: string): number {
+  let v = dayStarts.get(day);
+  if (v === undefined) {
+    v = Date.parse(`${day}T00:00:00.000Z`);
+    if (dayStarts.size > 1000) dayStarts.clear();
+    dayStarts.set(day, v);
+  }
+  return v;
 }
 
 function emptyNode(node: string): NodeState {
