@@ -397,11 +397,14 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
   quick,
 };
-report.replay = await benchReplay();
-report.supervisor = benchPlan();
-report.live = await benchLatencyAndSummary();
-report.telegram = await benchTelegram();
-report.sustained = await benchSustained();
-report.docker = await benchApproveToRestart();
+// --only a,b runs a part of it: replay, supervisor, live, telegram, sustained, docker.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const want = (k) => !only || only.includes(k);
+if (want('replay')) report.replay = await benchReplay();
+if (want('supervisor')) report.supervisor = benchPlan();
+if (want('live')) report.live = await benchLatencyAndSummary();
+if (want('telegram')) report.telegram = await benchTelegram();
+if (want('sustained')) report.sustained = await benchSustained();
+if (want('docker')) report.docker = await benchApproveToRestart();
 report.total_seconds = Math.round((performance.now() - started) / 1000);
 console.log(JSON.stringify(report, null, 2));

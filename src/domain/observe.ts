@@ -72,7 +72,8 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
   } catch (err) {
     return { ok: false, reason: `invalid JSON (${(err as Error).message})` };
   }
-  const parsed = EventSchema.safeParse(raw);
+  const fast = fastEvent(raw);
+  const parsed = fast ? { success: true as const, data: fast } : EventSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue && issue.path.length ? `${issue.path.join('.')}: ` : '';
@@ -103,6 +104,32 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
   if (node === event.node && ts === event.ts) return { ok: true, event };
   return { ok: true, event: { ...event, node, ts } };
 }
+
+/**
+ * The common case without zod: an event exactly as agents write it. Accepts only what EventSchema
+ * accepts (a differential test checks this) and returns the same value (unknown keys dropped);
+ * anything else goes through EventSchema, which decides and explains.
+ */
+export function fastEvent(raw: unknown): NodeEvent | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const r = raw as Record<string, unknown>;
+  const { ts, node, type, service, detail, seq } = r;
+  if (typeof ts !== 'string' || !FAST_TS.test(ts)) return undefined;
+  if (typeof node !== 'string' || !NAME_RE.test(node)) return undefined;
+  if (typeof type !== 'string' || type.length > 64 || !TYPE_RE.test(type)) return undefined;
+  if (service !== undefined && (typeof service !== 'string' || !NAME_RE.test(service))) return undefined;
+  if (detail !== undefined && (typeof detail !== 'object' || detail === null || Array.isArray(detail) || Object.getPrototypeOf(detail) !== Object.prototype)) return undefined;
+  if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)) return undefined;
+  const out: NodeEvent = { ts, node, type };
+  if (service !== undefined) out.service = service;
+  if (detail !== undefined) out.detail = detail as Record<string, unknown>;
+  if (seq !== undefined) out.seq = seq;
+  return out;
+}
+
+/** Canonical UTC timestamps on days 01–28 of a real month: valid in every calendar. */
+const FAST_TS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z$/;
+const TYPE_RE = /^[A-Za-z0-9_.:-]+$/;
 
 const CANONICAL_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const dayStarts = new Map<string, number>();

@@ -198,3 +198,36 @@ describe('renderWorld on a fixed clock', () => {
     expect(Object.keys(renderWorld(m, {}, render, NOW).services)).toEqual(['chelsty-infra/a', 'chelsty-infra/b']);
   });
 });
+
+describe('fastEvent (the zod-free path) accepts only what EventSchema accepts, with the same value', () => {
+  it('holds over 60 000 generated inputs, valid and broken', async () => {
+    const { fastEvent } = await import('../../../src/domain/observe.js');
+    const { EventSchema } = await import('../../../src/domain/schemas.js');
+    let seed = 42;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const tss = ['2026-05-27T14:00:00.000Z', '2026-02-28T23:59:59.999Z', '2026-02-29T10:00:00.000Z', '2024-02-29T10:00:00.000Z', '2026-13-01T00:00:00.000Z', '2026-05-27T24:00:00.000Z', '2026-05-27T14:00:00Z', '2026-05-27T14:00:00.000+02:00', '2026-05-27 14:00:00.000Z', '', 'x', '0000-01-01T00:00:00.000Z', '2026-04-31T00:00:00.000Z', '2026-05-27T14:60:00.000Z'];
+    const names = ['chelsty-infra', 'a', 'A.b_c-9', '-x', 'a/b', '', 'x'.repeat(63), 'x'.repeat(64), 'ü'];
+    const types = ['service_healthy', 'node_heartbeat', 'a:b.c-d_e', '', 'with space', 't'.repeat(64), 't'.repeat(65)];
+    const extras = [undefined, null, 5, 'x', [], {}, { a: 1 }, -1, 1.5, 2 ** 53, 0];
+    let accepted = 0;
+    for (let i = 0; i < 60_000; i++) {
+      const raw: Record<string, unknown> = {};
+      if (rand() < 0.97) raw.ts = rand() < 0.8 ? pick(tss) : pick(extras);
+      if (rand() < 0.97) raw.node = rand() < 0.85 ? pick(names) : pick(extras);
+      if (rand() < 0.97) raw.type = rand() < 0.85 ? pick(types) : pick(extras);
+      if (rand() < 0.5) raw.service = rand() < 0.8 ? pick(names) : pick(extras);
+      if (rand() < 0.3) raw.detail = pick(extras);
+      if (rand() < 0.3) raw.seq = pick(extras);
+      if (rand() < 0.1) raw.extra = 'dropped';
+      const input = rand() < 0.02 ? pick<unknown>([null, [], 'str', 7]) : raw;
+      const fast = fastEvent(input);
+      if (fast === undefined) continue;
+      accepted++;
+      const z = EventSchema.safeParse(input);
+      expect(z.success, JSON.stringify(input)).toBe(true);
+      expect(fast).toEqual(z.data);
+    }
+    expect(accepted).toBeGreaterThan(300);
+  });
+});
