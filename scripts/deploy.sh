@@ -14,7 +14,10 @@ local_deploy() {
     sudo mkdir -p /opt/homelab
     sudo chown 1000:1000 /opt/homelab
   fi
-  [ -f .env ] || echo "note: no .env here; defaults apply (HOST 127.0.0.1, Telegram off). See README, 'Deploy on a VPS'."
+  if [ ! -f .env ]; then
+    echo "# KEY=value settings for compose.yaml (README: 'Deploy on a VPS')" > .env
+    echo "note: created an empty .env; defaults apply (HOST 127.0.0.1, Telegram off). See README, 'Deploy on a VPS'."
+  fi
   if [ -z "${DOCKER_GID:-}" ]; then
     DOCKER_GID=$(getent group docker | cut -d: -f3 || true)
     export DOCKER_GID

@@ -3,7 +3,10 @@
 // valid for docker-compose v1.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { chown } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dockerOrSkip, probeDocker } from '../support/docker.js';
 import { removeDir, repoRoot, tempDir, waitFor } from '../support/helpers.js';
@@ -52,11 +55,23 @@ describe.skipIf(!run)('the Docker image', () => {
       console.warn('skipping: docker-compose not installed');
       return;
     }
-    const base = spawnSync('docker-compose', ['-f', 'compose.yaml', 'config', '--services'], { cwd: repoRoot, encoding: 'utf8' });
+    // compose.yaml reads .env (env_file): validate a copy next to one, as a deployment has it.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'hcp-compose-'));
+    copyFileSync(path.join(repoRoot, 'compose.yaml'), path.join(dir, 'compose.yaml'));
+    const missing = spawnSync('docker-compose', ['-f', 'compose.yaml', 'config'], { cwd: dir, encoding: 'utf8' });
+    expect(missing.status).not.toBe(0);
+    expect(missing.stderr).toMatch(/\.env/);
+    writeFileSync(path.join(dir, '.env'), 'CONTROL_PLANE_HOST=100.95.58.48\nTELEGRAM_CHAT_ID=123\nAGENT_NODE=piha\n');
+    const cfg = spawnSync('docker-compose', ['-f', 'compose.yaml', 'config'], { cwd: dir, encoding: 'utf8' });
+    expect(cfg.status, cfg.stderr).toBe(0);
+    expect(cfg.stdout).toMatch(/HOST: 100\.95\.58\.48/);
+    expect(cfg.stdout).toMatch(/TELEGRAM_CHAT_ID: '123'/);
+    expect(cfg.stdout).toMatch(/network_mode: host/);
+    const base = spawnSync('docker-compose', ['-f', 'compose.yaml', 'config', '--services'], { cwd: dir, encoding: 'utf8' });
     expect(base.status, base.stderr).toBe(0);
     // (v1 lists every service here, profiles or not.)
     expect(base.stdout.trim().split('\n')).toContain('control-plane');
-    const agent = spawnSync('docker-compose', ['-f', 'compose.yaml', '--profile', 'agent', 'config', '--services'], { cwd: repoRoot, encoding: 'utf8' });
+    const agent = spawnSync('docker-compose', ['-f', 'compose.yaml', '--profile', 'agent', 'config', '--services'], { cwd: dir, encoding: 'utf8' });
     expect(agent.status, agent.stderr).toBe(0);
     expect(agent.stdout.trim().split('\n').sort()).toEqual(['control-plane', 'node-agent']);
   });
