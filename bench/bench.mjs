@@ -197,6 +197,28 @@ async function benchLatencyAndSummary() {
       }
       lat.push(performance.now() - t);
     }
+    // Baselines: the same append seen through inotify alone, and one atomic write with fsync.
+    const { writeFileAtomic } = await import(path.join(dist, 'store', 'atomic.js'));
+    const { watch } = await import('node:fs');
+    const probeDir = path.join(root, 'probe');
+    await mkdir(probeDir, { recursive: true });
+    const probeFile = path.join(probeDir, 'p.jsonl');
+    await writeFile(probeFile, '');
+    let notified = () => {};
+    const w = watch(probeDir, () => notified());
+    const inotify = [];
+    const atomic = [];
+    for (let i = 0; i < TRIALS; i++) {
+      const t = performance.now();
+      const seen = new Promise((r) => (notified = r));
+      await appendFile(probeFile, `${JSON.stringify({ i })}\n`);
+      await seen;
+      inotify.push(performance.now() - t);
+      const t2 = performance.now();
+      await writeFileAtomic(path.join(probeDir, 'a.json'), JSON.stringify({ i }));
+      atomic.push(performance.now() - t2);
+    }
+    w.close();
     // /summary under a steady 200 requests per second.
     const RATE = 200;
     const SECONDS = quick ? 3 : 10;
@@ -216,9 +238,26 @@ async function benchLatencyAndSummary() {
       );
     }
     await Promise.all(inflight);
+    // Baseline: the trivial /healthz route at the same rate on the same server.
+    const htimes = [];
+    const hflight = [];
+    const hstart = performance.now();
+    for (let k = 0; k < RATE * SECONDS; k++) {
+      const wait = hstart + (k * 1000) / RATE - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const t = performance.now();
+      hflight.push(fetch(`${running.address}/healthz`).then(async (r) => {
+        await r.arrayBuffer();
+        htimes.push(performance.now() - t);
+      }));
+    }
+    await Promise.all(hflight);
     return {
       event_to_pending_action_ms: dist3(lat),
+      baseline_append_seen_by_inotify_ms: dist3(inotify),
+      baseline_one_atomic_write_ms: dist3(atomic),
       summary_at_200_rps_ms: { ...dist3(times), pending_actions_in_it: TRIALS, seconds: SECONDS },
+      baseline_healthz_at_200_rps_ms: dist3(htimes),
     };
   } finally {
     await running.stop();
@@ -264,7 +303,15 @@ async function benchTelegram() {
       // Keep to Telegram's pace (1 message/s per chat), so each trial measures one message alone.
       await new Promise((r) => setTimeout(r, 1050));
     }
-    return { event_to_send_message_ms: dist3(lat), note: 'includes the 0.4 s the bot waits for a burst to settle' };
+    // Baseline: a bare sendMessage to the same server.
+    const raw = [];
+    for (let i = 0; i < 50; i++) {
+      const t = performance.now();
+      const r = await fetch(`${api.url}/bot${token}/sendMessage`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ chat_id: 6, text: `baseline ${i}` }) });
+      await r.json();
+      raw.push(performance.now() - t);
+    }
+    return { event_to_send_message_ms: dist3(lat), baseline_bare_send_message_ms: dist3(raw), note: 'includes the 0.4 s the bot waits for a burst to settle' };
   } finally {
     await running.stop();
     await api.close();
@@ -383,7 +430,16 @@ async function benchApproveToRestart() {
       lat.push(firstEvent.get(names[i]) - t0);
       await waitUntil(async () => (await readdir(path.join(home, 'actions', 'completed'))).some((n) => n.startsWith(`${id}@`)), 30_000);
     }
-    return { approve_to_docker_restart_ms: dist3(lat) };
+    // Baseline: calling restart on the engine directly, until its first event.
+    const direct = [];
+    for (let i = 0; i < TRIALS; i++) {
+      firstEvent.delete(names[i]);
+      const t0 = Date.now();
+      await docker.getContainer(names[i]).restart({ t: 1 });
+      await waitUntil(() => firstEvent.has(names[i]), 20_000);
+      direct.push(firstEvent.get(names[i]) - t0);
+    }
+    return { approve_to_docker_restart_ms: dist3(lat), baseline_direct_restart_call_to_first_event_ms: dist3(direct) };
   } finally {
     stream.destroy?.();
     await running.stop();
