@@ -6,6 +6,7 @@ import type Docker from 'dockerode';
 import type { DesiredNode } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { appendEventLines } from '../store/events.js';
 
 export type ServiceVerdict = 'healthy' | 'containers_not_running' | 'healthcheck_failed' | 'container_restarting' | 'starting';
 
@@ -230,18 +231,7 @@ export class LocalSink implements EventSink {
     private readonly node: string,
   ) {}
   async write(events: AgentEvent[]): Promise<void> {
-    const byDay = new Map<string, string[]>();
-    for (const e of events) byDay.set(e.ts.slice(0, 10), [...(byDay.get(e.ts.slice(0, 10)) ?? []), JSON.stringify(e)]);
-    for (const [day, lines] of byDay) {
-      await fs.mkdir(path.join(this.eventsDir, day), { recursive: true });
-      const fd = await fs.open(path.join(this.eventsDir, day, `${this.node}.jsonl`), 'a', 0o644);
-      try {
-        await fd.appendFile(`${lines.join('\n')}\n`);
-        await fd.datasync();
-      } finally {
-        await fd.close();
-      }
-    }
+    await appendEventLines(this.eventsDir, this.node, events.map((e) => ({ ts: e.ts, line: JSON.stringify(e) })));
   }
 }
 

@@ -2,7 +2,6 @@
 // Nothing here changes the system, except agents appending their own events to the ingest route.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import Fastify, { LogController } from 'fastify';
 import { ACTION_STATES, type Action, type ActionState } from '../domain/actions.js';
 import { canonicalNode, classify } from '../domain/observe.js';
@@ -12,6 +11,7 @@ import type { Logger } from '../log.js';
 import type { RunnerStatus } from '../loops/runner.js';
 import type { ActionStore } from '../store/actions.js';
 import { readRegularFile } from '../store/atomic.js';
+import { appendEventLines } from '../store/events.js';
 import type { Layout } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
 import { renderPage } from './page.js';
@@ -177,7 +177,7 @@ export function buildServer(deps: ApiDeps) {
     else return reply.code(400).send({ error: 'body must be an event, an array of events, or NDJSON' });
     if (items.length === 0) return reply.code(400).send({ error: 'no events' });
     const canonical = canonicalNode(node, { aliases: deps.aliases });
-    const byDay = new Map<string, string[]>();
+    const lines: { ts: string; line: string }[] = [];
     for (const [i, item] of items.entries()) {
       const parsed = EventSchema.safeParse(item);
       if (!parsed.success) {
@@ -192,36 +192,13 @@ export function buildServer(deps: ApiDeps) {
       if ((kind === 'positive' || kind === 'negative') && !e.service) return reply.code(400).send({ error: `event ${i + 1}: ${e.type} needs a service` });
       const line = JSON.stringify(e);
       if (Buffer.byteLength(line) > MAX_EVENT_LINE_BYTES) return reply.code(413).send({ error: `event ${i + 1} is longer than 64 KiB` });
-      const day = new Date(Date.parse(e.ts)).toISOString().slice(0, 10);
-      byDay.set(day, [...(byDay.get(day) ?? []), line]);
+      lines.push({ ts: e.ts, line });
     }
-    for (const [day, lines] of byDay) {
-      const dir = path.join(deps.layout.events, day);
-      await fs.mkdir(dir, { recursive: true });
-      await appendLines(path.join(dir, `${node}.jsonl`), `${lines.join('\n')}\n`);
-    }
+    await appendEventLines(deps.layout.events, node, lines);
     return reply.code(202).send({ accepted: items.length });
   });
 
   return app;
-}
-
-const appendQueues = new Map<string, Promise<void>>();
-
-/** Appends whole lines with one write, one writer per file at a time, and syncs them. */
-async function appendLines(file: string, data: string): Promise<void> {
-  const prev = appendQueues.get(file) ?? Promise.resolve();
-  const next = prev.then(async () => {
-    const fd = await fs.open(file, 'a', 0o644);
-    try {
-      await fd.appendFile(data);
-      await fd.datasync();
-    } finally {
-      await fd.close();
-    }
-  });
-  appendQueues.set(file, next.catch(() => {}));
-  await next;
 }
 
 export async function readWorld(l: Layout): Promise<{ services: Record<string, WorldServiceLike>; nodes: Record<string, unknown> }> {

@@ -50,7 +50,7 @@ export class Executor {
    * own. Completed actions still inside their verification window are watched again.
    */
   async init(): Promise<void> {
-    const { actions, log, now } = this.deps;
+    const { actions, log } = this.deps;
     for (const a of await actions.list('running')) {
       try {
         const done = await this.finish(a, 'failed', { error: 'interrupted' }, 'found in running/ at start');

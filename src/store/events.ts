@@ -178,3 +178,38 @@ function isBlank(data: Uint8Array, from: number, to: number): boolean {
 export function eventFilePath(eventsDir: string, node: string, ts: string): string {
   return path.join(eventsDir, ts.slice(0, 10), `${node}.jsonl`);
 }
+
+const appendQueues = new Map<string, Promise<void>>();
+
+/**
+ * Appends events of one node as whole lines to `events/<day of ts>/<node>.jsonl`: one write per
+ * file, synced, one writer per file at a time in this process. Used by the ingest route and the
+ * agent's local output alike.
+ */
+export async function appendEventLines(eventsDir: string, node: string, events: readonly { ts: string; line: string }[]): Promise<void> {
+  const byDay = new Map<string, string[]>();
+  for (const e of events) {
+    const day = new Date(Date.parse(e.ts)).toISOString().slice(0, 10);
+    byDay.set(day, [...(byDay.get(day) ?? []), e.line]);
+  }
+  for (const [day, lines] of byDay) {
+    await fs.mkdir(path.join(eventsDir, day), { recursive: true });
+    const file = path.join(eventsDir, day, `${node}.jsonl`);
+    const next = (appendQueues.get(file) ?? Promise.resolve()).then(async () => {
+      const fd = await fs.open(file, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW, 0o644);
+      try {
+        await fd.appendFile(`${lines.join('\n')}\n`);
+        await fd.datasync();
+      } finally {
+        await fd.close();
+      }
+    });
+    const settled = next.catch(() => {});
+    appendQueues.set(file, settled);
+    try {
+      await next;
+    } finally {
+      if (appendQueues.get(file) === settled) appendQueues.delete(file);
+    }
+  }
+}
