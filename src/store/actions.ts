@@ -21,7 +21,7 @@ import {
   type Actor,
 } from '../domain/actions.js';
 import type { ActionDraft } from '../domain/plan.js';
-import { fsyncDir, readRegularFile, stableJson, tempName, writeFileAtomic } from './atomic.js';
+import { fileVersion, fsyncDir, mapLimit, readRegularFileStat, stableJson, tempName, writeFileAtomic } from './atomic.js';
 
 export class TransitionError extends Error {
   constructor(
@@ -47,6 +47,13 @@ export interface TransitionRequest {
 
 const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
 
+async function exists(file: string): Promise<boolean> {
+  return fs.lstat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 export class ActionStore {
   constructor(
     readonly root: string,
@@ -61,20 +68,46 @@ export class ActionStore {
     for (const s of ACTION_STATES) await fs.mkdir(this.dir(s), { recursive: true });
   }
 
+  /**
+   * Parsed action files by path, with the version (inode, size, times) they were read at. A file
+   * is parsed again only when one lstat(2) says it changed: every pass of the supervisor reads all
+   * open actions, and this keeps that one cheap system call each.
+   */
+  private readonly cache = new Map<string, { version: string; action: Action | undefined }>();
+  private static readonly CACHE_MAX = 20_000;
+
   private async readAction(file: string): Promise<Action | undefined> {
-    let buf: Buffer | undefined;
+    let st: import('node:fs').BigIntStats;
     try {
-      buf = await readRegularFile(file);
+      st = await fs.lstat(file, { bigint: true });
     } catch {
-      return undefined; // a symlink, a FIFO or a directory is not an action
-    }
-    if (!buf) return undefined;
-    try {
-      const parsed = ActionSchema.safeParse(JSON.parse(buf.toString('utf8')));
-      return parsed.success ? parsed.data : undefined;
-    } catch {
+      this.cache.delete(file);
       return undefined;
     }
+    if (!st.isFile()) return undefined; // a symlink, a FIFO or a directory is not an action
+    const hit = this.cache.get(file);
+    if (hit && hit.version === fileVersion(st)) return hit.action;
+    let read: Awaited<ReturnType<typeof readRegularFileStat>>;
+    try {
+      read = await readRegularFileStat(file);
+    } catch {
+      return undefined; // replaced by a symlink or a FIFO since the lstat
+    }
+    if (!read) {
+      this.cache.delete(file);
+      return undefined;
+    }
+    let action: Action | undefined;
+    try {
+      const parsed = ActionSchema.safeParse(JSON.parse(read.data.toString('utf8')));
+      action = parsed.success ? Object.freeze(parsed.data) : undefined;
+    } catch {
+      action = undefined;
+    }
+    this.cache.delete(file);
+    this.cache.set(file, { version: read.version, action });
+    if (this.cache.size > ActionStore.CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    return action;
   }
 
   /** One instance of an action, wherever it is now (waiting out a transition under way). */
@@ -126,13 +159,9 @@ export class ActionStore {
 
   /** Action files of one state, oldest first. Unreadable files are skipped (see `problems`). */
   async list(state: ActionState): Promise<Action[]> {
-    const names = await fs.readdir(this.dir(state)).catch(() => [] as string[]);
-    const out: Action[] = [];
-    for (const name of names) {
-      if (!parseFileName(name)) continue;
-      const a = await this.readAction(path.join(this.dir(state), name));
-      if (a) out.push(a);
-    }
+    const names = (await fs.readdir(this.dir(state)).catch(() => [] as string[])).filter((n) => parseFileName(n));
+    const read = await mapLimit(names, 8, (name) => this.readAction(path.join(this.dir(state), name)));
+    const out = read.filter((a): a is Action => a !== undefined);
     return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
   }
 
@@ -164,30 +193,24 @@ export class ActionStore {
     return out;
   }
 
-  /** Every id that is open or being moved right now (a claim in any directory counts). */
-  async busyIds(): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for (const s of ACTION_STATES) {
-      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
-      for (const name of names) {
-        const claim = CLAIM_RE.exec(name);
-        if (claim) ids.add(claim[1]!);
-        else if (isOpen(s)) {
-          const p = parseFileName(name);
-          if (p && !p.instance) ids.add(p.id);
-        }
-      }
-    }
-    return ids;
-  }
-
   /** True while a transition of `id` holds its claim (a dot-name) somewhere. */
   async moving(id: string): Promise<boolean> {
-    for (const s of ACTION_STATES) {
-      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
-      if (names.some((n) => CLAIM_RE.exec(n)?.[1] === id)) return true;
-    }
-    return false;
+    const found = await Promise.all(
+      ACTION_STATES.map(async (s) => (await fs.readdir(this.dir(s)).catch(() => [] as string[])).some((n) => CLAIM_RE.exec(n)?.[1] === id)),
+    );
+    return found.includes(true);
+  }
+
+  /** True when `id` is open (any file name `<id>.json` in an open state) or being moved. */
+  async busy(id: string): Promise<boolean> {
+    const open = await Promise.all(OPEN_STATES.map((s) => exists(path.join(this.dir(s), `${id}.json`))));
+    return open.includes(true) || (await this.moving(id));
+  }
+
+  /** True when a finished file already carries this instance of `id` (names are unique). */
+  private async instanceUsed(id: string, instance: string): Promise<boolean> {
+    const finished = ACTION_STATES.filter((s) => !isOpen(s));
+    return (await Promise.all(finished.map((s) => exists(path.join(this.dir(s), `${id}@${instance}.json`))))).includes(true);
   }
 
   /** The open instance of `id`, or the newest finished one. */
@@ -229,11 +252,10 @@ export class ActionStore {
    * supervisor is idempotent). An instance that already exists in history gets a suffix.
    */
   async create(draft: ActionDraft, by = 'supervisor'): Promise<Action | undefined> {
-    if ((await this.busyIds()).has(draft.id)) return undefined;
+    if (await this.busy(draft.id)) return undefined;
     const at = new Date(this.now()).toISOString();
     let instance = draft.instance;
-    const used = new Set((await this.history(draft.id)).map((a) => a.instance));
-    for (let n = 1; used.has(instance); n++) instance = `${draft.instance}-${n}`;
+    for (let n = 1; await this.instanceUsed(draft.id, instance); n++) instance = `${draft.instance}-${n}`;
     const action: Action = {
       version: ACTION_VERSION,
       id: draft.id,
@@ -426,14 +448,14 @@ export class ActionStore {
     const done: string[] = [];
     for (const state of ACTION_STATES) {
       const dir = this.dir(state);
-      const names = await fs.readdir(dir).catch(() => [] as string[]);
-      for (const name of names) {
+      // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
+      // name, so only those need reading in the (large) finished directories.
+      const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((name) => {
         const p = parseFileName(name);
-        if (!p) continue;
-        // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
-        // name, so only those need reading in the (large) finished directories.
-        if (!isOpen(state) && p.instance) continue;
-        const a = await this.readAction(path.join(dir, name));
+        return p !== undefined && (isOpen(state) || !p.instance);
+      });
+      const read = await mapLimit(names, 8, async (name) => ({ name, a: await this.readAction(path.join(dir, name)) }));
+      for (const { name, a } of read) {
         if (!a || a.state === state) continue;
         if (!canTransition(a.state, state)) {
           done.push(`ignored ${state}/${name}: moved by hand from ${a.state}, which is not a legal move`);

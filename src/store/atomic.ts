@@ -50,6 +50,14 @@ export async function writeJsonAtomic(file: string, value: unknown): Promise<voi
 
 /** Reads a regular file without following a symlink or blocking on a FIFO. undefined if absent. */
 export async function readRegularFile(file: string): Promise<Buffer | undefined> {
+  return (await readRegularFileStat(file))?.data;
+}
+
+/**
+ * The same, with an identity of the version read (device, inode, size, change times) taken
+ * from the open file itself, so it always describes the bytes returned.
+ */
+export async function readRegularFileStat(file: string): Promise<{ data: Buffer; version: string } | undefined> {
   let fd: fs.FileHandle;
   try {
     fd = await fs.open(file, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK);
@@ -60,12 +68,31 @@ export async function readRegularFile(file: string): Promise<Buffer | undefined>
     throw err;
   }
   try {
-    const st = await fd.stat();
+    const st = await fd.stat({ bigint: true });
     if (!st.isFile()) throw new Error(`${file} is not a regular file`);
-    return await fd.readFile();
+    return { data: await fd.readFile(), version: fileVersion(st) };
   } finally {
     await fd.close();
   }
+}
+
+/** What changes whenever a file is replaced or written: its identity for caches. */
+export function fileVersion(st: import('node:fs').BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** Maps with at most `limit` calls in flight (file reads go to libuv's small thread pool). */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 export async function readJsonFile(file: string): Promise<unknown | undefined> {

@@ -109,4 +109,31 @@ describe('ActionStore', () => {
     await mkdir(path.join(root, 'pending', 'dir.json'));
     expect(await store.list('pending')).toEqual([]);
   });
+
+  it('sees a file rewritten in place or replaced, although reads are cached', async () => {
+    const a = (await store.create(draft()))!;
+    const file = path.join(root, 'pending', 'container-restart-n-s.json');
+    expect((await store.list('pending'))[0]!.risk).toBe('low');
+    // Same inode, same length, new content (an editor saving in place).
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace('"risk": "low"', '"risk": "guarded"'));
+    expect((await store.list('pending'))[0]!.risk).toBe('guarded');
+    // Replaced by rename (a new inode), and then made unreadable.
+    await writeFile(`${file}.new`, JSON.stringify({ ...a, containers: ['s', 's-sidecar'] }));
+    await rename(`${file}.new`, file);
+    expect((await store.list('pending'))[0]!.containers).toEqual(['s', 's-sidecar']);
+    await writeFile(file, '{ not json');
+    expect(await store.list('pending')).toEqual([]);
+    expect(await store.get(a.id)).toBeUndefined();
+  });
+
+  it('hands out actions callers cannot change under the cache', async () => {
+    await store.create(draft());
+    const [a] = await store.list('pending');
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(() => {
+      (a as { risk: string }).risk = 'high';
+    }).toThrow();
+    expect((await store.list('pending'))[0]!.risk).toBe('low');
+  });
 });
