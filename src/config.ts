@@ -90,6 +90,7 @@ const EnvSchema = z.object({
   NODE_ALIAS_MAP: aliasMap.default({}),
   RECONCILE_INTERVAL_S: intIn(1, 86_400).default(30),
   AGENT_SILENT_AFTER_S: intIn(1, 7 * 86_400).default(300),
+  EVENT_MAX_FUTURE_S: intIn(1, 86_400).default(300),
   WORLD_PRUNE_AFTER_H: intIn(1, 24 * 365).default(72),
   VERIFY_AFTER_S: intIn(1, 86_400).default(120),
   ACTION_TIMEOUT_S: intIn(1, 86_400).default(300),
@@ -117,6 +118,8 @@ export interface Config {
   port: number;
   host: string;
   aliases: Readonly<Record<string, string>>;
+  /** Events stamped further ahead of this machine's clock are malformed (ms). */
+  maxFutureMs: number;
   reconcileIntervalS: number;
   agentSilentAfterS: number;
   worldPruneAfterH: number;
@@ -179,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     aliases: e.NODE_ALIAS_MAP,
+    maxFutureMs: e.EVENT_MAX_FUTURE_S * 1000,
     reconcileIntervalS: e.RECONCILE_INTERVAL_S,
     agentSilentAfterS: e.AGENT_SILENT_AFTER_S,
     worldPruneAfterH: e.WORLD_PRUNE_AFTER_H,

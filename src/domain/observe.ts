@@ -17,6 +17,11 @@ export function classify(type: string): EventKind {
 export interface ObserveConfig {
   /** Raw node name → canonical node name. */
   aliases: Readonly<Record<string, string>>;
+  /**
+   * An event stamped more than this far ahead of the clock is malformed: believed, it would hide
+   * every real event until then (status changes are ordered by ts). Undefined: no such check.
+   */
+  maxFutureMs?: number;
 }
 
 export function canonicalNode(name: string, cfg: ObserveConfig): string {
@@ -59,7 +64,7 @@ const DAY_MS = 86_400_000;
  * node (after aliasing), and its time must fall on the file's day (±1 day of slack for clocks
  * and late writers): anything else is malformed and changes nothing.
  */
-export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: string, cfg: ObserveConfig): LineResult {
+export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: string, cfg: ObserveConfig, now?: number): LineResult {
   let text: string;
   try {
     text = utf8.decode(line);
@@ -89,6 +94,9 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
   const dayStart = dayStartMs(fileDay);
   if (!Number.isFinite(t) || t < dayStart - DAY_MS || t >= dayStart + 2 * DAY_MS) {
     return { ok: false, reason: `ts ${event.ts} is not on the file's day ${fileDay}` };
+  }
+  if (now !== undefined && cfg.maxFutureMs !== undefined && t > now + cfg.maxFutureMs) {
+    return { ok: false, reason: `ts ${event.ts} is ${Math.round((t - now) / 1000)} s ahead of this machine's clock` };
   }
   const kind = classify(event.type);
   if ((kind === 'positive' || kind === 'negative') && !event.service) {

@@ -217,6 +217,7 @@ export class Observer {
     stats: PassStats,
   ): Promise<{ more: boolean; moved: boolean }> {
     const { config, log } = this.deps;
+    const passNow = this.deps.now();
     const positions = (this.positions[node] ??= {});
     for (const file of files) {
       const pos = positions[file.day];
@@ -237,7 +238,7 @@ export class Observer {
       const out = await readLines(file.path, pos, config.observerChunkBytes, {
         line: (buf, lineNo) => {
           stats.lines++;
-          const r = parseEventLine(buf, node, file.day, config);
+          const r = parseEventLine(buf, node, file.day, config, passNow);
           if (!r.ok) return malformed(lineNo, r.reason);
           if (applyEvent(model, r.event, node)) stats.applied++;
         },

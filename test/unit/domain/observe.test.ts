@@ -231,3 +231,19 @@ describe('fastEvent (the zod-free path) accepts only what EventSchema accepts, w
     expect(accepted).toBeGreaterThan(300);
   });
 });
+
+describe('timestamps ahead of the clock', () => {
+  const line = (ts: string) => enc.encode(JSON.stringify({ ts, node: 'chelsty-infra', type: 'containers_not_running', service: 'zigbee2mqtt' }));
+  const cfg = { aliases: {}, maxFutureMs: 300_000 };
+
+  it('rejects an event stamped further ahead than the allowed skew, with the reason', () => {
+    const r = parseEventLine(line('2026-05-27T15:06:00.000Z'), 'chelsty-infra', DAY, cfg, NOW);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.reason).toMatch(/360 s ahead of this machine's clock/);
+  });
+
+  it('accepts one within the skew, and any when no clock is given (replay tools, tests)', () => {
+    expect(parseEventLine(line('2026-05-27T15:04:59.000Z'), 'chelsty-infra', DAY, cfg, NOW).ok).toBe(true);
+    expect(parseEventLine(line('2026-05-27T20:00:00.000Z'), 'chelsty-infra', DAY, cfg).ok).toBe(true);
+  });
+});
