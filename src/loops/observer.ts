@@ -23,6 +23,7 @@ import type { Layout } from '../store/paths.js';
 
 const CHECKPOINT_VERSION = 1;
 /** Malformed lines logged one by one per file and pass; the rest are summed up in one line. */
+/** Malformed lines logged one by one per event file (per process); the rest are summed up. */
 const MALFORMED_LOGGED_PER_FILE = 10;
 
 const FilePosSchema = z.object({
@@ -78,6 +79,7 @@ export class Observer {
   private readonly fingerprint: string;
   /** Lines read since this process started (a resumed start reads none of the old ones). */
   readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
+  private readonly malformedLogged = new Map<string, number>();
   private listeners: ((world: World) => void)[] = [];
   private replayRequested = false;
 
@@ -225,15 +227,19 @@ export class Observer {
         const st = await fs.lstat(file.path).catch(() => undefined);
         if (!st || !st.isFile() || (st.ino === pos.ino && st.size === pos.offset)) continue;
       }
-      let loggedHere = 0;
       let malformedHere = 0;
+      let unloggedHere = 0;
       const model = this.model;
       const malformed = (line: number, reason: string) => {
         model.counters.malformed++;
         model.malformed_by_node[node] = (model.malformed_by_node[node] ?? 0) + 1;
         stats.malformed++;
         malformedHere++;
-        if (loggedHere++ < MALFORMED_LOGGED_PER_FILE) log.warn({ file: file.path, line, reason }, 'skipped malformed event line');
+        const logged = this.malformedLogged.get(file.path) ?? 0;
+        if (logged < MALFORMED_LOGGED_PER_FILE) {
+          this.malformedLogged.set(file.path, logged + 1);
+          log.warn({ file: file.path, line, reason }, 'skipped malformed event line');
+        } else unloggedHere++;
       };
       const out = await readLines(file.path, pos, config.observerChunkBytes, {
         line: (buf, lineNo) => {
@@ -249,8 +255,9 @@ export class Observer {
         },
       });
       if (!out) continue;
-      if (malformedHere > MALFORMED_LOGGED_PER_FILE) {
-        log.warn({ file: file.path, count: malformedHere }, `skipped ${malformedHere} malformed event lines (first ${MALFORMED_LOGGED_PER_FILE} logged)`);
+      if (unloggedHere > 0) {
+        // One line per chunk read, so a flood of bad lines cannot flood the log.
+        log.warn({ file: file.path, count: malformedHere, unlogged: unloggedHere }, `skipped ${malformedHere} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
       }
       if (out.reset) log.warn({ file: file.path, why: out.reset }, `event file was ${out.reset}; reading it again from the start`);
       const moved = !pos || out.bytes > 0 || out.reset !== undefined || pos.offset !== out.pos.offset || pos.skip !== out.pos.skip || pos.head !== out.pos.head;
