@@ -38,7 +38,13 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
   if (Buffer.byteLength(text) > MAX_DESIRED_FILE_BYTES) return problem(1, `file is larger than ${MAX_DESIRED_FILE_BYTES} bytes`);
   if (text.trim() === '') return problem(1, 'file is empty (saved half-way?); expected a `services:` map');
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false, strict: true });
+  const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false, strict: true, logLevel: 'error' });
+  // A tag this schema does not know (`!!python/object`, a custom `!thing`) is not silently
+  // read as a plain value: the file is not what its author thinks it says.
+  const tagWarnings = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
+  if (tagWarnings.length > 0) {
+    return { ok: false, problems: tagWarnings.map((w) => ({ node, file, line: w.linePos?.[0]?.line ?? 1, reason: `YAML: ${w.message.split('\n')[0]}` })) };
+  }
   if (doc.errors.length > 0) {
     return {
       ok: false,
