@@ -38,6 +38,10 @@ export class FakeBotApi {
   private nextMessageId = 1;
   private waiters: (() => void)[] = [];
   private failures: Failure[] = [];
+  /** A time window in which every call (getUpdates too) fails: 500, 429, or the connection drops. */
+  private outage: { until: number; mode: 500 | 429 | 'down'; retryAfter: number } | undefined;
+  /** The offset of the last getUpdates: every update below it was received by the bot. */
+  confirmedOffset = 0;
   private server: http.Server;
   private closed = false;
   url = '';
@@ -69,6 +73,17 @@ export class FakeBotApi {
 
   clearFailures(): void {
     this.failures = [];
+    this.outage = undefined;
+  }
+
+  /** For `ms` from now every call fails the given way (Telegram down, or rate limiting us). */
+  down(mode: 500 | 429 | 'down', ms: number, retryAfter = 1): void {
+    this.outage = { until: Date.now() + ms, mode, retryAfter };
+  }
+
+  /** True once the bot has fetched (and so confirmed) every update pushed so far. */
+  allConsumed(): boolean {
+    return this.confirmedOffset >= this.nextUpdateId;
   }
 
   callsOf(method: string, okOnly = true): Call[] {
@@ -88,9 +103,9 @@ export class FakeBotApi {
   }
 
   /** A user writes `text` in `chatId` (a command when it starts with /). */
-  userMessage(chatId: number, from: { id: number; first_name?: string; username?: string }, text: string): void {
+  userMessage(chatId: number, from: { id: number; first_name?: string; username?: string }, text: string): number {
     const entities = text.startsWith('/') ? [{ type: 'bot_command', offset: 0, length: text.split(/\s/)[0]!.length }] : undefined;
-    this.push({
+    return this.push({
       message: {
         message_id: this.nextMessageId++,
         date: Math.floor(Date.now() / 1000),
@@ -140,6 +155,17 @@ export class FakeBotApi {
     };
     if (!m) return send(404, { ok: false, error_code: 404, description: 'Not Found' });
     const [, token, method] = m as unknown as [string, string, string];
+    const o = this.outage;
+    if (o && Date.now() < o.until) {
+      this.calls.push({ method, params: {}, at: Date.now(), status: o.mode === 'down' ? 0 : o.mode });
+      if (o.mode === 'down') return void req.socket.destroy();
+      return send(o.mode, {
+        ok: false,
+        error_code: o.mode,
+        description: o.mode === 429 ? `Too Many Requests: retry after ${o.retryAfter}` : 'Internal Server Error',
+        ...(o.mode === 429 ? { parameters: { retry_after: o.retryAfter } } : {}),
+      });
+    }
     if (token !== this.token) return send(401, { ok: false, error_code: 401, description: 'Unauthorized' });
     let params: Record<string, unknown> = {};
     const raw = Buffer.concat(chunks).toString('utf8');
@@ -180,6 +206,7 @@ export class FakeBotApi {
         return true;
       case 'getUpdates': {
         const offset = Number(p.offset ?? 0);
+        this.confirmedOffset = Math.max(this.confirmedOffset, offset);
         this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
         const timeout = Number(p.timeout ?? 0);
         if (this.updates.length === 0 && timeout > 0 && !this.closed) {
