@@ -17,6 +17,8 @@ export interface ExecutorDeps {
   actionTimeoutS: number;
   verifyAfterS: number;
   engineOptions?: EngineOptions;
+  /** How long a container must stay up to count as started (ms; default 1 s). */
+  settleMs?: number;
   /** For tests: how a node's engine is reached. */
   engine?: (target: DockerTarget) => Docker;
   /** Called after each state change this executor makes (the bot edits its messages). */
@@ -156,7 +158,7 @@ export class Executor {
     }
 
     const timeoutS = this.deps.actionTimeoutS;
-    const ctx: OpContext = { docker: this.engine(node.docker), deadline: started + timeoutS * 1000, now };
+    const ctx: OpContext = { docker: this.engine(node.docker), deadline: started + timeoutS * 1000, now, ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}) };
     let timer: NodeJS.Timeout | undefined;
     const op = this.runOp(a, ctx, containers);
     // The deadline holds even when the engine hangs (an SSH connection that never answers).
