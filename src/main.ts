@@ -15,7 +15,7 @@ import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
 import { DesiredStore } from './store/desired.js';
-import { ensureLayout, layout } from './store/paths.js';
+import { checkOneFilesystem, ensureLayout, layout, storageStatus } from './store/paths.js';
 
 export interface Running {
   observer: Observer;
@@ -49,6 +49,7 @@ export async function readLivePid(stateDir: string): Promise<number | undefined>
 export async function startControlPlane(config: Config, log: Logger, now: () => number = Date.now): Promise<Running> {
   const l = layout(config.homelabRoot);
   await ensureLayout(l);
+  await checkOneFilesystem(l);
   const other = await readLivePid(l.state);
   if (other !== undefined) {
     throw new Error(`another control plane (pid ${other}) is running on ${l.root}; stop it first`);
@@ -214,6 +215,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     }),
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,
+    storage: () => storageStatus(l.root),
   });
 
   // Everything written before the watchers are ready is caught by the first pass of each loop.

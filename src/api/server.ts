@@ -12,7 +12,7 @@ import type { RunnerStatus } from '../loops/runner.js';
 import type { ActionStore } from '../store/actions.js';
 import { readRegularFile } from '../store/atomic.js';
 import { appendEventLines } from '../store/events.js';
-import type { Layout } from '../store/paths.js';
+import type { Layout, StorageStatus } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
 import { renderPage } from './page.js';
 
@@ -28,6 +28,8 @@ export interface ApiDeps {
   aliases: Readonly<Record<string, string>>;
   /** Largest accepted ingest body, bytes. */
   ingestBodyLimit?: number;
+  /** Free space of HOMELAB_ROOT (absent: not checked). */
+  storage?: () => Promise<StorageStatus>;
 }
 
 export interface MetricsInput {
@@ -145,8 +147,16 @@ export function buildServer(deps: ApiDeps) {
         last_error: r.lastError,
       };
     });
-    const ok = loops.every((l) => l.ok);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', loops });
+    const storage = deps.storage ? await deps.storage().catch((err: Error) => ({ ok: false, free_bytes: 0, free_inodes: null, problem: `cannot check free space: ${err.message}` })) : undefined;
+    // A write that failed for lack of space degrades at once, not only after 3 intervals.
+    const full = loops.filter((l) => l.consecutive_failures > 0 && /ENOSPC|EDQUOT|no space left/i.test(l.last_error ?? ''));
+    const problems = [
+      ...(storage && !storage.ok && storage.problem ? [storage.problem] : []),
+      ...full.map((l) => `${l.loop} cannot write: ${l.last_error}`),
+      ...loops.filter((l) => !l.ok).map((l) => `${l.loop} has not completed a pass for over 3 intervals`),
+    ];
+    const ok = problems.length === 0;
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, loops, ...(storage ? { storage } : {}) });
   });
 
   app.get('/metrics', async (_req, reply) => {

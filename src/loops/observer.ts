@@ -80,6 +80,8 @@ export class Observer {
   /** Lines read since this process started (a resumed start reads none of the old ones). */
   readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
   private readonly malformedLogged = new Map<string, number>();
+  /** Positions moved since the checkpoint was last written (a failed write is retried). */
+  private checkpointDirty = false;
   private listeners: ((world: World) => void)[] = [];
   private replayRequested = false;
 
@@ -272,6 +274,7 @@ export class Observer {
   /** Renders and writes world files (when they changed), then the checkpoint (when it moved). */
   async publish(checkpointMoved: boolean): Promise<void> {
     const { layout, config, now, desired } = this.deps;
+    if (checkpointMoved) this.checkpointDirty = true;
     this.world = renderWorld(this.model, desired(), config, now());
     const services = stableJson(this.world.services);
     const nodes = stableJson(this.world.nodes);
@@ -288,9 +291,10 @@ export class Observer {
       await writeFileAtomic(layout.worldNodes, nodes);
       this.written.nodes = nodes;
     }
-    if (checkpointMoved) {
+    if (this.checkpointDirty) {
       const cp: Checkpoint = { version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model };
       await writeFileAtomic(layout.checkpoint, JSON.stringify(cp));
+      this.checkpointDirty = false;
       this.totals.publishes++;
     }
   }

@@ -285,9 +285,13 @@ export class ActionStore {
     try {
       await fd.writeFile(data);
       await fd.sync();
-    } finally {
-      await fd.close();
+    } catch (err) {
+      // A full disk fails here: leave no half-written temp file behind.
+      await fd.close().catch(() => {});
+      await fs.rm(tmp, { force: true });
+      throw err;
     }
+    await fd.close();
     try {
       await fs.link(tmp, final);
       return true;
@@ -336,17 +340,28 @@ export class ActionStore {
       updated_at: at,
       history: [...action.history, { state: req.to, at, by: req.by, ...(req.note ? { note: req.note } : {}) }],
     };
-    await this.rewriteClaim(claim, action);
+    try {
+      await this.rewriteClaim(claim, action);
+    } catch (err) {
+      // Nothing changed yet (a full disk, say): the action goes back where it was.
+      await this.restore(claim, src).catch(() => {});
+      throw err;
+    }
     await this.publishClaim(claim, action);
     return action;
   }
 
   private async rewriteClaim(claim: string, action: Action): Promise<void> {
     const tmp = tempName(claim);
-    await fs.writeFile(tmp, stableJson(action), { flag: 'wx', mode: 0o644 });
-    const fd = await fs.open(tmp, 'r');
-    await fd.sync().finally(() => fd.close());
-    await fs.rename(tmp, claim);
+    try {
+      await fs.writeFile(tmp, stableJson(action), { flag: 'wx', mode: 0o644 });
+      const fd = await fs.open(tmp, 'r');
+      await fd.sync().finally(() => fd.close());
+      await fs.rename(tmp, claim);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
   }
 
   private async publishClaim(claim: string, action: Action): Promise<void> {
