@@ -56,6 +56,12 @@ export function explainDockerError(err: unknown, target: DockerTarget, node: str
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return `cannot reach ${where}: host name does not resolve (${e.code})`;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return `lost ${where} in the middle of the operation (${e.code}: did dockerd stop or restart?); check the containers' state there before trying again`;
+  }
+  if (/socket hang up/i.test(msg)) {
+    return `lost ${where} in the middle of the operation (socket hang up: did dockerd stop or restart?); check the containers' state there before trying again`;
   }
   if (e?.level === 'client-authentication' || /All configured authentication methods failed/i.test(msg)) {
     return `cannot reach ${where}: SSH authentication failed (check SSH_KEY_PATH or the SSH agent, and that the user may run docker)`;

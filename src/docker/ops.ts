@@ -72,6 +72,9 @@ async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promis
 async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
   try {
     const info = await ctx.docker.getContainer(name).inspect();
+    // The engine also answers to an id prefix: a name that happens to look like the start of
+    // another container's id must not reach that container.
+    if (info.Name !== `/${name}`) throw Object.assign(new Error('not this name'), { statusCode: 404 });
     // From here on by id: a rename must not lose track of it.
     return { c: ctx.docker.getContainer(info.Id), info };
   } catch (err) {

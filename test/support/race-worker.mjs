@@ -15,7 +15,7 @@ const MOVES = {
 
 const restarts = [];
 const container = (name) => ({
-  inspect: async () => ({ Id: name, Config: {}, State: { Status: 'running', Running: true, Restarting: false, StartedAt: '2026-01-01T00:00:00Z', ExitCode: 0 } }),
+  inspect: async () => ({ Id: name, Name: `/${name}`, Config: {}, State: { Status: 'running', Running: true, Restarting: false, StartedAt: '2026-01-01T00:00:00Z', ExitCode: 0 } }),
   restart: async () => void restarts.push(name),
 });
 const docker = { getContainer: container };

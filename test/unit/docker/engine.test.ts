@@ -11,6 +11,8 @@ describe('explainDockerError tells the operator what to check', () => {
     [err({ code: 'ECONNREFUSED' }), /connection refused/],
     [err({ code: 'ETIMEDOUT' }), /ETIMEDOUT \(is the node up and on the tailnet\?\)/],
     [err({ code: 'ENOTFOUND' }), /host name does not resolve/],
+    [err({ code: 'ECONNRESET' }), /^lost .* in the middle of the operation \(ECONNRESET: did dockerd stop or restart\?\)/],
+    [err({}, 'socket hang up'), /^lost .* in the middle of the operation \(socket hang up/],
     [err({ level: 'client-authentication' }, 'All configured authentication methods failed'), /SSH authentication failed \(check SSH_KEY_PATH/],
     [err({ statusCode: 500, json: { message: 'driver failed' } }), /answered 500: driver failed/],
   ])('%s', (e, re) => {
