@@ -74,6 +74,8 @@ let seq = 0;
 function roundEvents(k: number, rand: () => number): Ev[] {
   const now = Date.now();
   const out: Ev[] = [];
+  // First, every service reports healthy once (a service never heard of is "missing").
+  if (k === 0) for (const node of NODES) for (let j = 0; j < ROUNDS + 5; j++) out.push({ ts: new Date(now - 120_000).toISOString(), node, type: 'service_healthy', service: `svc-${j}`, seq: ++seq });
   for (let i = 0; i < PER_ROUND - NODES.length; i++) {
     const node = NODES[Math.floor(rand() * NODES.length)]!;
     const r = rand();
@@ -162,13 +164,17 @@ describe('crash consistency with actions under way', () => {
       try {
         await waitFor(
           async () => {
+            if (!run.output().includes('control plane running')) return false;
             if (!(await caughtUp())) return false;
             const files = await actionFiles();
             if (files.some((f) => ['pending', 'approved', 'running'].includes(f.state) || f.name.startsWith('.'))) return false;
             return NODES.every((n) => files.some((f) => f.a?.id === `container-restart-${n}-svc-${k}`));
           },
-          { timeoutMs: 60_000, what: `round ${k} to settle; output:\n${run.output().slice(-3000)}` },
+          { timeoutMs: 60_000, what: `round ${k} to settle` },
         );
+      } catch (err) {
+        const files = (await actionFiles()).map((f) => `${f.state}/${f.name}`);
+        throw new Error(`${(err as Error).message}\ncaught up: ${await caughtUp().catch((e) => String(e))}\nfiles: ${files.join(' ')}\noutput:\n${run.output().slice(-4000)}`);
       } finally {
         run.proc.kill('SIGTERM');
       }
