@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { apiFixture, restartDraft, XSS, type ApiFixture } from '../support/api-fixture.js';
 import { removeDir, tempDir } from '../support/helpers.js';
+import { report } from '../support/soak.js';
 
 const TOKEN_INFRA = 'infra-token-0123456789abcdef';
 const TOKEN_PIHA = 'piha-token-0123456789abcdef0';
@@ -155,6 +156,18 @@ describe('nothing else changes anything', () => {
       }
     }
     expect(await tree(root)).toEqual(before);
+    // And the server's own route table: the one route that is not GET/HEAD is the ingest.
+    // (printRoutes draws a tree below "/": one line per route, its methods in brackets.)
+    const table = f.app.printRoutes({ commonPrefix: false });
+    const routes = table
+      .split('\n')
+      .map((line) => /^[\s│├└─]*(\S+) \(([A-Z, ]+)\)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map(([, name, methods]) => ({ url: name === '/' ? '/' : `/${name}`, methods: methods!.split(', ') }));
+    expect(routes.length).toBeGreaterThan(5);
+    const writable = routes.filter((r) => r.methods.some((m) => m !== 'GET' && m !== 'HEAD')).map((r) => `${r.methods.join(',')} ${r.url}`);
+    expect(writable).toEqual(['POST /ingest/events']);
+    report('non_get_routes', { routes: routes.length, non_get: writable, failures: 0 });
   });
 });
 

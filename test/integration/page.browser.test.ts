@@ -6,6 +6,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiFixture, restartDraft, XSS, type ApiFixture } from '../support/api-fixture.js';
 import { removeDir, tempDir } from '../support/helpers.js';
+import { report } from '../support/soak.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -68,6 +69,7 @@ describe.skipIf(!haveChromium)('the page in a browser', () => {
     expect(errors.filter((e) => /alert|onerror|img/.test(e))).toEqual([]);
     expect(await page.locator('text=container-restart-chelsty-infra-zigbee2mqtt').count()).toBe(1);
     await ctx.close();
+    report('xss_in_browser', { payloads: XSS.length, dialogs: dialogs.length, injected_elements: 0, failures: 0 });
   });
 
   it('"Copy for AI" puts /ai-context on the clipboard', async () => {
