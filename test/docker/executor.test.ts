@@ -14,7 +14,7 @@ import { Executor } from '../../src/loops/executor.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
-import { dockerOrSkip, probeDocker, removeLabelled, TEST_IMAGE, TEST_LABEL } from '../support/docker.js';
+import { dockerOrSkip, makeTestContainer, probeDocker, removeLabelled, TEST_IMAGE, TEST_LABEL } from '../support/docker.js';
 
 const probe = await probeDocker();
 const run = dockerOrSkip(probe);
@@ -32,17 +32,8 @@ function cname(s: string): string {
   return `hcp-${runId}-${s}`;
 }
 
-async function makeContainer(name: string, opts: Partial<Docker.ContainerCreateOptions> = {}, start = true): Promise<Docker.Container> {
-  const c = await docker.createContainer({
-    Image: TEST_IMAGE,
-    name,
-    Cmd: ['sleep', '3600'],
-    Labels: { [TEST_LABEL]: runId },
-    ...opts,
-    HostConfig: { Init: true, ...(opts.HostConfig ?? {}) },
-  });
-  if (start) await c.start();
-  return c;
+function makeContainer(name: string, opts: Partial<Docker.ContainerCreateOptions> = {}, start = true): Promise<Docker.Container> {
+  return makeTestContainer(docker, runId, name, opts, start);
 }
 
 function desiredFor(services: Record<string, string[]>, socket = '/var/run/docker.sock'): DesiredState {

@@ -13,7 +13,7 @@ import type { ActionDraft } from '../../src/domain/plan.js';
 import type { DesiredState } from '../../src/domain/schemas.js';
 import { Executor } from '../../src/loops/executor.js';
 import { ActionStore } from '../../src/store/actions.js';
-import { dockerOrSkip, probeDocker, removeLabelled, TEST_IMAGE, TEST_LABEL } from '../support/docker.js';
+import { dockerOrSkip, makeTestContainer, probeDocker, removeLabelled } from '../support/docker.js';
 import { memoryLogger, removeDir, tempDir, waitFor } from '../support/helpers.js';
 import { report } from '../support/soak.js';
 
@@ -53,10 +53,8 @@ class EngineRelay {
   }
 }
 
-async function makeContainer(name: string, start = true): Promise<Docker.Container> {
-  const c = await docker.createContainer({ Image: TEST_IMAGE, name, Cmd: ['sleep', '3600'], Labels: { [TEST_LABEL]: runId }, HostConfig: { Init: true } });
-  if (start) await c.start();
-  return c;
+function makeContainer(name: string, start = true): Promise<Docker.Container> {
+  return makeTestContainer(docker, runId, name, {}, start);
 }
 
 function desiredFor(services: Record<string, string[]>, socket: string): DesiredState {

@@ -6,14 +6,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
 import { ACTION_STATES, type Action } from '../../src/domain/actions.js';
-import { Observer } from '../../src/loops/observer.js';
 import { ActionStore } from '../../src/store/actions.js';
-import { DesiredStore } from '../../src/store/desired.js';
-import { ensureLayout, layout } from '../../src/store/paths.js';
+import { layout } from '../../src/store/paths.js';
 import { FakeDocker } from '../support/fake-docker.js';
-import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import { appendEvents, cliPath, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import { cleanReplay } from '../support/replay.js';
 import { mulberry32, report, scale } from '../support/soak.js';
 
 const ROUNDS = scale(20, 200);
@@ -88,25 +86,12 @@ function roundEvents(k: number, rand: () => number): Ev[] {
   }
   const ts = new Date(now - 5_000).toISOString();
   for (const node of NODES) out.push({ ts, node, type: 'containers_not_running', service: `svc-${k}`, seq: ++seq });
+  // Last round's services are healthy again after their restart (else, once their cooldown ran
+  // out, they would be proposed again and again and every round would carry more work).
+  if (k > 0) for (const node of NODES) out.push({ ts: new Date(now - 2_000).toISOString(), node, type: 'service_recovered', service: `svc-${k - 1}`, seq: ++seq });
   return out;
 }
 
-async function cleanReplay(): Promise<{ services: string; nodes: string }> {
-  const refRoot = await tempDir('hcp-ref-');
-  try {
-    const ref = { ...layout(refRoot), events: path.join(env.HOMELAB_ROOT!, 'events') };
-    await ensureLayout(ref);
-    const cfg = loadConfig(env);
-    const desired = new DesiredStore(cfg.hostsDir);
-    await desired.reload();
-    const observer = new Observer({ layout: ref, config: cfg, log: memoryLogger('error').log, now: Date.now, desired: () => desired.current() });
-    await observer.initFresh();
-    await observer.pass();
-    return { services: await readFile(ref.worldServices, 'utf8'), nodes: await readFile(ref.worldNodes, 'utf8') };
-  } finally {
-    await removeDir(refRoot);
-  }
-}
 
 /** True when the checkpoint has read every event file to its end. */
 async function caughtUp(): Promise<boolean> {
@@ -125,7 +110,8 @@ async function actionFiles(): Promise<{ state: string; name: string; a: Action |
   const store = new ActionStore(path.join(env.HOMELAB_ROOT!, 'actions'));
   const out = [];
   for (const s of ACTION_STATES) {
-    for (const name of await readdir(path.join(env.HOMELAB_ROOT!, 'actions', s))) out.push({ state: s, name, a: await store.read(s, name) });
+    // (A run killed before it made its directories leaves none.)
+    for (const name of await readdir(path.join(env.HOMELAB_ROOT!, 'actions', s)).catch(() => [] as string[])) out.push({ state: s, name, a: await store.read(s, name) });
   }
   return out;
 }
@@ -182,7 +168,7 @@ describe('crash consistency with actions under way', () => {
       expect(ended.code, run.output().slice(-2000)).toBe(0);
 
       // World equals a clean replay of the same events.
-      const expected = await cleanReplay();
+      const expected = await cleanReplay(env);
       expect(await readFile(l.worldServices, 'utf8')).toBe(expected.services);
       expect(await readFile(l.worldNodes, 'utf8')).toBe(expected.nodes);
       // No dot-file or temp file survives a start-up and a clean stop.

@@ -4,10 +4,10 @@ import { spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { Observer } from '../../src/loops/observer.js';
-import { ensureLayout, layout } from '../../src/store/paths.js';
-import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, writeHosts, type Ev } from '../support/helpers.js';
+import { layout } from '../../src/store/paths.js';
+import { appendEvents, cliPath, removeDir, tempDir, writeHosts, type Ev } from '../support/helpers.js';
+import { cleanReplay } from '../support/replay.js';
+import { mulberry32 } from '../support/soak.js';
 
 const KILLS = 24;
 const EVENTS_PER_ROUND = 1000;
@@ -49,15 +49,6 @@ function randomEvents(n: number, rand: () => number): Ev[] {
   return out;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Runs `observe --once`; with killAfterMs, SIGKILLs it that long after its pass has started. */
 function runChild(killAfterMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number; stderr: string }> {
@@ -82,23 +73,6 @@ function runChild(killAfterMs?: number): Promise<{ code: number | null; signal: 
   });
 }
 
-async function cleanReplay(): Promise<{ services: string; nodes: string }> {
-  const refRoot = await tempDir('hcp-ref-');
-  try {
-    const ref = { ...layout(refRoot), events: path.join(env.HOMELAB_ROOT!, 'events') };
-    await ensureLayout(ref);
-    const cfg = loadConfig(env);
-    const { DesiredStore } = await import('../../src/store/desired.js');
-    const desired = new DesiredStore(cfg.hostsDir);
-    await desired.reload();
-    const observer = new Observer({ layout: ref, config: cfg, log: memoryLogger('error').log, now: Date.now, desired: () => desired.current() });
-    await observer.initFresh();
-    await observer.pass();
-    return { services: await readFile(ref.worldServices, 'utf8'), nodes: await readFile(ref.worldNodes, 'utf8') };
-  } finally {
-    await removeDir(refRoot);
-  }
-}
 
 async function leftovers(dir: string): Promise<string[]> {
   return (await readdir(dir)).filter((n) => n.startsWith('.'));
@@ -130,7 +104,7 @@ describe('crash consistency', () => {
       expect(restart.code, restart.stderr).toBe(0);
       expect(await leftovers(l.world)).toEqual([]);
       expect(await leftovers(l.state)).toEqual([]);
-      const expected = await cleanReplay();
+      const expected = await cleanReplay(env);
       expect(await readFile(l.worldServices, 'utf8')).toBe(expected.services);
       expect(await readFile(l.worldNodes, 'utf8')).toBe(expected.nodes);
     }

@@ -8,15 +8,15 @@ import { loadConfig } from '../../src/config.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { layout, type Layout } from '../../src/store/paths.js';
-import { FakeBotApi, type StoredMessage } from '../support/bot-api.js';
+import { botEnv, FakeBotApi, TEST_BOT, type StoredMessage } from '../support/bot-api.js';
 import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 import { mulberry32, report, scale } from '../support/soak.js';
 
-const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-test';
+const TOKEN = TEST_BOT.token;
 const TOKEN_RE = /\d{6,12}:[A-Za-z0-9_-]{30,}/;
-const CHAT = 555;
-const ADMIN = { id: 1001, username: 'oskar', first_name: 'Oskar' };
-const STRANGER = { id: 2002, username: 'mallory', first_name: 'Mallory' };
+const CHAT = TEST_BOT.chat;
+const ADMIN = TEST_BOT.admin;
+const STRANGER = TEST_BOT.stranger;
 
 let root: string;
 let hosts: string;
@@ -54,10 +54,7 @@ async function start(extra: Record<string, string> = {}) {
     HOMELAB_ROOT: l.root,
     HOSTS_DIR: hosts,
     RECONCILE_INTERVAL_S: '3600',
-    TELEGRAM_BOT_TOKEN: TOKEN,
-    TELEGRAM_CHAT_ID: String(CHAT),
-    TELEGRAM_ADMIN_IDS: String(ADMIN.id),
-    TELEGRAM_API_ROOT: api.url,
+    ...botEnv(api),
     ...extra,
   });
   running = await startControlPlane(cfg, mem.log);

@@ -6,13 +6,13 @@ import { loadConfig } from '../../src/config.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { layout, type Layout } from '../../src/store/paths.js';
-import { FakeBotApi, type StoredMessage } from '../support/bot-api.js';
+import { botEnv, FakeBotApi, TEST_BOT, type StoredMessage } from '../support/bot-api.js';
 import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 
-const TOKEN = '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-test';
-const CHAT = 555;
-const ADMIN = { id: 1001, username: 'oskar', first_name: 'Oskar' };
-const STRANGER = { id: 2002, username: 'mallory', first_name: 'Mallory' };
+const TOKEN = TEST_BOT.token;
+const CHAT = TEST_BOT.chat;
+const ADMIN = TEST_BOT.admin;
+const STRANGER = TEST_BOT.stranger;
 
 let root: string;
 let hosts: string;
@@ -45,10 +45,7 @@ async function start(opts: { executor?: boolean } = {}) {
     HOMELAB_ROOT: l.root,
     HOSTS_DIR: hosts,
     RECONCILE_INTERVAL_S: '3600',
-    TELEGRAM_BOT_TOKEN: TOKEN,
-    TELEGRAM_CHAT_ID: String(CHAT),
-    TELEGRAM_ADMIN_IDS: String(ADMIN.id),
-    TELEGRAM_API_ROOT: api.url,
+    ...botEnv(api),
   });
   running = await startControlPlane(cfg, mem.log);
   if (opts.executor === false) await running.runners.find((r) => r.name === 'executor')!.stop();

@@ -265,3 +265,21 @@ export class FakeBotApi {
     }
   }
 }
+
+/** The bot's identity in tests: its token, its chat, one admin and one stranger. */
+export const TEST_BOT = {
+  token: '123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-test',
+  chat: 555,
+  admin: { id: 1001, username: 'oskar', first_name: 'Oskar' },
+  stranger: { id: 2002, username: 'mallory', first_name: 'Mallory' },
+};
+
+/** The environment that turns Telegram on against `api`. */
+export function botEnv(api: FakeBotApi): Record<string, string> {
+  return {
+    TELEGRAM_BOT_TOKEN: TEST_BOT.token,
+    TELEGRAM_CHAT_ID: String(TEST_BOT.chat),
+    TELEGRAM_ADMIN_IDS: String(TEST_BOT.admin.id),
+    TELEGRAM_API_ROOT: api.url,
+  };
+}

@@ -38,3 +38,17 @@ export async function removeLabelled(docker: Docker, runId: string): Promise<voi
   const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${runId}`] } });
   await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true }).catch(() => {})));
 }
+
+/** A container of the test image running `sleep 3600`, labelled with the run's id for cleanup. */
+export async function makeTestContainer(docker: Docker, runId: string, name: string, opts: Partial<Docker.ContainerCreateOptions> = {}, start = true): Promise<Docker.Container> {
+  const c = await docker.createContainer({
+    Image: TEST_IMAGE,
+    name,
+    Cmd: ['sleep', '3600'],
+    Labels: { [TEST_LABEL]: runId },
+    ...opts,
+    HostConfig: { Init: true, ...(opts.HostConfig ?? {}) },
+  });
+  if (start) await c.start();
+  return c;
+}
