@@ -165,8 +165,11 @@ describe('one living message per action', () => {
     // or already failed, since the test engine does not exist.)
     cq = api.press(m.message_id, approve, ADMIN);
     expect((await answered(cq)).text).toMatch(/^Nothing changed: this action is (approved|running|failed) now\.$/);
-    const history = await store().history(id);
-    expect(history).toHaveLength(1);
+    // (If the executor took it, wait until it has finished moving to failed/.)
+    const history = await waitFor(async () => {
+      const h = await store().history(id);
+      return h.length === 1 && h[0]!.state !== 'running' ? h : undefined;
+    }, { what: 'the action at rest' });
     expect(history[0]!.history.map((h) => h.state).slice(0, 2)).toEqual(['pending', 'approved']);
     expect(history[0]!.history.filter((h) => h.state === 'approved')).toHaveLength(1);
   });
