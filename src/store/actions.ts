@@ -47,6 +47,12 @@ export interface TransitionRequest {
 
 const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
 
+/** True when both names are links to one file (same device and inode). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([fs.lstat(a, { bigint: true }), fs.lstat(b, { bigint: true })]).catch(() => [undefined, undefined]);
+  return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
+}
+
 async function exists(file: string): Promise<boolean> {
   return fs.lstat(file).then(
     () => true,
@@ -371,9 +377,12 @@ export class ActionStore {
       await fs.link(claim, final);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // History is never overwritten: keep both, under a name that says why.
-      const alt = path.join(dir, `${action.id}@${action.instance}-dup-${randomBytes(2).toString('hex')}.json`);
-      await fs.link(claim, alt);
+      // A crash between link and unlink left the claim published already: only the unlink is due.
+      if (!(await sameFile(claim, final))) {
+        // History is never overwritten: keep both, under a name that says why.
+        const alt = path.join(dir, `${action.id}@${action.instance}-dup-${randomBytes(2).toString('hex')}.json`);
+        await fs.link(claim, alt);
+      }
     }
     await fs.unlink(claim);
     await fsyncDir(dir);
@@ -381,7 +390,10 @@ export class ActionStore {
 
   private async restore(claim: string, src: string): Promise<void> {
     try {
-      await fs.link(claim, src);
+      await fs.link(claim, src).catch(async (err: NodeJS.ErrnoException) => {
+        // Put back already, by a run that crashed before its unlink.
+        if (err.code !== 'EEXIST' || !(await sameFile(claim, src))) throw err;
+      });
       await fs.unlink(claim);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

@@ -136,4 +136,18 @@ describe('ActionStore', () => {
     }).toThrow();
     expect((await store.list('pending'))[0]!.risk).toBe('low');
   });
+
+  it('a crash between publishing a claim and removing it leaves one file, not a duplicate', async () => {
+    const a = (await store.create(draft()))!;
+    // What transition() had done when the process died: claim renamed in, rewritten, linked
+    // under its final name — and the claim not yet unlinked.
+    const claim = path.join(root, 'approved', `.${a.id}.0a1b2c3d.claim`);
+    await rename(path.join(root, 'pending', `${a.id}.json`), claim);
+    await writeFile(claim, JSON.stringify({ ...a, state: 'approved', history: [...a.history, { state: 'approved', at: a.created_at, by: 't' }] }));
+    const { link } = await import('node:fs/promises');
+    await link(claim, path.join(root, 'approved', `${a.id}.json`));
+    await store.recover();
+    expect(await names('approved')).toEqual([`${a.id}.json`]);
+    expect((await store.get(a.id))!.state).toBe('approved');
+  });
 });
