@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
+import { SurvivorsLastSequencer } from './test/support/sequencer.js';
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: SurvivorsLastSequencer },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
       {
@@ -15,10 +17,12 @@ export default defineConfig({
         },
       },
       {
-        // Tests against the real Docker Engine run one file at a time: disk cleanup prunes the
-        // whole engine, so nothing else may be stopping containers meanwhile.
+        // Tests against the real Docker Engine (only with HOMELAB_TEST_DOCKER=1) run one file at a
+        // time. The global setup leaves an operator's stopped container and dangling image on the
+        // engine; survivors.test.ts, run last, fails if any test removed them.
         test: {
           name: 'docker',
+          globalSetup: ['test/support/docker-survivors.ts'],
           include: ['test/docker/**/*.test.ts'],
           environment: 'node',
           testTimeout: 180_000,

@@ -181,17 +181,24 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
     log.info('Telegram is off: set TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID and TELEGRAM_ADMIN_IDS to approve actions from your phone (README: "Telegram in 3 steps")');
   }
   const running = await startControlPlane(cfg, log);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'stopping');
-      resolve();
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
+  log.info({ signal }, 'stopping');
+  // A second signal, or a stop that overruns its budget, ends the process at once.
+  const force = (why: string) => {
+    log.error(`${why}: exiting now`);
+    process.exit(1);
+  };
+  process.once('SIGINT', () => force('second signal'));
+  process.once('SIGTERM', () => force('second signal'));
+  setTimeout(() => force(`stop took longer than SHUTDOWN_GRACE_S (${cfg.shutdownGraceS} s) + 5 s`), (cfg.shutdownGraceS + 5) * 1000).unref();
   await running.stop();
   log.info('stopped');
-  return 0;
+  // Nothing may keep the process alive after a stop (a Telegram call still waiting for a server
+  // that does not answer, an engine connection): the stop has recorded everything that matters.
+  process.exit(0);
 }
 
 function actionLine(a: Action): string {

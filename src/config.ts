@@ -94,6 +94,7 @@ const EnvSchema = z.object({
   WORLD_PRUNE_AFTER_H: intIn(1, 24 * 365).default(72),
   VERIFY_AFTER_S: intIn(1, 86_400).default(120),
   ACTION_TIMEOUT_S: intIn(1, 86_400).default(300),
+  SHUTDOWN_GRACE_S: intIn(0, 3600).default(25),
   OBSERVER_CHUNK_KB: intIn(4, 1024 * 1024).default(1024),
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
@@ -125,6 +126,8 @@ export interface Config {
   worldPruneAfterH: number;
   verifyAfterS: number;
   actionTimeoutS: number;
+  /** How long a stop waits for an action under way before recording it interrupted (s). */
+  shutdownGraceS: number;
   observerChunkBytes: number;
   telegram: {
     token: string | undefined;
@@ -188,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     worldPruneAfterH: e.WORLD_PRUNE_AFTER_H,
     verifyAfterS: e.VERIFY_AFTER_S,
     actionTimeoutS: e.ACTION_TIMEOUT_S,
+    shutdownGraceS: e.SHUTDOWN_GRACE_S,
     observerChunkBytes: e.OBSERVER_CHUNK_KB * 1024,
     telegram: {
       token: e.TELEGRAM_BOT_TOKEN,

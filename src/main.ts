@@ -91,6 +91,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     verifyAfterS: config.verifyAfterS,
     engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
     onChange: () => actionsChanged(),
+    interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
   });
   await executor.init();
 
@@ -110,6 +111,12 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   );
   const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, now);
   const executorLoop = new Runner('executor', interval, () => executor.pass(), log, now);
+  // Whoever adopts a file moved by hand into approved/ (supervisor, executor, watcher), the
+  // executor hears of it at once.
+  actions.onAdopted((a) => {
+    actionsChanged();
+    if (a.state === 'approved') executorLoop.kick();
+  });
   observer.onPublish(() => {
     supervisorLoop.kick();
     void executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
@@ -249,15 +256,25 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     desired,
     runners,
     async stop() {
-      await server.close();
-      await Promise.all(watchers.map((w) => w.close()));
-      await telegram?.stop();
-      for (const r of runners) await r.stop();
-      // An action under way finishes (bounded by ACTION_TIMEOUT_S) rather than being interrupted.
-      await executor.idle();
+      // The executor stops taking actions first; one under way gets SHUTDOWN_GRACE_S to finish
+      // or roll back while the rest stops, each part bounded, whatever hangs (Telegram, a client).
+      const executorDone = executor.stop(config.shutdownGraceS * 1000);
+      await bounded(server.close(), 1000);
+      await bounded(Promise.all(watchers.map((w) => w.close())), 1000);
+      await bounded(telegram?.stop(), 2000);
+      for (const r of runners) await bounded(r.stop(), 1000);
+      await executorDone;
       await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
     },
   };
+}
+
+/** Waits for `p`, but no longer than `ms`: a stop must not hang on a part that does. */
+async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 export function reportDesiredProblems(log: Logger, problems: readonly { file: string; line: number; reason: string }[]): void {

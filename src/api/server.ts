@@ -63,6 +63,8 @@ export function buildServer(deps: ApiDeps) {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: deps.ingestBodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
+    // A stop cuts open requests (a mirror's poll, an agent's push) instead of waiting for them.
+    forceCloseConnections: true,
   });
 
   // Errors: a generic answer, details only in the log.

@@ -63,6 +63,8 @@ export class TelegramBot {
   private cronTask: ReturnType<typeof cron.schedule> | undefined;
   private polling: Promise<void> | undefined;
   private stopped = false;
+  /** Aborts getMe, the retry sleeps and the polling setup when the bot stops. */
+  private readonly abort = new AbortController();
   private laterTimer: NodeJS.Timeout | undefined;
   readonly stats = { updates: 0, callbacks: 0, unauthorized: 0 };
 
@@ -126,10 +128,13 @@ export class TelegramBot {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     clearTimeout(this.laterTimer);
     await this.cronTask?.stop();
-    await this.bot.stop().catch(() => {});
-    await this.polling;
+    // grammY's stop() asks Telegram once more (to save the offset): it may hang when Telegram is
+    // unreachable, so it gets a moment and no more.
+    if (this.bot.isRunning()) await Promise.race([this.bot.stop().catch(() => {}), abortableSleep(1000)]);
+    await Promise.race([this.polling, abortableSleep(1000)]);
     await this.loop.stop();
     await this.outbox.stop();
   }
@@ -149,7 +154,7 @@ export class TelegramBot {
         return;
       } catch (err) {
         if (err instanceof GrammyError && err.error_code !== 429 && err.error_code < 500) return;
-        await new Promise((r) => setTimeout(r, Math.min(60_000, 1000 * 2 ** attempt)).unref?.());
+        await abortableSleep(Math.min(60_000, 1000 * 2 ** attempt), this.abort.signal);
       }
     }
   }
@@ -159,6 +164,9 @@ export class TelegramBot {
     const { log, options } = this.deps;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
+        // getMe with our signal: grammY's own start() retries it for ever without one.
+        await this.bot.init(this.abort.signal as Parameters<Bot["init"]>[0]);
+        if (this.stopped) return;
         await this.bot.start({
           allowed_updates: ['message', 'callback_query'],
           timeout: options.pollTimeoutS ?? 30,
@@ -176,7 +184,7 @@ export class TelegramBot {
         } else {
           log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'Telegram polling failed; retrying');
         }
-        await new Promise((r) => setTimeout(r, Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6))));
+        await abortableSleep(Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), this.abort.signal);
       }
     }
   }
@@ -541,4 +549,18 @@ export class TelegramBot {
     await writeJsonAtomic(file, { version: 1, last_at: new Date(now).toISOString() });
     return lines.join('\n');
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

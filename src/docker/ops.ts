@@ -20,6 +20,8 @@ export interface OpContext {
   pollMs?: number;
   /** How long a started container must stay running, ms. */
   settleMs?: number;
+  /** Told of each step done, so an interrupted action can say how far it got. */
+  step?: (done: string) => void;
 }
 
 const POLL_MS = 200;
@@ -170,18 +172,26 @@ export async function recreateContainer(ctx: OpContext, name: string): Promise<R
   const { create, extraNetworks } = recreateOptions(info, name);
   const stopT = Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx));
   const wasRunning = info.State.Running;
-  if (wasRunning) await old.stop({ t: stopT });
-  const parked = `${name}-hcp-old-${info.Id.slice(0, 8)}`;
+  const step = ctx.step ?? (() => {});
+  if (wasRunning) {
+    await old.stop({ t: stopT });
+    step(`stopped ${name} (${info.Id.slice(0, 12)})`);
+  }
+  const parked = parkedName(name, info.Id);
   await old.rename({ name: parked });
+  step(`renamed it to ${parked}`);
   let fresh: Docker.Container | undefined;
   try {
     fresh = await ctx.docker.createContainer(create);
+    step(`created the new ${name} (${fresh.id.slice(0, 12)})`);
     for (const [net, settings] of extraNetworks) {
       await ctx.docker.getNetwork(net).connect({ Container: fresh.id, EndpointConfig: settings });
     }
     await fresh.start();
+    step(`started the new ${name}`);
     const up = await waitUp(ctx, fresh, name);
     await old.remove({ v: false });
+    step(`removed ${parked}`);
     return {
       container: name,
       old_id: info.Id.slice(0, 12),
@@ -201,30 +211,91 @@ export async function recreateContainer(ctx: OpContext, name: string): Promise<R
   }
 }
 
+/** The name the old container is parked under while its replacement starts. */
+export function parkedName(name: string, id: string): string {
+  return `${name}-hcp-old-${id.slice(0, 8)}`;
+}
+
+const PARKED_RE = /^(.+)-hcp-old-[0-9a-f]{8}$/;
+
+/**
+ * After a redeploy was interrupted (a kill, or a shutdown whose grace ran out): for each named
+ * container, an old one still parked as `<name>-hcp-old-…` is put back (renamed and started)
+ * when `<name>` is missing or not running — a new container that never came up is removed
+ * first — and removed when the new `<name>` runs. Returns what it did, one line each.
+ */
+export async function recoverParked(ctx: OpContext, names: readonly string[]): Promise<string[]> {
+  const done: string[] = [];
+  for (const name of names) {
+    // The engine's name filter matches substrings: keep only exact `<name>-hcp-old-<8 hex>`.
+    const list = await ctx.docker.listContainers({ all: true, filters: { name: [`${name}-hcp-old-`] } });
+    const parked = list
+      .map((c) => (c.Names ?? []).map((n) => n.replace(/^\//, '')).find((n) => PARKED_RE.exec(n)?.[1] === name))
+      .filter((n): n is string => n !== undefined);
+    for (const old of parked) {
+      const current = await ctx.docker
+        .getContainer(name)
+        .inspect()
+        .then((i) => (i.Name === `/${name}` ? i : undefined))
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode === 404) return undefined;
+          throw err;
+        });
+      if (current?.State.Running) {
+        await ctx.docker.getContainer(old).remove({ force: true, v: false });
+        done.push(`removed ${old}: the new ${name} runs`);
+        continue;
+      }
+      if (current) {
+        await ctx.docker.getContainer(current.Id).remove({ force: true, v: false });
+        done.push(`removed the new ${name} (${current.Id.slice(0, 12)}, ${current.State.Status}): it never came up`);
+      }
+      await ctx.docker.getContainer(old).rename({ name });
+      await ctx.docker.getContainer(name).start().catch((err: { statusCode?: number }) => {
+        if (err.statusCode !== 304) throw err; // 304: already running
+      });
+      done.push(`put back ${name} from ${old} and started it`);
+    }
+  }
+  return done;
+}
+
 export interface CleanupResult {
   containers: { removed: number; bytes: number };
   images: { removed: number; bytes: number };
-  build_cache: { removed: number; bytes: number; error?: string };
+  build_cache: { removed: number; bytes: number; error?: string; skipped?: string };
   bytes_total: number;
+  /** The label filter applied, when the node's `docker.prune_label` is set. */
+  label?: string;
 }
 
-/** Prunes stopped containers, dangling images and build cache. Never volumes. */
-export async function diskCleanup(ctx: OpContext): Promise<CleanupResult> {
-  const containers = await ctx.docker.pruneContainers();
-  const images = await ctx.docker.pruneImages({ filters: { dangling: ['true'] } });
+/**
+ * Prunes stopped containers, dangling images and build cache. Never volumes. With `label`
+ * (services.yaml `docker.prune_label`) only containers and images carrying it are pruned, and the
+ * build cache is left alone: its prune has no label filter, so it would reach everything.
+ */
+export async function diskCleanup(ctx: OpContext, label?: string): Promise<CleanupResult> {
+  const byLabel = label ? { label: [label] } : {};
+  const containers = await ctx.docker.pruneContainers({ filters: byLabel });
+  const images = await ctx.docker.pruneImages({ filters: { dangling: ['true'], ...byLabel } });
   let build: CleanupResult['build_cache'] = { removed: 0, bytes: 0 };
-  try {
-    const b = await ctx.docker.pruneBuilder();
-    build = { removed: (b as { CachesDeleted?: string[] }).CachesDeleted?.length ?? 0, bytes: b.SpaceReclaimed ?? 0 };
-  } catch (err) {
-    // Engines without BuildKit have no build cache to prune.
-    build = { removed: 0, bytes: 0, error: ((err as Error).message ?? '').slice(0, 200) };
+  if (label) {
+    build = { removed: 0, bytes: 0, skipped: 'prune_label is set and the build cache has no label filter' };
+  } else {
+    try {
+      const b = await ctx.docker.pruneBuilder();
+      build = { removed: (b as { CachesDeleted?: string[] }).CachesDeleted?.length ?? 0, bytes: b.SpaceReclaimed ?? 0 };
+    } catch (err) {
+      // Engines without BuildKit have no build cache to prune.
+      build = { removed: 0, bytes: 0, error: ((err as Error).message ?? '').slice(0, 200) };
+    }
   }
   const result: CleanupResult = {
     containers: { removed: containers.ContainersDeleted?.length ?? 0, bytes: containers.SpaceReclaimed ?? 0 },
     images: { removed: images.ImagesDeleted?.length ?? 0, bytes: images.SpaceReclaimed ?? 0 },
     build_cache: build,
     bytes_total: 0,
+    ...(label ? { label } : {}),
   };
   result.bytes_total = result.containers.bytes + result.images.bytes + result.build_cache.bytes;
   return result;

@@ -95,6 +95,14 @@ const DockerTarget = z
       .string()
       .regex(/^(ssh|tcp|https?):\/\/\S+$/, 'must be ssh://user@host[:port], tcp://host:port or http(s)://host:port')
       .optional(),
+    /**
+     * When set, disk_cleanup prunes only stopped containers and dangling images carrying this
+     * label (`key` or `key=value`) and leaves the build cache alone (its prune has no label filter).
+     */
+    prune_label: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(=[^\s,]{0,255})?$/, 'must be a Docker label filter: key or key=value')
+      .optional(),
   })
   .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' });
 
@@ -113,7 +121,7 @@ export interface DesiredService {
 }
 export interface DesiredNode {
   node: string;
-  docker: { socket?: string; url?: string };
+  docker: { socket?: string; url?: string; prune_label?: string };
   services: Record<string, DesiredService>;
 }
 /** Keyed by node name. */
@@ -131,6 +139,7 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       auto_approve: s.auto_approve === true,
     };
   }
-  const docker = file.docker?.url ? { url: file.docker.url } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
+  const target = file.docker?.url ? { url: file.docker.url } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
+  const docker = file.docker?.prune_label ? { ...target, prune_label: file.docker.prune_label } : target;
   return { node, docker, services };
 }

@@ -4,9 +4,10 @@ import type Docker from 'dockerode';
 import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import { describeTarget, engineFor, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
-import { diskCleanup, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
+import { diskCleanup, recoverParked, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
+import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 
 export interface ExecutorDeps {
   actions: ActionStore;
@@ -23,6 +24,26 @@ export interface ExecutorDeps {
   engine?: (target: DockerTarget) => Docker;
   /** Called after each state change this executor makes (the bot edits its messages). */
   onChange?: (a: Action) => void;
+  /**
+   * Where redeploys interrupted by a shutdown are remembered until their containers are put
+   * right at the next start (state/interrupted-redeploys.json). Without it, only in memory.
+   */
+  interruptedFile?: string;
+}
+
+/** A redeploy that did not finish: its containers are checked and put right before anything else runs on its node. */
+interface Interrupted {
+  id: string;
+  instance: string;
+  node: string;
+  containers: string[];
+}
+
+/** An action under way and the steps it has done, for the record if it is interrupted. */
+interface UnderWay {
+  action: Action;
+  steps: string[];
+  done: Promise<void>;
 }
 
 interface Verification {
@@ -37,6 +58,11 @@ export class Executor {
   private busy = new Map<string, Promise<void>>();
   private verifying = new Map<string, Verification>();
   private engines = new Map<string, Docker>();
+  private underWay = new Map<string, UnderWay>();
+  /** Actions recorded as interrupted at shutdown: their operation must not record anything after. */
+  private abandoned = new Set<string>();
+  private interrupted: Interrupted[] = [];
+  private stopping = false;
   readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0, durations: {} as Record<string, { count: number; sum_s: number }> };
 
   private timed(type: string, ms: number): void {
@@ -53,15 +79,25 @@ export class Executor {
    */
   async init(): Promise<void> {
     const { actions, log } = this.deps;
+    if (this.deps.interruptedFile) {
+      const saved = (await readJsonFile(this.deps.interruptedFile).catch(() => undefined)) as Interrupted[] | undefined;
+      if (Array.isArray(saved)) this.interrupted = saved;
+    }
+    let remember = false;
     for (const a of await actions.list('running')) {
       try {
         const done = await this.finish(a, 'failed', { error: 'interrupted' }, 'found in running/ at start');
         log.warn({ id: a.id, instance: a.instance }, `${a.id} was interrupted by a restart; marked failed, not re-run`);
         this.deps.onChange?.(done);
+        if (a.type === 'redeploy') {
+          this.interrupted.push({ id: a.id, instance: a.instance, node: a.node, containers: this.containersOf(a) });
+          remember = true;
+        }
       } catch (err) {
         if (!(err instanceof TransitionError)) throw err;
       }
     }
+    if (remember) await this.saveInterrupted();
     for (const a of await actions.list('completed')) {
       if (a.verified !== undefined || typeof a.verify_until !== 'string') continue;
       this.verifying.set(`${a.id}@${a.instance}`, {
@@ -87,10 +123,95 @@ export class Executor {
     });
   }
 
+  /** The containers services.yaml names for an action's service now (nothing when it names none). */
+  private containersOf(a: Action): string[] {
+    return (a.service ? this.deps.desired()[a.node]?.services[a.service]?.containers : undefined) ?? [];
+  }
+
+  private async saveInterrupted(): Promise<void> {
+    if (this.deps.interruptedFile) await writeJsonAtomic(this.deps.interruptedFile, this.interrupted);
+  }
+
+  /**
+   * Puts right the containers of redeploys that were interrupted, one node at a time and before
+   * any new operation there: an old container left parked is put back or removed (recoverParked).
+   * The failed action records what was done. An unreachable engine is tried again next pass.
+   */
+  private recoverInterrupted(): void {
+    for (const item of [...this.interrupted]) {
+      if (this.busy.has(item.node)) continue;
+      const node = this.deps.desired()[item.node];
+      const run = (async () => {
+        const ctx: OpContext = { docker: this.engine(node?.docker ?? {}), deadline: this.deps.now() + this.deps.actionTimeoutS * 1000, now: this.deps.now };
+        let notes: string[];
+        try {
+          notes = node ? await recoverParked(ctx, item.containers) : [];
+        } catch (err) {
+          this.deps.log.warn({ id: item.id, error: explainDockerError(err, node!.docker, item.node) }, `cannot check ${item.id}'s containers yet; trying again`);
+          return;
+        }
+        this.interrupted = this.interrupted.filter((x) => x !== item);
+        await this.saveInterrupted();
+        const failed = await this.deps.actions.find(item.id, item.instance);
+        if (failed && failed.state === 'failed') {
+          const recovery = { at: new Date(this.deps.now()).toISOString(), done: notes.length ? notes : ['nothing to put right: no old container was left parked'] };
+          const updated = await this.deps.actions.annotate('failed', failed, { recovery });
+          if (updated) this.deps.onChange?.(updated);
+        }
+        for (const line of notes) this.deps.log.warn({ id: item.id, node: item.node }, `after the interrupted ${item.id}: ${line}`);
+      })()
+        .catch((err) => this.deps.log.error({ err, id: item.id }, `recovering ${item.id} failed unexpectedly`))
+        .finally(() => this.busy.delete(item.node));
+      this.busy.set(item.node, run);
+    }
+  }
+
+  /**
+   * Stops taking new actions and gives the ones under way `graceMs` to finish (or roll back).
+   * What is still running then is recorded failed, "interrupted", with the steps it had done; a
+   * redeploy among them is remembered so that its containers are put right at the next start.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    // Only actions are waited for: a recovery check of an engine that does not answer is not.
+    const actionsDone = (async () => {
+      while (this.underWay.size > 0) await Promise.allSettled([...this.underWay.values()].map((w) => w.done));
+    })();
+    const outcome = await Promise.race([actionsDone.then(() => 'idle' as const), graceOver]);
+    clearTimeout(timer);
+    if (outcome === 'idle') return;
+    const graceS = Math.round(graceMs / 1000);
+    for (const [key, w] of this.underWay) {
+      this.abandoned.add(key);
+      const steps = w.steps.length ? w.steps.join('; ') : 'no step finished';
+      const error = `interrupted: the control plane stopped and SHUTDOWN_GRACE_S (${graceS} s) ran out; done so far: ${steps}`;
+      try {
+        const done = await this.finish(w.action, 'failed', { error, result: { steps_done: w.steps } }, 'shutdown grace ran out');
+        this.stats.failed++;
+        this.deps.log.error({ id: w.action.id, instance: w.action.instance }, `${w.action.id} ${error}`);
+        this.deps.onChange?.(done);
+      } catch (err) {
+        if (!(err instanceof TransitionError)) throw err;
+      }
+      if (w.action.type === 'redeploy') this.interrupted.push({ id: w.action.id, instance: w.action.instance, node: w.action.node, containers: this.containersOf(w.action) });
+    }
+    await this.saveInterrupted();
+  }
+
   /** Starts every approved action whose node is free. Does not wait for them. */
   async pass(): Promise<void> {
-    for (const a of await this.deps.actions.list('approved')) {
-      if (this.busy.has(a.node)) continue;
+    const { actions, log } = this.deps;
+    if (this.stopping) return;
+    this.recoverInterrupted();
+    // A file moved into approved/ by hand still says "pending" inside: the store adopts it first
+    // (recording the approval by file), so it runs in this pass instead of waiting for another.
+    for (const line of await actions.adoptMoved(['approved'])) log.info(line);
+    for (const a of await actions.list('approved')) {
+      if (a.state !== 'approved' || this.busy.has(a.node)) continue;
       const run = this.execute(a)
         .catch((err) => this.deps.log.error({ err, id: a.id }, `executing ${a.id} failed unexpectedly`))
         .finally(() => this.busy.delete(a.node));
@@ -132,8 +253,22 @@ export class Executor {
     }
     this.stats.started++;
     this.deps.onChange?.(a);
+    const key = `${a.id}@${a.instance}`;
+    const steps: string[] = [];
+    const done = this.carryOut(a, key, steps);
+    this.underWay.set(key, { action: a, steps, done: done.catch(() => {}) });
+    try {
+      await done;
+    } finally {
+      this.underWay.delete(key);
+    }
+  }
+
+  private async carryOut(a: Action, key: string, steps: string[]): Promise<void> {
+    const { log, now } = this.deps;
     const started = now();
     const fail = async (error: string, result?: unknown) => {
+      if (this.abandoned.has(key)) return; // recorded as interrupted at shutdown already
       this.stats.failed++;
       this.timed(a.type, now() - started);
       const done = await this.finish(a, 'failed', { error, ...(result !== undefined ? { result } : {}) });
@@ -158,15 +293,22 @@ export class Executor {
     }
 
     const timeoutS = this.deps.actionTimeoutS;
-    const ctx: OpContext = { docker: this.engine(node.docker), deadline: started + timeoutS * 1000, now, ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}) };
+    const ctx: OpContext = {
+      docker: this.engine(node.docker),
+      deadline: started + timeoutS * 1000,
+      now,
+      step: (done) => steps.push(done),
+      ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}),
+    };
     let timer: NodeJS.Timeout | undefined;
-    const op = this.runOp(a, ctx, containers);
+    const op = this.runOp(a, ctx, containers, node.docker.prune_label);
     // The deadline holds even when the engine hangs (an SSH connection that never answers).
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`)), timeoutS * 1000 + 1000);
     });
     try {
       const result = await Promise.race([op, deadline]);
+      if (this.abandoned.has(key)) return;
       const finishedAt = now();
       const verify = a.type !== 'disk_cleanup';
       const done = await this.finish(a, 'completed', {
@@ -192,7 +334,7 @@ export class Executor {
     }
   }
 
-  private async runOp(a: Action, ctx: OpContext, containers: string[]): Promise<unknown> {
+  private async runOp(a: Action, ctx: OpContext, containers: string[], pruneLabel?: string): Promise<unknown> {
     this.stats.dockerCalls++;
     switch (a.type) {
       case 'container_restart':
@@ -203,7 +345,7 @@ export class Executor {
         return { containers: out };
       }
       case 'disk_cleanup':
-        return await diskCleanup(ctx);
+        return await diskCleanup(ctx, pruneLabel);
     }
   }
 

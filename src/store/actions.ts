@@ -466,14 +466,23 @@ export class ActionStore {
     return done;
   }
 
+  private readonly adoptedListeners: ((a: Action) => void)[] = [];
+
+  /** Tells `fn` of every action this store adopts (a file moved by hand, recorded as a transition). */
+  onAdopted(fn: (a: Action) => void): void {
+    this.adoptedListeners.push(fn);
+  }
+
   /**
    * Files whose directory and content disagree were moved by hand. A legal move is recorded as a
    * transition `via: file` (pending → approved is an approval); an illegal one is left alone and
-   * reported.
+   * reported. The store is the one owner of this: the supervisor's pass, the executor's pass and
+   * the watcher all ask it, the first to claim a file adopts it, and every adoption is announced
+   * to the `onAdopted` listeners (an approval wakes the executor at once).
    */
-  async adoptMoved(): Promise<string[]> {
+  async adoptMoved(states: readonly ActionState[] = ACTION_STATES): Promise<string[]> {
     const done: string[] = [];
-    for (const state of ACTION_STATES) {
+    for (const state of states) {
       const dir = this.dir(state);
       // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
       // name, so only those need reading in the (large) finished directories.
@@ -482,17 +491,23 @@ export class ActionStore {
         return p !== undefined && (isOpen(state) || !p.instance);
       });
       const read = await mapLimit(names, 8, async (name) => ({ name, a: await this.readAction(path.join(dir, name)) }));
-      for (const { name, a } of read) {
-        if (!a || a.state === state) continue;
-        if (!canTransition(a.state, state)) {
-          done.push(`ignored ${state}/${name}: moved by hand from ${a.state}, which is not a legal move`);
+      for (const { name, a: seen } of read) {
+        if (!seen || seen.state === state) continue;
+        if (!canTransition(seen.state, state)) {
+          done.push(`ignored ${state}/${name}: moved by hand from ${seen.state}, which is not a legal move`);
           continue;
         }
-        const claim = path.join(dir, `.${a.id}.${randomBytes(4).toString('hex')}.claim`);
+        const claim = path.join(dir, `.${seen.id}.${randomBytes(4).toString('hex')}.claim`);
         try {
           await fs.rename(path.join(dir, name), claim);
         } catch {
           continue; // someone else adopted it first
+        }
+        // What the claim holds now (the file may have changed since it was listed).
+        const a = await this.readAction(claim);
+        if (!a || a.state === state || !canTransition(a.state, state)) {
+          await this.restore(claim, path.join(dir, name));
+          continue;
         }
         const at = new Date(this.now()).toISOString();
         const actor: Actor = { via: 'file', name: 'file' };
@@ -505,9 +520,15 @@ export class ActionStore {
           ...(state === 'cancelled' ? { cancel_reason: 'cancelled_by_file' } : {}),
           history: [...a.history, { state, at, by: 'file', note: 'moved by hand' }],
         };
-        await this.rewriteClaim(claim, adopted);
+        try {
+          await this.rewriteClaim(claim, adopted);
+        } catch (err) {
+          await this.restore(claim, path.join(dir, name)).catch(() => {});
+          throw err;
+        }
         await this.publishClaim(claim, adopted);
         done.push(`adopted ${a.id}: ${a.state} → ${state} by file`);
+        for (const fn of this.adoptedListeners) fn(adopted);
       }
     }
     return done;

@@ -40,7 +40,8 @@ function desiredFor(services: Record<string, string[]>, socket = '/var/run/docke
   return {
     [NODE]: {
       node: NODE,
-      docker: { socket },
+      // disk_cleanup must never reach what this run did not create.
+      docker: { socket, prune_label: `${TEST_LABEL}=${runId}` },
       services: Object.fromEntries(Object.entries(services).map(([s, containers]) => [s, { node: NODE, service: s, containers, monitor: true, auto_approve: false }])),
     },
   };
@@ -195,7 +196,7 @@ describe.skipIf(!run)('executor on a real Docker Engine', () => {
     expect(all.map((c) => c.Names[0])).toEqual([`/${cname('app')}`]);
   });
 
-  it('disk_cleanup removes a dangling image and a stopped container, keeps running ones and volumes', async () => {
+  it('disk_cleanup with prune_label removes a labelled dangling image and stopped container, keeps running ones, volumes and the build cache', async () => {
     const running = await makeContainer(cname('keep'));
     const stopped = await makeContainer(cname('gone'), {}, false);
     const vol = `hcp-${runId}-vol`;
@@ -205,19 +206,23 @@ describe.skipIf(!run)('executor on a real Docker Engine', () => {
     const d = path.join(root, 'img');
     await mkdir(d);
     await writeFile(path.join(d, 'f'), randomBytes(64 * 1024));
-    execFileSync('sh', ['-c', `tar -C ${d} -c . | docker import - ${tag}`]);
+    // Built (not imported) so that the image carries this run's label.
+    await writeFile(path.join(d, 'Dockerfile'), `FROM ${TEST_IMAGE}\nLABEL ${TEST_LABEL}=${runId}\nCOPY f /f\n`);
+    execFileSync('docker', ['build', '-q', '-t', tag, d], { stdio: 'pipe' });
     const danglingId = (await docker.getImage(tag).inspect()).Id;
-    execFileSync('docker', ['tag', TEST_IMAGE, tag]); // the imported image loses its only tag
+    execFileSync('docker', ['tag', TEST_IMAGE, tag]); // the built image loses its only tag
     images.push(tag);
     const a = await approve(draft('disk_cleanup', null));
     const { ex } = executor(desiredFor({}));
     await ex.pass();
     await ex.idle();
     const done = await finished(a.id, 'completed');
-    const result = done.result as { containers: { removed: number }; images: { removed: number; bytes: number }; bytes_total: number };
-    expect(result.containers.removed).toBeGreaterThanOrEqual(1);
+    const result = done.result as { containers: { removed: number }; images: { removed: number; bytes: number }; build_cache: { skipped?: string }; bytes_total: number; label?: string };
+    expect(result.label).toBe(`${TEST_LABEL}=${runId}`);
+    expect(result.containers.removed).toBe(1);
     expect(result.images.removed).toBeGreaterThanOrEqual(1);
     expect(result.bytes_total).toBeGreaterThan(60 * 1024);
+    expect(result.build_cache.skipped).toMatch(/no label filter/);
     await expect(docker.getImage(danglingId).inspect()).rejects.toThrow();
     await expect(stopped.inspect()).rejects.toThrow();
     expect((await running.inspect()).State.Running).toBe(true);

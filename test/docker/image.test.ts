@@ -13,19 +13,25 @@ import { removeDir, repoRoot, tempDir, waitFor } from '../support/helpers.js';
 
 const probe = await probeDocker();
 const run = dockerOrSkip(probe);
-const name = `hcp-image-${randomBytes(4).toString('hex')}`;
-const TAG = 'homelab-control-plane:test';
+const runId = randomBytes(4).toString('hex');
+const name = `hcp-image-${runId}`;
+// Tags of the tests' own: an operator's homelab-control-plane or local/node images are never
+// rebuilt or retagged. The base is kept between runs like homelab-test/busybox:1; the image under
+// test is removed afterwards.
+const BASE = 'homelab-test/node:20-bookworm-slim';
+const TAG = `homelab-test/control-plane:${runId}`;
 let dir: string | undefined;
 
 describe.skipIf(!run)('the Docker image', () => {
   afterAll(async () => {
     spawnSync('docker', ['rm', '-f', name]);
+    spawnSync('docker', ['rmi', TAG]);
     if (dir) await removeDir(dir);
   });
 
   it('builds, runs as UID 1000, becomes healthy and serves /summary', async () => {
-    execFileSync('bash', ['scripts/local-node-image.sh'], { cwd: repoRoot, stdio: 'pipe', timeout: 600_000 });
-    execFileSync('docker', ['build', '-q', '--build-arg', 'NODE_IMAGE=local/node:20-bookworm-slim', '-t', TAG, '.'], { cwd: repoRoot, stdio: 'pipe', timeout: 600_000 });
+    execFileSync('bash', ['scripts/local-node-image.sh'], { cwd: repoRoot, stdio: 'pipe', timeout: 600_000, env: { ...process.env, NODE_IMAGE: BASE } });
+    execFileSync('docker', ['build', '-q', '--build-arg', `NODE_IMAGE=${BASE}`, '-t', TAG, '.'], { cwd: repoRoot, stdio: 'pipe', timeout: 600_000 });
     const size = Number(execFileSync('docker', ['image', 'inspect', TAG, '--format', '{{.Size}}']).toString().trim());
     console.log(`image ${TAG}: ${Math.round(size / 1024 / 1024)} MB`);
     dir = await tempDir('hcp-image-');

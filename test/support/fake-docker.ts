@@ -1,5 +1,6 @@
 // A Docker Engine API on a unix socket that answers what a container restart needs (inspect,
-// restart) and records every call, so tests can count what the executor did to which container
+// restart) and the three prunes of disk_cleanup, and records every call (prunes with their
+// query), so tests can count what the executor did to which container
 // while the control plane runs, is killed and restarts in child processes.
 import { createServer, type Server } from 'node:http';
 import { rm } from 'node:fs/promises';
@@ -9,6 +10,8 @@ export interface DockerCall {
   container: string;
   op: string;
   at: number;
+  /** The query string's `filters`, parsed (prunes). */
+  filters?: Record<string, string[]>;
 }
 
 export class FakeDocker {
@@ -31,6 +34,15 @@ export class FakeDocker {
         res.end(body === undefined ? '' : JSON.stringify(body));
       };
       if (/^(?:\/v[\d.]+)?\/_ping$/.test(url.pathname)) return send(200, 'OK');
+      const prune = /^(?:\/v[\d.]+)?\/(containers|images|build)\/prune$/.exec(url.pathname);
+      if (prune && req.method === 'POST') {
+        const kind = prune[1]!;
+        const filters = url.searchParams.get('filters');
+        this.calls.push({ method: 'POST', container: '', op: `prune-${kind}`, at: Date.now(), ...(filters ? { filters: JSON.parse(filters) } : {}) });
+        if (kind === 'containers') return send(200, { ContainersDeleted: ['c1', 'c2'], SpaceReclaimed: 2048 });
+        if (kind === 'images') return send(200, { ImagesDeleted: [{ Deleted: 'sha256:1' }], SpaceReclaimed: 4096 });
+        return send(200, { CachesDeleted: ['b1', 'b2', 'b3'], SpaceReclaimed: 8192 });
+      }
       if (!m) return send(404, { message: `fake engine: no route ${req.method} ${url.pathname}` });
       const name = decodeURIComponent(m[1]!).replace(/^id-/, '');
       if (!this.exists(name)) return send(404, { message: `No such container: ${name}` });

@@ -1,0 +1,83 @@
+// A stop with no action under way ends within 5 s whatever else hangs: Telegram accepting
+// connections and never answering, a node's engine that never answers (an interrupted redeploy is
+// waiting to be checked there), an agent's push half sent, a mirror's keep-alive connection.
+import { writeFile, mkdir } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { layout } from '../../src/store/paths.js';
+import { startRunChild } from '../support/child.js';
+import { removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+
+let root: string;
+const servers: net.Server[] = [];
+const sockets = new Set<net.Socket>();
+
+/** A server that accepts connections and never says a word. */
+async function blackhole(listen: (s: net.Server) => void): Promise<net.Server> {
+  const s = net.createServer((c) => {
+    sockets.add(c);
+    c.on('error', () => {});
+  });
+  servers.push(s);
+  await new Promise<void>((resolve) => {
+    s.once('listening', () => resolve());
+    listen(s);
+  });
+  return s;
+}
+
+beforeAll(async () => {
+  root = await tempDir('hcp-shutdown-');
+});
+afterAll(async () => {
+  for (const c of sockets) c.destroy();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  await removeDir(root);
+});
+
+describe('shutdown', () => {
+  it('SIGTERM with nothing under way exits 0 within 5 s while Telegram, an engine and clients hang', async () => {
+    const telegram = await blackhole((s) => s.listen(0, '127.0.0.1'));
+    const engineSock = path.join(root, 'engine.sock');
+    await blackhole((s) => s.listen(engineSock));
+    await writeHosts(path.join(root, 'hosts'), { n1: `docker:\n  socket: ${engineSock}\nservices:\n  app: {}\n` });
+    const l = layout(path.join(root, 'homelab'));
+    // An interrupted redeploy from an earlier run: its containers are checked on the silent engine.
+    await mkdir(l.state, { recursive: true });
+    await writeFile(path.join(l.state, 'interrupted-redeploys.json'), JSON.stringify([{ id: 'redeploy-n1-app', instance: '20260101T000000Z', node: 'n1', containers: ['app'] }]));
+    const child = startRunChild({
+      PATH: process.env.PATH,
+      HOMELAB_ROOT: l.root,
+      HOSTS_DIR: path.join(root, 'hosts'),
+      PORT: '0',
+      TELEGRAM_BOT_TOKEN: '123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef',
+      TELEGRAM_CHAT_ID: '42',
+      TELEGRAM_API_ROOT: `http://127.0.0.1:${(telegram.address() as net.AddressInfo).port}`,
+      INGEST_TOKENS: 'n1=0123456789abcdef0123',
+      LOG_LEVEL: 'info',
+    });
+    const base = await child.ready();
+    const url = new URL(base);
+    // Telegram is being asked (getMe hangs) and the engine is being asked (the recovery check).
+    await waitFor(() => sockets.size >= 2, { what: 'connections to Telegram and the engine' });
+    // An agent's push, headers sent and half the body; a mirror's keep-alive connection.
+    const push = net.connect(Number(url.port), url.hostname);
+    push.on('error', () => {});
+    push.write(`POST /ingest/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer 0123456789abcdef0123\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{"ts":`);
+    const mirror = net.connect(Number(url.port), url.hostname);
+    mirror.on('error', () => {});
+    let mirrorAnswer = '';
+    mirror.on('data', (d) => (mirrorAnswer += d));
+    mirror.write('GET /world/services.json HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    await waitFor(() => mirrorAnswer.includes('200 OK'), { what: 'the mirror request answered' });
+    const sent = Date.now();
+    child.proc.kill('SIGTERM');
+    const { code, at } = await child.exited;
+    push.destroy();
+    mirror.destroy();
+    expect(code, child.output()).toBe(0);
+    expect(at - sent).toBeLessThan(5000);
+    expect(child.output()).toMatch(/"msg":"stopped"/);
+  });
+});
