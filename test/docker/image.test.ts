@@ -73,6 +73,8 @@ describe.skipIf(!run)('the Docker image', () => {
     expect(cfg.stdout).toMatch(/HOST: 100\.95\.58\.48/);
     expect(cfg.stdout).toMatch(/TELEGRAM_CHAT_ID: '123'/);
     expect(cfg.stdout).toMatch(/network_mode: host/);
+    // Docker must not kill the control plane before SHUTDOWN_GRACE_S (25 s) is over.
+    expect(cfg.stdout).toMatch(/stop_grace_period: 30s/);
     const base = spawnSync('docker-compose', ['-f', 'compose.yaml', 'config', '--services'], { cwd: dir, encoding: 'utf8' });
     expect(base.status, base.stderr).toBe(0);
     // (v1 lists every service here, profiles or not.)
