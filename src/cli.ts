@@ -5,7 +5,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { checkEnvironment, ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { Observer } from './loops/observer.js';
 import { readLivePid, startControlPlane } from './main.js';
@@ -174,6 +174,7 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const { values } = parse('run', argv, {});
   if (values.help) return help('run');
   const cfg = config(env);
+  checkEnvironment(cfg);
   const log = createLogger(cfg.logLevel);
   if (cfg.telegram.token) {
     log.info({ chat: cfg.telegram.chatId, admins: cfg.telegram.adminIds.length }, 'Telegram is on');

@@ -1,9 +1,11 @@
 // Configuration: the environment is read once, here, validated and frozen. Nothing deeper in the
 // code reads process.env.
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import cron from 'node-cron';
 import path from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from './domain/schemas.js';
+import { makeDirsSync } from './store/paths.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -95,6 +97,7 @@ const EnvSchema = z.object({
   VERIFY_AFTER_S: intIn(1, 86_400).default(120),
   ACTION_TIMEOUT_S: intIn(1, 86_400).default(300),
   SHUTDOWN_GRACE_S: intIn(0, 3600).default(25),
+  MISSING_GRACE_S: intIn(0, 86_400).optional(),
   OBSERVER_CHUNK_KB: intIn(4, 1024 * 1024).default(1024),
   TELEGRAM_BOT_TOKEN: optionalString.pipe(
     z
@@ -105,7 +108,11 @@ const EnvSchema = z.object({
   TELEGRAM_CHAT_ID: optionalString.pipe(z.string().regex(/^-?\d+$|^@\w+$/, 'must be a numeric chat id or @channel').optional()),
   TELEGRAM_ADMIN_IDS: idList.default([]),
   TELEGRAM_API_ROOT: z.url({ message: 'must be a URL such as https://api.telegram.org' }).default('https://api.telegram.org'),
-  DIGEST_CRON: z.string().min(1).default('0 8 * * *'),
+  DIGEST_CRON: z
+    .string()
+    .min(1)
+    .refine((x) => cron.validate(x), 'is not a cron expression of 5 or 6 fields, e.g. "0 8 * * *" for 08:00 every day')
+    .default('0 8 * * *'),
   TZ: z.string().min(1).default('UTC'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   INGEST_TOKENS: tokenPairs.default({}),
@@ -126,6 +133,8 @@ export interface Config {
   worldPruneAfterH: number;
   verifyAfterS: number;
   actionTimeoutS: number;
+  /** A node's services count as missing only this long after its first event (s). */
+  missingGraceS: number;
   /** How long a stop waits for an action under way before recording it interrupted (s). */
   shutdownGraceS: number;
   observerChunkBytes: number;
@@ -192,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     verifyAfterS: e.VERIFY_AFTER_S,
     actionTimeoutS: e.ACTION_TIMEOUT_S,
     shutdownGraceS: e.SHUTDOWN_GRACE_S,
+    missingGraceS: e.MISSING_GRACE_S ?? Math.max(60, 2 * e.RECONCILE_INTERVAL_S),
     observerChunkBytes: e.OBSERVER_CHUNK_KB * 1024,
     telegram: {
       token: e.TELEGRAM_BOT_TOKEN,
@@ -205,6 +215,37 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ingestTokens: e.INGEST_TOKENS,
     ssh: { keyPath: e.SSH_KEY_PATH, authSock: e.SSH_AUTH_SOCK },
   });
+}
+
+/**
+ * What `run` needs of the machine, checked before anything starts: HOSTS_DIR is a directory, and
+ * HOMELAB_ROOT is (or can be made) a writable directory. Throws ConfigError naming the variable.
+ */
+export function checkEnvironment(cfg: Config): void {
+  const hosts = statSync(cfg.hostsDir, { throwIfNoEntry: false });
+  if (!hosts) throw new ConfigError('HOSTS_DIR', `no such directory ${JSON.stringify(cfg.hostsDir)} (the folder that holds <node>/services.yaml)`);
+  if (!hosts.isDirectory()) throw new ConfigError('HOSTS_DIR', `${JSON.stringify(cfg.hostsDir)} is not a directory`);
+  const root = cfg.homelabRoot;
+  try {
+    makeDirsSync(root);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? `${JSON.stringify(fileInTheWay(root))} is a file, not a directory` : `cannot create ${JSON.stringify(root)} (${e.code ?? e.message} at ${JSON.stringify(e.path ?? root)})`;
+    throw new ConfigError('HOMELAB_ROOT', why);
+  }
+  if (!statSync(root).isDirectory()) throw new ConfigError('HOMELAB_ROOT', `${JSON.stringify(root)} is a file, not a directory`);
+  try {
+    accessSync(root, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new ConfigError('HOMELAB_ROOT', `${JSON.stringify(root)} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
+  }
+}
+
+/** The nearest existing part of `dir`'s path, which is in the way when it is not a directory. */
+function fileInTheWay(dir: string): string {
+  let p = dir;
+  while (!existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
+  return p;
 }
 
 /** Secrets are never echoed back, not even in an error about them. */

@@ -2,15 +2,18 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { Observer } from './loops/observer.js';
+import { DEFAULT_PLAN_CONFIG } from './domain/plan.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
 import { TelegramBot } from './bot/bot.js';
 import { currentSummary, sharedSummary, type StatusSources } from './status.js';
 import { buildServer } from './api/server.js';
+import { Metrics } from './api/metrics.js';
+import { VERSION } from './status.js';
 import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
@@ -49,16 +52,18 @@ export async function readLivePid(stateDir: string): Promise<number | undefined>
 export async function startControlPlane(config: Config, log: Logger, now: () => number = Date.now): Promise<Running> {
   const l = layout(config.homelabRoot);
   await ensureLayout(l);
-  await checkOneFilesystem(l);
+  await checkOneFilesystem(l).catch((err: Error) => {
+    throw new ConfigError('HOMELAB_ROOT', err.message);
+  });
   const other = await readLivePid(l.state);
   if (other !== undefined) {
-    throw new Error(`another control plane (pid ${other}) is running on ${l.root}; stop it first`);
+    throw new ConfigError('HOMELAB_ROOT', `another control plane (pid ${other}) is running on ${l.root}; stop it first, or give this one another HOMELAB_ROOT`);
   }
   await writeFileAtomic(path.join(l.state, 'control-plane.pid'), `${process.pid}\n`);
 
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
-  reportDesiredProblems(log, first.problems);
+  reportDesiredProblems(log, first.problems, desired.current());
 
   const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current() });
   await observer.init();
@@ -78,9 +83,11 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     world: () => observer.current(),
     desired: () => desired.current(),
     desiredProblems: () => desired.problems(),
+    planConfig: { ...DEFAULT_PLAN_CONFIG, missingGraceS: config.missingGraceS },
     onCreated: () => actionsChanged(),
   });
 
+  const exposition = new Metrics();
   const executor = new Executor({
     actions,
     desired: () => desired.current(),
@@ -92,6 +99,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
     onChange: () => actionsChanged(),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
+    onDuration: (type, seconds) => exposition.observeAction(type, seconds),
   });
   await executor.init();
 
@@ -127,7 +135,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     async () => {
       const r = await desired.reload();
       if (r.changed) {
-        reportDesiredProblems(log, r.problems);
+        reportDesiredProblems(log, r.problems, desired.current());
         observerLoop.kick();
         supervisorLoop.kick();
       }
@@ -213,9 +221,13 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     now,
     summary: sharedSummary(status),
     runners: () => runners.map((r) => r.status),
+    exposition,
     metrics: async () => ({
+      version: VERSION,
       observer: observer.counters(),
       services: observer.current().services,
+      nodes: observer.current().nodes,
+      missing: currentMissing(observer.current(), desired.current()),
       telegram: telegram ? { ...telegram.outbox.stats, queued: telegram.outbox.pending().length } : undefined,
       executor: executor.stats,
       notices_open: (await supervisorState.notices()).filter((n) => n.state === 'open').length,
@@ -238,7 +250,9 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     await telegram?.stop();
     await Promise.all(watchers.map((w) => w.close()));
     await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
-    throw new Error(`cannot listen on ${config.host}:${config.port}: ${(err as Error).message} (set HOST and PORT)`);
+    const code = (err as NodeJS.ErrnoException).code;
+    const variable = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'HOST' : 'PORT';
+    throw new ConfigError(variable, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}${variable === 'PORT' ? ' (another process uses that port? set PORT)' : ' (not an address of this machine; set HOST)'}`);
   }
   log.info({ address }, `web page and API on ${address}`);
   log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
@@ -269,6 +283,13 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   };
 }
 
+/** Services services.yaml asks to watch that world state has never heard of. */
+function currentMissing(world: { services: Record<string, unknown> }, desired: ReturnType<DesiredStore['current']>): number {
+  let n = 0;
+  for (const dn of Object.values(desired)) for (const s of Object.values(dn.services)) if (s.monitor && !world.services[`${dn.node}/${s.service}`]) n++;
+  return n;
+}
+
 /** Waits for `p`, but no longer than `ms`: a stop must not hang on a part that does. */
 async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
   if (!p) return;
@@ -277,8 +298,10 @@ async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<voi
   clearTimeout(timer);
 }
 
-export function reportDesiredProblems(log: Logger, problems: readonly { file: string; line: number; reason: string }[]): void {
+/** Logs each problem, saying truthfully whether a last good version of that node is in force. */
+export function reportDesiredProblems(log: Logger, problems: readonly { node: string; file: string; line: number; reason: string }[], inForce: Readonly<Record<string, unknown>>): void {
   for (const p of problems) {
-    log.error({ file: p.file, line: p.line, reason: p.reason }, `desired state: ${p.file}:${p.line}: ${p.reason} (last good version stays in force)`);
+    const what = inForce[p.node] ? 'the last good version stays in force' : `${p.node} is left out until the file is fixed`;
+    log.error({ file: p.file, line: p.line, reason: p.reason }, `desired state: ${p.file}:${p.line}: ${p.reason} (${what})`);
   }
 }

@@ -213,6 +213,15 @@ export class Agent {
         this.o.log.warn({ err, path: p }, 'cannot read disk usage');
       }
     }
+    // With nothing to inspect, the engine is asked directly: the heartbeat must not guess.
+    if (!Object.values(desired.services).some((s) => s.monitor)) {
+      engineOk = await Promise.resolve()
+        .then(() => this.o.docker.ping())
+        .then(
+        () => true,
+        () => false,
+      );
+    }
     out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: { engine: engineOk ? 'ok' : 'unreachable' } });
     if (full) this.lastRefresh = now;
     const events = out.map((e) => ({ ...e, seq: ++this.state.seq }));

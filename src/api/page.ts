@@ -20,7 +20,7 @@ const CSS = `
 header{display:flex;flex-wrap:wrap;gap:.75rem;align-items:center;justify-content:space-between;padding:1rem 1.25rem;background:var(--card);border-bottom:1px solid var(--line);position:sticky;top:0}
 h1{font-size:1.15rem;margin:0}h2{font-size:1rem;margin:1.5rem 0 .5rem}main{max-width:1100px;margin:0 auto;padding:0 1rem 2rem}
 .muted{color:var(--muted)}.pill{display:inline-block;padding:.1rem .55rem;border-radius:999px;font-size:.8rem;border:1px solid var(--line);white-space:nowrap}
-.ok{color:var(--ok)}.badtxt{color:var(--bad)}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:.75rem}
+.ok{color:var(--ok)}.badtxt{color:var(--bad)}.warntxt{color:var(--warn)}.why{overflow-wrap:anywhere;font-size:.85rem}.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:.75rem}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:.75rem .9rem}
 table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:10px;overflow:hidden}
 th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid var(--line);vertical-align:top}td:first-child{overflow-wrap:anywhere}td.nw{white-space:nowrap}th{font-size:.8rem;color:var(--muted);font-weight:600}
@@ -48,8 +48,28 @@ setInterval(() => { if (document.visibilityState === 'visible') location.reload(
 `;
 
 function actionRow(a: { id: string; type: string; risk: string; trigger: string; state: string; updated_at: string; error?: string; cancel_reason?: string; verified?: unknown }, now: number): string {
-  const outcome = a.error ? ` <span class="badtxt">${h(a.error)}</span>` : a.cancel_reason ? ` <span class="muted">${h(a.cancel_reason)}</span>` : a.verified === false ? ' <span class="badtxt">still unhealthy</span>' : a.verified === true ? ' <span class="ok">verified</span>' : '';
-  return `<tr class="${a.state === 'failed' ? 'bad' : ''}"><td><code>${h(a.id)}</code></td><td>${h(a.type.replace(/_/g, ' '))} <span class="pill">${h(a.risk)}</span></td><td class="hide-sm">${h(a.trigger)}</td><td class="nw"><b>${h(a.state)}</b>${outcome}</td><td class="hide-sm">${h(ago(a.updated_at, now))}</td></tr>`;
+  // A long error wraps below the state: it must never widen the page.
+  const outcome = a.error ? `<div class="why badtxt">${h(a.error)}</div>` : a.cancel_reason ? ` <span class="muted">${h(a.cancel_reason)}</span>` : a.verified === false ? ' <span class="badtxt">still unhealthy</span>' : a.verified === true ? ' <span class="ok">verified</span>' : '';
+  return `<tr class="${a.state === 'failed' ? 'bad' : ''}"><td><code>${h(a.id)}</code></td><td>${h(a.type.replace(/_/g, ' '))} <span class="pill">${h(a.risk)}</span></td><td class="hide-sm why">${h(a.trigger)}</td><td><b>${h(a.state)}</b>${outcome}</td><td class="hide-sm nw">${h(ago(a.updated_at, now))}</td></tr>`;
+}
+
+/** Green only when nothing is unhealthy, missing or unknown; otherwise each of those counted. */
+function headerPills(s: Summary): string {
+  const v = s.services;
+  const all = v.total + v.missing;
+  if (v.unhealthy + v.missing + v.unknown === 0) return `<span class="pill ok">${v.healthy}/${all} healthy</span>`;
+  const bad = [
+    v.unhealthy ? `<span class="pill badtxt">${v.unhealthy} unhealthy</span>` : '',
+    v.missing ? `<span class="pill badtxt">${v.missing} missing</span>` : '',
+    v.unknown ? `<span class="pill warntxt">${v.unknown} unknown</span>` : '',
+  ].filter(Boolean);
+  return `${bad.join(' ')} <span class="pill">${v.healthy}/${all} healthy</span>`;
+}
+
+/** A node with nothing to watch is not a silent agent to worry about. */
+function agentPill(n: Summary['nodes'][number]): string {
+  if (n.agent === 'silent' && !n.watched) return '<span class="pill muted">no services watched</span>';
+  return `<span class="pill ${n.agent === 'alive' ? 'ok' : 'badtxt'}">agent ${h(n.agent)}</span>`;
 }
 
 export function renderPage(s: Summary, world: { services: Record<string, WorldServiceLike> }, recent: Action[], nonce: string, now: number): string {
@@ -63,16 +83,16 @@ export function renderPage(s: Summary, world: { services: Record<string, WorldSe
 <title>Homelab control plane</title><style nonce="${nonce}">${CSS}</style></head>
 <body>
 <header><div><h1>Homelab control plane</h1><div class="muted">updated ${h(s.generated_at.slice(0, 19).replace('T', ' '))} UTC · refreshes every 10 s</div></div>
-<div><span class="pill ${s.services.unhealthy ? 'badtxt' : 'ok'}">${s.services.unhealthy} unhealthy</span> <span class="pill">${s.services.healthy}/${s.services.total} healthy</span> <span class="pill">${c.pending} pending</span>
+<div id="counts">${headerPills(s)} <span class="pill">${c.pending} pending</span>
 <button id="copy-ai" type="button">Copy for AI</button></div></header>
 <main>
 ${s.notices.length || s.config_errors.length ? `<h2>Notices</h2>${s.notices.map((n) => `<div class="notice"><b>${h(n.kind)}</b> · ${h(n.node)}: ${h(n.message)}</div>`).join('')}${s.config_errors.map((e) => `<div class="notice"><b>hosts/</b> ${h(e.file)}:${h(e.line)}: ${h(e.reason)}</div>`).join('')}` : ''}
 <h2>Nodes</h2>
 <div class="grid">${s.nodes
     .map(
-      (n) => `<div class="card"><b>${h(n.node)}</b> <span class="pill ${n.agent === 'alive' ? 'ok' : 'badtxt'}">agent ${h(n.agent)}</span>
-<div class="muted">last event ${h(ago(n.last_seen, now))}</div>
-<div>${n.services.healthy}/${n.services.total} healthy${n.services.missing ? `, ${n.services.missing} missing` : ''}${n.disk_pressure === 'high' ? ` · <span class="badtxt">disk ${h(n.disk_used_pct ?? '?')}%</span>` : ''}</div></div>`,
+      (n) => `<div class="card" data-node="${h(n.node)}"><b>${h(n.node)}</b> ${agentPill(n)}${n.engine === 'unreachable' ? ` <span class="pill badtxt">engine unreachable</span>` : ''}
+<div class="muted">last event ${h(ago(n.last_seen, now))}${n.engine === 'unreachable' ? ` · engine unreachable since ${h(ago(n.engine_since, now))}` : ''}</div>
+<div>${n.services.healthy}/${n.services.total} healthy${n.services.unknown ? `, <span class="warntxt">${n.services.unknown} unknown</span>` : ''}${n.services.missing ? `, ${n.services.missing} missing` : ''}${n.disk_pressure === 'high' ? ` · <span class="badtxt">disk ${h(n.disk_used_pct ?? '?')}%</span>` : ''}</div></div>`,
     )
     .join('')}</div>
 <h2>Services</h2>
@@ -80,7 +100,7 @@ ${s.notices.length || s.config_errors.length ? `<h2>Notices</h2>${s.notices.map(
 ${rows
     .map(
       (r) =>
-        `<tr class="${r.status === 'healthy' ? '' : 'bad'}" data-key="${h(r.key)}"><td><b>${h(r.service)}</b> <span class="muted">on ${h(r.node)}</span></td><td class="nw ${r.status === 'healthy' ? 'ok' : 'badtxt'}">${h(r.status)}</td><td class="hide-sm">${h(r.reason ?? '')}</td><td class="nw">${r.since ? h(ago(r.since, now)) : ''}</td></tr>`,
+        `<tr class="${r.status === 'healthy' || r.status === 'unknown' ? '' : 'bad'}" data-key="${h(r.key)}"><td><b>${h(r.service)}</b> <span class="muted">on ${h(r.node)}</span></td><td class="nw ${r.status === 'healthy' ? 'ok' : r.status === 'unknown' ? 'warntxt' : 'badtxt'}">${h(r.status)}</td><td class="hide-sm">${h(r.reason ?? '')}</td><td class="nw">${r.since ? h(ago(r.since, now)) : ''}</td></tr>`,
     )
     .join('\n') || '<tr><td colspan="4" class="muted">No services reported yet.</td></tr>'}
 </tbody></table>

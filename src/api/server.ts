@@ -14,6 +14,7 @@ import { readRegularFile } from '../store/atomic.js';
 import { appendEventLines } from '../store/events.js';
 import type { Layout, StorageStatus } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
+import { Metrics, type MetricsInput } from './metrics.js';
 import { renderPage } from './page.js';
 
 export interface ApiDeps {
@@ -24,6 +25,8 @@ export interface ApiDeps {
   summary: () => Promise<Summary>;
   runners: () => readonly RunnerStatus[];
   metrics: () => Promise<MetricsInput>;
+  /** The registry /metrics is written from (the executor observes action durations into it). */
+  exposition?: Metrics;
   ingestTokens: Readonly<Record<string, string>>;
   aliases: Readonly<Record<string, string>>;
   /** Largest accepted ingest body, bytes. */
@@ -32,13 +35,7 @@ export interface ApiDeps {
   storage?: () => Promise<StorageStatus>;
 }
 
-export interface MetricsInput {
-  observer: { applied: number; malformed: number; duplicate: number; unknown: number; oversized: number };
-  services: Record<string, { status: string }>;
-  telegram?: { sent: number; edited: number; retries: number; failures: number; rate_limited: number; queued: number };
-  executor: { started: number; completed: number; failed: number; refused: number; durations: Record<string, { count: number; sum_s: number }> };
-  notices_open: number;
-}
+export type { MetricsInput };
 
 const TYPE_BY_PREFIX: [string, string][] = [
   ['container-restart-', 'container_restart'],
@@ -57,6 +54,7 @@ function safeEqual(a: string, b: string): boolean {
 }
 
 export function buildServer(deps: ApiDeps) {
+  const exposition = deps.exposition ?? new Metrics();
   const app = Fastify({
     loggerInstance: deps.log,
     // Mirrors poll every 10 s: one log line per request would drown everything else.
@@ -162,8 +160,8 @@ export function buildServer(deps: ApiDeps) {
   });
 
   app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return renderMetrics(await deps.metrics(), await actionCounts(deps.actions), deps.runners());
+    reply.type(exposition.contentType);
+    return exposition.render({ ...(await deps.metrics()), actions: await actionCounts(deps.actions), runners: deps.runners() });
   });
 
   app.post('/ingest/events', async (req, reply) => {
@@ -247,49 +245,6 @@ async function actionCounts(actions: ActionStore): Promise<{ state: string; type
     for (const [, t] of TYPE_BY_PREFIX) out.push({ state: s, type: t, n: byType.get(t) ?? 0 });
   }
   return out;
-}
-
-function renderMetrics(m: MetricsInput, counts: { state: string; type: string; n: number }[], runners: readonly RunnerStatus[]): string {
-  const lines: string[] = [];
-  const metric = (name: string, type: string, help: string, samples: [Record<string, string> | null, number][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, v] of samples) {
-      const l = labels ? `{${Object.entries(labels).map(([k, x]) => `${k}="${String(x).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',')}}` : '';
-      lines.push(`${name}${l} ${Number.isFinite(v) ? v : 0}`);
-    }
-  };
-  metric('homelab_events_applied_total', 'counter', 'Events applied to world state.', [[null, m.observer.applied]]);
-  metric('homelab_events_malformed_total', 'counter', 'Event lines skipped as malformed (including over-long ones).', [[null, m.observer.malformed]]);
-  metric('homelab_events_duplicate_total', 'counter', 'Events skipped as duplicates (seq already applied).', [[null, m.observer.duplicate]]);
-  metric('homelab_events_unknown_total', 'counter', 'Events of unknown type.', [[null, m.observer.unknown]]);
-  const byStatus = new Map<string, number>([['healthy', 0], ['unhealthy', 0]]);
-  for (const s of Object.values(m.services)) byStatus.set(s.status, (byStatus.get(s.status) ?? 0) + 1);
-  metric('homelab_world_services', 'gauge', 'Services in world state by status.', [...byStatus].map(([status, n]) => [{ status }, n]));
-  metric('homelab_actions', 'gauge', 'Action files by state and type.', counts.map((c) => [{ state: c.state, type: c.type }, c.n]));
-  metric('homelab_executor_actions_total', 'counter', 'Actions the executor started, completed, failed or refused.', [
-    [{ outcome: 'started' }, m.executor.started],
-    [{ outcome: 'completed' }, m.executor.completed],
-    [{ outcome: 'failed' }, m.executor.failed],
-    [{ outcome: 'refused' }, m.executor.refused],
-  ]);
-  const dur = Object.entries(m.executor.durations);
-  metric('homelab_action_duration_seconds_sum', 'counter', 'Total time actions took, by type.', dur.map(([type, d]) => [{ type }, d.sum_s]));
-  metric('homelab_action_duration_seconds_count', 'counter', 'Actions timed, by type.', dur.map(([type, d]) => [{ type }, d.count]));
-  metric('homelab_loop_pass_duration_seconds', 'gauge', 'Duration of the last pass of each loop.', runners.map((r) => [{ loop: r.name }, (r.lastDurationMs ?? 0) / 1000]));
-  metric('homelab_loop_passes_total', 'counter', 'Passes of each loop.', runners.map((r) => [{ loop: r.name }, r.passes]));
-  metric('homelab_loop_failures_total', 'counter', 'Failed passes of each loop.', runners.map((r) => [{ loop: r.name }, r.failures]));
-  if (m.telegram) {
-    metric('homelab_telegram_messages_total', 'counter', 'Telegram calls by outcome.', [
-      [{ outcome: 'sent' }, m.telegram.sent],
-      [{ outcome: 'edited' }, m.telegram.edited],
-      [{ outcome: 'retried' }, m.telegram.retries],
-      [{ outcome: 'failed' }, m.telegram.failures],
-      [{ outcome: 'rate_limited' }, m.telegram.rate_limited],
-    ]);
-    metric('homelab_telegram_outbox_queued', 'gauge', 'Messages waiting to be delivered.', [[null, m.telegram.queued]]);
-  }
-  metric('homelab_notices_open', 'gauge', 'Open notices.', [[null, m.notices_open]]);
-  return `${lines.join('\n')}\n`;
 }
 
 export type { Action };

@@ -136,6 +136,7 @@ export function renderGroup(node: string, members: Action[], refData: (op: strin
 export function renderNotice(n: { kind: string; node: string; message: string; state: string; opened_at: string; closed_at?: string }, refData: (op: string) => string): Rendered {
   const title: Record<string, string> = {
     node_silent: '📵 Node agent silent',
+    engine_unreachable: '🔌 Docker Engine unreachable',
     desired_invalid: '📝 services.yaml invalid',
     bulk_removal_held: '✋ Bulk removal held',
     flapping: '🔁 Service flapping',
@@ -149,13 +150,17 @@ export function renderNotice(n: { kind: string; node: string; message: string; s
 export function renderStatus(s: Summary, now: number): string {
   const lines = ['📊 <b>Homelab status</b>', ''];
   for (const n of s.nodes) {
-    const icon = n.agent === 'alive' ? '🟢' : '🔴';
+    const engineDown = n.engine === 'unreachable';
+    const icon = !n.watched ? '⚪' : n.agent !== 'alive' || engineDown ? '🔴' : '🟢';
+    const agent = !n.watched && n.agent === 'silent' ? 'no services watched' : `agent ${n.agent}${engineDown ? `, <b>engine unreachable</b> since ${ago(n.engine_since, now)}` : ''}`;
     const disk = n.disk_pressure === 'high' ? ` · 💾 disk ${n.disk_used_pct ?? '?'}%` : '';
-    lines.push(`${icon} <b>${esc(n.node)}</b>: agent ${n.agent}, last event ${ago(n.last_seen, now)} · ${n.services.healthy}/${n.services.total} healthy${n.services.missing ? `, ${n.services.missing} missing` : ''}${disk}`);
+    lines.push(`${icon} <b>${esc(n.node)}</b>: ${agent}, last event ${ago(n.last_seen, now)} · ${n.services.healthy}/${n.services.total} healthy${n.services.unknown ? `, ${n.services.unknown} unknown` : ''}${n.services.missing ? `, ${n.services.missing} missing` : ''}${disk}`);
   }
   lines.push('');
-  if (s.services.unhealthy_list.length === 0 && s.services.missing_list.length === 0) lines.push('✅ All services healthy.');
+  if (s.services.unhealthy_list.length === 0 && s.services.missing_list.length === 0 && s.services.unknown_list.length === 0) lines.push('✅ All services healthy.');
   for (const u of s.services.unhealthy_list) lines.push(`🔴 ${esc(u.key)}: ${esc(u.reason ?? 'unhealthy')} since ${ago(u.since, now)}`);
+  const unknownNodes = [...new Set(s.services.unknown_list.map((u) => u.node))];
+  for (const node of unknownNodes) lines.push(`🔌 ${esc(node)}: ${s.services.unknown_list.filter((u) => u.node === node).length} service(s) unknown (engine unreachable)`);
   for (const m of s.services.missing_list.slice(0, 20)) lines.push(`❔ ${esc(m.key)}: no report yet`);
   const c = s.actions.counts;
   lines.push('', `Actions: ${c.pending} pending, ${c.approved} approved, ${c.running} running · ${c.completed} completed, ${c.failed} failed, ${c.rejected} rejected, ${c.cancelled} cancelled`);

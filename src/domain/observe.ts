@@ -161,6 +161,10 @@ function emptyNode(node: string): NodeState {
     disk_updated_at: null,
     events_applied: 0,
     events_unknown: 0,
+    first_seen: null,
+    engine: null,
+    engine_since: null,
+    engine_checked_at: null,
   };
 }
 
@@ -190,6 +194,7 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
     node.last_seen = ts;
     node.last_event_type = event.type;
   }
+  if (node.first_seen === undefined || node.first_seen === null || ts < node.first_seen) node.first_seen = ts;
   node.events_applied++;
   model.counters.applied++;
 
@@ -200,6 +205,16 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
     return true;
   }
   if (kind === 'node') {
+    if (event.type === 'node_heartbeat') {
+      // The agent says whether it reaches its node's Docker Engine (`detail.engine`).
+      const e = event.detail?.engine;
+      const engine = e === 'unreachable' ? 'unreachable' : e === 'ok' || e === 'reachable' ? 'reachable' : undefined;
+      if (engine && later(node.engine_checked_at ?? null, ts)) {
+        if (node.engine !== engine) node.engine_since = ts;
+        node.engine = engine;
+        node.engine_checked_at = ts;
+      }
+    }
     if (event.type === 'disk_pressure' && later(node.disk_updated_at, ts)) {
       node.disk_pressure = event.detail?.level === 'high' ? 'high' : 'normal';
       const pct = event.detail?.used_pct;
@@ -269,12 +284,25 @@ function byKey<T>(entries: [string, T][]): Record<string, T> {
 export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World {
   const pruneBefore = now - cfg.worldPruneAfterH * 3_600_000;
   const services: [string, ServiceState][] = [];
+  // A node whose agent cannot reach its engine: what its services do is unknown, not "missing".
+  const blind = (node: string) => model.nodes[node]?.engine === 'unreachable';
   for (const [key, s] of Object.entries(model.services)) {
     if (key !== `${s.node}/${s.service}` || !NAME_RE.test(s.node) || !NAME_RE.test(s.service)) continue;
     if (canonicalNode(s.node, cfg) !== s.node) continue;
     const wanted = desired[s.node]?.services[s.service] !== undefined;
     if (!wanted && Date.parse(s.last_event_at) < pruneBefore) continue;
-    services.push([key, { ...s, changes: [...s.changes] }]);
+    const copy = { ...s, changes: [...s.changes] };
+    if (blind(s.node)) Object.assign(copy, { status: 'unknown', reason: 'engine_unreachable', since: model.nodes[s.node]!.engine_since ?? s.since });
+    services.push([key, copy]);
+  }
+  for (const dn of Object.values(desired)) {
+    if (!blind(dn.node)) continue;
+    const since = model.nodes[dn.node]!.engine_since ?? model.nodes[dn.node]!.last_seen ?? new Date(now).toISOString();
+    for (const ds of Object.values(dn.services)) {
+      const key = `${dn.node}/${ds.service}`;
+      if (!ds.monitor || model.services[key]) continue;
+      services.push([key, { node: dn.node, service: ds.service, status: 'unknown', reason: 'engine_unreachable', since, last_event_at: since, last_healthy_at: null, last_incident: null, changes: [] }]);
+    }
   }
   const silentBefore = now - cfg.agentSilentAfterS * 1000;
   const nodes: [string, World['nodes'][string]][] = [];

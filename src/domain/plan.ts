@@ -24,7 +24,7 @@ export interface CooldownEntry {
 }
 export type Cooldowns = Record<string, CooldownEntry>;
 
-export type NoticeKind = 'node_silent' | 'desired_invalid' | 'bulk_removal_held' | 'flapping';
+export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping';
 export interface Notice {
   key: string;
   kind: NoticeKind;
@@ -63,9 +63,14 @@ export interface PlanConfig {
   steadyS: number;
   /** More status changes than this within steadyS is flapping. */
   flapChanges: number;
+  /**
+   * A node's services count as missing only this long after the node's first event: an agent
+   * coming up reports its services one by one (MISSING_GRACE_S).
+   */
+  missingGraceS: number;
 }
 
-export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6 };
+export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60 };
 
 export interface DesiredProblemRef {
   node: string;
@@ -157,7 +162,7 @@ export function plan(input: PlanInput): Plan {
       key: `desired-invalid-${node || 'hosts'}`,
       kind: 'desired_invalid',
       node,
-      message: `${first.file}:${first.line}: ${first.reason}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}. The last good version stays in force; run control-plane check.`,
+      message: `${first.file}:${first.line}: ${first.reason}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}. ${desired[node] ? 'The last good version stays in force' : `${node} is left out until the file is fixed`}; run control-plane check.`,
       revision: problems.map((p) => `${p.line}:${p.reason}`).join('|'),
       detail: { problems: problems.map((p) => ({ file: p.file, line: p.line, reason: p.reason })) },
     });
@@ -192,6 +197,20 @@ export function plan(input: PlanInput): Plan {
         revision: since ?? 'never',
       });
     }
+    // The agent speaks but cannot reach its engine: its services are unknown, never "missing".
+    const engineDown = !nodeSilent && wn?.engine === 'unreachable';
+    if (engineDown && monitored.length > 0) {
+      out.notices.push({
+        key: `engine-unreachable-${dn.node}`,
+        kind: 'engine_unreachable',
+        node: dn.node,
+        message: `The node agent on ${dn.node} cannot reach its Docker Engine (since ${wn.engine_since ?? 'its last heartbeat'}): the state of its ${monitored.length} services is unknown, so nothing is proposed for them. Check dockerd on ${dn.node} (systemctl status docker) and the agent's access to the socket.`,
+        revision: wn.engine_since ?? 'unreachable',
+      });
+    }
+    // Before the grace runs out, a service not reported yet is not missing: its agent just started.
+    const firstSeen = wn?.first_seen ? Date.parse(wn.first_seen) : NaN;
+    const inGrace = Number.isFinite(firstSeen) && now - firstSeen < (cfg.missingGraceS ?? DEFAULT_PLAN_CONFIG.missingGraceS) * 1000;
 
     for (const s of monitored) {
       const key = `${dn.node}/${s.service}`;
@@ -202,7 +221,8 @@ export function plan(input: PlanInput): Plan {
         for (const a of open) cancel(a, 'drift_resolved_auto');
         continue;
       }
-      if (nodeSilent) continue;
+      if (nodeSilent || engineDown || w?.status === 'unknown') continue;
+      if (!w && inGrace) continue;
       const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
       const { type, risk } = actionForTrigger(trigger);
       const id = idFor(type, dn.node, s.service);
@@ -241,7 +261,7 @@ export function plan(input: PlanInput): Plan {
     const diskId = idFor('disk_cleanup', dn.node, null);
     const diskOpen = openById.get(diskId);
     if (wn?.disk_pressure === 'high') {
-      if (!nodeSilent && !diskOpen && !silenced(input.silences, dn.node, null, now) && !blocked(diskId)) {
+      if (!nodeSilent && !engineDown && !diskOpen && !silenced(input.silences, dn.node, null, now) && !blocked(diskId)) {
         out.create.push({
           id: diskId,
           instance,

@@ -26,7 +26,8 @@ export const EventSchema = z.object({
 });
 export type NodeEvent = z.infer<typeof EventSchema>;
 
-export const ServiceStatus = z.enum(['healthy', 'unhealthy']);
+/** `unknown`: the node's agent cannot reach its Docker Engine, so nothing is known of its services. */
+export const ServiceStatus = z.enum(['healthy', 'unhealthy', 'unknown']);
 export type ServiceStatus = z.infer<typeof ServiceStatus>;
 
 export const IncidentSchema = z.object({
@@ -61,6 +62,14 @@ export const NodeStateSchema = z.object({
   disk_updated_at: z.string().nullable(),
   events_applied: z.number().int(),
   events_unknown: z.number().int(),
+  /** The oldest event time seen from this node (absent in older files). */
+  first_seen: z.string().nullable().optional(),
+  /** What the agent's heartbeats say of the node's Docker Engine (absent in older files). */
+  engine: z.enum(['reachable', 'unreachable']).nullable().optional(),
+  /** Since when the engine has been in that state (event time). */
+  engine_since: z.string().nullable().optional(),
+  /** The newest heartbeat that said so (event time). */
+  engine_checked_at: z.string().nullable().optional(),
 });
 export type NodeState = z.infer<typeof NodeStateSchema>;
 

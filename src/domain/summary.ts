@@ -33,19 +33,27 @@ export interface Summary {
   nodes: {
     node: string;
     agent: 'alive' | 'silent';
+    /** What the agent says of the node's Docker Engine; null before it said anything. */
+    engine: 'reachable' | 'unreachable' | null;
+    engine_since: string | null;
+    /** True when services.yaml has a service the agent watches (monitor not false). */
+    watched: boolean;
     last_seen: string | null;
     last_seen_age_s: number | null;
     disk_pressure: 'high' | 'normal' | null;
     disk_used_pct: number | null;
     desired: boolean;
-    services: { total: number; healthy: number; unhealthy: number; missing: number };
+    services: { total: number; healthy: number; unhealthy: number; unknown: number; missing: number };
   }[];
   services: {
     total: number;
     healthy: number;
     unhealthy: number;
+    /** Services of nodes whose agent cannot reach the engine. */
+    unknown: number;
     missing: number;
     unhealthy_list: { key: string; node: string; service: string; reason: string | null; since: string; desired: boolean }[];
+    unknown_list: { key: string; node: string; service: string; reason: string | null; since: string }[];
     missing_list: { key: string; node: string; service: string }[];
   };
   actions: { counts: Record<ActionState, number>; pending: BriefAction[]; running: BriefAction[]; approved: BriefAction[] };
@@ -89,10 +97,12 @@ export function summarize(input: SummaryInput): Summary {
   const monitored = (node: string, service: string) => desired[node]?.services[service]?.monitor === true;
   const nodeNames = [...new Set([...Object.keys(world.nodes), ...Object.keys(desired)])].sort();
   const unhealthy: Summary['services']['unhealthy_list'] = [];
+  const unknown: Summary['services']['unknown_list'] = [];
   const missing: Summary['services']['missing_list'] = [];
   let healthy = 0;
   for (const [key, s] of Object.entries(world.services)) {
     if (s.status === 'healthy') healthy++;
+    else if (s.status === 'unknown') unknown.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since });
     else unhealthy.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since, desired: monitored(s.node, s.service) });
   }
   for (const dn of Object.values(desired)) {
@@ -105,15 +115,19 @@ export function summarize(input: SummaryInput): Summary {
     const w = world.nodes[name];
     const inWorld = Object.values(world.services).filter((s) => s.node === name);
     const h = inWorld.filter((s) => s.status === 'healthy').length;
+    const u = inWorld.filter((s) => s.status === 'unknown').length;
     return {
       node: name,
       agent: w?.agent ?? 'silent',
+      engine: w?.engine ?? null,
+      engine_since: w?.engine_since ?? null,
+      watched: Object.values(desired[name]?.services ?? {}).some((s) => s.monitor),
       last_seen: w?.last_seen ?? null,
       last_seen_age_s: w?.last_seen ? Math.max(0, Math.round((now - Date.parse(w.last_seen)) / 1000)) : null,
       disk_pressure: w?.disk_pressure ?? null,
       disk_used_pct: w?.disk_used_pct ?? null,
       desired: desired[name] !== undefined,
-      services: { total: inWorld.length, healthy: h, unhealthy: inWorld.length - h, missing: missing.filter((m) => m.node === name).length },
+      services: { total: inWorld.length, healthy: h, unhealthy: inWorld.length - h - u, unknown: u, missing: missing.filter((m) => m.node === name).length },
     };
   });
   const byState = (s: ActionState) => input.open.filter((a) => a.state === s).map(brief);
@@ -125,8 +139,10 @@ export function summarize(input: SummaryInput): Summary {
       total: Object.keys(world.services).length,
       healthy,
       unhealthy: unhealthy.length,
+      unknown: unknown.length,
       missing: missing.length,
       unhealthy_list: unhealthy,
+      unknown_list: unknown,
       missing_list: missing,
     },
     actions: { counts: input.counts, pending: byState('pending'), approved: byState('approved'), running: byState('running') },

@@ -29,6 +29,8 @@ export interface ExecutorDeps {
    * right at the next start (state/interrupted-redeploys.json). Without it, only in memory.
    */
   interruptedFile?: string;
+  /** Told how long each finished action took (the /metrics histogram). */
+  onDuration?: (type: string, seconds: number) => void;
 }
 
 /** A redeploy that did not finish: its containers are checked and put right before anything else runs on its node. */
@@ -63,12 +65,10 @@ export class Executor {
   private abandoned = new Set<string>();
   private interrupted: Interrupted[] = [];
   private stopping = false;
-  readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0, durations: {} as Record<string, { count: number; sum_s: number }> };
+  readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0 };
 
   private timed(type: string, ms: number): void {
-    const d = (this.stats.durations[type] ??= { count: 0, sum_s: 0 });
-    d.count++;
-    d.sum_s += ms / 1000;
+    this.deps.onDuration?.(type, ms / 1000);
   }
 
   constructor(private readonly deps: ExecutorDeps) {}

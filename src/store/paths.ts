@@ -1,5 +1,6 @@
 // The layout of HOMELAB_ROOT (SPEC §2).
 import { promises as fs } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 import { ACTION_STATES, type ActionState } from '../domain/actions.js';
@@ -31,6 +32,23 @@ export function layout(root: string): Layout {
     actionDir: (state) => path.join(r, 'actions', state),
     notices: path.join(r, 'state', 'notices'),
   };
+}
+
+/**
+ * Creates `dir` and its missing parents one at a time. (Node's recursive mkdir spins for ever on
+ * some paths, e.g. under /proc, where creating a missing parent keeps answering ENOENT.)
+ * Throws the first error with the path it happened on.
+ */
+export function makeDirsSync(dir: string): void {
+  const parts: string[] = [];
+  let p = path.resolve(dir);
+  while (!existsSync(p)) {
+    parts.unshift(p);
+    const up = path.dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  for (const d of parts) mkdirSync(d);
 }
 
 /** Creates every directory the product uses; existing ones are left as they are. */

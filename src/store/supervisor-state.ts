@@ -38,7 +38,7 @@ const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.s
 export const StoredNoticeSchema = z.object({
   version: z.literal(VERSION),
   key: z.string(),
-  kind: z.enum(['node_silent', 'desired_invalid', 'bulk_removal_held', 'flapping']),
+  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping']),
   node: z.string(),
   service: z.string().optional(),
   message: z.string(),

@@ -113,3 +113,36 @@ describe('control-plane agent and mirror', () => {
     expect(r.out).toMatch(/services.json: failed \(.*ECONNREFUSED\)/);
   });
 });
+
+describe('control-plane run: a start either fully succeeds or exits 2 naming the setting', () => {
+  it.each([
+    ['DIGEST_CRON', 'every day', /^control-plane: configuration error: DIGEST_CRON: is not a cron expression of 5 or 6 fields/],
+    ['HOSTS_DIR', '/nonexistent', /^control-plane: configuration error: HOSTS_DIR: no such directory "\/nonexistent"/],
+    ['HOMELAB_ROOT', '/etc/passwd', /^control-plane: configuration error: HOMELAB_ROOT: "\/etc\/passwd" is a file, not a directory/],
+    ['HOMELAB_ROOT', '/etc/passwd/x', /^control-plane: configuration error: HOMELAB_ROOT: "\/etc\/passwd" is a file, not a directory/],
+    ['HOMELAB_ROOT', '/proc/nonexistent/x', /^control-plane: configuration error: HOMELAB_ROOT: cannot create "\/proc\/nonexistent\/x" \(ENOENT/],
+    ['HOST', '192.0.2.1', /^control-plane: configuration error: HOST: cannot listen on 192\.0\.2\.1:0: .*EADDRNOTAVAIL/],
+  ])('%s=%s', async (name, value, re) => {
+    await writeHosts(path.join(dir, 'hosts'), { n1: 'services:\n  a: {}\n' });
+    // Telegram off: DIGEST_CRON is checked all the same.
+    const r = cli(['run'], { PORT: '0', [name]: value });
+    expect(r.code, r.out + r.err).toBe(2);
+    const lines = r.err.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(re);
+  });
+
+  it('a port in use is a PORT error, and nothing is left running or locked', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { n1: 'services:\n  a: {}\n' });
+    const net = await import('node:net');
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = String((busy.address() as { port: number }).port);
+    const r = cli(['run'], { PORT: port });
+    busy.close();
+    expect(r.code).toBe(2);
+    expect(r.err.trim()).toMatch(new RegExp(`^control-plane: configuration error: PORT: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*set PORT\\)$`));
+    const { existsSync } = await import('node:fs');
+    expect(existsSync(path.join(dir, 'homelab', 'state', 'control-plane.pid'))).toBe(false);
+  });
+});

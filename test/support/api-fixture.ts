@@ -1,6 +1,7 @@
 // A web server over a temp HOMELAB_ROOT with a hand-made world, for API and browser tests.
 import { writeFile } from 'node:fs/promises';
 import { buildServer } from '../../src/api/server.js';
+import { Metrics } from '../../src/api/metrics.js';
 import type { RunnerStatus } from '../../src/loops/runner.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
@@ -33,6 +34,8 @@ export function worldFixture(now: number, hostile = true): World {
     disk_updated_at: iso(3600),
     events_applied: 10,
     events_unknown: 0,
+    engine: name === 'piha' ? ('unreachable' as const) : ('reachable' as const),
+    engine_since: iso(120),
     agent: 'alive' as const,
   });
   const services: World['services'] = {
@@ -104,7 +107,10 @@ export async function apiFixture(root: string, opts: { ingestTokens?: Record<str
     observerCounters: () => ({ applied: 10, malformed: 2, duplicate: 0, unknown: 1, oversized: 0 }),
     now: () => now,
   };
+  const exposition = new Metrics();
+  exposition.observeAction('container_restart', 1.5);
   const app = buildServer({
+    exposition,
     layout: l,
     actions,
     log: mem.log,
@@ -112,9 +118,12 @@ export async function apiFixture(root: string, opts: { ingestTokens?: Record<str
     summary: () => currentSummary(status),
     runners: () => runners,
     metrics: async () => ({
+      version: '0.1.0',
       observer: status.observerCounters(),
       services: world.services,
-      executor: { started: 1, completed: 1, failed: 0, refused: 0, durations: { container_restart: { count: 1, sum_s: 1.5 } } },
+      nodes: world.nodes,
+      missing: 1,
+      executor: { started: 1, completed: 1, failed: 0, refused: 0 },
       notices_open: 0,
     }),
     ingestTokens: opts.ingestTokens ?? {},

@@ -247,3 +247,42 @@ describe('timestamps ahead of the clock', () => {
     expect(parseEventLine(line('2026-05-27T20:00:00.000Z'), 'chelsty-infra', DAY, cfg).ok).toBe(true);
   });
 });
+
+describe('the engine as the agent reports it', () => {
+  const D: DesiredState = {
+    'chelsty-infra': {
+      node: 'chelsty-infra',
+      docker: { socket: '/var/run/docker.sock' },
+      services: {
+        zigbee2mqtt: { node: 'chelsty-infra', service: 'zigbee2mqtt', containers: ['zigbee2mqtt'], monitor: true, auto_approve: false },
+        mosquitto: { node: 'chelsty-infra', service: 'mosquitto', containers: ['mosquitto'], monitor: true, auto_approve: false },
+        homeassistant: { node: 'chelsty-infra', service: 'homeassistant', containers: ['homeassistant'], monitor: false, auto_approve: false },
+      },
+    },
+  };
+  const hb = (ts: string, engine: string) => ev('node_heartbeat', ts, { detail: { engine } });
+
+  it('unreachable: nodes.json says so with engine_since; every service of the node, reported or not, is unknown', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:50:00.000Z', { service: 'mosquitto' }), hb('2026-05-27T14:55:00.000Z', 'unreachable'), hb('2026-05-27T14:56:00.000Z', 'unreachable')]);
+    const w = renderWorld(m, D, render, NOW);
+    expect(w.nodes['chelsty-infra']).toMatchObject({ engine: 'unreachable', engine_since: '2026-05-27T14:55:00.000Z', first_seen: '2026-05-27T14:50:00.000Z' });
+    expect(w.services['chelsty-infra/mosquitto']).toMatchObject({ status: 'unknown', reason: 'engine_unreachable', since: '2026-05-27T14:55:00.000Z' });
+    expect(w.services['chelsty-infra/zigbee2mqtt']).toMatchObject({ status: 'unknown', reason: 'engine_unreachable' });
+    expect(w.services['chelsty-infra/homeassistant']).toBeUndefined(); // not watched
+    // The model itself keeps what was last known.
+    expect(m.services['chelsty-infra/mosquitto']!.status).toBe('healthy');
+  });
+
+  it('reachable again: the services are what the agent reports, the unreported one is missing again', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:50:00.000Z', { service: 'mosquitto' }), hb('2026-05-27T14:55:00.000Z', 'unreachable'), hb('2026-05-27T14:57:00.000Z', 'ok')]);
+    const w = renderWorld(m, D, render, NOW);
+    expect(w.nodes['chelsty-infra']).toMatchObject({ engine: 'reachable', engine_since: '2026-05-27T14:57:00.000Z' });
+    expect(w.services['chelsty-infra/mosquitto']!.status).toBe('healthy');
+    expect(w.services['chelsty-infra/zigbee2mqtt']).toBeUndefined();
+  });
+
+  it('a late heartbeat (a spool draining) does not overwrite a newer one', () => {
+    const m = run([hb('2026-05-27T14:57:00.000Z', 'ok'), hb('2026-05-27T14:55:00.000Z', 'unreachable')]);
+    expect(renderWorld(m, D, render, NOW).nodes['chelsty-infra']!.engine).toBe('reachable');
+  });
+});

@@ -255,3 +255,44 @@ describe('plan: notices for a broken desired-state file', () => {
     expect(p.notices[0]!.message).toContain('hosts/chelsty-infra/services.yaml:3: YAML: bad');
   });
 });
+
+describe('plan: a node whose agent cannot reach its engine', () => {
+  const down = node('chelsty-infra', { engine: 'unreachable', engine_since: iso(-300) });
+  const unknown = (key: string) => svc(key, 'unknown' as never, 'engine_unreachable', { since: iso(-300) });
+
+  it('proposes nothing for its services (not redeploy for "missing" ones) and opens one notice', () => {
+    const p = plan(input({ world: world([unknown('chelsty-infra/zigbee2mqtt'), unknown('chelsty-infra/mosquitto')], [down]) }));
+    expect(p.create).toEqual([]);
+    expect(p.notices).toEqual([
+      expect.objectContaining({ key: 'engine-unreachable-chelsty-infra', kind: 'engine_unreachable', node: 'chelsty-infra', message: expect.stringMatching(/cannot reach its Docker Engine .* 2 services is unknown/) }),
+    ]);
+  });
+
+  it('proposes nothing even for a service world state never heard of, nor a disk cleanup', () => {
+    const p = plan(input({ world: world([], [{ ...down, disk_pressure: 'high' }]) }));
+    expect(p.create).toEqual([]);
+  });
+
+  it('keeps open actions (an approval would fail, a cancel would lie) and closes the notice when the engine is back', () => {
+    const open = [action('redeploy-chelsty-infra-zigbee2mqtt', 'pending')];
+    const p = plan(input({ open, world: world([unknown('chelsty-infra/zigbee2mqtt'), unknown('chelsty-infra/mosquitto')], [down]) }));
+    expect(p.cancel).toEqual([]);
+    const back = plan(input({ world: world([svc('chelsty-infra/zigbee2mqtt', 'healthy'), svc('chelsty-infra/mosquitto', 'healthy')], [node('chelsty-infra', { engine: 'reachable' })]) }));
+    expect(back.notices).toEqual([]);
+  });
+});
+
+describe('plan: MISSING_GRACE_S after a node first speaks', () => {
+  const cfg = { cooldownBaseS: 600, cooldownMaxS: 21600, steadyS: 1800, flapChanges: 6, missingGraceS: 60 };
+  it('a service not reported yet is not missing while the grace runs', () => {
+    const fresh = node('chelsty-infra', { first_seen: iso(-30) });
+    const p = plan(input({ cfg, world: world([svc('chelsty-infra/mosquitto', 'healthy')], [fresh]) }));
+    expect(p.create).toEqual([]);
+  });
+  it('after the grace it is missing and gets its redeploy; an unhealthy one is proposed at once', () => {
+    const old = node('chelsty-infra', { first_seen: iso(-61) });
+    expect(plan(input({ cfg, world: world([svc('chelsty-infra/mosquitto', 'healthy')], [old]) })).create.map((c) => c.id)).toEqual(['redeploy-chelsty-infra-zigbee2mqtt']);
+    const fresh = node('chelsty-infra', { first_seen: iso(-5) });
+    expect(plan(input({ cfg, world: world([svc('chelsty-infra/mosquitto', 'unhealthy', 'containers_not_running')], [fresh]) })).create.map((c) => c.id)).toEqual(['container-restart-chelsty-infra-mosquitto']);
+  });
+});
