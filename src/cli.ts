@@ -9,7 +9,7 @@ import { checkEnvironment, ConfigError, loadConfig, type Config } from './config
 import { createLogger } from './log.js';
 import { Observer } from './loops/observer.js';
 import { readLivePid, startControlPlane } from './main.js';
-import { DesiredStore, loadDesired } from './store/desired.js';
+import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
 import { ensureLayout, layout } from './store/paths.js';
 import { ACTION_STATES, describeAction, type Action, type ActionState, type Actor } from './domain/actions.js';
 import { ActionStore, TransitionError } from './store/actions.js';
@@ -122,7 +122,7 @@ async function cmdCheck(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
   const hostsDir = path.resolve((values.hosts as string | undefined) ?? env.HOSTS_DIR ?? './hosts');
   const load = await loadDesired(hostsDir);
   if (load.problems.length > 0) {
-    for (const p of load.problems) process.stdout.write(`${path.relative(process.cwd(), p.file) || p.file}:${p.line}: ${p.reason}\n`);
+    for (const p of load.problems) process.stdout.write(`${problemWhere(p, path.relative(process.cwd(), p.file) || p.file)}: ${p.reason}\n`);
     process.stdout.write(`${load.problems.length} problem(s) in ${hostsDir}\n`);
     return 1;
   }

@@ -17,7 +17,7 @@ import { VERSION } from './status.js';
 import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
-import { DesiredStore } from './store/desired.js';
+import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired.js';
 import { checkOneFilesystem, ensureLayout, layout, storageStatus } from './store/paths.js';
 
 export interface Running {
@@ -299,9 +299,9 @@ async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<voi
 }
 
 /** Logs each problem, saying truthfully whether a last good version of that node is in force. */
-export function reportDesiredProblems(log: Logger, problems: readonly { node: string; file: string; line: number; reason: string }[], inForce: Readonly<Record<string, unknown>>): void {
+export function reportDesiredProblems(log: Logger, problems: readonly DesiredProblem[], inForce: Readonly<Record<string, unknown>>): void {
   for (const p of problems) {
     const what = inForce[p.node] ? 'the last good version stays in force' : `${p.node} is left out until the file is fixed`;
-    log.error({ file: p.file, line: p.line, reason: p.reason }, `desired state: ${p.file}:${p.line}: ${p.reason} (${what})`);
+    log.error({ file: p.file, line: p.line, col: p.col, reason: p.reason }, `desired state: ${problemWhere(p)}: ${p.reason} (${what})`);
   }
 }

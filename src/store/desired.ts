@@ -12,7 +12,14 @@ export interface DesiredProblem {
   node: string;
   file: string;
   line: number;
+  /** Column of a YAML syntax error, where the parser knows it. */
+  col?: number;
   reason: string;
+}
+
+/** `file:line:col` (or `file:line`) as editors and compilers print it. */
+export function problemWhere(p: Pick<DesiredProblem, 'file' | 'line' | 'col'>, file = p.file): string {
+  return `${file}:${p.line}${p.col !== undefined ? `:${p.col}` : ''}`;
 }
 
 export type DesiredParse = { ok: true; value: DesiredNode } | { ok: false; problems: DesiredProblem[] };
@@ -39,11 +46,20 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
   if (text.trim() === '') return problem(1, 'file is empty (saved half-way?); expected a `services:` map');
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true, prettyErrors: false, strict: true, logLevel: 'error' });
+  // The line and column of an error from its offset (linePos is filled in only with prettyErrors).
+  // A flow collection left open is noticed where the next block line starts: point at the
+  // bracket that was never closed instead, which is where the fix goes.
+  const where = (e: { pos: [number, number]; message: string; linePos?: [{ line: number; col: number }, ...unknown[]] }): { line: number; col: number } => {
+    const flow = /^Flow (sequence|map)\b.*end with a ([\]}])/.exec(e.message);
+    const opener = flow ? unclosedOpener(text, e.pos[0], flow[2] === ']' ? '[' : '{') : -1;
+    const p = opener >= 0 ? counter.linePos(opener) : (e.linePos?.[0] ?? counter.linePos(e.pos[0]));
+    return { line: p.line, col: p.col };
+  };
   // A tag this schema does not know (`!!python/object`, a custom `!thing`) is not silently
   // read as a plain value: the file is not what its author thinks it says.
   const tagWarnings = doc.warnings.filter((w) => w.code === 'TAG_RESOLVE_FAILED');
   if (tagWarnings.length > 0) {
-    return { ok: false, problems: tagWarnings.map((w) => ({ node, file, line: w.linePos?.[0]?.line ?? 1, reason: `YAML: ${w.message.split('\n')[0]}` })) };
+    return { ok: false, problems: tagWarnings.map((w) => ({ node, file, ...where(w), reason: `YAML: ${w.message.split('\n')[0]}` })) };
   }
   if (doc.errors.length > 0) {
     return {
@@ -53,7 +69,7 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
           const dups = duplicateKeys(doc, counter);
           if (dups.length) return dups.map((d) => ({ node, file, line: d.line, reason: `YAML: duplicate key ${JSON.stringify(d.key)} (map keys must be unique)` }));
         }
-        return [{ node, file, line: e.linePos?.[0]?.line ?? 1, reason: `YAML: ${e.message.split('\n')[0]}` }];
+        return [{ node, file, ...where(e), reason: `YAML: ${e.message.split('\n')[0]}` }];
       }),
     };
   }
@@ -87,6 +103,25 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
     return { ok: false, problems };
   }
   return { ok: true, value: normalizeDesired(node, parsed.data) };
+}
+
+/** Offset of the last `open` bracket before `end` that no bracket closes (quotes and comments skipped), or -1. */
+function unclosedOpener(text: string, end: number, open: '[' | '{'): number {
+  const stack: { ch: string; at: number }[] = [];
+  let quote: string | null = null;
+  for (let i = 0; i < end && i < text.length; i++) {
+    const c = text[i]!;
+    if (quote) {
+      if (c === quote) quote = null;
+      continue;
+    }
+    if (c === '"' || c === "'") quote = c;
+    else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) while (i < end && text[i] !== '\n') i++;
+    else if (c === '[' || c === '{') stack.push({ ch: c, at: i });
+    else if ((c === ']' || c === '}') && stack.length) stack.pop();
+  }
+  for (let k = stack.length - 1; k >= 0; k--) if (stack[k]!.ch === open) return stack[k]!.at;
+  return -1;
 }
 
 /** The second and later occurrences of a key in any map, with their lines. */

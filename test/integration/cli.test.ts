@@ -30,7 +30,9 @@ describe('control-plane check', () => {
   });
 
   it.each([
-    ['syntax error', 'services:\n  zigbee2mqtt: {\n  mosquitto: {}\n', /services\.yaml:\d+: YAML: /],
+    ['syntax error', 'services:\n  zigbee2mqtt: {\n  mosquitto: {}\n', /services\.yaml:2:16: YAML: Flow map/],
+    ['a tab on line 3', 'services:\n  a: {}\n\tb: {}\n', /services\.yaml:3:1: YAML: Tabs are not allowed as indentation/],
+    ['an unclosed [ on line 4', 'services:\n  a: {}\n  b:\n    containers: [x, y\n  c: {}\n', /services\.yaml:4:17: YAML: Flow sequence .* end with a \]/],
     ['wrong type', 'services:\n  zigbee2mqtt:\n    containers: zigbee2mqtt\n', /services\.yaml:3: services\.zigbee2mqtt\.containers: /],
     ['wrong type of monitor', 'services:\n  mosquitto: {}\n  zigbee2mqtt:\n    monitor: "no"\n', /services\.yaml:4: services\.zigbee2mqtt\.monitor: /],
     ['unknown key', 'services:\n  zigbee2mqtt:\n    containers: [z2m]\n    restart: always\n', /services\.yaml:4: unknown key services\.zigbee2mqtt\.restart/],
