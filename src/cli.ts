@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `control-plane <command>`: run, check, replay, observe.
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,16 +9,17 @@ import { parseArgs } from 'node:util';
 import { checkEnvironment, ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { Observer } from './loops/observer.js';
-import { readLivePid, startControlPlane } from './main.js';
+import { pidFile, readLivePid, startControlPlane } from './main.js';
+import { VERSION } from './status.js';
 import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
-import { ensureLayout, layout } from './store/paths.js';
-import { ACTION_STATES, describeAction, type Action, type ActionState, type Actor } from './domain/actions.js';
+import { ensureLayout, layout, type Layout } from './store/paths.js';
+import { ACTION_STATES, describeAction, OPEN_STATES, type Action, type ActionState, type Actor } from './domain/actions.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 import { Agent, LocalSink, PushSink } from './agent/agent.js';
 import { engineFor } from './docker/engine.js';
 import { Mirror } from './mirror/mirror.js';
-import { NAME_RE, type DesiredNode } from './domain/schemas.js';
+import { NAME_RE, unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
 import { parseDesiredText } from './store/desired.js';
 
 const USAGE = `control-plane — keeps a homelab's Docker services in their desired state
@@ -34,7 +36,9 @@ Commands:
   mirror     copy another control plane's world state every few seconds
   silence    silence proposals for a node or a service for a while
 
-Run 'control-plane <command> --help' for a command's options.
+Run 'control-plane <command> --help' for a command's options; 'control-plane --version' for the version.
+Lists and checks print aligned tables, or JSON with -o json. Exit codes: 0 ok; 1 the operation
+failed or problems were found; 2 a usage or configuration error.
 Configuration comes from the environment; see the README for every variable.`;
 
 const HELP: Record<string, string> = {
@@ -42,10 +46,11 @@ const HELP: Record<string, string> = {
 
 Runs the observer and every loop until SIGINT or SIGTERM. Reads HOMELAB_ROOT (default
 ./var/homelab) and HOSTS_DIR (default ./hosts). Telegram is on when TELEGRAM_BOT_TOKEN is set.`,
-  check: `Usage: control-plane check [--hosts DIR]
+  check: `Usage: control-plane check [--hosts DIR] [-o table|json]
 
 Validates every <DIR>/<node>/services.yaml (default: HOSTS_DIR or ./hosts).
-Exit 0 when all are valid; otherwise exit 1 and print file:line: reason for each problem.`,
+Exit 0 when all are valid (an empty directory is a warning); otherwise exit 1 and print
+file:line[:column]: reason for each problem.`,
   replay: `Usage: control-plane replay
 
 Rebuilds world/services.json, world/nodes.json and the observer checkpoint from every event
@@ -58,23 +63,50 @@ exits. Refuses while 'run' is running on the same HOMELAB_ROOT.`,
 };
 
 HELP.actions = `Usage:
-  control-plane actions list [--state S] [--json]   open actions, or those in state S (pending, approved,
-                                                    running, completed, failed, rejected, cancelled, all)
-  control-plane actions show <id> [--json]          the open instance of <id>, or its newest finished one
-  control-plane actions approve <id> [--by NAME]    approve a pending action (the executor runs it)
-  control-plane actions reject <id> [--by NAME]     reject a pending action
-  control-plane actions confirm-removal <node>      let a held bulk removal of <node>'s services proceed
+  control-plane actions list [--state S[,S…]] [-o table|json]   open actions, or those in the states given
+  control-plane actions show <id> [-o table|json]              the open instance of <id>, or its newest finished one
+  control-plane actions approve <id> [--by NAME] [--yes]       approve a pending action (the executor runs it)
+  control-plane actions reject <id> [--by NAME]                reject a pending action
+  control-plane actions confirm-removal <node>                 let a held bulk removal of <node>'s services proceed
 
-Approving by hand works too: mv actions/pending/<id>.json actions/approved/
-Exit 1 with the action's current state when it is not pending any more.`;
+States: pending, approved, running, completed, failed, rejected, cancelled; also open (the first
+three) and all. Approving by hand works too: mv actions/pending/<id>.json actions/approved/
+Exit 0 done; 1 the operation failed (not pending any more, no such action, nothing held); 2 usage
+or configuration. Run 'control-plane actions <command> --help' for one command.`;
+HELP['actions list'] = `Usage: control-plane actions list [--state S[,S…]] [-o table|json] [--json]
+
+Lists actions in the states given (default: open = pending, approved, running), oldest first, as
+an aligned table with a header, or as a JSON array. States: pending, approved, running, completed,
+failed, rejected, cancelled, open, all; several separated by commas.`;
+HELP['actions show'] = `Usage: control-plane actions show <id> [-o table|json] [--json]
+
+Prints the open instance of <id>, or its newest finished one: what it does, its state, and its
+history. Exit 1 when there is no such action.`;
+HELP['actions approve'] = `Usage: control-plane actions approve <id> [--by NAME] [--yes]
+
+Approves a pending action; the executor carries it out at once. A guarded action (redeploy,
+disk_cleanup) asks for confirmation on a terminal; --yes answers it (for scripts). Exit 1 with the
+action's current state when it is not pending any more.`;
+HELP['actions reject'] = `Usage: control-plane actions reject <id> [--by NAME]
+
+Rejects a pending action. Its id is not proposed again until its cooldown runs out. Exit 1 with
+the action's current state when it is not pending any more.`;
+HELP['actions confirm-removal'] = `Usage: control-plane actions confirm-removal <node>
+
+A services.yaml change that removes many services at once is held until an operator confirms it.
+This confirms the removal held for <node>; exit 1 when nothing is held for it.`;
 HELP.silence = `Usage:
   control-plane silence add <node>[/<service>] <duration> [--reason TEXT] [--by NAME]
-  control-plane silence list [--json]
+  control-plane silence list [-o table|json]
   control-plane silence rm <id | node[/service]>
 
 While a silence lasts no action is proposed for that node or service; world state is still
-recorded. Durations: 30m, 2h, 1d, 1h30m.`;
-
+recorded. Durations: 30m, 2h, 1d, 1h30m. The node and service must be in hosts/ (HOSTS_DIR);
+adding a silence for a target that has one extends it. Exit 1 when the target is unknown or
+there is nothing to remove.`;
+HELP['silence add'] = HELP.silence;
+HELP['silence list'] = HELP.silence;
+HELP['silence rm'] = HELP.silence;
 HELP.agent = `Usage: control-plane agent --node NAME [options]
 
 Watches this node's Docker Engine (event stream, plus an inspection every interval) and disks,
@@ -102,7 +134,7 @@ answers something that is not a world file, the last good copy stays.`;
 
 class UsageError extends Error {}
 
-type Opts = Record<string, { type: 'string' | 'boolean' }>;
+type Opts = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 function parse(command: string, argv: string[], options: Opts): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
     const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
@@ -117,17 +149,25 @@ function config(env: NodeJS.ProcessEnv): Config {
 }
 
 async function cmdCheck(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values } = parse('check', argv, { hosts: { type: 'string' } });
+  const { values } = parse('check', argv, { hosts: { type: 'string' }, ...OUTPUT });
   if (values.help) return help('check');
-  const hostsDir = path.resolve((values.hosts as string | undefined) ?? env.HOSTS_DIR ?? './hosts');
+  const format = outputFormat(values);
+  const hostsDir = path.resolve((values.hosts as string | undefined) ?? (env.HOSTS_DIR || './hosts'));
   const load = await loadDesired(hostsDir);
+  const nodes = Object.values(load.desired);
+  const services = nodes.reduce((n, d) => n + Object.keys(d.services).length, 0);
+  const warnings = load.problems.length === 0 && nodes.length === 0 ? [`no node in ${hostsDir}: add <node>/services.yaml (see hosts/ in the repository for examples)`] : [];
+  if (format === 'json') {
+    const problems = load.problems.map((p) => ({ file: p.file, line: p.line, ...(p.col !== undefined ? { col: p.col } : {}), reason: p.reason }));
+    process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, hosts: hostsDir, nodes: nodes.length, services, problems, warnings }, null, 2)}\n`);
+    return problems.length ? 1 : 0;
+  }
+  for (const w of warnings) process.stderr.write(`control-plane: warning: ${w}\n`);
   if (load.problems.length > 0) {
     for (const p of load.problems) process.stdout.write(`${problemWhere(p, path.relative(process.cwd(), p.file) || p.file)}: ${p.reason}\n`);
     process.stdout.write(`${load.problems.length} problem(s) in ${hostsDir}\n`);
     return 1;
   }
-  const nodes = Object.values(load.desired);
-  const services = nodes.reduce((n, d) => n + Object.keys(d.services).length, 0);
   process.stdout.write(`ok: ${nodes.length} node(s), ${services} service(s) in ${hostsDir}\n`);
   return 0;
 }
@@ -139,7 +179,11 @@ async function observeOffline(env: NodeJS.ProcessEnv, fresh: boolean): Promise<n
   await ensureLayout(l);
   const pid = await readLivePid(l.state);
   if (pid !== undefined) {
-    process.stderr.write(`control-plane run is running on ${l.root} (pid ${pid}); stop it first, or delete state/observer_checkpoint.json and let it replay\n`);
+    process.stderr.write(
+      `control-plane: 'control-plane run' (pid ${pid}) is using ${l.root}: it keeps world state current by itself. ` +
+        `To ${fresh ? 'rebuild world state from every event' : 'observe offline'}, stop it first, run this again, then start it. ` +
+        `(If pid ${pid} is not a control plane, remove ${pidFile(l.state)}.)\n`,
+    );
     return 1;
   }
   const desired = new DesiredStore(cfg.hostsDir);
@@ -202,47 +246,123 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   process.exit(0);
 }
 
-function actionLine(a: Action): string {
+const OUTPUT: Opts = { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } };
+
+function outputFormat(values: Record<string, string | boolean | undefined>): 'table' | 'json' {
+  const o = (values.output as string | undefined) ?? (values.json ? 'json' : 'table');
+  if (o !== 'table' && o !== 'json') throw new UsageError(`-o must be table or json, not ${JSON.stringify(o)}`);
+  return o;
+}
+
+/** Columns padded to their widest cell, with a header, as kubectl prints them. */
+function table(headers: string[], rows: string[][]): string {
+  const width = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(width[i]!))).join('  ').trimEnd();
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
+}
+
+/**
+ * The data directory of an existing control plane. A read or an approval never creates one: run
+ * from another directory, the default ./var/homelab would be a new, empty one.
+ */
+function dataDir(env: NodeJS.ProcessEnv, cfg: Config): Layout {
+  if (!env.HOMELAB_ROOT) process.stderr.write(`control-plane: HOMELAB_ROOT is not set; using ${cfg.homelabRoot}\n`);
+  if (!existsSync(path.join(cfg.homelabRoot, 'actions'))) {
+    throw new ConfigError('HOMELAB_ROOT', `no control plane data in ${cfg.homelabRoot} (no actions/ there); set HOMELAB_ROOT to the directory 'control-plane run' uses`);
+  }
+  return layout(cfg.homelabRoot);
+}
+
+async function desiredNow(env: NodeJS.ProcessEnv, cfg: Config): Promise<DesiredState> {
+  if (!env.HOSTS_DIR) process.stderr.write(`control-plane: HOSTS_DIR is not set; using ${cfg.hostsDir}\n`);
+  return (await loadDesired(cfg.hostsDir)).desired;
+}
+
+function target(a: Action): string {
+  return `${a.node}${a.service ? `/${a.service}` : ''}`;
+}
+
+function detail(a: Action): string {
   const who = a.approved_by ?? a.rejected_by;
-  const extra = a.cancel_reason ? ` (${a.cancel_reason})` : a.error ? ` (${a.error})` : who ? ` (by ${who.name ?? who.id ?? who.via})` : '';
-  return `${a.state.padEnd(9)} ${a.id}  ${a.type}/${a.risk}  ${a.node}${a.service ? `/${a.service}` : ''}  ${a.trigger}  ${a.updated_at}${extra}`;
+  return a.cancel_reason ?? a.error ?? (who ? `by ${who.name ?? who.id ?? who.via}` : '');
+}
+
+function actionsTable(list: readonly Action[]): string {
+  return table(
+    ['STATE', 'ID', 'TYPE', 'RISK', 'TARGET', 'TRIGGER', 'UPDATED', 'DETAIL'],
+    list.map((a) => [a.state, a.id, a.type, a.risk, target(a), a.trigger, a.updated_at.slice(0, 19).replace('T', ' '), detail(a)]),
+  );
+}
+
+/** `--state pending,failed` → the states; open and all stand for several. */
+function statesFrom(text: string | undefined): ActionState[] {
+  const out = new Set<ActionState>();
+  for (const word of (text ?? 'open').split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (word === 'open') OPEN_STATES.forEach((x) => out.add(x));
+    else if (word === 'all') ACTION_STATES.forEach((x) => out.add(x));
+    else if ((ACTION_STATES as readonly string[]).includes(word)) out.add(word as ActionState);
+    else throw new UsageError(`unknown state ${JSON.stringify(word)}; one of open, all, ${ACTION_STATES.join(', ')}`);
+  }
+  if (out.size === 0) throw new UsageError('--state needs at least one state');
+  return ACTION_STATES.filter((x) => out.has(x));
+}
+
+/** Asks a yes/no question on the terminal; anything but y or yes is no. */
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await rl.question(`${question} [y/N] `);
+    return /^(y|yes)$/i.test(answer.trim());
+  } finally {
+    rl.close();
+  }
 }
 
 async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parse('actions', argv, { state: { type: 'string' }, json: { type: 'boolean' }, by: { type: 'string' } });
-  const [sub, arg] = positionals;
-  if (values.help || !sub) return help('actions');
+  const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const name = sub && HELP[`actions ${sub}`] ? `actions ${sub}` : 'actions';
+  const { values, positionals } = parse(name, argv, { state: { type: 'string' }, by: { type: 'string' }, yes: { type: 'boolean', short: 'y' }, ...OUTPUT });
+  const arg = positionals[1];
+  if (values.help || !sub) return help(name);
   const cfg = config(env);
-  const l = layout(cfg.homelabRoot);
-  await ensureLayout(l);
-  const store = new ActionStore(l.actions);
   const by = (values.by as string | undefined) ?? userName();
   switch (sub) {
     case 'list': {
-      const st = (values.state as string | undefined) ?? 'open';
-      let list: Action[];
-      if (st === 'open') list = await store.listOpen();
-      else if (st === 'all') list = (await Promise.all(ACTION_STATES.map((x) => store.list(x)))).flat();
-      else if ((ACTION_STATES as readonly string[]).includes(st)) list = await store.list(st as ActionState);
-      else throw new UsageError(`unknown state ${JSON.stringify(st)}; one of open, all, ${ACTION_STATES.join(', ')}`);
-      if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
-      else if (list.length === 0) process.stdout.write(`no ${st} actions\n`);
-      else for (const a of list) process.stdout.write(`${actionLine(a)}\n`);
+      const format = outputFormat(values);
+      const store = new ActionStore(dataDir(env, cfg).actions);
+      const states = statesFrom(values.state as string | undefined);
+      const list = (await Promise.all(states.map((x) => store.list(x)))).flat();
+      if (format === 'json') process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      else if (list.length === 0) process.stdout.write(`no ${(values.state as string | undefined) ?? 'open'} actions\n`);
+      else process.stdout.write(actionsTable(list));
       return 0;
     }
     case 'show': {
-      if (!arg) throw new UsageError(`actions show needs an id\n\n${HELP.actions}`);
-      const a = await store.get(arg);
+      if (!arg) throw new UsageError(`actions show needs an id\n\n${HELP['actions show']}`);
+      const format = outputFormat(values);
+      const a = await new ActionStore(dataDir(env, cfg).actions).get(arg);
       if (!a) {
         process.stderr.write(`control-plane: no action ${arg}\n`);
         return 1;
       }
-      process.stdout.write(values.json ? `${JSON.stringify(a, null, 2)}\n` : `${actionLine(a)}\n${describeAction(a)}\n${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n`);
+      process.stdout.write(
+        format === 'json'
+          ? `${JSON.stringify(a, null, 2)}\n`
+          : `${actionsTable([a])}\n${describeAction(a)}\n${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n`,
+      );
       return 0;
     }
     case 'approve':
     case 'reject': {
-      if (!arg) throw new UsageError(`actions ${sub} needs an id\n\n${HELP.actions}`);
+      if (!arg) throw new UsageError(`actions ${sub} needs an id\n\n${HELP[`actions ${sub}`]}`);
+      const store = new ActionStore(dataDir(env, cfg).actions);
+      const current = await store.get(arg);
+      if (sub === 'approve' && current?.state === 'pending' && current.risk === 'guarded' && !values.yes && process.stdin.isTTY) {
+        if (!(await confirm(`Approve ${current.id}: ${describeAction(current)}?`))) {
+          process.stderr.write('control-plane: not approved\n');
+          return 1;
+        }
+      }
       const actor: Actor = { via: 'cli', name: by };
       try {
         const a = await store.transition({
@@ -250,6 +370,7 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
           from: 'pending',
           to: sub === 'approve' ? 'approved' : 'rejected',
           by: `cli:${by}`,
+          ...(current?.state === 'pending' ? { instance: current.instance } : {}),
           patch: sub === 'approve' ? { approved_by: actor } : { rejected_by: actor },
         });
         process.stdout.write(`${sub === 'approve' ? 'approved' : 'rejected'} ${a.id} (instance ${a.instance})\n`);
@@ -266,9 +387,13 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       }
     }
     case 'confirm-removal': {
-      if (!arg) throw new UsageError(`actions confirm-removal needs a node\n\n${HELP.actions}`);
-      const st = new SupervisorState(l.state);
-      await st.ensureDirs();
+      if (!arg) throw new UsageError(`actions confirm-removal needs a node\n\n${HELP['actions confirm-removal']}`);
+      const st = new SupervisorState(dataDir(env, cfg).state);
+      const held = (await st.notices()).filter((n) => n.kind === 'bulk_removal_held' && n.state === 'open');
+      if (!held.some((n) => n.node === arg)) {
+        process.stderr.write(`control-plane: nothing is held for ${JSON.stringify(arg)} (held now: ${held.map((n) => n.node).join(', ') || 'none'})\n`);
+        return 1;
+      }
       await st.confirmRemoval(arg, by, Date.now());
       process.stdout.write(`confirmed: the removal of ${arg}'s services proceeds at the next supervisor pass\n`);
       return 0;
@@ -279,38 +404,44 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
 }
 
 async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const { values, positionals } = parse('silence', argv, { reason: { type: 'string' }, by: { type: 'string' }, json: { type: 'boolean' } });
-  const [sub, target, duration] = positionals;
-  if (values.help || !sub) return help('silence');
+  const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const name = sub && HELP[`silence ${sub}`] ? `silence ${sub}` : 'silence';
+  const { values, positionals } = parse(name, argv, { reason: { type: 'string' }, by: { type: 'string' }, ...OUTPUT });
+  const [, what, duration] = positionals;
+  if (values.help || !sub) return help(name);
   const cfg = config(env);
-  const l = layout(cfg.homelabRoot);
-  await ensureLayout(l);
-  const st = new SupervisorState(l.state);
   switch (sub) {
     case 'add': {
-      if (!target || !duration) throw new UsageError(`silence add needs a target and a duration\n\n${HELP.silence}`);
+      if (!what || !duration) throw new UsageError(`silence add needs a target and a duration\n\n${HELP.silence}`);
       let ms: number;
       try {
         ms = parseDuration(duration);
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
-      const s = await st.addSilence(target, ms, Date.now(), { reason: values.reason as string | undefined, by: (values.by as string | undefined) ?? userName() });
-      process.stdout.write(`silenced ${s.target} until ${s.until} (id ${s.id})\n`);
+      const st = new SupervisorState(dataDir(env, cfg).state);
+      const unknown = unknownTarget(await desiredNow(env, cfg), what);
+      if (unknown) {
+        process.stderr.write(`control-plane: not silenced: ${unknown}\n`);
+        return 1;
+      }
+      const s = await st.addSilence(what, ms, Date.now(), { reason: values.reason as string | undefined, by: (values.by as string | undefined) ?? userName() });
+      process.stdout.write(`${s.merged ? 'extended the silence of' : 'silenced'} ${s.target} until ${s.until} (id ${s.id})\n`);
       return 0;
     }
     case 'list': {
-      const list = await st.activeSilences(Date.now());
-      if (values.json) process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+      const format = outputFormat(values);
+      const list = await new SupervisorState(dataDir(env, cfg).state).activeSilences(Date.now());
+      if (format === 'json') process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       else if (list.length === 0) process.stdout.write('no active silences\n');
-      else for (const s of list) process.stdout.write(`${s.id}  ${s.target}  until ${s.until}${s.reason ? `  ${s.reason}` : ''}${s.by ? `  (by ${s.by})` : ''}\n`);
+      else process.stdout.write(table(['ID', 'TARGET', 'UNTIL', 'BY', 'REASON'], list.map((x) => [x.id, x.target, x.until.slice(0, 19).replace('T', ' '), x.by ?? '', x.reason ?? ''])));
       return 0;
     }
     case 'rm': {
-      if (!target) throw new UsageError(`silence rm needs an id or a target\n\n${HELP.silence}`);
-      const n = await st.removeSilence(target);
+      if (!what) throw new UsageError(`silence rm needs an id or a target\n\n${HELP.silence}`);
+      const n = await new SupervisorState(dataDir(env, cfg).state).removeSilence(what);
       if (n === 0) {
-        process.stderr.write(`control-plane: no silence ${target}\n`);
+        process.stderr.write(`control-plane: no silence ${what}\n`);
         return 1;
       }
       process.stdout.write(`removed ${n} silence(s)\n`);
@@ -466,6 +597,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return await cmdMirror(rest, env);
       case 'silence':
         return await cmdSilence(rest, env);
+      case '--version':
+      case '-V':
+      case 'version':
+        process.stdout.write(`control-plane ${VERSION}\n`);
+        return 0;
       case undefined:
       case 'help':
       case '--help':

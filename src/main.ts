@@ -9,6 +9,7 @@ import { DEFAULT_PLAN_CONFIG } from './domain/plan.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
+import { hasSshCredentials, sshCredentialsHint, type EngineOptions } from './docker/engine.js';
 import { TelegramBot } from './bot/bot.js';
 import { currentSummary, sharedSummary, type StatusSources } from './status.js';
 import { buildServer } from './api/server.js';
@@ -36,17 +37,30 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** A pid file under state/, so offline tools (replay) can refuse to run beside a live process. */
+/** The pid file under state/, so offline tools (replay) can refuse to run beside a live process. */
+export function pidFile(stateDir: string): string {
+  return path.join(stateDir, 'control-plane.pid');
+}
+
+/**
+ * The pid of a control plane running on this state directory, if any. A pid file whose process
+ * is gone, or is another program now (pids are reused after a reboot), does not count: on Linux
+ * /proc/<pid>/cmdline must name this program's `run`.
+ */
 export async function readLivePid(stateDir: string): Promise<number | undefined> {
-  const text = await fs.readFile(path.join(stateDir, 'control-plane.pid'), 'utf8').catch(() => '');
+  const text = await fs.readFile(pidFile(stateDir), 'utf8').catch(() => '');
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
   try {
     process.kill(pid, 0);
-    return pid;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
   }
+  const cmdline = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline === undefined) return pid; // no /proc: trust the pid file
+  const args = cmdline.split('\0');
+  const ours = args.some((a) => /(?:^|\/)(?:cli\.js|control-plane)$/.test(a)) && args.includes('run');
+  return ours ? pid : undefined;
 }
 
 export async function startControlPlane(config: Config, log: Logger, now: () => number = Date.now): Promise<Running> {
@@ -57,13 +71,14 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
   });
   const other = await readLivePid(l.state);
   if (other !== undefined) {
-    throw new ConfigError('HOMELAB_ROOT', `another control plane (pid ${other}) is running on ${l.root}; stop it first, or give this one another HOMELAB_ROOT`);
+    throw new ConfigError('HOMELAB_ROOT', `another control plane (pid ${other}) is running on ${l.root}; stop it first, or give this one another HOMELAB_ROOT (if pid ${other} is not a control plane, remove ${pidFile(l.state)})`);
   }
-  await writeFileAtomic(path.join(l.state, 'control-plane.pid'), `${process.pid}\n`);
+  await writeFileAtomic(pidFile(l.state), `${process.pid}\n`);
 
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
   reportDesiredProblems(log, first.problems, desired.current());
+  warnSshWithoutCredentials(log, desired.current(), { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock });
 
   const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current() });
   await observer.init();
@@ -281,6 +296,14 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
       await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
     },
   };
+}
+
+/** One warning per ssh:// target when there is no key and no agent to log in with. */
+function warnSshWithoutCredentials(log: Logger, desired: Readonly<Record<string, { node: string; docker: { url?: string } }>>, opts: EngineOptions): void {
+  if (hasSshCredentials(opts)) return;
+  for (const dn of Object.values(desired)) {
+    if (dn.docker.url?.startsWith('ssh://')) log.warn({ node: dn.node }, `${dn.node}: ${sshCredentialsHint(dn.docker.url)}; until then its actions fail`);
+  }
 }
 
 /** Services services.yaml asks to watch that world state has never heard of. */

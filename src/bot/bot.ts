@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Bot, Composer, GrammyError, InlineKeyboard, type Context } from 'grammy';
 import cron from 'node-cron';
 import type { Action } from '../domain/actions.js';
-import type { DesiredState, World } from '../domain/schemas.js';
+import { unknownTarget, type DesiredState, type World } from '../domain/schemas.js';
 import { ago, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import { Runner } from '../loops/runner.js';
@@ -478,11 +478,13 @@ export class TelegramBot {
       } catch {
         return void (await this.reply(ctx, 'Usage: /silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason], e.g. /silence piha/webui 2h router swap'));
       }
+      const unknown = unknownTarget(this.deps.desired(), target!);
+      if (unknown) return void (await this.reply(ctx, `Not silenced: ${esc(unknown)}.`));
       try {
         const by = ctx.from?.username ? `@${ctx.from.username}` : String(ctx.from?.id);
         const s = await this.deps.supervisorState.addSilence(target!, ms, this.deps.now(), { reason: reason.join(' ') || undefined, by: `telegram:${by}` });
         this.deps.kickSupervisor();
-        await this.reply(ctx, `🔕 Silenced <b>${esc(s.target)}</b> until ${s.until.slice(0, 16).replace('T', ' ')} UTC${s.reason ? `: ${esc(s.reason)}` : ''}.`);
+        await this.reply(ctx, `🔕 ${s.merged ? 'Silence extended for' : 'Silenced'} <b>${esc(s.target)}</b> until ${s.until.slice(0, 16).replace('T', ' ')} UTC${s.reason ? `: ${esc(s.reason)}` : ''}.`);
       } catch (err) {
         await this.reply(ctx, esc((err as Error).message));
       }

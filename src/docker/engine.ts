@@ -17,11 +17,39 @@ export function describeTarget(t: DockerTarget): string {
   return t.url ?? `unix://${t.socket ?? '/var/run/docker.sock'}`;
 }
 
+/** True when an ssh:// target has something to authenticate with. */
+export function hasSshCredentials(opts: EngineOptions): boolean {
+  return Boolean(opts.sshKeyPath || opts.sshAuthSock);
+}
+
+/** What to configure when an ssh:// target has no credentials (said at start and by the action). */
+export function sshCredentialsHint(url: string): string {
+  return `${url} needs SSH credentials: set SSH_KEY_PATH to a private key file whose public key is in the node's authorized_keys, or SSH_AUTH_SOCK to a running ssh-agent holding one`;
+}
+
+/**
+ * docker-modem joins the ssh:// target into a URL ("ssh:host:port…") only to pass it through
+ * url.resolve, which Node flags as DEP0170 on every call; the connection itself goes through
+ * ssh2 and never uses that URL. Only that one warning is dropped; every other passes.
+ */
+let sshWarningFiltered = false;
+function filterSshUrlWarning(): void {
+  if (sshWarningFiltered) return;
+  sshWarningFiltered = true;
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+    const code = typeof rest[0] === 'object' && rest[0] !== null ? (rest[0] as { code?: string }).code : rest[1];
+    if (code === 'DEP0170' && /^The URL ssh:/.test(String(warning instanceof Error ? warning.message : warning))) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
+
 /** A dockerode client for a services.yaml `docker:` block. */
 export function engineFor(target: DockerTarget, opts: EngineOptions = {}): Docker {
   if (!target.url) return new Docker({ socketPath: target.socket ?? '/var/run/docker.sock', timeout: 0 });
   const u = new URL(target.url);
   if (u.protocol === 'ssh:') {
+    filterSshUrlWarning();
     const sshOptions: Record<string, unknown> = { readyTimeout: 15_000 };
     if (opts.sshKeyPath) sshOptions.privateKey = readFileSync(opts.sshKeyPath);
     else if (opts.sshAuthSock) sshOptions.agent = opts.sshAuthSock;
@@ -65,6 +93,9 @@ export function explainDockerError(err: unknown, target: DockerTarget, node: str
   }
   if (e?.level === 'client-authentication' || /All configured authentication methods failed/i.test(msg)) {
     return `cannot reach ${where}: SSH authentication failed (check SSH_KEY_PATH or the SSH agent, and that the user may run docker)`;
+  }
+  if (/Connection lost before handshake/i.test(msg)) {
+    return `cannot reach ${where}: the SSH server closed the connection before the handshake (is sshd running on that port? does it allow this address?)`;
   }
   if (e?.statusCode === 404) return `${msg} on ${node}`;
   if (typeof e?.statusCode === 'number') return `${where} answered ${e.statusCode}: ${msg}`;

@@ -152,3 +152,17 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
   const docker = file.docker?.prune_label ? { ...target, prune_label: file.docker.prune_label } : target;
   return { node, docker, services };
 }
+
+/**
+ * Why `target` (`node` or `node/service`) names nothing services.yaml knows, naming what exists;
+ * undefined when it names a node (and service) of the desired state.
+ */
+export function unknownTarget(desired: DesiredState, target: string): string | undefined {
+  const [node, service, ...rest] = target.split('/');
+  if (!node || rest.length > 0) return `${JSON.stringify(target)} is not <node> or <node>/<service>`;
+  const dn = desired[node];
+  const list = (xs: string[]) => (xs.length ? xs.sort().join(', ') : 'none');
+  if (!dn) return `no node ${JSON.stringify(node)} in hosts/ (nodes: ${list(Object.keys(desired))})`;
+  if (service !== undefined && !dn.services[service]) return `no service ${JSON.stringify(service)} in hosts/${node}/services.yaml (services: ${list(Object.keys(dn.services))})`;
+  return undefined;
+}

@@ -3,7 +3,7 @@
 import type Docker from 'dockerode';
 import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
-import { describeTarget, engineFor, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import { describeTarget, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { diskCleanup, recoverParked, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
@@ -292,6 +292,11 @@ export class Executor {
       containers = svc.containers;
     }
 
+    // An ssh:// target without a key or an agent can only fail, after a network round trip and
+    // with a misleading message: say what to configure instead.
+    if (node.docker.url?.startsWith('ssh://') && !hasSshCredentials(this.deps.engineOptions ?? {})) {
+      return fail(`cannot reach ${a.node}'s Docker Engine: ${sshCredentialsHint(node.docker.url)}`);
+    }
     const timeoutS = this.deps.actionTimeoutS;
     const ctx: OpContext = {
       docker: this.engine(node.docker),

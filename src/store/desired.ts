@@ -177,7 +177,18 @@ export async function loadDesired(hostsDir: string, lastGood: DesiredState = {})
       if (lastGood[node]) desired[node] = lastGood[node];
       continue;
     }
-    if (buf === undefined) continue; // a directory without services.yaml is not a node
+    if (buf === undefined) {
+      // A directory without services.yaml is not a node, but a misnamed file is a mistake to say.
+      const yml = path.join(hostsDir, node, 'services.yml');
+      if (await fs.lstat(yml).then(() => true, () => false)) {
+        problems.push({ node, file: yml, line: 0, reason: `found services.yml, but the file must be named services.yaml (mv ${JSON.stringify(yml)} ${JSON.stringify(file)})` });
+      }
+      continue;
+    }
+    const yml = path.join(hostsDir, node, 'services.yml');
+    if (await fs.lstat(yml).then(() => true, () => false)) {
+      problems.push({ node, file: yml, line: 0, reason: 'services.yml next to services.yaml is ignored: remove it or merge it into services.yaml' });
+    }
     fingerprints[node] = `${buf.length}:${hashText(buf)}`;
     const result = parseDesiredText(node, file, buf.toString('utf8'));
     if (result.ok) {

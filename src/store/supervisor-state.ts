@@ -104,18 +104,34 @@ export class SupervisorState {
   }
 
   /** Adds a silence for `node` or `node/service` lasting `ms`. */
-  async addSilence(target: string, ms: number, now: number, opts: { reason?: string; by?: string } = {}): Promise<Silence> {
+  /**
+   * Silences `target` for `ms`. A silence of the same target that is still active is extended
+   * (never shortened) rather than doubled: `merged` says so.
+   */
+  async addSilence(target: string, ms: number, now: number, opts: { reason?: string; by?: string } = {}): Promise<Silence & { merged?: boolean }> {
     const parts = target.split('/');
     if (parts.length > 2 || !parts.every((p) => NAME_RE.test(p))) throw new Error(`silence target must be <node> or <node>/<service>, got ${JSON.stringify(target)}`);
+    const until = new Date(now + ms).toISOString();
+    const list = (await this.silences()).filter((x) => Date.parse(x.until) > now);
+    const same = list.find((x) => x.target === target);
+    if (same) {
+      const merged: Silence = {
+        ...same,
+        until: until > same.until ? until : same.until,
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        ...(opts.by ? { by: opts.by } : {}),
+      };
+      await this.saveSilences(list.map((x) => (x === same ? merged : x)));
+      return { ...merged, merged: true };
+    }
     const s: Silence = {
       id: randomBytes(3).toString('hex'),
       target,
-      until: new Date(now + ms).toISOString(),
+      until,
       created_at: new Date(now).toISOString(),
       ...(opts.reason ? { reason: opts.reason } : {}),
       ...(opts.by ? { by: opts.by } : {}),
     };
-    const list = (await this.silences()).filter((x) => Date.parse(x.until) > now);
     list.push(s);
     await this.saveSilences(list);
     return s;

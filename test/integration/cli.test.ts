@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ActionStore } from '../../src/store/actions.js';
+import { ensureLayout, layout } from '../../src/store/paths.js';
+import { startRunChild } from '../support/child.js';
 import { appendEvents, cliPath, removeDir, repoRoot, tempDir, writeHosts } from '../support/helpers.js';
 
 let dir: string;
@@ -146,5 +150,122 @@ describe('control-plane run: a start either fully succeeds or exits 2 naming the
     expect(r.err.trim()).toMatch(new RegExp(`^control-plane: configuration error: PORT: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*set PORT\\)$`));
     const { existsSync } = await import('node:fs');
     expect(existsSync(path.join(dir, 'homelab', 'state', 'control-plane.pid'))).toBe(false);
+  });
+});
+
+describe('the CLI as kubectl and amtool users expect it', () => {
+  async function withData(): Promise<ActionStore> {
+    const l = layout(path.join(dir, 'homelab'));
+    await ensureLayout(l);
+    await writeHosts(path.join(dir, 'hosts'), { n1: 'services:\n  app: {}\n  web: {}\n', n2: 'services:\n  db: {}\n' });
+    const store = new ActionStore(l.actions);
+    for (const [id, type, risk, service] of [
+      ['redeploy-n1-app', 'redeploy', 'guarded', 'app'],
+      ['container-restart-n1-web', 'container_restart', 'low', 'web'],
+    ] as const) {
+      await store.create({ id, instance: '20260527T140000Z', type, risk, node: 'n1', service, drift: 'unhealthy_service', trigger: 'healthcheck_failed', containers: [service], drift_since: null });
+    }
+    await store.transition({ id: 'container-restart-n1-web', from: 'pending', to: 'rejected', by: 'test' });
+    return store;
+  }
+
+  it('--version, and per-subcommand --help', () => {
+    expect(cli(['--version']).out).toMatch(/^control-plane \d+\.\d+\.\d+\n$/);
+    const h = cli(['actions', 'list', '--help']);
+    expect(h.code).toBe(0);
+    expect(h.out).toMatch(/^Usage: control-plane actions list \[--state S\[,S…\]\] \[-o table\|json\]/);
+    expect(cli(['actions', 'approve', '--help']).out).toMatch(/asks for confirmation on a terminal; --yes/);
+  });
+
+  it('actions list: aligned columns with a header, comma lists of states, -o json', async () => {
+    await withData();
+    const r = cli(['actions', 'list', '--state', 'pending,rejected']);
+    expect(r.code, r.err).toBe(0);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^STATE\s+ID\s+TYPE\s+RISK\s+TARGET\s+TRIGGER\s+UPDATED\s+DETAIL$/);
+    expect(lines).toHaveLength(3);
+    // Every column starts at the same place on every line.
+    const col = (line: string, word: string) => line.indexOf(word);
+    expect(col(lines[1]!, 'redeploy-n1-app')).toBe(col(lines[0]!, 'ID'));
+    expect(col(lines[2]!, 'container-restart-n1-web')).toBe(col(lines[0]!, 'ID'));
+    const json = JSON.parse(cli(['actions', 'list', '--state', 'pending,rejected', '-o', 'json']).out);
+    expect(json.map((a: { id: string }) => a.id).sort()).toEqual(['container-restart-n1-web', 'redeploy-n1-app']);
+    expect(JSON.parse(cli(['actions', 'show', 'redeploy-n1-app', '-o', 'json']).out).id).toBe('redeploy-n1-app');
+    expect(cli(['actions', 'list', '--state', 'pending,bogus']).code).toBe(2);
+    expect(cli(['actions', 'list', '-o', 'yaml']).code).toBe(2);
+  });
+
+  it('run from another directory: says which HOMELAB_ROOT it used and never creates it', async () => {
+    const elsewhere = path.join(dir, 'elsewhere');
+    await mkdir(elsewhere);
+    const r = spawnSync(process.execPath, [cliPath, 'actions', 'list'], { cwd: elsewhere, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`HOMELAB_ROOT is not set; using ${path.join(elsewhere, 'var', 'homelab')}`);
+    expect(r.stderr).toMatch(/configuration error: HOMELAB_ROOT: no control plane data in .* set HOMELAB_ROOT/);
+    expect(existsSync(path.join(elsewhere, 'var'))).toBe(false);
+    const s = spawnSync(process.execPath, [cliPath, 'silence', 'list'], { cwd: elsewhere, env: { PATH: process.env.PATH }, encoding: 'utf8' });
+    expect(s.status).toBe(2);
+    expect(existsSync(path.join(elsewhere, 'var'))).toBe(false);
+  });
+
+  it('refuses unknown nodes and services, naming what exists; merges duplicate silences', async () => {
+    await withData();
+    const held = cli(['actions', 'confirm-removal', 'nosuch']);
+    expect(held.code).toBe(1);
+    expect(held.err).toMatch(/nothing is held for "nosuch" \(held now: none\)/);
+    const bad = cli(['silence', 'add', 'n1/nosuch', '1h']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/no service "nosuch" in hosts\/n1\/services\.yaml \(services: app, web\)/);
+    expect(cli(['silence', 'add', 'gamma', '1h']).err).toMatch(/no node "gamma" in hosts\/ \(nodes: n1, n2\)/);
+    expect(cli(['silence', 'add', 'n1/app', '1h']).out).toMatch(/^silenced n1\/app until/);
+    expect(cli(['silence', 'add', 'n1/app', '2h', '--reason', 'longer']).out).toMatch(/^extended the silence of n1\/app until/);
+    expect(cli(['silence', 'add', 'n1/app', '30m']).out).toMatch(/^extended the silence of n1\/app/);
+    const list = JSON.parse(cli(['silence', 'list', '-o', 'json']).out);
+    expect(list).toHaveLength(1);
+    expect(Date.parse(list[0].until) - Date.now()).toBeGreaterThan(110 * 60_000); // never shortened
+    expect(list[0].reason).toBe('longer');
+  });
+
+  it('approving a guarded action asks on a terminal; --yes does not ask', async () => {
+    await withData();
+    const env = `HOMELAB_ROOT=${path.join(dir, 'homelab')} HOSTS_DIR=${path.join(dir, 'hosts')}`;
+    // `script` gives the command a terminal; "n" answers the question.
+    const no = spawnSync('script', ['-qec', `env ${env} ${process.execPath} ${cliPath} actions approve redeploy-n1-app`, '/dev/null'], { input: 'n\n', encoding: 'utf8' });
+    expect(no.stdout).toMatch(/Approve redeploy-n1-app: recreate the containers of app on n1 .*\? \[y\/N\]/);
+    expect(no.stdout).toMatch(/not approved/);
+    expect(no.status).toBe(1);
+    expect(cli(['actions', 'show', 'redeploy-n1-app']).out).toMatch(/^STATE[\s\S]*\npending\s/);
+    const yes = spawnSync('script', ['-qec', `env ${env} ${process.execPath} ${cliPath} actions approve redeploy-n1-app --yes`, '/dev/null'], { encoding: 'utf8' });
+    expect(yes.stdout).not.toMatch(/\[y\/N\]/);
+    expect(yes.stdout).toMatch(/approved redeploy-n1-app/);
+  });
+
+  it('check: -o json, services.yml reported, an empty hosts directory is a warning', async () => {
+    await mkdir(path.join(dir, 'hosts'));
+    const empty = cli(['check']);
+    expect(empty.code).toBe(0);
+    expect(empty.err).toMatch(/warning: no node in /);
+    await mkdir(path.join(dir, 'hosts', 'n3'));
+    await writeFile(path.join(dir, 'hosts', 'n3', 'services.yml'), 'services:\n  a: {}\n');
+    const yml = cli(['check']);
+    expect(yml.code).toBe(1);
+    expect(yml.out).toMatch(/hosts\/n3\/services\.yml:0: found services\.yml, but the file must be named services\.yaml/);
+    const json = JSON.parse(cli(['check', '-o', 'json']).out);
+    expect(json).toMatchObject({ ok: false, nodes: 0, problems: [expect.objectContaining({ reason: expect.stringMatching(/services\.yaml/) })] });
+  });
+
+  it('replay beside a running control plane: stop it first, and no advice to delete the checkpoint', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { n1: 'services:\n  app: {}\n' });
+    const child = startRunChild({ PATH: process.env.PATH, HOMELAB_ROOT: path.join(dir, 'homelab'), HOSTS_DIR: path.join(dir, 'hosts'), PORT: '0' });
+    try {
+      await child.ready();
+      const r = cli(['replay']);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/'control-plane run' \(pid \d+\) is using .*stop it first, run this again, then start it/);
+      expect(r.err).not.toMatch(/delete|checkpoint/);
+    } finally {
+      child.proc.kill('SIGTERM');
+      await child.exited;
+    }
   });
 });

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { Observer } from '../../src/loops/observer.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
+import { startRunChild } from '../support/child.js';
 import { appendEvents, eventLine, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 
 const NOW = Date.parse('2026-05-27T15:00:00.000Z');
@@ -244,9 +245,23 @@ describe('control-plane run reacts to appended events', () => {
     expect(entry).toMatchObject({ status: 'unhealthy', reason: 'containers_not_running' });
   });
 
-  it('refuses to start beside another live control plane on the same root', async () => {
+  it('refuses to start beside another live control plane on the same root, naming the pid file', async () => {
+    const cfg = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
+    const other = startRunChild({ PATH: process.env.PATH, HOMELAB_ROOT: path.join(l.root, '..', 'other-root'), HOSTS_DIR: hosts, PORT: '0' });
+    try {
+      await other.ready();
+      await writeFile(path.join(l.state, 'control-plane.pid'), `${other.proc.pid}\n`);
+      await expect(startControlPlane(cfg, memoryLogger().log)).rejects.toThrow(/HOMELAB_ROOT: another control plane .*remove .*control-plane\.pid/);
+    } finally {
+      other.proc.kill('SIGTERM');
+      await other.exited;
+    }
+  });
+
+  it('a stale pid file whose pid is another program now is not a control plane', async () => {
     const cfg = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
     await writeFile(path.join(l.state, 'control-plane.pid'), `${process.ppid}\n`);
-    await expect(startControlPlane(cfg, memoryLogger().log)).rejects.toThrow(/another control plane/);
+    const r = await startControlPlane(cfg, memoryLogger().log);
+    await r.stop();
   });
 });

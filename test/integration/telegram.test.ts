@@ -305,6 +305,8 @@ describe('commands', () => {
     const list = await reply('/silence');
     expect(list).toMatch(/n1\/s3/);
     expect(await reply('/silence n1/s4 soon')).toMatch(/Usage/);
+    expect(await reply('/silence n1/nosuch 1h')).toMatch(/Not silenced: no service "nosuch" in hosts\/n1\/services\.yaml \(services: /);
+    expect(await reply('/silence n1/s3 3h')).toMatch(/Silence extended for <b>n1\/s3<\/b>/);
     expect(await reply('/silence n1 1h', STRANGER)).toMatch(/Not authorized/);
     await store().transition({ id: 'container-restart-n1-s1', from: 'pending', to: 'rejected', by: 'cli:x', patch: { rejected_by: { via: 'cli', name: 'x' } } });
     expect(await reply('/history 5')).toMatch(/container-restart-n1-s1[\s\S]*Rejected/);

@@ -1,0 +1,65 @@
+// An ssh:// target without a key or an agent: the start warns once per node, an action fails at
+// once saying what to configure (no connection is even tried), an SSH server that hangs up is
+// explained, and no DEP0170 warning is printed for ssh URLs.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import net from 'node:net';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { ActionStore } from '../../src/store/actions.js';
+import { layout } from '../../src/store/paths.js';
+import { memoryLogger, removeDir, repoRoot, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+
+let root: string;
+let server: net.Server;
+let connections = 0;
+let port = 0;
+let running: Running | undefined;
+
+beforeEach(async () => {
+  root = await tempDir('hcp-ssh-');
+  connections = 0;
+  // An "SSH server" that hangs up at once.
+  server = net.createServer((c) => {
+    connections++;
+    c.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as net.AddressInfo).port;
+});
+afterEach(async () => {
+  await running?.stop();
+  running = undefined;
+  await new Promise((r) => server.close(r));
+  await removeDir(root);
+});
+
+describe('ssh:// without credentials', () => {
+  it('warns at start, and the action fails at once with what to configure, touching nothing', async () => {
+    await writeHosts(path.join(root, 'hosts'), { pi: `docker:\n  url: ssh://root@127.0.0.1:${port}\nservices:\n  app: {}\n` });
+    const l = layout(path.join(root, 'homelab'));
+    const mem = memoryLogger();
+    running = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: path.join(root, 'hosts'), RECONCILE_INTERVAL_S: '3600' }), mem.log);
+    expect(mem.lines.filter((x) => /needs SSH credentials: set SSH_KEY_PATH/.test(String(x.msg)))).toHaveLength(1);
+    const store = new ActionStore(l.actions);
+    await store.create({ id: 'container-restart-pi-app', instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: 'pi', service: 'app', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['app'], drift_since: null });
+    await store.transition({ id: 'container-restart-pi-app', from: 'pending', to: 'approved', by: 'test' });
+    const failed = await waitFor(async () => (await store.list('failed'))[0], { what: 'the action failed' });
+    expect(failed.error).toBe(`cannot reach pi's Docker Engine: ssh://root@127.0.0.1:${port} needs SSH credentials: set SSH_KEY_PATH to a private key file whose public key is in the node's authorized_keys, or SSH_AUTH_SOCK to a running ssh-agent holding one`);
+    expect(connections).toBe(0);
+  });
+
+  it('a server that hangs up is explained, and no DEP0170 warning is printed', async () => {
+    const script = `
+      import { engineFor, explainDockerError } from ${JSON.stringify(path.join(repoRoot, 'dist', 'docker', 'engine.js'))};
+      const url = 'ssh://root@127.0.0.1:${port}';
+      try { await engineFor({ url }, { sshAuthSock: '/nonexistent/agent.sock' }).ping(); } catch (e) { console.log(explainDockerError(e, { url }, 'pi')); }
+    `;
+    // (Not spawnSync: the server above lives in this process and must keep answering.)
+    const r = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout).toMatch(/cannot reach pi's Docker Engine at ssh:\/\/root@127\.0\.0\.1:\d+: the SSH server closed the connection before the handshake/);
+    expect(r.stderr).not.toMatch(/DEP0170|DeprecationWarning/);
+  });
+});
