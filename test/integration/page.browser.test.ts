@@ -104,4 +104,49 @@ describe.skipIf(!haveChromium)('the page in a browser', () => {
       await ctx.close();
     }
   });
+
+  it('what an operator sees in the first hour: missing and unknown counted in the header, a node with nothing watched not red, no horizontal scroll at 1280 px', async () => {
+    const r2 = await tempDir('hcp-page2-');
+    const g = await apiFixture(r2, {
+      hostile: false,
+      world: (w) => {
+        w.services['chelsty-infra/zigbee2mqtt'] = { ...w.services['chelsty-infra/zigbee2mqtt']!, status: 'healthy', reason: null };
+        w.services['piha/webui'] = { ...w.services['piha/webui']!, status: 'unknown', reason: 'engine_unreachable' };
+        w.nodes.piha = { ...w.nodes.piha!, engine: 'unreachable' };
+        return w;
+      },
+      desired: (d) => ({
+        ...d,
+        'chelsty-infra': { ...d['chelsty-infra']!, services: { ...d['chelsty-infra']!.services, grafana: { node: 'chelsty-infra', service: 'grafana', containers: ['grafana'], monitor: true, auto_approve: false } } },
+        media: { node: 'media', docker: { socket: '/var/run/docker.sock' }, services: { jellyfin: { node: 'media', service: 'jellyfin', containers: ['jellyfin'], monitor: false, auto_approve: false } } },
+      }),
+    });
+    // A failed action whose error is one long word (a path, an image digest): it must wrap.
+    const a = await g.actions.create(restartDraft('mosquitto'));
+    await g.actions.transition({ id: a!.id, from: 'pending', to: 'approved', by: 'test' });
+    await g.actions.transition({ id: a!.id, from: 'approved', to: 'running', by: 'test' });
+    await g.actions.transition({ id: a!.id, from: 'running', to: 'failed', by: 'test', patch: { error: `cannot reach ${'/very/long/path/'.repeat(30)}docker.sock` } });
+    const url = await g.app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await ctx.newPage();
+      await page.goto(`${url}/`);
+      const counts = await page.locator('#counts').innerText();
+      expect(counts).toMatch(/1 missing/);
+      expect(counts).toMatch(/1 unknown/);
+      expect(counts).not.toMatch(/0 unhealthy/);
+      const media = page.locator('.card[data-node="media"]');
+      expect(await media.innerText()).toMatch(/no services watched/);
+      expect(await media.locator('.badtxt').count()).toBe(0);
+      expect(await page.locator('.card[data-node="piha"]').innerText()).toMatch(/engine unreachable/);
+      expect(await page.locator('tr[data-key="piha/webui"] td').nth(1).innerText()).toBe('unknown');
+      expect(await page.locator('tr[data-key="chelsty-infra/grafana"] td').nth(1).innerText()).toBe('missing');
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      expect(overflow).toBeLessThanOrEqual(0);
+      await ctx.close();
+    } finally {
+      await g.app.close();
+      await removeDir(r2);
+    }
+  });
 });

@@ -34,7 +34,7 @@ export function worldFixture(now: number, hostile = true): World {
     disk_updated_at: iso(3600),
     events_applied: 10,
     events_unknown: 0,
-    engine: name === 'piha' ? ('unreachable' as const) : ('reachable' as const),
+    engine: 'reachable' as const,
     engine_since: iso(120),
     agent: 'alive' as const,
   });
@@ -72,18 +72,21 @@ export interface ApiFixture {
   mem: ReturnType<typeof memoryLogger>;
 }
 
-export async function apiFixture(root: string, opts: { ingestTokens?: Record<string, string>; now?: number; hostile?: boolean } = {}): Promise<ApiFixture> {
+export async function apiFixture(
+  root: string,
+  opts: { ingestTokens?: Record<string, string>; now?: number; hostile?: boolean; world?: (w: World) => World; desired?: (d: DesiredState) => DesiredState } = {},
+): Promise<ApiFixture> {
   const now = opts.now ?? Date.now();
   const l = layout(root);
   await ensureLayout(l);
-  const world = worldFixture(now, opts.hostile ?? true);
+  const world = (opts.world ?? ((w) => w))(worldFixture(now, opts.hostile ?? true));
   await writeFile(l.worldServices, `${JSON.stringify(world.services, null, 2)}\n`);
   await writeFile(l.worldNodes, `${JSON.stringify(world.nodes, null, 2)}\n`);
   const actions = new ActionStore(l.actions, () => now);
   await actions.ensureDirs();
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
-  const desired: DesiredState = {
+  const desired: DesiredState = (opts.desired ?? ((d) => d))({
     'chelsty-infra': {
       node: 'chelsty-infra',
       docker: { socket: '/var/run/docker.sock' },
@@ -92,7 +95,7 @@ export async function apiFixture(root: string, opts: { ingestTokens?: Record<str
         mosquitto: { node: 'chelsty-infra', service: 'mosquitto', containers: ['mosquitto'], monitor: true, auto_approve: false },
       },
     },
-  };
+  });
   const runners: RunnerStatus[] = [
     { name: 'observer', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 4, lastError: null, intervalMs: 30_000 },
     { name: 'supervisor', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 2, lastError: null, intervalMs: 30_000 },
