@@ -53,3 +53,38 @@ describe('render', () => {
     expect(s).not.toMatch(/<b>[^<]*$/);
   });
 });
+
+describe('/status', () => {
+  it('shows an unreachable engine, unknown services, and a node with nothing watched without alarm', async () => {
+    const { summarize } = await import('../../../src/domain/summary.js');
+    const { renderStatus } = await import('../../../src/bot/render.js');
+    const iso = '2026-05-27T14:04:00.000Z';
+    const node = (name: string, engine: 'reachable' | 'unreachable' | null, agentSeen: string | null) => ({
+      node: name, last_seen: agentSeen, last_event_type: 'node_heartbeat', disk_pressure: null, disk_used_pct: null, disk_updated_at: null,
+      events_applied: 1, events_unknown: 0, engine, engine_since: engine ? '2026-05-27T14:00:00.000Z' : null, agent: agentSeen ? ('alive' as const) : ('silent' as const),
+    });
+    const s = summarize({
+      world: {
+        services: { 'pi/app': { node: 'pi', service: 'app', status: 'unknown', reason: 'engine_unreachable', since: iso, last_event_at: iso, last_healthy_at: null, last_incident: null, changes: [] } },
+        nodes: { pi: node('pi', 'unreachable', iso) },
+      },
+      desired: {
+        pi: { node: 'pi', docker: {}, services: { app: { node: 'pi', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } },
+        media: { node: 'media', docker: {}, services: { jf: { node: 'media', service: 'jf', containers: ['jf'], monitor: false, auto_approve: false } } },
+      },
+      open: [],
+      counts: { pending: 0, approved: 0, running: 0, completed: 0, failed: 0, rejected: 0, cancelled: 0 },
+      notices: [],
+      configErrors: [],
+      observer: { applied: 1, malformed: 0, duplicate: 0, unknown: 0 },
+      version: '0.1.0',
+      now: NOW,
+    });
+    const text = renderStatus(s, NOW);
+    expect(text).toMatch(/🔴 <b>pi<\/b>: agent alive, <b>engine unreachable<\/b> since 5m ago/);
+    expect(text).toMatch(/0\/1 healthy, 1 unknown/);
+    expect(text).toMatch(/⚪ <b>media<\/b>: no services watched/);
+    expect(text).toMatch(/🔌 pi: 1 service\(s\) unknown \(engine unreachable\)/);
+    expect(text).not.toMatch(/All services healthy/);
+  });
+});
