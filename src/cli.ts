@@ -11,6 +11,7 @@ import { createLogger } from './log.js';
 import { Observer } from './loops/observer.js';
 import { pidFile, readLivePid, startControlPlane } from './main.js';
 import { VERSION } from './status.js';
+import { realClock } from './time/clock.js';
 import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
 import { ensureLayout, layout, type Layout } from './store/paths.js';
 import { ACTION_STATES, describeAction, OPEN_STATES, type Action, type ActionState, type Actor } from './domain/actions.js';
@@ -189,7 +190,7 @@ async function observeOffline(env: NodeJS.ProcessEnv, fresh: boolean): Promise<n
   const desired = new DesiredStore(cfg.hostsDir);
   await desired.reload();
   const started = performance.now();
-  const observer = new Observer({ layout: l, config: cfg, log, now: Date.now, desired: () => desired.current() });
+  const observer = new Observer({ layout: l, config: cfg, log, now: realClock.now, desired: () => desired.current() });
   if (fresh) await observer.initFresh();
   else await observer.init();
   const stats = await observer.pass();
@@ -238,7 +239,7 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   };
   process.once('SIGINT', () => force('second signal'));
   process.once('SIGTERM', () => force('second signal'));
-  setTimeout(() => force(`stop took longer than SHUTDOWN_GRACE_S (${cfg.shutdownGraceS} s) + 5 s`), (cfg.shutdownGraceS + 5) * 1000).unref();
+  realClock.timer((cfg.shutdownGraceS + 5) * 1000, () => force(`stop took longer than SHUTDOWN_GRACE_S (${cfg.shutdownGraceS} s) + 5 s`));
   await running.stop();
   log.info('stopped');
   // Nothing may keep the process alive after a stop (a Telegram call still waiting for a server
@@ -394,7 +395,7 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
         process.stderr.write(`control-plane: nothing is held for ${JSON.stringify(arg)} (held now: ${held.map((n) => n.node).join(', ') || 'none'})\n`);
         return 1;
       }
-      await st.confirmRemoval(arg, by, Date.now());
+      await st.confirmRemoval(arg, by, realClock.now());
       process.stdout.write(`confirmed: the removal of ${arg}'s services proceeds at the next supervisor pass\n`);
       return 0;
     }
@@ -425,13 +426,13 @@ async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
         process.stderr.write(`control-plane: not silenced: ${unknown}\n`);
         return 1;
       }
-      const s = await st.addSilence(what, ms, Date.now(), { reason: values.reason as string | undefined, by: (values.by as string | undefined) ?? userName() });
+      const s = await st.addSilence(what, ms, realClock.now(), { reason: values.reason as string | undefined, by: (values.by as string | undefined) ?? userName() });
       process.stdout.write(`${s.merged ? 'extended the silence of' : 'silenced'} ${s.target} until ${s.until} (id ${s.id})\n`);
       return 0;
     }
     case 'list': {
       const format = outputFormat(values);
-      const list = await new SupervisorState(dataDir(env, cfg).state).activeSilences(Date.now());
+      const list = await new SupervisorState(dataDir(env, cfg).state).activeSilences(realClock.now());
       if (format === 'json') process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       else if (list.length === 0) process.stdout.write('no active silences\n');
       else process.stdout.write(table(['ID', 'TARGET', 'UNTIL', 'BY', 'REASON'], list.map((x) => [x.id, x.target, x.until.slice(0, 19).replace('T', ' '), x.by ?? '', x.reason ?? ''])));
@@ -549,11 +550,11 @@ async function cmdMirror(argv: string[], env: NodeJS.ProcessEnv): Promise<number
     return r.some((x) => x.outcome === 'failed') ? 1 : 0;
   }
   log.info({ from, to, every_ms: every }, 'mirroring world state');
-  let stop = false;
-  const done = untilSignal().then(() => (stop = true));
-  while (!stop) {
+  const stop = new AbortController();
+  void untilSignal().then(() => stop.abort());
+  while (!stop.signal.aborted) {
     await mirror.once();
-    await Promise.race([done, new Promise((r) => setTimeout(r, every))]);
+    await realClock.sleep(every, stop.signal);
   }
   return 0;
 }

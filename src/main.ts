@@ -5,6 +5,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { Observer } from './loops/observer.js';
+import { realClock, type Clock } from './time/clock.js';
 import { DEFAULT_PLAN_CONFIG } from './domain/plan.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
@@ -63,7 +64,8 @@ export async function readLivePid(stateDir: string): Promise<number | undefined>
   return ours ? pid : undefined;
 }
 
-export async function startControlPlane(config: Config, log: Logger, now: () => number = Date.now): Promise<Running> {
+export async function startControlPlane(config: Config, log: Logger, clock: Clock = realClock): Promise<Running> {
+  const now = () => clock.now();
   const l = layout(config.homelabRoot);
   await ensureLayout(l);
   await checkOneFilesystem(l).catch((err: Error) => {
@@ -115,6 +117,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
     onChange: () => actionsChanged(),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
+    clock,
   });
   await executor.init();
 
@@ -130,10 +133,10 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
       if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) actionsChanged();
     },
     log,
-    now,
+    clock,
   );
-  const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, now);
-  const executorLoop = new Runner('executor', interval, () => executor.pass(), log, now);
+  const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, clock);
+  const executorLoop = new Runner('executor', interval, () => executor.pass(), log, clock);
   // Whoever adopts a file moved by hand into approved/ (supervisor, executor, watcher), the
   // executor hears of it at once.
   actions.onAdopted((a) => {
@@ -156,7 +159,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
       }
     },
     log,
-    now,
+    clock,
   );
 
   const watchers: FSWatcher[] = [];
@@ -213,6 +216,7 @@ export async function startControlPlane(config: Config, log: Logger, now: () => 
       supervisorState,
       log: log.child({ component: 'telegram' }),
       now,
+      clock,
       summary: () => currentSummary(status),
       world: () => observer.current(),
       desired: () => desired.current(),
@@ -314,11 +318,11 @@ function currentMissing(world: { services: Record<string, unknown> }, desired: R
 }
 
 /** Waits for `p`, but no longer than `ms`: a stop must not hang on a part that does. */
-async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+async function bounded(p: Promise<unknown> | undefined, ms: number, clock: Clock = realClock): Promise<void> {
   if (!p) return;
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([p.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
+  const giveUp = new AbortController();
+  await Promise.race([p.catch(() => {}), clock.sleep(ms, giveUp.signal)]);
+  giveUp.abort();
 }
 
 /** Logs each problem, saying truthfully whether a last good version of that node is in force. */

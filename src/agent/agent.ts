@@ -5,6 +5,10 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { DesiredNode } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
+import { RefusedError } from '../errors.js';
+import { Runner } from '../loops/runner.js';
+import { backoffDelay } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 import { appendEventLines } from '../store/events.js';
 
@@ -33,7 +37,8 @@ export interface AgentOptions {
   log: Logger;
   intervalMs: number;
   diskPaths: string[];
-  now?: () => number;
+  /** Time and timers (default: the real clock). */
+  clock?: Clock;
   /** A full refresh (every status again) this often. */
   refreshMs?: number;
 }
@@ -72,18 +77,25 @@ export function verdictOf(infos: (Docker.ContainerInspectInfo | undefined)[]): {
 
 export class Agent {
   private state: AgentState = { version: 1, seq: 0, services: {}, disk: {} };
-  private timer: NodeJS.Timeout | undefined;
   private eventsStream: NodeJS.ReadableStream | undefined;
   private stopped = true;
   private lastRefresh = 0;
-  private running: Promise<void> | undefined;
-  private again = false;
-  private lastEventAt = Math.floor(Date.now() / 1000);
-  private readonly now: () => number;
+  private lastEventAt: number;
+  private readonly clock: Clock;
+  /** Inspections run as a Runner's passes: every interval, at once on an engine event, never two at once. */
+  private readonly loop: Runner;
+  private readonly abort = new AbortController();
+  private following: Promise<void> | undefined;
   readonly stats = { passes: 0, emitted: 0, dockerErrors: 0 };
 
   constructor(private readonly o: AgentOptions) {
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? realClock;
+    this.lastEventAt = Math.floor(this.clock.now() / 1000);
+    this.loop = new Runner('agent', o.intervalMs, () => this.passOnce(), o.log, this.clock);
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   private get stateFile(): string {
@@ -101,36 +113,29 @@ export class Agent {
   async start(): Promise<void> {
     this.stopped = false;
     await this.pass();
-    void this.follow();
-    this.schedule();
+    this.following = this.follow();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.abort.abort();
     (this.eventsStream as unknown as { destroy?: () => void } | undefined)?.destroy?.();
-    while (this.running) await this.running;
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      void this.pass().finally(() => this.schedule());
-    }, this.o.intervalMs);
+    await this.loop.stop();
+    await this.following;
   }
 
   /** Follows the engine's event stream; any container event triggers a pass. Reconnects with `since`. */
   private async follow(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
+    for (let attempt = 1; !this.stopped; attempt++) {
       try {
         const stream = (await this.o.docker.getEvents({ since: this.lastEventAt, filters: { type: ['container'] } })) as NodeJS.ReadableStream;
         this.eventsStream = stream;
-        attempt = 0;
+        attempt = 1;
         await new Promise<void>((resolve) => {
           stream.on('data', () => {
             this.lastEventAt = Math.floor(this.now() / 1000);
-            void this.pass();
+            this.loop.kick();
           });
           stream.on('end', resolve);
           stream.on('close', resolve);
@@ -141,28 +146,17 @@ export class Agent {
         this.o.log.warn({ err }, 'cannot follow Docker events; inspecting on the interval meanwhile');
       }
       if (this.stopped) return;
-      await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))));
+      await this.clock.sleep(backoffDelay(attempt, { initialMs: 500, maxMs: 30_000, jitter: 0.5 }), this.abort.signal);
     }
+  }
+
+  /** One inspection now (also for `--once` and tests); waits for one under way first. */
+  async pass(): Promise<void> {
+    // A failed pass is logged by the runner; the next one tries again.
+    await this.loop.runNow().catch(() => {});
   }
 
   /** Inspects every monitored service and the disks; emits what changed (and a heartbeat). */
-  pass(): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.passOnce()
-      .catch((err) => this.o.log.error({ err }, 'agent pass failed'))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again && !this.stopped) {
-          this.again = false;
-          void this.pass();
-        }
-      });
-    return this.running;
-  }
-
   private async passOnce(): Promise<void> {
     const now = this.now();
     const ts = new Date(now).toISOString();
@@ -251,7 +245,7 @@ export class LocalSink implements EventSink {
  */
 export class PushSink implements EventSink {
   private draining: Promise<void> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private cancelRetry: (() => void) | undefined;
   private failures = 0;
   private stopped = false;
   readonly stats = { sent: 0, failedAttempts: 0 };
@@ -261,6 +255,7 @@ export class PushSink implements EventSink {
     private readonly token: string,
     private readonly spoolDir: string,
     private readonly log: Logger,
+    private readonly clock: Clock = realClock,
   ) {}
 
   async write(events: AgentEvent[]): Promise<void> {
@@ -284,7 +279,7 @@ export class PushSink implements EventSink {
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.timer);
+    this.cancelRetry?.();
   }
 
   private async drainOnce(): Promise<void> {
@@ -303,7 +298,7 @@ export class PushSink implements EventSink {
         });
         if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
           // The control plane refuses these events for good (a wrong token, a bad event): say so, keep them.
-          throw Object.assign(new Error(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`), { permanent: true });
+          throw new RefusedError(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
         }
         if (!res.ok) throw new Error(`ingest answered ${res.status}`);
         for (const n of names) await fs.rm(path.join(this.spoolDir, n), { force: true });
@@ -313,13 +308,12 @@ export class PushSink implements EventSink {
       } catch (err) {
         this.failures++;
         this.stats.failedAttempts++;
-        if (this.failures === 1 || (err as { permanent?: boolean }).permanent) {
+        if (this.failures === 1 || err instanceof RefusedError) {
           this.log.warn({ url: this.url, err, spooled: names.length }, 'cannot push events; they wait in the spool');
         }
         if (!this.stopped) {
-          clearTimeout(this.timer);
-          this.timer = setTimeout(() => void this.drain(), Math.min(60_000, 1000 * 2 ** Math.min(this.failures - 1, 6)));
-          this.timer.unref?.();
+          this.cancelRetry?.();
+          this.cancelRetry = this.clock.timer(backoffDelay(this.failures, { initialMs: 1000, maxMs: 60_000, jitter: 0.5 }), () => void this.drain());
         }
         return;
       }

@@ -145,11 +145,12 @@ export function buildServer(deps: ApiDeps) {
         last_duration_ms: r.lastDurationMs,
         consecutive_failures: r.consecutiveFailures,
         last_error: r.lastError,
+        last_error_code: r.lastErrorCode ?? null,
       };
     });
     const storage = deps.storage ? await deps.storage().catch((err: Error) => ({ ok: false, free_bytes: 0, free_inodes: null, problem: `cannot check free space: ${err.message}` })) : undefined;
     // A write that failed for lack of space degrades at once, not only after 3 intervals.
-    const full = loops.filter((l) => l.consecutive_failures > 0 && /ENOSPC|EDQUOT|no space left/i.test(l.last_error ?? ''));
+    const full = loops.filter((l) => l.consecutive_failures > 0 && l.last_error_code === 'storage_full');
     const problems = [
       ...(storage && !storage.ok && storage.problem ? [storage.problem] : []),
       ...full.map((l) => `${l.loop} cannot write: ${l.last_error}`),

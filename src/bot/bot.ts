@@ -8,6 +8,8 @@ import { unknownTarget, type DesiredState, type World } from '../domain/schemas.
 import { ago, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import { Runner } from '../loops/runner.js';
+import { backoffDelay, DEFAULT_BACKOFF } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 import { parseDuration, type SupervisorState } from '../store/supervisor-state.js';
@@ -35,6 +37,8 @@ export interface TelegramDeps {
   supervisorState: SupervisorState;
   log: Logger;
   now: () => number;
+  /** Timers of the bot's loop (default: the real clock). */
+  clock?: Clock;
   summary: () => Promise<Summary>;
   world: () => World;
   desired: () => DesiredState;
@@ -65,11 +69,13 @@ export class TelegramBot {
   private stopped = false;
   /** Aborts getMe, the retry sleeps and the polling setup when the bot stops. */
   private readonly abort = new AbortController();
-  private laterTimer: NodeJS.Timeout | undefined;
+  private cancelLater: (() => void) | undefined;
+  private readonly clock: Clock;
   readonly stats = { updates: 0, callbacks: 0, unauthorized: 0 };
 
   constructor(private readonly deps: TelegramDeps) {
     const { options, log } = deps;
+    this.clock = deps.clock ?? realClock;
     this.bot = new Bot(options.token, { client: { apiRoot: options.apiRoot } });
     const transport: TelegramTransport = {
       sendMessage: async (chatId, text, buttons) => {
@@ -88,7 +94,7 @@ export class TelegramBot {
         });
       },
     };
-    this.outbox = new Outbox({ dir: path.join(deps.stateDir, 'telegram', 'outbox'), transport, log: log.child({ part: 'outbox' }), now: deps.now, pageUrl: options.pageUrl });
+    this.outbox = new Outbox({ dir: path.join(deps.stateDir, 'telegram', 'outbox'), transport, log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl });
     this.notifier = new Notifier({
       actions: deps.actions,
       supervisorState: deps.supervisorState,
@@ -97,12 +103,11 @@ export class TelegramBot {
       log,
       now: deps.now,
       later: (ms) => {
-        clearTimeout(this.laterTimer);
-        this.laterTimer = setTimeout(() => this.loop.kick(), ms);
-        this.laterTimer.unref?.();
+        this.cancelLater?.();
+        this.cancelLater = this.clock.timer(ms, () => this.loop.kick());
       },
     });
-    this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, deps.now);
+    this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.bot.use(this.guard());
     this.bot.use(this.callbacks());
     this.bot.use(this.commands());
@@ -129,12 +134,12 @@ export class TelegramBot {
   async stop(): Promise<void> {
     this.stopped = true;
     this.abort.abort();
-    clearTimeout(this.laterTimer);
+    this.cancelLater?.();
     await this.cronTask?.stop();
     // grammY's stop() asks Telegram once more (to save the offset): it may hang when Telegram is
     // unreachable, so it gets a moment and no more.
-    if (this.bot.isRunning()) await Promise.race([this.bot.stop().catch(() => {}), abortableSleep(1000)]);
-    await Promise.race([this.polling, abortableSleep(1000)]);
+    if (this.bot.isRunning()) await Promise.race([this.bot.stop().catch(() => {}), this.clock.sleep(1000)]);
+    await Promise.race([this.polling, this.clock.sleep(1000)]);
     await this.loop.stop();
     await this.outbox.stop();
   }
@@ -154,7 +159,7 @@ export class TelegramBot {
         return;
       } catch (err) {
         if (err instanceof GrammyError && err.error_code !== 429 && err.error_code < 500) return;
-        await abortableSleep(Math.min(60_000, 1000 * 2 ** attempt), this.abort.signal);
+        await this.clock.sleep(backoffDelay(attempt + 1, DEFAULT_BACKOFF), this.abort.signal);
       }
     }
   }
@@ -184,7 +189,7 @@ export class TelegramBot {
         } else {
           log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'Telegram polling failed; retrying');
         }
-        await abortableSleep(Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6)), this.abort.signal);
+        await this.clock.sleep(backoffDelay(attempt + 1, DEFAULT_BACKOFF), this.abort.signal);
       }
     }
   }
@@ -551,18 +556,4 @@ export class TelegramBot {
     await writeJsonAtomic(file, { version: 1, last_at: new Date(now).toISOString() });
     return lines.join('\n');
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

@@ -8,6 +8,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
+import { backoffDelay } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
 import { shorten, type Buttons } from './render.js';
 
@@ -57,7 +59,8 @@ export interface OutboxOptions {
   dir: string;
   transport: TelegramTransport;
   log: Logger;
-  now?: () => number;
+  /** Time and the waits between calls (default: the real clock). */
+  clock?: Clock;
   pageUrl?: string;
   /** Minimum ms between two calls to one chat: 1 s for private chats, 3 s for groups (20/min). */
   minIntervalMs?: (chatId: string) => number;
@@ -76,10 +79,14 @@ export class Outbox {
   private loopDone: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   readonly stats: OutboxStats = { sent: 0, edited: 0, retries: 0, failures: 0, rate_limited: 0 };
-  private readonly now: () => number;
+  private readonly clock: Clock;
 
   constructor(private readonly opts: OutboxOptions) {
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? realClock;
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   private file(key: string): string {
@@ -243,13 +250,9 @@ export class Outbox {
         soonest = Math.min(soonest, at);
       }
       if (!next) {
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.max(1, soonest - now));
-          this.wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        const woken = new AbortController();
+        this.wake = () => woken.abort();
+        await this.clock.sleep(Math.max(1, soonest - now), woken.signal);
         continue;
       }
       await this.deliver(next);
@@ -302,7 +305,7 @@ export class Outbox {
       // 5xx or network: Telegram (or the way there) is down. Back off, keep everything.
       const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
       this.failuresInRow.set(r.chat_id, n);
-      const backoff = Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(n - 1, 10));
+      const backoff = backoffDelay(n, { initialMs: 500, maxMs: MAX_BACKOFF_MS, jitter: 0 });
       this.pausedUntil.set(r.chat_id, this.now() + backoff);
       this.stats.retries++;
       const cur = this.records.get(r.key);

@@ -1,6 +1,7 @@
 // Reaching a node's Docker Engine. The only place (with ops.ts) that imports dockerode.
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
+import { EngineError } from '../errors.js';
 
 export interface DockerTarget {
   socket?: string;
@@ -63,6 +64,16 @@ export function engineFor(target: DockerTarget, opts: EngineOptions = {}): Docke
   }
   const protocol = u.protocol === 'https:' ? 'https' : 'http';
   return new Docker({ protocol, host: u.hostname, port: u.port ? Number(u.port) : protocol === 'https' ? 2376 : 2375 });
+}
+
+/** What dockerode throws, as an EngineError whose message tells the operator what to check. */
+export function engineError(err: unknown, target: DockerTarget, node: string): EngineError {
+  if (err instanceof EngineError) return err;
+  const e = err as { code?: string; statusCode?: number };
+  const reason = e?.code ?? (typeof e?.statusCode === 'number' ? String(e.statusCode) : 'error');
+  // Answers of the engine (4xx) will be the same next time; lost connections may not.
+  const transient = !(typeof e?.statusCode === 'number' && e.statusCode < 500);
+  return new EngineError(explainDockerError(err, target, node), reason, transient, { cause: err });
 }
 
 /** Turns what dockerode throws into a sentence that tells the operator what to check. */

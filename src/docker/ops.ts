@@ -1,13 +1,9 @@
 // The three things the executor may do to a node: restart named containers, recreate them from
 // their own configuration (with rollback), and prune what is unused. Nothing else.
 import type Docker from 'dockerode';
+import { OperationError } from '../errors.js';
+import { realClock, type Clock } from '../time/clock.js';
 
-export class DeadlineError extends Error {
-  constructor(what: string, seconds: number) {
-    super(`${what}: not done within the deadline (${seconds} s)`);
-    this.name = 'DeadlineError';
-  }
-}
 
 export interface OpContext {
   docker: Docker;
@@ -22,15 +18,14 @@ export interface OpContext {
   settleMs?: number;
   /** Told of each step done, so an interrupted action can say how far it got. */
   step?: (done: string) => void;
+  /** Waits between polls (default: the real clock). */
+  clock?: Clock;
 }
 
 const POLL_MS = 200;
 /** How long a (re)started container must keep running before it counts as up. */
 const SETTLE_MS = 1000;
 
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function remainingS(ctx: OpContext): number {
   return Math.max(1, Math.floor((ctx.deadline - ctx.now()) / 1000));
@@ -62,12 +57,12 @@ async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promis
       upSince = undefined;
     }
     if (last.State.Status === 'exited' || last.State.Status === 'dead') {
-      throw new Error(`${name} ${last.State.Status} with code ${last.State.ExitCode}${last.State.Error ? ` (${last.State.Error})` : ''} instead of running`);
+      throw new OperationError(`${name} ${last.State.Status} with code ${last.State.ExitCode}${last.State.Error ? ` (${last.State.Error})` : ''} instead of running`);
     }
     if (ctx.now() >= ctx.deadline) {
-      throw new Error(`${name} is ${describeState(last)} ${Math.round((ctx.now() - started) / 1000)} s after the start, not running${hasCheck ? ' and healthy' : ''}`);
+      throw new OperationError(`${name} is ${describeState(last)} ${Math.round((ctx.now() - started) / 1000)} s after the start, not running${hasCheck ? ' and healthy' : ''}`);
     }
-    await delay(Math.min(ctx.pollMs ?? POLL_MS, Math.max(0, ctx.deadline - ctx.now())));
+    await (ctx.clock ?? realClock).sleep(Math.min(ctx.pollMs ?? POLL_MS, Math.max(0, ctx.deadline - ctx.now())));
   }
 }
 
@@ -80,7 +75,7 @@ async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.C
     // From here on by id: a rename must not lose track of it.
     return { c: ctx.docker.getContainer(info.Id), info };
   } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) throw new Error(`container ${name} not found`);
+    if ((err as { statusCode?: number }).statusCode === 404) throw new OperationError(`container ${name} not found`);
     throw err;
   }
 }
@@ -207,7 +202,7 @@ export async function recreateContainer(ctx: OpContext, name: string): Promise<R
     if (fresh) await fresh.remove({ force: true, v: false }).catch(() => {});
     await old.rename({ name });
     if (wasRunning) await old.start().catch(() => {});
-    throw new Error(`new ${name} did not start (${reason.trim()}); the old container was put back${wasRunning ? ' and started' : ''}`);
+    throw new OperationError(`new ${name} did not start (${reason.trim()}); the old container was put back${wasRunning ? ' and started' : ''}`);
   }
 }
 

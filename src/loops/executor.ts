@@ -3,11 +3,13 @@
 import type Docker from 'dockerode';
 import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
-import { describeTarget, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import { describeTarget, engineError, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { diskCleanup, recoverParked, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { DeadlineError, OperationError, RefusedError } from '../errors.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export interface ExecutorDeps {
   actions: ActionStore;
@@ -29,6 +31,8 @@ export interface ExecutorDeps {
    * right at the next start (state/interrupted-redeploys.json). Without it, only in memory.
    */
   interruptedFile?: string;
+  /** Timers: the action deadline and the shutdown grace (default: the real clock). */
+  clock?: Clock;
   /** Told how long each finished action took (the /metrics histogram). */
   onDuration?: (type: string, seconds: number) => void;
 }
@@ -71,7 +75,11 @@ export class Executor {
     this.deps.onDuration?.(type, ms / 1000);
   }
 
-  constructor(private readonly deps: ExecutorDeps) {}
+  private readonly clock: Clock;
+
+  constructor(private readonly deps: ExecutorDeps) {
+    this.clock = deps.clock ?? realClock;
+  }
 
   /**
    * At start: actions left in running/ were interrupted; they fail and are never re-run on their
@@ -173,16 +181,16 @@ export class Executor {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    let timer: NodeJS.Timeout | undefined;
+    let cancelGrace: (() => void) | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), graceMs);
+      cancelGrace = this.clock.timer(graceMs, () => resolve('timeout'));
     });
     // Only actions are waited for: a recovery check of an engine that does not answer is not.
     const actionsDone = (async () => {
       while (this.underWay.size > 0) await Promise.allSettled([...this.underWay.values()].map((w) => w.done));
     })();
     const outcome = await Promise.race([actionsDone.then(() => 'idle' as const), graceOver]);
-    clearTimeout(timer);
+    cancelGrace?.();
     if (outcome === 'idle') return;
     const graceS = Math.round(graceMs / 1000);
     for (const [key, w] of this.underWay) {
@@ -303,13 +311,14 @@ export class Executor {
       deadline: started + timeoutS * 1000,
       now,
       step: (done) => steps.push(done),
+      clock: this.clock,
       ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}),
     };
-    let timer: NodeJS.Timeout | undefined;
+    let cancelDeadline: (() => void) | undefined;
     const op = this.runOp(a, ctx, containers, node.docker.prune_label);
     // The deadline holds even when the engine hangs (an SSH connection that never answers).
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`)), timeoutS * 1000 + 1000);
+      cancelDeadline = this.clock.timer(timeoutS * 1000 + 1000, () => reject(new DeadlineError(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`, timeoutS)));
     });
     try {
       const result = await Promise.race([op, deadline]);
@@ -330,12 +339,13 @@ export class Executor {
         await this.checkVerifications();
       }
     } catch (err) {
-      const msg = err instanceof Error && /^(timed out|refused|new |container )/.test(err.message) ? err.message : explainDockerError(err, node.docker, a.node);
-      await fail(msg);
+      // Our own errors already say what happened; what the engine threw is explained.
+      const known = err instanceof DeadlineError || err instanceof RefusedError || err instanceof OperationError;
+      await fail(known ? err.message : engineError(err, node.docker, a.node).message);
       // Keep the node busy until the engine call really ends: never two operations at once.
       await op.catch(() => {});
     } finally {
-      clearTimeout(timer);
+      cancelDeadline?.();
     }
   }
 

@@ -1,6 +1,10 @@
-// The one kind of timer in the process: a loop that runs a pass every interval, never two passes
-// at once, runs again at once when kicked during a pass, and backs off after failures.
+// The one kind of loop in the process: runs a pass every interval, never two passes at once, runs
+// again at once when kicked during a pass, and backs off after failures (the shared policy,
+// without jitter, capped at the interval). Time comes from a Clock (docs/design/time.md).
+import { errorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { backoffDelay } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 const TRAILING_KICK_MS = 120;
 
@@ -12,14 +16,16 @@ export interface RunnerStatus {
   lastSuccessAt: number | null;
   lastDurationMs: number | null;
   lastError: string | null;
+  /** What kind of error the last failure was (errors.ts), for /healthz to decide on. */
+  lastErrorCode: string | null;
   intervalMs: number;
 }
 
 export class Runner {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private cancelTrailing: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private trailing: NodeJS.Timeout | undefined;
   private stopped = true;
   readonly status: RunnerStatus;
 
@@ -28,7 +34,7 @@ export class Runner {
     private readonly intervalMs: number,
     private readonly pass: () => Promise<void>,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = realClock,
   ) {
     this.status = {
       name,
@@ -38,6 +44,7 @@ export class Runner {
       lastSuccessAt: null,
       lastDurationMs: null,
       lastError: null,
+      lastErrorCode: null,
       intervalMs,
     };
   }
@@ -55,14 +62,14 @@ export class Runner {
       this.again = true;
       return;
     }
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     this.running = this.runOnce().finally(() => {
       this.running = undefined;
       if (this.stopped) return;
       if (this.again) {
         this.again = false;
-        setImmediate(() => this.kick());
+        this.cancelTimer = this.clock.timer(0, () => this.kick());
       } else {
         this.schedule();
       }
@@ -76,12 +83,11 @@ export class Runner {
    */
   hint(): void {
     this.kick();
-    if (this.trailing || this.stopped) return;
-    this.trailing = setTimeout(() => {
-      this.trailing = undefined;
+    if (this.cancelTrailing || this.stopped) return;
+    this.cancelTrailing = this.clock.timer(TRAILING_KICK_MS, () => {
+      this.cancelTrailing = undefined;
       this.kick();
-    }, TRAILING_KICK_MS);
-    this.trailing.unref?.();
+    });
   }
 
   /** Runs one pass now (for tools and tests); waits for a pass already under way first. */
@@ -93,24 +99,25 @@ export class Runner {
   private schedule(): void {
     const n = this.status.consecutiveFailures;
     // After failures: 1 s, 2 s, 4 s … but never longer than the normal interval.
-    const delay = n === 0 ? this.intervalMs : Math.min(this.intervalMs, 1000 * 2 ** Math.min(n - 1, 16));
-    this.timer = setTimeout(() => this.kick(), delay);
-    this.timer.unref?.();
+    const delay = n === 0 ? this.intervalMs : backoffDelay(n, { initialMs: 1000, maxMs: this.intervalMs, jitter: 0 });
+    this.cancelTimer = this.clock.timer(delay, () => this.kick());
   }
 
   private async runOnce(rethrow = false): Promise<void> {
-    const started = this.now();
+    const started = this.clock.now();
     try {
       await this.pass();
       this.status.passes++;
       this.status.consecutiveFailures = 0;
-      this.status.lastSuccessAt = this.now();
-      this.status.lastDurationMs = this.now() - started;
+      this.status.lastSuccessAt = this.clock.now();
+      this.status.lastDurationMs = this.clock.now() - started;
       this.status.lastError = null;
+      this.status.lastErrorCode = null;
     } catch (err) {
       this.status.failures++;
       this.status.consecutiveFailures++;
       this.status.lastError = (err as Error).message;
+      this.status.lastErrorCode = errorCode(err);
       this.log.error({ err, loop: this.name, failures: this.status.consecutiveFailures }, `${this.name} pass failed`);
       if (rethrow) throw err;
     }
@@ -118,10 +125,10 @@ export class Runner {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.trailing);
-    this.trailing = undefined;
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTrailing?.();
+    this.cancelTrailing = undefined;
+    this.cancelTimer = undefined;
     while (this.running) await this.running;
   }
 }

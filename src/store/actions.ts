@@ -21,6 +21,8 @@ import {
   type Actor,
 } from '../domain/actions.js';
 import type { ActionDraft } from '../domain/plan.js';
+import { storageError } from '../errors.js';
+import { realClock } from '../time/clock.js';
 import { fileVersion, fsyncDir, mapLimit, readRegularFileStat, stableJson, tempName, writeFileAtomic } from './atomic.js';
 
 export class TransitionError extends Error {
@@ -63,7 +65,7 @@ async function exists(file: string): Promise<boolean> {
 export class ActionStore {
   constructor(
     readonly root: string,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = realClock.now,
   ) {}
 
   dir(state: ActionState): string {
@@ -125,7 +127,7 @@ export class ActionStore {
       }
       // A file moving on while we looked (or holding a dot-name claim) is looked for again.
       if (attempt >= 20 || (attempt >= 2 && !(await this.moving(id)))) return undefined;
-      await new Promise((r) => setTimeout(r, 5));
+      await realClock.sleep(5);
     }
   }
 
@@ -295,7 +297,7 @@ export class ActionStore {
       // A full disk fails here: leave no half-written temp file behind.
       await fd.close().catch(() => {});
       await fs.rm(tmp, { force: true });
-      throw err;
+      throw storageError(err, final);
     }
     await fd.close();
     try {
@@ -366,7 +368,7 @@ export class ActionStore {
       await fs.rename(tmp, claim);
     } catch (err) {
       await fs.rm(tmp, { force: true });
-      throw err;
+      throw storageError(err, claim);
     }
   }
 

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs, constants as C } from 'node:fs';
 import path from 'node:path';
+import { storageError } from '../errors.js';
 
 export async function fsyncDir(dir: string): Promise<void> {
   const fd = await fs.open(dir, C.O_RDONLY | C.O_DIRECTORY);
@@ -18,8 +19,16 @@ export function tempName(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Writes `data` to `file` atomically and durably. */
+/** Writes `data` to `file` atomically and durably. A full disk is a StorageFullError. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  try {
+    await writeAtomic(file, data);
+  } catch (err) {
+    throw storageError(err, file);
+  }
+}
+
+async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = tempName(file);
   const fd = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);
   try {

@@ -2,6 +2,7 @@
 // Only complete lines are consumed: a final line without its newline waits for it.
 import { promises as fs, constants as C, type Dirent } from 'node:fs';
 import path from 'node:path';
+import { storageError } from '../errors.js';
 import { NAME_RE, MAX_EVENT_LINE_BYTES } from '../domain/schemas.js';
 
 export const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
@@ -208,6 +209,8 @@ export async function appendEventLines(eventsDir: string, node: string, events: 
     appendQueues.set(file, settled);
     try {
       await next;
+    } catch (err) {
+      throw storageError(err, file);
     } finally {
       if (appendQueues.get(file) === settled) appendQueues.delete(file);
     }

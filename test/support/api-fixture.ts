@@ -97,8 +97,8 @@ export async function apiFixture(
     },
   });
   const runners: RunnerStatus[] = [
-    { name: 'observer', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 4, lastError: null, intervalMs: 30_000 },
-    { name: 'supervisor', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 2, lastError: null, intervalMs: 30_000 },
+    { name: 'observer', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 4, lastError: null, lastErrorCode: null, intervalMs: 30_000 },
+    { name: 'supervisor', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 2, lastError: null, lastErrorCode: null, intervalMs: 30_000 },
   ];
   const mem = memoryLogger();
   const status = {

@@ -1,0 +1,86 @@
+// The few errors the code tells apart, each carrying its data (docs/design/errors.md). In the
+// spirit of controller-runtime's TerminalError and grammY's GrammyError: callers decide on the
+// class or its `code`, never on the wording of a message.
+
+/** HOMELAB_ROOT's filesystem has no space (ENOSPC) or quota (EDQUOT) left for a write. */
+export class StorageFullError extends Error {
+  readonly code = 'storage_full';
+  constructor(
+    readonly path: string,
+    readonly errno: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot write ${path}: no space left (${errno})`, options);
+    this.name = 'StorageFullError';
+  }
+}
+
+/** The executor will not do what an action asks (outside what services.yaml names, no credentials). */
+export class RefusedError extends Error {
+  readonly code = 'refused';
+  constructor(message: string) {
+    super(message);
+    this.name = 'RefusedError';
+  }
+}
+
+/** An operation did not finish within its deadline. */
+export class DeadlineError extends Error {
+  readonly code = 'deadline';
+  constructor(
+    message: string,
+    readonly seconds: number,
+  ) {
+    super(message);
+    this.name = 'DeadlineError';
+  }
+}
+
+/**
+ * A node's Docker Engine could not be reached or refused a call. `message` is the sentence for
+ * the operator (what happened and what to check), `reason` the short cause (ENOENT, 404, …).
+ */
+export class EngineError extends Error {
+  readonly code = 'engine';
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly transient: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'EngineError';
+  }
+}
+
+/** A Docker operation that ran and did not work out (a container missing, one that did not start). */
+export class OperationError extends Error {
+  readonly code = 'operation';
+  constructor(message: string) {
+    super(message);
+    this.name = 'OperationError';
+  }
+}
+
+const STORAGE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** Turns a filesystem error of a full disk into a StorageFullError; anything else is returned as it is. */
+export function storageError(err: unknown, path: string): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code && STORAGE_CODES.has(code) ? new StorageFullError(path, code, { cause: err }) : err;
+}
+
+/** The code of one of the errors above, or `error` for anything else. */
+export function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (err instanceof StorageFullError || err instanceof RefusedError || err instanceof DeadlineError || err instanceof EngineError || err instanceof OperationError) return code as string;
+  if (typeof code === 'string' && STORAGE_CODES.has(code)) return 'storage_full';
+  return 'error';
+}
+
+/** Whether trying the same thing again later can work. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof RefusedError || err instanceof OperationError) return false;
+  if (err instanceof EngineError) return err.transient;
+  return true;
+}

@@ -1,0 +1,149 @@
+// The other users of the Clock, on a fake one: the agent's interval and reconnects, the push
+// sink's backoff, the executor's deadline and shutdown grace. Nothing waits for real time.
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Agent, PushSink, type AgentEvent } from '../../../src/agent/agent.js';
+import { Executor } from '../../../src/loops/executor.js';
+import { ActionStore } from '../../../src/store/actions.js';
+import { FakeClock } from '../../../src/time/clock.js';
+import { memoryLogger, removeDir, tempDir, waitFor } from '../../support/helpers.js';
+
+const T0 = Date.parse('2026-05-27T14:00:00.000Z');
+let dir: string;
+beforeEach(async () => {
+  dir = await tempDir('hcp-clock-users-');
+});
+afterEach(async () => {
+  await removeDir(dir);
+});
+
+describe('Agent', () => {
+  it('inspects at start, every interval, at once on an engine event, and reconnects the event stream after a backoff', async () => {
+    const clock = new FakeClock(T0);
+    const streams: PassThrough[] = [];
+    const docker = {
+      getContainer: () => ({ inspect: async () => ({ State: { Status: 'running', Running: true, Restarting: false }, Config: {} }) }),
+      getEvents: async () => {
+        const s = new PassThrough();
+        streams.push(s);
+        return s;
+      },
+      ping: async () => 'OK',
+    } as unknown as Docker;
+    const written: AgentEvent[][] = [];
+    const agent = new Agent({
+      node: 'n1',
+      desired: () => ({ node: 'n1', docker: {}, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } }),
+      docker,
+      sink: { write: async (e) => void written.push(e) },
+      stateDir: dir,
+      log: memoryLogger().log,
+      intervalMs: 30_000,
+      diskPaths: [],
+      clock,
+    });
+    await agent.init();
+    await agent.start();
+    await waitFor(() => streams.length === 1);
+    const passes = () => written.filter((w) => w.some((e) => e.type === 'node_heartbeat')).length;
+    await waitFor(() => passes() >= 1);
+    const first = passes();
+    expect(written[0]!.map((e) => e.type)).toEqual(['service_healthy', 'node_heartbeat']);
+    streams[0]!.write('{"status":"die"}\n');
+    await waitFor(() => passes() === first + 1, { what: 'a pass on the engine event' });
+    await clock.advance(30_000);
+    await waitFor(() => passes() === first + 2, { what: 'a pass on the interval' });
+    // The stream ends (dockerd restarted): a new one is opened after 250–750 ms, not before.
+    streams[0]!.end();
+    await clock.advance(249);
+    expect(streams).toHaveLength(1);
+    await clock.advance(501);
+    await waitFor(() => streams.length === 2, { what: 'the event stream reopened' });
+    await agent.stop();
+  });
+});
+
+describe('PushSink', () => {
+  it('retries after 1 s, 2 s, 4 s (±25 %) while the control plane is away, then drains', async () => {
+    const clock = new FakeClock(T0);
+    const tries: number[] = [];
+    let up = false;
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (async () => {
+      tries.push(clock.now() - T0);
+      if (!up) throw new TypeError('fetch failed');
+      return new Response('{}', { status: 200 });
+    }) as typeof fetch;
+    try {
+      const sink = new PushSink('http://127.0.0.1:1/ingest/events', 'token-0123456789abcdef', `${dir}/spool`, memoryLogger().log, clock);
+      await sink.write([{ ts: new Date(T0).toISOString(), node: 'n1', type: 'node_heartbeat', seq: 1 }]);
+      expect(tries).toEqual([0]);
+      for (const n of [1, 2, 3]) {
+        await waitFor(() => clock.pending === 1);
+        await clock.set(clock.nextAt!);
+        await waitFor(() => tries.length === n + 1);
+      }
+      const gaps = tries.slice(1).map((t, i) => t - tries[i]!);
+      expect(gaps[0]).toBeGreaterThanOrEqual(750);
+      expect(gaps[0]).toBeLessThanOrEqual(1250);
+      expect(gaps[1]).toBeGreaterThanOrEqual(1500);
+      expect(gaps[1]).toBeLessThanOrEqual(2500);
+      expect(gaps[2]).toBeGreaterThanOrEqual(3000);
+      expect(gaps[2]).toBeLessThanOrEqual(5000);
+      up = true;
+      await waitFor(() => clock.pending === 1);
+      await clock.set(clock.nextAt!);
+      await waitFor(async () => (await sink.spooled()).length === 0, { what: 'the spool drained' });
+      sink.stop();
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
+});
+
+describe('Executor', () => {
+  const hanging = { getContainer: () => ({ inspect: () => new Promise(() => {}) }) } as unknown as Docker;
+  const desired = { n1: { node: 'n1', docker: { socket: '/x.sock' }, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } } };
+
+  async function approved(store: ActionStore) {
+    await store.create({ id: 'container-restart-n1-app', instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: 'n1', service: 'app', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['app'], drift_since: null });
+    await store.transition({ id: 'container-restart-n1-app', from: 'pending', to: 'approved', by: 'test' });
+  }
+
+  it('an engine that never answers fails the action at ACTION_TIMEOUT_S (+1 s), on the clock', async () => {
+    const clock = new FakeClock(T0);
+    const store = new ActionStore(`${dir}/actions`, () => clock.now());
+    await store.ensureDirs();
+    await approved(store);
+    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 5, verifyAfterS: 60, engine: () => hanging, clock });
+    await ex.pass();
+    await waitFor(async () => (await store.list('running')).length === 1);
+    await clock.advance(5999);
+    expect(await store.list('failed')).toEqual([]);
+    await clock.advance(1);
+    const [failed] = await waitFor(async () => {
+      const f = await store.list('failed');
+      return f.length ? f : undefined;
+    });
+    expect(failed!.error).toBe("timed out after 5 s (ACTION_TIMEOUT_S); check n1's Docker Engine");
+  });
+
+  it('stop(grace): an action still under way when the grace runs out is recorded interrupted', async () => {
+    const clock = new FakeClock(T0);
+    const store = new ActionStore(`${dir}/actions`, () => clock.now());
+    await store.ensureDirs();
+    await approved(store);
+    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 300, verifyAfterS: 60, engine: () => hanging, clock });
+    await ex.pass();
+    await waitFor(async () => (await store.list('running')).length === 1);
+    let stopped = false;
+    const stop = ex.stop(25_000).then(() => (stopped = true));
+    await clock.advance(24_999);
+    expect(stopped).toBe(false);
+    await clock.advance(1);
+    await stop;
+    const [failed] = await store.list('failed');
+    expect(failed!.error).toMatch(/^interrupted: the control plane stopped and SHUTDOWN_GRACE_S \(25 s\) ran out; done so far: no step finished$/);
+  });
+});
