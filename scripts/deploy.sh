@@ -15,8 +15,8 @@ local_deploy() {
     sudo chown 1000:1000 /opt/homelab
   fi
   if [ ! -f .env ]; then
-    echo "# KEY=value settings for compose.yaml (README: 'Deploy on a VPS')" > .env
-    echo "note: created an empty .env; defaults apply (HOST 127.0.0.1, Telegram off). See README, 'Deploy on a VPS'."
+    echo "# KEY=value settings for compose.yaml (docs/operator/deploy.md)" > .env
+    echo "note: created an empty .env; defaults apply (HOST 127.0.0.1, Telegram off). See docs/operator/deploy.md."
   fi
   if [ -z "${DOCKER_GID:-}" ]; then
     DOCKER_GID=$(getent group docker | cut -d: -f3 || true)

@@ -40,7 +40,7 @@ Commands:
 Run 'control-plane <command> --help' for a command's options; 'control-plane --version' for the version.
 Lists and checks print aligned tables, or JSON with -o json. Exit codes: 0 ok; 1 the operation
 failed or problems were found; 2 a usage or configuration error.
-Configuration comes from the environment; see the README for every variable.`;
+Configuration comes from the environment; docs/operator/configuration.md lists every variable.`;
 
 const HELP: Record<string, string> = {
   run: `Usage: control-plane run

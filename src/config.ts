@@ -83,7 +83,7 @@ const optionalString = z
   .optional()
   .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()));
 
-/** Every variable, its default and its check. The README lists the same table. */
+/** Every variable, its default and its check. docs/operator/configuration.md lists the same table (a test compares them). */
 const EnvSchema = z.object({
   HOMELAB_ROOT: z.string().min(1).default('./var/homelab'),
   HOSTS_DIR: z.string().min(1).default('./hosts'),
@@ -119,6 +119,20 @@ const EnvSchema = z.object({
   SSH_KEY_PATH: optionalString,
   SSH_AUTH_SOCK: optionalString,
 });
+
+/** The names of every variable `loadConfig` reads (docs/operator/configuration.md lists them). */
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
+/** Each variable's default as the environment would spell it (undefined: no default). */
+export function envDefaults(): Record<string, string | undefined> {
+  const parsed = EnvSchema.parse({}) as Record<string, unknown>;
+  const out: Record<string, string | undefined> = {};
+  for (const key of ENV_VARIABLES) {
+    const v = parsed[key];
+    out[key] = v === undefined ? undefined : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  }
+  return out;
+}
 
 export interface Config {
   homelabRoot: string;

@@ -1,4 +1,4 @@
-// Composition root: config → logger → stores → loops. Only this file starts timers and watchers.
+// Composition root: config → logger → stores → loops → bot → web server, and the stop in reverse. Only this file starts watchers; timers come from src/time (ARCHITECTURE.md).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';

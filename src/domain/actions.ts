@@ -1,4 +1,4 @@
-// Actions: their shape, ids, and the legal state graph (SPEC §6–§7). Pure.
+// Actions: their shape, ids, and the legal state graph (docs/design/supervisor.md, docs/design/claims.md). Pure.
 import { z } from 'zod';
 
 export const ACTION_STATES = ['pending', 'approved', 'running', 'completed', 'failed', 'rejected', 'cancelled'] as const;
@@ -74,7 +74,7 @@ export const actionId = {
   diskCleanup: (node: string) => `disk-cleanup-${node}`,
 };
 
-/** Which action a trigger asks for (SPEC §6). */
+/** Which action a trigger asks for (docs/design/supervisor.md). */
 export function actionForTrigger(trigger: string): { type: ActionType; risk: Risk } {
   if (trigger === 'containers_not_running' || trigger === 'mqtt_unreachable') return { type: 'container_restart', risk: 'low' };
   return { type: 'redeploy', risk: 'guarded' };

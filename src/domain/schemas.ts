@@ -9,7 +9,7 @@ export const CONTAINER_RE = /^\/?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
 export const Name = z.string().regex(NAME_RE, 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$');
 
-/** Lines longer than this are skipped before parsing (SPEC §3). */
+/** Lines longer than this are skipped before parsing (docs/design/observer.md). */
 export const MAX_EVENT_LINE_BYTES = 64 * 1024;
 
 export const EventSchema = z.object({

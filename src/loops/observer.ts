@@ -22,8 +22,7 @@ import { listEventFiles, readLines, type FilePos } from '../store/events.js';
 import type { Layout } from '../store/paths.js';
 
 const CHECKPOINT_VERSION = 1;
-/** Malformed lines logged one by one per file and pass; the rest are summed up in one line. */
-/** Malformed lines logged one by one per event file (per process); the rest are summed up. */
+/** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
 const MALFORMED_LOGGED_PER_FILE = 10;
 
 const FilePosSchema = z.object({

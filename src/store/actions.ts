@@ -1,4 +1,4 @@
-// The action files and the claim protocol (SPEC §7).
+// The action files and the claim protocol (docs/design/claims.md).
 //
 // A transition renames the file into the target directory under a dot-name (the claim: rename is
 // atomic, so of several racers exactly one gets the file), rewrites it there (temp + rename over

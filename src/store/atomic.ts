@@ -1,4 +1,4 @@
-// The one way this product writes a file (SPEC §2): a dot-named temp file in the same directory,
+// The one way this product writes a file (docs/design/files.md): a dot-named temp file in the same directory,
 // fsync, rename over the final name, fsync of the directory. Readers ignore dot-names, so they see
 // either the old file or the new one, never half of one.
 import { randomBytes } from 'node:crypto';

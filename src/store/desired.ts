@@ -38,7 +38,7 @@ function lineOf(doc: Document, counter: LineCounter, pathParts: PropertyKey[], k
   return range ? counter.linePos(range[0]).line : 1;
 }
 
-/** Validates one services.yaml text. Pure apart from nothing: used by the loader and `check`. */
+/** Validates one services.yaml text. Pure (no fs): used by the loader, the agent and `check`. */
 export function parseDesiredText(node: string, file: string, text: string): DesiredParse {
   const problem = (line: number, reason: string): DesiredParse => ({ ok: false, problems: [{ node, file, line, reason }] });
   if (!NAME_RE.test(node)) return problem(1, `directory name ${JSON.stringify(node)} is not a valid node name`);

@@ -1,4 +1,4 @@
-// The layout of HOMELAB_ROOT (SPEC §2).
+// The layout of HOMELAB_ROOT (docs/design/files.md).
 import { promises as fs } from 'node:fs';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';

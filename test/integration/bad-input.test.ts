@@ -122,7 +122,7 @@ describe('malformed event lines', () => {
     report('bad_event_lines', { good: GOOD, bad: BAD, counted_malformed: b.counters.malformed, oversized: b.counters.oversized, by_kind: made, world_equal: true, seed: SEED, failures: 0 });
   }, 300_000);
 
-  it('unknown event types are counted and only touch the node they came from (SPEC §3), never a service', async () => {
+  it('unknown event types are counted and only touch the node they came from (docs/design/observer.md), never a service', async () => {
     const r = mulberry32(SEED + 1);
     const good = goodEvents(r);
     const clean = new Map<string, Uint8Array[]>();

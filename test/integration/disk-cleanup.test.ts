@@ -1,5 +1,5 @@
 // disk_cleanup against a recording Docker Engine stand-in: without prune_label it prunes stopped
-// containers, dangling images and build cache engine-wide (SPEC's disk_cleanup); with it, only
+// containers, dangling images and build cache engine-wide (docs/design/executor.md); with it, only
 // labelled containers and images, and never the build cache (its prune has no label filter).
 import path from 'node:path';
 import Docker from 'dockerode';

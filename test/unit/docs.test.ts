@@ -1,0 +1,70 @@
+// The docs the project owns stay true: every variable config.ts reads is documented with its
+// default, nothing documented is made up, README stays short, and every relative link resolves.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ENV_VARIABLES, envDefaults } from '../../src/config.js';
+import { repoRoot } from '../support/helpers.js';
+
+const read = (f: string) => readFileSync(path.join(repoRoot, f), 'utf8');
+
+function markdownFiles(): string[] {
+  const out = ['README.md', 'ARCHITECTURE.md', 'CONTRIBUTING.md', 'CHANGELOG.md'];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(path.join(repoRoot, dir))) {
+      const rel = path.join(dir, name);
+      if (statSync(path.join(repoRoot, rel)).isDirectory()) walk(rel);
+      else if (name.endsWith('.md')) out.push(rel);
+    }
+  };
+  walk('docs');
+  return out;
+}
+
+describe('docs', () => {
+  it('docs/operator/configuration.md lists every variable config.ts reads, with its default, and no other', () => {
+    const rows = [...read('docs/operator/configuration.md').matchAll(/^\| `([A-Z][A-Z0-9_]+)` \| ([^|]+) \|/gm)].map((m) => ({ name: m[1]!, def: m[2]!.trim() }));
+    expect(rows.map((r) => r.name).sort()).toEqual([...ENV_VARIABLES].sort());
+    const defaults = envDefaults();
+    for (const r of rows) {
+      const literal = /^`([^`]*)`$/.exec(r.def)?.[1];
+      if (literal !== undefined) expect(`${r.name}=${literal}`).toBe(`${r.name}=${defaults[r.name]}`);
+      else expect(defaults[r.name] === undefined || defaults[r.name] === '[]' || defaults[r.name] === '{}', `${r.name}: documented as "${r.def}" but defaults to ${defaults[r.name]}`).toBe(true);
+    }
+  });
+
+  it('README stays a short introduction', () => {
+    expect(read('README.md').split('\n').length).toBeLessThanOrEqual(250);
+    expect(read('README.md')).toMatch(/^# homelab-control-plane\n[\s\S]*npm ci && npm start[\s\S]*npm test/);
+  });
+
+  it('every relative link in the docs points to a file that exists', () => {
+    const broken: string[] = [];
+    for (const f of markdownFiles()) {
+      for (const m of read(f).matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) continue;
+        if (!existsSync(path.join(repoRoot, path.dirname(f), target))) broken.push(`${f}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
+  it('code comments cite the project\'s own docs, and the docs they cite exist', () => {
+    const cited = new Set<string>();
+    const walk = (dir: string) => {
+      for (const name of readdirSync(path.join(repoRoot, dir))) {
+        const rel = path.join(dir, name);
+        if (statSync(path.join(repoRoot, rel)).isDirectory()) walk(rel);
+        else if (name.endsWith('.ts')) {
+          const text = read(rel);
+          expect(text, rel).not.toMatch(/SPEC §|\.\.\/shared\//);
+          for (const m of text.matchAll(/docs\/[a-z/-]+\.md/g)) cited.add(m[0]);
+        }
+      }
+    };
+    walk('src');
+    expect(cited.size).toBeGreaterThan(3);
+    for (const c of cited) expect(existsSync(path.join(repoRoot, c)), c).toBe(true);
+  });
+});
