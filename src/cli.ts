@@ -6,7 +6,7 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkEnvironment, ConfigError, loadConfig, type Config } from './config.js';
+import { checkEnvironment, ConfigError, loadAgentConfig, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { Observer } from './loops/observer.js';
 import { pidFile, readLivePid, startControlPlane } from './main.js';
@@ -14,13 +14,13 @@ import { VERSION } from './status.js';
 import { realClock } from './time/clock.js';
 import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
 import { ensureLayout, layout, type Layout } from './store/paths.js';
-import { ACTION_STATES, describeAction, OPEN_STATES, type Action, type ActionState, type Actor } from './domain/actions.js';
+import { describeAction, statesFrom, type Action, type ActionState, type Actor } from './domain/actions.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 import { Agent, LocalSink, PushSink } from './agent/agent.js';
 import { engineFor } from './docker/engine.js';
 import { Mirror } from './mirror/mirror.js';
-import { NAME_RE, unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
+import { unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
 import { parseDesiredText } from './store/desired.js';
 
 const USAGE = `control-plane — keeps a homelab's Docker services in their desired state
@@ -295,17 +295,13 @@ function actionsTable(list: readonly Action[]): string {
   );
 }
 
-/** `--state pending,failed` → the states; open and all stand for several. */
-function statesFrom(text: string | undefined): ActionState[] {
-  const out = new Set<ActionState>();
-  for (const word of (text ?? 'open').split(',').map((x) => x.trim()).filter(Boolean)) {
-    if (word === 'open') OPEN_STATES.forEach((x) => out.add(x));
-    else if (word === 'all') ACTION_STATES.forEach((x) => out.add(x));
-    else if ((ACTION_STATES as readonly string[]).includes(word)) out.add(word as ActionState);
-    else throw new UsageError(`unknown state ${JSON.stringify(word)}; one of open, all, ${ACTION_STATES.join(', ')}`);
+/** `--state pending,failed` → the states (domain/actions.ts `statesFrom`); a bad one is a usage error. */
+function statesOf(text: string | undefined): ActionState[] {
+  try {
+    return statesFrom(text);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
-  if (out.size === 0) throw new UsageError('--state needs at least one state');
-  return ACTION_STATES.filter((x) => out.has(x));
 }
 
 /** Asks a yes/no question on the terminal; anything but y or yes is no. */
@@ -331,8 +327,8 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     case 'list': {
       const format = outputFormat(values);
       const store = new ActionStore(dataDir(env, cfg).actions);
-      const states = statesFrom(values.state as string | undefined);
-      const list = (await Promise.all(states.map((x) => store.list(x)))).flat();
+      // Newest first, as GET /actions and the bot list them.
+      const { actions: list } = await store.query({ states: statesOf(values.state as string | undefined), limit: Infinity });
       if (format === 'json') process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       else if (list.length === 0) process.stdout.write(`no ${(values.state as string | undefined) ?? 'open'} actions\n`);
       else process.stdout.write(actionsTable(list));
@@ -489,16 +485,19 @@ async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
   });
   if (values.help) return help('agent');
   const cfg = config(env);
-  const v = (k: string, e: string) => (values[k] as string | undefined) ?? env[e];
-  const node = v('node', 'AGENT_NODE');
-  if (!node || !NAME_RE.test(node)) throw new UsageError(`agent needs --node NAME (a valid node name)\n\n${HELP.agent}`);
-  const servicesFile = path.resolve(v('services', 'AGENT_SERVICES') ?? path.join(cfg.hostsDir, node, 'services.yaml'));
-  const push = v('push', 'AGENT_PUSH_URL');
-  const token = v('token', 'AGENT_TOKEN');
-  if (push && !token) throw new UsageError('--push needs --token (this node\'s token from INGEST_TOKENS)');
-  const intervalMs = seconds(v('interval', 'AGENT_INTERVAL_S'), 30_000, '--interval');
-  const diskPaths = (v('disk-paths', 'AGENT_DISK_PATHS') ?? '/').split(',').map((p) => p.trim()).filter(Boolean);
-  const stateDir = path.resolve(v('state-dir', 'AGENT_STATE_DIR') ?? path.join(cfg.homelabRoot, 'agent', node));
+  const flag = (k: string) => values[k] as string | undefined;
+  const a = loadAgentConfig(cfg, env, {
+    node: flag('node'),
+    services: flag('services'),
+    eventsDir: flag('events-dir'),
+    push: flag('push'),
+    token: flag('token'),
+    interval: flag('interval'),
+    diskPaths: flag('disk-paths'),
+    dockerSocket: flag('docker-socket'),
+    stateDir: flag('state-dir'),
+  });
+  const { node, servicesFile, intervalMs, diskPaths, stateDir } = a;
   const log = createLogger(cfg.logLevel).child({ component: 'agent', node });
 
   // services.yaml is read at every pass; a broken edit keeps the last good version.
@@ -515,10 +514,8 @@ async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
     return lastGood!;
   };
   readServices();
-  const docker = engineFor({ socket: v('docker-socket', 'AGENT_DOCKER_SOCKET') ?? '/var/run/docker.sock' });
-  const sink = push
-    ? new PushSink(push, token!, path.join(stateDir, 'spool'), log)
-    : new LocalSink(path.resolve(v('events-dir', 'AGENT_EVENTS_DIR') ?? path.join(cfg.homelabRoot, 'events')), node);
+  const docker = engineFor({ socket: a.dockerSocket });
+  const sink = a.push ? new PushSink(a.push.url, a.push.token, path.join(stateDir, 'spool'), log) : new LocalSink(a.eventsDir, node);
   const agent = new Agent({ node, desired: readServices, docker, sink, stateDir, log, intervalMs, diskPaths });
   await agent.init();
   if (values.once) {
@@ -527,7 +524,7 @@ async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
     return 0;
   }
   await agent.start();
-  log.info({ services: servicesFile, output: push ?? 'local events directory', intervalMs }, `agent for ${node} running`);
+  log.info({ services: servicesFile, output: a.push?.url ?? a.eventsDir, intervalMs }, `agent for ${node} running`);
   await untilSignal();
   await agent.stop();
   if (sink instanceof PushSink) sink.stop();

@@ -255,6 +255,72 @@ export function checkEnvironment(cfg: Config): void {
   }
 }
 
+/** The node agent's settings: each a flag of `control-plane agent` or its environment variable. */
+export interface AgentConfig {
+  node: string;
+  servicesFile: string;
+  push: { url: string; token: string } | undefined;
+  eventsDir: string;
+  intervalMs: number;
+  diskPaths: string[];
+  dockerSocket: string;
+  stateDir: string;
+}
+
+/** What each agent setting is called as a flag and as a variable (errors name both). */
+export const AGENT_SETTINGS = {
+  node: ['--node', 'AGENT_NODE'],
+  services: ['--services', 'AGENT_SERVICES'],
+  eventsDir: ['--events-dir', 'AGENT_EVENTS_DIR'],
+  push: ['--push', 'AGENT_PUSH_URL'],
+  token: ['--token', 'AGENT_TOKEN'],
+  interval: ['--interval', 'AGENT_INTERVAL_S'],
+  diskPaths: ['--disk-paths', 'AGENT_DISK_PATHS'],
+  dockerSocket: ['--docker-socket', 'AGENT_DOCKER_SOCKET'],
+  stateDir: ['--state-dir', 'AGENT_STATE_DIR'],
+} as const;
+
+/**
+ * Reads and checks the agent's settings: a flag wins over its variable; the shared settings
+ * (HOMELAB_ROOT, HOSTS_DIR, LOG_LEVEL) come from `base`. Throws ConfigError naming the setting.
+ */
+export function loadAgentConfig(base: Config, env: NodeJS.ProcessEnv, flags: Partial<Record<keyof typeof AGENT_SETTINGS, string>>): AgentConfig {
+  const get = (k: keyof typeof AGENT_SETTINGS): string | undefined => {
+    const v = flags[k] ?? env[AGENT_SETTINGS[k][1]];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const name = (k: keyof typeof AGENT_SETTINGS) => `${AGENT_SETTINGS[k][1]} (${AGENT_SETTINGS[k][0]})`;
+  const node = get('node');
+  if (!node) throw new ConfigError(name('node'), "is required: the node's name, as in hosts/<node>/");
+  if (!NAME_RE.test(node)) throw new ConfigError(name('node'), `${JSON.stringify(node)} is not a node name (letters, digits, . _ -)`);
+  const url = get('push');
+  const token = get('token');
+  if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new ConfigError(name('push'), `must be an http(s) URL such as http://100.64.0.1:18180/ingest/events (got ${JSON.stringify(url)})`);
+  if (url !== undefined && !token) throw new ConfigError(name('token'), "is required with AGENT_PUSH_URL: this node's token from the control plane's INGEST_TOKENS");
+  const interval = get('interval') ?? '30';
+  const intervalMs = /^\d+$/.test(interval) ? Number(interval) * 1000 : durationMs(interval);
+  if (!Number.isFinite(intervalMs) || intervalMs < 1000) throw new ConfigError(name('interval'), `${JSON.stringify(interval)} is not a duration of at least 1 s (e.g. 30, 30s, 2m)`);
+  const diskPaths = (get('diskPaths') ?? '/').split(',').map((p) => p.trim()).filter(Boolean);
+  if (diskPaths.some((p) => !path.isAbsolute(p))) throw new ConfigError(name('diskPaths'), `must be absolute paths separated by commas (got ${JSON.stringify(get('diskPaths'))})`);
+  return {
+    node,
+    servicesFile: path.resolve(get('services') ?? path.join(base.hostsDir, node, 'services.yaml')),
+    push: url !== undefined ? { url, token: token! } : undefined,
+    eventsDir: path.resolve(get('eventsDir') ?? path.join(base.homelabRoot, 'events')),
+    intervalMs,
+    diskPaths,
+    dockerSocket: get('dockerSocket') ?? '/var/run/docker.sock',
+    stateDir: path.resolve(get('stateDir') ?? path.join(base.homelabRoot, 'agent', node)),
+  };
+}
+
+/** `30s`, `2m`, `1h30m` in ms; NaN when it is not one. */
+function durationMs(text: string): number {
+  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
+  if (!m || text === '') return NaN;
+  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+}
+
 /** The nearest existing part of `dir`'s path, which is in the way when it is not a directory. */
 function fileInTheWay(dir: string): string {
   let p = dir;

@@ -1,11 +1,11 @@
 // "Copy for AI": a markdown brief of the homelab's state, short enough to paste into a chat.
 import type { Action } from '../domain/actions.js';
 import { ago, type Summary } from '../domain/summary.js';
-import type { WorldServiceLike } from './server.js';
+import type { WorldService } from '../domain/schemas.js';
 
 export const AI_CONTEXT_MAX = 12_000;
 
-export function aiContext(s: Summary, world: { services: Record<string, WorldServiceLike> }, recent: Action[], now: number): string {
+export function aiContext(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], now: number): string {
   const out: string[] = [];
   out.push(
     '# Homelab state',

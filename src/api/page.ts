@@ -2,7 +2,7 @@
 // came from a file or an event is escaped.
 import type { Action } from '../domain/actions.js';
 import { ago, type Summary } from '../domain/summary.js';
-import type { WorldServiceLike } from './server.js';
+import type { WorldService } from '../domain/schemas.js';
 
 export function h(s: unknown): string {
   return String(s ?? '')
@@ -72,7 +72,7 @@ function agentPill(n: Summary['nodes'][number]): string {
   return `<span class="pill ${n.agent === 'alive' ? 'ok' : 'badtxt'}">agent ${h(n.agent)}</span>`;
 }
 
-export function renderPage(s: Summary, world: { services: Record<string, WorldServiceLike> }, recent: Action[], nonce: string, now: number): string {
+export function renderPage(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], nonce: string, now: number): string {
   const services = Object.entries(world.services).map(([key, v]) => ({ key, ...v }));
   const missing = s.services.missing_list.map((m) => ({ key: m.key, node: m.node, service: m.service, status: 'missing', reason: 'no report yet', since: '', last_event_at: '' }));
   const rows = [...services.filter((x) => x.status !== 'healthy'), ...missing, ...services.filter((x) => x.status === 'healthy')];

@@ -1,16 +1,16 @@
 // The read-only web page and JSON API (fastify). buildServer() never listens: main does.
 // Nothing here changes the system, except agents appending their own events to the ingest route.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { promises as fs } from 'node:fs';
 import Fastify, { LogController } from 'fastify';
-import { ACTION_STATES, type Action, type ActionState } from '../domain/actions.js';
+import { ACTION_STATES, statesFrom, type Action } from '../domain/actions.js';
 import { canonicalNode, classify } from '../domain/observe.js';
-import { EventSchema, MAX_EVENT_LINE_BYTES } from '../domain/schemas.js';
+import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js';
 import type { Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { RunnerStatus } from '../loops/runner.js';
-import type { ActionStore } from '../store/actions.js';
+import { DEFAULT_QUERY_LIMIT, type ActionStore } from '../store/actions.js';
 import { readRegularFile } from '../store/atomic.js';
+import { readWorldFiles } from '../store/world.js';
 import { appendEventLines } from '../store/events.js';
 import type { Layout, StorageStatus } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
@@ -37,11 +37,6 @@ export interface ApiDeps {
 
 export type { MetricsInput };
 
-const TYPE_BY_PREFIX: [string, string][] = [
-  ['container-restart-', 'container_restart'],
-  ['redeploy-', 'redeploy'],
-  ['disk-cleanup-', 'disk_cleanup'],
-];
 
 function etagOf(buf: Buffer): string {
   return `"${createHash('sha1').update(buf).digest('base64url')}"`;
@@ -63,6 +58,14 @@ export function buildServer(deps: ApiDeps) {
     return503OnClosing: true,
     // A stop cuts open requests (a mirror's poll, an agent's push) instead of waiting for them.
     forceCloseConnections: true,
+    // A query string that fails its route's schema: one sentence naming the parameter.
+    schemaErrorFormatter: (errors, dataVar) => {
+      const e = errors[0]!;
+      const field = e.instancePath.replace(/^\//, '') || String((e.params as { additionalProperty?: string }).additionalProperty ?? dataVar);
+      if (field === 'state' && e.keyword === 'pattern') return new Error(`state must be one or more of open, all, ${ACTION_STATES.join(', ')}, separated by commas`);
+      if (field === 'limit') return new Error('limit must be a whole number from 1 to 1000');
+      return new Error(`${field} ${e.message ?? 'is not valid'}`);
+    },
   });
 
   // Errors: a generic answer, details only in the log.
@@ -99,29 +102,48 @@ export function buildServer(deps: ApiDeps) {
     });
   }
 
-  app.get('/actions', async (req, reply) => {
-    const q = req.query as { state?: string; limit?: string };
-    const states = q.state ? q.state.split(',') : [...ACTION_STATES];
-    const bad = states.find((s) => !(ACTION_STATES as readonly string[]).includes(s));
-    if (bad) return reply.code(400).send({ error: `unknown state ${JSON.stringify(bad)}; one of ${ACTION_STATES.join(', ')}` });
-    const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return reply.code(400).send({ error: 'limit must be a whole number from 1 to 1000' });
-    const lists = await Promise.all(states.map((s) => deps.actions.list(s as ActionState)));
-    const all = lists.flat().sort((a, b) => (a.updated_at < b.updated_at ? 1 : a.updated_at > b.updated_at ? -1 : 0));
-    return { actions: all.slice(0, limit), total: all.length };
+  // Query strings are checked by the route's schema; an unknown state or a bad limit is a 400.
+  app.get(
+    '/actions',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            state: { type: 'string', pattern: `^(${[...ACTION_STATES, 'open', 'all'].join('|')})(,(${[...ACTION_STATES, 'open', 'all'].join('|')}))*$` },
+            node: { type: 'string', pattern: NAME_RE.source },
+            service: { type: 'string', pattern: NAME_RE.source },
+            limit: { type: 'integer', minimum: 1, maximum: 1000 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query as { state?: string; node?: string; service?: string; limit?: number };
+      return deps.actions.query({ states: statesFrom(q.state), node: q.node, service: q.service, limit: q.limit ?? DEFAULT_QUERY_LIMIT });
+    },
+  );
+
+  // One action: its open instance, or its newest finished one, with its history (as `actions show`).
+  app.get('/actions/:id', { schema: { params: { type: 'object', properties: { id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._-]+$' } }, required: ['id'] } } }, async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const a = await deps.actions.get(id);
+    if (!a) return reply.code(404).send({ error: `no action ${id}` });
+    return a;
   });
 
   app.get('/ai-context', async (_req, reply) => {
     const s = await deps.summary();
     const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
-    const world = await readWorld(deps.layout);
+    const world = await readWorldFiles(deps.layout);
     reply.type('text/markdown; charset=utf-8');
     return aiContext(s, world, recent, deps.now());
   });
 
   app.get('/', async (_req, reply) => {
     const s = await deps.summary();
-    const world = await readWorld(deps.layout);
+    const world = await readWorldFiles(deps.layout);
     const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 15);
     const nonce = randomBytes(16).toString('base64');
     reply
@@ -162,7 +184,7 @@ export function buildServer(deps: ApiDeps) {
 
   app.get('/metrics', async (_req, reply) => {
     reply.type(exposition.contentType);
-    return exposition.render({ ...(await deps.metrics()), actions: await actionCounts(deps.actions), runners: deps.runners() });
+    return exposition.render({ ...(await deps.metrics()), actions: await deps.actions.countsByType(), runners: deps.runners() });
   });
 
   app.post('/ingest/events', async (req, reply) => {
@@ -210,42 +232,6 @@ export function buildServer(deps: ApiDeps) {
   });
 
   return app;
-}
-
-export async function readWorld(l: Layout): Promise<{ services: Record<string, WorldServiceLike>; nodes: Record<string, unknown> }> {
-  const read = async (f: string) => {
-    try {
-      return JSON.parse(((await readRegularFile(f)) ?? Buffer.from('{}')).toString('utf8'));
-    } catch {
-      return {};
-    }
-  };
-  return { services: await read(l.worldServices), nodes: await read(l.worldNodes) };
-}
-
-export interface WorldServiceLike {
-  node: string;
-  service: string;
-  status: string;
-  reason: string | null;
-  since: string;
-  last_event_at: string;
-  last_healthy_at: string | null;
-}
-
-async function actionCounts(actions: ActionStore): Promise<{ state: string; type: string; n: number }[]> {
-  const out: { state: string; type: string; n: number }[] = [];
-  for (const s of ACTION_STATES) {
-    const names = await fs.readdir(actions.dir(s)).catch(() => [] as string[]);
-    const byType = new Map<string, number>();
-    for (const n of names) {
-      if (n.startsWith('.') || !n.endsWith('.json')) continue;
-      const type = TYPE_BY_PREFIX.find(([p]) => n.startsWith(p))?.[1] ?? 'other';
-      byType.set(type, (byType.get(type) ?? 0) + 1);
-    }
-    for (const [, t] of TYPE_BY_PREFIX) out.push({ state: s, type: t, n: byType.get(t) ?? 0 });
-  }
-  return out;
 }
 
 export type { Action };

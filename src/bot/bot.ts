@@ -5,6 +5,7 @@ import { Bot, Composer, GrammyError, InlineKeyboard, type Context } from 'grammy
 import cron from 'node-cron';
 import type { Action } from '../domain/actions.js';
 import { unknownTarget, type DesiredState, type World } from '../domain/schemas.js';
+import { TERMINAL_STATES } from '../domain/actions.js';
 import { ago, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import { Runner } from '../loops/runner.js';
@@ -447,7 +448,8 @@ export class TelegramBot {
       await this.reply(ctx, renderStatus(await this.deps.summary(), this.deps.now()));
     });
     c.command('pending', async (ctx) => {
-      const pending = await this.deps.actions.list('pending');
+      // The same order as every action list (newest first; docs/operator/cli.md).
+      const { actions: pending } = await this.deps.actions.query({ states: ['pending'] });
       if (pending.length === 0) return void (await this.reply(ctx, '✅ Nothing is waiting for a decision.'));
       const lines = [`⏳ <b>${pending.length} pending</b>`, ''];
       const buttons: Buttons = [];
@@ -465,7 +467,7 @@ export class TelegramBot {
     });
     c.command('history', async (ctx) => {
       const n = Math.min(50, Math.max(1, Number.parseInt(String(ctx.match ?? '').trim() || '10', 10) || 10));
-      const list = await this.deps.actions.finishedSince('1970-01-01T00:00:00.000Z', n);
+      const { actions: list } = await this.deps.actions.query({ states: TERMINAL_STATES, limit: n });
       await this.reply(ctx, renderHistory(list, this.deps.now()));
     });
     c.command('silence', async (ctx) => {

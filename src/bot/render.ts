@@ -42,13 +42,11 @@ function who(a: { name?: string; id?: string | number; via: string } | undefined
 }
 
 function resultLine(a: Action): string {
-  const r = a.result as Record<string, unknown> | undefined;
+  const r = a.result;
   if (!r) return '';
-  if (a.type === 'disk_cleanup') {
-    const total = Number((r as { bytes_total?: number }).bytes_total ?? 0);
-    return `reclaimed ${formatBytes(total)}`;
-  }
-  const containers = (r.containers as { container: string; new_id?: string; ms?: number }[] | undefined) ?? [];
+  if ('bytes_total' in r && typeof r.bytes_total === 'number') return `reclaimed ${formatBytes(r.bytes_total)}`;
+  const list: unknown = 'containers' in r ? r.containers : undefined;
+  const containers = Array.isArray(list) ? list.filter((c): c is { container: string } => typeof c?.container === 'string') : [];
   const verb = a.type === 'redeploy' ? 'recreated' : 'restarted';
   return `${verb} ${containers.map((c) => c.container).join(', ') || 'nothing'}`;
 }
@@ -75,7 +73,7 @@ export function stateLine(a: Action): string {
       return `⚙️ <b>Running</b> since ${hhmm(a.started_at)} (approved by ${esc(who(a.approved_by))})`;
     case 'completed': {
       let v = '🔎 verifying that the service reports healthy…';
-      if (a.verified === true) v = `✅ verified healthy${typeof (a.verification as { after_s?: number })?.after_s === 'number' ? ` ${(a.verification as { after_s: number }).after_s} s after` : ''}`;
+      if (a.verified === true) v = `✅ verified healthy${typeof a.verification?.after_s === 'number' ? ` ${a.verification.after_s} s after` : ''}`;
       if (a.verified === false) v = '⚠️ <b>restarted but still unhealthy</b>';
       if (a.type === 'disk_cleanup') v = '';
       return `✔️ <b>Completed</b>${seconds(a.started_at, a.finished_at)}: ${esc(resultLine(a))} (approved by ${esc(who(a.approved_by))})${v ? `\n${v}` : ''}`;
@@ -92,7 +90,7 @@ export function stateLine(a: Action): string {
 /** The living message of one action. `confirming`: a guarded Approve was pressed once. */
 export function renderAction(a: Action, refData: (op: string) => string, opts: { confirming?: boolean; now: number }): Rendered {
   const target = a.service ? `${esc(a.service)} on ${esc(a.node)}` : esc(a.node);
-  const since = (a.drift_since as string | null | undefined) ?? a.created_at;
+  const since = a.drift_since ?? a.created_at;
   const lines = [
     `${a.risk === 'guarded' ? '🛡' : '🔧'} <b>${TYPE_TITLE[a.type] ?? esc(a.type)} ${target}</b>`,
     `<code>${esc(a.id)}</code>`,

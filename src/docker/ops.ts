@@ -80,13 +80,13 @@ async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.C
   }
 }
 
-export interface RestartResult {
+export type RestartResult = {
   container: string;
   id: string;
   old_state: string;
   new_state: string;
   ms: number;
-}
+};
 
 /** Restarts each container in turn; fails on the first that is missing or does not come back. */
 export async function restartContainers(ctx: OpContext, names: readonly string[]): Promise<RestartResult[]> {
@@ -103,7 +103,7 @@ export async function restartContainers(ctx: OpContext, names: readonly string[]
   return results;
 }
 
-export interface RecreateResult {
+export type RecreateResult = {
   container: string;
   old_id: string;
   new_id: string;
@@ -111,7 +111,7 @@ export interface RecreateResult {
   pulled: boolean;
   pull_error?: string;
   ms: number;
-}
+};
 
 /** Tries to pull `image`; no registry (or no network) is noted, not fatal. */
 async function tryPull(ctx: OpContext, image: string): Promise<{ pulled: boolean; error?: string }> {
@@ -255,14 +255,14 @@ export async function recoverParked(ctx: OpContext, names: readonly string[]): P
   return done;
 }
 
-export interface CleanupResult {
+export type CleanupResult = {
   containers: { removed: number; bytes: number };
   images: { removed: number; bytes: number };
   build_cache: { removed: number; bytes: number; error?: string; skipped?: string };
   bytes_total: number;
   /** The label filter applied, when the node's `docker.prune_label` is set. */
   label?: string;
-}
+};
 
 /**
  * Prunes stopped containers, dangling images and build cache. Never volumes. With `label`

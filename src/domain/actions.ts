@@ -23,6 +23,7 @@ export function canTransition(from: ActionState, to: ActionState): boolean {
 }
 
 export const ActionType = z.enum(['container_restart', 'redeploy', 'disk_cleanup']);
+export const ACTION_TYPES = ActionType.options;
 export type ActionType = z.infer<typeof ActionType>;
 export const Risk = z.enum(['low', 'guarded']);
 export type Risk = z.infer<typeof Risk>;
@@ -41,6 +42,46 @@ export const HistoryEntry = z.object({
   note: z.string().optional(),
 });
 export type HistoryEntry = z.infer<typeof HistoryEntry>;
+
+/** What a finished restart or redeploy did to one container. */
+const ContainerOutcome = z.looseObject({
+  container: z.string(),
+  id: z.string().optional(),
+  old_id: z.string().optional(),
+  new_id: z.string().optional(),
+  old_state: z.string().optional(),
+  new_state: z.string().optional(),
+  image: z.string().optional(),
+  pulled: z.boolean().optional(),
+  pull_error: z.string().optional(),
+  ms: z.number().optional(),
+});
+const PruneOutcome = z.looseObject({ removed: z.number(), bytes: z.number(), error: z.string().optional(), skipped: z.string().optional() });
+
+/**
+ * `result` by action type: the containers a restart or redeploy handled; what a disk cleanup
+ * reclaimed; the steps an interrupted action had done. (A shape none of these fits is kept as it
+ * is, so an action file is never unreadable for its result.)
+ */
+export const ActionResult = z.union([
+  z.looseObject({ containers: z.array(ContainerOutcome) }),
+  z.looseObject({ containers: PruneOutcome, images: PruneOutcome, build_cache: PruneOutcome, bytes_total: z.number(), label: z.string().optional() }),
+  z.looseObject({ steps_done: z.array(z.string()) }),
+  z.record(z.string(), z.unknown()),
+]);
+export type ActionResult = z.infer<typeof ActionResult>;
+
+/** Whether the service reported healthy after a completed restart or redeploy. */
+export const Verification = z.object({
+  verified: z.boolean(),
+  /** Seconds from the end of the action to the healthy report. */
+  after_s: z.number().optional(),
+  at: z.string(),
+  note: z.string().optional(),
+});
+
+/** What the next start did about an interrupted redeploy's containers. */
+export const Recovery = z.object({ at: z.string(), done: z.array(z.string()) });
 
 export const ActionSchema = z.looseObject({
   version: z.number().int().optional(),
@@ -61,8 +102,17 @@ export const ActionSchema = z.looseObject({
   cancel_reason: z.string().optional(),
   started_at: z.string().optional(),
   finished_at: z.string().optional(),
-  result: z.unknown().optional(),
+  result: ActionResult.optional(),
   error: z.string().optional(),
+  /** The containers services.yaml named for the service when the action was proposed. */
+  containers: z.array(z.string()).optional(),
+  /** Since when the drift holds (world time), when known. */
+  drift_since: z.string().nullable().optional(),
+  /** A completed restart or redeploy is verified until then. */
+  verify_until: z.string().optional(),
+  verified: z.boolean().optional(),
+  verification: Verification.optional(),
+  recovery: Recovery.optional(),
 });
 export type Action = z.infer<typeof ActionSchema>;
 
@@ -89,6 +139,23 @@ export function idFor(type: ActionType, node: string, service: string | null | u
 /** `20260527T140212Z` from an ISO time. */
 export function instanceFrom(iso: string): string {
   return iso.replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+}
+
+/**
+ * `pending,failed` → those states; `open` stands for pending, approved and running, `all` for
+ * every state. Nothing given: the open states (the default of every action list). Throws on an
+ * unknown word.
+ */
+export function statesFrom(text: string | undefined): ActionState[] {
+  const out = new Set<ActionState>();
+  for (const word of (text ?? 'open').split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (word === 'open') OPEN_STATES.forEach((x) => out.add(x));
+    else if (word === 'all') ACTION_STATES.forEach((x) => out.add(x));
+    else if ((ACTION_STATES as readonly string[]).includes(word)) out.add(word as ActionState);
+    else throw new Error(`unknown state ${JSON.stringify(word)}; one of open, all, ${ACTION_STATES.join(', ')}`);
+  }
+  if (out.size === 0) throw new Error('no state given');
+  return ACTION_STATES.filter((x) => out.has(x));
 }
 
 /** File name of an action in a state's directory. */

@@ -88,7 +88,7 @@ export function brief(a: Action): BriefAction {
     updated_at: a.updated_at,
     ...(a.error ? { error: a.error } : {}),
     ...(a.cancel_reason ? { cancel_reason: a.cancel_reason } : {}),
-    ...(typeof a.verified === 'boolean' ? { verified: a.verified as boolean } : {}),
+    ...(typeof a.verified === 'boolean' ? { verified: a.verified } : {}),
   };
 }
 

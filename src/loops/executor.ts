@@ -1,7 +1,7 @@
 // The executor: claims approved actions into running/, carries them out on the node's Docker
 // Engine with a deadline, finishes them in completed/ or failed/, then verifies the service.
 import type Docker from 'dockerode';
-import type { Action } from '../domain/actions.js';
+import type { Action, ActionResult } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import { describeTarget, engineError, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { diskCleanup, recoverParked, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
@@ -112,7 +112,7 @@ export class Executor {
         action: a,
         startedAt: Date.parse(a.started_at ?? a.updated_at),
         finishedAt: Date.parse(a.finished_at ?? a.updated_at),
-        until: Date.parse(a.verify_until as string),
+        until: Date.parse(a.verify_until),
       });
     }
     await this.checkVerifications();
@@ -275,7 +275,7 @@ export class Executor {
   private async carryOut(a: Action, key: string, steps: string[]): Promise<void> {
     const { log, now } = this.deps;
     const started = now();
-    const fail = async (error: string, result?: unknown) => {
+    const fail = async (error: string, result?: ActionResult) => {
       if (this.abandoned.has(key)) return; // recorded as interrupted at shutdown already
       this.stats.failed++;
       this.timed(a.type, now() - started);
@@ -349,7 +349,7 @@ export class Executor {
     }
   }
 
-  private async runOp(a: Action, ctx: OpContext, containers: string[], pruneLabel?: string): Promise<unknown> {
+  private async runOp(a: Action, ctx: OpContext, containers: string[], pruneLabel?: string): Promise<ActionResult> {
     this.stats.dockerCalls++;
     switch (a.type) {
       case 'container_restart':

@@ -1,8 +1,6 @@
 // The supervisor: compares desired state with world state and keeps the pending actions right.
 // All decisions are made by plan() (pure); this file reads its inputs and applies its result.
-import { promises as fs } from 'node:fs';
 import type { Action } from '../domain/actions.js';
-import { parseFileName } from '../domain/actions.js';
 import { plan, reviewRemovals, updateCooldowns, type Plan, type PlanConfig } from '../domain/plan.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
@@ -63,15 +61,12 @@ export class Supervisor {
 
     // Cooldowns from finished actions not counted yet.
     const finished: Action[] = [];
-    for (const s of TERMINAL_COUNTED) {
-      const dir = actions.dir(s);
-      for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-        const key = `${s}/${name}`;
-        if (this.counted.has(key) || !parseFileName(name)) continue;
-        this.counted.add(key);
-        const a = await actions.read(s, name);
-        if (a) finished.push(a);
-      }
+    for (const { state: s, name } of await actions.finishedNames(TERMINAL_COUNTED)) {
+      const key = `${s}/${name}`;
+      if (this.counted.has(key)) continue;
+      this.counted.add(key);
+      const a = await actions.read(s, name);
+      if (a) finished.push(a);
     }
     const prevCooldowns = await state.cooldowns();
     const cooldowns = updateCooldowns(prevCooldowns, finished, world, now, this.deps.planConfig);

@@ -9,15 +9,18 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   ACTION_STATES,
+  ACTION_TYPES,
   ACTION_VERSION,
   ActionSchema,
   canTransition,
+  TERMINAL_STATES,
   fileNameFor,
   isOpen,
   OPEN_STATES,
   parseFileName,
   type Action,
   type ActionState,
+  type ActionType,
   type Actor,
 } from '../domain/actions.js';
 import type { ActionDraft } from '../domain/plan.js';
@@ -48,6 +51,23 @@ export interface TransitionRequest {
 }
 
 const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
+
+export interface ActionQuery {
+  /** Default: the open states. */
+  states?: readonly ActionState[];
+  id?: string;
+  node?: string;
+  service?: string;
+  /** Only actions updated after this time (ISO). */
+  since?: string;
+  /** Default 100; Infinity for all. */
+  limit?: number;
+  /** newest (default): by updated_at, newest first; oldest: by created_at, oldest first. */
+  order?: 'newest' | 'oldest';
+}
+
+export const DEFAULT_QUERY_LIMIT = 100;
+
 
 /** True when both names are links to one file (same device and inode). */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -141,22 +161,66 @@ export class ActionStore {
     return out;
   }
 
-  /** Finished actions updated after `sinceIso`, newest first, at most `limit`. */
-  async finishedSince(sinceIso: string, limit = 500): Promise<Action[]> {
+  /**
+   * The one way to read actions (docs/design/claims.md). Defaults, shared by the CLI, GET
+   * /actions and the bot: the open states, newest first (by updated_at), at most 100. `since`
+   * keeps actions updated after that time; in the large finished directories it skips files
+   * whose mtime is older without reading them. Returns the page and how many matched in all.
+   */
+  async query(q: ActionQuery = {}): Promise<{ actions: Action[]; total: number }> {
+    const states = q.states ?? OPEN_STATES;
     const out: Action[] = [];
-    for (const s of ACTION_STATES.filter((x) => !isOpen(x))) {
+    for (const s of states) {
       const dir = this.dir(s);
-      const names = await fs.readdir(dir).catch(() => [] as string[]);
-      for (const name of names) {
-        if (!parseFileName(name)) continue;
-        const st = await fs.lstat(path.join(dir, name)).catch(() => undefined);
+      let names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => parseFileName(n));
+      if (q.id !== undefined) names = names.filter((n) => parseFileName(n)!.id === q.id);
+      if (q.since !== undefined && !isOpen(s)) {
+        const since = q.since;
         // The file's mtime is when it was last written: older files cannot be newer inside.
-        if (!st || st.mtime.toISOString() < sinceIso) continue;
-        const a = await this.readAction(path.join(dir, name));
-        if (a && a.updated_at > sinceIso) out.push(a);
+        const fresh = await mapLimit(names, 8, async (n) => ((await fs.lstat(path.join(dir, n)).catch(() => undefined))?.mtime.toISOString() ?? '') >= since);
+        names = names.filter((_, i) => fresh[i]);
+      }
+      const read = await mapLimit(names, 8, (name) => this.readAction(path.join(dir, name)));
+      for (const a of read) {
+        if (!a) continue;
+        if (q.node !== undefined && a.node !== q.node) continue;
+        if (q.service !== undefined && a.service !== q.service) continue;
+        if (q.since !== undefined && a.updated_at <= q.since) continue;
+        out.push(a);
       }
     }
-    return out.sort((a, b) => (a.updated_at < b.updated_at ? 1 : -1)).slice(0, limit);
+    const key = q.order === 'oldest' ? (a: Action) => a.created_at : (a: Action) => a.updated_at;
+    const dir = q.order === 'oldest' ? 1 : -1;
+    out.sort((a, b) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const limit = q.limit ?? DEFAULT_QUERY_LIMIT;
+    return { actions: out.slice(0, limit), total: out.length };
+  }
+
+  /** Finished actions updated after `sinceIso`, newest first, at most `limit`. */
+  async finishedSince(sinceIso: string, limit = 500): Promise<Action[]> {
+    return (await this.query({ states: TERMINAL_STATES, since: sinceIso, limit })).actions;
+  }
+
+  /**
+   * Names of finished action files not seen before, per state (the supervisor counts each
+   * outcome once for cooldowns; a finished file never changes its content).
+   */
+  async finishedNames(states: readonly ActionState[]): Promise<{ state: ActionState; name: string }[]> {
+    const out: { state: ActionState; name: string }[] = [];
+    for (const state of states) {
+      for (const name of await fs.readdir(this.dir(state)).catch(() => [] as string[])) if (parseFileName(name)) out.push({ state, name });
+    }
+    return out;
+  }
+
+  /** Action files by state and type (for /metrics); the type comes from each file. */
+  async countsByType(): Promise<{ state: ActionState; type: ActionType; n: number }[]> {
+    const out: { state: ActionState; type: ActionType; n: number }[] = [];
+    for (const state of ACTION_STATES) {
+      const { actions } = await this.query({ states: [state], limit: Infinity });
+      for (const type of ACTION_TYPES) out.push({ state, type, n: actions.filter((a) => a.type === type).length });
+    }
+    return out;
   }
 
   /** One file of a state's directory, by name. */
@@ -165,17 +229,14 @@ export class ActionStore {
     return this.readAction(path.join(this.dir(state), name));
   }
 
-  /** Action files of one state, oldest first. Unreadable files are skipped (see `problems`). */
+  /** Action files of one state, oldest first (all of them). Unreadable files are skipped. */
   async list(state: ActionState): Promise<Action[]> {
-    const names = (await fs.readdir(this.dir(state)).catch(() => [] as string[])).filter((n) => parseFileName(n));
-    const read = await mapLimit(names, 8, (name) => this.readAction(path.join(this.dir(state), name)));
-    const out = read.filter((a): a is Action => a !== undefined);
-    return out.sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : 1));
+    return (await this.query({ states: [state], order: 'oldest', limit: Infinity })).actions;
   }
 
+  /** Every open action (pending, approved, running), oldest first. */
   async listOpen(): Promise<Action[]> {
-    const lists = await Promise.all(OPEN_STATES.map((s) => this.list(s)));
-    return lists.flat();
+    return (await this.query({ states: OPEN_STATES, order: 'oldest', limit: Infinity })).actions;
   }
 
   /**

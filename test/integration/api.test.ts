@@ -67,13 +67,31 @@ describe('read-only routes', () => {
     await f.actions.create(draft('container-restart-chelsty-infra-b', 'b'));
     let r = await f.app.inject('/actions?state=pending');
     expect(r.json().actions.map((x: { id: string }) => x.id)).toEqual(['container-restart-chelsty-infra-b']);
-    r = await f.app.inject('/actions?limit=1');
+    // The default, as in the CLI and the bot: the open actions.
+    expect((await f.app.inject('/actions')).json()).toMatchObject({ total: 1, actions: [{ id: 'container-restart-chelsty-infra-b' }] });
+    r = await f.app.inject('/actions?state=all&limit=1');
     expect(r.json()).toMatchObject({ total: 2 });
     expect(r.json().actions).toHaveLength(1);
     expect((await f.app.inject('/actions?state=pending,rejected')).json().total).toBe(2);
-    expect((await f.app.inject('/actions?state=bogus')).statusCode).toBe(400);
-    expect((await f.app.inject('/actions?limit=0')).statusCode).toBe(400);
+    expect((await f.app.inject('/actions?state=all&service=a')).json().actions.map((x: { id: string }) => x.id)).toEqual(['container-restart-chelsty-infra-a']);
+    const bogus = await f.app.inject('/actions?state=bogus');
+    expect(bogus.statusCode).toBe(400);
+    expect(bogus.json().error).toMatch(/^state must be one or more of open, all, pending, /);
+    expect((await f.app.inject('/actions?limit=0')).json()).toEqual({ error: 'limit must be a whole number from 1 to 1000' });
     expect((await f.app.inject('/actions?limit=abc')).statusCode).toBe(400);
+    expect((await f.app.inject('/actions?node=..%2Fetc')).statusCode).toBe(400);
+  });
+
+  it('GET /actions/:id: the open instance or the newest finished one, with its history; 404 otherwise', async () => {
+    const a = await f.actions.create(draft('container-restart-chelsty-infra-a', 'a'));
+    await f.actions.transition({ id: a!.id, from: 'pending', to: 'rejected', by: 't' });
+    const r = await f.app.inject('/actions/container-restart-chelsty-infra-a');
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ id: 'container-restart-chelsty-infra-a', state: 'rejected', history: [{ state: 'pending' }, { state: 'rejected' }] });
+    const none = await f.app.inject('/actions/no-such-action');
+    expect(none.statusCode).toBe(404);
+    expect(none.json()).toEqual({ error: 'no action no-such-action' });
+    expect((await f.app.inject('/actions/bad%20id')).statusCode).toBe(400);
   });
 
   it('GET /ai-context: markdown with nodes, unhealthy services and actions', async () => {

@@ -57,3 +57,23 @@ describe('loadConfig', () => {
     expect(c.ingestTokens.piha).toBe('0123456789abcdef0123');
   });
 });
+
+describe('loadAgentConfig', () => {
+  const base = loadConfig({ HOMELAB_ROOT: '/srv/homelab', HOSTS_DIR: '/srv/hosts' });
+  it('defaults from the shared settings; a flag wins over its variable', async () => {
+    const { loadAgentConfig } = await import('../../src/config.js');
+    const a = loadAgentConfig(base, { AGENT_NODE: 'piha', AGENT_INTERVAL_S: '10' }, { interval: '2m' });
+    expect(a).toEqual({ node: 'piha', servicesFile: '/srv/hosts/piha/services.yaml', push: undefined, eventsDir: '/srv/homelab/events', intervalMs: 120_000, diskPaths: ['/'], dockerSocket: '/var/run/docker.sock', stateDir: '/srv/homelab/agent/piha' });
+  });
+  it.each([
+    [{}, {}, /^AGENT_NODE \(--node\): is required/],
+    [{ AGENT_NODE: 'a/b' }, {}, /^AGENT_NODE \(--node\): "a\/b" is not a node name/],
+    [{ AGENT_NODE: 'n' }, { push: 'http://x:18180/ingest/events' }, /^AGENT_TOKEN \(--token\): is required with AGENT_PUSH_URL/],
+    [{ AGENT_NODE: 'n', AGENT_PUSH_URL: 'ftp://x' }, {}, /^AGENT_PUSH_URL \(--push\): must be an http\(s\) URL/],
+    [{ AGENT_NODE: 'n', AGENT_INTERVAL_S: 'soon' }, {}, /^AGENT_INTERVAL_S \(--interval\): "soon" is not a duration/],
+    [{ AGENT_NODE: 'n', AGENT_DISK_PATHS: '/,srv' }, {}, /^AGENT_DISK_PATHS \(--disk-paths\): must be absolute paths/],
+  ])('%o %o is refused naming the setting', async (env, flags, re) => {
+    const { loadAgentConfig } = await import('../../src/config.js');
+    expect(() => loadAgentConfig(base, env, flags)).toThrow(re);
+  });
+});
