@@ -109,7 +109,9 @@ describe('control-plane agent and mirror', () => {
   });
   it('refuses bad options with a usage error', () => {
     expect(cli(['agent']).code).toBe(2);
-    expect(cli(['agent', '--node', 'n9', '--push', 'http://127.0.0.1:1/ingest/events']).err).toMatch(/--push needs --token/);
+    const noToken = cli(['agent', '--node', 'n9', '--push', 'http://127.0.0.1:1/ingest/events']);
+    expect(noToken.code).toBe(2);
+    expect(noToken.err).toMatch(/configuration error: AGENT_TOKEN \(--token\): is required with AGENT_PUSH_URL/);
     expect(cli(['mirror', '--from', 'nope', '--to', 'x']).code).toBe(2);
     expect(cli(['agent', '--help']).out).toMatch(/AGENT_DISK_PATHS/);
   });
