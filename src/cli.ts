@@ -315,6 +315,35 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** Approves or rejects one pending action; a guarded approval asks first on a terminal. */
+async function decide(sub: 'approve' | 'reject', arg: string, store: ActionStore, by: string, yes: boolean): Promise<number> {
+  const current = await store.get(arg);
+  if (sub === 'approve' && current?.state === 'pending' && current.risk === 'guarded' && !yes && process.stdin.isTTY) {
+    if (!(await confirm(`Approve ${current.id}: ${describeAction(current)}?`))) {
+      process.stderr.write('control-plane: not approved\n');
+      return 1;
+    }
+  }
+  const actor: Actor = { via: 'cli', name: by };
+  try {
+    const a = await store.transition({
+      id: arg,
+      from: 'pending',
+      to: sub === 'approve' ? 'approved' : 'rejected',
+      by: `cli:${by}`,
+      ...(current?.state === 'pending' ? { instance: current.instance } : {}),
+      patch: sub === 'approve' ? { approved_by: actor } : { rejected_by: actor },
+    });
+    process.stdout.write(`${sub === 'approve' ? 'approved' : 'rejected'} ${a.id} (instance ${a.instance})\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof TransitionError)) throw err;
+    const cur = err.current;
+    process.stderr.write(cur ? `control-plane: ${arg} is not pending any more: it is ${cur.state}${cur.cancel_reason ? ` (${cur.cancel_reason})` : ''} since ${cur.updated_at}\n` : `control-plane: no action ${arg}\n`);
+    return 1;
+  }
+}
+
 async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const name = sub && HELP[`actions ${sub}`] ? `actions ${sub}` : 'actions';
@@ -350,39 +379,9 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       return 0;
     }
     case 'approve':
-    case 'reject': {
+    case 'reject':
       if (!arg) throw new UsageError(`actions ${sub} needs an id\n\n${HELP[`actions ${sub}`]}`);
-      const store = new ActionStore(dataDir(env, cfg).actions);
-      const current = await store.get(arg);
-      if (sub === 'approve' && current?.state === 'pending' && current.risk === 'guarded' && !values.yes && process.stdin.isTTY) {
-        if (!(await confirm(`Approve ${current.id}: ${describeAction(current)}?`))) {
-          process.stderr.write('control-plane: not approved\n');
-          return 1;
-        }
-      }
-      const actor: Actor = { via: 'cli', name: by };
-      try {
-        const a = await store.transition({
-          id: arg,
-          from: 'pending',
-          to: sub === 'approve' ? 'approved' : 'rejected',
-          by: `cli:${by}`,
-          ...(current?.state === 'pending' ? { instance: current.instance } : {}),
-          patch: sub === 'approve' ? { approved_by: actor } : { rejected_by: actor },
-        });
-        process.stdout.write(`${sub === 'approve' ? 'approved' : 'rejected'} ${a.id} (instance ${a.instance})\n`);
-        return 0;
-      } catch (err) {
-        if (err instanceof TransitionError) {
-          const cur = err.current;
-          process.stderr.write(
-            cur ? `control-plane: ${arg} is not pending any more: it is ${cur.state}${cur.cancel_reason ? ` (${cur.cancel_reason})` : ''} since ${cur.updated_at}\n` : `control-plane: no action ${arg}\n`,
-          );
-          return 1;
-        }
-        throw err;
-      }
-    }
+      return decide(sub, arg, new ActionStore(dataDir(env, cfg).actions), by, values.yes === true);
     case 'confirm-removal': {
       if (!arg) throw new UsageError(`actions confirm-removal needs a node\n\n${HELP['actions confirm-removal']}`);
       const st = new SupervisorState(dataDir(env, cfg).state);

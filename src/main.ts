@@ -1,7 +1,8 @@
-// Composition root: config → logger → stores → loops → bot → web server, and the stop in reverse. Only this file starts watchers; timers come from src/time (ARCHITECTURE.md).
+// Composition root (ARCHITECTURE.md): a short list of wiring steps — claim the data directory,
+// build the parts, catch the world up, wire the signals, start the components in order — and
+// the stop in reverse, through one Lifecycle. Timers come from src/time.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
 import { Observer } from './loops/observer.js';
@@ -20,7 +21,12 @@ import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
 import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired.js';
-import { checkOneFilesystem, ensureLayout, layout, storageStatus } from './store/paths.js';
+import { checkOneFilesystem, ensureLayout, layout, storageStatus, type Layout } from './store/paths.js';
+import { Bus } from './app/bus.js';
+import { Lifecycle, type Component } from './app/lifecycle.js';
+import { executorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, watchersComponent } from './app/components.js';
+
+export type LoopName = 'observer' | 'desired' | 'supervisor' | 'executor';
 
 export interface Running {
   observer: Observer;
@@ -34,7 +40,10 @@ export interface Running {
   address: string;
   supervisorState: SupervisorState;
   desired: DesiredStore;
+  /** The loops by name (tests run a pass with `loops.supervisor.runNow()`). */
+  loops: Record<LoopName, Runner>;
   runners: Runner[];
+  bus: Bus;
   stop(): Promise<void>;
 }
 
@@ -65,7 +74,37 @@ export async function readLivePid(stateDir: string): Promise<number | undefined>
 }
 
 export async function startControlPlane(config: Config, log: Logger, clock: Clock = realClock): Promise<Running> {
-  const now = () => clock.now();
+  const l = await claimRoot(config);
+  const lifecycle = new Lifecycle(log, clock);
+  try {
+    const bus = new Bus();
+    const parts = await buildParts(config, l, log, clock, bus);
+    // World must be current before the supervisor judges it: catch up once before the loops start.
+    await parts.observer.pass();
+    const loops = buildLoops(config, parts, bus, log, clock);
+    const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
+    const server = buildApi(config, l, parts, loops, telegram, log);
+    const address = { value: '' };
+    await lifecycle.start([
+      pidFileComponent(l),
+      executorComponent(parts.executor, config.shutdownGraceS),
+      ...Object.values(loops).map(runnerComponent),
+      watchersComponent(config.hostsDir, l, bus, log),
+      ...(telegram ? [telegramComponent(telegram)] : []),
+      serverComponent(server, config, address),
+    ]);
+    log.info({ address: address.value }, `web page and API on ${address.value}`);
+    log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(parts.desired.current()) }, 'control plane running');
+    return { ...parts, telegram, server, address: address.value, loops, runners: Object.values(loops), bus, stop: () => lifecycle.stop() };
+  } catch (err) {
+    await lifecycle.stop();
+    await fs.rm(pidFile(l.state), { force: true });
+    throw err;
+  }
+}
+
+/** The data directory: laid out, on one filesystem, and not used by another control plane. */
+async function claimRoot(config: Config): Promise<Layout> {
   const l = layout(config.homelabRoot);
   await ensureLayout(l);
   await checkOneFilesystem(l).catch((err: Error) => {
@@ -76,22 +115,25 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     throw new ConfigError('HOMELAB_ROOT', `another control plane (pid ${other}) is running on ${l.root}; stop it first, or give this one another HOMELAB_ROOT (if pid ${other} is not a control plane, remove ${pidFile(l.state)})`);
   }
   await writeFileAtomic(pidFile(l.state), `${process.pid}\n`);
+  return l;
+}
 
+type Parts = Awaited<ReturnType<typeof buildParts>>;
+
+/** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
+async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus) {
+  const now = () => clock.now();
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
   reportDesiredProblems(log, first.problems, desired.current());
   warnSshWithoutCredentials(log, desired.current(), { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock });
-
   const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current() });
   await observer.init();
-
   const actions = new ActionStore(l.actions, now);
   await actions.ensureDirs();
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
-  // Anything that changes an action tells the bot (bound once the bot exists).
-  let actionsChanged = (): void => {};
   const supervisor = new Supervisor({
     actions,
     state: supervisorState,
@@ -101,9 +143,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     desired: () => desired.current(),
     desiredProblems: () => desired.problems(),
     planConfig: { ...DEFAULT_PLAN_CONFIG, missingGraceS: config.missingGraceS },
-    onCreated: () => actionsChanged(),
+    onActionChanged: () => bus.emit('actionsChanged'),
   });
-
   const exposition = new Metrics();
   const executor = new Executor({
     actions,
@@ -114,80 +155,12 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     actionTimeoutS: config.actionTimeoutS,
     verifyAfterS: config.verifyAfterS,
     engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
-    onChange: () => actionsChanged(),
+    onChange: () => bus.emit('actionsChanged'),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
     clock,
   });
   await executor.init();
-
-  // World must be current before the supervisor judges it: catch up once before the loops start.
-  await observer.pass();
-
-  const interval = config.reconcileIntervalS * 1000;
-  const supervisorLoop = new Runner(
-    'supervisor',
-    interval,
-    async () => {
-      const r = await supervisor.pass();
-      if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) actionsChanged();
-    },
-    log,
-    clock,
-  );
-  const observerLoop = new Runner('observer', interval, async () => void (await observer.pass()), log, clock);
-  const executorLoop = new Runner('executor', interval, () => executor.pass(), log, clock);
-  // Whoever adopts a file moved by hand into approved/ (supervisor, executor, watcher), the
-  // executor hears of it at once.
-  actions.onAdopted((a) => {
-    actionsChanged();
-    if (a.state === 'approved') executorLoop.kick();
-  });
-  observer.onPublish(() => {
-    supervisorLoop.kick();
-    void executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
-  });
-  const desiredLoop = new Runner(
-    'desired',
-    interval,
-    async () => {
-      const r = await desired.reload();
-      if (r.changed) {
-        reportDesiredProblems(log, r.problems, desired.current());
-        observerLoop.kick();
-        supervisorLoop.kick();
-      }
-    },
-    log,
-    clock,
-  );
-
-  const watchers: FSWatcher[] = [];
-  const ignoreDot = (p: string) => path.basename(p).startsWith('.');
-  // Watching is a hint: the loops also rescan every interval, so a missed event costs one interval.
-  const eventsWatcher = watch(l.events, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
-  eventsWatcher.on('all', () => observerLoop.hint());
-  // chokidar drops a 'change' whose mtime equals the last one it saw, and Linux stamps mtimes with
-  // a coarse clock (a few ms): two quick appends can look like one. Its 'raw' events come straight
-  // from inotify, one per write, so no append goes unnoticed until the next rescan.
-  eventsWatcher.on('raw', () => observerLoop.hint());
-  eventsWatcher.on('error', (err) => log.warn({ err }, 'watching events/ failed; falling back to the interval rescan'));
-  watchers.push(eventsWatcher);
-  const hostsWatcher = watch(config.hostsDir, { ignoreInitial: true, depth: 2, ignored: ignoreDot, followSymlinks: false });
-  hostsWatcher.on('all', () => desiredLoop.hint());
-  hostsWatcher.on('error', (err) => log.warn({ err }, 'watching hosts/ failed; falling back to the interval rescan'));
-  watchers.push(hostsWatcher);
-
-  // A file moved by hand (`mv pending/x.json approved/`) is noticed at once.
-  const actionsWatcher = watch(l.actions, { ignoreInitial: true, depth: 1, ignored: ignoreDot, followSymlinks: false });
-  actionsWatcher.on('all', () => actionsChanged());
-  actionsWatcher.on('add', (p) => {
-    supervisorLoop.hint();
-    if (path.basename(path.dirname(p)) === 'approved') executorLoop.hint();
-  });
-  actionsWatcher.on('error', (err) => log.warn({ err }, 'watching actions/ failed; falling back to the interval rescan'));
-  watchers.push(actionsWatcher);
-
   const status: StatusSources = {
     world: () => observer.current(),
     desired: () => desired.current(),
@@ -197,109 +170,111 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     observerCounters: () => observer.counters(),
     now,
   };
+  return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status };
+}
 
-  let telegram: TelegramBot | undefined;
-  if (config.telegram.token && config.telegram.chatId) {
-    telegram = new TelegramBot({
-      options: {
-        token: config.telegram.token,
-        chatId: config.telegram.chatId,
-        adminIds: config.telegram.adminIds,
-        apiRoot: config.telegram.apiRoot,
-        digestCron: config.digestCron,
-        tz: config.tz,
-        pageUrl: `http://${config.host}:${config.port}/`,
-        intervalMs: interval,
-      },
-      stateDir: l.state,
-      actions,
-      supervisorState,
-      log: log.child({ component: 'telegram' }),
-      now,
-      clock,
-      summary: () => currentSummary(status),
-      world: () => observer.current(),
-      desired: () => desired.current(),
-      replay: async () => {
-        observer.requestReplay();
-        await observerLoop.runNow();
-        const p = observer.lastPass;
-        return { applied: p?.applied ?? 0, malformed: p?.malformed ?? 0 };
-      },
-      kickSupervisor: () => supervisorLoop.kick(),
-    });
-    const bot = telegram;
-    actionsChanged = () => bot.loop.hint();
-    if (config.telegram.adminIds.length === 0) log.warn('TELEGRAM_ADMIN_IDS is empty: nobody can approve from Telegram');
-  }
+/** The four loops, and who kicks whom (every loop also runs on its interval). */
+function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, clock: Clock): Record<LoopName, Runner> {
+  const interval = config.reconcileIntervalS * 1000;
+  const loops: Record<LoopName, Runner> = {
+    observer: new Runner('observer', interval, async () => void (await p.observer.pass()), log, clock),
+    desired: new Runner('desired', interval, async () => {
+      const r = await p.desired.reload();
+      if (!r.changed) return;
+      reportDesiredProblems(log, r.problems, p.desired.current());
+      bus.emit('desiredChanged');
+    }, log, clock),
+    supervisor: new Runner('supervisor', interval, async () => {
+      const r = await p.supervisor.pass();
+      if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) bus.emit('actionsChanged');
+    }, log, clock),
+    executor: new Runner('executor', interval, () => p.executor.pass(), log, clock),
+  };
+  // Whoever adopts a file moved by hand into approved/ (supervisor, executor, watcher), the
+  // executor hears of it at once.
+  p.actions.onAdopted((a) => {
+    bus.emit('actionsChanged');
+    if (a.state === 'approved') bus.emit('approvedByHand');
+  });
+  p.observer.onPublish(() => bus.emit('worldPublished'));
+  bus.on('worldPublished', () => {
+    loops.supervisor.kick();
+    void p.executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
+  });
+  bus.on('desiredChanged', () => {
+    loops.observer.kick();
+    loops.supervisor.kick();
+  });
+  bus.on('approvedByHand', () => loops.executor.kick());
+  bus.on('eventsWritten', () => loops.observer.hint());
+  bus.on('hostsTouched', () => loops.desired.hint());
+  bus.on('actionFileAdded', (state) => {
+    loops.supervisor.hint();
+    if (state === 'approved') loops.executor.hint();
+  });
+  return loops;
+}
 
-  const server = buildServer({
+/** The bot, when Telegram is configured; it follows every action change. */
+function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, bus: Bus, log: Logger, clock: Clock): TelegramBot | undefined {
+  if (!config.telegram.token || !config.telegram.chatId) return undefined;
+  const bot = new TelegramBot({
+    options: {
+      token: config.telegram.token,
+      chatId: config.telegram.chatId,
+      adminIds: config.telegram.adminIds,
+      apiRoot: config.telegram.apiRoot,
+      digestCron: config.digestCron,
+      tz: config.tz,
+      pageUrl: `http://${config.host}:${config.port}/`,
+      intervalMs: config.reconcileIntervalS * 1000,
+    },
+    stateDir: l.state,
+    actions: p.actions,
+    supervisorState: p.supervisorState,
+    log: log.child({ component: 'telegram' }),
+    now: () => clock.now(),
+    clock,
+    summary: () => currentSummary(p.status),
+    world: () => p.observer.current(),
+    desired: () => p.desired.current(),
+    replay: async () => {
+      p.observer.requestReplay();
+      await loops.observer.runNow();
+      const last = p.observer.lastPass;
+      return { applied: last?.applied ?? 0, malformed: last?.malformed ?? 0 };
+    },
+    kickSupervisor: () => loops.supervisor.kick(),
+  });
+  bus.on('actionsChanged', () => bot.loop.hint());
+  if (config.telegram.adminIds.length === 0) log.warn('TELEGRAM_ADMIN_IDS is empty: nobody can approve from Telegram');
+  return bot;
+}
+
+/** The web page and API. */
+function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, log: Logger): ReturnType<typeof buildServer> {
+  return buildServer({
     layout: l,
-    actions,
+    actions: p.actions,
     log: log.child({ component: 'api' }),
-    now,
-    summary: sharedSummary(status),
-    runners: () => runners.map((r) => r.status),
-    exposition,
+    now: p.status.now,
+    summary: sharedSummary(p.status),
+    runners: () => Object.values(loops).map((r) => r.status),
+    exposition: p.exposition,
     metrics: async () => ({
       version: VERSION,
-      observer: observer.counters(),
-      services: observer.current().services,
-      nodes: observer.current().nodes,
-      missing: currentMissing(observer.current(), desired.current()),
+      observer: p.observer.counters(),
+      services: p.observer.current().services,
+      nodes: p.observer.current().nodes,
+      missing: currentMissing(p.observer.current(), p.desired.current()),
       telegram: telegram ? { ...telegram.outbox.stats, queued: telegram.outbox.pending().length } : undefined,
-      executor: executor.stats,
-      notices_open: (await supervisorState.notices()).filter((n) => n.state === 'open').length,
+      executor: p.executor.stats,
+      notices_open: (await p.supervisorState.notices()).filter((n) => n.state === 'open').length,
     }),
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,
     storage: () => storageStatus(l.root),
   });
-
-  // Everything written before the watchers are ready is caught by the first pass of each loop.
-  await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
-  const runners = [observerLoop, desiredLoop, supervisorLoop, executorLoop];
-  for (const r of runners) r.start();
-  await telegram?.start();
-  let address: string;
-  try {
-    address = await server.listen({ host: config.host, port: config.port });
-  } catch (err) {
-    for (const r of runners) await r.stop();
-    await telegram?.stop();
-    await Promise.all(watchers.map((w) => w.close()));
-    await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
-    const code = (err as NodeJS.ErrnoException).code;
-    const variable = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'HOST' : 'PORT';
-    throw new ConfigError(variable, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}${variable === 'PORT' ? ' (another process uses that port? set PORT)' : ' (not an address of this machine; set HOST)'}`);
-  }
-  log.info({ address }, `web page and API on ${address}`);
-  log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(desired.current()) }, 'control plane running');
-
-  return {
-    observer,
-    supervisor,
-    executor,
-    telegram,
-    status,
-    actions,
-    server,
-    address,
-    supervisorState,
-    desired,
-    runners,
-    async stop() {
-      // The executor stops taking actions first; one under way gets SHUTDOWN_GRACE_S to finish
-      // or roll back while the rest stops, each part bounded, whatever hangs (Telegram, a client).
-      const executorDone = executor.stop(config.shutdownGraceS * 1000);
-      await bounded(server.close(), 1000);
-      await bounded(Promise.all(watchers.map((w) => w.close())), 1000);
-      await bounded(telegram?.stop(), 2000);
-      for (const r of runners) await bounded(r.stop(), 1000);
-      await executorDone;
-      await fs.rm(path.join(l.state, 'control-plane.pid'), { force: true });
-    },
-  };
 }
 
 /** One warning per ssh:// target when there is no key and no agent to log in with. */
@@ -317,15 +292,6 @@ function currentMissing(world: { services: Record<string, unknown> }, desired: R
   return n;
 }
 
-/** Waits for `p`, but no longer than `ms`: a stop must not hang on a part that does. */
-async function bounded(p: Promise<unknown> | undefined, ms: number, clock: Clock = realClock): Promise<void> {
-  if (!p) return;
-  const giveUp = new AbortController();
-  await Promise.race([p.catch(() => {}), clock.sleep(ms, giveUp.signal)]);
-  giveUp.abort();
-}
-
-/** Logs each problem, saying truthfully whether a last good version of that node is in force. */
 export function reportDesiredProblems(log: Logger, problems: readonly DesiredProblem[], inForce: Readonly<Record<string, unknown>>): void {
   for (const p of problems) {
     const what = inForce[p.node] ? 'the last good version stays in force' : `${p.node} is left out until the file is fixed`;

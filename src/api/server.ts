@@ -1,7 +1,8 @@
 // The read-only web page and JSON API (fastify). buildServer() never listens: main does.
 // Nothing here changes the system, except agents appending their own events to the ingest route.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import Fastify, { LogController } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RawServerDefault } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACTION_STATES, statesFrom, type Action } from '../domain/actions.js';
 import { canonicalNode, classify } from '../domain/observe.js';
 import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js';
@@ -87,6 +88,20 @@ export function buildServer(deps: ApiDeps) {
   // NDJSON bodies for the ingest route arrive as text; parsed there.
   app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
+  worldRoutes(app, deps);
+  actionRoutes(app, deps);
+  pageRoutes(app, deps);
+  healthRoutes(app, deps, exposition);
+  ingestRoute(app, deps);
+  return app;
+}
+
+export type { Action };
+
+type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+
+/** GET /summary and the world files, byte for byte, with ETags. */
+function worldRoutes(app: App, deps: ApiDeps): void {
   app.get('/summary', async () => deps.summary());
 
   for (const [route, file] of [
@@ -101,7 +116,10 @@ export function buildServer(deps: ApiDeps) {
       return reply.send(buf);
     });
   }
+}
 
+/** GET /actions and /actions/:id. */
+function actionRoutes(app: App, deps: ApiDeps): void {
   // Query strings are checked by the route's schema; an unknown state or a bad limit is a 400.
   app.get(
     '/actions',
@@ -132,7 +150,10 @@ export function buildServer(deps: ApiDeps) {
     if (!a) return reply.code(404).send({ error: `no action ${id}` });
     return a;
   });
+}
 
+/** The page and /ai-context. */
+function pageRoutes(app: App, deps: ApiDeps): void {
   app.get('/ai-context', async (_req, reply) => {
     const s = await deps.summary();
     const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
@@ -155,7 +176,10 @@ export function buildServer(deps: ApiDeps) {
       );
     return renderPage(s, world, recent, nonce, deps.now());
   });
+}
 
+/** /healthz (503 only for storage and loops) and /metrics. */
+function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
   app.get('/healthz', async (_req, reply) => {
     const now = deps.now();
     const loops = deps.runners().map((r) => {
@@ -186,7 +210,10 @@ export function buildServer(deps: ApiDeps) {
     reply.type(exposition.contentType);
     return exposition.render({ ...(await deps.metrics()), actions: await deps.actions.countsByType(), runners: deps.runners() });
   });
+}
 
+/** POST /ingest/events: an agent's own events, authenticated by its node's token. */
+function ingestRoute(app: App, deps: ApiDeps): void {
   app.post('/ingest/events', async (req, reply) => {
     if (Object.keys(deps.ingestTokens).length === 0) return reply.code(404).send({ error: 'ingest is off (set INGEST_TOKENS)' });
     const auth = req.headers.authorization ?? '';
@@ -230,8 +257,5 @@ export function buildServer(deps: ApiDeps) {
     await appendEventLines(deps.layout.events, node, lines);
     return reply.code(202).send({ accepted: items.length });
   });
-
-  return app;
 }
 
-export type { Action };

@@ -76,7 +76,7 @@ export const Verification = z.object({
   verified: z.boolean(),
   /** Seconds from the end of the action to the healthy report. */
   after_s: z.number().optional(),
-  at: z.string(),
+  at: z.string().optional(),
   note: z.string().optional(),
 });
 
@@ -102,7 +102,9 @@ export const ActionSchema = z.looseObject({
   cancel_reason: z.string().optional(),
   started_at: z.string().optional(),
   finished_at: z.string().optional(),
-  result: ActionResult.optional(),
+  // A facts field of an unexpected shape is dropped, never the action with it (a file written by
+  // hand or by another version must stay visible).
+  result: ActionResult.optional().catch(undefined),
   error: z.string().optional(),
   /** The containers services.yaml named for the service when the action was proposed. */
   containers: z.array(z.string()).optional(),
@@ -111,8 +113,8 @@ export const ActionSchema = z.looseObject({
   /** A completed restart or redeploy is verified until then. */
   verify_until: z.string().optional(),
   verified: z.boolean().optional(),
-  verification: Verification.optional(),
-  recovery: Recovery.optional(),
+  verification: Verification.optional().catch(undefined),
+  recovery: Recovery.optional().catch(undefined),
 });
 export type Action = z.infer<typeof ActionSchema>;
 

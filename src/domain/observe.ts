@@ -204,30 +204,38 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
     model.counters.unknown++;
     return true;
   }
-  if (kind === 'node') {
-    if (event.type === 'node_heartbeat') {
-      // The agent says whether it reaches its node's Docker Engine (`detail.engine`).
-      const e = event.detail?.engine;
-      const engine = e === 'unreachable' ? 'unreachable' : e === 'ok' || e === 'reachable' ? 'reachable' : undefined;
-      if (engine && later(node.engine_checked_at ?? null, ts)) {
-        if (node.engine !== engine) node.engine_since = ts;
-        node.engine = engine;
-        node.engine_checked_at = ts;
-      }
-    }
-    if (event.type === 'disk_pressure' && later(node.disk_updated_at, ts)) {
-      node.disk_pressure = event.detail?.level === 'high' ? 'high' : 'normal';
-      const pct = event.detail?.used_pct;
-      node.disk_used_pct = typeof pct === 'number' && Number.isFinite(pct) ? pct : null;
-      node.disk_updated_at = ts;
-    }
-    return true;
-  }
+  if (kind === 'node') applyNodeEvent(node, event);
+  else applyServiceEvent(model, event, kind === 'positive' ? 'healthy' : 'unhealthy');
+  return true;
+}
 
+/** A heartbeat (the engine as the agent sees it) or a disk pressure report, newest wins. */
+function applyNodeEvent(node: NodeState, event: NodeEvent): void {
+  const ts = event.ts;
+  if (event.type === 'node_heartbeat') {
+    // The agent says whether it reaches its node's Docker Engine (`detail.engine`).
+    const e = event.detail?.engine;
+    const engine = e === 'unreachable' ? 'unreachable' : e === 'ok' || e === 'reachable' ? 'reachable' : undefined;
+    if (engine && later(node.engine_checked_at ?? null, ts)) {
+      if (node.engine !== engine) node.engine_since = ts;
+      node.engine = engine;
+      node.engine_checked_at = ts;
+    }
+  }
+  if (event.type === 'disk_pressure' && later(node.disk_updated_at, ts)) {
+    node.disk_pressure = event.detail?.level === 'high' ? 'high' : 'normal';
+    const pct = event.detail?.used_pct;
+    node.disk_used_pct = typeof pct === 'number' && Number.isFinite(pct) ? pct : null;
+    node.disk_updated_at = ts;
+  }
+}
+
+/** A service's report: its status follows the newest event; incidents and changes are kept. */
+function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'healthy' | 'unhealthy'): void {
+  const ts = event.ts;
   const service = event.service as string;
   const key = `${event.node}/${service}`;
-  const status = kind === 'positive' ? 'healthy' : 'unhealthy';
-  const reason = kind === 'positive' ? null : event.type;
+  const reason = status === 'healthy' ? null : event.type;
   const prev = model.services[key];
   if (!prev) {
     model.services[key] = {
@@ -241,10 +249,10 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
       last_incident: null,
       changes: [],
     };
-    return true;
+    return;
   }
   if (status === 'healthy' && later(prev.last_healthy_at, ts)) prev.last_healthy_at = ts;
-  if (!later(prev.last_event_at, ts)) return true;
+  if (!later(prev.last_event_at, ts)) return;
   prev.last_event_at = ts;
   if (prev.status !== status) {
     if (status === 'healthy') {
@@ -263,7 +271,6 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
     const r = event.detail?.reason;
     prev.last_incident = { reason: typeof r === 'string' ? r : null, started_at: null, resolved_at: ts };
   }
-  return true;
 }
 
 export interface RenderConfig {

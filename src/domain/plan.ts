@@ -132,28 +132,53 @@ function minutes(ms: number): string {
   return m < 120 ? `${m} min` : `${Math.round(m / 60)} h`;
 }
 
+/** What every rule of one plan() call shares: the inputs, indexes of the open actions, the output. */
+interface PlanContext {
+  input: PlanInput;
+  cfg: PlanConfig;
+  instance: string;
+  out: Plan;
+  openById: Map<string, Action>;
+  openByService: Map<string, Action[]>;
+  /** Services some node wants watched (for the orphan rule). */
+  wanted: Set<string>;
+  cancel: (a: Action, reason: Cancel['reason']) => void;
+  blocked: (id: string) => boolean;
+}
+
 export function plan(input: PlanInput): Plan {
   const cfg = input.cfg ?? DEFAULT_PLAN_CONFIG;
-  const { desired, world, now } = input;
-  const iso = new Date(now).toISOString();
-  const instance = instanceFrom(iso);
   const out: Plan = { create: [], cancel: [], notices: [] };
-
-  const openById = new Map(input.open.map((a) => [a.id, a]));
   const openByService = new Map<string, Action[]>();
   for (const a of input.open) {
     const k = `${a.node}/${a.service ?? ''}`;
     openByService.set(k, [...(openByService.get(k) ?? []), a]);
   }
   const cancelled = new Set<string>();
-  const cancel = (a: Action, reason: Cancel['reason']) => {
-    if (a.state !== 'pending' || cancelled.has(a.id)) return;
-    cancelled.add(a.id);
-    out.cancel.push({ id: a.id, instance: a.instance, reason });
+  const ctx: PlanContext = {
+    input,
+    cfg,
+    instance: instanceFrom(new Date(input.now).toISOString()),
+    out,
+    openById: new Map(input.open.map((a) => [a.id, a])),
+    openByService,
+    wanted: new Set(),
+    cancel: (a, reason) => {
+      if (a.state !== 'pending' || cancelled.has(a.id)) return;
+      cancelled.add(a.id);
+      out.cancel.push({ id: a.id, instance: a.instance, reason });
+    },
+    blocked: (id) => input.now < cooldownUntil(input.cooldowns[id], cfg),
   };
-  const blocked = (id: string) => now < cooldownUntil(input.cooldowns[id], cfg);
+  problemNotices(ctx);
+  heldNotices(ctx);
+  for (const dn of Object.values(input.desired)) planNode(ctx, dn);
+  cancelOrphans(ctx);
+  return out;
+}
 
-  // Nodes whose file is broken: one notice per node, naming the first problem.
+/** Nodes whose file is broken: one notice per node, naming the first problem. */
+function problemNotices({ input, out }: PlanContext): void {
   const problemsByNode = new Map<string, DesiredProblemRef[]>();
   for (const p of input.desiredProblems) problemsByNode.set(p.node, [...(problemsByNode.get(p.node) ?? []), p]);
   for (const [node, problems] of problemsByNode) {
@@ -162,12 +187,15 @@ export function plan(input: PlanInput): Plan {
       key: `desired-invalid-${node || 'hosts'}`,
       kind: 'desired_invalid',
       node,
-      message: `${first.file}:${first.line}: ${first.reason}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}. ${desired[node] ? 'The last good version stays in force' : `${node} is left out until the file is fixed`}; run control-plane check.`,
+      message: `${first.file}:${first.line}: ${first.reason}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}. ${input.desired[node] ? 'The last good version stays in force' : `${node} is left out until the file is fixed`}; run control-plane check.`,
       revision: problems.map((p) => `${p.line}:${p.reason}`).join('|'),
       detail: { problems: problems.map((p) => ({ file: p.file, line: p.line, reason: p.reason })) },
     });
   }
+}
 
+/** A bulk removal waiting for its confirmation: one notice per node. */
+function heldNotices({ input, out }: PlanContext): void {
   for (const [node, held] of Object.entries(input.held)) {
     if (held.length === 0) continue;
     out.notices.push({
@@ -179,119 +207,129 @@ export function plan(input: PlanInput): Plan {
       detail: { services: [...held] },
     });
   }
+}
 
-  const wanted = new Set<string>();
-  for (const dn of Object.values(desired)) {
-    const monitored = Object.values(dn.services).filter((s) => s.monitor);
-    const wn = world.nodes[dn.node];
-    const nodeSilent = !wn || wn.agent === 'silent';
-    if (monitored.length > 0 && nodeSilent) {
-      const since = wn?.last_seen ?? null;
-      out.notices.push({
-        key: `node-silent-${dn.node}`,
-        kind: 'node_silent',
-        node: dn.node,
-        message: since
-          ? `No events from ${dn.node} for ${minutes(now - Date.parse(since))} (last at ${since}): its agent is silent, so no actions are proposed for its ${monitored.length} services. Check the node agent on ${dn.node}.`
-          : `No events ever received from ${dn.node}: no actions are proposed for its ${monitored.length} services until its node agent reports. Is the agent running there?`,
-        revision: since ?? 'never',
-      });
-    }
-    // The agent speaks but cannot reach its engine: its services are unknown, never "missing".
-    const engineDown = !nodeSilent && wn?.engine === 'unreachable';
-    if (engineDown && monitored.length > 0) {
-      out.notices.push({
-        key: `engine-unreachable-${dn.node}`,
-        kind: 'engine_unreachable',
-        node: dn.node,
-        message: `The node agent on ${dn.node} cannot reach its Docker Engine (since ${wn.engine_since ?? 'its last heartbeat'}): the state of its ${monitored.length} services is unknown, so nothing is proposed for them. Check dockerd on ${dn.node} (systemctl status docker) and the agent's access to the socket.`,
-        revision: wn.engine_since ?? 'unreachable',
-      });
-    }
-    // Before the grace runs out, a service not reported yet is not missing: its agent just started.
-    const firstSeen = wn?.first_seen ? Date.parse(wn.first_seen) : NaN;
-    const inGrace = Number.isFinite(firstSeen) && now - firstSeen < (cfg.missingGraceS ?? DEFAULT_PLAN_CONFIG.missingGraceS) * 1000;
-
-    for (const s of monitored) {
-      const key = `${dn.node}/${s.service}`;
-      wanted.add(key);
-      const w = world.services[key];
-      const open = openByService.get(key) ?? [];
-      if (w && w.status === 'healthy') {
-        for (const a of open) cancel(a, 'drift_resolved_auto');
-        continue;
-      }
-      if (nodeSilent || engineDown || w?.status === 'unknown') continue;
-      if (!w && inGrace) continue;
-      const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
-      const { type, risk } = actionForTrigger(trigger);
-      const id = idFor(type, dn.node, s.service);
-      if (w && isFlapping(w.changes, now, cfg)) {
-        out.notices.push({
-          key: `flapping-${dn.node}-${s.service}`,
-          kind: 'flapping',
-          node: dn.node,
-          service: s.service,
-          message: `${s.service} on ${dn.node} changed status ${w.changes.length} times recently: it is flapping, so no actions are proposed until it holds steady for ${minutes(cfg.steadyS * 1000)}.`,
-          revision: 'flapping',
-        });
-      }
-      const others = open.filter((a) => a.id !== id);
-      if (others.some((a) => a.state !== 'pending')) continue; // the other action is under way: wait for it
-      for (const a of others) cancel(a, 'superseded');
-      if (openById.has(id)) continue;
-      if (w && isFlapping(w.changes, now, cfg)) continue;
-      if (silenced(input.silences, dn.node, s.service, now)) continue;
-      if (blocked(id)) continue;
-      out.create.push({
-        id,
-        instance,
-        type,
-        risk,
-        node: dn.node,
-        service: s.service,
-        drift: w ? 'unhealthy_service' : 'missing_service',
-        trigger,
-        containers: s.containers,
-        drift_since: w?.since ?? null,
-      });
-    }
-
-    // Disk pressure is per node.
-    const diskId = idFor('disk_cleanup', dn.node, null);
-    const diskOpen = openById.get(diskId);
-    if (wn?.disk_pressure === 'high') {
-      if (!nodeSilent && !engineDown && !diskOpen && !silenced(input.silences, dn.node, null, now) && !blocked(diskId)) {
-        out.create.push({
-          id: diskId,
-          instance,
-          type: 'disk_cleanup',
-          risk: 'guarded',
-          node: dn.node,
-          service: null,
-          drift: 'disk_pressure',
-          trigger: 'disk_pressure',
-          containers: [],
-          drift_since: wn.disk_updated_at,
-        });
-      }
-    } else if (diskOpen && wn?.disk_pressure === 'normal') {
-      cancel(diskOpen, 'drift_resolved_auto');
-    }
+/** The rules of one node: silent agent, unreachable engine, each watched service, disk pressure. */
+function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
+  const { input, out } = ctx;
+  const { world, now } = input;
+  const monitored = Object.values(dn.services).filter((s) => s.monitor);
+  const wn = world.nodes[dn.node];
+  const nodeSilent = !wn || wn.agent === 'silent';
+  if (monitored.length > 0 && nodeSilent) {
+    const since = wn?.last_seen ?? null;
+    out.notices.push({
+      key: `node-silent-${dn.node}`,
+      kind: 'node_silent',
+      node: dn.node,
+      message: since
+        ? `No events from ${dn.node} for ${minutes(now - Date.parse(since))} (last at ${since}): its agent is silent, so no actions are proposed for its ${monitored.length} services. Check the node agent on ${dn.node}.`
+        : `No events ever received from ${dn.node}: no actions are proposed for its ${monitored.length} services until its node agent reports. Is the agent running there?`,
+      revision: since ?? 'never',
+    });
   }
+  // The agent speaks but cannot reach its engine: its services are unknown, never "missing".
+  const engineDown = !nodeSilent && wn?.engine === 'unreachable';
+  if (engineDown && monitored.length > 0) {
+    out.notices.push({
+      key: `engine-unreachable-${dn.node}`,
+      kind: 'engine_unreachable',
+      node: dn.node,
+      message: `The node agent on ${dn.node} cannot reach its Docker Engine (since ${wn.engine_since ?? 'its last heartbeat'}): the state of its ${monitored.length} services is unknown, so nothing is proposed for them. Check dockerd on ${dn.node} (systemctl status docker) and the agent's access to the socket.`,
+      revision: wn.engine_since ?? 'unreachable',
+    });
+  }
+  // Before the grace runs out, a service not reported yet is not missing: its agent just started.
+  const firstSeen = wn?.first_seen ? Date.parse(wn.first_seen) : NaN;
+  const inGrace = Number.isFinite(firstSeen) && now - firstSeen < (ctx.cfg.missingGraceS ?? DEFAULT_PLAN_CONFIG.missingGraceS) * 1000;
+  for (const s of monitored) planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace);
+  planDisk(ctx, dn.node, nodeSilent || engineDown);
+}
 
-  // Pending actions whose service left the desired state (or is no longer monitored).
+/** One watched service: cancel what a healthy one no longer needs, or propose what an unhealthy or missing one does. */
+function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: boolean): void {
+  const { input, out, cfg } = ctx;
+  const key = `${node}/${s.service}`;
+  ctx.wanted.add(key);
+  const w = input.world.services[key];
+  const open = ctx.openByService.get(key) ?? [];
+  if (w && w.status === 'healthy') {
+    for (const a of open) ctx.cancel(a, 'drift_resolved_auto');
+    return;
+  }
+  if (blind || w?.status === 'unknown') return;
+  if (!w && inGrace) return;
+  const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
+  const { type, risk } = actionForTrigger(trigger);
+  const id = idFor(type, node, s.service);
+  const flapping = w !== undefined && isFlapping(w.changes, input.now, cfg);
+  if (w && flapping) {
+    out.notices.push({
+      key: `flapping-${node}-${s.service}`,
+      kind: 'flapping',
+      node,
+      service: s.service,
+      message: `${s.service} on ${node} changed status ${w.changes.length} times recently: it is flapping, so no actions are proposed until it holds steady for ${minutes(cfg.steadyS * 1000)}.`,
+      revision: 'flapping',
+    });
+  }
+  const others = open.filter((a) => a.id !== id);
+  if (others.some((a) => a.state !== 'pending')) return; // the other action is under way: wait for it
+  for (const a of others) ctx.cancel(a, 'superseded');
+  if (ctx.openById.has(id) || flapping || silenced(input.silences, node, s.service, input.now) || ctx.blocked(id)) return;
+  out.create.push({
+    id,
+    instance: ctx.instance,
+    type,
+    risk,
+    node,
+    service: s.service,
+    drift: w ? 'unhealthy_service' : 'missing_service',
+    trigger,
+    containers: s.containers,
+    drift_since: w?.since ?? null,
+  });
+}
+
+/** Disk pressure is per node: propose a cleanup, or cancel one the node no longer needs. */
+function planDisk(ctx: PlanContext, node: string, blind: boolean): void {
+  const { input, out } = ctx;
+  const wn = input.world.nodes[node];
+  const diskId = idFor('disk_cleanup', node, null);
+  const diskOpen = ctx.openById.get(diskId);
+  if (wn?.disk_pressure === 'high') {
+    if (!blind && !diskOpen && !silenced(input.silences, node, null, input.now) && !ctx.blocked(diskId)) {
+      out.create.push({
+        id: diskId,
+        instance: ctx.instance,
+        type: 'disk_cleanup',
+        risk: 'guarded',
+        node,
+        service: null,
+        drift: 'disk_pressure',
+        trigger: 'disk_pressure',
+        containers: [],
+        drift_since: wn.disk_updated_at,
+      });
+    }
+  } else if (diskOpen && wn?.disk_pressure === 'normal') {
+    ctx.cancel(diskOpen, 'drift_resolved_auto');
+  }
+}
+
+/** Pending actions whose service left the desired state (or is no longer monitored). */
+function cancelOrphans(ctx: PlanContext): void {
+  const { input } = ctx;
   for (const a of input.open) {
     if (a.type === 'disk_cleanup') {
-      if (!desired[a.node]) cancel(a, 'service_removed_from_desired_state');
+      if (!input.desired[a.node]) ctx.cancel(a, 'service_removed_from_desired_state');
       continue;
     }
     const key = `${a.node}/${a.service ?? ''}`;
-    if (wanted.has(key)) continue;
+    if (ctx.wanted.has(key)) continue;
     if (input.held[a.node]?.includes(a.service ?? '')) continue;
-    cancel(a, 'service_removed_from_desired_state');
+    ctx.cancel(a, 'service_removed_from_desired_state');
   }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ export interface SupervisorDeps {
   desired: () => DesiredState;
   desiredProblems: () => readonly DesiredProblem[];
   planConfig?: PlanConfig;
-  /** Called with each action this pass created (the bot and auto-approval listen). */
-  onCreated?: (a: Action) => void;
+  /** Called with each action this pass wrote: proposed, or approved by policy (auto_approve). */
+  onActionChanged?: (a: Action) => void;
 }
 
 export interface SupervisorPass {
@@ -103,7 +103,7 @@ export class Supervisor {
       if (!a) continue;
       created.push(a);
       log.info({ id: a.id, instance: a.instance, type: a.type, risk: a.risk, trigger: a.trigger }, `proposed ${a.id}`);
-      this.deps.onCreated?.(a);
+      this.deps.onActionChanged?.(a);
     }
     await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelled.some((c) => c.id === a.id)), ...created]);
     const notices = await state.reconcileNotices(p.notices, now);
@@ -130,7 +130,7 @@ export class Supervisor {
           patch: { approved_by: { via: 'policy', name: 'auto_approve' } },
         });
         this.deps.log.info({ id: a.id }, `approved ${a.id} by policy (auto_approve)`);
-        this.deps.onCreated?.(done);
+        this.deps.onActionChanged?.(done);
       } catch (err) {
         if (!(err instanceof TransitionError)) throw err;
       }

@@ -1,0 +1,102 @@
+// The control plane's components, each with start(signal)/stop() for the Lifecycle, in the order
+// main.ts starts them (and the reverse of the order they stop in).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import type { buildServer } from '../api/server.js';
+import type { TelegramBot } from '../bot/bot.js';
+import { ConfigError, type Config } from '../config.js';
+import type { Logger } from '../log.js';
+import type { Executor } from '../loops/executor.js';
+import type { Runner } from '../loops/runner.js';
+import type { Layout } from '../store/paths.js';
+import type { Bus } from './bus.js';
+import type { Component } from './lifecycle.js';
+
+/** Removes state/control-plane.pid at the very end of a stop (it was written by claimRoot). */
+export function pidFileComponent(l: Layout): Component {
+  return {
+    name: 'pid file',
+    start: () => {},
+    stop: () => fs.rm(path.join(l.state, 'control-plane.pid'), { force: true }),
+  };
+}
+
+/**
+ * The executor takes nothing new from the moment a stop begins (the start signal aborts); an
+ * action under way gets SHUTDOWN_GRACE_S from then to finish or roll back.
+ */
+export function executorComponent(executor: Executor, graceS: number): Component {
+  let stopping: Promise<void> | undefined;
+  return {
+    name: 'executor',
+    stopBudgetMs: graceS * 1000 + 2000,
+    start: (signal) => {
+      signal.addEventListener('abort', () => (stopping ??= executor.stop(graceS * 1000)), { once: true });
+    },
+    stop: () => (stopping ??= executor.stop(graceS * 1000)),
+  };
+}
+
+export function runnerComponent(r: Runner): Component {
+  return { name: `${r.name} loop`, start: () => r.start(), stop: () => r.stop(), stopBudgetMs: 1000 };
+}
+
+/**
+ * File watchers as hints: events/ (chokidar's raw inotify events, one per append), hosts/, and
+ * actions/ (a file moved by hand is noticed at once). The loops also rescan every interval, so a
+ * missed event costs one interval. Started once they are ready: what was written before is
+ * caught by the first pass of each loop.
+ */
+export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger): Component {
+  const watchers: FSWatcher[] = [];
+  const ignoreDot = (p: string) => path.basename(p).startsWith('.');
+  const opts = { ignoreInitial: true, ignored: ignoreDot, followSymlinks: false };
+  return {
+    name: 'watchers',
+    stopBudgetMs: 1000,
+    async start() {
+      const events = watch(l.events, { ...opts, depth: 1 });
+      events.on('all', () => bus.emit('eventsWritten'));
+      // chokidar drops a 'change' whose mtime equals the last one it saw, and Linux stamps mtimes
+      // with a coarse clock: two quick appends can look like one. 'raw' events come straight
+      // from inotify, one per write.
+      events.on('raw', () => bus.emit('eventsWritten'));
+      const hosts = watch(hostsDir, { ...opts, depth: 2 });
+      hosts.on('all', () => bus.emit('hostsTouched'));
+      const actions = watch(l.actions, { ...opts, depth: 1 });
+      actions.on('all', () => bus.emit('actionsChanged'));
+      actions.on('add', (p) => bus.emit('actionFileAdded', path.basename(path.dirname(p))));
+      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/'], [actions, 'actions/']] as const) {
+        w.on('error', (err) => log.warn({ err }, `watching ${what} failed; falling back to the interval rescan`));
+        watchers.push(w);
+      }
+      await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
+    },
+    stop: async () => {
+      await Promise.all(watchers.map((w) => w.close()));
+    },
+  };
+}
+
+export function telegramComponent(bot: TelegramBot): Component {
+  return { name: 'telegram', start: () => bot.start(), stop: () => bot.stop(), stopBudgetMs: 2500 };
+}
+
+/** The web server; a listen that fails names HOST or PORT. */
+export function serverComponent(server: ReturnType<typeof buildServer>, config: Config, address: { value: string }): Component {
+  return {
+    name: 'web server',
+    stopBudgetMs: 1000,
+    async start() {
+      try {
+        address.value = await server.listen({ host: config.host, port: config.port });
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        const variable = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'HOST' : 'PORT';
+        throw new ConfigError(variable, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}${variable === 'PORT' ? ' (another process uses that port? set PORT)' : ' (not an address of this machine; set HOST)'}`);
+      }
+    },
+    stop: () => server.close(),
+  };
+}
