@@ -186,10 +186,13 @@ describe('the CLI as kubectl and amtool users expect it', () => {
     const lines = r.out.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^STATE\s+ID\s+TYPE\s+RISK\s+TARGET\s+TRIGGER\s+UPDATED\s+DETAIL$/);
     expect(lines).toHaveLength(3);
-    // Every column starts at the same place on every line.
+    // Newest first (the rejection is the latest change); every column starts at the same place.
+    expect(lines[1]).toMatch(/^rejected\s+container-restart-n1-web\s/);
+    expect(lines[2]).toMatch(/^pending\s+redeploy-n1-app\s/);
     const col = (line: string, word: string) => line.indexOf(word);
-    expect(col(lines[1]!, 'redeploy-n1-app')).toBe(col(lines[0]!, 'ID'));
-    expect(col(lines[2]!, 'container-restart-n1-web')).toBe(col(lines[0]!, 'ID'));
+    expect(col(lines[2]!, 'redeploy-n1-app')).toBe(col(lines[0]!, 'ID'));
+    expect(col(lines[1]!, 'container-restart-n1-web')).toBe(col(lines[0]!, 'ID'));
+    expect(col(lines[1]!, 'n1/web')).toBe(col(lines[0]!, 'TARGET'));
     const json = JSON.parse(cli(['actions', 'list', '--state', 'pending,rejected', '-o', 'json']).out);
     expect(json.map((a: { id: string }) => a.id).sort()).toEqual(['container-restart-n1-web', 'redeploy-n1-app']);
     expect(JSON.parse(cli(['actions', 'show', 'redeploy-n1-app', '-o', 'json']).out).id).toBe('redeploy-n1-app');

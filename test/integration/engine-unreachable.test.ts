@@ -8,28 +8,30 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
 import { WorldNodesFile, WorldServicesFile } from '../../src/domain/schemas.js';
-import { startControlPlane, type Running } from '../../src/main.js';
-import { layout, type Layout } from '../../src/store/paths.js';
-import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import type { Running } from '../../src/main.js';
+import type { Layout } from '../../src/store/paths.js';
+import { appendEvents, cliPath, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 
+let f: ControlPlaneFixture;
 let root: string;
 let l: Layout;
-let running: Running | undefined;
 
 beforeEach(async () => {
-  root = await tempDir('hcp-engine-');
-  l = layout(path.join(root, 'homelab'));
+  f = await controlPlaneFixture('hcp-engine-');
+  ({ root, l } = f);
 });
 afterEach(async () => {
-  await running?.stop();
-  running = undefined;
-  await removeDir(root);
+  await f.cleanup();
 });
 
-async function start(env: Record<string, string>) {
-  running = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: path.join(root, 'hosts'), RECONCILE_INTERVAL_S: '1', ...env }), memoryLogger().log);
-  return running;
+const start = (env: Record<string, string>) => f.start({ RECONCILE_INTERVAL_S: '1', ...env });
+
+/** Lets the supervisor pass twice more (on its 1 s interval): what it would propose, it has. */
+async function twoMorePasses(r: Running): Promise<void> {
+  const passes = r.loops.supervisor.status.passes;
+  await waitFor(() => r.loops.supervisor.status.passes >= passes + 2, { what: 'two more supervisor passes' });
 }
 const actionFiles = async () => (await Promise.all(['pending', 'approved', 'running', 'completed', 'failed', 'rejected', 'cancelled'].map((s) => readdir(l.actionDir(s as never))))).flat().filter((n) => !n.startsWith('.'));
 const hb = (engine: string): Ev => ({ ts: new Date().toISOString(), node: 'n1', type: 'node_heartbeat', detail: { engine } });
@@ -54,8 +56,7 @@ describe('engine unreachable', () => {
     const notice = await waitFor(async () => (await r.supervisorState.notices()).find((n) => n.key === 'engine-unreachable-n1' && n.state === 'open'), { what: 'the notice' });
     expect(notice.message).toMatch(/cannot reach its Docker Engine/);
     // Several passes later: still nothing proposed.
-    const passes = r.runners.find((x) => x.name === 'supervisor')!.status.passes;
-    await waitFor(() => r.runners.find((x) => x.name === 'supervisor')!.status.passes >= passes + 2, { what: 'two more supervisor passes' });
+    await twoMorePasses(r);
     expect(await actionFiles()).toEqual([]);
 
     const base = r.address;
@@ -89,8 +90,7 @@ describe('the real agent with no engine', () => {
     await waitFor(async () => (await readJson(path.join(l.world, 'nodes.json'))).n1?.engine === 'unreachable', { what: 'engine unreachable in nodes.json' });
     const services = await readJson(path.join(l.world, 'services.json'));
     expect(Object.values(services).map((x) => (x as { status: string }).status)).toEqual(['unknown', 'unknown']);
-    const passes = r.runners.find((x) => x.name === 'supervisor')!.status.passes;
-    await waitFor(() => r.runners.find((x) => x.name === 'supervisor')!.status.passes >= passes + 2, { what: 'two more supervisor passes' });
+    await twoMorePasses(r);
     expect(await actionFiles()).toEqual([]);
   });
 });
@@ -106,8 +106,7 @@ describe('a node coming up', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     await waitFor(async () => Object.keys(await readJson(path.join(l.world, 'services.json'))).length === 30, { what: 'all 30 reported' });
-    const passes = r.runners.find((x) => x.name === 'supervisor')!.status.passes;
-    await waitFor(() => r.runners.find((x) => x.name === 'supervisor')!.status.passes >= passes + 2, { what: 'two more supervisor passes' });
+    await twoMorePasses(r);
     expect(await actionFiles()).toEqual([]);
   });
 
@@ -116,8 +115,7 @@ describe('a node coming up', () => {
     const r = await start({});
     await appendEvents(l.root, [{ ts: new Date().toISOString(), node: 'chelsty-infra', type: 'containers_not_running', service: 'zigbee2mqtt' }]);
     await waitFor(async () => (await actionFiles()).length > 0, { what: 'a proposal' });
-    const passes = r.runners.find((x) => x.name === 'supervisor')!.status.passes;
-    await waitFor(() => r.runners.find((x) => x.name === 'supervisor')!.status.passes >= passes + 2, { what: 'two more supervisor passes' });
+    await twoMorePasses(r);
     expect(await actionFiles()).toEqual(['container-restart-chelsty-infra-zigbee2mqtt.json']);
   });
 });

@@ -73,7 +73,7 @@ describe('symlinks and FIFOs in actions/ and events/', () => {
     await writeFile(tomorrow, [1, 2, 3, 4, 5].map((i) => `${JSON.stringify({ ts, node: 'n1', type: 'containers_not_running', service: `s${i}` })}\n`).join(''));
     // s5 has no planted file: its action is proposed, auto-approved and run (and fails: no engine).
     await waitFor(async () => (await readdirSafe(l.actionDir('failed'))).some((n) => n.startsWith('container-restart-n1-s5@')), { timeoutMs: 20_000, what: `s5 carried out; log:\n${mem.text().slice(-3000)}` });
-    const supervisor = running.runners.find((r) => r.name === 'supervisor')!;
+    const supervisor = running.loops.supervisor;
     const passes = supervisor.status.passes;
     await waitFor(() => supervisor.status.passes > passes + 1, { timeoutMs: 10_000, what: 'more supervisor passes' });
     expect(supervisor.status.consecutiveFailures).toBe(0);

@@ -107,7 +107,7 @@ describe('agent push mode', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
     expect(lines.length).toBe(agent.stats.emitted);
-    await running.runners.find((r) => r.name === 'observer')!.runNow();
+    await running.loops.observer.runNow();
     expect(running.observer.current().nodes.pushnode?.agent).toBe('alive');
   });
 });

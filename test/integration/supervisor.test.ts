@@ -2,11 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { startControlPlane, type Running } from '../../src/main.js';
+import type { Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
-import { layout, type Layout } from '../../src/store/paths.js';
-import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import type { Layout } from '../../src/store/paths.js';
+import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
+import { appendEvents, cliPath, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 
 const ID = 'container-restart-chelsty-infra-zigbee2mqtt';
 const HOSTS = 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  zigbee2mqtt:\n    containers: [zigbee2mqtt]\n  mosquitto: {}\n';
@@ -16,23 +16,20 @@ let hosts: string;
 let l: Layout;
 let running: Running | undefined;
 
+let f: ControlPlaneFixture;
+
 beforeEach(async () => {
-  root = await tempDir('hcp-sup-');
-  hosts = path.join(root, 'hosts');
-  await writeHosts(hosts, { 'chelsty-infra': HOSTS });
-  l = layout(path.join(root, 'homelab'));
+  f = await controlPlaneFixture('hcp-sup-', { 'chelsty-infra': HOSTS });
+  ({ root, hosts, l } = f);
 });
 afterEach(async () => {
-  await running?.stop();
   running = undefined;
-  await removeDir(root);
+  await f.cleanup();
 });
 
 async function start() {
-  const cfg = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' });
-  const mem = memoryLogger();
-  running = await startControlPlane(cfg, mem.log);
-  return mem;
+  running = await f.start();
+  return f.mem;
 }
 
 const now = () => new Date().toISOString();
@@ -92,8 +89,8 @@ describe('supervisor on real files', () => {
     await store.transition({ id: ID, from: 'pending', to: 'approved', by: 'test' });
     await appendEvents(l.root, [ev('service_healthy', 'zigbee2mqtt')]);
     await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), 'services:\n  mosquitto: {}\n');
-    await running!.runners.find((r) => r.name === 'desired')!.runNow();
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.desired.runNow();
+    await running!.loops.supervisor.runNow();
     // The executor takes it from approved/ (and fails: no such container here); the supervisor never cancels it.
     expect(await files('cancelled')).toEqual([]);
     const all = await new ActionStore(l.actions).history(ID);
@@ -105,10 +102,10 @@ describe('supervisor on real files', () => {
   it('a restart of the process writes no duplicate', async () => {
     await start();
     await drift();
-    await running!.stop();
+    await f.stop();
     running = undefined;
     await start();
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([`${ID}.json`]);
     expect((await readAction('pending', `${ID}.json`)).history).toHaveLength(1);
   });
@@ -126,8 +123,8 @@ describe('supervisor on real files', () => {
     await waitFor(async () => JSON.parse(await readFile(notice, 'utf8')), { what: 'notice' });
     // Meanwhile the service recovers and something else breaks: the last good version still rules.
     await appendEvents(l.root, [ev('mqtt_unreachable', 'mosquitto')]);
-    await running!.runners.find((r) => r.name === 'observer')!.runNow();
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.observer.runNow();
+    await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([...before.pending, 'container-restart-chelsty-infra-mosquitto.json'].sort());
     expect(await files('cancelled')).toEqual(before.cancelled);
     const notices = (await readdir(path.join(l.state, 'notices'))).filter((n) => n.startsWith('desired-invalid'));
@@ -141,7 +138,7 @@ describe('supervisor on real files', () => {
   it('a silent node raises one notice and gets no per-service action', async () => {
     await writeHosts(hosts, { piha: 'services:\n  webui: {}\n' });
     await start();
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.supervisor.runNow();
     const notice = JSON.parse(await readFile(path.join(l.state, 'notices', 'node-silent-piha.json'), 'utf8'));
     expect(notice).toMatchObject({ kind: 'node_silent', node: 'piha', state: 'open' });
     expect(await files('pending')).toEqual([]);
@@ -152,7 +149,7 @@ describe('approving and rejecting from the CLI or with mv', () => {
   it('approve, then a second approve or reject says what state it is in', async () => {
     await start();
     // Keep the approved action where it is: no executor in this test.
-    await running!.runners.find((r) => r.name === 'executor')!.stop();
+    await running!.loops.executor.stop();
     await drift();
     let r = cli(['actions', 'approve', ID, '--by', 'oskar']);
     expect(r.code, r.err).toBe(0);
@@ -200,12 +197,12 @@ describe('approving and rejecting from the CLI or with mv', () => {
     expect(cli(['silence', 'list']).out).toMatch(/chelsty-infra\/zigbee2mqtt\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\S+\s+maintenance/);
     expect(cli(['silence', 'add', 'chelsty-infra', 'soon']).code).toBe(2);
     await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 'mosquitto'), ev('containers_not_running', 'zigbee2mqtt')]);
-    await running!.runners.find((r) => r.name === 'observer')!.runNow();
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.observer.runNow();
+    await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([]);
     expect(JSON.parse(await readFile(l.worldServices, 'utf8'))['chelsty-infra/zigbee2mqtt'].status).toBe('unhealthy');
     expect(cli(['silence', 'rm', 'chelsty-infra/zigbee2mqtt']).code).toBe(0);
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([`${ID}.json`]);
   });
 
@@ -220,7 +217,7 @@ describe('approving and rejecting from the CLI or with mv', () => {
     await waitFor(async () => JSON.parse(await readFile(notice, 'utf8')), { what: 'bulk removal notice' });
     expect(await files('pending')).toEqual(['container-restart-chelsty-infra-h.json']);
     expect(cli(['actions', 'confirm-removal', 'chelsty-infra']).code).toBe(0);
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([]);
     expect(JSON.parse(await readFile(notice, 'utf8')).state).toBe('closed');
   });

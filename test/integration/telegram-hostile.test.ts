@@ -4,12 +4,12 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { startControlPlane, type Running } from '../../src/main.js';
+import type { Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
-import { layout, type Layout } from '../../src/store/paths.js';
+import type { Layout } from '../../src/store/paths.js';
 import { botEnv, FakeBotApi, TEST_BOT, type StoredMessage } from '../support/bot-api.js';
-import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
+import { appendEvents, memoryLogger, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 import { mulberry32, report, scale } from '../support/soak.js';
 
 const TOKEN = TEST_BOT.token;
@@ -24,11 +24,11 @@ let l: Layout;
 let api: FakeBotApi;
 let running: Running | undefined;
 let mem: ReturnType<typeof memoryLogger>;
+let f: ControlPlaneFixture;
 
 beforeEach(async () => {
-  root = await tempDir('hcp-tg-hostile-');
-  hosts = path.join(root, 'hosts');
-  l = layout(path.join(root, 'homelab'));
+  f = await controlPlaneFixture('hcp-tg-hostile-');
+  ({ root, hosts, l } = f);
   const yaml = (n: number) => `docker:\n  socket: /nonexistent/docker.sock\nservices:\n${Array.from({ length: n }, (_, i) => `  s${i + 1}: {}`).join('\n')}\n`;
   await writeHosts(hosts, { n1: yaml(8), n2: yaml(8), n3: yaml(8) });
   const ts = new Date().toISOString();
@@ -41,24 +41,14 @@ beforeEach(async () => {
   api = await new FakeBotApi(TOKEN).start();
 });
 afterEach(async () => {
-  await running?.stop();
   running = undefined;
+  await f.cleanup();
   await api.close();
-  await removeDir(root);
 });
 
 async function start(extra: Record<string, string> = {}) {
-  mem = memoryLogger();
-  const cfg = loadConfig({
-    PORT: '0',
-    HOMELAB_ROOT: l.root,
-    HOSTS_DIR: hosts,
-    RECONCILE_INTERVAL_S: '3600',
-    ...botEnv(api),
-    ...extra,
-  });
-  running = await startControlPlane(cfg, mem.log);
-  await running.runners.find((r) => r.name === 'executor')!.stop();
+  running = await f.start({ ...botEnv(api), ...extra }, { paused: ['executor'] });
+  mem = f.mem;
 }
 
 const drift = (node: string, service: string, type = 'containers_not_running') => appendEvents(l.root, [{ ts: new Date().toISOString(), node, type, service }]);
@@ -223,7 +213,7 @@ describe('hostile input to the bot', () => {
     await drift('n1', 's1');
     await waitFor(() => /telegram|bot/i.test(mem.text()) && /ENOTFOUND|EAI_AGAIN|getaddrinfo|fetch failed|network/i.test(mem.text()), { timeoutMs: 30_000, what: 'a DNS error logged' });
     await checkEverything();
-    await running!.stop();
+    await f.stop();
     running = undefined;
     // 2. 401, 429 and 500 from the API.
     for (const code of [401, 429, 500]) {
@@ -234,7 +224,7 @@ describe('hostile input to the bot', () => {
       // After the errors, the bot goes on (429, 500) or gives up with a log line (401).
       await waitFor(() => api.callsOf('sendMessage').length > 0 || /401|Unauthorized/.test(mem.text()), { timeoutMs: 30_000, what: `the bot past the ${code}s` });
       await checkEverything();
-      await running!.stop();
+      await f.stop();
       running = undefined;
       api.clearFailures();
     }

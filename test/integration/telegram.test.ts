@@ -2,12 +2,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.js';
-import { startControlPlane, type Running } from '../../src/main.js';
+import type { Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
-import { layout, type Layout } from '../../src/store/paths.js';
+import type { Layout } from '../../src/store/paths.js';
 import { botEnv, FakeBotApi, TEST_BOT, type StoredMessage } from '../support/bot-api.js';
-import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
+import { appendEvents, memoryLogger, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 
 const TOKEN = TEST_BOT.token;
 const CHAT = TEST_BOT.chat;
@@ -20,11 +20,11 @@ let l: Layout;
 let api: FakeBotApi;
 let running: Running | undefined;
 let mem: ReturnType<typeof memoryLogger>;
+let f: ControlPlaneFixture;
 
 beforeEach(async () => {
-  root = await tempDir('hcp-tg-');
-  hosts = path.join(root, 'hosts');
-  l = layout(path.join(root, 'homelab'));
+  f = await controlPlaneFixture('hcp-tg-');
+  ({ root, hosts, l } = f);
   const services = Array.from({ length: 14 }, (_, i) => `  s${i + 1}: {}`).join('\n');
   await writeHosts(hosts, { n1: `docker:\n  socket: /nonexistent/docker.sock\nservices:\n${services}\n` });
   // Every service starts healthy: the tests make some of them drift.
@@ -32,28 +32,19 @@ beforeEach(async () => {
   api = await new FakeBotApi(TOKEN).start();
 });
 afterEach(async () => {
-  await running?.stop();
   running = undefined;
+  await f.cleanup();
   await api.close();
-  await removeDir(root);
 });
 
 async function start(opts: { executor?: boolean } = {}) {
-  mem = memoryLogger();
-  const cfg = loadConfig({
-    PORT: '0',
-    HOMELAB_ROOT: l.root,
-    HOSTS_DIR: hosts,
-    RECONCILE_INTERVAL_S: '3600',
-    ...botEnv(api),
-  });
-  running = await startControlPlane(cfg, mem.log);
-  if (opts.executor === false) await running.runners.find((r) => r.name === 'executor')!.stop();
+  running = await f.start(botEnv(api), { paused: opts.executor === false ? ['executor'] : [] });
+  mem = f.mem;
   await waitFor(() => api.callsOf('getUpdates').length > 0 || api.calls.some((c) => c.method === 'getUpdates'), { what: 'polling' });
 }
 
 async function restart(opts: { executor?: boolean } = {}) {
-  await running!.stop();
+  await f.stop();
   running = undefined;
   await start(opts);
 }
@@ -184,7 +175,7 @@ describe('one living message per action', () => {
     expect(api.callsOf('sendMessage')).toHaveLength(5);
     await restart({ executor: false });
     await running!.telegram!.loop.runNow();
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.supervisor.runNow();
     await running!.telegram!.loop.runNow();
     await running!.telegram!.outbox.whenIdle();
     expect(api.callsOf('sendMessage')).toHaveLength(5);
@@ -244,7 +235,7 @@ describe('nothing is lost', () => {
     await start({ executor: false });
     await drift([['s9', 'containers_not_running']]);
     await waitFor(() => api.calls.filter((c) => c.method === 'sendMessage' && c.status === 500).length >= 2, { what: 'failed attempts' });
-    await running!.stop();
+    await f.stop();
     running = undefined;
     api.clearFailures();
     await start({ executor: false });
@@ -260,7 +251,7 @@ describe('notices', () => {
     await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n  db: {}\n  cache: {}\n' });
     await start({ executor: false });
     const notice = await waitFor(() => api.chat(CHAT).find((m) => /Node agent silent/.test(m.text) && /n2/.test(m.text)), { what: 'silent notice' });
-    await running!.runners.find((r) => r.name === 'supervisor')!.runNow();
+    await running!.loops.supervisor.runNow();
     await running!.telegram!.loop.runNow();
     expect(api.chat(CHAT).filter((m) => /Node agent silent/.test(m.text))).toHaveLength(1);
     await appendEvents(l.root, [ev('node_heartbeat', undefined, 'n2'), ev('service_healthy', 'web', 'n2'), ev('service_healthy', 'db', 'n2'), ev('service_healthy', 'cache', 'n2')]);
