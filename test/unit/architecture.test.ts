@@ -1,0 +1,70 @@
+// The rules ARCHITECTURE.md states, checked on the source so they cannot quietly rot.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/helpers.js';
+
+function sources(dir = 'src'): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(path.join(repoRoot, dir))) {
+    const rel = path.join(dir, name);
+    if (statSync(path.join(repoRoot, rel)).isDirectory()) out.push(...sources(rel));
+    else if (name.endsWith('.ts')) out.push(rel);
+  }
+  return out;
+}
+const text = (f: string) => readFileSync(path.join(repoRoot, f), 'utf8');
+
+describe('architecture rules', () => {
+  it('only src/time/ touches timers and the wall clock (the page\'s browser script aside)', () => {
+    const offenders: string[] = [];
+    for (const f of sources()) {
+      if (f.startsWith('src/time/')) continue;
+      let t = text(f);
+      if (f === 'src/api/page.ts') t = t.replace(/const SCRIPT = `[\s\S]*?`;/, '');
+      for (const m of t.matchAll(/\b(setTimeout|setInterval|setImmediate|Date\.now)\b/g)) offenders.push(`${f}: ${m[1]}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('src/domain/ is pure: no fs, no env, no clock, no other layer', () => {
+    for (const f of sources('src/domain')) {
+      const t = text(f);
+      expect(t, f).not.toMatch(/from 'node:(fs|child_process|net|http)/);
+      expect(t, f).not.toMatch(/process\.env/);
+      expect(t, f).not.toMatch(/from '\.\.\/(store|loops|bot|api|docker|agent|app)\//);
+    }
+  });
+
+  it('only src/docker/ imports dockerode at run time; the bot and the API never do', () => {
+    for (const f of sources()) {
+      if (f.startsWith('src/docker/')) continue;
+      expect(text(f), f).not.toMatch(/^import (?!type)[^;]*from 'dockerode'/m);
+    }
+  });
+
+  it('no fs.readdir of action directories outside src/store/', () => {
+    for (const f of sources()) {
+      if (f.startsWith('src/store/')) continue;
+      expect(text(f), f).not.toMatch(/readdir\([^)]*(actionDir|actions\.dir|\.actions\b)/);
+    }
+  });
+
+  it('no function longer than 80 lines', () => {
+    const long: string[] = [];
+    for (const f of sources()) {
+      const src = ts.createSourceFile(f, text(f), ts.ScriptTarget.ES2022, true);
+      const visit = (n: ts.Node) => {
+        if ((ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n) || ts.isArrowFunction(n) || ts.isFunctionExpression(n) || ts.isConstructorDeclaration(n)) && n.body) {
+          const a = src.getLineAndCharacterOfPosition(n.getStart()).line;
+          const b = src.getLineAndCharacterOfPosition(n.getEnd()).line;
+          if (b - a + 1 > 80) long.push(`${f}:${a + 1} (${b - a + 1} lines)`);
+        }
+        ts.forEachChild(n, visit);
+      };
+      visit(src);
+    }
+    expect(long).toEqual([]);
+  });
+});
