@@ -2,8 +2,17 @@
 // spirit of controller-runtime's TerminalError and grammY's GrammyError: callers decide on the
 // class or its `code`, never on the wording of a message.
 
+/** What every error below shares: a `code` to decide on and the class's name in logs. */
+abstract class CodedError extends Error {
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
 /** HOMELAB_ROOT's filesystem has no space (ENOSPC) or quota (EDQUOT) left for a write. */
-export class StorageFullError extends Error {
+export class StorageFullError extends CodedError {
   readonly code = 'storage_full';
   constructor(
     readonly path: string,
@@ -11,28 +20,22 @@ export class StorageFullError extends Error {
     options?: { cause?: unknown },
   ) {
     super(`cannot write ${path}: no space left (${errno})`, options);
-    this.name = 'StorageFullError';
   }
 }
 
-/** The executor will not do what an action asks (outside what services.yaml names, no credentials). */
-export class RefusedError extends Error {
+/** A request that will never be done as asked (the executor's scope, an ingest refusing a push for good). */
+export class RefusedError extends CodedError {
   readonly code = 'refused';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RefusedError';
-  }
 }
 
 /** An operation did not finish within its deadline. */
-export class DeadlineError extends Error {
+export class DeadlineError extends CodedError {
   readonly code = 'deadline';
   constructor(
     message: string,
     readonly seconds: number,
   ) {
     super(message);
-    this.name = 'DeadlineError';
   }
 }
 
@@ -40,7 +43,7 @@ export class DeadlineError extends Error {
  * A node's Docker Engine could not be reached or refused a call. `message` is the sentence for
  * the operator (what happened and what to check), `reason` the short cause (ENOENT, 404, …).
  */
-export class EngineError extends Error {
+export class EngineError extends CodedError {
   readonly code = 'engine';
   constructor(
     message: string,
@@ -49,17 +52,12 @@ export class EngineError extends Error {
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'EngineError';
   }
 }
 
 /** A Docker operation that ran and did not work out (a container missing, one that did not start). */
-export class OperationError extends Error {
+export class OperationError extends CodedError {
   readonly code = 'operation';
-  constructor(message: string) {
-    super(message);
-    this.name = 'OperationError';
-  }
 }
 
 const STORAGE_CODES = new Set(['ENOSPC', 'EDQUOT']);
@@ -73,7 +71,7 @@ export function storageError(err: unknown, path: string): unknown {
 /** The code of one of the errors above, or `error` for anything else. */
 export function errorCode(err: unknown): string {
   const code = (err as { code?: unknown } | undefined)?.code;
-  if (err instanceof StorageFullError || err instanceof RefusedError || err instanceof DeadlineError || err instanceof EngineError || err instanceof OperationError) return code as string;
+  if (err instanceof CodedError) return err.code;
   if (typeof code === 'string' && STORAGE_CODES.has(code)) return 'storage_full';
   return 'error';
 }

@@ -70,16 +70,28 @@ describe.skipIf(!run)('stopping with a redeploy under way', () => {
     if (docker) await removeLabelled(docker, runId);
   });
 
-  /** Starts the control plane and lets a redeploy run up to the held create of the new container. */
-  async function holdAtCreate(graceS: number): Promise<string> {
+  /** Starts the control plane and lets a redeploy run up to the first request `gate` holds. */
+  async function holdAt(gate: (method: string, path: string) => boolean, what: string, graceS: number): Promise<string> {
     const oldId = (await docker.getContainer(app()).inspect()).Id;
-    relay.setGate((method, p) => (method === 'POST' && p === '/containers/create' ? 'hold' : 'pass'));
+    relay.setGate((method, p) => (gate(method, p) ? 'hold' : 'pass'));
     child = startRunChild(env(graceS));
     await child.ready();
     await approvedRedeploy();
-    await waitFor(() => relay.holding === 1, { what: 'the create of the new container held', timeoutMs: 30_000 });
+    await waitFor(() => relay.holding === 1, { what, timeoutMs: 30_000 });
+    return oldId;
+  }
+
+  /** Up to the held create of the new container: the old one is stopped and parked. */
+  async function holdAtCreate(graceS: number): Promise<string> {
+    const oldId = await holdAt((method, p) => method === 'POST' && p === '/containers/create', 'the create of the new container held', graceS);
     expect(await parked()).toEqual([`${app()}-hcp-old-${oldId.slice(0, 8)}`]);
     return oldId;
+  }
+
+  async function kill9(): Promise<void> {
+    child!.proc.kill('SIGKILL');
+    await child!.exited;
+    child = undefined;
   }
 
   /** Starts again with the engine answering; waits until the interrupted redeploy was put right. */
@@ -127,9 +139,7 @@ describe.skipIf(!run)('stopping with a redeploy under way', () => {
 
   it('SIGKILL between the rename and the start of the new container: the next start fails the action and puts the old container back', async () => {
     const oldId = await holdAtCreate(25);
-    child!.proc.kill('SIGKILL');
-    await child!.exited;
-    child = undefined;
+    await kill9();
     relay.release();
     expect(await finishedFile('failed')).toBeUndefined();
     const after = await restartAndRecover(oldId);
@@ -138,30 +148,16 @@ describe.skipIf(!run)('stopping with a redeploy under way', () => {
   });
 
   it('SIGKILL after the new container was created, before it started: the new one is removed and the old one put back', async () => {
-    const oldId = (await docker.getContainer(app()).inspect()).Id;
-    relay.setGate((method, p) => (method === 'POST' && /^\/containers\/[^/]+\/start$/.test(p) ? 'hold' : 'pass'));
-    child = startRunChild(env(25));
-    await child.ready();
-    await approvedRedeploy();
-    await waitFor(() => relay.holding === 1, { what: 'the start of the new container held', timeoutMs: 30_000 });
-    child.proc.kill('SIGKILL');
-    await child.exited;
-    child = undefined;
+    const oldId = await holdAt((method, p) => method === 'POST' && /^\/containers\/[^/]+\/start$/.test(p), 'the start of the new container held', 25);
+    await kill9();
     relay.setGate(() => 'pass');
     const after = await restartAndRecover(oldId);
     expect(after.recovery).toMatchObject({ done: [expect.stringMatching(/^removed the new .* it never came up$/), `put back ${app()} from ${app()}-hcp-old-${oldId.slice(0, 8)} and started it`] });
   });
 
   it('SIGKILL after the new container runs, before the old one was removed: the next start removes the old one', async () => {
-    const oldId = (await docker.getContainer(app()).inspect()).Id;
-    relay.setGate((method, p) => (method === 'DELETE' && p.startsWith('/containers/') ? 'hold' : 'pass'));
-    child = startRunChild(env(25));
-    await child.ready();
-    await approvedRedeploy();
-    await waitFor(() => relay.holding === 1, { what: 'the removal of the old container held', timeoutMs: 30_000 });
-    child.proc.kill('SIGKILL');
-    await child.exited;
-    child = undefined;
+    const oldId = await holdAt((method, p) => method === 'DELETE' && p.startsWith('/containers/'), 'the removal of the old container held', 25);
+    await kill9();
     relay.setGate(() => 'pass');
     child = startRunChild(env(25));
     await child.ready();

@@ -106,19 +106,21 @@ describe('Executor', () => {
   const hanging = { getContainer: () => ({ inspect: () => new Promise(() => {}) }) } as unknown as Docker;
   const desired = { n1: { node: 'n1', docker: { socket: '/x.sock' }, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } } };
 
-  async function approved(store: ActionStore) {
-    await store.create({ id: 'container-restart-n1-app', instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: 'n1', service: 'app', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['app'], drift_since: null });
-    await store.transition({ id: 'container-restart-n1-app', from: 'pending', to: 'approved', by: 'test' });
-  }
-
-  it('an engine that never answers fails the action at ACTION_TIMEOUT_S (+1 s), on the clock', async () => {
+  /** An approved restart taken by an executor whose engine never answers: running, on the fake clock. */
+  async function runningOnHangingEngine(actionTimeoutS: number) {
     const clock = new FakeClock(T0);
     const store = new ActionStore(`${dir}/actions`, () => clock.now());
     await store.ensureDirs();
-    await approved(store);
-    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 5, verifyAfterS: 60, engine: () => hanging, clock });
+    await store.create({ id: 'container-restart-n1-app', instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: 'n1', service: 'app', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['app'], drift_since: null });
+    await store.transition({ id: 'container-restart-n1-app', from: 'pending', to: 'approved', by: 'test' });
+    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS, verifyAfterS: 60, engine: () => hanging, clock });
     await ex.pass();
     await waitFor(async () => (await store.list('running')).length === 1);
+    return { clock, store, ex };
+  }
+
+  it('an engine that never answers fails the action at ACTION_TIMEOUT_S (+1 s), on the clock', async () => {
+    const { clock, store } = await runningOnHangingEngine(5);
     await clock.advance(5999);
     expect(await store.list('failed')).toEqual([]);
     await clock.advance(1);
@@ -130,13 +132,7 @@ describe('Executor', () => {
   });
 
   it('stop(grace): an action still under way when the grace runs out is recorded interrupted', async () => {
-    const clock = new FakeClock(T0);
-    const store = new ActionStore(`${dir}/actions`, () => clock.now());
-    await store.ensureDirs();
-    await approved(store);
-    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 300, verifyAfterS: 60, engine: () => hanging, clock });
-    await ex.pass();
-    await waitFor(async () => (await store.list('running')).length === 1);
+    const { clock, store, ex } = await runningOnHangingEngine(300);
     let stopped = false;
     const stop = ex.stop(25_000).then(() => (stopped = true));
     await clock.advance(24_999);
