@@ -67,17 +67,18 @@ async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promis
 }
 
 async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
-  try {
-    const info = await ctx.docker.getContainer(name).inspect();
-    // The engine also answers to an id prefix: a name that happens to look like the start of
-    // another container's id must not reach that container.
-    if (info.Name !== `/${name}`) throw Object.assign(new Error('not this name'), { statusCode: 404 });
-    // From here on by id: a rename must not lose track of it.
-    return { c: ctx.docker.getContainer(info.Id), info };
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) throw new OperationError(`container ${name} not found`);
-    throw err;
-  }
+  const info = await ctx.docker
+    .getContainer(name)
+    .inspect()
+    .catch((err: { statusCode?: number }) => {
+      if (err.statusCode === 404) return undefined;
+      throw err;
+    });
+  // The engine also answers to an id prefix: a name that happens to look like the start of
+  // another container's id must not reach that container.
+  if (!info || info.Name !== `/${name}`) throw new OperationError(`container ${name} not found`);
+  // From here on by id: a rename must not lose track of it.
+  return { c: ctx.docker.getContainer(info.Id), info };
 }
 
 export type RestartResult = {
