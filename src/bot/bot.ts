@@ -91,7 +91,9 @@ export class TelegramBot {
         await this.bot.api.editMessageText(chatId, messageId, text, {
           parse_mode: 'HTML',
           link_preview_options: { is_disabled: true },
-          reply_markup: markup(buttons),
+          // No buttons: no reply_markup at all (an edit without one removes the keyboard; an empty
+          // InlineKeyboard would be sent as [[]], which Telegram refuses).
+          ...(buttons.length ? { reply_markup: markup(buttons) } : {}),
         });
       },
     };

@@ -2,6 +2,7 @@
 import { describeAction, type Action } from '../domain/actions.js';
 import type { Silence } from '../domain/plan.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
+import { shortenHtml, splitHtml } from './html-split.js';
 
 export interface Button {
   text: string;
@@ -209,39 +210,15 @@ export const HELP_TEXT = [
  * Splits a long text at line breaks into parts Telegram accepts, never inside a line unless a
  * single line is itself too long.
  */
+/**
+ * Splits a message into parts Telegram accepts: at most MAX_TEXT characters of text each, cut
+ * between whole characters and preferably at line ends, every part balanced HTML (html-split.ts).
+ */
 export function splitText(text: string, max = MAX_TEXT): string[] {
-  if (text.length <= max) return [text];
-  const parts: string[] = [];
-  let cur = '';
-  for (const line of text.split('\n')) {
-    let l = line;
-    while (l.length > max) {
-      if (cur) {
-        parts.push(cur);
-        cur = '';
-      }
-      parts.push(l.slice(0, max));
-      l = l.slice(max);
-    }
-    if (cur.length + l.length + 1 > max) {
-      parts.push(cur);
-      cur = l;
-    } else {
-      cur = cur ? `${cur}\n${l}` : l;
-    }
-  }
-  if (cur) parts.push(cur);
-  return parts;
+  return splitHtml(text, max);
 }
 
-/** Shortens a text to fit, with a pointer to the page for the rest. */
+/** Shortens a text to fit, with a pointer to the page for the rest: valid, balanced HTML. */
 export function shorten(text: string, pageUrl: string | undefined, max = MAX_TEXT): string {
-  if (text.length <= max) return text;
-  const tail = `\n… (shortened; full text on ${pageUrl ? esc(pageUrl) : 'the web page'})`;
-  let cut = text.slice(0, max - tail.length);
-  // Never leave a half HTML entity or tag behind.
-  cut = cut.replace(/&[a-z]*$/i, '').replace(/<[^>]*$/, '');
-  const open = [...cut.matchAll(/<(b|code|i)>/g)].length - [...cut.matchAll(/<\/(b|code|i)>/g)].length;
-  if (open > 0) cut = cut.replace(/<(b|code|i)>[^<]*$/, '');
-  return cut + tail;
+  return shortenHtml(text, max, `\n… (shortened; full text on ${pageUrl ? esc(pageUrl) : 'the web page'})`);
 }

@@ -98,6 +98,11 @@ describe('one living message per action', () => {
     await waitFor(() => /verified healthy 2 s after/.test(api.messages.get(msg.message_id)!.text), { what: 'completed edit' });
     expect(api.messages.get(msg.message_id)!.text).toMatch(/Completed<\/b>.*restarted s1/);
     expect(api.callsOf('sendMessage').filter((c) => String(c.params.text).includes(id))).toHaveLength(1);
+    // An edit into a final state carries no keyboard at all, never an empty row ([[]]).
+    const edits = api.callsOf('editMessageText').filter((c) => Number(c.params.message_id) === msg.message_id);
+    expect(edits.length).toBeGreaterThan(0);
+    for (const e of edits) expect(JSON.stringify(e.params.reply_markup ?? null)).not.toContain('[[]]');
+    expect(edits.at(-1)!.params.reply_markup).toBeUndefined();
   });
 
   it('a guarded action asks to Confirm; Back returns; Reject works; auto-cancel edits and removes buttons', async () => {

@@ -1,0 +1,158 @@
+// Cutting Telegram HTML safely (docs/operator/telegram.md). Telegram counts a message's length
+// in UTF-16 code units of its text after entity parsing (4096 at most), refuses invalid UTF-8, and
+// refuses HTML whose entities or tags are cut or unbalanced. So a cut falls only between whole
+// grapheme clusters (never inside an emoji, a combining sequence, an entity or a tag), preferably
+// at a line end; a tag open at the cut is closed there and reopened in the next part.
+
+type Token =
+  | { kind: 'open'; html: string; name: string }
+  | { kind: 'close'; html: string; name: string }
+  | { kind: 'text'; html: string; plain: string };
+
+const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+const TAG_RE = /^<(\/?)([a-z-]+)(?:\s[^>]*)?>/i;
+const ENTITY_RE = /^&(?:#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]+);/i;
+const NAMED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"' };
+
+function decodeEntity(e: string): string {
+  const body = e.slice(1, -1);
+  if (body[0] === '#') {
+    const n = body[1] === 'x' || body[1] === 'X' ? Number.parseInt(body.slice(2), 16) : Number.parseInt(body.slice(1), 10);
+    try {
+      return String.fromCodePoint(n);
+    } catch {
+      return '\uFFFD';
+    }
+  }
+  return NAMED[body.toLowerCase()] ?? e;
+}
+
+/** Tags, entities and grapheme clusters of `html`, each with what it adds to the plain text. */
+function tokenize(html: string): Token[] {
+  const out: Token[] = [];
+  let text = '';
+  const flush = () => {
+    for (const { segment } of segmenter.segment(text)) out.push({ kind: 'text', html: segment, plain: segment });
+    text = '';
+  };
+  for (let i = 0; i < html.length; ) {
+    const rest = html.slice(i, i + 300);
+    const tag = html[i] === '<' ? TAG_RE.exec(rest) : null;
+    if (tag) {
+      flush();
+      out.push({ kind: tag[1] ? 'close' : 'open', html: tag[0], name: tag[2]!.toLowerCase() });
+      i += tag[0].length;
+      continue;
+    }
+    const entity = html[i] === '&' ? ENTITY_RE.exec(rest) : null;
+    if (entity) {
+      flush();
+      out.push({ kind: 'text', html: entity[0], plain: decodeEntity(entity[0]) });
+      i += entity[0].length;
+      continue;
+    }
+    text += html[i];
+    i++;
+  }
+  flush();
+  return out;
+}
+
+/** The text Telegram shows for `html` (tags removed, entities decoded). */
+export function plainText(html: string): string {
+  return tokenize(html)
+    .map((t) => (t.kind === 'text' ? t.plain : ''))
+    .join('');
+}
+
+const closeTag = (open: { name: string }) => `</${open.name}>`;
+
+/**
+ * Splits `html` into parts of at most `max` characters of plain text each (UTF-16 units), every
+ * part a balanced fragment; the parts' plain texts joined are the input's plain text.
+ */
+export function splitHtml(html: string, max: number): string[] {
+  if (plainText(html).length <= max) return [html];
+  const parts: string[] = [];
+  const open: { name: string; html: string }[] = [];
+  let cur: Token[] = [];
+  let curLen = 0;
+  /** Index in `cur` just after the last newline, and the open tags there. */
+  let lastBreak = -1;
+  let openAtBreak: { name: string; html: string }[] = [];
+
+  const emit = (tokens: Token[], closeWith: { name: string }[]) => {
+    const body = tokens.map((t) => t.html).join('');
+    parts.push(body + [...closeWith].reverse().map(closeTag).join(''));
+  };
+  let prefixOpen: { name: string; html: string }[] = [];
+  const cut = () => {
+    if (lastBreak > 0 && lastBreak < cur.length) {
+      const head = cur.slice(0, lastBreak);
+      const tail = cur.slice(lastBreak);
+      emit([...prefixOpen.map((t) => ({ kind: 'open' as const, html: t.html, name: t.name })), ...head], openAtBreak);
+      prefixOpen = [...openAtBreak];
+      cur = tail;
+      curLen = tail.reduce((n, t) => n + (t.kind === 'text' ? t.plain.length : 0), 0);
+    } else {
+      emit([...prefixOpen.map((t) => ({ kind: 'open' as const, html: t.html, name: t.name })), ...cur], open);
+      prefixOpen = [...open];
+      cur = [];
+      curLen = 0;
+    }
+    lastBreak = -1;
+    openAtBreak = [];
+  };
+
+  // A grapheme cluster longer than a whole part (a pathological run of combining marks) is cut
+  // between its code points: never between the two halves of a surrogate pair.
+  const tokens = tokenize(html).flatMap((t): Token[] => (t.kind === 'text' && t.plain.length > max && t.html === t.plain ? [...t.plain].map((c) => ({ kind: 'text', html: c, plain: c })) : [t]));
+  for (const t of tokens) {
+    if (t.kind === 'text') {
+      // (Cutting at the last line end may leave a tail that still does not fit: cut again.)
+      while (curLen + t.plain.length > max && curLen > 0) cut();
+      cur.push(t);
+      curLen += t.plain.length;
+      if (t.plain === '\n' || t.plain.endsWith('\n')) {
+        lastBreak = cur.length;
+        openAtBreak = [...open];
+      }
+    } else if (t.kind === 'open') {
+      open.push({ name: t.name, html: t.html });
+      cur.push(t);
+    } else {
+      const at = open.map((o) => o.name).lastIndexOf(t.name);
+      if (at >= 0) open.splice(at, 1);
+      cur.push(t);
+    }
+  }
+  if (cur.length) emit([...prefixOpen.map((t) => ({ kind: 'open' as const, html: t.html, name: t.name })), ...cur], open);
+  return parts;
+}
+
+/**
+ * Shortens `html` to at most `max` plain characters, ending with `tail` (plain text), cut between
+ * whole grapheme clusters and balanced.
+ */
+export function shortenHtml(html: string, max: number, tail: string): string {
+  if (plainText(html).length <= max) return html;
+  const budget = Math.max(0, max - plainText(tail).length);
+  const open: { name: string }[] = [];
+  let out = '';
+  let len = 0;
+  for (const t of tokenize(html)) {
+    if (t.kind === 'text') {
+      if (len + t.plain.length > budget) break;
+      out += t.html;
+      len += t.plain.length;
+    } else if (t.kind === 'open') {
+      open.push({ name: t.name });
+      out += t.html;
+    } else {
+      const at = open.map((o) => o.name).lastIndexOf(t.name);
+      if (at >= 0) open.splice(at, 1);
+      out += t.html;
+    }
+  }
+  return out + [...open].reverse().map(closeTag).join('') + tail;
+}

@@ -1,0 +1,84 @@
+// Property tests: whatever the text (emoji, combining marks, entities, tags, any length up to
+// 50 000), every part fits Telegram's limit after entity parsing, is valid UTF-8 and a balanced
+// HTML fragment, and the parts together say exactly what the input said.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { plainText, shortenHtml, splitHtml } from '../../../src/bot/html-split.js';
+import { esc } from '../../../src/bot/render.js';
+
+const pieces = ['a', 'Z', ' ', '\n', '&', '<', '>', '"', 'é', 'e\u0301', '👍', '👨‍👩‍👧‍👦', '🇵🇱', '漢', 'x\u0301\u0302\u0303', '\u200d'];
+const text = fc.array(fc.constantFrom(...pieces), { maxLength: 400 }).map((xs) => esc(xs.join('')));
+const tags = ['b', 'i', 'code', 'pre'] as const;
+// Well-formed HTML as the renderer writes it: escaped text, nested tags.
+const html: fc.Arbitrary<string> = fc.letrec((tie) => ({
+  node: fc.oneof({ depthSize: 'small', withCrossShrink: true }, text, tie('tagged'), tie('seq')),
+  tagged: fc.tuple(fc.constantFrom(...tags), tie('node')).map(([t, inner]) => `<${t}>${inner}</${t}>`),
+  seq: fc.array(tie('node'), { maxLength: 6 }).map((xs) => xs.join('')),
+})).node as fc.Arbitrary<string>;
+const big = fc.array(html, { minLength: 1, maxLength: 60 }).map((xs) => xs.join('\n'));
+
+function balanced(part: string): boolean {
+  const stack: string[] = [];
+  for (const m of part.matchAll(/<(\/?)([a-z]+)>/g)) {
+    if (!m[1]) stack.push(m[2]!);
+    else if (stack.pop() !== m[2]) return false;
+  }
+  return stack.length === 0;
+}
+const noCutEntity = (part: string) => !/&(?!(?:amp|lt|gt|quot|#\d+|#x[0-9a-f]+);)/i.test(part) && !/<[^>]*$/.test(part);
+
+describe('splitHtml', () => {
+  it('every part fits, is valid UTF-8 and balanced, and the parts say what the input said', () => {
+    fc.assert(
+      fc.property(big, fc.integer({ min: 40, max: 4096 }), (input, max) => {
+        const parts = splitHtml(input, max);
+        for (const p of parts) {
+          expect(plainText(p).length).toBeLessThanOrEqual(max);
+          expect(p.isWellFormed()).toBe(true);
+          expect(balanced(p)).toBe(true);
+          expect(noCutEntity(p)).toBe(true);
+        }
+        expect(parts.map(plainText).join('')).toBe(plainText(input));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('texts up to 50 000 characters split into parts of at most 4096, cut at line ends where there are any', () => {
+    fc.assert(
+      fc.property(fc.array(html, { minLength: 50, maxLength: 400 }).map((xs) => xs.join('\n')), (input) => {
+        const parts = splitHtml(input, 4096);
+        for (const p of parts) expect(plainText(p).length).toBeLessThanOrEqual(4096);
+        expect(parts.map(plainText).join('')).toBe(plainText(input));
+      }),
+      { numRuns: 20 },
+    );
+    const long = Array.from({ length: 2000 }, (_, i) => `line ${i} 👍 &amp; <b>bold ${i}</b>`).join('\n');
+    const parts = splitHtml(long, 4096);
+    expect(parts.length).toBeGreaterThan(1);
+    for (const p of parts.slice(0, -1)) expect(plainText(p).endsWith('\n')).toBe(true);
+  });
+
+  it('a tag open at the cut is closed there and reopened in the next part', () => {
+    const parts = splitHtml(`<pre>${'x'.repeat(30)}\n${'y'.repeat(30)}</pre>`, 40);
+    expect(parts).toEqual([`<pre>${'x'.repeat(30)}\n</pre>`, `<pre>${'y'.repeat(30)}</pre>`]);
+  });
+});
+
+describe('shortenHtml', () => {
+  it('fits, stays valid and balanced, and ends with the pointer', () => {
+    fc.assert(
+      fc.property(big, fc.integer({ min: 60, max: 4096 }), (input, max) => {
+        const tail = '\n… (shortened)';
+        const out = shortenHtml(input, max, tail);
+        expect(plainText(out).length).toBeLessThanOrEqual(Math.max(max, plainText(input).length <= max ? plainText(input).length : max));
+        expect(out.isWellFormed()).toBe(true);
+        expect(balanced(out)).toBe(true);
+        expect(noCutEntity(out)).toBe(true);
+        if (plainText(input).length > max) expect(out.endsWith(tail)).toBe(true);
+        else expect(out).toBe(input);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
