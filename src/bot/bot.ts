@@ -115,6 +115,12 @@ export class TelegramBot {
     this.bot.use(this.callbacks());
     this.bot.use(this.commands());
     this.bot.catch((err) => {
+      // A press answered after Telegram's deadline (about 15 s, e.g. after a slow engine call) is
+      // not a failure of the handler: the change it asked for was made and its message shows it.
+      if (err.error instanceof GrammyError && /query is too old|query ID is invalid/i.test(err.error.description)) {
+        log.debug({ update: err.ctx.update.update_id }, 'a button press was answered after Telegram stopped waiting');
+        return;
+      }
       log.error({ err: err.error instanceof Error ? err.error : new Error(String(err.error)), update: err.ctx.update.update_id }, 'bot handler failed');
     });
   }
@@ -378,7 +384,7 @@ export class TelegramBot {
         return void (await answer('Diagnosis below.'));
       case 'rc': {
         const n = (await this.deps.actions.list('pending')).length;
-        await menu(`🗑 <b>Cancel all ${n} pending actions?</b>\nThey move to cancelled/ with reason cancelled_by_operator. The supervisor proposes again what is still needed, after cooldowns.`, [
+        await menu(`🗑 <b>Cancel all ${n} pending actions?</b>\nThey move to cancelled/ with reason cancelled_by_operator, which holds like a rejection: none of them is proposed again for 10 min (doubling on each repeat, up to 6 h), unless it is still needed after that.`, [
           [{ text: `⚠️ Yes, cancel ${n}`, data: data('rC') }, { text: '↩️ Back', data: data('rx') }],
         ]);
         return void (await answer('Confirm to cancel.'));

@@ -342,7 +342,8 @@ function cancelOrphans(ctx: PlanContext): void {
 export function updateCooldowns(prev: Cooldowns, finished: readonly Action[], world: World, now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): Cooldowns {
   const next: Cooldowns = structuredClone(prev) as Cooldowns;
   const outcomes = finished
-    .filter((a) => a.state === 'completed' || a.state === 'failed' || a.state === 'rejected')
+    // An operator's cancel (/recover → Cancel all) holds like a rejection: same cooldown.
+    .filter((a) => a.state === 'completed' || a.state === 'failed' || a.state === 'rejected' || (a.state === 'cancelled' && a.cancel_reason === 'cancelled_by_operator'))
     .map((a) => ({ a, at: a.finished_at ?? a.updated_at }))
     .sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
   for (const { a, at } of outcomes) {

@@ -29,7 +29,8 @@ export interface SupervisorPass {
   plan: Plan;
 }
 
-const TERMINAL_COUNTED = ['completed', 'failed', 'rejected'] as const;
+/** Outcomes that start a cooldown (cancelled only when an operator cancelled: updateCooldowns). */
+const TERMINAL_COUNTED = ['completed', 'failed', 'rejected', 'cancelled'] as const;
 
 export class Supervisor {
   /** Terminal files already counted for cooldowns (names only: their content never changes). */

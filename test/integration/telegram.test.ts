@@ -105,6 +105,19 @@ describe('one living message per action', () => {
     expect(edits.at(-1)!.params.reply_markup).toBeUndefined();
   });
 
+  it('a press answered after the deadline of Telegram still approves; "query is too old" is not logged as an error', async () => {
+    await start({ executor: false });
+    await drift([['s6', 'containers_not_running']]);
+    const id = 'container-restart-n1-s6';
+    const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
+    api.callbackDeadlineMs = -1; // every answer comes too late
+    api.press(msg.message_id, api.button(msg.message_id, '✅ Approve'), ADMIN);
+    await waitFor(() => /Approved<\/b> by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'approved edit' });
+    expect(JSON.parse(await readFile(path.join(l.actionDir('approved'), `${id}.json`), 'utf8')).approved_by).toMatchObject({ via: 'telegram' });
+    expect(api.calls.some((c) => c.method === 'answerCallbackQuery' && c.status === 400)).toBe(true);
+    expect(mem.lines.filter((x) => Number(x.level) >= 50)).toEqual([]);
+  });
+
   it('a guarded action asks to Confirm; Back returns; Reject works; auto-cancel edits and removes buttons', async () => {
     await start({ executor: false });
     await drift([['s2', 'healthcheck_failed'], ['s3', 'healthcheck_failed']]);

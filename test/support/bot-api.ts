@@ -38,6 +38,8 @@ export class FakeBotApi {
   private nextMessageId = 1;
   private waiters: (() => void)[] = [];
   private failures: Failure[] = [];
+  /** How long after a press its answer is still accepted (Telegram: about 15 s). */
+  callbackDeadlineMs = 15_000;
   /** A time window in which every call (getUpdates too) fails: 500, 429, or the connection drops. */
   private outage: { until: number; mode: 500 | 429 | 'down'; retryAfter: number } | undefined;
   /** The offset of the last getUpdates: every update below it was received by the bot. */
@@ -254,10 +256,16 @@ export class FakeBotApi {
         msg.edits++;
         return true;
       }
-      case 'answerCallbackQuery':
+      case 'answerCallbackQuery': {
+        // As Telegram: a press must be answered within its deadline (about 15 s).
+        const pressed = this.pressTimes.get(String(p.callback_query_id))?.pressed;
+        if (pressed !== undefined && Date.now() - pressed > this.callbackDeadlineMs) {
+          return new Error('Bad Request: query is too old and response timeout expired or query ID is invalid');
+        }
         this.answers.set(String(p.callback_query_id), p);
         if (this.pressTimes.has(String(p.callback_query_id))) this.pressTimes.get(String(p.callback_query_id))!.answered = Date.now();
         return true;
+      }
       case 'deleteMessage':
         return this.messages.delete(Number(p.message_id));
       default:

@@ -296,3 +296,15 @@ describe('plan: MISSING_GRACE_S after a node first speaks', () => {
     expect(plan(input({ cfg, world: world([svc('chelsty-infra/mosquitto', 'unhealthy', 'containers_not_running')], [fresh]) })).create.map((c) => c.id)).toEqual(['container-restart-chelsty-infra-mosquitto']);
   });
 });
+
+describe('cooldowns: an operator cancel holds like a rejection', () => {
+  it('cancelled_by_operator starts the cooldown; an automatic cancel does not', () => {
+    const byOperator = action('container-restart-chelsty-infra-zigbee2mqtt', 'cancelled', { cancel_reason: 'cancelled_by_operator', updated_at: iso(-60) });
+    const byItself = action('redeploy-chelsty-infra-mosquitto', 'cancelled', { cancel_reason: 'drift_resolved_auto', updated_at: iso(-60) });
+    const c = updateCooldowns({}, [byOperator, byItself], world([]), NOW);
+    expect(Object.keys(c)).toEqual(['container-restart-chelsty-infra-zigbee2mqtt']);
+    // …so the same drift is not proposed again 16 ms later.
+    const p = plan(input({ cooldowns: c, world: world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running'), svc('chelsty-infra/mosquitto', 'healthy')]) }));
+    expect(p.create).toEqual([]);
+  });
+});
