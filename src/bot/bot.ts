@@ -164,7 +164,9 @@ export class TelegramBot {
     ];
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
-        await this.bot.api.setMyCommands(commands);
+        // Scoped to our chat: the menu shows these commands there, and nowhere else.
+        const chatId = this.deps.options.chatId;
+        await this.bot.api.setMyCommands(commands, { scope: { type: 'chat', chat_id: /^-?\d+$/.test(chatId) ? Number(chatId) : chatId } });
         return;
       } catch (err) {
         if (err instanceof GrammyError && err.error_code !== 429 && err.error_code < 500) return;

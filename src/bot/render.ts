@@ -198,18 +198,16 @@ export const HELP_TEXT = [
   'Pending actions arrive here with Approve / Reject buttons; guarded ones ask to Confirm.',
   '',
   '/status: nodes, unhealthy services, actions',
-  '/pending: what waits for a decision, with buttons',
+  '/pending: what waits for a decision, with buttons (pressing them is for admins)',
   '/history [n]: the last n finished actions',
-  '/silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason]: no proposals for a while (e.g. 2h)',
+  '/silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason]: no proposals for a while (e.g. 2h) 🔑',
   '/silence: list silences, with Remove buttons',
-  '/recover: replay world, diagnose a flood of pending actions, cancel all pending',
+  '/recover: replay world, diagnose a flood of pending actions, cancel all pending 🔑',
   '/help: this text',
+  '',
+  '🔑 changes something: only the admins in TELEGRAM_ADMIN_IDS (anyone in the chat may look).',
 ].join('\n');
 
-/**
- * Splits a long text at line breaks into parts Telegram accepts, never inside a line unless a
- * single line is itself too long.
- */
 /**
  * Splits a message into parts Telegram accepts: at most MAX_TEXT characters of text each, cut
  * between whole characters and preferably at line ends, every part balanced HTML (html-split.ts).

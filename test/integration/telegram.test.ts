@@ -309,7 +309,10 @@ describe('commands', () => {
     const pending = await reply('/pending');
     expect(pending).toMatch(/1 pending/);
     expect(pending).toContain('container-restart-n1-s1');
-    expect(await reply('/help')).toMatch(/\/recover/);
+    expect(await reply('/help')).toMatch(/\/recover: .*🔑[\s\S]*🔑 changes something: only the admins/);
+    // The command menu is set for this chat only.
+    const commandMenu = await waitFor(() => api.callsOf('setMyCommands')[0], { what: 'setMyCommands' });
+    expect(commandMenu.params.scope).toEqual({ type: 'chat', chat_id: Number(CHAT) });
     expect(await reply('/silence n1/s3 2h router swap')).toMatch(/Silenced <b>n1\/s3<\/b>.*router swap/);
     const list = await reply('/silence');
     expect(list).toMatch(/n1\/s3/);
