@@ -107,6 +107,7 @@ const EnvSchema = z.object({
   ),
   TELEGRAM_CHAT_ID: optionalString.pipe(z.string().regex(/^-?\d+$|^@\w+$/, 'must be a numeric chat id or @channel').optional()),
   TELEGRAM_ADMIN_IDS: idList.default([]),
+  TELEGRAM_THREAD_ID: intIn(1, 2_147_483_647).optional(),
   TELEGRAM_API_ROOT: z.url({ message: 'must be a URL such as https://api.telegram.org' }).default('https://api.telegram.org'),
   DIGEST_CRON: z
     .string()
@@ -157,6 +158,8 @@ export interface Config {
     chatId: string | undefined;
     adminIds: readonly number[];
     apiRoot: string;
+    /** The forum topic of a supergroup every message goes to. */
+    threadId: number | undefined;
   };
   digestCron: string;
   tz: string;
@@ -200,6 +203,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.TELEGRAM_BOT_TOKEN && !e.TELEGRAM_CHAT_ID) {
     throw new ConfigError('TELEGRAM_CHAT_ID', 'is required when TELEGRAM_BOT_TOKEN is set (the chat that receives action messages; see README "Telegram in 3 steps")');
   }
+  if (e.TELEGRAM_THREAD_ID !== undefined && e.TELEGRAM_CHAT_ID && !/^-|^@/.test(e.TELEGRAM_CHAT_ID)) {
+    throw new ConfigError('TELEGRAM_THREAD_ID', 'forum topics exist only in supergroups: TELEGRAM_CHAT_ID must then be a group id (negative, -100…) or @name');
+  }
   if (e.SSH_KEY_PATH && !existsSync(e.SSH_KEY_PATH)) throw new ConfigError('SSH_KEY_PATH', `no such file ${JSON.stringify(e.SSH_KEY_PATH)}`);
   if (!isValidTimeZone(e.TZ)) throw new ConfigError('TZ', `unknown time zone ${JSON.stringify(e.TZ)}; use an IANA name such as Europe/Warsaw`);
   return deepFreeze({
@@ -222,6 +228,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       chatId: e.TELEGRAM_CHAT_ID,
       adminIds: e.TELEGRAM_ADMIN_IDS,
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
+      threadId: e.TELEGRAM_THREAD_ID,
     },
     digestCron: e.DIGEST_CRON,
     tz: e.TZ,

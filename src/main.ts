@@ -228,6 +228,7 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
       tz: config.tz,
       pageUrl: `http://${config.host}:${config.port}/`,
       intervalMs: config.reconcileIntervalS * 1000,
+      ...(config.telegram.threadId !== undefined ? { threadId: config.telegram.threadId } : {}),
     },
     stateDir: l.state,
     actions: p.actions,

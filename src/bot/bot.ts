@@ -29,6 +29,8 @@ export interface TelegramOptions {
   intervalMs: number;
   /** Long-polling timeout in seconds (Telegram's default use is 30). */
   pollTimeoutS?: number;
+  /** The forum topic every message goes to (TELEGRAM_THREAD_ID). */
+  threadId?: number;
 }
 
 export interface TelegramDeps {
@@ -79,8 +81,9 @@ export class TelegramBot {
     this.clock = deps.clock ?? realClock;
     this.bot = new Bot(options.token, { client: { apiRoot: options.apiRoot } });
     const transport: TelegramTransport = {
-      sendMessage: async (chatId, text, buttons) => {
+      sendMessage: async (chatId, text, buttons, threadId) => {
         const m = await this.bot.api.sendMessage(chatId, text, {
+          ...(threadId !== undefined ? { message_thread_id: threadId } : {}),
           parse_mode: 'HTML',
           link_preview_options: { is_disabled: true },
           ...(buttons.length ? { reply_markup: markup(buttons) } : {}),
@@ -97,7 +100,7 @@ export class TelegramBot {
         });
       },
     };
-    this.outbox = new Outbox({ dir: path.join(deps.stateDir, 'telegram', 'outbox'), transport, log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl });
+    this.outbox = new Outbox({ dir: path.join(deps.stateDir, 'telegram', 'outbox'), transport, log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
     this.notifier = new Notifier({
       actions: deps.actions,
       supervisorState: deps.supervisorState,
@@ -249,6 +252,7 @@ export class TelegramBot {
       const last = i === parts.length - 1;
       await this.outbox.upsert(parts.length === 1 ? base : `${base}:${i + 1}`, {
         chatId: this.deps.options.chatId,
+        ...threadOf(ctx),
         text: parts[i]!,
         buttons: last ? buttons : [],
         meta: { kind: 'reply', final: true },
@@ -367,7 +371,7 @@ export class TelegramBot {
 
   private async onRecoverButton(ctx: Context, op: string, key: string): Promise<void> {
     const data = this.notifier.data(key);
-    const menu = (text: string, buttons: Buttons) => this.outbox.upsert(key, { chatId: this.deps.options.chatId, text, buttons, meta: { kind: 'recover', final: false } });
+    const menu = (text: string, buttons: Buttons) => this.outbox.upsert(key, { chatId: this.deps.options.chatId, ...threadOf(ctx), text, buttons, meta: { kind: 'recover', final: false } });
     const answer = (text: string) => ctx.answerCallbackQuery({ text });
     switch (op) {
       case 'rr':
@@ -510,7 +514,7 @@ export class TelegramBot {
       if (!this.isAdmin(ctx)) return this.unauthorized(ctx, '/recover');
       const key = `recover:${ctx.update.update_id}`;
       const [text, buttons] = this.recoverMenu(key);
-      await this.outbox.upsert(key, { chatId: this.deps.options.chatId, text, buttons, meta: { kind: 'recover', final: false } });
+      await this.outbox.upsert(key, { chatId: this.deps.options.chatId, ...threadOf(ctx), text, buttons, meta: { kind: 'recover', final: false } });
     });
     return c;
   }
@@ -568,4 +572,11 @@ export class TelegramBot {
     await writeJsonAtomic(file, { version: 1, last_at: new Date(now).toISOString() });
     return lines.join('\n');
   }
+}
+
+/** A command sent in a forum topic is answered in that topic. */
+function threadOf(ctx: Context): { threadId?: number } {
+  const m = ctx.msg;
+  const thread = m && 'message_thread_id' in m && m.is_topic_message ? m.message_thread_id : undefined;
+  return thread !== undefined ? { threadId: thread } : {};
 }

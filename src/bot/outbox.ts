@@ -19,6 +19,8 @@ const RecordSchema = z.object({
   version: z.literal(VERSION),
   key: z.string(),
   chat_id: z.string(),
+  /** The forum topic of a supergroup the message goes to (TELEGRAM_THREAD_ID, or where a command was sent). */
+  thread_id: z.number().int().nullable().optional(),
   text: z.string(),
   buttons: z.array(z.array(z.object({ text: z.string(), data: z.string() }))),
   rev: z.number().int(),
@@ -36,7 +38,7 @@ export type OutRecord = z.infer<typeof RecordSchema>;
 
 /** What the sender needs from the Bot API. */
 export interface TelegramTransport {
-  sendMessage(chatId: string, text: string, buttons: Buttons): Promise<{ message_id: number }>;
+  sendMessage(chatId: string, text: string, buttons: Buttons, threadId?: number): Promise<{ message_id: number }>;
   editMessageText(chatId: string, messageId: number, text: string, buttons: Buttons): Promise<void>;
 }
 
@@ -61,6 +63,8 @@ export interface OutboxOptions {
   log: Logger;
   /** Time and the waits between calls (default: the real clock). */
   clock?: Clock;
+  /** The forum topic new messages go to unless told otherwise (TELEGRAM_THREAD_ID). */
+  threadId?: number;
   pageUrl?: string;
   /** Minimum ms between two calls to one chat: 1 s for private chats, 3 s for groups (20/min). */
   minIntervalMs?: (chatId: string) => number;
@@ -134,7 +138,7 @@ export class Outbox {
    * Sets what the message `key` should say. Returns false when it already says exactly that.
    * Texts over Telegram's limit are shortened with a pointer to the web page.
    */
-  async upsert(key: string, content: { chatId: string; text: string; buttons: Buttons; meta?: Record<string, unknown> }): Promise<boolean> {
+  async upsert(key: string, content: { chatId: string; threadId?: number; text: string; buttons: Buttons; meta?: Record<string, unknown> }): Promise<boolean> {
     const text = shorten(content.text, this.opts.pageUrl);
     const old = this.records.get(key);
     const meta = { ...(old?.meta ?? {}), ...(content.meta ?? {}) };
@@ -156,6 +160,7 @@ export class Outbox {
           version: VERSION,
           key,
           chat_id: content.chatId,
+          thread_id: content.threadId ?? this.opts.threadId ?? null,
           text,
           buttons: content.buttons,
           rev: 1,
@@ -266,7 +271,7 @@ export class Outbox {
     try {
       let messageId = r.message_id;
       if (messageId === null) {
-        messageId = (await transport.sendMessage(r.chat_id, r.text, r.buttons)).message_id;
+        messageId = (await transport.sendMessage(r.chat_id, r.text, r.buttons, r.thread_id ?? undefined)).message_id;
         this.stats.sent++;
       } else {
         await transport.editMessageText(r.chat_id, messageId, r.text, r.buttons);

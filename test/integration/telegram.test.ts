@@ -2,6 +2,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import type { Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
 import type { Layout } from '../../src/store/paths.js';
@@ -343,6 +344,21 @@ describe('commands', () => {
     expect(digest).toMatch(/Still unhealthy \(1\)/);
     expect(digest).toMatch(/Silent agents: n2/);
   }, 60_000);
+
+  it('TELEGRAM_THREAD_ID: messages go to that forum topic; a command is answered in the topic it was sent in', async () => {
+    const GROUP = -1001234567890;
+    running = await f.start({ ...botEnv(api), TELEGRAM_CHAT_ID: String(GROUP), TELEGRAM_THREAD_ID: '7' }, { paused: ['executor'] });
+    mem = f.mem;
+    await drift([['s9', 'containers_not_running']]);
+    const msg = await waitFor(() => api.chat(GROUP).find((m) => m.text.includes('container-restart-n1-s9')), { what: 'action message in the group' });
+    expect(msg.message_thread_id).toBe(7);
+    const before = api.callsOf('sendMessage').length;
+    api.userMessage(GROUP, ADMIN, '/status', 42);
+    await waitFor(() => api.callsOf('sendMessage').length > before, { what: 'the reply' });
+    expect(api.callsOf('sendMessage').at(-1)!.params.message_thread_id).toBe(42);
+    expect(() => loadConfig({ ...botEnv(api), TELEGRAM_THREAD_ID: '7' })).toThrow(/TELEGRAM_THREAD_ID: forum topics exist only in supergroups/);
+    expect(() => loadConfig({ ...botEnv(api), TELEGRAM_CHAT_ID: String(GROUP), TELEGRAM_THREAD_ID: 'seven' })).toThrow(/TELEGRAM_THREAD_ID: must be a whole number/);
+  });
 
   it('commands from another chat are ignored', async () => {
     await start({ executor: false });

@@ -18,6 +18,8 @@ export interface StoredMessage {
   text: string;
   reply_markup: { inline_keyboard: { text: string; callback_data?: string; url?: string }[][] } | undefined;
   edits: number;
+  /** The forum topic it was sent to. */
+  message_thread_id?: number;
 }
 
 interface Failure {
@@ -105,13 +107,14 @@ export class FakeBotApi {
   }
 
   /** A user writes `text` in `chatId` (a command when it starts with /). */
-  userMessage(chatId: number, from: { id: number; first_name?: string; username?: string }, text: string): number {
+  userMessage(chatId: number, from: { id: number; first_name?: string; username?: string }, text: string, threadId?: number): number {
     const entities = text.startsWith('/') ? [{ type: 'bot_command', offset: 0, length: text.split(/\s/)[0]!.length }] : undefined;
     return this.push({
       message: {
         message_id: this.nextMessageId++,
         date: Math.floor(Date.now() / 1000),
-        chat: { id: chatId, type: chatId < 0 ? 'group' : 'private' },
+        chat: { id: chatId, type: chatId < 0 ? (threadId !== undefined ? 'supergroup' : 'group') : 'private', ...(threadId !== undefined ? { is_forum: true } : {}) },
+        ...(threadId !== undefined ? { message_thread_id: threadId, is_topic_message: true } : {}),
         from: { is_bot: false, first_name: 'User', ...from },
         text,
         ...(entities ? { entities } : {}),
@@ -232,7 +235,8 @@ export class FakeBotApi {
         const chat_id = Number(p.chat_id);
         const text = String(p.text ?? '');
         if (text.length > 4096) return new Error('Bad Request: message is too long');
-        this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0 });
+        const thread = p.message_thread_id === undefined ? undefined : Number(p.message_thread_id);
+        this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0, ...(thread !== undefined ? { message_thread_id: thread } : {}) });
         return { message_id, date: Math.floor(Date.now() / 1000), chat: { id: chat_id, type: 'private' }, text };
       }
       case 'editMessageText': {
