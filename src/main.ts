@@ -275,6 +275,7 @@ function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, R
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,
     storage: () => storageStatus(l.root),
+    ...(telegram ? { telegram: () => telegram.outbox.health } : {}),
   });
 }
 

@@ -26,6 +26,8 @@ export interface ApiDeps {
   summary: () => Promise<Summary>;
   runners: () => readonly RunnerStatus[];
   metrics: () => Promise<MetricsInput>;
+  /** Telegram's state for /healthz (shown, never a reason for a 503); undefined when the bot is off. */
+  telegram?: () => { state: string; reason?: string; since?: string };
   /** The registry /metrics is written from (the executor observes action durations into it). */
   exposition?: Metrics;
   ingestTokens: Readonly<Record<string, string>>;
@@ -203,7 +205,9 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
       ...loops.filter((l) => !l.ok).map((l) => `${l.loop} has not completed a pass for over 3 intervals`),
     ];
     const ok = problems.length === 0;
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, loops, ...(storage ? { storage } : {}) });
+    // Telegram's troubles are shown, never a 503: Docker would restart a healthy control plane.
+    const telegram = deps.telegram ? deps.telegram() : { state: 'off' };
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, loops, telegram, ...(storage ? { storage } : {}) });
   });
 
   app.get('/metrics', async (_req, reply) => {

@@ -9,6 +9,7 @@ import { TERMINAL_STATES } from '../domain/actions.js';
 import { ago, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import { Runner } from '../loops/runner.js';
+import { ConfigError } from '../config.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
@@ -81,18 +82,18 @@ export class TelegramBot {
     this.clock = deps.clock ?? realClock;
     this.bot = new Bot(options.token, { client: { apiRoot: options.apiRoot } });
     const transport: TelegramTransport = {
-      sendMessage: async (chatId, text, buttons, threadId) => {
+      sendMessage: async (chatId, text, buttons, threadId, plain) => {
         const m = await this.bot.api.sendMessage(chatId, text, {
           ...(threadId !== undefined ? { message_thread_id: threadId } : {}),
-          parse_mode: 'HTML',
+          ...(plain ? {} : { parse_mode: 'HTML' as const }),
           link_preview_options: { is_disabled: true },
           ...(buttons.length ? { reply_markup: markup(buttons) } : {}),
         });
         return { message_id: m.message_id };
       },
-      editMessageText: async (chatId, messageId, text, buttons) => {
+      editMessageText: async (chatId, messageId, text, buttons, plain) => {
         await this.bot.api.editMessageText(chatId, messageId, text, {
-          parse_mode: 'HTML',
+          ...(plain ? {} : { parse_mode: 'HTML' as const }),
           link_preview_options: { is_disabled: true },
           // No buttons: no reply_markup at all (an edit without one removes the keyboard; an empty
           // InlineKeyboard would be sent as [[]], which Telegram refuses).
@@ -129,6 +130,7 @@ export class TelegramBot {
   }
 
   async start(): Promise<void> {
+    await this.checkToken();
     await this.outbox.load();
     this.outbox.start();
     this.loop.start();
@@ -156,6 +158,25 @@ export class TelegramBot {
     await this.outbox.stop();
   }
 
+  /**
+   * A token Telegram refuses (401) is a configuration error: the start fails naming it. Telegram
+   * unreachable is not: after a few seconds the start goes on and the bot keeps trying.
+   */
+  private async checkToken(): Promise<void> {
+    const giveUp = new AbortController();
+    const cancel = this.clock.timer(5000, () => giveUp.abort());
+    try {
+      await this.bot.init(giveUp.signal as Parameters<Bot['init']>[0]);
+    } catch (err) {
+      if (err instanceof GrammyError && err.error_code === 401) {
+        throw new ConfigError('TELEGRAM_BOT_TOKEN', 'Telegram rejected the token (401 Unauthorized): get a new one from @BotFather');
+      }
+      this.deps.log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'Telegram does not answer yet; starting anyway, the bot keeps trying');
+    } finally {
+      cancel();
+    }
+  }
+
   private async registerCommands(): Promise<void> {
     const commands = [
       { command: 'status', description: 'Nodes, unhealthy services, actions' },
@@ -181,6 +202,7 @@ export class TelegramBot {
   /** Long polling that survives Telegram being unreachable; a bad token is said once, clearly. */
   private async poll(): Promise<void> {
     const { log, options } = this.deps;
+    let conflicts = 0;
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         // getMe with our signal: grammY's own start() retries it for ever without one.
@@ -199,8 +221,13 @@ export class TelegramBot {
           return;
         }
         if (err instanceof GrammyError && err.error_code === 409) {
-          log.error('another process is polling with this bot token (409 Conflict): run one control plane per bot');
+          // During a rolling restart the old process polls for a moment more: only a conflict
+          // that lasts is worth an error line, once.
+          conflicts++;
+          if (conflicts === 3) log.error('another process is polling with this bot token (409 Conflict, 3 times in a row): run one control plane per bot, and no webhook (deleteWebhook)');
+          else log.debug('409 Conflict from getUpdates; retrying');
         } else {
+          conflicts = 0;
           log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'Telegram polling failed; retrying');
         }
         await this.clock.sleep(backoffDelay(attempt + 1, DEFAULT_BACKOFF), this.abort.signal);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { backoffDelay } from '../time/backoff.js';
+import { plainText } from './html-split.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
 import { shorten, type Buttons } from './render.js';
@@ -30,6 +31,8 @@ const RecordSchema = z.object({
   delivered_at: z.string().nullable(),
   attempts: z.number().int(),
   last_error: z.string().nullable(),
+  /** Sent without parse_mode after Telegram refused its HTML (a bug on our side, said in the log). */
+  plain: z.boolean().optional(),
   /** Short opaque id used in this message's callback data. */
   ref: z.string(),
   meta: z.record(z.string(), z.unknown()),
@@ -38,9 +41,24 @@ export type OutRecord = z.infer<typeof RecordSchema>;
 
 /** What the sender needs from the Bot API. */
 export interface TelegramTransport {
-  sendMessage(chatId: string, text: string, buttons: Buttons, threadId?: number): Promise<{ message_id: number }>;
-  editMessageText(chatId: string, messageId: number, text: string, buttons: Buttons): Promise<void>;
+  /** `plain`: send the text as it is, without parse_mode. */
+  sendMessage(chatId: string, text: string, buttons: Buttons, threadId?: number, plain?: boolean): Promise<{ message_id: number }>;
+  editMessageText(chatId: string, messageId: number, text: string, buttons: Buttons, plain?: boolean): Promise<void>;
 }
+
+/**
+ * Whether Telegram can be written to: `unavailable` (403: the bot was blocked, kicked, or the chat
+ * is gone: every message is kept and one probe tries again with backoff, at most every 10 min),
+ * `unauthorized` (401: the token was revoked; nothing is sent until a restart with a new one).
+ */
+export interface TelegramHealth {
+  state: 'ok' | 'unavailable' | 'unauthorized';
+  reason?: string;
+  since?: string;
+}
+
+/** The longest wait between two probes of a chat that answered 403. */
+const MAX_PROBE_MS = 10 * 60_000;
 
 /** An error as grammY reports it: the API said no (with a code), or the network failed. */
 interface ApiErrorLike {
@@ -78,6 +96,12 @@ export class Outbox {
   private lastCall = new Map<string, number>();
   private pausedUntil = new Map<string, number>();
   private failuresInRow = new Map<string, number>();
+  private healthState: TelegramHealth = { state: 'ok' };
+
+  /** Telegram's state as seen by the last calls (for /healthz; never a reason for a 503). */
+  get health(): TelegramHealth {
+    return { ...this.healthState };
+  }
   private stopped = true;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> | undefined;
@@ -257,7 +281,9 @@ export class Outbox {
       if (!next) {
         const woken = new AbortController();
         this.wake = () => woken.abort();
-        await this.clock.sleep(Math.max(1, soonest - now), woken.signal);
+        // Paused for good (401): only a wake (a stop) ends the wait.
+        if (!Number.isFinite(soonest)) await new Promise<void>((resolve) => woken.signal.addEventListener('abort', () => resolve(), { once: true }));
+        else await this.clock.sleep(Math.max(1, soonest - now), woken.signal);
         continue;
       }
       await this.deliver(next);
@@ -266,56 +292,94 @@ export class Outbox {
 
   private async deliver(r: OutRecord): Promise<void> {
     const rev = r.rev;
-    const { transport, log } = this.opts;
+    const { transport } = this.opts;
     this.lastCall.set(r.chat_id, this.now());
+    const plain = r.plain === true;
+    const text = plain ? plainText(r.text) : r.text;
     try {
       let messageId = r.message_id;
       if (messageId === null) {
-        messageId = (await transport.sendMessage(r.chat_id, r.text, r.buttons, r.thread_id ?? undefined)).message_id;
+        messageId = (await transport.sendMessage(r.chat_id, text, r.buttons, r.thread_id ?? undefined, plain)).message_id;
         this.stats.sent++;
       } else {
-        await transport.editMessageText(r.chat_id, messageId, r.text, r.buttons);
+        await transport.editMessageText(r.chat_id, messageId, text, r.buttons, plain);
         this.stats.edited++;
       }
       this.failuresInRow.delete(r.chat_id);
+      this.reachable();
       await this.delivered(r.key, rev, messageId, null);
     } catch (err) {
-      const e = err as ApiErrorLike & Error;
-      const code = e.error_code;
-      const desc = e.description ?? e.message ?? String(err);
-      if (code === 429) {
-        const after = (e.parameters?.retry_after ?? 1) * 1000;
-        this.pausedUntil.set(r.chat_id, this.now() + after);
-        this.stats.rate_limited++;
-        this.stats.retries++;
-        log.warn({ key: r.key, retry_after_s: after / 1000 }, 'Telegram asked to slow down (429); waiting as told');
-        return;
-      }
-      if (code === 400 && /message is not modified/i.test(desc)) {
-        await this.delivered(r.key, rev, r.message_id, null);
-        return;
-      }
-      if (code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(desc)) {
-        // Deleted in the chat, or too old to edit: send it as a new message.
-        const cur = this.records.get(r.key);
-        if (cur) await this.save({ ...cur, message_id: null });
-        return;
-      }
-      if (typeof code === 'number' && code >= 400 && code < 500) {
-        this.stats.failures++;
-        log.error({ key: r.key, code, error: desc }, `Telegram refused a message (${code}: ${desc}); it is dropped. Check TELEGRAM_CHAT_ID and that the bot is in the chat`);
-        await this.delivered(r.key, rev, r.message_id, `${code}: ${desc}`);
-        return;
-      }
-      // 5xx or network: Telegram (or the way there) is down. Back off, keep everything.
-      const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
-      this.failuresInRow.set(r.chat_id, n);
-      const backoff = backoffDelay(n, { initialMs: 500, maxMs: MAX_BACKOFF_MS, jitter: 0 });
-      this.pausedUntil.set(r.chat_id, this.now() + backoff);
+      await this.failed(r, rev, err);
+    }
+  }
+
+  /** A call worked: a chat that was unavailable is back, and says so once. */
+  private reachable(): void {
+    if (this.healthState.state !== 'unavailable') return;
+    this.opts.log.info({ was: this.healthState.reason }, 'the Telegram chat is reachable again; every message catches up');
+    this.healthState = { state: 'ok' };
+  }
+
+  /** What a refused or failed call means (docs/operator/telegram.md); nothing is dropped silently. */
+  private async failed(r: OutRecord, rev: number, err: unknown): Promise<void> {
+    const { log } = this.opts;
+    const e = err as ApiErrorLike & Error;
+    const code = e.error_code;
+    const desc = e.description ?? e.message ?? String(err);
+    const method = r.message_id === null ? 'sendMessage' : 'editMessageText';
+    if (code === 429) {
+      const after = (e.parameters?.retry_after ?? 1) * 1000;
+      this.pausedUntil.set(r.chat_id, this.now() + after);
+      this.stats.rate_limited++;
       this.stats.retries++;
+      log.warn({ key: r.key, retry_after_s: after / 1000 }, 'Telegram asked to slow down (429); waiting as told');
+      return;
+    }
+    if (code === 400 && /message is not modified/i.test(desc)) return void (await this.delivered(r.key, rev, r.message_id, null));
+    if (code === 400 && /message to edit not found|message can't be edited|MESSAGE_ID_INVALID/i.test(desc)) {
+      // Deleted in the chat, or too old to edit: send it as a new message.
       const cur = this.records.get(r.key);
-      if (cur) await this.save({ ...cur, attempts: cur.attempts + 1, last_error: desc.slice(0, 300) });
-      log.warn({ key: r.key, code, error: desc, retry_in_ms: backoff }, 'sending to Telegram failed; will retry');
+      if (cur) await this.save({ ...cur, message_id: null });
+      return;
+    }
+    if (code === 403) return this.unavailable(r, desc);
+    if (code === 401) {
+      if (this.healthState.state !== 'unauthorized') log.error('Telegram answered 401 Unauthorized: TELEGRAM_BOT_TOKEN was revoked; messages stay queued until a restart with a new token from @BotFather');
+      this.healthState = { state: 'unauthorized', reason: desc, since: new Date(this.now()).toISOString() };
+      this.pausedUntil.set(r.chat_id, Number.POSITIVE_INFINITY);
+      return;
+    }
+    if (typeof code === 'number' && code >= 400 && code < 500) {
+      this.stats.failures++;
+      const cur = this.records.get(r.key);
+      if (cur && !cur.plain) {
+        // Telegram refused our HTML: a bug on our side. Say exactly what, and send the same words as plain text.
+        log.error({ method, key: r.key, code, reason: desc }, `Telegram refused ${method} (${code}: ${desc}); sending it again as plain text`);
+        await this.save({ ...cur, plain: true, last_error: `${code}: ${desc}`.slice(0, 300) });
+        return;
+      }
+      log.error({ method, key: r.key, code, reason: desc }, `Telegram refused ${method} even as plain text (${code}: ${desc}); this message is given up`);
+      return void (await this.delivered(r.key, rev, r.message_id, `${code}: ${desc}`));
+    }
+    // 5xx or network: Telegram (or the way there) is down. Back off, keep everything.
+    const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
+    this.failuresInRow.set(r.chat_id, n);
+    const backoff = backoffDelay(n, { initialMs: 500, maxMs: MAX_BACKOFF_MS, jitter: 0 });
+    this.pausedUntil.set(r.chat_id, this.now() + backoff);
+    this.stats.retries++;
+    const cur = this.records.get(r.key);
+    if (cur) await this.save({ ...cur, attempts: cur.attempts + 1, last_error: desc.slice(0, 300) });
+    log.warn({ key: r.key, code, error: desc, retry_in_ms: backoff }, 'sending to Telegram failed; will retry');
+  }
+
+  /** 403: blocked by the user, kicked from the group, or the chat is gone. Keep everything; probe with backoff. */
+  private unavailable(r: OutRecord, desc: string): void {
+    const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
+    this.failuresInRow.set(r.chat_id, n);
+    this.pausedUntil.set(r.chat_id, this.now() + backoffDelay(n, { initialMs: 5000, maxMs: MAX_PROBE_MS, jitter: 0 }));
+    if (this.healthState.state !== 'unavailable') {
+      this.opts.log.error({ chat: r.chat_id, reason: desc }, `the Telegram chat is unavailable (${desc}): add the bot to the chat again or unblock it; every message is kept and sent when it is back`);
+      this.healthState = { state: 'unavailable', reason: desc, since: new Date(this.now()).toISOString() };
     }
   }
 

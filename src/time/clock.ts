@@ -11,6 +11,8 @@ export interface Clock {
   timer(ms: number, fn: () => void): () => void;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const realClock: Clock = {
   now: () => Date.now(),
   sleep(ms, signal) {
@@ -21,12 +23,13 @@ export const realClock: Clock = {
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const t = setTimeout(done, Math.max(0, ms));
+      // (setTimeout takes at most 2^31−1 ms; more would fire at once.)
+      const t = setTimeout(done, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
       signal?.addEventListener('abort', done, { once: true });
     });
   },
   timer(ms, fn) {
-    const t = setTimeout(fn, Math.max(0, ms));
+    const t = setTimeout(fn, Math.min(MAX_TIMER_MS, Math.max(0, ms)));
     t.unref?.();
     return () => clearTimeout(t);
   },

@@ -44,6 +44,8 @@ afterEach(async () => {
   running = undefined;
   await f.cleanup();
   await api.close();
+  // As strict as the real Bot API: any refusal the test did not cause is a defect.
+  expect(api.unexpectedRefusals()).toEqual([]);
 });
 
 async function start(extra: Record<string, string> = {}) {
@@ -217,12 +219,30 @@ describe('hostile input to the bot', () => {
     running = undefined;
     // 2. 401, 429 and 500 from the API.
     for (const code of [401, 429, 500]) {
-      api.fail('*', code, 3, 1);
-      await start();
-      await drift('n2', `s${code % 7}`);
-      await waitFor(() => api.calls.filter((c) => c.status === code).length >= 3, { timeoutMs: 30_000, what: `three ${code} answers` });
-      // After the errors, the bot goes on (429, 500) or gives up with a log line (401).
-      await waitFor(() => api.callsOf('sendMessage').length > 0 || /401|Unauthorized/.test(mem.text()), { timeoutMs: 30_000, what: `the bot past the ${code}s` });
+      if (code === 401) {
+        // At start, a token Telegram refuses is a configuration error naming the variable.
+        api.fail('getMe', 401, 1);
+        const err = await start().then(() => undefined, (e: Error) => e);
+        expect(err?.message).toMatch(/^TELEGRAM_BOT_TOKEN: Telegram rejected the token \(401 Unauthorized\)/);
+        seen.push(err!.message, f.mem.text());
+        api.clearFailures();
+        // While running, a revoked token: one clear error line, every message kept, the rest goes on.
+        await start();
+        api.fail('sendMessage', 401, 3);
+        await drift('n2', `s${code % 7}`);
+        await waitFor(() => running!.telegram!.outbox.health.state === 'unauthorized', { timeoutMs: 30_000, what: 'the outbox to see the 401' });
+        expect(mem.text().match(/TELEGRAM_BOT_TOKEN was revoked/g)).toHaveLength(1);
+        const health = await (await fetch(`${running!.address}/healthz`)).json();
+        expect(health.telegram).toMatchObject({ state: 'unauthorized' });
+        expect(running!.telegram!.outbox.pending().length).toBeGreaterThan(0);
+      } else {
+        api.fail('*', code, 3, 1);
+        await start();
+        await drift('n2', `s${code % 7}`);
+        await waitFor(() => api.calls.filter((c) => c.status === code).length >= 3, { timeoutMs: 30_000, what: `three ${code} answers` });
+        // After the errors, the bot goes on.
+        await waitFor(() => api.callsOf('sendMessage').length > 0, { timeoutMs: 30_000, what: `the bot past the ${code}s` });
+      }
       await checkEverything();
       await f.stop();
       running = undefined;

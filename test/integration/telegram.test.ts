@@ -36,6 +36,8 @@ afterEach(async () => {
   running = undefined;
   await f.cleanup();
   await api.close();
+  // As strict as the real Bot API: any refusal the test did not cause is a defect.
+  expect(api.unexpectedRefusals()).toEqual([]);
 });
 
 async function start(opts: { executor?: boolean } = {}) {
@@ -112,6 +114,7 @@ describe('one living message per action', () => {
     const id = 'container-restart-n1-s6';
     const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
     api.callbackDeadlineMs = -1; // every answer comes too late
+    api.allowRefusals(/query is too old/);
     api.press(msg.message_id, api.button(msg.message_id, '✅ Approve'), ADMIN);
     await waitFor(() => /Approved<\/b> by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'approved edit' });
     expect(JSON.parse(await readFile(path.join(l.actionDir('approved'), `${id}.json`), 'utf8')).approved_by).toMatchObject({ via: 'telegram' });
@@ -360,6 +363,48 @@ describe('commands', () => {
     expect(() => loadConfig({ ...botEnv(api), TELEGRAM_CHAT_ID: String(GROUP), TELEGRAM_THREAD_ID: 'seven' })).toThrow(/TELEGRAM_THREAD_ID: must be a whole number/);
   });
 
+  it('403 (bot blocked): nothing dropped, /healthz says unavailable (200), one log line; unblocked, every message catches up', async () => {
+    await start({ executor: false });
+    api.blocked.add(CHAT);
+    await drift([['s10', 'containers_not_running'], ['s11', 'containers_not_running']]);
+    await waitFor(() => running!.telegram!.outbox.health.state === 'unavailable', { what: 'the chat seen as unavailable' });
+    const health = await fetch(`${running!.address}/healthz`);
+    expect(health.status).toBe(200);
+    expect((await health.json()).telegram).toMatchObject({ state: 'unavailable', reason: 'Forbidden: bot was blocked by the user' });
+    // Meanwhile the action changes; the message that was never sent must show the newest state.
+    await store().transition({ id: 'container-restart-n1-s10', from: 'pending', to: 'rejected', by: 'cli:x', patch: { rejected_by: { via: 'cli', name: 'x' } } });
+    const probesBefore = api.calls.filter((c) => c.status === 403).length;
+    expect(probesBefore).toBeLessThanOrEqual(2);
+    api.blocked.delete(CHAT);
+    const m10 = await waitFor(() => messageAbout('container-restart-n1-s10'), { timeoutMs: 20_000, what: 's10 after the unblock' });
+    await waitFor(() => messageAbout('container-restart-n1-s11'), { timeoutMs: 20_000, what: 's11 after the unblock' });
+    await waitFor(() => /Rejected/.test(api.messages.get(m10.message_id)!.text), { what: 'the newest state' });
+    expect(mem.text().match(/the Telegram chat is unavailable/g)).toHaveLength(1);
+    expect(mem.text()).toMatch(/reachable again/);
+    expect(running!.telegram!.outbox.health.state).toBe('ok');
+  });
+
+  it('400 for another reason: logged with method, reason and key, and sent again as plain text', async () => {
+    await start({ executor: false });
+    api.fail('sendMessage', 400, 1, undefined, "Bad Request: can't parse entities: unsupported start tag \"x\" at byte offset 3");
+    api.allowRefusals(/can't parse entities/);
+    await drift([['s12', 'containers_not_running']]);
+    const msg = await waitFor(() => messageAbout('container-restart-n1-s12'), { what: 'the plain-text message' });
+    const sent = api.callsOf('sendMessage').find((c) => String(c.params.text).includes('container-restart-n1-s12'))!;
+    expect(sent.params.parse_mode).toBeUndefined();
+    expect(msg.text).not.toMatch(/<b>|&lt;/);
+    const line = mem.lines.find((x) => /sending it again as plain text/.test(String(x.msg)))!;
+    expect(line).toMatchObject({ level: 50, method: 'sendMessage', code: 400, key: expect.stringContaining('container-restart-n1-s12') });
+  });
+
+  it('409 (another poller during a rolling restart): retried; one error line only when it lasts 3 times', async () => {
+    api.fail('getUpdates', 409, 3, undefined, 'Conflict: terminated by other getUpdates request; make sure that only one bot instance is running');
+    await start({ executor: false });
+    await waitFor(() => api.calls.filter((c) => c.method === 'getUpdates' && c.status === 'ok').length > 0, { timeoutMs: 30_000, what: 'polling after the conflicts' });
+    expect(mem.text().match(/409 Conflict, 3 times in a row/g)).toHaveLength(1);
+    expect(mem.lines.filter((x) => Number(x.level) >= 50 && !/409 Conflict, 3 times/.test(String(x.msg)))).toEqual([]);
+  }, 60_000);
+
   it('commands from another chat are ignored', async () => {
     await start({ executor: false });
     api.userMessage(999, ADMIN, '/status');
@@ -373,9 +418,10 @@ describe('commands', () => {
     api.fail('sendMessage', 401, 1);
     await start({ executor: false });
     await drift([['s1', 'containers_not_running']]);
-    await waitFor(() => messageAbout('container-restart-n1-s1') || api.calls.some((c) => c.status === 401), { timeoutMs: 20_000, what: 'attempts' });
-    api.userMessage(CHAT, ADMIN, '/status');
-    await waitFor(() => api.callsOf('sendMessage').length > 0, { timeoutMs: 20_000, what: 'a send' });
+    await waitFor(() => api.calls.some((c) => c.status === 401), { timeoutMs: 20_000, what: 'the 401' });
+    // A revoked token while running: one clear line, every message kept for a restart.
+    await waitFor(() => /TELEGRAM_BOT_TOKEN was revoked/.test(mem.text()), { what: 'the 401 said in the log' });
+    expect(running!.telegram!.outbox.health.state).toBe('unauthorized');
     const text = mem.text();
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toContain(TOKEN);

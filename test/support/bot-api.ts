@@ -27,6 +27,38 @@ interface Failure {
   code: number;
   retryAfter?: number;
   remaining: number;
+  description?: string;
+}
+
+/** Tags Telegram's HTML parse mode knows. */
+const TG_TAGS = new Set(['b', 'strong', 'i', 'em', 'u', 'ins', 's', 'strike', 'del', 'span', 'tg-spoiler', 'a', 'code', 'pre', 'blockquote', 'tg-emoji']);
+
+/**
+ * What Telegram answers for a text it will not take, as strictly as the real service: invalid
+ * UTF-8, unknown or unbalanced tags, a bare or cut entity, over 4096 characters after parsing.
+ */
+export function refuseText(text: string, html: boolean): string | undefined {
+  if (!text.isWellFormed()) return 'Bad Request: strings must be encoded in UTF-8';
+  let plain = text;
+  if (html) {
+    const stack: string[] = [];
+    for (const m of text.matchAll(/<(\/?)([a-z-]+)(?:\s[^>]*)?>|<|&(#\d+;|#x[0-9a-f]+;|[a-z]+;)?/gi)) {
+      if (m[0] === '<') return `Bad Request: can't parse entities: unexpected end tag or unsupported start tag at byte offset ${m.index}`;
+      if (m[0].startsWith('&')) {
+        if (!m[3] || (!/^#/.test(m[3]) && !['amp;', 'lt;', 'gt;', 'quot;'].includes(m[3].toLowerCase()))) return `Bad Request: can't parse entities: unsupported entity at byte offset ${m.index}`;
+        continue;
+      }
+      const name = m[2]!.toLowerCase();
+      if (!TG_TAGS.has(name)) return `Bad Request: can't parse entities: unsupported start tag "${name}" at byte offset ${m.index}`;
+      if (!m[1]) stack.push(name);
+      else if (stack.pop() !== name) return `Bad Request: can't parse entities: can't find end tag corresponding to start tag "${name}"`;
+    }
+    if (stack.length) return `Bad Request: can't parse entities: can't find end tag corresponding to start tag "${stack.at(-1)}"`;
+    plain = text.replace(/<[^>]*>/g, '').replace(/&(#\d+|#x[0-9a-f]+|[a-z]+);/gi, 'x');
+  }
+  if (plain.length > 4096) return 'Bad Request: message is too long';
+  if (plain.trim() === '') return 'Bad Request: message text is empty';
+  return undefined;
 }
 
 export class FakeBotApi {
@@ -71,8 +103,24 @@ export class FakeBotApi {
   }
 
   /** The next `count` calls of `method` (or any method: '*') fail with `code`. */
-  fail(method: string | '*', code: number, count: number, retryAfter?: number): void {
-    this.failures.push({ method, code, remaining: count, retryAfter });
+  fail(method: string | '*', code: number, count: number, retryAfter?: number, description?: string): void {
+    this.failures.push({ method, code, remaining: count, retryAfter, ...(description ? { description } : {}) });
+  }
+
+  /** Chats that answer 403 (the bot was blocked or kicked). */
+  readonly blocked = new Set<number>();
+  /** Every refusal (4xx) the server gave that no test set up: a test fails on any of these. */
+  readonly refusals: { method: string; code: number; description: string }[] = [];
+  private allowed: RegExp[] = [/message is not modified/];
+
+  /** Refusals a test causes on purpose (a deadline, a blocked chat) are not counted against it. */
+  allowRefusals(re: RegExp): void {
+    this.allowed.push(re);
+  }
+
+  /** The refusals no test caused. */
+  unexpectedRefusals(): { method: string; code: number; description: string }[] {
+    return this.refusals.filter((r) => !this.allowed.some((re) => re.test(r.description)));
   }
 
   clearFailures(): void {
@@ -190,14 +238,16 @@ export class FakeBotApi {
       return send(f.code, {
         ok: false,
         error_code: f.code,
-        description: f.code === 429 ? `Too Many Requests: retry after ${f.retryAfter ?? 1}` : 'Internal Server Error',
+        description: f.description ?? (f.code === 429 ? `Too Many Requests: retry after ${f.retryAfter ?? 1}` : f.code === 401 ? 'Unauthorized' : 'Internal Server Error'),
         ...(f.code === 429 ? { parameters: { retry_after: f.retryAfter ?? 1 } } : {}),
       });
     }
     const result = await this.dispatch(method, params, req);
     if (result instanceof Error) {
-      call.status = 400;
-      return send(400, { ok: false, error_code: 400, description: result.message });
+      const code = (result as Error & { code?: number }).code ?? 400;
+      call.status = code;
+      if (!(code === 403 && this.blocked.size > 0)) this.refusals.push({ method, code, description: result.message });
+      return send(code, { ok: false, error_code: code, description: result.message });
     }
     send(200, { ok: true, result });
   }
@@ -231,19 +281,23 @@ export class FakeBotApi {
         return this.updates.slice(0, limit);
       }
       case 'sendMessage': {
-        const message_id = this.nextMessageId++;
         const chat_id = Number(p.chat_id);
+        if (this.blocked.has(chat_id)) return Object.assign(new Error(chat_id < 0 ? 'Forbidden: bot was kicked from the group chat' : 'Forbidden: bot was blocked by the user'), { code: 403 });
         const text = String(p.text ?? '');
-        if (text.length > 4096) return new Error('Bad Request: message is too long');
+        const refused = refuseText(text, p.parse_mode === 'HTML');
+        if (refused) return new Error(refused);
+        const message_id = this.nextMessageId++;
         const thread = p.message_thread_id === undefined ? undefined : Number(p.message_thread_id);
         this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0, ...(thread !== undefined ? { message_thread_id: thread } : {}) });
         return { message_id, date: Math.floor(Date.now() / 1000), chat: { id: chat_id, type: 'private' }, text };
       }
       case 'editMessageText': {
+        if (this.blocked.has(Number(p.chat_id))) return Object.assign(new Error('Forbidden: bot was blocked by the user'), { code: 403 });
         const msg = this.messages.get(Number(p.message_id));
         if (!msg || msg.chat_id !== Number(p.chat_id)) return new Error('Bad Request: message to edit not found');
         const text = String(p.text ?? '');
-        if (text.length > 4096) return new Error('Bad Request: message is too long');
+        const refused = refuseText(text, p.parse_mode === 'HTML');
+        if (refused) return new Error(refused);
         const markup = p.reply_markup as StoredMessage['reply_markup'];
         if (text === msg.text && JSON.stringify(markup) === JSON.stringify(msg.reply_markup)) {
           return new Error('Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
