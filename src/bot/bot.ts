@@ -313,6 +313,13 @@ export class TelegramBot {
       const rec = this.outbox.byRef(ref);
       if (!rec) return answer('This button is not valid any more.');
       const kind = rec.meta.kind;
+      // A button on an older copy of an action's message (sent again after a restart): the
+      // buttons live only on the newest one, so this one loses its keyboard.
+      const pressedOn = ctx.callbackQuery.message?.message_id;
+      if (kind === 'action' && rec.message_id !== null && pressedOn !== undefined && pressedOn !== rec.message_id) {
+        await ctx.editMessageReplyMarkup().catch(() => {});
+        return answer('This message was replaced by a newer one: use the buttons there.');
+      }
       try {
         if (kind === 'action') return await this.onActionButton(ctx, op, rec.key, String(rec.meta.id), String(rec.meta.instance));
         if (kind === 'group') return await this.onGroupButton(ctx, op, rec.key);

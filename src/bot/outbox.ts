@@ -33,6 +33,13 @@ const RecordSchema = z.object({
   last_error: z.string().nullable(),
   /** Sent without parse_mode after Telegram refused its HTML (a bug on our side, said in the log). */
   plain: z.boolean().optional(),
+  /**
+   * Set (durably) just before a sendMessage and cleared with the message id it returns: found set
+   * at start, the process died while Telegram may or may not have received it.
+   */
+  in_flight_since: z.string().nullable().optional(),
+  /** Sent again after a restart that interrupted its first send: the text says so. */
+  resent: z.boolean().optional(),
   /** Short opaque id used in this message's callback data. */
   ref: z.string(),
   meta: z.record(z.string(), z.unknown()),
@@ -136,8 +143,16 @@ export class Outbox {
         this.opts.log.warn({ file: name }, 'skipped an unreadable outbox record');
         continue;
       }
-      this.records.set(parsed.data.key, parsed.data);
-      this.byRefMap.set(parsed.data.ref, parsed.data.key);
+      let rec = parsed.data;
+      if (rec.in_flight_since && rec.message_id === null) {
+        // The Bot API cannot tell whether that call landed: send it again, marked, so a duplicate
+        // is visible and small; its buttons and later edits belong to the new message only.
+        rec = { ...rec, in_flight_since: null, resent: true };
+        await writeJsonAtomic(this.file(rec.key), rec);
+        this.opts.log.warn({ key: rec.key }, 'a message was being sent when the process stopped; sending it again, marked "re-sent after a restart"');
+      }
+      this.records.set(rec.key, rec);
+      this.byRefMap.set(rec.ref, rec.key);
     }
   }
 
@@ -295,10 +310,13 @@ export class Outbox {
     const { transport } = this.opts;
     this.lastCall.set(r.chat_id, this.now());
     const plain = r.plain === true;
-    const text = plain ? plainText(r.text) : r.text;
+    const marked = r.resent ? `${plain ? '' : '<i>'}↻ re-sent after a restart${plain ? '' : '</i>'}\n${r.text}` : r.text;
+    const text = plain ? plainText(marked) : marked;
     try {
       let messageId = r.message_id;
       if (messageId === null) {
+        // The intent is on disk before the call, the message id as soon as it returns.
+        await this.save({ ...(this.records.get(r.key) ?? r), in_flight_since: new Date(this.now()).toISOString() });
         messageId = (await transport.sendMessage(r.chat_id, text, r.buttons, r.thread_id ?? undefined, plain)).message_id;
         this.stats.sent++;
       } else {
@@ -327,6 +345,9 @@ export class Outbox {
     const code = e.error_code;
     const desc = e.description ?? e.message ?? String(err);
     const method = r.message_id === null ? 'sendMessage' : 'editMessageText';
+    // Telegram answered: the message was not sent. (A lost connection leaves the intent in place.)
+    const inFlight = this.records.get(r.key);
+    if (typeof code === 'number' && inFlight?.in_flight_since) await this.save({ ...inFlight, in_flight_since: null });
     if (code === 429) {
       const after = (e.parameters?.retry_after ?? 1) * 1000;
       this.pausedUntil.set(r.chat_id, this.now() + after);
@@ -389,6 +410,7 @@ export class Outbox {
     await this.save({
       ...cur,
       message_id: messageId,
+      in_flight_since: null,
       delivered_rev: Math.max(cur.delivered_rev, rev),
       delivered_at: new Date(this.now()).toISOString(),
       attempts: 0,

@@ -98,6 +98,7 @@ export class FakeBotApi {
   async close(): Promise<void> {
     this.closed = true;
     for (const w of this.waiters.splice(0)) w();
+    for (const go of this.heldSends.splice(0)) go();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -105,6 +106,21 @@ export class FakeBotApi {
   /** The next `count` calls of `method` (or any method: '*') fail with `code`. */
   fail(method: string | '*', code: number, count: number, retryAfter?: number, description?: string): void {
     this.failures.push({ method, code, remaining: count, retryAfter, ...(description ? { description } : {}) });
+  }
+
+  /** While true, sendMessage stores the message (it has landed) and keeps the answer back. */
+  holdSends = false;
+  private heldSends: (() => void)[] = [];
+
+  /** Lets held sendMessage answers go. */
+  releaseSends(): void {
+    this.holdSends = false;
+    for (const go of this.heldSends.splice(0)) go();
+  }
+
+  /** How many sendMessage answers are being held. */
+  get heldSendCount(): number {
+    return this.heldSends.length;
   }
 
   /** Chats that answer 403 (the bot was blocked or kicked). */
@@ -289,6 +305,7 @@ export class FakeBotApi {
         const message_id = this.nextMessageId++;
         const thread = p.message_thread_id === undefined ? undefined : Number(p.message_thread_id);
         this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0, ...(thread !== undefined ? { message_thread_id: thread } : {}) });
+        if (this.holdSends) await new Promise<void>((resolve) => this.heldSends.push(resolve));
         return { message_id, date: Math.floor(Date.now() / 1000), chat: { id: chat_id, type: 'private' }, text };
       }
       case 'editMessageText': {
