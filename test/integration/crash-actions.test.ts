@@ -19,6 +19,8 @@ const EVENTS_TOTAL = scale(10_000, 50_000);
 const PER_ROUND = Math.ceil(EVENTS_TOTAL / ROUNDS);
 const NODES = ['n1', 'n2', 'n3', 'n4', 'n5'];
 const KILL_WINDOW_MS = 2000;
+/** After the victim is ready: its first passes (observe, propose, execute) happen in this time. */
+const READY_KILL_WINDOW_MS = 1500;
 const SEED = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
 
 let root: string;
@@ -140,9 +142,12 @@ describe('crash consistency with actions under way', () => {
       await appendEvents(l.root, events);
       figures.events += events.length;
 
-      // A run killed at a random moment: starting up, observing, proposing, executing.
+      // A run killed at a random moment: half the rounds while it starts up, half after it is
+      // ready (observing, proposing, executing), so the mix does not depend on how fast it starts.
       const victim = startRun();
-      const killAfter = rand() * KILL_WINDOW_MS;
+      const afterReady = k % 2 === 1;
+      if (afterReady) await waitFor(() => victim.output().includes('web page and API on') || victim.proc.exitCode !== null, { timeoutMs: 30_000, what: 'the victim ready' });
+      const killAfter = rand() * (afterReady ? READY_KILL_WINDOW_MS : KILL_WINDOW_MS);
       await new Promise((r) => setTimeout(r, killAfter)); // the kill point itself, not a wait for a condition
       victim.proc.kill('SIGKILL');
       await victim.exited;
