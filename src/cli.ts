@@ -6,14 +6,14 @@ import { userInfo } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkEnvironment, ConfigError, loadAgentConfig, loadConfig, type Config } from './config.js';
+import { checkEnvironment, ConfigError, durationSettingMs, loadAgentConfig, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { Observer } from './loops/observer.js';
-import { pidFile, readLivePid, startControlPlane } from './main.js';
+import { readLivePid, startControlPlane } from './main.js';
 import { VERSION } from './status.js';
 import { realClock } from './time/clock.js';
 import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
-import { ensureLayout, layout, type Layout } from './store/paths.js';
+import { ensureLayout, layout, pidFile, type Layout } from './store/paths.js';
 import { describeAction, statesFrom, type Action, type ActionState, type Actor } from './domain/actions.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
@@ -450,14 +450,7 @@ async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
 
 function seconds(text: string | undefined, fallback: number, what: string): number {
   if (text === undefined || text === '') return fallback;
-  const t = text.trim();
-  const n = /^\d+$/.test(t) ? Number(t) * 1000 : (() => {
-    try {
-      return parseDuration(t);
-    } catch {
-      return NaN;
-    }
-  })();
+  const n = durationSettingMs(text);
   if (!Number.isFinite(n) || n < 1000) throw new UsageError(`${what}: ${JSON.stringify(text)} is not a duration of at least 1 s (e.g. 30, 30s, 2m)`);
   return n;
 }

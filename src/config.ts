@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from './domain/schemas.js';
 import { makeDirsSync } from './store/paths.js';
+import { parseDuration } from './store/supervisor-state.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -305,7 +306,7 @@ export function loadAgentConfig(base: Config, env: NodeJS.ProcessEnv, flags: Par
   if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new ConfigError(name('push'), `must be an http(s) URL such as http://100.64.0.1:18180/ingest/events (got ${JSON.stringify(url)})`);
   if (url !== undefined && !token) throw new ConfigError(name('token'), "is required with AGENT_PUSH_URL: this node's token from the control plane's INGEST_TOKENS");
   const interval = get('interval') ?? '30';
-  const intervalMs = /^\d+$/.test(interval) ? Number(interval) * 1000 : durationMs(interval);
+  const intervalMs = durationSettingMs(interval);
   if (!Number.isFinite(intervalMs) || intervalMs < 1000) throw new ConfigError(name('interval'), `${JSON.stringify(interval)} is not a duration of at least 1 s (e.g. 30, 30s, 2m)`);
   const diskPaths = (get('diskPaths') ?? '/').split(',').map((p) => p.trim()).filter(Boolean);
   if (diskPaths.some((p) => !path.isAbsolute(p))) throw new ConfigError(name('diskPaths'), `must be absolute paths separated by commas (got ${JSON.stringify(get('diskPaths'))})`);
@@ -321,11 +322,15 @@ export function loadAgentConfig(base: Config, env: NodeJS.ProcessEnv, flags: Par
   };
 }
 
-/** `30s`, `2m`, `1h30m` in ms; NaN when it is not one. */
-function durationMs(text: string): number {
-  const m = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(text);
-  if (!m || text === '') return NaN;
-  return ((Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)) * 60 + Number(m[3] ?? 0)) * 1000;
+/** A duration setting in ms: plain digits are seconds, else `30s`, `2m`, `1h30m`; NaN when it is not one. */
+export function durationSettingMs(text: string): number {
+  const t = text.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  try {
+    return parseDuration(t);
+  } catch {
+    return NaN;
+  }
 }
 
 /** The nearest existing part of `dir`'s path, which is in the way when it is not a directory. */

@@ -21,7 +21,7 @@ import { ActionStore } from './store/actions.js';
 import { SupervisorState } from './store/supervisor-state.js';
 import { writeFileAtomic } from './store/atomic.js';
 import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired.js';
-import { checkOneFilesystem, ensureLayout, layout, storageStatus, type Layout } from './store/paths.js';
+import { checkOneFilesystem, ensureLayout, layout, pidFile, storageStatus, type Layout } from './store/paths.js';
 import { Bus } from './app/bus.js';
 import { Lifecycle, type Component } from './app/lifecycle.js';
 import { executorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, watchersComponent } from './app/components.js';
@@ -45,11 +45,6 @@ export interface Running {
   runners: Runner[];
   bus: Bus;
   stop(): Promise<void>;
-}
-
-/** The pid file under state/, so offline tools (replay) can refuse to run beside a live process. */
-export function pidFile(stateDir: string): string {
-  return path.join(stateDir, 'control-plane.pid');
 }
 
 /**

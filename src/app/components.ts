@@ -9,7 +9,7 @@ import { ConfigError, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
 import type { Runner } from '../loops/runner.js';
-import type { Layout } from '../store/paths.js';
+import { pidFile, type Layout } from '../store/paths.js';
 import type { Bus } from './bus.js';
 import type { Component } from './lifecycle.js';
 
@@ -18,7 +18,7 @@ export function pidFileComponent(l: Layout): Component {
   return {
     name: 'pid file',
     start: () => {},
-    stop: () => fs.rm(path.join(l.state, 'control-plane.pid'), { force: true }),
+    stop: () => fs.rm(pidFile(l.state), { force: true }),
   };
 }
 

@@ -81,22 +81,20 @@ export function splitHtml(html: string, max: number): string[] {
   let lastBreak = -1;
   let openAtBreak: { name: string; html: string }[] = [];
 
-  const emit = (tokens: Token[], closeWith: { name: string }[]) => {
-    const body = tokens.map((t) => t.html).join('');
-    parts.push(body + [...closeWith].reverse().map(closeTag).join(''));
-  };
+  /** The tags open where the current part begins (reopened at its start). */
   let prefixOpen: { name: string; html: string }[] = [];
+  /** Ends the current part with `tokens`, reopening `prefixOpen` before and closing `closeWith` after. */
+  const emit = (tokens: Token[], closeWith: { name: string; html: string }[]) => {
+    parts.push(prefixOpen.map((t) => t.html).join('') + tokens.map((t) => t.html).join('') + [...closeWith].reverse().map(closeTag).join(''));
+    prefixOpen = [...closeWith];
+  };
   const cut = () => {
     if (lastBreak > 0 && lastBreak < cur.length) {
-      const head = cur.slice(0, lastBreak);
-      const tail = cur.slice(lastBreak);
-      emit([...prefixOpen.map((t) => ({ kind: 'open' as const, html: t.html, name: t.name })), ...head], openAtBreak);
-      prefixOpen = [...openAtBreak];
-      cur = tail;
-      curLen = tail.reduce((n, t) => n + (t.kind === 'text' ? t.plain.length : 0), 0);
+      emit(cur.slice(0, lastBreak), openAtBreak);
+      cur = cur.slice(lastBreak);
+      curLen = cur.reduce((n, t) => n + (t.kind === 'text' ? t.plain.length : 0), 0);
     } else {
-      emit([...prefixOpen.map((t) => ({ kind: 'open' as const, html: t.html, name: t.name })), ...cur], open);
-      prefixOpen = [...open];
+      emit(cur, open);
       cur = [];
       curLen = 0;
     }
@@ -126,7 +124,7 @@ export function splitHtml(html: string, max: number): string[] {
       cur.push(t);
     }
   }
-  if (cur.length) emit([...prefixOpen.map((t) => ({ kind: 'open' as const, html: t.html, name: t.name })), ...cur], open);
+  if (cur.length) emit(cur, open);
   return parts;
 }
 

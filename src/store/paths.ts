@@ -51,6 +51,11 @@ export function makeDirsSync(dir: string): void {
   for (const d of parts) mkdirSync(d);
 }
 
+/** The pid file under state/, so offline tools (replay) can refuse to run beside a live process. */
+export function pidFile(stateDir: string): string {
+  return path.join(stateDir, 'control-plane.pid');
+}
+
 /** Creates every directory the product uses; existing ones are left as they are. */
 export async function ensureLayout(l: Layout): Promise<void> {
   for (const dir of [l.events, l.world, l.state, l.notices, ...ACTION_STATES.map((s) => l.actionDir(s))]) {

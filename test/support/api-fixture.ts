@@ -8,6 +8,7 @@ import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
 import { SupervisorState } from '../../src/store/supervisor-state.js';
 import { currentSummary } from '../../src/status.js';
 import type { DesiredState, World } from '../../src/domain/schemas.js';
+import { desiredState } from './desired.js';
 import { memoryLogger } from './helpers.js';
 
 export const XSS = ['<script>alert(1)</script>', '"><img src=x onerror=alert(2)>', '</script><script>alert(3)</script>'];
@@ -86,16 +87,7 @@ export async function apiFixture(
   await actions.ensureDirs();
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
-  const desired: DesiredState = (opts.desired ?? ((d) => d))({
-    'chelsty-infra': {
-      node: 'chelsty-infra',
-      docker: { socket: '/var/run/docker.sock' },
-      services: {
-        zigbee2mqtt: { node: 'chelsty-infra', service: 'zigbee2mqtt', containers: ['zigbee2mqtt'], monitor: true, auto_approve: false },
-        mosquitto: { node: 'chelsty-infra', service: 'mosquitto', containers: ['mosquitto'], monitor: true, auto_approve: false },
-      },
-    },
-  });
+  const desired: DesiredState = (opts.desired ?? ((d) => d))(desiredState({ 'chelsty-infra': { zigbee2mqtt: {}, mosquitto: {} } }));
   const runners: RunnerStatus[] = [
     { name: 'observer', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 4, lastError: null, lastErrorCode: null, intervalMs: 30_000 },
     { name: 'supervisor', passes: 3, failures: 0, consecutiveFailures: 0, lastSuccessAt: now, lastDurationMs: 2, lastError: null, lastErrorCode: null, intervalMs: 30_000 },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyEvent, classify, emptyModel, parseEventLine, renderWorld, type ObserverModel } from '../../../src/domain/observe.js';
 import type { DesiredState, NodeEvent } from '../../../src/domain/schemas.js';
+import { desiredState } from '../../support/desired.js';
 
 const NOW = Date.parse('2026-05-27T15:00:00.000Z');
 const DAY = '2026-05-27';
@@ -249,17 +250,7 @@ describe('timestamps ahead of the clock', () => {
 });
 
 describe('the engine as the agent reports it', () => {
-  const D: DesiredState = {
-    'chelsty-infra': {
-      node: 'chelsty-infra',
-      docker: { socket: '/var/run/docker.sock' },
-      services: {
-        zigbee2mqtt: { node: 'chelsty-infra', service: 'zigbee2mqtt', containers: ['zigbee2mqtt'], monitor: true, auto_approve: false },
-        mosquitto: { node: 'chelsty-infra', service: 'mosquitto', containers: ['mosquitto'], monitor: true, auto_approve: false },
-        homeassistant: { node: 'chelsty-infra', service: 'homeassistant', containers: ['homeassistant'], monitor: false, auto_approve: false },
-      },
-    },
-  };
+  const D = desiredState({ 'chelsty-infra': { zigbee2mqtt: {}, mosquitto: {}, homeassistant: { monitor: false } } });
   const hb = (ts: string, engine: string) => ev('node_heartbeat', ts, { detail: { engine } });
 
   it('unreachable: nodes.json says so with engine_since; every service of the node, reported or not, is unknown', () => {

@@ -1,27 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { cooldownUntil, isFlapping, plan, reviewRemovals, updateCooldowns, type PlanInput } from '../../../src/domain/plan.js';
-import type { DesiredState, World, WorldNode, WorldService } from '../../../src/domain/schemas.js';
+import type { World, WorldNode, WorldService } from '../../../src/domain/schemas.js';
+import { desiredState } from '../../support/desired.js';
 
 const NOW = Date.parse('2026-05-27T15:00:00.000Z');
 const iso = (offsetS: number) => new Date(NOW + offsetS * 1000).toISOString();
 
-function desired(spec: Record<string, Record<string, { containers?: string[]; monitor?: boolean }>>): DesiredState {
-  const out: DesiredState = {};
-  for (const [node, services] of Object.entries(spec)) {
-    out[node] = {
-      node,
-      docker: { socket: '/var/run/docker.sock' },
-      services: Object.fromEntries(
-        Object.entries(services).map(([service, s]) => [
-          service,
-          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: false },
-        ]),
-      ),
-    };
-  }
-  return out;
-}
+const desired = desiredState;
 
 function node(name: string, extra: Partial<WorldNode> = {}): WorldNode {
   return {

@@ -1,0 +1,19 @@
+// Desired state for tests, in the short form: node → service → { containers, monitor }.
+import type { DesiredState } from '../../src/domain/schemas.js';
+
+export function desiredState(spec: Record<string, Record<string, { containers?: string[]; monitor?: boolean; auto_approve?: boolean }>>): DesiredState {
+  const out: DesiredState = {};
+  for (const [node, services] of Object.entries(spec)) {
+    out[node] = {
+      node,
+      docker: { socket: '/var/run/docker.sock' },
+      services: Object.fromEntries(
+        Object.entries(services).map(([service, s]) => [
+          service,
+          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: s.auto_approve === true },
+        ]),
+      ),
+    };
+  }
+  return out;
+}
