@@ -1,114 +1,148 @@
 // Keeps the chat in step with the action and notice files, level-triggered: every pass renders
 // what each living message should say and hands it to the outbox, whoever changed the file
-// (a button, the CLI, `mv`, the supervisor, the executor).
+// (a button, the CLI, `mv`, the supervisor, the executor). A new pending action is sent at once;
+// when more follow on the same node within the burst window, they fold into one group message
+// (docs/design/telegram.md).
 import { isOpen, type Action } from '../domain/actions.js';
 import type { Logger } from '../log.js';
 import type { ActionStore } from '../store/actions.js';
 import type { StoredNotice, SupervisorState } from '../store/supervisor-state.js';
-import { Outbox } from './outbox.js';
-import { renderAction, renderGroup, renderNotice } from './render.js';
+import { buttonsFor } from './callback-data.js';
+import type { MetaOf, Outbox } from './outbox.js';
+import type { RefTable } from './refs.js';
+import { renderAction, renderGroup, renderList, renderNotice, type ButtonData } from './render.js';
 
-/** More than this many actions pending within BURST_WINDOW_MS are grouped per node. */
+/** Up to this many pending actions on one node within BURST_WINDOW_MS get a message each; more fold into a group. */
 export const BURST_THRESHOLD = 3;
 export const BURST_WINDOW_MS = 30_000;
-/** New pending actions wait this long for more to arrive, so a burst is seen as one. */
-const SETTLE_MS = 400;
-const SETTLE_MAX_MS = 2_000;
 
 export const actionKey = (a: { id: string; instance: string }) => `action:${a.id}@${a.instance}`;
 const noticeKey = (n: StoredNotice) => `notice:${n.key}@${n.opened_at}`;
+
+/** `action:<id>@<instance>` → its parts, or undefined for any other key. */
+export function parseActionKey(key: string): { id: string; instance: string } | undefined {
+  const m = /^action:(.+)@([^@]+)$/.exec(key);
+  return m ? { id: m[1]!, instance: m[2]! } : undefined;
+}
 
 export interface NotifierDeps {
   actions: ActionStore;
   supervisorState: SupervisorState;
   outbox: Outbox;
+  refs: RefTable;
   chatId: string;
   log: Logger;
   now: () => number;
-  /** Asks for another pass in `ms` (to let a burst settle). */
-  later: (ms: number) => void;
 }
 
 export class Notifier {
   constructor(private readonly deps: NotifierDeps) {}
 
-  data(key: string): (op: string) => string {
-    const ref = Outbox.refFor(key);
-    return (op) => `${op}:${ref}`;
+  /** The buttons' data for one key (its reference recorded first). */
+  async data(key: string): Promise<ButtonData> {
+    return buttonsFor(await this.deps.refs.ref(key));
   }
 
-  async renderActionMessage(a: Action): Promise<void> {
+  /** The actions behind action keys, in that order (gone ones left out). */
+  async members(keys: readonly string[]): Promise<Action[]> {
+    const out: Action[] = [];
+    for (const k of keys) {
+      const p = parseActionKey(k);
+      const a = p ? await this.deps.actions.find(p.id, p.instance) : undefined;
+      if (a) out.push(a);
+    }
+    return out;
+  }
+
+  /**
+   * Renders an action's living message. `create: false`: only if it has one (an action shown in a
+   * group or a list keeps it that way). `urgent`: it answers a press (lane 1).
+   */
+  async renderActionMessage(a: Action, opts: { create?: boolean; urgent?: boolean } = {}): Promise<void> {
     const key = actionKey(a);
     const rec = this.deps.outbox.get(key);
-    const confirming = rec?.meta.confirming === true;
-    const r = renderAction(a, this.data(key), { confirming, now: this.deps.now() });
+    if (!rec && opts.create === false) return;
+    const confirming = rec?.meta.kind === 'action' && rec.meta.confirming === true;
+    const r = renderAction(a, await this.data(key), { confirming, now: this.deps.now() });
     const final = !isOpen(a.state) && (a.state !== 'completed' || a.type === 'disk_cleanup' || typeof a.verified === 'boolean');
-    await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final } });
+    await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
+  }
+
+  async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {
+    const rec = this.deps.outbox.get(key);
+    const members = await this.members(meta.members);
+    const g = renderGroup(meta.node, members, await this.data(key));
+    await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final: members.every((m) => !isOpen(m.state)) }, urgent });
+  }
+
+  /** `threadId`: the forum topic of a new list (where its command was sent). */
+  async renderListMessage(key: string, meta: MetaOf<'list'>, urgent = false, threadId?: number): Promise<void> {
+    const rec = this.deps.outbox.get(key);
+    const members = await this.members(meta.members);
+    const refs = await this.deps.refs.ensure(members.map(actionKey));
+    const refOf = new Map(members.map((a, i) => [a.id + '@' + a.instance, refs[i]!]));
+    const r = renderList({ ...meta, members }, (a) => refOf.get(a.id + '@' + a.instance)!, buttonsFor, await this.deps.refs.ref(key));
+    const done = meta.superseded || members.every((m) => m.state !== 'pending');
+    await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, ...(threadId !== undefined ? { threadId } : {}), text: r.text, buttons: r.buttons, meta: { ...meta, final: done }, urgent });
   }
 
   async sync(): Promise<void> {
-    const { actions, outbox, now } = this.deps;
-    const open = await actions.listOpen();
+    const { actions, outbox } = this.deps;
     const records = outbox.all();
-    const grouped = new Set<string>();
+    // 1. Messages already in the chat follow their subjects to their end.
     for (const r of records) {
-      if (r.meta.kind === 'group' && r.meta.expanded !== true) for (const m of (r.meta.members as string[]) ?? []) grouped.add(m);
+      if (r.meta.final) continue;
+      if (r.meta.kind === 'action') {
+        const a = await actions.find(r.meta.id, r.meta.instance);
+        if (a) await this.renderActionMessage(a);
+      } else if (r.meta.kind === 'group') await this.renderGroupMessage(r.key, r.meta);
+      else if (r.meta.kind === 'list') await this.renderListMessage(r.key, r.meta);
     }
-
-    // 1. Messages already in the chat follow their action to its end.
-    for (const r of records) {
-      if (r.meta.kind !== 'action' || r.meta.final === true) continue;
-      const a = await actions.find(String(r.meta.id), String(r.meta.instance));
-      if (a) await this.renderActionMessage(a);
-    }
-    // 2. Groups follow their members.
-    for (const r of records) {
-      if (r.meta.kind !== 'group' || r.meta.final === true) continue;
-      const members: Action[] = [];
-      for (const m of (r.meta.members as string[]) ?? []) {
-        const [id, instance] = m.slice('action:'.length).split('@') as [string, string];
-        const a = await actions.find(id, instance);
-        if (a) members.push(a);
-      }
-      const g = renderGroup(String(r.meta.node), members, this.data(r.key), now());
-      await outbox.upsert(r.key, { chatId: r.chat_id, text: g.text, buttons: g.buttons, meta: { final: members.every((m) => !isOpen(m.state)) } });
-      if (r.meta.expanded === true) for (const a of members) if (!outbox.get(actionKey(a))) await this.renderActionMessage(a);
-    }
-    // 3. Open actions nobody has seen yet: one message each, or one per node in a burst.
-    const fresh = open.filter((a) => !outbox.get(actionKey(a)) && !grouped.has(actionKey(a)));
-    if (fresh.length > 0) {
-      const t = now();
-      const newest = Math.max(...fresh.map((a) => Date.parse(a.created_at)));
-      const oldest = Math.min(...fresh.map((a) => Date.parse(a.created_at)));
-      if (t - newest < SETTLE_MS && t - oldest < SETTLE_MAX_MS) {
-        this.deps.later(SETTLE_MS - (t - newest) + 10);
-      } else {
-        const recent = open.filter((a) => t - Date.parse(a.created_at) < BURST_WINDOW_MS && a.state === 'pending');
-        const burst = recent.length > BURST_THRESHOLD;
-        const byNode = new Map<string, Action[]>();
-        for (const a of fresh) byNode.set(a.node, [...(byNode.get(a.node) ?? []), a]);
-        for (const [node, list] of byNode) {
-          const pendingHere = list.filter((a) => a.state === 'pending');
-          if (burst && pendingHere.length >= 2) {
-            const key = `group:${node}:${pendingHere[0]!.created_at}`;
-            const g = renderGroup(node, pendingHere, this.data(key), t);
-            await outbox.upsert(key, { chatId: this.deps.chatId, text: g.text, buttons: g.buttons, meta: { kind: 'group', node, members: pendingHere.map(actionKey), final: false } });
-            this.deps.log.info({ node, actions: pendingHere.length }, `grouped ${pendingHere.length} pending actions on ${node} into one message`);
-            for (const a of list.filter((x) => x.state !== 'pending')) await this.renderActionMessage(a);
-          } else {
-            for (const a of list) await this.renderActionMessage(a);
-          }
-        }
-      }
-    }
-    // 4. Notices: sent once when they open, edited when they change or close.
+    // 2. Open actions nobody has seen yet.
+    await this.announce(await actions.listOpen());
+    // 3. Notices: sent once when they open, edited when they change or close.
     for (const n of await this.deps.supervisorState.notices()) {
       const key = noticeKey(n);
       const rec = outbox.get(key);
       if (!rec && n.state === 'closed') continue;
       if (rec?.meta.final === true) continue;
-      const r = renderNotice(n, this.data(key));
+      const r = renderNotice(n, await this.data(key));
       await outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'notice', notice: n.key, node: n.node, final: n.state === 'closed' } });
+    }
+  }
+
+  /**
+   * New open actions: a message each at once, unless more than BURST_THRESHOLD became pending on
+   * their node within the burst window; those fold into one group message per node, which later
+   * ones join while the window is open.
+   */
+  private async announce(open: Action[]): Promise<void> {
+    const { outbox } = this.deps;
+    const groups = outbox.all().filter((r) => r.meta.kind === 'group') as (ReturnType<Outbox['all']>[number] & { meta: MetaOf<'group'> })[];
+    const grouped = new Set(groups.flatMap((g) => g.meta.members));
+    const fresh = open.filter((a) => !outbox.get(actionKey(a)) && !grouped.has(actionKey(a))).sort((x, y) => (x.created_at < y.created_at ? -1 : 1));
+    if (fresh.length === 0) return;
+    const t = this.deps.now();
+    const recent = (a: Action) => a.state === 'pending' && t - Date.parse(a.created_at) < BURST_WINDOW_MS;
+    const byNode = new Map<string, Action[]>();
+    for (const a of fresh) byNode.set(a.node, [...(byNode.get(a.node) ?? []), a]);
+    for (const [node, list] of byNode) {
+      const pendingNew = list.filter((a) => a.state === 'pending');
+      for (const a of list.filter((x) => x.state !== 'pending')) await this.renderActionMessage(a);
+      if (pendingNew.length === 0) continue;
+      const joinable = groups.find((g) => g.meta.node === node && !g.meta.final && g.meta.first_at !== undefined && t - Date.parse(g.meta.first_at) < BURST_WINDOW_MS);
+      if (joinable) {
+        await this.renderGroupMessage(joinable.key, { ...joinable.meta, members: [...joinable.meta.members, ...pendingNew.map(actionKey)] });
+        continue;
+      }
+      const messaged = open.filter((a) => a.node === node && recent(a) && outbox.get(actionKey(a))?.meta.kind === 'action').length;
+      if (messaged + pendingNew.length <= BURST_THRESHOLD) {
+        for (const a of pendingNew) await this.renderActionMessage(a);
+        continue;
+      }
+      const key = `group:${node}:${pendingNew[0]!.created_at}`;
+      await this.renderGroupMessage(key, { kind: 'group', node, members: pendingNew.map(actionKey), first_at: pendingNew[0]!.created_at, final: false });
+      this.deps.log.info({ node, actions: pendingNew.length }, `grouped ${pendingNew.length} pending actions on ${node} into one message`);
     }
   }
 }

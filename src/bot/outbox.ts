@@ -2,7 +2,8 @@
 // holding what the message *should* say; a worker makes Telegram match it: sendMessage the first
 // time, editMessageText after that. Several changes before a delivery collapse into one edit, so
 // the order of states per message can never be wrong. Nothing is lost across a restart or while
-// Telegram is unreachable; rate limits and 429 retry_after are honoured.
+// Telegram is unreachable; rate limits and 429 retry_after are honoured. Which message goes next
+// is chosen by lane (answers first) within each chat's sliding window (rate-window.ts).
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -13,8 +14,49 @@ import { plainText } from './html-split.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
 import { shorten, type Buttons } from './render.js';
+import { refFor } from './refs.js';
+import { ruleFor, SlidingWindow, type Lane, type WindowRule } from './rate-window.js';
 
 const VERSION = 1;
+
+/** What a message is about: each kind of message keeps what it needs to be rendered again. */
+export const MetaSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('action'),
+    id: z.string(),
+    instance: z.string(),
+    final: z.boolean(),
+    /** A guarded Approve was pressed once: the message shows Confirm / Back. */
+    confirming: z.boolean().optional(),
+  }),
+  z.object({
+    kind: z.literal('group'),
+    node: z.string(),
+    /** Action keys (`action:<id>@<instance>`), in the order they became pending. */
+    members: z.array(z.string()),
+    /** When the first member became pending: later ones join while the burst window is open. */
+    first_at: z.string().optional(),
+    final: z.boolean(),
+  }),
+  z.object({ kind: z.literal('notice'), notice: z.string(), node: z.string(), final: z.boolean() }),
+  z.object({ kind: z.literal('recover'), final: z.boolean() }),
+  z.object({
+    kind: z.literal('list'),
+    title: z.string(),
+    members: z.array(z.string()),
+    /** The counts and the oldest few, or one page of ten. */
+    view: z.union([z.literal('summary'), z.number().int().min(0)]),
+    /** The reference of a guarded action whose Approve was pressed in this list. */
+    confirming: z.string().nullable(),
+    /** A newer list of the same title was sent: this one keeps its text and loses its buttons. */
+    superseded: z.boolean(),
+    final: z.boolean(),
+  }),
+  z.object({ kind: z.literal('reply'), final: z.boolean() }),
+  z.object({ kind: z.literal('digest'), final: z.boolean() }),
+]);
+export type Meta = z.infer<typeof MetaSchema>;
+export type MetaOf<K extends Meta['kind']> = Extract<Meta, { kind: K }>;
 
 const RecordSchema = z.object({
   version: z.literal(VERSION),
@@ -40,9 +82,9 @@ const RecordSchema = z.object({
   in_flight_since: z.string().nullable().optional(),
   /** Sent again after a restart that interrupted its first send: the text says so. */
   resent: z.boolean().optional(),
-  /** Short opaque id used in this message's callback data. */
+  /** Short opaque id used in this message's callback data (refs.ts). */
   ref: z.string(),
-  meta: z.record(z.string(), z.unknown()),
+  meta: MetaSchema,
 });
 export type OutRecord = z.infer<typeof RecordSchema>;
 
@@ -91,16 +133,19 @@ export interface OutboxOptions {
   /** The forum topic new messages go to unless told otherwise (TELEGRAM_THREAD_ID). */
   threadId?: number;
   pageUrl?: string;
-  /** Minimum ms between two calls to one chat: 1 s for private chats, 3 s for groups (20/min). */
-  minIntervalMs?: (chatId: string) => number;
+  /** The sliding window of a chat (default: 20/min in groups, 3 per 3 s in private chats). */
+  rule?: (chatId: string) => WindowRule;
 }
 
 const MAX_BACKOFF_MS = 60_000;
 
 export class Outbox {
   private records = new Map<string, OutRecord>();
-  private byRefMap = new Map<string, string>();
-  private lastCall = new Map<string, number>();
+  private byMessageMap = new Map<string, string>();
+  private windows = new Map<string, SlidingWindow>();
+  /** Records whose next delivery answers a press or a command (lane 1), until it is made. */
+  private urgent = new Set<string>();
+  /** The record being delivered right now. */
   private pausedUntil = new Map<string, number>();
   private failuresInRow = new Map<string, number>();
   private healthState: TelegramHealth = { state: 'ok' };
@@ -128,10 +173,6 @@ export class Outbox {
     return path.join(this.opts.dir, `${createHash('sha1').update(key).digest('hex').slice(0, 20)}.json`);
   }
 
-  static refFor(key: string): string {
-    return createHash('sha256').update(`ref:${key}`).digest('base64url').slice(0, 12);
-  }
-
   async load(): Promise<void> {
     await fs.mkdir(this.opts.dir, { recursive: true });
     await removeStaleTemps(this.opts.dir);
@@ -151,8 +192,7 @@ export class Outbox {
         await writeJsonAtomic(this.file(rec.key), rec);
         this.opts.log.warn({ key: rec.key }, 'a message was being sent when the process stopped; sending it again, marked "re-sent after a restart"');
       }
-      this.records.set(rec.key, rec);
-      this.byRefMap.set(rec.ref, rec.key);
+      this.index(rec);
     }
   }
 
@@ -160,9 +200,16 @@ export class Outbox {
     return this.records.get(key);
   }
 
-  byRef(ref: string): OutRecord | undefined {
-    const key = this.byRefMap.get(ref);
+  /** The record of a message in the chat (the one a button was pressed on). */
+  byMessage(chatId: string | number, messageId: number): OutRecord | undefined {
+    const key = this.byMessageMap.get(`${chatId}/${messageId}`);
     return key ? this.records.get(key) : undefined;
+  }
+
+  /** The next delivery of `key` answers a press or a command: it goes first (lane 1). */
+  prioritise(key: string): void {
+    const r = this.records.get(key);
+    if (r && r.rev > r.delivered_rev) this.urgent.add(key);
   }
 
   all(): OutRecord[] {
@@ -177,10 +224,10 @@ export class Outbox {
    * Sets what the message `key` should say. Returns false when it already says exactly that.
    * Texts over Telegram's limit are shortened with a pointer to the web page.
    */
-  async upsert(key: string, content: { chatId: string; threadId?: number; text: string; buttons: Buttons; meta?: Record<string, unknown> }): Promise<boolean> {
+  async upsert(key: string, content: { chatId: string; threadId?: number; text: string; buttons: Buttons; meta: Meta; urgent?: boolean }): Promise<boolean> {
     const text = shorten(content.text, this.opts.pageUrl);
     const old = this.records.get(key);
-    const meta = { ...(old?.meta ?? {}), ...(content.meta ?? {}) };
+    const meta = content.meta;
     if (old && old.text === text && JSON.stringify(old.buttons) === JSON.stringify(content.buttons) && JSON.stringify(old.meta) === JSON.stringify(meta)) {
       return false;
     }
@@ -209,31 +256,36 @@ export class Outbox {
           delivered_at: null,
           attempts: 0,
           last_error: null,
-          ref: Outbox.refFor(key),
+          ref: refFor(key),
           meta,
         };
     await this.save(rec);
+    if (content.urgent && contentChanged) this.urgent.add(key);
     if (contentChanged) this.kick();
     return true;
   }
 
   /** Changes only the bookkeeping of a record (no new delivery). */
-  async setMeta(key: string, meta: Record<string, unknown>): Promise<void> {
+  async setMeta<K extends Meta['kind']>(key: string, kind: K, patch: Partial<MetaOf<K>>): Promise<void> {
     const old = this.records.get(key);
-    if (old) await this.save({ ...old, meta: { ...old.meta, ...meta } });
+    if (old && old.meta.kind === kind) await this.save({ ...old, meta: MetaSchema.parse({ ...old.meta, ...patch }) });
   }
 
   async remove(key: string): Promise<void> {
     const r = this.records.get(key);
     if (!r) return;
     this.records.delete(key);
-    this.byRefMap.delete(r.ref);
+    this.urgent.delete(key);
     await fs.rm(this.file(key), { force: true });
   }
 
-  private async save(rec: OutRecord): Promise<void> {
+  private index(rec: OutRecord): void {
     this.records.set(rec.key, rec);
-    this.byRefMap.set(rec.ref, rec.key);
+    if (rec.message_id !== null) this.byMessageMap.set(`${rec.chat_id}/${rec.message_id}`, rec.key);
+  }
+
+  private async save(rec: OutRecord): Promise<void> {
+    this.index(rec);
     await writeJsonAtomic(this.file(rec.key), rec);
   }
 
@@ -261,32 +313,50 @@ export class Outbox {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private minInterval(chatId: string): number {
-    return this.opts.minIntervalMs?.(chatId) ?? (chatId.startsWith('-') ? 3000 : 1000);
+  private window(chatId: string): SlidingWindow {
+    let w = this.windows.get(chatId);
+    if (!w) this.windows.set(chatId, (w = new SlidingWindow(this.opts.rule?.(chatId) ?? ruleFor(chatId))));
+    return w;
   }
 
-  private readyAt(r: OutRecord): number {
-    const chat = r.chat_id;
-    return Math.max((this.lastCall.get(chat) ?? 0) + this.minInterval(chat), this.pausedUntil.get(chat) ?? 0);
+  /** Which lane the next delivery of a record is in (rate-window.ts). */
+  lane(r: OutRecord): Lane {
+    if (this.urgent.has(r.key)) return 1;
+    const kind = r.meta.kind;
+    if (kind === 'notice' || kind === 'digest') return 4;
+    if (r.message_id !== null) return 3;
+    return kind === 'action' || kind === 'group' ? 2 : 1;
+  }
+
+  private readyAt(r: OutRecord, now: number): number {
+    return Math.max(this.window(r.chat_id).readyAt(now, this.lane(r)), this.pausedUntil.get(r.chat_id) ?? 0);
+  }
+
+  /** Most urgent lane first, then the oldest change. */
+  private order(): OutRecord[] {
+    const lane = new Map<string, Lane>();
+    const waiting = this.pending();
+    for (const r of waiting) lane.set(r.key, this.lane(r));
+    return waiting.sort((a, b) => lane.get(a.key)! - lane.get(b.key)! || (a.queued_at < b.queued_at ? -1 : a.queued_at > b.queued_at ? 1 : a.key < b.key ? -1 : 1));
   }
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
-      const waiting = this.pending().sort((a, b) => (a.queued_at < b.queued_at ? -1 : a.queued_at > b.queued_at ? 1 : a.key < b.key ? -1 : 1));
+      const waiting = this.order();
       if (waiting.length === 0) {
         for (const w of this.idleWaiters.splice(0)) w();
         await new Promise<void>((resolve) => (this.wake = resolve));
         continue;
       }
       const now = this.now();
-      // Oldest first per chat; a chat that must wait does not hold up another chat.
+      // The first in order per chat; a chat that must wait does not hold up another chat.
       const seen = new Set<string>();
       let next: OutRecord | undefined;
       let soonest = Infinity;
       for (const r of waiting) {
         if (seen.has(r.chat_id)) continue;
         seen.add(r.chat_id);
-        const at = this.readyAt(r);
+        const at = this.readyAt(r, now);
         if (at <= now) {
           next = r;
           break;
@@ -308,7 +378,7 @@ export class Outbox {
   private async deliver(r: OutRecord): Promise<void> {
     const rev = r.rev;
     const { transport } = this.opts;
-    this.lastCall.set(r.chat_id, this.now());
+    this.window(r.chat_id).record(this.now());
     const plain = r.plain === true;
     const marked = r.resent ? `${plain ? '' : '<i>'}↻ re-sent after a restart${plain ? '' : '</i>'}\n${r.text}` : r.text;
     const text = plain ? plainText(marked) : marked;
@@ -324,6 +394,7 @@ export class Outbox {
         this.stats.edited++;
       }
       this.failuresInRow.delete(r.chat_id);
+      if (this.records.get(r.key)?.rev === rev) this.urgent.delete(r.key);
       this.reachable();
       await this.delivered(r.key, rev, messageId, null);
     } catch (err) {

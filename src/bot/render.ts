@@ -1,5 +1,8 @@
 // What the bot says, as pure functions: text (Telegram HTML) and buttons. No grammY here.
 import { describeAction, type Action } from '../domain/actions.js';
+import type { Diagnosis } from '../domain/diagnose.js';
+import type { Digest } from '../domain/digest.js';
+import type { Op } from './callback-data.js';
 import type { Silence } from '../domain/plan.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
 import { shortenHtml, splitHtml } from './html-split.js';
@@ -9,6 +12,8 @@ export interface Button {
   data: string;
 }
 export type Buttons = Button[][];
+/** Makes a button's callback data for an operation on one reference (callback-data.ts). */
+export type ButtonData = (op: Op, n?: number) => string;
 export interface Rendered {
   text: string;
   buttons: Buttons;
@@ -89,7 +94,7 @@ export function stateLine(a: Action): string {
 }
 
 /** The living message of one action. `confirming`: a guarded Approve was pressed once. */
-export function renderAction(a: Action, refData: (op: string) => string, opts: { confirming?: boolean; now: number }): Rendered {
+export function renderAction(a: Action, refData: ButtonData, opts: { confirming?: boolean; now: number }): Rendered {
   const target = a.service ? `${esc(a.service)} on ${esc(a.node)}` : esc(a.node);
   const since = a.drift_since ?? a.created_at;
   const lines = [
@@ -107,15 +112,15 @@ export function renderAction(a: Action, refData: (op: string) => string, opts: {
   if (a.state === 'pending') {
     if (opts.confirming && a.risk === 'guarded') {
       lines.push('⚠️ Guarded action: press Confirm to approve it.');
-      buttons = [[{ text: '⚠️ Confirm', data: refData('cf') }, { text: '↩️ Back', data: refData('bk') }]];
+      buttons = [[{ text: '⚠️ Confirm', data: refData('confirm') }, { text: '↩️ Back', data: refData('back') }]];
     } else {
-      buttons = [[{ text: '✅ Approve', data: refData('ap') }, { text: '✖️ Reject', data: refData('rj') }]];
+      buttons = [[{ text: '✅ Approve', data: refData('approve') }, { text: '✖️ Reject', data: refData('reject') }]];
     }
   }
   return { text: lines.join('\n'), buttons };
 }
 
-export function renderGroup(node: string, members: Action[], refData: (op: string) => string, now: number): Rendered {
+export function renderGroup(node: string, members: Action[], refData: ButtonData): Rendered {
   const pending = members.filter((m) => m.state === 'pending');
   const lines = [`🚨 <b>${members.length} actions on ${esc(node)}</b> became pending together`, ''];
   for (const m of members) {
@@ -125,14 +130,14 @@ export function renderGroup(node: string, members: Action[], refData: (op: strin
   const buttons: Buttons = [];
   if (pending.length > 0) {
     const row: Button[] = [];
-    if (pending.some((m) => m.risk === 'low')) row.push({ text: '✅ Approve all low-risk', data: refData('ga') });
-    row.push({ text: '✖️ Reject all', data: refData('gr') });
-    buttons.push(row, [{ text: '🔍 Show each', data: refData('gs') }]);
+    if (pending.some((m) => m.risk === 'low')) row.push({ text: '✅ Approve all low-risk', data: refData('approveLowRisk') });
+    row.push({ text: '✖️ Reject all', data: refData('rejectAll') });
+    buttons.push(row, [{ text: '🔍 Show each', data: refData('showEach') }]);
   }
   return { text: lines.join('\n'), buttons };
 }
 
-export function renderNotice(n: { kind: string; node: string; message: string; state: string; opened_at: string; closed_at?: string }, refData: (op: string) => string): Rendered {
+export function renderNotice(n: { kind: string; node: string; message: string; state: string; opened_at: string; closed_at?: string }, refData: ButtonData): Rendered {
   const title: Record<string, string> = {
     node_silent: '📵 Node agent silent',
     engine_unreachable: '🔌 Docker Engine unreachable',
@@ -142,7 +147,7 @@ export function renderNotice(n: { kind: string; node: string; message: string; s
   };
   const lines = [`${title[n.kind] ?? esc(n.kind)}: <b>${esc(n.node)}</b>`, esc(n.message)];
   if (n.state === 'closed') lines.push('', `✅ Resolved at ${hhmm(n.closed_at)}`);
-  const buttons: Buttons = n.kind === 'bulk_removal_held' && n.state === 'open' ? [[{ text: '✅ Confirm removal', data: refData('nr') }]] : [];
+  const buttons: Buttons = n.kind === 'bulk_removal_held' && n.state === 'open' ? [[{ text: '✅ Confirm removal', data: refData('confirmRemoval') }]] : [];
   return { text: lines.join('\n'), buttons };
 }
 
@@ -177,13 +182,13 @@ export function renderHistory(actions: Action[], now: number): string {
   return lines.join('\n');
 }
 
-export function renderSilences(list: Silence[], now: number): Rendered {
+export function renderSilences(list: Silence[], now: number, data: (id: string) => string): Rendered {
   if (list.length === 0) return { text: 'No active silences. Add one: /silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason]', buttons: [] };
   const lines = ['🔕 <b>Active silences</b>', ''];
   const buttons: Buttons = [];
   for (const s of list) {
     lines.push(`• <b>${esc(s.target)}</b> until ${hhmm(s.until)} (${ago(s.until, now).replace(' ago', '')} left)${s.reason ? `: ${esc(s.reason)}` : ''}`);
-    buttons.push([{ text: `Remove ${s.target}`.slice(0, 60), data: `sr:${s.id}` }]);
+    buttons.push([{ text: `Remove ${s.target}`.slice(0, 60), data: data(s.id) }]);
   }
   return { text: lines.join('\n'), buttons };
 }
@@ -207,6 +212,109 @@ export const HELP_TEXT = [
   '',
   '🔑 changes something: only the admins in TELEGRAM_ADMIN_IDS (anyone in the chat may look).',
 ].join('\n');
+
+/** A list of actions (/pending, a group's Show each): the counts and the oldest few, or a page of ten. */
+export interface ListView {
+  title: string;
+  members: Action[];
+  view: 'summary' | number;
+  /** The reference of the guarded action whose Approve was pressed here, or null. */
+  confirming: string | null;
+  /** A newer list replaced this one: no buttons. */
+  superseded: boolean;
+}
+
+export const LIST_OLDEST = 5;
+export const LIST_PAGE = 10;
+
+/** The buttons of one pending action in a list: Approve/Reject, or Confirm/Back once a guarded one was pressed. */
+function listRow(a: Action, ref: string, data: (ref: string) => ButtonData, confirming: string | null): Button[] {
+  const d = data(ref);
+  const name = (a.service ?? a.node).slice(0, 30);
+  if (confirming === ref) return [{ text: `⚠️ Confirm ${name}`, data: d('confirm') }, { text: '↩️ Back', data: d('back') }];
+  return [{ text: `${a.risk === 'guarded' ? '🛡' : '✅'} ${name}`, data: d('approve') }, { text: '✖️ Reject', data: d('reject') }];
+}
+
+function countBy(list: Action[], by: (a: Action) => string): string {
+  const m = new Map<string, number>();
+  for (const a of list) m.set(by(a), (m.get(by(a)) ?? 0) + 1);
+  return [...m].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).map(([k, n]) => `${esc(k)} ${n}`).join(' · ');
+}
+
+/**
+ * One message however long the list: never more than LIST_PAGE actions with buttons, so never
+ * more than 2 × LIST_PAGE + 3 buttons (Telegram allows 100). `refOf` gives an action's reference
+ * (refs.ts), `data` the buttons of a reference, `self` the list message's own reference.
+ */
+export function renderList(l: ListView, refOf: (a: Action) => string, data: (ref: string) => ButtonData, self: string): Rendered {
+  const pending = l.members.filter((a) => a.state === 'pending');
+  const own = data(self);
+  const pages = Math.max(1, Math.ceil(l.members.length / LIST_PAGE));
+  const buttons: Buttons = [];
+  const lines: string[] = [];
+  if (l.view === 'summary') {
+    lines.push(`⏳ <b>${esc(l.title)}</b>: ${pending.length} pending${l.members.length > pending.length ? ` (${l.members.length - pending.length} decided since)` : ''}`);
+    if (pending.length > 0) {
+      lines.push(`By node: ${countBy(pending, (a) => a.node)}`, `By type: ${countBy(pending, (a) => a.type)}`, '', pending.length > LIST_OLDEST ? `Oldest ${LIST_OLDEST}:` : 'Waiting:');
+      for (const a of pending.slice(0, LIST_OLDEST)) {
+        lines.push(`• ${renderBrief(a)} since ${hhmm(a.created_at)}`);
+        buttons.push(listRow(a, refOf(a), data, l.confirming));
+      }
+      const low = pending.filter((a) => a.risk === 'low').length;
+      if (low > 0) buttons.push([{ text: `✅ Approve all low-risk (${low})`, data: own('approveLowRisk') }]);
+      if (l.members.length > LIST_OLDEST) buttons.push([{ text: `🔍 Show each (${pages} page${pages > 1 ? 's' : ''} of ${LIST_PAGE})`, data: own('page', 0) }]);
+    } else lines.push('✅ Nothing in it waits for a decision any more.');
+  } else {
+    const page = Math.min(l.view, pages - 1);
+    lines.push(`⏳ <b>${esc(l.title)}</b>: page ${page + 1} of ${pages} (${pending.length} of ${l.members.length} pending)`, '');
+    for (const a of l.members.slice(page * LIST_PAGE, (page + 1) * LIST_PAGE)) {
+      lines.push(`• ${renderBrief(a)}`, `   ${stateLine(a).split('\n')[0]}`);
+      if (a.state === 'pending') buttons.push(listRow(a, refOf(a), data, l.confirming));
+    }
+    const nav: Button[] = [];
+    if (page > 0) nav.push({ text: '◀️ Previous', data: own('page', page - 1) });
+    if (page < pages - 1) nav.push({ text: 'Next ▶️', data: own('page', page + 1) });
+    if (nav.length) buttons.push(nav);
+  }
+  if (l.superseded) return { text: `${lines.join('\n')}\n\n<i>Superseded by a newer list: its buttons are there.</i>`, buttons: [] };
+  return { text: lines.join('\n'), buttons };
+}
+
+export function renderDiagnosis(d: Diagnosis, now: number): string {
+  const lines = ['🩺 <b>Pending-flood diagnosis</b>', ''];
+  for (const n of d.nodes) {
+    lines.push(`${n.suspect ? '⚠️' : '✅'} <b>${esc(n.node)}</b>: agent ${n.agent}; ${n.reported}/${n.monitored} services reported; last service_healthy ${ago(n.last_healthy, now)}`);
+  }
+  lines.push(
+    '',
+    d.suspects
+      ? 'Without service_healthy events the supervisor sees services as missing and proposes redeploys. On each ⚠️ node check the node agent: <code>docker ps --filter name=node-agent</code> and <code>docker logs node-agent --tail 20</code>; then cancel the flood from this menu.'
+      : 'Every node reports service_healthy: the pending actions reflect real drift.',
+  );
+  return lines.join('\n');
+}
+
+export function renderDigest(d: Digest, now: number): string {
+  const lines = [`📰 <b>Digest</b> since ${d.since.slice(0, 16).replace('T', ' ')} UTC`, ''];
+  lines.push(`Incidents: ${d.opened.length} opened, ${d.resolved.length} resolved`);
+  for (const s of d.resolved.slice(0, 10)) lines.push(`  ✅ ${esc(`${s.node}/${s.service}`)}: ${esc(s.last_incident?.reason ?? 'incident')} resolved ${ago(s.last_incident?.resolved_at ?? null, now)}`);
+  const c = d.counts;
+  lines.push(`Actions: ${c.completed} completed, ${c.failed} failed, ${c.rejected} rejected, ${c.cancelled} cancelled`);
+  for (const a of d.failed.slice(0, 10)) lines.push(`  ❌ <code>${esc(a.id)}</code>: ${esc(a.error ?? '')}`);
+  lines.push('');
+  if (d.still_unhealthy.length === 0) lines.push('✅ Everything is healthy now.');
+  else {
+    lines.push(`🔴 Still unhealthy (${d.still_unhealthy.length}):`);
+    for (const s of d.still_unhealthy.slice(0, 20)) lines.push(`  ${esc(`${s.node}/${s.service}`)}: ${esc(s.reason ?? '')} since ${ago(s.since, now)}`);
+  }
+  if (d.silent_agents.length) lines.push(`📵 Silent agents: ${d.silent_agents.map(esc).join(', ')}`);
+  if (d.pending.length) {
+    lines.push('', `⏳ Waiting for a decision (${d.pending.length}):`);
+    for (const a of d.pending.slice(0, 10)) lines.push(`  • ${renderBrief(a)}`);
+    if (d.pending.length > 10) lines.push(`  … and ${d.pending.length - 10} more`);
+  }
+  return lines.join('\n');
+}
 
 /**
  * Splits a message into parts Telegram accepts: at most MAX_TEXT characters of text each, cut

@@ -194,17 +194,20 @@ describe('one living message per action', () => {
       await waitFor(() => messageAbout(`container-restart-n1-s${i}`), { timeoutMs: 10_000, what: `message ${i}` });
     }
     await running!.telegram!.outbox.whenIdle();
-    expect(api.callsOf('sendMessage')).toHaveLength(5);
+    // One at a time on one node: three messages of their own, then the burst folds into a group.
+    const sent = api.callsOf('sendMessage').length;
+    expect(sent).toBe(4);
+    expect(api.chat(CHAT).filter((m) => /2 actions on n1/.test(m.text))).toHaveLength(1);
     await restart({ executor: false });
     await running!.telegram!.loop.runNow();
     await running!.loops.supervisor.runNow();
     await running!.telegram!.loop.runNow();
     await running!.telegram!.outbox.whenIdle();
-    expect(api.callsOf('sendMessage')).toHaveLength(5);
+    expect(api.callsOf('sendMessage')).toHaveLength(sent);
     await appendEvents(l.root, [ev('service_healthy', 's3')]);
     const m3 = messageAbout('container-restart-n1-s3')!;
     await waitFor(() => /Cancelled/.test(api.messages.get(m3.message_id)!.text), { what: 'edit after restart' });
-    expect(api.callsOf('sendMessage')).toHaveLength(5);
+    expect(api.callsOf('sendMessage')).toHaveLength(sent);
   });
 
   it('429 with retry_after, then 500 for a while: every message delivered once, in order per action', async () => {
@@ -229,26 +232,92 @@ describe('one living message per action', () => {
     expect(running!.telegram!.outbox.stats.rate_limited).toBe(1);
   }, 60_000);
 
-  it('a burst of 12 pending becomes one grouped message; "Approve all low-risk" approves exactly the low-risk ones', async () => {
+  it('a burst of 12: the first is sent at once, the rest fold into one group; "Approve all low-risk" and "Show each" (one list message)', async () => {
     await start({ executor: false });
     const burst: [string, string][] = [];
     for (let i = 1; i <= 12; i++) burst.push([`s${i}`, i % 3 === 0 ? 'healthcheck_failed' : 'containers_not_running']);
     await drift(burst);
-    const group = await waitFor(() => api.chat(CHAT).find((m) => /12 actions on n1/.test(m.text)), { what: 'group message' });
+    const group = await waitFor(() => api.chat(CHAT).find((m) => /\d+ actions on n1<\/b> became pending together/.test(m.text)), { what: 'group message' });
+    await waitFor(() => (api.messages.get(group.message_id)!.text.match(/<code>/g) ?? []).length + api.chat(CHAT).filter((m) => m.message_id !== group.message_id).length === 12, { what: 'all 12 shown' });
     await running!.telegram!.outbox.whenIdle();
-    expect(api.callsOf('sendMessage')).toHaveLength(1);
+    // At most three messages of their own (those seen before the burst was), then one group.
+    expect(api.callsOf('sendMessage').length).toBeLessThanOrEqual(4);
     expect(buttons(group)).toEqual(['✅ Approve all low-risk', '✖️ Reject all', '🔍 Show each']);
+    const inGroup = [...api.messages.get(group.message_id)!.text.matchAll(/<code>([^<]+)<\/code>/g)].map((m) => m[1]!);
+    const low = inGroup.filter((id) => id.startsWith('container-restart-'));
     const cq = api.press(group.message_id, api.button(group.message_id, '✅ Approve all low-risk'), ADMIN);
-    expect((await answered(cq)).text).toBe('Approved 8 action(s).');
+    expect((await answered(cq)).text).toBe(`Approved ${low.length} action(s).`);
     const approved = (await readdir(l.actionDir('approved'))).sort();
-    expect(approved).toHaveLength(8);
-    expect(approved.every((n) => n.startsWith('container-restart-'))).toBe(true);
-    expect((await readdir(l.actionDir('pending'))).every((n) => n.startsWith('redeploy-'))).toBe(true);
+    expect(approved).toEqual(low.map((id) => `${id}.json`).sort());
     await waitFor(() => /Approved<\/b> by @oskar/.test(api.messages.get(group.message_id)!.text), { what: 'group edited' });
+    const before = api.callsOf('sendMessage').length;
     const show = api.press(group.message_id, api.button(group.message_id, '🔍 Show each'), ADMIN);
     await answered(show);
-    await waitFor(() => api.callsOf('sendMessage').length === 13, { timeoutMs: 30_000, what: 'individual messages' });
+    const list = await waitFor(() => api.chat(CHAT).find((m) => /actions on n1<\/b>: page 1 of/.test(m.text)), { what: 'the list' });
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage').length).toBe(before + 1);
+    expect(list.text.match(/<code>/g)!.length).toBe(Math.min(10, inGroup.length));
   }, 60_000);
+
+  it('/pending with 58 pending: one message, counts by node and type, the oldest 5 with buttons; Show each pages in place; a guarded one confirms in the list', async () => {
+    const services = Array.from({ length: 58 }, (_, i) => `  s${i + 1}: {}`).join('\n');
+    await writeHosts(hosts, { n1: `docker:\n  socket: /nonexistent/docker.sock\nservices:\n${services}\n` });
+    await appendEvents(l.root, Array.from({ length: 58 }, (_, i) => ev('service_healthy', `s${i + 1}`)));
+    await start({ executor: false });
+    const burst: [string, string][] = Array.from({ length: 58 }, (_, i) => [`s${i + 1}`, i % 4 === 0 ? 'healthcheck_failed' : 'containers_not_running']);
+    await drift(burst);
+    await waitFor(async () => (await readdir(l.actionDir('pending'))).length === 58, { what: '58 pending' });
+    await running!.telegram!.loop.runNow();
+    await running!.telegram!.outbox.whenIdle();
+    const before = api.callsOf('sendMessage').length;
+    api.userMessage(CHAT, ADMIN, '/pending');
+    const list = await waitFor(() => api.chat(CHAT).find((m) => /Pending<\/b>: 58 pending/.test(m.text)), { what: 'the /pending list' });
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage').length).toBe(before + 1);
+    expect(list.text).toMatch(/By node: n1 58/);
+    expect(list.text).toMatch(/By type: container_restart 43 · redeploy 15/);
+    expect(list.reply_markup!.inline_keyboard.flat().length).toBeLessThanOrEqual(100);
+    expect(buttons(list)).toContain('✅ Approve all low-risk (43)');
+    expect(buttons(list)).toContain('🔍 Show each (6 pages of 10)');
+
+    let cq = api.press(list.message_id, api.button(list.message_id, /Show each/), STRANGER);
+    await answered(cq);
+    await waitFor(() => /page 1 of 6/.test(api.messages.get(list.message_id)!.text), { what: 'page 1, in place' });
+    cq = api.press(list.message_id, api.button(list.message_id, 'Next ▶️'), ADMIN);
+    await answered(cq);
+    await waitFor(() => /page 2 of 6/.test(api.messages.get(list.message_id)!.text), { what: 'page 2' });
+    // A guarded action on this page: Approve asks to Confirm in the list, Confirm approves it.
+    const guarded = buttons(api.messages.get(list.message_id)).find((t) => t.startsWith('🛡'))!;
+    const service = guarded.slice(3);
+    cq = api.press(list.message_id, api.button(list.message_id, guarded), ADMIN);
+    expect((await answered(cq)).text).toMatch(/press Confirm/);
+    await waitFor(() => buttons(api.messages.get(list.message_id)).includes(`⚠️ Confirm ${service}`), { what: 'Confirm in the list' });
+    expect(await readdir(l.actionDir('approved'))).toEqual([]);
+    cq = api.press(list.message_id, api.button(list.message_id, `⚠️ Confirm ${service}`), ADMIN);
+    expect((await answered(cq)).text).toMatch(/Approved/);
+    expect(await readdir(l.actionDir('approved'))).toEqual([`redeploy-n1-${service}.json`]);
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.callsOf('sendMessage').length).toBe(before + 1);
+  }, 60_000);
+
+  it('a group with its window taken by queued messages: a command is still answered within a second', async () => {
+    const GROUP = -1009876543210;
+    const nodes: Record<string, string> = {};
+    for (let n = 1; n <= 10; n++) nodes[`g${n}`] = 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  a: {}\n  b: {}\n  c: {}\n';
+    await writeHosts(hosts, nodes);
+    await appendEvents(l.root, Object.keys(nodes).flatMap((n) => [ev('node_heartbeat', undefined, n), ...['a', 'b', 'c'].map((s) => ev('service_healthy', s, n))]));
+    running = await f.start({ ...botEnv(api), TELEGRAM_CHAT_ID: String(GROUP) }, { paused: ['executor'] });
+    await waitFor(() => api.callsOf('getUpdates').length > 0, { what: 'polling' });
+    await appendEvents(l.root, Object.keys(nodes).flatMap((n) => ['a', 'b', 'c'].map((s) => ev('containers_not_running', s, n))));
+    // 30 action messages for the group: 15 go at once, the rest wait for the window.
+    await waitFor(() => api.chat(GROUP).length >= 15, { what: 'the first 15' });
+    await waitFor(() => running!.telegram!.outbox.pending().length >= 10, { what: 'a queue' });
+    const t0 = Date.now();
+    api.userMessage(GROUP, ADMIN, '/status');
+    await waitFor(() => api.chat(GROUP).some((m) => /Homelab status/.test(m.text)), { what: 'the answer' });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(running!.telegram!.outbox.pending().length).toBeGreaterThanOrEqual(10);
+  }, 30_000);
 });
 
 describe('nothing is lost', () => {

@@ -61,6 +61,28 @@ export function refuseText(text: string, html: boolean): string | undefined {
   return undefined;
 }
 
+/** What Telegram answers for an inline keyboard it will not take (callback data 1–64 bytes, ≤ 100 buttons, no empty rows). */
+export function refuseMarkup(markup: unknown): string | undefined {
+  if (markup === undefined) return undefined;
+  const rows = (markup as { inline_keyboard?: unknown }).inline_keyboard;
+  if (!Array.isArray(rows)) return 'Bad Request: field "inline_keyboard" of the InlineKeyboardMarkup must be an Array';
+  let n = 0;
+  for (const row of rows) {
+    if (!Array.isArray(row)) return 'Bad Request: can\'t parse inline keyboard button: InlineKeyboardButton must be an Object';
+    for (const b of row as { text?: unknown; callback_data?: unknown }[]) {
+      n++;
+      if (typeof b.text !== 'string' || b.text === '') return 'Bad Request: can\'t parse inline keyboard button: Text must be non-empty';
+      if (typeof b.callback_data === 'string' && (b.callback_data.length === 0 || Buffer.byteLength(b.callback_data) > 64)) return 'Bad Request: BUTTON_DATA_INVALID';
+    }
+  }
+  if (rows.some((r) => Array.isArray(r) && r.length === 0) && n === 0) return 'Bad Request: REPLY_MARKUP_INVALID';
+  if (n > 100) return 'Bad Request: REPLY_MARKUP_TOO_LONG';
+  return undefined;
+}
+
+/** Calls that post or change a message count against a group's 20 per minute. */
+const COUNTED = new Set(['sendMessage', 'editMessageText', 'editMessageReplyMarkup', 'deleteMessage']);
+
 export class FakeBotApi {
   readonly calls: Call[] = [];
   readonly messages = new Map<number, StoredMessage>();
@@ -260,15 +282,39 @@ export class FakeBotApi {
     }
     const result = await this.dispatch(method, params, req);
     if (result instanceof Error) {
-      const code = (result as Error & { code?: number }).code ?? 400;
+      const { code = 400, retryAfter } = result as Error & { code?: number; retryAfter?: number };
       call.status = code;
       if (!(code === 403 && this.blocked.size > 0)) this.refusals.push({ method, code, description: result.message });
-      return send(code, { ok: false, error_code: code, description: result.message });
+      return send(code, { ok: false, error_code: code, description: result.message, ...(retryAfter !== undefined ? { parameters: { retry_after: retryAfter } } : {}) });
     }
     send(200, { ok: true, result });
   }
 
+  /** When each counted call to a group was made (ms), per chat: Telegram allows 20 in any minute. */
+  private groupCalls = new Map<number, number[]>();
+
+  /** 429 for a group that had 20 counted calls in the last 60 s, as Telegram does. */
+  private groupLimit(method: string, p: Record<string, unknown>): Error | undefined {
+    const chat = Number(p.chat_id);
+    if (!COUNTED.has(method) || !(chat < 0)) return undefined;
+    const now = Date.now();
+    const list = (this.groupCalls.get(chat) ?? []).filter((t) => t > now - 60_000);
+    this.groupCalls.set(chat, list);
+    if (list.length >= 20) {
+      const retry = Math.ceil((list[0]! + 60_000 - now) / 1000);
+      return Object.assign(new Error(`Too Many Requests: retry after ${retry}`), { code: 429, retryAfter: retry });
+    }
+    list.push(now);
+    return undefined;
+  }
+
   private async dispatch(method: string, p: Record<string, unknown>, req: http.IncomingMessage): Promise<unknown> {
+    const limited = this.groupLimit(method, p);
+    if (limited) return limited;
+    if (COUNTED.has(method) && method !== 'deleteMessage') {
+      const bad = refuseMarkup(p.reply_markup);
+      if (bad) return new Error(bad);
+    }
     switch (method) {
       case 'getMe':
         return this.botUser;

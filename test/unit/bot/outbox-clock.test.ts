@@ -1,7 +1,9 @@
-// The outbox on a fake clock: the pace per chat, Telegram's retry_after, the backoff after
-// failures, all without waiting.
+// The outbox on a fake clock: each chat's sliding window, the priority lanes and the reserve for
+// answers, Telegram's retry_after, the backoff after failures, the 403 probe, and edits of one
+// message collapsing — all without waiting.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Outbox, type TelegramTransport } from '../../../src/bot/outbox.js';
+import { Outbox, type Meta, type TelegramTransport } from '../../../src/bot/outbox.js';
+import { GROUP_RULE, SlidingWindow } from '../../../src/bot/rate-window.js';
 import { FakeClock } from '../../../src/time/clock.js';
 import { memoryLogger, removeDir, tempDir, waitFor } from '../../support/helpers.js';
 
@@ -14,6 +16,9 @@ afterEach(async () => {
 });
 
 const T0 = Date.parse('2026-05-27T14:00:00.000Z');
+const reply: Meta = { kind: 'reply', final: true };
+const action = (id: string): Meta => ({ kind: 'action', id, instance: 'i1', final: false });
+const notice: Meta = { kind: 'notice', notice: 'n', node: 'n1', final: false };
 
 /**
  * Moves the clock to T0 + `ms`, one timer at a time, each time first waiting until the outbox
@@ -31,7 +36,7 @@ async function runFor(clock: FakeClock, o: Outbox, ms: number): Promise<void> {
 }
 
 function recording(clock: FakeClock, fail: (n: number) => unknown = () => undefined) {
-  const calls: { at: number; method: string; chat: string; text: string }[] = [];
+  const calls: { at: number; method: string; chat: string; text: string; id?: number }[] = [];
   let n = 0;
   const transport: TelegramTransport = {
     async sendMessage(chat, text) {
@@ -40,8 +45,8 @@ function recording(clock: FakeClock, fail: (n: number) => unknown = () => undefi
       if (err) throw err;
       return { message_id: n };
     },
-    async editMessageText(chat, _id, text) {
-      calls.push({ at: clock.now(), method: 'edit', chat, text });
+    async editMessageText(chat, id, text) {
+      calls.push({ at: clock.now(), method: 'edit', chat, text, id });
       const err = fail(++n);
       if (err) throw err;
     },
@@ -49,28 +54,99 @@ function recording(clock: FakeClock, fail: (n: number) => unknown = () => undefi
   return { transport, calls };
 }
 
+async function outbox(clock: FakeClock, transport: TelegramTransport) {
+  const mem = memoryLogger();
+  const o = new Outbox({ dir, transport, log: mem.log, clock });
+  await o.load();
+  o.start();
+  return { o, mem };
+}
+
+describe('SlidingWindow', () => {
+  it('allows 20 in any 60 s in a group, lane 1 all of them, background lanes 15', () => {
+    const w = new SlidingWindow(GROUP_RULE);
+    for (let i = 0; i < 15; i++) {
+      expect(w.readyAt(T0 + i, 3)).toBe(T0 + i);
+      w.record(T0 + i);
+    }
+    // The background lanes leave the reserve alone: their next call waits for the oldest to expire.
+    expect(w.readyAt(T0 + 20, 2)).toBe(T0 + 60_000);
+    for (let i = 0; i < 5; i++) {
+      expect(w.readyAt(T0 + 100 + i, 1)).toBe(T0 + 100 + i);
+      w.record(T0 + 100 + i);
+    }
+    expect(w.readyAt(T0 + 200, 1)).toBe(T0 + 60_000);
+    expect(w.used(T0 + 60_000)).toBe(19);
+  });
+});
+
 describe('Outbox on a fake clock', () => {
-  it('keeps 1 s between calls to a private chat and 3 s in a group; chats do not wait for each other', async () => {
+  it('private chat: bursts of 3, then about one a second; a group: 15 background calls, then waits for the window', async () => {
     const clock = new FakeClock(T0);
     const { transport, calls } = recording(clock);
-    const o = new Outbox({ dir, transport, log: memoryLogger().log, clock });
-    await o.load();
+    const { o } = await outbox(clock, transport);
+    for (const k of ['a', 'b', 'c', 'd', 'e']) await o.upsert(k, { chatId: '42', text: k, buttons: [], meta: reply });
+    for (let i = 0; i < 17; i++) await o.upsert(`g${i}`, { chatId: '-100', text: `g${i}`, buttons: [], meta: action(`g${i}`) });
+    await runFor(clock, o, 70_000);
+    // Private: 3 at once, then as each leaves the 3-s window.
+    expect(calls.filter((c) => c.chat === '42').map((c) => c.at - T0)).toEqual([0, 0, 0, 3000, 3000]);
+    // Group: 15 new action messages at once (5 of the 20 stay for answers), the rest a minute later.
+    const group = calls.filter((c) => c.chat === '-100').map((c) => c.at - T0);
+    expect(group.slice(0, 15)).toEqual(Array(15).fill(0));
+    expect(group.slice(15)).toEqual([60_000, 60_000]);
+    await o.stop();
+  });
+
+  it('lanes: an answer goes first and at once in a group with 50 queued edits; new actions before edits before notices', async () => {
+    const clock = new FakeClock(T0);
+    const { transport, calls } = recording(clock);
+    const { o } = await outbox(clock, transport);
+    // 50 messages already in the chat, each with a change waiting to be edited in.
+    for (let i = 0; i < 50; i++) await o.upsert(`e${i}`, { chatId: '-100', text: `e${i}`, buttons: [], meta: action(`e${i}`) });
+    await runFor(clock, o, 10 * 60_000);
+    expect(o.pending()).toEqual([]);
+    const before = calls.length;
+    // (Stopped while the changes are made, so they are all queued when it looks.)
+    await o.stop();
+    for (let i = 0; i < 50; i++) await o.upsert(`e${i}`, { chatId: '-100', text: `e${i} changed`, buttons: [], meta: action(`e${i}`) });
+    await o.upsert('notice', { chatId: '-100', text: 'a notice', buttons: [], meta: notice });
+    await o.upsert('new', { chatId: '-100', text: 'a new action', buttons: [], meta: action('new') });
     o.start();
-    for (const k of ['a', 'b', 'c']) await o.upsert(k, { chatId: '42', text: k, buttons: [] });
-    for (const k of ['g1', 'g2']) await o.upsert(k, { chatId: '-100', text: k, buttons: [] });
+    await runFor(clock, o, 10 * 60_000 + 30_000);
+    // The background lanes used 15 of the window; a command now is answered at once from the reserve.
+    await o.upsert('reply', { chatId: '-100', text: 'status', buttons: [], meta: reply, urgent: true });
+    await runFor(clock, o, 10 * 60_000 + 30_001);
+    const after = calls.slice(before);
+    const replyCall = after.find((c) => c.text === 'status')!;
+    expect(replyCall.at - T0).toBe(10 * 60_000 + 30_000);
+    // Order: the new action message first, then the edits; the notice last.
+    expect(after[0]!.text).toBe('a new action');
+    expect(after.filter((c) => c.method === 'edit' && c.at - T0 <= 10 * 60_000).length).toBe(14);
+    await runFor(clock, o, 20 * 60_000);
+    expect(calls.slice(before).at(-1)!.text).toBe('a notice');
+    expect(o.pending()).toEqual([]);
+    await o.stop();
+  });
+
+  it('collapses several changes of one message into one edit', async () => {
+    const clock = new FakeClock(T0);
+    const { transport, calls } = recording(clock);
+    const { o } = await outbox(clock, transport);
+    await o.upsert('a', { chatId: '42', text: 'v1', buttons: [], meta: action('a') });
     await runFor(clock, o, 10_000);
-    expect(calls.filter((c) => c.chat === '42').map((c) => c.at - T0)).toEqual([0, 1000, 2000]);
-    expect(calls.filter((c) => c.chat === '-100').map((c) => c.at - T0)).toEqual([0, 3000]);
+    await o.stop();
+    for (const v of ['v2', 'v3', 'v4']) await o.upsert('a', { chatId: '42', text: v, buttons: [], meta: action('a') });
+    o.start();
+    await runFor(clock, o, 20_000);
+    expect(calls.map((c) => `${c.method} ${c.text}`)).toEqual(['send v1', 'edit v4']);
     await o.stop();
   });
 
   it('waits exactly as long as a 429 says, then delivers once', async () => {
     const clock = new FakeClock(T0);
     const { transport, calls } = recording(clock, (n) => (n === 1 ? Object.assign(new Error('Too Many Requests'), { error_code: 429, description: 'Too Many Requests: retry after 7', parameters: { retry_after: 7 } }) : undefined));
-    const o = new Outbox({ dir, transport, log: memoryLogger().log, clock });
-    await o.load();
-    o.start();
-    await o.upsert('a', { chatId: '42', text: 'hello', buttons: [] });
+    const { o } = await outbox(clock, transport);
+    await o.upsert('a', { chatId: '42', text: 'hello', buttons: [], meta: reply });
     await runFor(clock, o, 6999);
     expect(calls.map((c) => c.at - T0)).toEqual([0]);
     await runFor(clock, o, 7000);
@@ -85,16 +161,33 @@ describe('Outbox on a fake clock', () => {
     const clock = new FakeClock(T0);
     const down = (n: number) => (n <= 4 ? Object.assign(new Error('Bad Gateway'), { error_code: 502, description: 'Bad Gateway' }) : undefined);
     const { transport, calls } = recording(clock, down);
-    const o = new Outbox({ dir, transport, log: memoryLogger().log, clock });
-    await o.load();
-    o.start();
-    await o.upsert('a', { chatId: '42', text: 'hello', buttons: [] });
+    const { o } = await outbox(clock, transport);
+    await o.upsert('a', { chatId: '42', text: 'hello', buttons: [], meta: reply });
     await runFor(clock, o, 60_000);
     await o.whenIdle();
-    // The chat's pace (1 s) and the backoff (0.5 s, 1 s, 2 s, 4 s): whichever is later.
-    expect(calls.map((c) => c.at - T0)).toEqual([0, 1000, 2000, 4000, 8000]);
+    expect(calls.map((c) => c.at - T0)).toEqual([0, 500, 1500, 3500, 7500]);
     expect(o.pending()).toEqual([]);
     expect(o.stats).toMatchObject({ sent: 1, retries: 4 });
+    await o.stop();
+  });
+
+  it('403: one probe at a time with backoff up to 10 min, nothing dropped, health says unavailable; back, everything is sent', async () => {
+    const clock = new FakeClock(T0);
+    let blocked = true;
+    const { transport, calls } = recording(clock, () => (blocked ? Object.assign(new Error('Forbidden'), { error_code: 403, description: 'Forbidden: bot was blocked by the user' }) : undefined));
+    const { o, mem } = await outbox(clock, transport);
+    for (const k of ['a', 'b', 'c']) await o.upsert(k, { chatId: '42', text: k, buttons: [], meta: action(k) });
+    await runFor(clock, o, 60 * 60_000);
+    expect(o.health).toMatchObject({ state: 'unavailable', reason: 'Forbidden: bot was blocked by the user' });
+    const gaps = calls.slice(1).map((c, i) => c.at - calls[i]!.at);
+    expect(gaps.slice(0, 4)).toEqual([5000, 10_000, 20_000, 40_000]);
+    expect(Math.max(...gaps)).toBe(10 * 60_000);
+    expect(mem.text().match(/the Telegram chat is unavailable/g)).toHaveLength(1);
+    expect(o.pending()).toHaveLength(3);
+    blocked = false;
+    await runFor(clock, o, 80 * 60_000);
+    expect(o.pending()).toEqual([]);
+    expect(o.health.state).toBe('ok');
     await o.stop();
   });
 });

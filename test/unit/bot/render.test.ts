@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { plainText } from '../../../src/bot/html-split.js';
-import { esc, MAX_TEXT, renderAction, shorten, splitText } from '../../../src/bot/render.js';
+import { buttonsFor, decode } from '../../../src/bot/callback-data.js';
+import { esc, MAX_TEXT, renderAction, renderList, shorten, splitText } from '../../../src/bot/render.js';
 
 const base: Action = {
   id: 'redeploy-n1-<b>x</b>',
@@ -17,7 +18,7 @@ const base: Action = {
   updated_at: '2026-05-27T14:00:00.000Z',
   history: [],
 };
-const data = (op: string) => `${op}:REF`;
+const data = buttonsFor('REF');
 const NOW = Date.parse('2026-05-27T14:05:00.000Z');
 
 describe('render', () => {
@@ -88,5 +89,45 @@ describe('/status', () => {
     expect(text).toMatch(/⚪ <b>media<\/b>: no services watched/);
     expect(text).toMatch(/🔌 pi: 1 service\(s\) unknown \(engine unreachable\)/);
     expect(text).not.toMatch(/All services healthy/);
+  });
+});
+
+describe('renderList', () => {
+  const many = (n: number): Action[] =>
+    Array.from({ length: n }, (_, i) => ({ ...base, id: `container-restart-n${i % 3}-s${i}`, service: `s${i}`, node: `n${i % 3}`, type: i % 4 === 0 ? 'redeploy' : 'container_restart', risk: i % 4 === 0 ? 'guarded' : 'low' }) as Action);
+  const refOf = (a: Action) => `R${a.service}`;
+  const view = (members: Action[], v: 'summary' | number, confirming: string | null = null) => renderList({ title: 'Pending', members, view: v, confirming, superseded: false }, refOf, buttonsFor, 'LIST');
+
+  it('58 pending: one message with counts by node and type, the oldest 5 with buttons, Approve all low-risk, Show each', () => {
+    const r = view(many(58), 'summary');
+    expect(r.text).toMatch(/58 pending/);
+    expect(r.text).toMatch(/By node: n0 20 · n1 19 · n2 19/);
+    expect(r.text).toMatch(/By type: container_restart 43 · redeploy 15/);
+    expect(r.text).toMatch(/Oldest 5:/);
+    const labels = r.buttons.flat().map((b) => b.text);
+    expect(labels).toEqual(['🛡 s0', '✖️ Reject', '✅ s1', '✖️ Reject', '✅ s2', '✖️ Reject', '✅ s3', '✖️ Reject', '🛡 s4', '✖️ Reject', '✅ Approve all low-risk (43)', '🔍 Show each (6 pages of 10)']);
+    for (const b of r.buttons.flat()) expect(decode(b.data).op).not.toBe('invalid');
+  });
+
+  it('pages of ten with Previous / Next; never more than 100 buttons whatever the size', () => {
+    const members = many(5000);
+    for (const v of ['summary', 0, 1, 250, 499, 10_000] as const) {
+      const r = view(members, v);
+      expect(r.buttons.flat().length).toBeLessThanOrEqual(100);
+      expect(splitText(r.text)).toHaveLength(1);
+    }
+    const p2 = view(members, 1);
+    expect(p2.text).toMatch(/page 2 of 500/);
+    expect(p2.buttons.at(-1)!.map((b) => b.text)).toEqual(['◀️ Previous', 'Next ▶️']);
+    expect(decode(p2.buttons.at(-1)![1]!.data)).toEqual({ op: 'page', ref: 'LIST', n: 2 });
+    expect(view(members, 499).buttons.at(-1)!.map((b) => b.text)).toEqual(['◀️ Previous']);
+  });
+
+  it('a guarded action pressed once shows Confirm / Back in its row; a superseded list has no buttons', () => {
+    const members = many(3);
+    expect(view(members, 'summary', 'Rs0').buttons[0]!.map((b) => b.text)).toEqual(['⚠️ Confirm s0', '↩️ Back']);
+    const old = renderList({ title: 'Pending', members, view: 'summary', confirming: null, superseded: true }, refOf, buttonsFor, 'LIST');
+    expect(old.buttons).toEqual([]);
+    expect(old.text).toMatch(/Superseded by a newer list/);
   });
 });

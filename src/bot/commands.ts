@@ -1,0 +1,63 @@
+// The commands that look (/status, /history, /silence without arguments, /help) and /silence,
+// which changes something (admins).
+import { Composer } from 'grammy';
+import { TERMINAL_STATES } from '../domain/actions.js';
+import { unknownTarget } from '../domain/schemas.js';
+import { parseDuration } from '../store/supervisor-state.js';
+import { requireAdmin } from './auth.js';
+import { encode } from './callback-data.js';
+import type { BotContext, BotKit } from './context.js';
+import { esc, HELP_TEXT, renderHistory, renderSilences, renderStatus } from './render.js';
+
+/** /silence target duration [reason] (an admin), or the list of silences (anyone). */
+async function silence(kit: BotKit, ctx: BotContext): Promise<void> {
+  const { deps } = kit;
+  const args = String(ctx.match ?? '').trim().split(/\s+/).filter(Boolean);
+  if (args.length === 0) {
+    const r = renderSilences(await deps.supervisorState.activeSilences(deps.now()), deps.now(), (id) => encode({ op: 'removeSilence', ref: id }));
+    return void (await kit.reply(ctx, r.text, { buttons: r.buttons }));
+  }
+  if (!(await requireAdmin(kit, ctx, '/silence'))) return;
+  const [target, duration, ...reason] = args;
+  let ms: number;
+  try {
+    if (!duration) throw new Error('missing duration');
+    ms = parseDuration(duration);
+  } catch {
+    return void (await kit.reply(ctx, 'Usage: /silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason], e.g. /silence piha/webui 2h router swap'));
+  }
+  const unknown = unknownTarget(deps.desired(), target!);
+  if (unknown) return void (await kit.reply(ctx, `Not silenced: ${esc(unknown)}.`));
+  try {
+    const by = ctx.from?.username ? `@${ctx.from.username}` : String(ctx.from?.id);
+    const s = await deps.supervisorState.addSilence(target!, ms, deps.now(), { reason: reason.join(' ') || undefined, by: `telegram:${by}` });
+    deps.kickSupervisor();
+    await kit.reply(ctx, `🔕 ${s.merged ? 'Silence extended for' : 'Silenced'} <b>${esc(s.target)}</b> until ${s.until.slice(0, 16).replace('T', ' ')} UTC${s.reason ? `: ${esc(s.reason)}` : ''}.`);
+  } catch (err) {
+    await kit.reply(ctx, esc((err as Error).message));
+  }
+}
+
+export function commandComposer(kit: BotKit): Composer<BotContext> {
+  const c = new Composer<BotContext>();
+  const { deps } = kit;
+  c.command(['help', 'start'], async (ctx) => void (await kit.reply(ctx, HELP_TEXT)));
+  c.command('status', async (ctx) => void (await kit.reply(ctx, renderStatus(await deps.summary(), deps.now()))));
+  c.command('history', async (ctx) => {
+    const n = Math.min(50, Math.max(1, Number.parseInt(String(ctx.match ?? '').trim() || '10', 10) || 10));
+    const { actions: list } = await deps.actions.query({ states: TERMINAL_STATES, limit: n });
+    await kit.reply(ctx, renderHistory(list, deps.now()));
+  });
+  c.command('silence', (ctx) => silence(kit, ctx));
+  return c;
+}
+
+/** The command menu Telegram shows in our chat. */
+export const COMMAND_MENU = [
+  { command: 'status', description: 'Nodes, unhealthy services, actions' },
+  { command: 'pending', description: 'Actions waiting for a decision' },
+  { command: 'history', description: 'The last finished actions' },
+  { command: 'silence', description: 'Silence a node or service for a while' },
+  { command: 'recover', description: 'Replay world, diagnose a flood, cancel all pending' },
+  { command: 'help', description: 'What this bot does' },
+];

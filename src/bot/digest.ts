@@ -1,0 +1,39 @@
+// The daily digest (TELEGRAM_DIGEST_CRON): what happened since the last one, and what still waits
+// for a decision, with one button that opens the pending list. Lane 4: it never delays an answer.
+import path from 'node:path';
+import { digestOf } from '../domain/digest.js';
+import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { buttonsFor } from './callback-data.js';
+import type { BotKit } from './context.js';
+import { renderDigest, splitText, type Buttons } from './render.js';
+
+/** Sends the digest; returns its text. */
+export async function sendDigest(kit: BotKit): Promise<string> {
+  const { deps } = kit;
+  const file = path.join(deps.stateDir, 'telegram', 'digest.json');
+  const prev = (await readJsonFile(file).catch(() => undefined)) as { last_at?: string } | undefined;
+  const now = deps.now();
+  const since = prev?.last_at ?? null;
+  const d = digestOf({
+    since,
+    now,
+    world: deps.world(),
+    desired: deps.desired(),
+    finished: await deps.actions.finishedSince(since ?? new Date(now - 86_400_000).toISOString()),
+    pending: await deps.actions.list('pending'),
+  });
+  const text = renderDigest(d, now);
+  const key = `digest:${new Date(now).toISOString()}`;
+  const buttons: Buttons = d.pending.length ? [[{ text: `⏳ Decide (${d.pending.length} pending)`, data: buttonsFor(await kit.refs.ref(key))('openPending') }]] : [];
+  const parts = splitText(text);
+  for (let i = 0; i < parts.length; i++) {
+    await kit.outbox.upsert(parts.length === 1 ? key : `${key}:${i + 1}`, {
+      chatId: deps.options.chatId,
+      text: parts[i]!,
+      buttons: i === parts.length - 1 ? buttons : [],
+      meta: { kind: 'digest', final: true },
+    });
+  }
+  await writeJsonAtomic(file, { version: 1, last_at: new Date(now).toISOString() });
+  return text;
+}

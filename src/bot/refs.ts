@@ -1,0 +1,88 @@
+// The reference table: the short keys buttons carry (≤ 64 bytes of callback data), and what each
+// one stands for: an action (`action:<id>@<instance>`) or one of the bot's messages (its outbox
+// key). A button for an action works wherever it is shown (its own message, /pending) without
+// that action needing a message of its own. Persisted in state/telegram/refs.json, so buttons keep
+// working across restarts; entries unused for 30 days are dropped at start.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+
+const KEEP_MS = 30 * 86_400_000;
+
+const FileSchema = z.object({
+  version: z.literal(1),
+  refs: z.record(z.string(), z.object({ key: z.string(), at: z.string() })),
+});
+
+/** The reference of a key: the same on every start, 12 URL-safe characters. */
+export function refFor(key: string): string {
+  return createHash('sha256').update(`ref:${key}`).digest('base64url').slice(0, 12);
+}
+
+export class RefTable {
+  private refs = new Map<string, { key: string; at: string }>();
+  private dirty = false;
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly file: string,
+    private readonly now: () => number,
+    private readonly log: Logger,
+  ) {}
+
+  async load(): Promise<void> {
+    const raw = await readJsonFile(this.file).catch(() => null);
+    if (raw === undefined) return;
+    const parsed = FileSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.log.warn({ file: this.file }, 'the button reference table is unreadable; buttons of older messages answer "not valid any more"');
+      return;
+    }
+    const cutoff = this.now() - KEEP_MS;
+    for (const [ref, e] of Object.entries(parsed.data.refs)) if (Date.parse(e.at) >= cutoff) this.refs.set(ref, e);
+  }
+
+  /** The reference of each key, recorded (one write for all of them) before any button carries it. */
+  async ensure(keys: readonly string[]): Promise<string[]> {
+    const at = new Date(this.now()).toISOString();
+    const out = keys.map((key) => {
+      const ref = refFor(key);
+      const e = this.refs.get(ref);
+      if (!e || e.key !== key || e.at.slice(0, 10) !== at.slice(0, 10)) {
+        this.refs.set(ref, { key, at });
+        this.dirty = true;
+      }
+      return ref;
+    });
+    await this.flush();
+    return out;
+  }
+
+  async ref(key: string): Promise<string> {
+    return (await this.ensure([key]))[0]!;
+  }
+
+  /** What a reference stands for, or undefined for an unknown (forged, or forgotten) one. */
+  resolve(ref: string): string | undefined {
+    return this.refs.get(ref)?.key;
+  }
+
+  get size(): number {
+    return this.refs.size;
+  }
+
+  private flush(): Promise<void> {
+    // Writes queue behind each other; a write that starts sees every entry made so far.
+    const next = this.saving.then(async () => {
+      if (!this.dirty) return;
+      this.dirty = false;
+      await writeJsonAtomic(this.file, { version: 1, refs: Object.fromEntries(this.refs) });
+    });
+    // A failed write (disk full) is the caller's error; the next call writes everything again.
+    this.saving = next.catch(() => {
+      this.dirty = true;
+    });
+    return next;
+  }
+}

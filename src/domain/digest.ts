@@ -1,0 +1,43 @@
+// What the daily digest says: a pure function of the world, the desired state, the actions that
+// finished since the last digest, the pending ones, and the time (the bot renders it).
+import type { Action } from './actions.js';
+import type { DesiredState, World, WorldService } from './schemas.js';
+
+export interface DigestInput {
+  /** The last digest's time (ISO), or null for the first one: then the last 24 h. */
+  since: string | null;
+  now: number;
+  world: World;
+  desired: DesiredState;
+  /** Actions that reached a final state since `since`. */
+  finished: readonly Action[];
+  pending: readonly Action[];
+}
+
+export interface Digest {
+  since: string;
+  opened: WorldService[];
+  resolved: WorldService[];
+  counts: { completed: number; failed: number; rejected: number; cancelled: number };
+  failed: Action[];
+  still_unhealthy: WorldService[];
+  /** Nodes services.yaml names whose agent is silent. */
+  silent_agents: string[];
+  pending: Action[];
+}
+
+export function digestOf(input: DigestInput): Digest {
+  const since = input.since ?? new Date(input.now - 86_400_000).toISOString();
+  const services = Object.values(input.world.services);
+  const count = (s: Action['state']) => input.finished.filter((a) => a.state === s).length;
+  return {
+    since,
+    opened: services.filter((s) => s.status === 'unhealthy' && s.since > since),
+    resolved: services.filter((s) => s.last_incident !== undefined && s.last_incident !== null && s.last_incident.resolved_at > since),
+    counts: { completed: count('completed'), failed: count('failed'), rejected: count('rejected'), cancelled: count('cancelled') },
+    failed: input.finished.filter((a) => a.state === 'failed'),
+    still_unhealthy: services.filter((s) => s.status === 'unhealthy'),
+    silent_agents: Object.values(input.world.nodes).filter((n) => n.agent === 'silent' && input.desired[n.node]).map((n) => n.node),
+    pending: [...input.pending],
+  };
+}
