@@ -44,8 +44,8 @@ export class TelegramBot {
     this.clock = deps.clock ?? realClock;
     this.bot = new Bot<BotContext>(options.token, { client: { apiRoot: options.apiRoot } });
     const dir = path.join(deps.stateDir, 'telegram');
-    this.outbox = new Outbox({ dir: path.join(dir, 'outbox'), transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
     this.refs = new RefTable(path.join(dir, 'refs.json'), deps.now, log);
+    this.outbox = new Outbox({ dir: path.join(dir, 'outbox'), transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
     this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };
@@ -74,7 +74,7 @@ export class TelegramBot {
     await this.outbox.load();
     await this.refs.load();
     // Buttons of messages sent before the table existed keep working.
-    await this.refs.ensure(this.outbox.all().map((r) => r.key));
+    this.refs.ensure(this.outbox.all().map((r) => r.key));
     this.outbox.start();
     this.loop.start();
     const { digestCron, tz } = this.deps.options;

@@ -24,7 +24,7 @@ export async function sendDigest(kit: BotKit): Promise<string> {
   });
   const text = renderDigest(d, now);
   const key = `digest:${new Date(now).toISOString()}`;
-  const buttons: Buttons = d.pending.length ? [[{ text: `⏳ Decide (${d.pending.length} pending)`, data: buttonsFor(await kit.refs.ref(key))('openPending') }]] : [];
+  const buttons: Buttons = d.pending.length ? [[{ text: `⏳ Decide (${d.pending.length} pending)`, data: buttonsFor(kit.refs.ref(key))('openPending') }]] : [];
   const parts = splitText(text);
   for (let i = 0; i < parts.length; i++) {
     await kit.outbox.upsert(parts.length === 1 ? key : `${key}:${i + 1}`, {

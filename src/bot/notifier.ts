@@ -38,9 +38,9 @@ export interface NotifierDeps {
 export class Notifier {
   constructor(private readonly deps: NotifierDeps) {}
 
-  /** The buttons' data for one key (its reference recorded first). */
-  async data(key: string): Promise<ButtonData> {
-    return buttonsFor(await this.deps.refs.ref(key));
+  /** The buttons' data for one key (its reference entered in the table). */
+  data(key: string): ButtonData {
+    return buttonsFor(this.deps.refs.ref(key));
   }
 
   /** The actions behind action keys, in that order (gone ones left out). */
@@ -63,7 +63,7 @@ export class Notifier {
     const rec = this.deps.outbox.get(key);
     if (!rec && opts.create === false) return;
     const confirming = rec?.meta.kind === 'action' && rec.meta.confirming === true;
-    const r = renderAction(a, await this.data(key), { confirming, now: this.deps.now() });
+    const r = renderAction(a, this.data(key), { confirming, now: this.deps.now() });
     const final = !isOpen(a.state) && (a.state !== 'completed' || a.type === 'disk_cleanup' || typeof a.verified === 'boolean');
     await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
   }
@@ -71,7 +71,7 @@ export class Notifier {
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {
     const rec = this.deps.outbox.get(key);
     const members = await this.members(meta.members);
-    const g = renderGroup(meta.node, members, await this.data(key));
+    const g = renderGroup(meta.node, members, this.data(key));
     await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final: members.every((m) => !isOpen(m.state)) }, urgent });
   }
 
@@ -79,9 +79,9 @@ export class Notifier {
   async renderListMessage(key: string, meta: MetaOf<'list'>, urgent = false, threadId?: number): Promise<void> {
     const rec = this.deps.outbox.get(key);
     const members = await this.members(meta.members);
-    const refs = await this.deps.refs.ensure(members.map(actionKey));
+    const refs = this.deps.refs.ensure(members.map(actionKey));
     const refOf = new Map(members.map((a, i) => [a.id + '@' + a.instance, refs[i]!]));
-    const r = renderList({ ...meta, members }, (a) => refOf.get(a.id + '@' + a.instance)!, buttonsFor, await this.deps.refs.ref(key));
+    const r = renderList({ ...meta, members }, (a) => refOf.get(a.id + '@' + a.instance)!, buttonsFor, this.deps.refs.ref(key));
     const done = meta.superseded || members.every((m) => m.state !== 'pending');
     await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, ...(threadId !== undefined ? { threadId } : {}), text: r.text, buttons: r.buttons, meta: { ...meta, final: done }, urgent });
   }
@@ -89,7 +89,9 @@ export class Notifier {
   async sync(): Promise<void> {
     const { actions, outbox } = this.deps;
     const records = outbox.all();
-    // 1. Messages already in the chat follow their subjects to their end.
+    // 1. Open actions nobody has seen yet first: a new pending action is what the chat waits for.
+    await this.announce(await actions.listOpen());
+    // 2. Messages already in the chat follow their subjects to their end.
     for (const r of records) {
       if (r.meta.final) continue;
       if (r.meta.kind === 'action') {
@@ -98,15 +100,13 @@ export class Notifier {
       } else if (r.meta.kind === 'group') await this.renderGroupMessage(r.key, r.meta);
       else if (r.meta.kind === 'list') await this.renderListMessage(r.key, r.meta);
     }
-    // 2. Open actions nobody has seen yet.
-    await this.announce(await actions.listOpen());
     // 3. Notices: sent once when they open, edited when they change or close.
     for (const n of await this.deps.supervisorState.notices()) {
       const key = noticeKey(n);
       const rec = outbox.get(key);
       if (!rec && n.state === 'closed') continue;
       if (rec?.meta.final === true) continue;
-      const r = renderNotice(n, await this.data(key));
+      const r = renderNotice(n, this.data(key));
       await outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'notice', notice: n.key, node: n.node, final: n.state === 'closed' } });
     }
   }

@@ -15,7 +15,7 @@ import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
 import { shorten, type Buttons } from './render.js';
 import { refFor } from './refs.js';
-import { ruleFor, SlidingWindow, type Lane, type WindowRule } from './rate-window.js';
+import { limiterFor, type Lane, type Limiter } from './rate-window.js';
 
 const VERSION = 1;
 
@@ -133,8 +133,10 @@ export interface OutboxOptions {
   /** The forum topic new messages go to unless told otherwise (TELEGRAM_THREAD_ID). */
   threadId?: number;
   pageUrl?: string;
-  /** The sliding window of a chat (default: 20/min in groups, 3 per 3 s in private chats). */
-  rule?: (chatId: string) => WindowRule;
+  /** The limit of a chat (default: 20 in any minute in groups, 1/s with bursts of 3 in private chats). */
+  limiter?: (chatId: string) => Limiter;
+  /** Awaited before every call, beside the write of the intent (the button reference table). */
+  beforeSend?: () => Promise<void>;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -142,7 +144,7 @@ const MAX_BACKOFF_MS = 60_000;
 export class Outbox {
   private records = new Map<string, OutRecord>();
   private byMessageMap = new Map<string, string>();
-  private windows = new Map<string, SlidingWindow>();
+  private windows = new Map<string, Limiter>();
   /** Records whose next delivery answers a press or a command (lane 1), until it is made. */
   private urgent = new Set<string>();
   /** The record being delivered right now. */
@@ -313,9 +315,9 @@ export class Outbox {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private window(chatId: string): SlidingWindow {
+  private window(chatId: string): Limiter {
     let w = this.windows.get(chatId);
-    if (!w) this.windows.set(chatId, (w = new SlidingWindow(this.opts.rule?.(chatId) ?? ruleFor(chatId))));
+    if (!w) this.windows.set(chatId, (w = this.opts.limiter?.(chatId) ?? limiterFor(chatId)));
     return w;
   }
 
@@ -384,12 +386,15 @@ export class Outbox {
     const text = plain ? plainText(marked) : marked;
     try {
       let messageId = r.message_id;
+      // The buttons' references are on disk before any message carries them.
+      const ready = this.opts.beforeSend?.() ?? Promise.resolve();
       if (messageId === null) {
         // The intent is on disk before the call, the message id as soon as it returns.
-        await this.save({ ...(this.records.get(r.key) ?? r), in_flight_since: new Date(this.now()).toISOString() });
+        await Promise.all([this.save({ ...(this.records.get(r.key) ?? r), in_flight_since: new Date(this.now()).toISOString() }), ready]);
         messageId = (await transport.sendMessage(r.chat_id, text, r.buttons, r.thread_id ?? undefined, plain)).message_id;
         this.stats.sent++;
       } else {
+        await ready;
         await transport.editMessageText(r.chat_id, messageId, text, r.buttons, plain);
         this.stats.edited++;
       }

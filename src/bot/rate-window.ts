@@ -1,7 +1,8 @@
-// One sliding window per chat for the calls that post or change a message (sendMessage,
-// editMessageText; answerCallbackQuery is not counted): Telegram allows a group about 20 in any
-// minute and a private chat about one a second with short bursts. Background lanes never spend the
-// whole window: a reserve stays for answers to commands and presses (docs/design/telegram.md).
+// One limiter per chat for the calls that post or change a message (sendMessage, editMessageText;
+// answerCallbackQuery is not counted): Telegram allows a group about 20 in any minute (a sliding
+// window) and a private chat about one a second with short bursts (a token bucket). Background
+// lanes never spend it all: a reserve stays for answers to commands and presses
+// (docs/design/telegram.md).
 
 export interface WindowRule {
   /** Calls allowed in any window. */
@@ -11,13 +12,28 @@ export interface WindowRule {
   reserve: number;
 }
 
+export interface BucketRule {
+  /** The most calls in a burst. */
+  burst: number;
+  /** Calls per second on average. */
+  perSecond: number;
+  /** Of the bucket, how many calls only lane 1 (answers) may use. */
+  reserve: number;
+}
+
 /** A group or supergroup (negative id): 20 in any 60 s, 5 of them kept for answers. */
 export const GROUP_RULE: WindowRule = { limit: 20, windowMs: 60_000, reserve: 5 };
 /** A private chat: 1 per second on average, bursts of 3, one kept for answers. */
-export const PRIVATE_RULE: WindowRule = { limit: 3, windowMs: 3_000, reserve: 1 };
+export const PRIVATE_RULE: BucketRule = { burst: 3, perSecond: 1, reserve: 1 };
 
-export function ruleFor(chatId: string): WindowRule {
-  return chatId.startsWith('-') ? GROUP_RULE : PRIVATE_RULE;
+/** When the next call of a lane may be made, and the call made. */
+export interface Limiter {
+  readyAt(now: number, lane: Lane): number;
+  record(now: number): void;
+}
+
+export function limiterFor(chatId: string): Limiter {
+  return chatId.startsWith('-') ? new SlidingWindow(GROUP_RULE) : new TokenBucket(PRIVATE_RULE);
 }
 
 /**
@@ -26,7 +42,7 @@ export function ruleFor(chatId: string): WindowRule {
  */
 export type Lane = 1 | 2 | 3 | 4;
 
-export class SlidingWindow {
+export class SlidingWindow implements Limiter {
   /** When each call in the window was made, oldest first. */
   private calls: number[] = [];
 
@@ -56,5 +72,31 @@ export class SlidingWindow {
     let i = 0;
     while (i < this.calls.length && this.calls[i]! <= now - this.rule.windowMs) i++;
     if (i > 0) this.calls.splice(0, i);
+  }
+}
+
+export class TokenBucket implements Limiter {
+  private tokens: number;
+  private at: number | undefined;
+
+  constructor(readonly rule: BucketRule) {
+    this.tokens = rule.burst;
+  }
+
+  readyAt(now: number, lane: Lane): number {
+    this.fill(now);
+    const need = lane === 1 ? 1 : 1 + this.rule.reserve;
+    if (this.tokens >= need - 1e-9) return now;
+    return now + Math.ceil(((need - this.tokens) * 1000) / this.rule.perSecond);
+  }
+
+  record(now: number): void {
+    this.fill(now);
+    this.tokens -= 1;
+  }
+
+  private fill(now: number): void {
+    if (this.at !== undefined) this.tokens = Math.min(this.rule.burst, this.tokens + ((now - this.at) * this.rule.perSecond) / 1000);
+    this.at = now;
   }
 }

@@ -55,7 +55,7 @@ export function recoverComposer(kit: BotKit): Composer<BotContext> {
   c.command('recover', async (ctx) => {
     if (!(await requireAdmin(kit, ctx, '/recover'))) return;
     const key = `recover:${ctx.update.update_id}`;
-    const [text, buttons] = menu(buttonsFor(await kit.refs.ref(key)));
+    const [text, buttons] = menu(buttonsFor(kit.refs.ref(key)));
     await kit.outbox.upsert(key, { chatId: kit.deps.options.chatId, ...threadOf(ctx), text, buttons, meta: { kind: 'recover', final: false }, urgent: true });
   });
   onButtons(c, RECOVER_OPS, async (ctx, b) => {

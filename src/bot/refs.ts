@@ -43,8 +43,12 @@ export class RefTable {
     for (const [ref, e] of Object.entries(parsed.data.refs)) if (Date.parse(e.at) >= cutoff) this.refs.set(ref, e);
   }
 
-  /** The reference of each key, recorded (one write for all of them) before any button carries it. */
-  async ensure(keys: readonly string[]): Promise<string[]> {
+  /**
+   * The reference of each key, entered in the table at once; the file follows in one write, which
+   * the outbox waits for before it sends anything (`flushed`): no button reaches the chat before
+   * its reference is on disk.
+   */
+  ensure(keys: readonly string[]): string[] {
     const at = new Date(this.now()).toISOString();
     const out = keys.map((key) => {
       const ref = refFor(key);
@@ -55,12 +59,17 @@ export class RefTable {
       }
       return ref;
     });
-    await this.flush();
+    if (this.dirty) void this.flush().catch((err: unknown) => this.log.error({ err }, 'could not write the button reference table; retrying with the next change'));
     return out;
   }
 
-  async ref(key: string): Promise<string> {
-    return (await this.ensure([key]))[0]!;
+  ref(key: string): string {
+    return this.ensure([key])[0]!;
+  }
+
+  /** Resolves once every reference entered so far is on disk (rejects if that write failed). */
+  flushed(): Promise<void> {
+    return this.dirty ? this.flush() : this.saving;
   }
 
   /** What a reference stands for, or undefined for an unknown (forged, or forgotten) one. */

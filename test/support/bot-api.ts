@@ -208,6 +208,13 @@ export class FakeBotApi {
     });
   }
 
+  /** A message the bot sent earlier (before this server started): returns its id. */
+  seedMessage(chatId: number, text: string): number {
+    const message_id = this.nextMessageId++;
+    this.messages.set(message_id, { message_id, chat_id: chatId, text, reply_markup: undefined, edits: 0 });
+    return message_id;
+  }
+
   /** A user presses a button; resolves with what the bot answered (the callback's answer). */
   press(messageId: number, data: string, from: { id: number; first_name?: string; username?: string }): string {
     const m = this.messages.get(messageId);

@@ -3,7 +3,7 @@
 // message collapsing — all without waiting.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Outbox, type Meta, type TelegramTransport } from '../../../src/bot/outbox.js';
-import { GROUP_RULE, SlidingWindow } from '../../../src/bot/rate-window.js';
+import { GROUP_RULE, PRIVATE_RULE, SlidingWindow, TokenBucket } from '../../../src/bot/rate-window.js';
 import { FakeClock } from '../../../src/time/clock.js';
 import { memoryLogger, removeDir, tempDir, waitFor } from '../../support/helpers.js';
 
@@ -80,6 +80,28 @@ describe('SlidingWindow', () => {
   });
 });
 
+describe('TokenBucket', () => {
+  it('a private chat: bursts of 3, 1/s on average; background lanes keep one call for answers and still get 1/s', () => {
+    const b = new TokenBucket(PRIVATE_RULE);
+    expect(b.readyAt(T0, 2)).toBe(T0);
+    b.record(T0);
+    expect(b.readyAt(T0, 2)).toBe(T0);
+    b.record(T0);
+    // One token left: only an answer may take it.
+    expect(b.readyAt(T0, 3)).toBe(T0 + 1000);
+    expect(b.readyAt(T0, 1)).toBe(T0);
+    b.record(T0);
+    expect(b.readyAt(T0, 1)).toBe(T0 + 1000);
+    // A steady background call a second, forever, leaves the reserve alone.
+    const steady = new TokenBucket(PRIVATE_RULE);
+    for (let i = 0; i < 100; i++) {
+      expect(steady.readyAt(T0 + i * 1000, 2)).toBe(T0 + i * 1000);
+      steady.record(T0 + i * 1000);
+      expect(steady.readyAt(T0 + i * 1000, 1)).toBe(T0 + i * 1000);
+    }
+  });
+});
+
 describe('Outbox on a fake clock', () => {
   it('private chat: bursts of 3, then about one a second; a group: 15 background calls, then waits for the window', async () => {
     const clock = new FakeClock(T0);
@@ -88,8 +110,8 @@ describe('Outbox on a fake clock', () => {
     for (const k of ['a', 'b', 'c', 'd', 'e']) await o.upsert(k, { chatId: '42', text: k, buttons: [], meta: reply });
     for (let i = 0; i < 17; i++) await o.upsert(`g${i}`, { chatId: '-100', text: `g${i}`, buttons: [], meta: action(`g${i}`) });
     await runFor(clock, o, 70_000);
-    // Private: 3 at once, then as each leaves the 3-s window.
-    expect(calls.filter((c) => c.chat === '42').map((c) => c.at - T0)).toEqual([0, 0, 0, 3000, 3000]);
+    // Private: a burst of 3, then one a second.
+    expect(calls.filter((c) => c.chat === '42').map((c) => c.at - T0)).toEqual([0, 0, 0, 1000, 2000]);
     // Group: 15 new action messages at once (5 of the 20 stay for answers), the rest a minute later.
     const group = calls.filter((c) => c.chat === '-100').map((c) => c.at - T0);
     expect(group.slice(0, 15)).toEqual(Array(15).fill(0));
