@@ -50,6 +50,8 @@ export class TelegramBot {
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };
     this.bot.use(guard(this.kit));
+    // An update is handled between two notifier passes, never during one.
+    this.bot.use((ctx, next) => this.notifier.exclusive(next));
     this.bot.on('callback_query:data', async (ctx, next) => {
       this.stats.callbacks++;
       const b = decode(ctx.callbackQuery.data);

@@ -36,7 +36,21 @@ export interface NotifierDeps {
 }
 
 export class Notifier {
+  private lock: Promise<unknown> = Promise.resolve();
+  /** What each action message was last rendered from: unchanged, it is not rendered again. */
+  private rendered = new Map<string, string>();
+
   constructor(private readonly deps: NotifierDeps) {}
+
+  /**
+   * Runs `f` alone: a pass and the handling of an update never interleave, so neither renders a
+   * message from what the other is changing (a list's Confirm row, a group's members).
+   */
+  exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(f);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
 
   /** The buttons' data for one key (its reference entered in the table). */
   data(key: string): ButtonData {
@@ -63,9 +77,14 @@ export class Notifier {
     const rec = this.deps.outbox.get(key);
     if (!rec && opts.create === false) return;
     const confirming = rec?.meta.kind === 'action' && rec.meta.confirming === true;
-    const r = renderAction(a, this.data(key), { confirming, now: this.deps.now() });
+    const data = this.data(key);
+    const from = `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${rec?.rev ?? 0}`;
+    if (rec && !opts.urgent && this.rendered.get(key) === from) return;
+    const r = renderAction(a, data, { confirming, now: this.deps.now() });
     const final = !isOpen(a.state) && (a.state !== 'completed' || a.type === 'disk_cleanup' || typeof a.verified === 'boolean');
     await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
+    if (final) this.rendered.delete(key);
+    else this.rendered.set(key, `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${this.deps.outbox.get(key)?.rev ?? 0}`);
   }
 
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {
@@ -86,21 +105,35 @@ export class Notifier {
     await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, ...(threadId !== undefined ? { threadId } : {}), text: r.text, buttons: r.buttons, meta: { ...meta, final: done }, urgent });
   }
 
+  /**
+   * One pass. Each piece of it (the new actions; each living message; the notices) runs alone
+   * (`exclusive`), so a press is handled between two pieces, not after the whole pass.
+   */
   async sync(): Promise<void> {
-    const { actions, outbox } = this.deps;
-    const records = outbox.all();
+    const open = await this.deps.actions.listOpen();
     // 1. Open actions nobody has seen yet first: a new pending action is what the chat waits for.
-    await this.announce(await actions.listOpen());
+    await this.exclusive(() => this.announce(open));
     // 2. Messages already in the chat follow their subjects to their end.
-    for (const r of records) {
-      if (r.meta.final) continue;
-      if (r.meta.kind === 'action') {
-        const a = await actions.find(r.meta.id, r.meta.instance);
-        if (a) await this.renderActionMessage(a);
-      } else if (r.meta.kind === 'group') await this.renderGroupMessage(r.key, r.meta);
-      else if (r.meta.kind === 'list') await this.renderListMessage(r.key, r.meta);
-    }
+    for (const r of this.deps.outbox.all()) if (!r.meta.final) await this.exclusive(() => this.follow(r.key));
     // 3. Notices: sent once when they open, edited when they change or close.
+    await this.exclusive(() => this.notices());
+  }
+
+  private async follow(key: string): Promise<void> {
+    const { actions, outbox } = this.deps;
+    const r = outbox.get(key);
+    if (!r || r.meta.final) return;
+    if (r.meta.kind === 'action') {
+      const a = await actions.find(r.meta.id, r.meta.instance);
+      // Its file is gone (retention, or removed by hand): there is nothing more to follow.
+      if (!a) return void (await outbox.setMeta(key, 'action', { final: true }));
+      await this.renderActionMessage(a);
+    } else if (r.meta.kind === 'group') await this.renderGroupMessage(r.key, r.meta);
+    else if (r.meta.kind === 'list') await this.renderListMessage(r.key, r.meta);
+  }
+
+  private async notices(): Promise<void> {
+    const { outbox } = this.deps;
     for (const n of await this.deps.supervisorState.notices()) {
       const key = noticeKey(n);
       const rec = outbox.get(key);
