@@ -197,6 +197,7 @@ function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, clock: Cloc
     void p.executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
   });
   bus.on('desiredChanged', () => {
+    p.observer.invalidate();
     loops.observer.kick();
     loops.supervisor.kick();
   });

@@ -22,6 +22,8 @@ export function refFor(key: string): string {
 
 export class RefTable {
   private refs = new Map<string, { key: string; at: string }>();
+  /** key → reference, so a render does not hash its key again. */
+  private memo = new Map<string, string>();
   private dirty = false;
   private saving: Promise<void> = Promise.resolve();
 
@@ -51,7 +53,11 @@ export class RefTable {
   ensure(keys: readonly string[]): string[] {
     const at = new Date(this.now()).toISOString();
     const out = keys.map((key) => {
-      const ref = refFor(key);
+      let ref = this.memo.get(key);
+      if (ref === undefined) {
+        ref = refFor(key);
+        this.memo.set(key, ref);
+      }
       const e = this.refs.get(ref);
       if (!e || e.key !== key || e.at.slice(0, 10) !== at.slice(0, 10)) {
         this.refs.set(ref, { key, at });

@@ -62,6 +62,7 @@ interface Verification {
 export class Executor {
   /** node → the operation under way there: at most one Docker operation per node at a time. */
   private busy = new Map<string, Promise<void>>();
+  private claiming = new Set<Promise<Action>>();
   private verifying = new Map<string, Verification>();
   private engines = new Map<string, Docker>();
   private underWay = new Map<string, UnderWay>();
@@ -187,6 +188,7 @@ export class Executor {
     });
     // Only actions are waited for: a recovery check of an engine that does not answer is not.
     const actionsDone = (async () => {
+      await Promise.allSettled([...this.claiming]);
       while (this.underWay.size > 0) await Promise.allSettled([...this.underWay.values()].map((w) => w.done));
     })();
     const outcome = await Promise.race([actionsDone.then(() => 'idle' as const), graceOver]);
@@ -245,19 +247,25 @@ export class Executor {
 
   private async execute(approved: Action): Promise<void> {
     const { actions, log, now } = this.deps;
+    if (this.stopping) return;
     let a: Action;
+    // A claim under way is waited for at stop: once it lands the action is under way (or not).
+    const claim = actions.transition({
+      id: approved.id,
+      from: 'approved',
+      to: 'running',
+      instance: approved.instance,
+      by: 'executor',
+      patch: { started_at: new Date(now()).toISOString() },
+    });
+    this.claiming.add(claim);
     try {
-      a = await actions.transition({
-        id: approved.id,
-        from: 'approved',
-        to: 'running',
-        instance: approved.instance,
-        by: 'executor',
-        patch: { started_at: new Date(now()).toISOString() },
-      });
+      a = await claim;
     } catch (err) {
       if (err instanceof TransitionError) return; // another executor (or a hand) got it first
       throw err;
+    } finally {
+      this.claiming.delete(claim);
     }
     this.stats.started++;
     this.deps.onChange?.(a);

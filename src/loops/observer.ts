@@ -4,7 +4,7 @@
 // written in one atomic rename. World files are rendered from that model and written before the
 // checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
 // restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import { z } from 'zod';
 import {
   applyEvent,
@@ -69,6 +69,9 @@ export interface PassStats {
   rounds: number;
 }
 
+/** How often a pass that read nothing renders the world anyway (for clock-driven changes). */
+const IDLE_RENDER_MS = 1000;
+
 export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
   /** node → day → position */
@@ -81,6 +84,8 @@ export class Observer {
   private readonly malformedLogged = new Map<string, number>();
   /** Positions moved since the checkpoint was last written (a failed write is retried). */
   private checkpointDirty = false;
+  /** When the world was last rendered (ms): a pass that read nothing renders it at most once a second. */
+  private renderedAt = Number.NEGATIVE_INFINITY;
   private listeners: ((world: World) => void)[] = [];
   private replayRequested = false;
 
@@ -151,6 +156,11 @@ export class Observer {
     this.listeners.push(fn);
   }
 
+  /** The desired state changed: the next pass renders the world even if it reads nothing. */
+  invalidate(): void {
+    this.renderedAt = Number.NEGATIVE_INFINITY;
+  }
+
   current(): World {
     return this.world;
   }
@@ -188,7 +198,10 @@ export class Observer {
       }
       if (done.size < nodes.length) await this.publish(moved);
     }
-    await this.publish(moved);
+    // A pass that read nothing only brings clock-driven changes (an agent turning silent, pruning),
+    // which have second granularity: a burst of file-watch hints does not render the world again
+    // and again (docs/design/observer.md).
+    if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved);
     this.totals.bytes += stats.bytes;
     this.totals.lines += stats.lines;
     this.totals.passes++;
@@ -225,7 +238,13 @@ export class Observer {
     for (const file of files) {
       const pos = positions[file.day];
       if (pos) {
-        const st = await fs.lstat(file.path).catch(() => undefined);
+        // Synchronous: one cheap lstat(2) per node file and pass (docs/benchmarks.md).
+        let st: import('node:fs').Stats | undefined;
+        try {
+          st = lstatSync(file.path, { throwIfNoEntry: false });
+        } catch {
+          st = undefined;
+        }
         if (!st || !st.isFile() || (st.ino === pos.ino && st.size === pos.offset)) continue;
       }
       let malformedHere = 0;
@@ -274,7 +293,8 @@ export class Observer {
   async publish(checkpointMoved: boolean): Promise<void> {
     const { layout, config, now, desired } = this.deps;
     if (checkpointMoved) this.checkpointDirty = true;
-    this.world = renderWorld(this.model, desired(), config, now());
+    this.renderedAt = now();
+    this.world = renderWorld(this.model, desired(), config, this.renderedAt);
     const services = stableJson(this.world.services);
     const nodes = stableJson(this.world.nodes);
     const servicesChanged = services !== this.written.services;

@@ -5,7 +5,7 @@
 // the claim), then publishes it under its final name with link(2), which never overwrites. A
 // claim left by a crash is finished at the next start.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   ACTION_STATES,
@@ -105,10 +105,15 @@ export class ActionStore {
   private static readonly CACHE_MAX = 20_000;
 
   private async readAction(file: string): Promise<Action | undefined> {
-    let st: import('node:fs').BigIntStats;
+    // One lstat(2) per file and pass: made synchronously, it costs microseconds where a round
+    // trip through libuv's thread pool costs tens of them (docs/benchmarks.md).
+    let st: import('node:fs').BigIntStats | undefined;
     try {
-      st = await fs.lstat(file, { bigint: true });
+      st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
     } catch {
+      st = undefined; // ENOTDIR, EACCES: not an action we can read
+    }
+    if (!st) {
       this.cache.delete(file);
       return undefined;
     }
