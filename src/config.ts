@@ -96,6 +96,7 @@ const EnvSchema = z.object({
   EVENT_MAX_FUTURE_S: intIn(1, 86_400).default(300),
   WORLD_PRUNE_AFTER_H: intIn(1, 24 * 365).default(72),
   VERIFY_AFTER_S: intIn(1, 86_400).default(120),
+  LOG_TAIL_LINES: intIn(1, 200).default(30),
   ACTION_TIMEOUT_S: intIn(1, 86_400).default(300),
   SHUTDOWN_GRACE_S: intIn(0, 3600).default(25),
   MISSING_GRACE_S: intIn(0, 86_400).optional(),
@@ -148,6 +149,8 @@ export interface Config {
   agentSilentAfterS: number;
   worldPruneAfterH: number;
   verifyAfterS: number;
+  /** Lines of each container's logs kept as an action's evidence. */
+  logTailLines: number;
   actionTimeoutS: number;
   /** A node's services count as missing only this long after its first event (s). */
   missingGraceS: number;
@@ -220,6 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     agentSilentAfterS: e.AGENT_SILENT_AFTER_S,
     worldPruneAfterH: e.WORLD_PRUNE_AFTER_H,
     verifyAfterS: e.VERIFY_AFTER_S,
+    logTailLines: e.LOG_TAIL_LINES,
     actionTimeoutS: e.ACTION_TIMEOUT_S,
     shutdownGraceS: e.SHUTDOWN_GRACE_S,
     missingGraceS: e.MISSING_GRACE_S ?? Math.max(60, 2 * e.RECONCILE_INTERVAL_S),

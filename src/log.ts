@@ -1,14 +1,13 @@
 // The root logger and per-component children. Secrets are censored by path and by pattern, so a
 // bot token can't leak through an error message either.
 import { pino, type Logger } from 'pino';
+import { redact } from './domain/redact.js';
 
 export type { Logger };
 
-const TOKEN_RE = /\d{5,}:[A-Za-z0-9_-]{30,}/g;
-
-/** Replaces anything shaped like a Telegram bot token. */
+/** Replaces anything shaped like a secret (a bot token, a password=…): the one redaction function. */
 export function scrubSecrets(text: string): string {
-  return text.replace(TOKEN_RE, '<redacted-token>');
+  return redact(text);
 }
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

@@ -13,6 +13,8 @@ import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
 import { hasSshCredentials, sshCredentialsHint, type EngineOptions } from './docker/engine.js';
 import { TelegramBot } from './bot/bot.js';
+import { Inspector } from './loops/inspector.js';
+import { EvidenceStore } from './store/evidence.js';
 import { currentSummary, sharedSummary, type StatusSources } from './status.js';
 import { buildServer } from './api/server.js';
 import { Metrics } from './api/metrics.js';
@@ -24,7 +26,7 @@ import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired
 import { checkOneFilesystem, ensureLayout, layout, pidFile, storageStatus, type Layout } from './store/paths.js';
 import { Bus } from './app/bus.js';
 import { Lifecycle, type Component } from './app/lifecycle.js';
-import { executorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, watchersComponent } from './app/components.js';
+import { executorComponent, inspectorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, watchersComponent } from './app/components.js';
 
 export type LoopName = 'observer' | 'desired' | 'supervisor' | 'executor';
 
@@ -83,6 +85,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     await lifecycle.start([
       pidFileComponent(l),
       executorComponent(parts.executor, config.shutdownGraceS),
+      inspectorComponent(parts.inspector),
       ...Object.values(loops).map(runnerComponent),
       watchersComponent(config.hostsDir, l, bus, log),
       ...(telegram ? [telegramComponent(telegram)] : []),
@@ -129,6 +132,15 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
+  const evidence = new EvidenceStore(path.join(l.actions, 'evidence'));
+  const inspector = new Inspector({
+    desired: () => desired.current(),
+    evidence,
+    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    log: log.child({ component: 'inspector' }),
+    tailLines: config.logTailLines,
+    clock,
+  });
   const supervisor = new Supervisor({
     actions,
     state: supervisorState,
@@ -139,6 +151,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     desiredProblems: () => desired.problems(),
     planConfig: { ...DEFAULT_PLAN_CONFIG, missingGraceS: config.missingGraceS },
     onActionChanged: () => bus.emit('actionsChanged'),
+    onActionCreated: (a) => inspector.collect(a),
   });
   const exposition = new Metrics();
   const executor = new Executor({
@@ -165,7 +178,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     observerCounters: () => observer.counters(),
     now,
   };
-  return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status };
+  return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector };
 }
 
 /** The four loops, and who kicks whom (every loop also runs on its interval). */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { buildServer } from '../api/server.js';
 import type { TelegramBot } from '../bot/bot.js';
+import type { Inspector } from '../loops/inspector.js';
 import { ConfigError, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
@@ -36,6 +37,11 @@ export function executorComponent(executor: Executor, graceS: number): Component
     },
     stop: () => (stopping ??= executor.stop(graceS * 1000)),
   };
+}
+
+/** Evidence collections under way get a second at stop; then nothing more is written. */
+export function inspectorComponent(inspector: Inspector): Component {
+  return { name: 'inspector', start: () => {}, stop: () => inspector.stop(1000), stopBudgetMs: 1500 };
 }
 
 export function runnerComponent(r: Runner): Component {

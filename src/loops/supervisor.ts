@@ -19,6 +19,8 @@ export interface SupervisorDeps {
   planConfig?: PlanConfig;
   /** Called with each action this pass wrote: proposed, or approved by policy (auto_approve). */
   onActionChanged?: (a: Action) => void;
+  /** Called with each action this pass proposed (the inspector collects its evidence). */
+  onActionCreated?: (a: Action) => void;
 }
 
 export interface SupervisorPass {
@@ -105,6 +107,7 @@ export class Supervisor {
       created.push(a);
       log.info({ id: a.id, instance: a.instance, type: a.type, risk: a.risk, trigger: a.trigger }, `proposed ${a.id}`);
       this.deps.onActionChanged?.(a);
+      this.deps.onActionCreated?.(a);
     }
     await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelled.some((c) => c.id === a.id)), ...created]);
     const notices = await state.reconcileNotices(p.notices, now);

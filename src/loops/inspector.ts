@@ -1,0 +1,92 @@
+// The inspector: when the supervisor proposes a restart or a redeploy, it reads that service's
+// containers on the node's engine (read-only; the same scope rule as the executor: only the
+// containers services.yaml names) and stores the evidence beside the action. It never waits for
+// the per-node action lock (that serialises changes only), has its own deadline, and never blocks
+// a loop: the action is written first, the evidence follows (docs/design/executor.md).
+import type { Action } from '../domain/actions.js';
+import type { DesiredState } from '../domain/schemas.js';
+import { engineFor, explainDockerError, type EngineOptions } from '../docker/engine.js';
+import { inspectContainer } from '../docker/inspect.js';
+import { DeadlineError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Evidence, EvidenceStore } from '../store/evidence.js';
+import { realClock, type Clock } from '../time/clock.js';
+
+/** How long the reads of one action's evidence may take. */
+export const INSPECT_DEADLINE_MS = 10_000;
+
+export interface InspectorDeps {
+  desired: () => DesiredState;
+  evidence: EvidenceStore;
+  engineOptions: EngineOptions;
+  log: Logger;
+  /** Lines of logs kept per container (LOG_TAIL_LINES). */
+  tailLines: number;
+  clock?: Clock;
+  deadlineMs?: number;
+}
+
+export class Inspector {
+  private readonly clock: Clock;
+  private readonly underWay = new Set<Promise<void>>();
+  /** No new collection once stopping; nothing written once stopped. */
+  private stopping = false;
+  private stopped = false;
+
+  constructor(private readonly deps: InspectorDeps) {
+    this.clock = deps.clock ?? realClock;
+  }
+
+  /** Collects and stores the evidence of a new action in the background. */
+  collect(a: Action): void {
+    if (this.stopping || (a.type !== 'container_restart' && a.type !== 'redeploy')) return;
+    const run = this.evidenceFor(a)
+      .then((e) => (this.stopped ? undefined : this.deps.evidence.write(e)))
+      .catch((err: unknown) => this.deps.log.error({ err, id: a.id }, `could not store the evidence of ${a.id}`))
+      .finally(() => this.underWay.delete(run));
+    this.underWay.add(run);
+  }
+
+  /** Reads the evidence now (also for a fresh look when an admin opens old logs). */
+  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'>): Promise<Evidence> {
+    const base = { version: 1 as const, id: a.id, instance: a.instance, node: a.node, service: a.service ?? null };
+    const dn = this.deps.desired()[a.node];
+    const service = a.service ? dn?.services[a.service] : undefined;
+    if (!dn || !service) return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error: `${a.node}/${a.service ?? ''} is not in services.yaml: nothing was read` };
+    try {
+      const docker = engineFor(dn.docker, this.deps.engineOptions);
+      const reads = Promise.all(service.containers.map((c) => inspectContainer(docker, c, this.deps.tailLines)));
+      const containers = await this.withDeadline(reads, a.node);
+      return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers };
+    } catch (err) {
+      const error = err instanceof DeadlineError ? err.message : explainDockerError(err, dn.docker, a.node);
+      return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error };
+    }
+  }
+
+  private async withDeadline<T>(p: Promise<T>, node: string): Promise<T> {
+    const ms = this.deps.deadlineMs ?? INSPECT_DEADLINE_MS;
+    let cancel: (() => void) | undefined;
+    const late = new Promise<never>((_, reject) => {
+      cancel = this.clock.timer(ms, () => reject(new DeadlineError(`${node}'s Docker Engine did not answer within ${ms / 1000} s`, ms / 1000)));
+    });
+    try {
+      return await Promise.race([p, late]);
+    } finally {
+      cancel?.();
+    }
+  }
+
+  /** Resolves once every collection under way has finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.underWay.size > 0) await Promise.allSettled([...this.underWay]);
+  }
+
+  /** Takes nothing new; what is under way gets `budgetMs`, then is dropped unwritten. */
+  async stop(budgetMs = 1000): Promise<void> {
+    this.stopping = true;
+    await Promise.race([this.idle(), this.clock.sleep(budgetMs)]);
+    this.stopped = true;
+  }
+}
+

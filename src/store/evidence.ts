@@ -1,0 +1,68 @@
+// Evidence beside each action: actions/evidence/<id>@<instance>.json, written atomically and
+// outside the claim protocol (it never races an approval or an `mv`: the action file is never
+// touched). Written once the inspector answers; read by the bot, the page, the CLI and
+// /ai-context (docs/design/claims.md).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { readJsonFile, writeJsonAtomic } from './atomic.js';
+
+const ContainerSchema = z.object({
+  name: z.string(),
+  state: z.string(),
+  exit_code: z.number().int().nullable(),
+  oom_killed: z.boolean(),
+  restart_count: z.number().int(),
+  started_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  health: z.object({ status: z.string(), failing_streak: z.number().int(), last_output: z.string().nullable() }).nullable(),
+  image: z.string().nullable(),
+  image_id: z.string().nullable(),
+  logs: z.array(z.string()),
+  logs_truncated: z.boolean(),
+});
+
+export const EvidenceSchema = z.object({
+  version: z.literal(1),
+  id: z.string(),
+  instance: z.string(),
+  node: z.string(),
+  service: z.string().nullable(),
+  collected_at: z.string(),
+  containers: z.array(ContainerSchema),
+  /** The engine could not be asked: that is evidence too ("node's engine unreachable"). */
+  error: z.string().optional(),
+});
+export type Evidence = z.infer<typeof EvidenceSchema>;
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
+
+export class EvidenceStore {
+  constructor(readonly dir: string) {}
+
+  private file(id: string, instance: string): string | undefined {
+    const name = `${id}@${instance}`;
+    return NAME_RE.test(id) && NAME_RE.test(instance) ? path.join(this.dir, `${name}.json`) : undefined;
+  }
+
+  async write(e: Evidence): Promise<void> {
+    const file = this.file(e.id, e.instance);
+    if (!file) throw new Error(`evidence for an action with an unusable id: ${e.id}@${e.instance}`);
+    await fs.mkdir(this.dir, { recursive: true });
+    await writeJsonAtomic(file, EvidenceSchema.parse(e));
+  }
+
+  /** The evidence of one action instance, or undefined (none yet, or unreadable). */
+  async read(id: string, instance: string): Promise<Evidence | undefined> {
+    const file = this.file(id, instance);
+    if (!file) return undefined;
+    const raw = await readJsonFile(file).catch(() => undefined);
+    const parsed = EvidenceSchema.safeParse(raw);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async remove(id: string, instance: string): Promise<void> {
+    const file = this.file(id, instance);
+    if (file) await fs.rm(file, { force: true });
+  }
+}

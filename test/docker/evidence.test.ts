@@ -1,0 +1,112 @@
+// Evidence beside a proposed action, read from the real Docker Engine: state, exit code, OOM kill,
+// health output and the log tail, redacted; an unreachable engine is evidence too.
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type Docker from 'dockerode';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DesiredState } from '../../src/domain/schemas.js';
+import { Inspector } from '../../src/loops/inspector.js';
+import { EvidenceStore } from '../../src/store/evidence.js';
+import { dockerOrSkip, makeTestContainer, probeDocker, removeLabelled, TEST_LABEL } from '../support/docker.js';
+import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+import { controlPlaneFixture } from '../support/control-plane.js';
+
+const probe = await probeDocker();
+const run = dockerOrSkip(probe);
+const runId = randomBytes(4).toString('hex');
+const NODE = 'evnode';
+const cname = (s: string) => `hcp-${runId}-${s}`;
+let docker: Docker;
+let dir: string;
+
+function desired(services: Record<string, string[]>, socket = '/var/run/docker.sock'): DesiredState {
+  return { [NODE]: { node: NODE, docker: { socket, prune_label: `${TEST_LABEL}=${runId}` }, services: Object.fromEntries(Object.entries(services).map(([s, c]) => [s, { node: NODE, service: s, containers: c, monitor: true, auto_approve: false }])) } };
+}
+function inspector(d: DesiredState, evidence = new EvidenceStore(path.join(dir, 'evidence'))) {
+  return new Inspector({ desired: () => d, evidence, engineOptions: {}, log: memoryLogger().log, tailLines: 30 });
+}
+const action = (service: string) => ({ id: `container-restart-${NODE}-${service}`, instance: '20260527T140000Z', node: NODE, service });
+
+// Known lines on stdout and stderr, a secret of each kind, ANSI colours and a byte that is not UTF-8.
+const SCRIPT = [
+  'echo "line one on stdout"',
+  'echo "line two on stderr" >&2',
+  'echo "token 123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw-x"',
+  'echo "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.abc.def"',
+  'echo "db password=hunter2"',
+  'printf "\\033[31mred\\033[0m and \\377 bad byte\\n"',
+  'exit 3',
+].join('; ');
+
+describe.skipIf(!run)('evidence on a real engine', () => {
+  beforeAll(async () => {
+    docker = probe.docker!;
+    dir = await tempDir('hcp-evidence-');
+  });
+  afterAll(async () => {
+    if (docker) await removeLabelled(docker, runId);
+    if (dir) await removeDir(dir);
+  });
+
+  it('an exited container: state, exit code 3, restarts, the lines in order, redacted, without ANSI codes', async () => {
+    const c = await makeTestContainer(docker, runId, cname('exit3'), { Cmd: ['sh', '-c', SCRIPT] });
+    await waitFor(async () => (await c.inspect()).State.Status === 'exited', { what: 'the container to exit' });
+    const e = await inspector(desired({ app: [cname('exit3')] })).evidenceFor(action('app'));
+    expect(e.error).toBeUndefined();
+    const [ev] = e.containers;
+    expect(ev).toMatchObject({ name: cname('exit3'), state: 'exited', exit_code: 3, oom_killed: false, restart_count: 0, health: null });
+    expect(ev!.image_id).toMatch(/^sha256:/);
+    const text = ev!.logs.map((l) => l.replace(/^\S+ /, ''));
+    expect(text).toEqual(['line one on stdout', 'line two on stderr', 'token <redacted>', 'Authorization: <redacted>', 'db password=<redacted>', 'red and \uFFFD bad byte']);
+    for (const l of ev!.logs) expect(l).toMatch(/^\d{4}-\d\d-\d\dT/);
+  });
+
+  it('a failing health check: its status, failing streak and last output', async () => {
+    const c = await makeTestContainer(docker, runId, cname('unhealthy'), {
+      Healthcheck: { Test: ['CMD-SHELL', 'echo "curl: (7) Failed to connect password=hunter2"; exit 1'], Interval: 200_000_000, Timeout: 1_000_000_000, Retries: 1, StartPeriod: 0 },
+    });
+    await waitFor(async () => (await c.inspect()).State.Health?.Status === 'unhealthy', { timeoutMs: 20_000, what: 'unhealthy' });
+    const e = await inspector(desired({ web: [cname('unhealthy')] })).evidenceFor(action('web'));
+    expect(e.containers[0]).toMatchObject({ state: 'running', exit_code: null, health: { status: 'unhealthy', last_output: 'curl: (7) Failed to connect password=<redacted>' } });
+    expect(e.containers[0]!.health!.failing_streak).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a container killed for memory is oom_killed (where the engine can enforce memory limits)', async (ctx) => {
+    const info = await docker.info();
+    if (info.MemoryLimit === false) return ctx.skip(); // no memory cgroup controller: said by the skip
+    const c = await makeTestContainer(docker, runId, cname('oom'), { Cmd: ['sh', '-c', 'x=aaaaaaaaaaaaaaaa; while :; do x=$x$x; done'], HostConfig: { Init: true, Memory: 16 * 1024 * 1024, MemorySwap: 16 * 1024 * 1024 } });
+    await waitFor(async () => (await c.inspect()).State.Status === 'exited', { timeoutMs: 30_000, what: 'the container to be killed' });
+    const e = await inspector(desired({ mem: [cname('oom')] })).evidenceFor(action('mem'));
+    expect(e.containers[0]).toMatchObject({ state: 'exited', oom_killed: true });
+  });
+
+  it('a container that does not exist is missing; an unreachable engine is explained, at once', async () => {
+    const missing = await inspector(desired({ gone: [cname('never-created')] })).evidenceFor(action('gone'));
+    expect(missing.containers).toEqual([expect.objectContaining({ name: cname('never-created'), state: 'missing' })]);
+    const t = Date.now();
+    const down = await inspector(desired({ app: ['x'] }, '/nonexistent/docker.sock')).evidenceFor(action('app'));
+    expect(down.containers).toEqual([]);
+    expect(down.error).toMatch(/cannot reach evnode's Docker Engine at .*the socket does not exist/);
+    expect(Date.now() - t).toBeLessThan(5000);
+  });
+
+  it('end to end: the proposed action is written first, its evidence file follows', async () => {
+    await makeTestContainer(docker, runId, cname('e2e'), { Cmd: ['sh', '-c', 'echo "about to fail"; exit 3'] });
+    const f = await controlPlaneFixture('hcp-ev-e2e-');
+    try {
+      await writeHosts(f.hosts, { [NODE]: `docker:\n  socket: /var/run/docker.sock\n  prune_label: ${TEST_LABEL}=${runId}\nservices:\n  app:\n    containers: [${cname('e2e')}]\n` });
+      await f.start({}, { paused: ['executor'] });
+      const ts = () => new Date().toISOString();
+      await appendEvents(f.l.root, [{ ts: ts(), node: NODE, type: 'node_heartbeat' }, { ts: ts(), node: NODE, type: 'containers_not_running', service: 'app' }]);
+      const id = `container-restart-${NODE}-app`;
+      const pending = await waitFor(async () => JSON.parse(await readFile(path.join(f.l.actionDir('pending'), `${id}.json`), 'utf8').catch(() => 'null')), { what: 'the pending action' });
+      const file = path.join(f.l.actions, 'evidence', `${id}@${pending.instance}.json`);
+      const e = await waitFor(async () => JSON.parse(await readFile(file, 'utf8').catch(() => 'null')), { what: 'the evidence file' });
+      expect(e.containers[0]).toMatchObject({ state: 'exited', exit_code: 3 });
+      expect(e.containers[0].logs.at(-1)).toMatch(/about to fail$/);
+    } finally {
+      await f.cleanup();
+    }
+  });
+});
