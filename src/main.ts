@@ -140,6 +140,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     log: log.child({ component: 'inspector' }),
     tailLines: config.logTailLines,
     clock,
+    onStored: () => bus.emit('actionsChanged'),
   });
   const supervisor = new Supervisor({
     actions,
@@ -255,6 +256,15 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
       return { applied: last?.applied ?? 0, malformed: last?.malformed ?? 0 };
     },
     kickSupervisor: () => loops.supervisor.kick(),
+    evidence: {
+      get: (id, instance) => p.evidence.get(id, instance),
+      fresh: async (a) => {
+        const e = await p.inspector.evidenceFor(a);
+        await p.inspector.store(e);
+        return e;
+      },
+      tail: (node, service, lines) => p.inspector.evidenceFor({ id: `logs-${node}-${service}`, instance: 'now', node, service }, lines),
+    },
   });
   bus.on('actionsChanged', () => bot.loop.hint());
   if (config.telegram.adminIds.length === 0) log.warn('TELEGRAM_ADMIN_IDS is empty: nobody can approve from Telegram');

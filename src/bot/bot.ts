@@ -16,6 +16,7 @@ import { sendDigest } from './digest.js';
 import { noticeComposer } from './notices.js';
 import { Notifier } from './notifier.js';
 import { Outbox } from './outbox.js';
+import { logsComposer } from './logs.js';
 import { pendingComposer } from './pending.js';
 import { recoverComposer } from './recover.js';
 import { RefTable } from './refs.js';
@@ -46,7 +47,7 @@ export class TelegramBot {
     const dir = path.join(deps.stateDir, 'telegram');
     this.refs = new RefTable(path.join(dir, 'refs.json'), deps.now, log);
     this.outbox = new Outbox({ dir: path.join(dir, 'outbox'), transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
-    this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now });
+    this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, ...(deps.evidence ? { evidence: deps.evidence.get } : {}) });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };
     this.bot.use(guard(this.kit));
@@ -59,7 +60,7 @@ export class TelegramBot {
       ctx.button = b;
       await next();
     });
-    for (const feature of [actionComposer, pendingComposer, noticeComposer, recoverComposer, commandComposer]) this.bot.use(feature(this.kit));
+    for (const feature of [actionComposer, pendingComposer, logsComposer, noticeComposer, recoverComposer, commandComposer]) this.bot.use(feature(this.kit));
     this.bot.on('callback_query:data', (ctx) => answer(ctx, 'This button is not valid.'));
     this.bot.catch((err) => {
       // A press answered after Telegram's deadline (about 15 s, e.g. after a slow replay) is not

@@ -9,6 +9,7 @@ export const OPS = {
   reject: 'rj',
   confirm: 'cf',
   back: 'bk',
+  logs: 'lg',
   // A group of actions, or the list /pending shows.
   approveLowRisk: 'ga',
   rejectAll: 'gr',

@@ -58,6 +58,7 @@ export const COMMAND_MENU = [
   { command: 'pending', description: 'Actions waiting for a decision' },
   { command: 'history', description: 'The last finished actions' },
   { command: 'silence', description: 'Silence a node or service for a while' },
+  { command: 'logs', description: 'The last log lines of a service (admins)' },
   { command: 'recover', description: 'Replay world, diagnose a flood, cancel all pending' },
   { command: 'help', description: 'What this bot does' },
 ];

@@ -1,7 +1,9 @@
 // What every part of the bot shares: its settings and dependencies, the context type its
 // handlers see (the decoded button, when a button was pressed), and small helpers on a context.
 import type { Composer, Context } from 'grammy';
+import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
+import type { Evidence } from '../store/evidence.js';
 import type { Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { ActionStore } from '../store/actions.js';
@@ -44,6 +46,16 @@ export interface TelegramDeps {
   replay: () => Promise<{ applied: number; malformed: number }>;
   /** Something changed that the supervisor should look at now. */
   kickSupervisor: () => void;
+  /**
+   * Evidence beside actions (read-only Docker reads happen in the layer that owns Docker access;
+   * the bot only asks): the stored one, a fresh one (stored too), and a fresh log tail of a
+   * service services.yaml names.
+   */
+  evidence?: {
+    get(id: string, instance: string): Promise<Evidence | undefined>;
+    fresh(a: Action): Promise<Evidence>;
+    tail(node: string, service: string, lines: number): Promise<Evidence>;
+  };
 }
 
 /** A grammY context with the button that was pressed, decoded once (bot.ts). */

@@ -10,6 +10,7 @@ import type { StoredNotice, SupervisorState } from '../store/supervisor-state.js
 import { buttonsFor } from './callback-data.js';
 import type { MetaOf, Outbox } from './outbox.js';
 import type { RefTable } from './refs.js';
+import type { Evidence } from '../store/evidence.js';
 import { renderAction, renderGroup, renderList, renderNotice, type ButtonData } from './render.js';
 
 /** Up to this many pending actions on one node within BURST_WINDOW_MS get a message each; more fold into a group. */
@@ -30,6 +31,8 @@ export interface NotifierDeps {
   supervisorState: SupervisorState;
   outbox: Outbox;
   refs: RefTable;
+  /** The evidence stored beside an action, if any. */
+  evidence?: (id: string, instance: string) => Promise<Evidence | undefined>;
   chatId: string;
   log: Logger;
   now: () => number;
@@ -78,13 +81,14 @@ export class Notifier {
     if (!rec && opts.create === false) return;
     const confirming = rec?.meta.kind === 'action' && rec.meta.confirming === true;
     const data = this.data(key);
-    const from = `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${rec?.rev ?? 0}`;
+    const evidence = await this.deps.evidence?.(a.id, a.instance);
+    const from = `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${rec?.rev ?? 0}`;
     if (rec && !opts.urgent && this.rendered.get(key) === from) return;
-    const r = renderAction(a, data, { confirming, now: this.deps.now() });
+    const r = renderAction(a, data, { confirming, now: this.deps.now(), ...(evidence ? { evidence } : {}) });
     const final = !isOpen(a.state) && (a.state !== 'completed' || a.type === 'disk_cleanup' || typeof a.verified === 'boolean');
     await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
     if (final) this.rendered.delete(key);
-    else this.rendered.set(key, `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${this.deps.outbox.get(key)?.rev ?? 0}`);
+    else this.rendered.set(key, `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${this.deps.outbox.get(key)?.rev ?? 0}`);
   }
 
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {

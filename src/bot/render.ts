@@ -3,6 +3,7 @@ import { describeAction, type Action } from '../domain/actions.js';
 import type { Diagnosis } from '../domain/diagnose.js';
 import type { Digest } from '../domain/digest.js';
 import type { Op } from './callback-data.js';
+import type { Evidence } from '../store/evidence.js';
 import type { Silence } from '../domain/plan.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
 import { shortenHtml, splitHtml } from './html-split.js';
@@ -93,8 +94,35 @@ export function stateLine(a: Action): string {
   }
 }
 
+/** One compact line of what the inspector saw, e.g. `exit 137 · OOM-killed · 3 restarts · unhealthy 5× ("curl: (7) …")`. */
+export function evidenceLine(e: Evidence): string {
+  if (e.error) return `🔎 ${esc(e.error)}`;
+  const parts = e.containers.map((c) => {
+    const bits: string[] = [];
+    if (c.state === 'missing') bits.push('container missing');
+    else if (c.state === 'running') bits.push('running');
+    else bits.push(c.exit_code !== null ? `exit ${c.exit_code}` : c.state);
+    if (c.oom_killed) bits.push('OOM-killed');
+    if (c.restart_count > 0) bits.push(`${c.restart_count} restart${c.restart_count > 1 ? 's' : ''}`);
+    if (c.health && c.health.status !== 'healthy') bits.push(`${c.health.status}${c.health.failing_streak > 0 ? ` ${c.health.failing_streak}×` : ''}${c.health.last_output ? ` ("${esc(c.health.last_output.split('\n')[0]!.slice(0, 80))}")` : ''}`);
+    return (e.containers.length > 1 ? `${esc(c.name)}: ` : '') + bits.join(' · ');
+  });
+  return `🔎 ${parts.join('; ') || 'no containers named'}`;
+}
+
+/** The stored log tail of an action's containers, as <pre> blocks (escaped; split safely by the caller). */
+export function renderLogs(title: string, e: Evidence): string {
+  const lines = [`📜 <b>${esc(title)}</b> (read ${hhmm(e.collected_at)})`];
+  if (e.error) lines.push(esc(e.error));
+  for (const c of e.containers) {
+    lines.push('', `<b>${esc(c.name)}</b>: ${esc(c.state)}${c.exit_code !== null ? `, exit ${c.exit_code}` : ''}${c.logs_truncated ? ' (older lines left out)' : ''}`);
+    lines.push(c.logs.length ? `<pre>${esc(c.logs.join('\n'))}</pre>` : '<i>no log lines</i>');
+  }
+  return lines.join('\n');
+}
+
 /** The living message of one action. `confirming`: a guarded Approve was pressed once. */
-export function renderAction(a: Action, refData: ButtonData, opts: { confirming?: boolean; now: number }): Rendered {
+export function renderAction(a: Action, refData: ButtonData, opts: { confirming?: boolean; now: number; evidence?: Evidence }): Rendered {
   const target = a.service ? `${esc(a.service)} on ${esc(a.node)}` : esc(a.node);
   const since = a.drift_since ?? a.created_at;
   const lines = [
@@ -106,6 +134,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     // message into a stream of edits that eats the chat's rate limit.
     `since ${hhmm(since)}`,
   ];
+  if (opts.evidence) lines.push(evidenceLine(opts.evidence));
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);
   lines.push('', stateLine(a));
   let buttons: Buttons = [];
@@ -116,6 +145,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     } else {
       buttons = [[{ text: '✅ Approve', data: refData('approve') }, { text: '✖️ Reject', data: refData('reject') }]];
     }
+    if (opts.evidence && opts.evidence.containers.some((c) => c.logs.length > 0)) buttons.push([{ text: '📜 Logs', data: refData('logs') }]);
   }
   return { text: lines.join('\n'), buttons };
 }
@@ -207,6 +237,7 @@ export const HELP_TEXT = [
   '/history [n]: the last n finished actions',
   '/silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason]: no proposals for a while (e.g. 2h) 🔑',
   '/silence: list silences, with Remove buttons',
+  '/logs &lt;node&gt;/&lt;service&gt; [lines]: the last log lines of a service services.yaml names 🔑',
   '/recover: replay world, diagnose a flood of pending actions, cancel all pending 🔑',
   '/help: this text',
   '',

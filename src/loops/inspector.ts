@@ -24,6 +24,8 @@ export interface InspectorDeps {
   tailLines: number;
   clock?: Clock;
   deadlineMs?: number;
+  /** Told of each evidence file written (the bot shows it). */
+  onStored?: (e: Evidence) => void;
 }
 
 export class Inspector {
@@ -41,21 +43,28 @@ export class Inspector {
   collect(a: Action): void {
     if (this.stopping || (a.type !== 'container_restart' && a.type !== 'redeploy')) return;
     const run = this.evidenceFor(a)
-      .then((e) => (this.stopped ? undefined : this.deps.evidence.write(e)))
+      .then((e) => this.store(e))
       .catch((err: unknown) => this.deps.log.error({ err, id: a.id }, `could not store the evidence of ${a.id}`))
       .finally(() => this.underWay.delete(run));
     this.underWay.add(run);
   }
 
-  /** Reads the evidence now (also for a fresh look when an admin opens old logs). */
-  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'>): Promise<Evidence> {
+  /** Writes evidence beside its action (not once stopped). */
+  async store(e: Evidence): Promise<void> {
+    if (this.stopped) return;
+    await this.deps.evidence.write(e);
+    this.deps.onStored?.(e);
+  }
+
+  /** Reads the evidence now (also for a fresh look when an admin opens old logs, or /logs). */
+  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'>, tailLines = this.deps.tailLines): Promise<Evidence> {
     const base = { version: 1 as const, id: a.id, instance: a.instance, node: a.node, service: a.service ?? null };
     const dn = this.deps.desired()[a.node];
     const service = a.service ? dn?.services[a.service] : undefined;
     if (!dn || !service) return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error: `${a.node}/${a.service ?? ''} is not in services.yaml: nothing was read` };
     try {
       const docker = engineFor(dn.docker, this.deps.engineOptions);
-      const reads = Promise.all(service.containers.map((c) => inspectContainer(docker, c, this.deps.tailLines)));
+      const reads = Promise.all(service.containers.map((c) => inspectContainer(docker, c, tailLines)));
       const containers = await this.withDeadline(reads, a.node);
       return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers };
     } catch (err) {

@@ -38,7 +38,20 @@ export type Evidence = z.infer<typeof EvidenceSchema>;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
 export class EvidenceStore {
+  /** What was written or read, by `<id>@<instance>` (null: looked for, none). */
+  private cache = new Map<string, Evidence | null>();
+
   constructor(readonly dir: string) {}
+
+  /** Like read, from memory after the first look (the inspector of this process writes through it). */
+  async get(id: string, instance: string): Promise<Evidence | undefined> {
+    const key = `${id}@${instance}`;
+    if (!this.cache.has(key)) {
+      this.cache.set(key, (await this.read(id, instance)) ?? null);
+      if (this.cache.size > 5000) this.cache.delete(this.cache.keys().next().value!);
+    }
+    return this.cache.get(key) ?? undefined;
+  }
 
   private file(id: string, instance: string): string | undefined {
     const name = `${id}@${instance}`;
@@ -49,7 +62,9 @@ export class EvidenceStore {
     const file = this.file(e.id, e.instance);
     if (!file) throw new Error(`evidence for an action with an unusable id: ${e.id}@${e.instance}`);
     await fs.mkdir(this.dir, { recursive: true });
-    await writeJsonAtomic(file, EvidenceSchema.parse(e));
+    const valid = EvidenceSchema.parse(e);
+    await writeJsonAtomic(file, valid);
+    this.cache.set(`${e.id}@${e.instance}`, valid);
   }
 
   /** The evidence of one action instance, or undefined (none yet, or unreadable). */

@@ -474,6 +474,34 @@ describe('commands', () => {
     expect(mem.lines.filter((x) => Number(x.level) >= 50 && !/409 Conflict, 3 times/.test(String(x.msg)))).toEqual([]);
   }, 60_000);
 
+  it('/logs: refused for a container services.yaml does not name, an unknown node, a non-admin, bad arguments — and nothing is read from the engine', async () => {
+    const { FakeDocker } = await import('../support/fake-docker.js');
+    const engine = new FakeDocker(path.join(root, 'docker.sock'));
+    await engine.start();
+    try {
+      await writeHosts(hosts, { n1: `docker:\n  socket: ${path.join(root, 'docker.sock')}\nservices:\n  s1: {}\n` });
+      await start({ executor: false });
+      const reply = async (text: string, from = ADMIN) => {
+        const before = api.callsOf('sendMessage').length;
+        api.userMessage(CHAT, from, text);
+        await waitFor(() => api.callsOf('sendMessage').length > before, { timeoutMs: 10_000, what: `reply to ${text}` });
+        return String(api.callsOf('sendMessage').at(-1)!.params.text);
+      };
+      const before = engine.requests.length;
+      expect(await reply('/logs n1/postgres')).toMatch(/Not read: no service "postgres" in hosts\/n1\/services\.yaml.*only the containers services\.yaml names/);
+      expect(await reply('/logs n9/s1')).toMatch(/Not read: .*n9/);
+      expect(await reply('/logs n1/s1', STRANGER)).toMatch(/Not authorized/);
+      expect(await reply('/logs n1/s1 500')).toMatch(/Usage: \/logs/);
+      expect(await reply('/logs ../../etc/passwd')).toMatch(/Usage: \/logs|Not read/);
+      expect(engine.requests.length).toBe(before);
+      // An admin and a named service: the engine is asked (this stand-in knows no logs: the reply explains).
+      await reply('/logs n1/s1 5');
+      expect(engine.requests.slice(before)).toContain('GET /containers/s1/json');
+    } finally {
+      await engine.stop();
+    }
+  });
+
   it('commands from another chat are ignored', async () => {
     await start({ executor: false });
     api.userMessage(999, ADMIN, '/status');

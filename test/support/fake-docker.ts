@@ -16,6 +16,8 @@ export interface DockerCall {
 
 export class FakeDocker {
   readonly calls: DockerCall[] = [];
+  /** Every request, reads included: `METHOD /path`. */
+  readonly requests: string[] = [];
   private server: Server | undefined;
   private startedAt = new Map<string, string>();
   /** Containers that exist; any name when undefined. */
@@ -28,6 +30,7 @@ export class FakeDocker {
     await rm(this.socketPath, { force: true });
     this.server = createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://docker');
+      this.requests.push(`${req.method} ${url.pathname}`);
       const m = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/(json|restart|start|stop)$/.exec(url.pathname);
       const send = (code: number, body?: unknown) => {
         res.writeHead(code, { 'content-type': 'application/json' });
