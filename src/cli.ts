@@ -15,6 +15,7 @@ import { realClock } from './time/clock.js';
 import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
 import { ensureLayout, layout, pidFile, type Layout } from './store/paths.js';
 import { describeAction, statesFrom, type Action, type ActionState, type Actor } from './domain/actions.js';
+import { EvidenceStore, evidenceFacts, type Evidence } from './store/evidence.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 import { Agent, LocalSink, PushSink } from './agent/agent.js';
@@ -296,6 +297,13 @@ function actionsTable(list: readonly Action[]): string {
 }
 
 /** `--state pending,failed` → the states (domain/actions.ts `statesFrom`); a bad one is a usage error. */
+/** Evidence as the terminal shows it: one line of facts, then each container's last log lines. */
+function evidenceText(e: Evidence): string {
+  const out = [`evidence (read ${e.collected_at}): ${evidenceFacts(e).join('; ') || 'no containers named'}`];
+  for (const c of e.containers) if (c.logs.length) out.push(`--- last log lines of ${c.name}${c.logs_truncated ? ' (older lines left out)' : ''}`, ...c.logs);
+  return `${out.join('\n')}\n`;
+}
+
 function statesOf(text: string | undefined): ActionState[] {
   try {
     return statesFrom(text);
@@ -371,10 +379,11 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
         process.stderr.write(`control-plane: no action ${arg}\n`);
         return 1;
       }
+      const evidence = await new EvidenceStore(path.join(dataDir(env, cfg).actions, 'evidence')).read(a.id, a.instance);
       process.stdout.write(
         format === 'json'
-          ? `${JSON.stringify(a, null, 2)}\n`
-          : `${actionsTable([a])}\n${describeAction(a)}\n${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n`,
+          ? `${JSON.stringify(evidence ? { ...a, evidence } : a, null, 2)}\n`
+          : `${actionsTable([a])}\n${describeAction(a)}\n${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n${evidence ? evidenceText(evidence) : ''}`,
       );
       return 0;
     }

@@ -276,6 +276,7 @@ function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, R
   return buildServer({
     layout: l,
     actions: p.actions,
+    evidence: (id, instance) => p.evidence.get(id, instance),
     log: log.child({ component: 'api' }),
     now: p.status.now,
     summary: sharedSummary(p.status),

@@ -1,11 +1,12 @@
 // "Copy for AI": a markdown brief of the homelab's state, short enough to paste into a chat.
+import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import type { Action } from '../domain/actions.js';
 import { ago, type Summary } from '../domain/summary.js';
 import type { WorldService } from '../domain/schemas.js';
 
 export const AI_CONTEXT_MAX = 12_000;
 
-export function aiContext(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], now: number): string {
+export function aiContext(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], now: number, evidence: ReadonlyMap<string, Evidence> = new Map()): string {
   const out: string[] = [];
   out.push(
     '# Homelab state',
@@ -33,7 +34,14 @@ export function aiContext(s: Summary, world: { services: Record<string, WorldSer
   out.push('', '## Open actions');
   const open = [...s.actions.pending, ...s.actions.approved, ...s.actions.running];
   if (open.length === 0) out.push('None.');
-  for (const a of open) out.push(`- ${a.id} (${a.type}, risk ${a.risk}, trigger ${a.trigger}): ${a.state} since ${a.updated_at}`);
+  for (const a of open) {
+    out.push(`- ${a.id} (${a.type}, risk ${a.risk}, trigger ${a.trigger}): ${a.state} since ${a.updated_at}`);
+    const e = evidence.get(`${a.id}@${a.instance}`);
+    if (!e) continue;
+    // The evidence, logs included: what an AI needs to help (already redacted at the engine).
+    out.push(`  - evidence (read ${e.collected_at}): ${evidenceFacts(e).join('; ') || 'no containers named'}`);
+    for (const c of e.containers.filter((x) => x.logs.length > 0)) out.push(`  - last log lines of ${c.name}:`, '', '```', ...c.logs, '```', '');
+  }
   out.push('', '## Recent finished actions');
   if (recent.length === 0) out.push('None in the last 7 days.');
   for (const a of recent) {

@@ -15,6 +15,7 @@ import { readWorldFiles } from '../store/world.js';
 import { appendEventLines } from '../store/events.js';
 import type { Layout, StorageStatus } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
+import type { Evidence } from '../store/evidence.js';
 import { Metrics, type MetricsInput } from './metrics.js';
 import { renderPage } from './page.js';
 
@@ -36,6 +37,8 @@ export interface ApiDeps {
   ingestBodyLimit?: number;
   /** Free space of HOMELAB_ROOT (absent: not checked). */
   storage?: () => Promise<StorageStatus>;
+  /** The evidence stored beside an action (/ai-context shows it for open actions). */
+  evidence?: (id: string, instance: string) => Promise<Evidence | undefined>;
 }
 
 export type { MetricsInput };
@@ -160,8 +163,13 @@ function pageRoutes(app: App, deps: ApiDeps): void {
     const s = await deps.summary();
     const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
     const world = await readWorldFiles(deps.layout);
+    const evidence = new Map<string, Evidence>();
+    for (const a of [...s.actions.pending, ...s.actions.approved, ...s.actions.running]) {
+      const e = await deps.evidence?.(a.id, a.instance);
+      if (e) evidence.set(`${a.id}@${a.instance}`, e);
+    }
     reply.type('text/markdown; charset=utf-8');
-    return aiContext(s, world, recent, deps.now());
+    return aiContext(s, world, recent, deps.now(), evidence);
   });
 
   app.get('/', async (_req, reply) => {

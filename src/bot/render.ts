@@ -3,7 +3,7 @@ import { describeAction, type Action } from '../domain/actions.js';
 import type { Diagnosis } from '../domain/diagnose.js';
 import type { Digest } from '../domain/digest.js';
 import type { Op } from './callback-data.js';
-import type { Evidence } from '../store/evidence.js';
+import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import type { Silence } from '../domain/plan.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
 import { shortenHtml, splitHtml } from './html-split.js';
@@ -96,18 +96,7 @@ export function stateLine(a: Action): string {
 
 /** One compact line of what the inspector saw, e.g. `exit 137 · OOM-killed · 3 restarts · unhealthy 5× ("curl: (7) …")`. */
 export function evidenceLine(e: Evidence): string {
-  if (e.error) return `🔎 ${esc(e.error)}`;
-  const parts = e.containers.map((c) => {
-    const bits: string[] = [];
-    if (c.state === 'missing') bits.push('container missing');
-    else if (c.state === 'running') bits.push('running');
-    else bits.push(c.exit_code !== null ? `exit ${c.exit_code}` : c.state);
-    if (c.oom_killed) bits.push('OOM-killed');
-    if (c.restart_count > 0) bits.push(`${c.restart_count} restart${c.restart_count > 1 ? 's' : ''}`);
-    if (c.health && c.health.status !== 'healthy') bits.push(`${c.health.status}${c.health.failing_streak > 0 ? ` ${c.health.failing_streak}×` : ''}${c.health.last_output ? ` ("${esc(c.health.last_output.split('\n')[0]!.slice(0, 80))}")` : ''}`);
-    return (e.containers.length > 1 ? `${esc(c.name)}: ` : '') + bits.join(' · ');
-  });
-  return `🔎 ${parts.join('; ') || 'no containers named'}`;
+  return `🔎 ${esc(evidenceFacts(e).join('; ') || 'no containers named')}`;
 }
 
 /** The stored log tail of an action's containers, as <pre> blocks (escaped; split safely by the caller). */

@@ -81,3 +81,18 @@ export class EvidenceStore {
     if (file) await fs.rm(file, { force: true });
   }
 }
+
+/** What the evidence says, as plain facts per container (the chat, the CLI and /ai-context word them). */
+export function evidenceFacts(e: Evidence): string[] {
+  if (e.error) return [e.error];
+  return e.containers.map((c) => {
+    const bits: string[] = [];
+    if (c.state === 'missing') bits.push('container missing');
+    else if (c.state === 'running') bits.push('running');
+    else bits.push(c.exit_code !== null ? `exit ${c.exit_code}` : c.state);
+    if (c.oom_killed) bits.push('OOM-killed');
+    if (c.restart_count > 0) bits.push(`${c.restart_count} restart${c.restart_count > 1 ? 's' : ''}`);
+    if (c.health && c.health.status !== 'healthy') bits.push(`${c.health.status}${c.health.failing_streak > 0 ? ` ${c.health.failing_streak}×` : ''}${c.health.last_output ? ` ("${c.health.last_output.split('\n')[0]!.slice(0, 80)}")` : ''}`);
+    return (e.containers.length > 1 ? `${c.name}: ` : '') + bits.join(' · ');
+  });
+}

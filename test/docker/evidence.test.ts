@@ -1,5 +1,6 @@
 // Evidence beside a proposed action, read from the real Docker Engine: state, exit code, OOM kill,
 // health output and the log tail, redacted; an unreachable engine is evidence too.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,7 +10,7 @@ import type { DesiredState } from '../../src/domain/schemas.js';
 import { Inspector } from '../../src/loops/inspector.js';
 import { EvidenceStore } from '../../src/store/evidence.js';
 import { dockerOrSkip, makeTestContainer, probeDocker, removeLabelled, TEST_LABEL } from '../support/docker.js';
-import { appendEvents, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { controlPlaneFixture } from '../support/control-plane.js';
 import { botEnv, FakeBotApi, TEST_BOT } from '../support/bot-api.js';
 
@@ -101,7 +102,7 @@ describe.skipIf(!run)('evidence on a real engine', () => {
     const api = await new FakeBotApi(TEST_BOT.token).start();
     try {
       await writeHosts(f.hosts, { [NODE]: `docker:\n  socket: /var/run/docker.sock\n  prune_label: ${TEST_LABEL}=${runId}\nservices:\n  app:\n    containers: [${cname('e2e')}]\n` });
-      await f.start(botEnv(api), { paused: ['executor'] });
+      const running = await f.start(botEnv(api), { paused: ['executor'] });
       const ts = () => new Date().toISOString();
       await appendEvents(f.l.root, [{ ts: ts(), node: NODE, type: 'node_heartbeat' }, { ts: ts(), node: NODE, type: 'containers_not_running', service: 'app' }]);
       const id = `container-restart-${NODE}-app`;
@@ -119,6 +120,15 @@ describe.skipIf(!run)('evidence on a real engine', () => {
       expect(logs.text).toMatch(/<pre>[^<]*db password=&lt;redacted&gt;[^<]*<\/pre>/);
       expect(api.chat(TEST_BOT.chat).some((m) => m.text.includes('hunter2'))).toBe(false);
       expect(api.unexpectedRefusals()).toEqual([]);
+      // Copy for AI and the CLI carry the same evidence, redacted.
+      const ai = await (await fetch(`${running.address}/ai-context`)).text();
+      expect(ai).toMatch(/evidence \(read [^)]+\): exit 3/);
+      expect(ai).toContain('about to fail');
+      expect(ai).not.toContain('hunter2');
+      const show = spawnSync(process.execPath, [cliPath, 'actions', 'show', id], { env: { PATH: process.env.PATH, HOMELAB_ROOT: f.l.root, HOSTS_DIR: f.hosts }, encoding: 'utf8' });
+      expect(show.stdout).toMatch(/evidence \(read [^)]+\): exit 3/);
+      expect(show.stdout).toMatch(/about to fail/);
+      expect(show.stdout).not.toContain('hunter2');
     } finally {
       await f.cleanup();
       await api.close();
