@@ -16,6 +16,7 @@ import { DesiredStore, loadDesired, problemWhere } from './store/desired.js';
 import { ensureLayout, layout, pidFile, type Layout } from './store/paths.js';
 import { describeAction, statesFrom, type Action, type ActionState, type Actor } from './domain/actions.js';
 import { EvidenceStore, evidenceFacts, type Evidence } from './store/evidence.js';
+import { Inspector } from './loops/inspector.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 import { Agent, LocalSink, PushSink } from './agent/agent.js';
@@ -37,6 +38,7 @@ Commands:
   agent      the node agent: watch this node's Docker Engine and disks, write events
   mirror     copy another control plane's world state every few seconds
   silence    silence proposals for a node or a service for a while
+  logs       the last log lines of a service's containers (read-only)
 
 Run 'control-plane <command> --help' for a command's options; 'control-plane --version' for the version.
 Lists and checks print aligned tables, or JSON with -o json. Exit codes: 0 ok; 1 the operation
@@ -63,6 +65,14 @@ same HOMELAB_ROOT. Prints what it did: events applied, malformed lines, nodes, s
 Resumes from the observer checkpoint, reads every event not read yet, publishes world state and
 exits. Refuses while 'run' is running on the same HOMELAB_ROOT.`,
 };
+
+HELP.logs = `Usage: control-plane logs <node>/<service> [--lines N]
+
+Reads the last N (default LOG_TAIL_LINES, at most 200) log lines of each container
+hosts/<node>/services.yaml names for the service, from that node's Docker Engine, with the
+container's state, exit code, OOM kill, restarts and health. Read-only; secrets are redacted.
+Anything services.yaml does not name is refused without asking the engine.
+Exit 0 read; 1 the engine could not be asked; 2 usage (or not a service services.yaml names).`;
 
 HELP.actions = `Usage:
   control-plane actions list [--state S[,S…]] [-o table|json]   open actions, or those in the states given
@@ -408,6 +418,23 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
   }
 }
 
+async function cmdLogs(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parse('logs', argv, { lines: { type: 'string' } });
+  if (values.help) return help('logs');
+  const cfg = config(env);
+  const target = positionals[0];
+  const m = target ? /^([^/]+)\/([^/]+)$/.exec(target) : null;
+  const lines = values.lines === undefined ? cfg.logTailLines : Number(values.lines);
+  if (!m || positionals.length > 1 || !Number.isInteger(lines) || lines < 1 || lines > 200) throw new UsageError(HELP.logs!);
+  const desired = await desiredNow(env, cfg);
+  const unknown = unknownTarget(desired, target!);
+  if (unknown) throw new UsageError(`not read: ${unknown}; logs reads only the containers services.yaml names for a service`);
+  const inspector = new Inspector({ desired: () => desired, evidence: new EvidenceStore(path.join(dataDir(env, cfg).actions, 'evidence')), engineOptions: { sshKeyPath: cfg.ssh.keyPath, sshAuthSock: cfg.ssh.authSock }, log: createLogger('silent'), tailLines: lines });
+  const e = await inspector.evidenceFor({ id: `logs-${m[1]}-${m[2]}`, instance: 'now', node: m[1]!, service: m[2]! }, lines);
+  process.stdout.write(evidenceText(e));
+  return e.error ? 1 : 0;
+}
+
 async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const name = sub && HELP[`silence ${sub}`] ? `silence ${sub}` : 'silence';
@@ -596,6 +623,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return await cmdMirror(rest, env);
       case 'silence':
         return await cmdSilence(rest, env);
+      case 'logs':
+        return await cmdLogs(rest, env);
       case '--version':
       case '-V':
       case 'version':

@@ -129,6 +129,15 @@ describe.skipIf(!run)('evidence on a real engine', () => {
       expect(show.stdout).toMatch(/evidence \(read [^)]+\): exit 3/);
       expect(show.stdout).toMatch(/about to fail/);
       expect(show.stdout).not.toContain('hunter2');
+      const cliEnv = { PATH: process.env.PATH, HOMELAB_ROOT: f.l.root, HOSTS_DIR: f.hosts };
+      const logs2 = spawnSync(process.execPath, [cliPath, 'logs', `${NODE}/app`, '--lines', '5'], { env: cliEnv, encoding: 'utf8' });
+      expect(logs2.status).toBe(0);
+      expect(logs2.stdout).toMatch(/exit 3/);
+      expect(logs2.stdout).toMatch(/about to fail/);
+      expect(logs2.stdout).not.toContain('hunter2');
+      const refused = spawnSync(process.execPath, [cliPath, 'logs', `${NODE}/postgres`], { env: cliEnv, encoding: 'utf8' });
+      expect(refused.status).toBe(2);
+      expect(refused.stderr).toMatch(/not read: no service "postgres"/);
     } finally {
       await f.cleanup();
       await api.close();
