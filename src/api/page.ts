@@ -1,6 +1,7 @@
 // The read-only page: one server-rendered HTML document, no external assets. Every value that
 // came from a file or an event is escaped.
 import type { Action } from '../domain/actions.js';
+import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { ago, type Summary } from '../domain/summary.js';
 import type { WorldService } from '../domain/schemas.js';
 
@@ -28,6 +29,7 @@ tr.bad td{background:var(--badbg)}tr.bad td:first-child{border-left:4px solid va
 .notice{background:var(--warnbg);border:1px solid var(--line);border-left:4px solid var(--warn);border-radius:8px;padding:.6rem .8rem;margin:.4rem 0}
 button{font:inherit;padding:.45rem .9rem;border-radius:8px;border:1px solid var(--line);background:var(--fg);color:var(--bg);cursor:pointer}
 code{font-size:.85em}
+tr.evidence td{padding-top:0}details summary{cursor:pointer;font-size:.85rem;color:var(--muted)}details pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:.78rem;margin:.3rem 0;max-height:20rem;overflow-y:auto}
 @media (max-width:640px){.hide-sm{display:none}th,td{padding:.4rem .45rem}header{padding:.75rem}}
 `;
 
@@ -72,7 +74,14 @@ function agentPill(n: Summary['nodes'][number]): string {
   return `<span class="pill ${n.agent === 'alive' ? 'ok' : 'badtxt'}">agent ${h(n.agent)}</span>`;
 }
 
-export function renderPage(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], nonce: string, now: number): string {
+/** An open action's evidence, folded under its row (the page stays read-only and script-free for it). */
+function evidenceRow(e: Evidence | undefined): string {
+  if (!e) return '';
+  const logs = e.containers.filter((c) => c.logs.length > 0).map((c) => `<div class="muted">${h(c.name)}: last ${c.logs.length} log lines</div><pre>${h(c.logs.join('\n'))}</pre>`);
+  return `<tr class="evidence"><td colspan="5"><details><summary>🔎 ${h(evidenceFacts(e).join('; ') || 'no containers named')} (read ${h(e.collected_at.slice(11, 19))} UTC)</summary>${logs.join('') || '<div class="muted">no log lines</div>'}</details></td></tr>`;
+}
+
+export function renderPage(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], nonce: string, now: number, evidence: ReadonlyMap<string, Evidence> = new Map()): string {
   const services = Object.entries(world.services).map(([key, v]) => ({ key, ...v }));
   const missing = s.services.missing_list.map((m) => ({ key: m.key, node: m.node, service: m.service, status: 'missing', reason: 'no report yet', since: '', last_event_at: '' }));
   const rows = [...services.filter((x) => x.status !== 'healthy'), ...missing, ...services.filter((x) => x.status === 'healthy')];
@@ -106,7 +115,7 @@ ${rows
 </tbody></table>
 <h2>Open actions</h2>
 <table><thead><tr><th>action</th><th>type</th><th class="hide-sm">trigger</th><th>state</th><th class="hide-sm">updated</th></tr></thead><tbody>
-${open.map((a) => actionRow(a, now)).join('\n') || '<tr><td colspan="5" class="muted">Nothing waits for a decision.</td></tr>'}
+${open.map((a) => actionRow(a, now) + evidenceRow(evidence.get(`${a.id}@${a.instance}`))).join('\n') || '<tr><td colspan="5" class="muted">Nothing waits for a decision.</td></tr>'}
 </tbody></table>
 <h2>Recent actions</h2>
 <table><thead><tr><th>action</th><th>type</th><th class="hide-sm">trigger</th><th>outcome</th><th class="hide-sm">when</th></tr></thead><tbody>

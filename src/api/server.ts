@@ -157,19 +157,24 @@ function actionRoutes(app: App, deps: ApiDeps): void {
   });
 }
 
+/** The evidence of each open action, by `<id>@<instance>`. */
+async function openEvidence(deps: ApiDeps, s: Summary): Promise<Map<string, Evidence>> {
+  const out = new Map<string, Evidence>();
+  for (const a of [...s.actions.pending, ...s.actions.approved, ...s.actions.running]) {
+    const e = await deps.evidence?.(a.id, a.instance);
+    if (e) out.set(`${a.id}@${a.instance}`, e);
+  }
+  return out;
+}
+
 /** The page and /ai-context. */
 function pageRoutes(app: App, deps: ApiDeps): void {
   app.get('/ai-context', async (_req, reply) => {
     const s = await deps.summary();
     const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
     const world = await readWorldFiles(deps.layout);
-    const evidence = new Map<string, Evidence>();
-    for (const a of [...s.actions.pending, ...s.actions.approved, ...s.actions.running]) {
-      const e = await deps.evidence?.(a.id, a.instance);
-      if (e) evidence.set(`${a.id}@${a.instance}`, e);
-    }
     reply.type('text/markdown; charset=utf-8');
-    return aiContext(s, world, recent, deps.now(), evidence);
+    return aiContext(s, world, recent, deps.now(), await openEvidence(deps, s));
   });
 
   app.get('/', async (_req, reply) => {
@@ -184,7 +189,7 @@ function pageRoutes(app: App, deps: ApiDeps): void {
         'content-security-policy',
         `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
       );
-    return renderPage(s, world, recent, nonce, deps.now());
+    return renderPage(s, world, recent, nonce, deps.now(), await openEvidence(deps, s));
   });
 }
 

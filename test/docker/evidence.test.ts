@@ -121,6 +121,10 @@ describe.skipIf(!run)('evidence on a real engine', () => {
       expect(api.chat(TEST_BOT.chat).some((m) => m.text.includes('hunter2'))).toBe(false);
       expect(api.unexpectedRefusals()).toEqual([]);
       // Copy for AI and the CLI carry the same evidence, redacted.
+      const page = await (await fetch(`${running.address}/`)).text();
+      expect(page).toMatch(/<details><summary>🔎 exit 3/);
+      expect(page).toContain('about to fail');
+      expect(page).not.toContain('hunter2');
       const ai = await (await fetch(`${running.address}/ai-context`)).text();
       expect(ai).toMatch(/evidence \(read [^)]+\): exit 3/);
       expect(ai).toContain('about to fail');
