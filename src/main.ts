@@ -135,6 +135,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   const evidence = new EvidenceStore(path.join(l.actions, 'evidence'));
   const inspector = new Inspector({
     desired: () => desired.current(),
+    world: () => observer.current(),
     evidence,
     engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
     log: log.child({ component: 'inspector' }),

@@ -113,3 +113,18 @@ export async function inspectContainer(docker: Docker, name: string, tailLines: 
     logs_truncated: truncated,
   };
 }
+
+/** What a prune would reclaim, from `docker system df`: unused images, stopped containers, unused build cache. */
+export async function reclaimable(docker: Docker): Promise<{ containers_bytes: number; images_bytes: number; build_cache_bytes: number }> {
+  const df = (await docker.df()) as {
+    Images?: { Containers?: number; Size?: number; SharedSize?: number }[];
+    Containers?: { State?: string; SizeRw?: number }[];
+    BuildCache?: { InUse?: boolean; Shared?: boolean; Size?: number }[];
+  };
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    images_bytes: sum((df.Images ?? []).filter((i) => (i.Containers ?? 0) === 0).map((i) => Math.max(0, (i.Size ?? 0) - Math.max(0, i.SharedSize ?? 0)))),
+    containers_bytes: sum((df.Containers ?? []).filter((c) => c.State !== 'running').map((c) => c.SizeRw ?? 0)),
+    build_cache_bytes: sum((df.BuildCache ?? []).filter((b) => !b.InUse && !b.Shared).map((b) => b.Size ?? 0)),
+  };
+}

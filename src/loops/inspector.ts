@@ -4,9 +4,9 @@
 // the per-node action lock (that serialises changes only), has its own deadline, and never blocks
 // a loop: the action is written first, the evidence follows (docs/design/executor.md).
 import type { Action } from '../domain/actions.js';
-import type { DesiredState } from '../domain/schemas.js';
+import type { DesiredState, World } from '../domain/schemas.js';
 import { engineFor, explainDockerError, type EngineOptions } from '../docker/engine.js';
-import { inspectContainer } from '../docker/inspect.js';
+import { inspectContainer, reclaimable } from '../docker/inspect.js';
 import { DeadlineError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Evidence, EvidenceStore } from '../store/evidence.js';
@@ -17,6 +17,8 @@ export const INSPECT_DEADLINE_MS = 10_000;
 
 export interface InspectorDeps {
   desired: () => DesiredState;
+  /** The world (what the agent reported of a node's disk). */
+  world?: () => World;
   evidence: EvidenceStore;
   engineOptions: EngineOptions;
   log: Logger;
@@ -41,7 +43,7 @@ export class Inspector {
 
   /** Collects and stores the evidence of a new action in the background. */
   collect(a: Action): void {
-    if (this.stopping || (a.type !== 'container_restart' && a.type !== 'redeploy')) return;
+    if (this.stopping) return;
     const run = this.evidenceFor(a)
       .then((e) => this.store(e))
       .catch((err: unknown) => this.deps.log.error({ err, id: a.id }, `could not store the evidence of ${a.id}`))
@@ -57,9 +59,10 @@ export class Inspector {
   }
 
   /** Reads the evidence now (also for a fresh look when an admin opens old logs, or /logs). */
-  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'>, tailLines = this.deps.tailLines): Promise<Evidence> {
+  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'> & { type?: Action['type'] }, tailLines = this.deps.tailLines): Promise<Evidence> {
     const base = { version: 1 as const, id: a.id, instance: a.instance, node: a.node, service: a.service ?? null };
     const dn = this.deps.desired()[a.node];
+    if (a.type === 'disk_cleanup') return this.diskEvidence(base, dn);
     const service = a.service ? dn?.services[a.service] : undefined;
     if (!dn || !service) return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error: `${a.node}/${a.service ?? ''} is not in services.yaml: nothing was read` };
     try {
@@ -70,6 +73,21 @@ export class Inspector {
     } catch (err) {
       const error = err instanceof DeadlineError ? err.message : explainDockerError(err, dn.docker, a.node);
       return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error };
+    }
+  }
+
+  /** disk_cleanup: the agent's disk numbers and what a prune would reclaim. */
+  private async diskEvidence(base: Omit<Evidence, 'collected_at' | 'containers'>, dn: DesiredState[string] | undefined): Promise<Evidence> {
+    const n = this.deps.world?.().nodes[base.node];
+    const reported = { used_pct: n?.disk_used_pct ?? null, pressure: n?.disk_pressure ?? null, reported_at: n?.disk_updated_at ?? null };
+    const at = () => new Date(this.clock.now()).toISOString();
+    if (!dn) return { ...base, collected_at: at(), containers: [], disk: { ...reported, reclaimable: null }, error: `${base.node} is not in hosts/: its engine was not asked` };
+    try {
+      const r = await this.withDeadline(reclaimable(engineFor(dn.docker, this.deps.engineOptions)), base.node);
+      return { ...base, collected_at: at(), containers: [], disk: { ...reported, reclaimable: r } };
+    } catch (err) {
+      const error = err instanceof DeadlineError ? err.message : explainDockerError(err, dn.docker, base.node);
+      return { ...base, collected_at: at(), containers: [], disk: { ...reported, reclaimable: null }, error };
     }
   }
 

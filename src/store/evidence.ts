@@ -30,6 +30,15 @@ export const EvidenceSchema = z.object({
   service: z.string().nullable(),
   collected_at: z.string(),
   containers: z.array(ContainerSchema),
+  /** disk_cleanup: what the agent reported of the disk, and what a prune would reclaim (docker system df). */
+  disk: z
+    .object({
+      used_pct: z.number().nullable(),
+      pressure: z.string().nullable(),
+      reported_at: z.string().nullable(),
+      reclaimable: z.object({ containers_bytes: z.number(), images_bytes: z.number(), build_cache_bytes: z.number() }).nullable(),
+    })
+    .optional(),
   /** The engine could not be asked: that is evidence too ("node's engine unreachable"). */
   error: z.string().optional(),
 });
@@ -84,7 +93,9 @@ export class EvidenceStore {
 
 /** What the evidence says, as plain facts per container (the chat, the CLI and /ai-context word them). */
 export function evidenceFacts(e: Evidence): string[] {
-  if (e.error) return [e.error];
+  const disk = e.disk ? [diskFact(e.disk)] : [];
+  if (e.error) return [...disk, e.error];
+  if (e.disk) return disk;
   return e.containers.map((c) => {
     const bits: string[] = [];
     if (c.state === 'missing') bits.push('container missing');
@@ -95,4 +106,16 @@ export function evidenceFacts(e: Evidence): string[] {
     if (c.health && c.health.status !== 'healthy') bits.push(`${c.health.status}${c.health.failing_streak > 0 ? ` ${c.health.failing_streak}×` : ''}${c.health.last_output ? ` ("${c.health.last_output.split('\n')[0]!.slice(0, 80)}")` : ''}`);
     return (e.containers.length > 1 ? `${c.name}: ` : '') + bits.join(' · ');
   });
+}
+
+function mib(n: number): string {
+  return n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : `${Math.round(n / 1024 ** 2)} MiB`;
+}
+
+function diskFact(d: NonNullable<Evidence['disk']>): string {
+  const used = d.used_pct === null ? 'disk use not reported' : `disk ${d.used_pct}% used`;
+  const r = d.reclaimable;
+  if (!r) return used;
+  const total = r.containers_bytes + r.images_bytes + r.build_cache_bytes;
+  return `${used} · a prune would reclaim about ${mib(total)} (images ${mib(r.images_bytes)}, stopped containers ${mib(r.containers_bytes)}, build cache ${mib(r.build_cache_bytes)})`;
 }

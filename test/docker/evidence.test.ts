@@ -8,7 +8,7 @@ import type Docker from 'dockerode';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DesiredState } from '../../src/domain/schemas.js';
 import { Inspector } from '../../src/loops/inspector.js';
-import { EvidenceStore } from '../../src/store/evidence.js';
+import { EvidenceStore, evidenceFacts } from '../../src/store/evidence.js';
 import { dockerOrSkip, makeTestContainer, probeDocker, removeLabelled, TEST_LABEL } from '../support/docker.js';
 import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { controlPlaneFixture } from '../support/control-plane.js';
@@ -84,6 +84,19 @@ describe.skipIf(!run)('evidence on a real engine', () => {
     await waitFor(async () => (await c.inspect()).State.Status === 'exited', { timeoutMs: 30_000, what: 'the container to be killed' });
     const e = await inspector(desired({ mem: [cname('oom')] })).evidenceFor(action('mem'));
     expect(e.containers[0]).toMatchObject({ state: 'exited', oom_killed: true });
+  });
+
+  it('disk_cleanup: the disk use the agent reported and what a prune would reclaim (docker system df)', async () => {
+    const world = { services: {}, nodes: { [NODE]: { node: NODE, agent: 'alive' as const, last_seen: null, last_event_type: null, disk_pressure: 'high' as const, disk_used_pct: 91, disk_updated_at: '2026-05-27T14:00:00.000Z', events_applied: 1, events_unknown: 0 } } };
+    const make = (socket?: string) => new Inspector({ desired: () => desired({}, socket), world: () => world, evidence: new EvidenceStore(path.join(dir, 'evidence')), engineOptions: {}, log: memoryLogger().log, tailLines: 30 });
+    const e = await make().evidenceFor({ id: `disk-cleanup-${NODE}`, instance: 'i1', node: NODE, service: null, type: 'disk_cleanup' });
+    expect(e.error).toBeUndefined();
+    expect(e.disk).toMatchObject({ used_pct: 91, pressure: 'high', reported_at: '2026-05-27T14:00:00.000Z' });
+    for (const v of Object.values(e.disk!.reclaimable!)) expect(v).toBeGreaterThanOrEqual(0);
+    expect(evidenceFacts(e)[0]).toMatch(/^disk 91% used · a prune would reclaim about \d+/);
+    const down = await make('/nonexistent/docker.sock').evidenceFor({ id: `disk-cleanup-${NODE}`, instance: 'i1', node: NODE, service: null, type: 'disk_cleanup' });
+    expect(down.disk).toMatchObject({ used_pct: 91, reclaimable: null });
+    expect(evidenceFacts(down)).toEqual(['disk 91% used', expect.stringMatching(/cannot reach/)]);
   });
 
   it('a container that does not exist is missing; an unreachable engine is explained, at once', async () => {
