@@ -24,7 +24,11 @@ describe.skipIf(!haveChromium)('the page in a browser', () => {
   beforeAll(async () => {
     root = await tempDir('hcp-page-');
     f = await apiFixture(root);
-    await f.actions.create(restartDraft('zigbee2mqtt'));
+    const z = await f.actions.create(restartDraft('zigbee2mqtt'));
+    await f.evidence.write({
+      version: 1, id: z!.id, instance: z!.instance, node: z!.node, service: z!.service, collected_at: new Date().toISOString(),
+      containers: [{ name: 'zigbee2mqtt', state: 'exited', exit_code: 137, oom_killed: true, restart_count: 3, started_at: null, finished_at: null, health: null, image: 'koenkk/zigbee2mqtt', image_id: 'sha256:1', logs: ['2026-05-27T14:00:00Z Error: ENOMEM', `2026-05-27T14:00:01Z ${'x'.repeat(400)}`], logs_truncated: false }],
+    });
     base = await f.app.listen({ host: '127.0.0.1', port: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -70,6 +74,21 @@ describe.skipIf(!haveChromium)('the page in a browser', () => {
     expect(await page.locator('text=container-restart-chelsty-infra-zigbee2mqtt').count()).toBe(1);
     await ctx.close();
     report('xss_in_browser', { payloads: XSS.length, dialogs: dialogs.length, injected_elements: 0, failures: 0 });
+  });
+
+  it('an open action folds out to its evidence: the facts, then the last log lines (wrapped, no sideways scroll)', async () => {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 } });
+    const page = await ctx.newPage();
+    await page.goto(`${base}/`);
+    const summary = page.locator('tr.evidence summary');
+    expect(await summary.innerText()).toMatch(/exit 137 · OOM-killed · 3 restarts/);
+    const pre = page.locator('tr.evidence pre');
+    expect(await pre.isVisible()).toBe(false);
+    await summary.click();
+    expect(await pre.isVisible()).toBe(true);
+    expect(await pre.innerText()).toContain('Error: ENOMEM');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
+    await ctx.close();
   });
 
   it('"Copy for AI" puts /ai-context on the clipboard', async () => {

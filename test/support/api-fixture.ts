@@ -1,6 +1,8 @@
 // A web server over a temp HOMELAB_ROOT with a hand-made world, for API and browser tests.
+import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { buildServer } from '../../src/api/server.js';
+import { EvidenceStore } from '../../src/store/evidence.js';
 import { Metrics } from '../../src/api/metrics.js';
 import type { RunnerStatus } from '../../src/loops/runner.js';
 import { ActionStore } from '../../src/store/actions.js';
@@ -71,6 +73,7 @@ export interface ApiFixture {
   actions: ActionStore;
   runners: RunnerStatus[];
   mem: ReturnType<typeof memoryLogger>;
+  evidence: EvidenceStore;
 }
 
 export async function apiFixture(
@@ -102,6 +105,7 @@ export async function apiFixture(
     observerCounters: () => ({ applied: 10, malformed: 2, duplicate: 0, unknown: 1, oversized: 0 }),
     now: () => now,
   };
+  const evidence = new EvidenceStore(path.join(l.actions, 'evidence'));
   const exposition = new Metrics();
   exposition.observeAction('container_restart', 1.5);
   const app = buildServer({
@@ -124,6 +128,7 @@ export async function apiFixture(
     ingestTokens: opts.ingestTokens ?? {},
     aliases: { 'node-2': 'chelsty-infra' },
     ingestBodyLimit: 256 * 1024,
+    evidence: (id, instance) => evidence.read(id, instance),
   });
-  return { l, app, actions, runners, mem };
+  return { l, app, actions, runners, mem, evidence };
 }
