@@ -502,6 +502,30 @@ describe('commands', () => {
     }
   });
 
+  it('📜 Logs of an action whose evidence is older than 5 minutes reads it again (and stores it); a stranger may not', async () => {
+    await start({ executor: false });
+    await drift([['s13', 'containers_not_running']]);
+    const id = 'container-restart-n1-s13';
+    const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
+    const a = (await store().history(id))[0]!;
+    const ev = running!.evidence;
+    // Wait for the inspector's own evidence (the engine here does not exist), then make it old, with logs.
+    await waitFor(() => ev.read(id, a.instance), { what: 'the first evidence' });
+    const old = new Date(Date.now() - 10 * 60_000).toISOString();
+    await ev.write({ version: 1, id, instance: a.instance, node: 'n1', service: 's13', collected_at: old, containers: [{ name: 's13', state: 'exited', exit_code: 1, oom_killed: false, restart_count: 0, started_at: null, finished_at: null, health: null, image: null, image_id: null, logs: ['2026-05-27T14:00:00Z old line'], logs_truncated: false }] });
+    await running!.telegram!.loop.runNow();
+    await waitFor(() => buttons(api.messages.get(msg.message_id)).includes('📜 Logs'), { what: 'the Logs button' });
+    let cq = api.press(msg.message_id, api.button(msg.message_id, '📜 Logs'), STRANGER);
+    expect((await answered(cq)).text).toMatch(/Not authorized/);
+    cq = api.press(msg.message_id, api.button(msg.message_id, '📜 Logs'), ADMIN);
+    await answered(cq);
+    const reply = await waitFor(() => api.chat(CHAT).find((m) => /📜 <b>Logs of s13 on n1<\/b>/.test(m.text)), { what: 'the logs reply' });
+    // Read again: this engine cannot be reached, and the reply says so instead of the old line.
+    expect(reply.text).toMatch(/cannot reach n1's Docker Engine/);
+    expect(reply.text).not.toContain('old line');
+    expect((await ev.read(id, a.instance))!.collected_at > old).toBe(true);
+  });
+
   it('commands from another chat are ignored', async () => {
     await start({ executor: false });
     api.userMessage(999, ADMIN, '/status');
