@@ -309,8 +309,10 @@ describe('one living message per action', () => {
     running = await f.start({ ...botEnv(api), TELEGRAM_CHAT_ID: String(GROUP) }, { paused: ['executor'] });
     await waitFor(() => api.callsOf('getUpdates').length > 0, { what: 'polling' });
     await appendEvents(l.root, Object.keys(nodes).flatMap((n) => ['a', 'b', 'c'].map((s) => ev('containers_not_running', s, n))));
-    // 30 action messages for the group: 15 go at once, the rest wait for the window.
-    await waitFor(() => api.chat(GROUP).length >= 15, { what: 'the first 15' });
+    // 30 action messages for the group (and an edit for each whose evidence arrives after it was
+    // sent): 15 calls go at once, the rest wait for the window.
+    const counted = () => api.calls.filter((c) => (c.method === 'sendMessage' || c.method === 'editMessageText') && Number(c.params.chat_id) === GROUP && c.status === 'ok').length;
+    await waitFor(() => counted() >= 15, { what: 'the first 15 calls' });
     await waitFor(() => running!.telegram!.outbox.pending().length >= 10, { what: 'a queue' });
     const t0 = Date.now();
     api.userMessage(GROUP, ADMIN, '/status');
