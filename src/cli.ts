@@ -22,7 +22,8 @@ import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 import { Agent, LocalSink, PushSink } from './agent/agent.js';
 import { engineFor } from './docker/engine.js';
 import { Mirror } from './mirror/mirror.js';
-import { unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
+import { serviceTarget, unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
+import { MAX_LOG_LINES } from './docker/inspect.js';
 import { parseDesiredText } from './store/desired.js';
 
 const USAGE = `control-plane — keeps a homelab's Docker services in their desired state
@@ -423,14 +424,14 @@ async function cmdLogs(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
   if (values.help) return help('logs');
   const cfg = config(env);
   const target = positionals[0];
-  const m = target ? /^([^/]+)\/([^/]+)$/.exec(target) : null;
+  const t = serviceTarget(target);
   const lines = values.lines === undefined ? cfg.logTailLines : Number(values.lines);
-  if (!m || positionals.length > 1 || !Number.isInteger(lines) || lines < 1 || lines > 200) throw new UsageError(HELP.logs!);
+  if (!t || positionals.length > 1 || !Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) throw new UsageError(HELP.logs!);
   const desired = await desiredNow(env, cfg);
   const unknown = unknownTarget(desired, target!);
   if (unknown) throw new UsageError(`not read: ${unknown}; logs reads only the containers services.yaml names for a service`);
   const inspector = new Inspector({ desired: () => desired, evidence: new EvidenceStore(path.join(dataDir(env, cfg).actions, 'evidence')), engineOptions: { sshKeyPath: cfg.ssh.keyPath, sshAuthSock: cfg.ssh.authSock }, log: createLogger('silent'), tailLines: lines });
-  const e = await inspector.evidenceFor({ id: `logs-${m[1]}-${m[2]}`, instance: 'now', node: m[1]!, service: m[2]! }, lines);
+  const e = await inspector.tail(t.node, t.service, lines);
   process.stdout.write(evidenceText(e));
   return e.error ? 1 : 0;
 }

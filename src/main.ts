@@ -259,12 +259,8 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
     kickSupervisor: () => loops.supervisor.kick(),
     evidence: {
       get: (id, instance) => p.evidence.get(id, instance),
-      fresh: async (a) => {
-        const e = await p.inspector.evidenceFor(a);
-        await p.inspector.store(e);
-        return e;
-      },
-      tail: (node, service, lines) => p.inspector.evidenceFor({ id: `logs-${node}-${service}`, instance: 'now', node, service }, lines),
+      fresh: (a) => p.inspector.refresh(a),
+      tail: (node, service, lines) => p.inspector.tail(node, service, lines),
     },
   });
   bus.on('actionsChanged', () => bot.loop.hint());

@@ -1,7 +1,7 @@
 // The daily digest (TELEGRAM_DIGEST_CRON): what happened since the last one, and what still waits
 // for a decision, with one button that opens the pending list. Lane 4: it never delays an answer.
 import path from 'node:path';
-import { digestOf } from '../domain/digest.js';
+import { digestOf, digestSince } from '../domain/digest.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 import { buttonsFor } from './callback-data.js';
 import type { BotKit } from './context.js';
@@ -19,7 +19,7 @@ export async function sendDigest(kit: BotKit): Promise<string> {
     now,
     world: deps.world(),
     desired: deps.desired(),
-    finished: await deps.actions.finishedSince(since ?? new Date(now - 86_400_000).toISOString()),
+    finished: await deps.actions.finishedSince(digestSince(since, now)),
     pending: await deps.actions.list('pending'),
   });
   const text = renderDigest(d, now);

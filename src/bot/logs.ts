@@ -2,7 +2,8 @@
 // fetched fresh when older than 5 minutes) and /logs <node>/<service> [lines] for a service that
 // services.yaml names. The bot never reads an engine itself: it asks the inspector.
 import { Composer } from 'grammy';
-import { unknownTarget } from '../domain/schemas.js';
+import { MAX_LOG_LINES } from '../docker/inspect.js';
+import { serviceTarget, unknownTarget } from '../domain/schemas.js';
 import { requireAdmin } from './auth.js';
 import { answer, onButtons, type BotContext, type BotKit } from './context.js';
 import { parseActionKey } from './notifier.js';
@@ -10,7 +11,6 @@ import { esc, renderLogs } from './render.js';
 
 /** Stored evidence older than this is read again when its Logs are opened. */
 export const FRESH_AFTER_MS = 5 * 60_000;
-export const MAX_LOG_LINES = 200;
 
 const USAGE = `Usage: /logs &lt;node&gt;/&lt;service&gt; [lines], lines 1–${MAX_LOG_LINES} (default 30), e.g. /logs piha/webui 50`;
 
@@ -20,13 +20,13 @@ async function logsCommand(kit: BotKit, ctx: BotContext): Promise<void> {
   if (!evidence) return void (await kit.reply(ctx, 'Logs are not available here.'));
   const [target, count, ...rest] = String(ctx.match ?? '').trim().split(/\s+/).filter(Boolean);
   const lines = count === undefined ? 30 : Number(count);
-  const m = target ? /^([^/]+)\/([^/]+)$/.exec(target) : null;
-  if (!m || rest.length > 0 || !Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) return void (await kit.reply(ctx, USAGE));
+  const t = serviceTarget(target);
+  if (!t || rest.length > 0 || !Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) return void (await kit.reply(ctx, USAGE));
   // Only a service services.yaml names (its containers, nothing else) is read.
   const unknown = unknownTarget(kit.deps.desired(), target!);
   if (unknown) return void (await kit.reply(ctx, `Not read: ${esc(unknown)}. /logs reads only the containers services.yaml names for a service.`));
-  const e = await evidence.tail(m[1]!, m[2]!, lines);
-  await kit.reply(ctx, renderLogs(`Logs of ${m[2]} on ${m[1]}`, e));
+  const e = await evidence.tail(t.node, t.service, lines);
+  await kit.reply(ctx, renderLogs(`Logs of ${t.service} on ${t.node}`, e));
 }
 
 export function logsComposer(kit: BotKit): Composer<BotContext> {

@@ -82,13 +82,13 @@ export class Notifier {
     const confirming = rec?.meta.kind === 'action' && rec.meta.confirming === true;
     const data = this.data(key);
     const evidence = await this.deps.evidence?.(a.id, a.instance);
-    const from = `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${rec?.rev ?? 0}`;
-    if (rec && !opts.urgent && this.rendered.get(key) === from) return;
+    const from = (rev: number | undefined) => `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${rev ?? 0}`;
+    if (rec && !opts.urgent && this.rendered.get(key) === from(rec.rev)) return;
     const r = renderAction(a, data, { confirming, now: this.deps.now(), ...(evidence ? { evidence } : {}) });
     const final = !isOpen(a.state) && (a.state !== 'completed' || a.type === 'disk_cleanup' || typeof a.verified === 'boolean');
     await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
     if (final) this.rendered.delete(key);
-    else this.rendered.set(key, `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${this.deps.outbox.get(key)?.rev ?? 0}`);
+    else this.rendered.set(key, from(this.deps.outbox.get(key)?.rev));
   }
 
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {

@@ -6,6 +6,8 @@ import type Docker from 'dockerode';
 import stripAnsi from 'strip-ansi';
 import { redact } from '../domain/redact.js';
 
+/** The most log lines one read asks for (/logs, `control-plane logs`, LOG_TAIL_LINES). */
+export const MAX_LOG_LINES = 200;
 /** Logs kept per container, at most (the newest lines win). */
 export const LOG_CAP_BYTES = 8 * 1024;
 /** Docker's `timestamps: true` prefix (RFC 3339 with nanoseconds, UTC). */

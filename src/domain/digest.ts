@@ -26,8 +26,13 @@ export interface Digest {
   pending: Action[];
 }
 
+/** Since when a digest looks: the last digest's time, or 24 h back for the first one. */
+export function digestSince(last: string | null, now: number): string {
+  return last ?? new Date(now - 86_400_000).toISOString();
+}
+
 export function digestOf(input: DigestInput): Digest {
-  const since = input.since ?? new Date(input.now - 86_400_000).toISOString();
+  const since = digestSince(input.since, input.now);
   const services = Object.values(input.world.services);
   const count = (s: Action['state']) => input.finished.filter((a) => a.state === s).length;
   return {

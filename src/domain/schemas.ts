@@ -153,6 +153,12 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
   return { node, docker, services };
 }
 
+/** `<node>/<service>` split in two, or undefined for anything else. */
+export function serviceTarget(target: string | undefined): { node: string; service: string } | undefined {
+  const m = target ? /^([^/]+)\/([^/]+)$/.exec(target) : null;
+  return m ? { node: m[1]!, service: m[2]! } : undefined;
+}
+
 /**
  * Why `target` (`node` or `node/service`) names nothing services.yaml knows, naming what exists;
  * undefined when it names a node (and service) of the desired state.

@@ -6,7 +6,7 @@
 import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import { engineFor, explainDockerError, type EngineOptions } from '../docker/engine.js';
-import { inspectContainer, reclaimable } from '../docker/inspect.js';
+import { inspectContainer, MAX_LOG_LINES, reclaimable } from '../docker/inspect.js';
 import { DeadlineError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Evidence, EvidenceStore } from '../store/evidence.js';
@@ -56,6 +56,18 @@ export class Inspector {
     if (this.stopped) return;
     await this.deps.evidence.write(e);
     this.deps.onStored?.(e);
+  }
+
+  /** Reads an action's evidence again and stores it (Logs opened on old evidence). */
+  async refresh(a: Action): Promise<Evidence> {
+    const e = await this.evidenceFor(a);
+    await this.store(e);
+    return e;
+  }
+
+  /** A fresh tail of a service's containers, not stored (/logs, `control-plane logs`). */
+  tail(node: string, service: string, lines: number): Promise<Evidence> {
+    return this.evidenceFor({ id: `logs-${node}-${service}`, instance: 'now', node, service }, Math.min(lines, MAX_LOG_LINES));
   }
 
   /** Reads the evidence now (also for a fresh look when an admin opens old logs, or /logs). */
