@@ -25,6 +25,10 @@ import { Mirror } from './mirror/mirror.js';
 import { serviceTarget, unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
 import { MAX_LOG_LINES } from './docker/inspect.js';
 import { parseDesiredText } from './store/desired.js';
+import { UpdatesStore, type Skips, type UpdateEntry } from './store/updates.js';
+import { UpdateChecker, servicesToCheck } from './loops/updates.js';
+import { RegistryClient } from './docker/registry.js';
+import { shortDigest } from './domain/image-ref.js';
 
 const USAGE = `control-plane — keeps a homelab's Docker services in their desired state
 
@@ -40,6 +44,7 @@ Commands:
   mirror     copy another control plane's world state every few seconds
   silence    silence proposals for a node or a service for a while
   logs       the last log lines of a service's containers (read-only)
+  updates    check for newer images now; list what the last checks found; skip a version
 
 Run 'control-plane <command> --help' for a command's options; 'control-plane --version' for the version.
 Lists and checks print aligned tables, or JSON with -o json. Exit codes: 0 ok; 1 the operation
@@ -74,6 +79,22 @@ hosts/<node>/services.yaml names for the service, from that node's Docker Engine
 container's state, exit code, OOM kill, restarts and health. Read-only; secrets are redacted.
 Anything services.yaml does not name is refused without asking the engine.
 Exit 0 read; 1 the engine could not be asked; 2 usage (or not a service services.yaml names).`;
+
+HELP.updates = `Usage:
+  control-plane updates check [<node>[/<service>]] [-o table|json]   ask the registries now
+  control-plane updates list [-o table|json]                          what the last checks found
+  control-plane updates skip <node>/<service> [--by NAME]             never propose the newer image found for it
+
+A service is checked when services.yaml watches it and its updates: (or its node's
+docker.updates) is notify, approve or auto. 'check' reads each container's image and local digest
+from the node's engine and asks the image's registry what its tag names now (HEAD, so Docker Hub
+does not count a pull), then writes HOMELAB_ROOT/world/updates.json; a running control plane
+proposes what it finds at once. Registry credentials come from DOCKER_CONFIG/config.json;
+INSECURE_REGISTRIES lists registries spoken to over plain HTTP (loopback ones always are).
+Exit 0 checked (newer images or not); 1 a service could not be checked; 2 usage or configuration.`;
+HELP['updates check'] = HELP.updates;
+HELP['updates list'] = HELP.updates;
+HELP['updates skip'] = HELP.updates;
 
 HELP.actions = `Usage:
   control-plane actions list [--state S[,S…]] [-o table|json]   open actions, or those in the states given
@@ -436,6 +457,79 @@ async function cmdLogs(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
   return e.error ? 1 : 0;
 }
 
+function updatesTable(entries: readonly UpdateEntry[], skips: Skips): string {
+  const rows: string[][] = [];
+  for (const e of entries) {
+    const key = `${e.node}/${e.service}`;
+    if (e.error) rows.push([key, '-', 'error', '-', '-', e.error]);
+    for (const i of e.images) {
+      const skipped = i.remote_digest ? skips[key]?.find((x) => x.digest === i.remote_digest) : undefined;
+      const note = i.error ?? (skipped ? `${skipped.reason.replace('_', ' ')} ${skipped.at.slice(0, 16)}` : [i.version ? `version ${i.version}` : '', i.created ? `built ${i.created.slice(0, 10)}` : ''].filter(Boolean).join(', '));
+      rows.push([key, i.image, skipped ? `${i.status} (skipped)` : i.status, shortDigest(i.local_digest), shortDigest(i.remote_digest), note]);
+    }
+  }
+  return table(['SERVICE', 'IMAGE', 'STATUS', 'LOCAL', 'REMOTE', 'NOTE'], rows);
+}
+
+async function cmdUpdates(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const { values, positionals } = parse(sub ? `updates ${sub}` : 'updates', argv.slice(sub ? 1 : 0), { output: { type: 'string', short: 'o' }, by: { type: 'string' } });
+  if (values.help || !sub) return help(sub ? `updates ${sub}` : 'updates');
+  const cfg = config(env);
+  const l = dataDir(env, cfg);
+  await ensureLayout(l);
+  const store = new UpdatesStore(l.world, l.state);
+  const format = outputFormat(values);
+  switch (sub) {
+    case 'check': {
+      const target = positionals[0];
+      if (positionals.length > 1) throw new UsageError(HELP.updates!);
+      const desired = await desiredNow(env, cfg);
+      if (target) {
+        const unknown = unknownTarget(desired, target);
+        if (unknown) throw new UsageError(`not checked: ${unknown}`);
+      }
+      if (servicesToCheck(desired, target).length === 0) {
+        process.stderr.write(`nothing to check: no watched service${target ? ` in ${target}` : ''} has updates: notify, approve or auto in services.yaml\n`);
+        return 0;
+      }
+      const checker = new UpdateChecker({
+        desired: () => desired,
+        store,
+        registry: new RegistryClient({ insecure: cfg.updates.insecure, credentials: new Map(Object.entries(cfg.updates.credentials)) }),
+        engineOptions: { sshKeyPath: cfg.ssh.keyPath, sshAuthSock: cfg.ssh.authSock },
+        log: createLogger('silent'),
+        intervalMs: cfg.updates.intervalMs,
+      });
+      const entries = await checker.check(target);
+      process.stdout.write(format === 'json' ? `${JSON.stringify(entries, null, 2)}\n` : updatesTable(entries, store.skips()));
+      return entries.some((e) => e.error || e.images.some((i) => i.status === 'error')) ? 1 : 0;
+    }
+    case 'list': {
+      const entries = Object.values(store.updates()).sort((a, b) => (`${a.node}/${a.service}` < `${b.node}/${b.service}` ? -1 : 1));
+      process.stdout.write(format === 'json' ? `${JSON.stringify(entries, null, 2)}\n` : entries.length ? updatesTable(entries, store.skips()) : 'no update checks yet: control-plane updates check\n');
+      return 0;
+    }
+    case 'skip': {
+      const t = serviceTarget(positionals[0]);
+      if (!t || positionals.length > 1) throw new UsageError(HELP.updates!);
+      const key = `${t.node}/${t.service}`;
+      const e = store.updates()[key];
+      const newer = (e?.images ?? []).filter((i) => i.status === 'image_update_available' && i.remote_digest);
+      if (newer.length === 0) {
+        process.stderr.write(`nothing to skip: the last check of ${key} found no newer image\n`);
+        return 1;
+      }
+      const by = typeof values.by === 'string' ? values.by : `cli:${userName()}`;
+      for (const i of newer) await store.skip(key, { digest: i.remote_digest!, at: new Date().toISOString(), reason: 'skipped', by });
+      process.stdout.write(`skipped for ${key}: ${newer.map((i) => `${i.image} ${shortDigest(i.remote_digest)}`).join(', ')}; a pending image update for it is cancelled at the next pass, and only a newer version is proposed again\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown updates command ${JSON.stringify(sub)}\n\n${HELP.updates}`);
+  }
+}
+
 async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const name = sub && HELP[`silence ${sub}`] ? `silence ${sub}` : 'silence';
@@ -626,6 +720,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return await cmdSilence(rest, env);
       case 'logs':
         return await cmdLogs(rest, env);
+      case 'updates':
+        return await cmdUpdates(rest, env);
       case '--version':
       case '-V':
       case 'version':

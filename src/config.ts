@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from './domain/schemas.js';
 import { makeDirsSync } from './store/paths.js';
+import { loadDockerCredentials, type Credentials } from './docker/registry.js';
 import { parseDuration } from './store/supervisor-state.js';
 
 export class ConfigError extends Error {
@@ -121,6 +122,21 @@ const EnvSchema = z.object({
   INGEST_TOKENS: tokenPairs.default({}),
   SSH_KEY_PATH: optionalString,
   SSH_AUTH_SOCK: optionalString,
+  UPDATE_CHECK_INTERVAL_H: intIn(1, 24 * 30).default(6),
+  INSECURE_REGISTRIES: z
+    .string()
+    .transform((text, ctx) => {
+      const list = text.split(',').map((x) => x.trim()).filter(Boolean);
+      for (const r of list) {
+        if (!/^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9a-fA-F:]+\])(?::\d{1,5})?$/.test(r)) {
+          ctx.addIssue({ code: 'custom', message: `${JSON.stringify(r)} is not host[:port]; list registries as host[:port] separated by commas, without http://` });
+          return z.NEVER;
+        }
+      }
+      return list;
+    })
+    .default([]),
+  DOCKER_CONFIG: optionalString,
 });
 
 /** The names of every variable `loadConfig` reads (docs/operator/configuration.md lists them). */
@@ -170,6 +186,16 @@ export interface Config {
   logLevel: string;
   ingestTokens: Readonly<Record<string, string>>;
   ssh: { keyPath: string | undefined; authSock: string | undefined };
+  updates: {
+    intervalMs: number;
+    /** Registries spoken to over plain HTTP besides loopback ones. */
+    insecure: readonly string[];
+    /** The directory whose config.json holds registry credentials (DOCKER_CONFIG). */
+    dockerConfig: string | undefined;
+    credentials: Readonly<Record<string, Credentials>>;
+    /** What config.json asks for that is not supported (credential helpers). */
+    unsupported: readonly string[];
+  };
 }
 
 function deepFreeze<T>(o: T): T {
@@ -211,6 +237,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('TELEGRAM_THREAD_ID', 'forum topics exist only in supergroups: TELEGRAM_CHAT_ID must then be a group id (negative, -100…) or @name');
   }
   if (e.SSH_KEY_PATH && !existsSync(e.SSH_KEY_PATH)) throw new ConfigError('SSH_KEY_PATH', `no such file ${JSON.stringify(e.SSH_KEY_PATH)}`);
+  let registry: ReturnType<typeof loadDockerCredentials> = { credentials: new Map(), unsupported: [] };
+  if (e.DOCKER_CONFIG) {
+    try {
+      registry = loadDockerCredentials(path.resolve(e.DOCKER_CONFIG));
+    } catch (err) {
+      throw new ConfigError('DOCKER_CONFIG', `${(err as Error).message} (the directory of a docker config.json with registry credentials)`);
+    }
+  }
   if (!isValidTimeZone(e.TZ)) throw new ConfigError('TZ', `unknown time zone ${JSON.stringify(e.TZ)}; use an IANA name such as Europe/Warsaw`);
   return deepFreeze({
     homelabRoot: path.resolve(e.HOMELAB_ROOT),
@@ -240,6 +274,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     ingestTokens: e.INGEST_TOKENS,
     ssh: { keyPath: e.SSH_KEY_PATH, authSock: e.SSH_AUTH_SOCK },
+    updates: {
+      intervalMs: e.UPDATE_CHECK_INTERVAL_H * 3600_000,
+      insecure: e.INSECURE_REGISTRIES,
+      dockerConfig: e.DOCKER_CONFIG ? path.resolve(e.DOCKER_CONFIG) : undefined,
+      credentials: Object.fromEntries(registry.credentials),
+      unsupported: registry.unsupported,
+    },
   });
 }
 

@@ -60,6 +60,20 @@ export class OperationError extends CodedError {
   readonly code = 'operation';
 }
 
+/**
+ * An image update that did not come up healthy and was put back on its old image. `digests` are
+ * the remote digests that failed: not proposed again (docs/design/updates.md).
+ */
+export class RolledBackError extends OperationError {
+  constructor(
+    message: string,
+    readonly digests: readonly string[],
+    readonly rollbackFailed = false,
+  ) {
+    super(message);
+  }
+}
+
 const STORAGE_CODES = new Set(['ENOSPC', 'EDQUOT']);
 
 /** Turns a filesystem error of a full disk into a StorageFullError; anything else is returned as it is. */

@@ -26,7 +26,10 @@ import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired
 import { checkOneFilesystem, ensureLayout, layout, pidFile, storageStatus, type Layout } from './store/paths.js';
 import { Bus } from './app/bus.js';
 import { Lifecycle, type Component } from './app/lifecycle.js';
-import { executorComponent, inspectorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, watchersComponent } from './app/components.js';
+import { executorComponent, inspectorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent } from './app/components.js';
+import { UpdatesStore } from './store/updates.js';
+import { RegistryClient } from './docker/registry.js';
+import { UpdateChecker } from './loops/updates.js';
 
 export type LoopName = 'observer' | 'desired' | 'supervisor' | 'executor';
 
@@ -38,6 +41,9 @@ export interface Running {
   status: StatusSources;
   actions: ActionStore;
   server: ReturnType<typeof buildServer>;
+  /** Image update checks (`checker.check()` runs one now) and their results. */
+  checker: UpdateChecker;
+  updates: UpdatesStore;
   /** Where the web server listens (the port is the real one when PORT=0). */
   address: string;
   supervisorState: SupervisorState;
@@ -87,7 +93,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
       ...Object.values(loops).map(runnerComponent),
-      watchersComponent(config.hostsDir, l, bus, log),
+      updateCheckerComponent(parts.checker, parts.updates),
+      watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),
       ...(telegram ? [telegramComponent(telegram)] : []),
       serverComponent(server, config, address),
     ]);
@@ -132,6 +139,19 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
+  const updates = new UpdatesStore(l.world, l.state);
+  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(Object.entries(config.updates.credentials)), now });
+  for (const what of config.updates.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
+  const checker = new UpdateChecker({
+    desired: () => desired.current(),
+    store: updates,
+    registry,
+    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    log: log.child({ component: 'updates' }),
+    clock,
+    intervalMs: config.updates.intervalMs,
+    onChecked: () => bus.emit('updatesChanged'),
+  });
   const evidence = new EvidenceStore(path.join(l.actions, 'evidence'));
   const inspector = new Inspector({
     desired: () => desired.current(),
@@ -154,6 +174,8 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     planConfig: { ...DEFAULT_PLAN_CONFIG, missingGraceS: config.missingGraceS },
     onActionChanged: () => bus.emit('actionsChanged'),
     onActionCreated: (a) => inspector.collect(a),
+    updates: () => updates.updates(),
+    skips: () => updates.skips(),
   });
   const exposition = new Metrics();
   const executor = new Executor({
@@ -168,6 +190,12 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     onChange: () => bus.emit('actionsChanged'),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
+    registryCredentials: (domain) => config.updates.credentials[domain],
+    onRolledBack: async (a, digests) => {
+      for (const digest of digests) await updates.skip(`${a.node}/${a.service}`, { digest, at: new Date(now()).toISOString(), reason: 'rolled_back', by: 'executor' });
+      bus.emit('updatesChanged');
+    },
+    onImageUpdated: (a) => void checker.check(`${a.node}/${a.service}`).catch((err) => log.warn({ err, id: a.id }, 'checking the updated service again failed')),
     clock,
   });
   await executor.init();
@@ -180,7 +208,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     observerCounters: () => observer.counters(),
     now,
   };
-  return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector };
+  return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector, updates, checker };
 }
 
 /** The four loops, and who kicks whom (every loop also runs on its interval). */
@@ -217,6 +245,10 @@ function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, clock: Cloc
     loops.supervisor.kick();
   });
   bus.on('approvedByHand', () => loops.executor.kick());
+  bus.on('updatesChanged', () => {
+    loops.supervisor.kick();
+    bus.emit('actionsChanged');
+  });
   bus.on('eventsWritten', () => loops.observer.hint());
   bus.on('hostsTouched', () => loops.desired.hint());
   bus.on('actionFileAdded', (state) => {
@@ -261,6 +293,10 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
       get: (id, instance) => p.evidence.get(id, instance),
       fresh: (a) => p.inspector.refresh(a),
       tail: (node, service, lines) => p.inspector.tail(node, service, lines),
+    },
+    updates: () => ({ updates: p.updates.updates(), skips: p.updates.skips() }),
+    skipVersion: async (a, by) => {
+      for (const img of a.update?.images ?? []) await p.updates.skip(`${a.node}/${a.service}`, { digest: img.to_digest, at: new Date(clock.now()).toISOString(), reason: 'skipped', by });
     },
   });
   bus.on('actionsChanged', () => bot.loop.hint());

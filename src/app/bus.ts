@@ -17,6 +17,8 @@ export interface Signals {
   hostsTouched: [];
   /** A file appeared in actions/<state>/ (a watcher's hint). */
   actionFileAdded: [state: string];
+  /** An update check wrote world/updates.json, or a digest was skipped (here or by the CLI). */
+  updatesChanged: [];
 }
 
 type Listener<K extends keyof Signals> = (...args: Signals[K]) => void;

@@ -6,6 +6,8 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { buildServer } from '../api/server.js';
 import type { TelegramBot } from '../bot/bot.js';
 import type { Inspector } from '../loops/inspector.js';
+import type { UpdateChecker } from '../loops/updates.js';
+import type { UpdatesStore } from '../store/updates.js';
 import { ConfigError, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
@@ -44,6 +46,22 @@ export function inspectorComponent(inspector: Inspector): Component {
   return { name: 'inspector', start: () => {}, stop: () => inspector.stop(1000), stopBudgetMs: 1500 };
 }
 
+/**
+ * Image update checks every UPDATE_CHECK_INTERVAL_H; the first soon after start when the last is
+ * older than that. A check under way at stop gets a second.
+ */
+export function updateCheckerComponent(checker: UpdateChecker, store: UpdatesStore): Component {
+  return {
+    name: 'update checker',
+    start: async () => {
+      const st = await fs.stat(store.updatesFile).catch(() => undefined);
+      checker.start(st?.mtimeMs);
+    },
+    stop: () => checker.stop(1000),
+    stopBudgetMs: 1500,
+  };
+}
+
 export function runnerComponent(r: Runner): Component {
   return { name: `${r.name} loop`, start: () => r.start(), stop: () => r.stop(), stopBudgetMs: 1000 };
 }
@@ -54,7 +72,7 @@ export function runnerComponent(r: Runner): Component {
  * missed event costs one interval. Started once they are ready: what was written before is
  * caught by the first pass of each loop.
  */
-export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger): Component {
+export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = []): Component {
   const watchers: FSWatcher[] = [];
   const ignoreDot = (p: string) => path.basename(p).startsWith('.');
   const opts = { ignoreInitial: true, ignored: ignoreDot, followSymlinks: false };
@@ -73,7 +91,10 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
       const actions = watch(l.actions, { ...opts, depth: 1 });
       actions.on('all', () => bus.emit('actionsChanged'));
       actions.on('add', (p) => bus.emit('actionFileAdded', path.basename(path.dirname(p))));
-      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/'], [actions, 'actions/']] as const) {
+      // `control-plane updates check` and `updates skip` write these from another process.
+      const updates = watch([...updateFiles], { ...opts, ignored: undefined });
+      updates.on('all', () => bus.emit('updatesChanged'));
+      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/'], [actions, 'actions/'], [updates, 'the update files']] as const) {
         w.on('error', (err) => log.warn({ err }, `watching ${what} failed; falling back to the interval rescan`));
         watchers.push(w);
       }

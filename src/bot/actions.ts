@@ -45,7 +45,7 @@ async function setConfirming(kit: BotKit, key: string, ref: string, where: OutRe
   else await kit.outbox.setMeta(key, 'action', { confirming: on });
 }
 
-async function onActionButton(kit: BotKit, ctx: BotContext, op: 'approve' | 'reject' | 'confirm' | 'back', ref: string): Promise<void> {
+async function onActionButton(kit: BotKit, ctx: BotContext, op: 'approve' | 'reject' | 'confirm' | 'back' | 'skipVersion', ref: string): Promise<void> {
   const key = kit.refs.resolve(ref);
   const target = key ? parseActionKey(key) : undefined;
   if (!key || !target) return answer(ctx, 'This button is not valid any more.');
@@ -76,6 +76,15 @@ async function onActionButton(kit: BotKit, ctx: BotContext, op: 'approve' | 'rej
       await showChange(kit, a, place);
       return answer(ctx, op === 'back' ? 'Not approved.' : 'Press Approve first.');
     }
+    if (op === 'skipVersion') {
+      if (a.type !== 'image_update' || !kit.deps.skipVersion) return answer(ctx, 'Only an image update has a version to skip.');
+      if (place && confirming) await setConfirming(kit, key, ref, place, false);
+      // Remembered first: once rejected, the next pass must already know not to propose it again.
+      await kit.deps.skipVersion(a, `telegram:${actorOf(ctx).id}`);
+      const done = await decide(kit, ctx, a, 'rejected');
+      await showChange(kit, done, place);
+      return answer(ctx, '⏭ Skipped: this version is not proposed again; a newer one will be.');
+    }
     if (place && confirming) await setConfirming(kit, key, ref, place, false);
     const done = await decide(kit, ctx, a, op === 'reject' ? 'rejected' : 'approved');
     await showChange(kit, done, place);
@@ -101,7 +110,7 @@ async function onManyButton(kit: BotKit, ctx: BotContext, op: 'approveLowRisk' |
 
 export function actionComposer(kit: BotKit): Composer<BotContext> {
   const c = new Composer<BotContext>();
-  onButtons(c, ['approve', 'reject', 'confirm', 'back'], async (ctx, b) => {
+  onButtons(c, ['approve', 'reject', 'confirm', 'back', 'skipVersion'], async (ctx, b) => {
     if (!(await requireAdmin(kit, ctx, `button ${b.op}`))) return;
     await onActionButton(kit, ctx, b.op as 'approve', b.ref);
   });

@@ -4,6 +4,7 @@ import type { Composer, Context } from 'grammy';
 import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import type { Evidence } from '../store/evidence.js';
+import type { Skips, Updates } from '../store/updates.js';
 import type { Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { ActionStore } from '../store/actions.js';
@@ -56,6 +57,10 @@ export interface TelegramDeps {
     fresh(a: Action): Promise<Evidence>;
     tail(node: string, service: string, lines: number): Promise<Evidence>;
   };
+  /** What the update checks found and the digests skipped (the digest lists updates waiting). */
+  updates?: () => { updates: Updates; skips: Skips };
+  /** Remembers an image update's digests as skipped (Skip this version). */
+  skipVersion?: (a: Action, by: string) => Promise<void>;
 }
 
 /** A grammY context with the button that was pressed, decoded once (bot.ts). */

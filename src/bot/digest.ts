@@ -21,6 +21,7 @@ export async function sendDigest(kit: BotKit): Promise<string> {
     desired: deps.desired(),
     finished: await deps.actions.finishedSince(digestSince(since, now)),
     pending: await deps.actions.list('pending'),
+    ...(deps.updates ? deps.updates() : {}),
   });
   const text = renderDigest(d, now);
   const key = `digest:${new Date(now).toISOString()}`;

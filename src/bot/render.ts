@@ -1,5 +1,6 @@
 // What the bot says, as pure functions: text (Telegram HTML) and buttons. No grammY here.
 import { describeAction, type Action } from '../domain/actions.js';
+import { shortDigest } from '../domain/image-ref.js';
 import type { Diagnosis } from '../domain/diagnose.js';
 import type { Digest } from '../domain/digest.js';
 import type { Op } from './callback-data.js';
@@ -32,19 +33,21 @@ function hhmm(iso: string | undefined | null): string {
   return `${iso.slice(11, 16)} UTC`;
 }
 
-const TYPE_TITLE: Record<string, string> = { container_restart: 'Restart', redeploy: 'Redeploy', disk_cleanup: 'Disk cleanup' };
+const TYPE_TITLE: Record<string, string> = { container_restart: 'Restart', redeploy: 'Redeploy', disk_cleanup: 'Disk cleanup', image_update: 'Update' };
 
 const CANCEL_TEXT: Record<string, string> = {
   drift_resolved_auto: 'the drift resolved itself (healthy again)',
   service_removed_from_desired_state: 'the service left services.yaml or is no longer monitored',
-  superseded: 'the service now needs the other action type',
+  superseded: 'the service now needs another action (or a newer image appeared)',
+  updates_off: 'updates are no longer approve or auto in services.yaml',
+  version_skipped: 'this version was skipped (control-plane updates skip)',
   cancelled_by_operator: 'cancelled by an operator (/recover)',
   cancelled_by_file: 'moved to cancelled/ by hand',
 };
 
 function who(a: { name?: string; id?: string | number; via: string } | undefined): string {
   if (!a) return 'someone';
-  if (a.via === 'policy') return 'policy (auto_approve)';
+  if (a.via === 'policy') return `policy (${a.name === 'updates' ? 'updates: auto' : 'auto_approve'})`;
   return `${a.name ?? a.id ?? 'someone'} (${a.via})`;
 }
 
@@ -54,7 +57,7 @@ function resultLine(a: Action): string {
   if ('bytes_total' in r && typeof r.bytes_total === 'number') return `reclaimed ${formatBytes(r.bytes_total)}`;
   const list: unknown = 'containers' in r ? r.containers : undefined;
   const containers = Array.isArray(list) ? list.filter((c): c is { container: string } => typeof c?.container === 'string') : [];
-  const verb = a.type === 'redeploy' ? 'recreated' : 'restarted';
+  const verb = a.type === 'redeploy' || a.type === 'image_update' ? 'recreated' : 'restarted';
   return `${verb} ${containers.map((c) => c.container).join(', ') || 'nothing'}`;
 }
 
@@ -82,6 +85,7 @@ export function stateLine(a: Action): string {
       let v = '🔎 verifying that the service reports healthy…';
       if (a.verified === true) v = `✅ verified healthy${typeof a.verification?.after_s === 'number' ? ` ${a.verification.after_s} s after` : ''}`;
       if (a.verified === false) v = '⚠️ <b>restarted but still unhealthy</b>';
+      if (a.type === 'image_update' && a.verified === true) v = `✅ verified: ${esc(a.verification?.note ?? 'healthy')}`;
       if (a.type === 'disk_cleanup') v = '';
       return `✔️ <b>Completed</b>${seconds(a.started_at, a.finished_at)}: ${esc(resultLine(a))} (approved by ${esc(who(a.approved_by))})${v ? `\n${v}` : ''}`;
     }
@@ -110,6 +114,23 @@ export function renderLogs(title: string, e: Evidence): string {
   return lines.join('\n');
 }
 
+/** How old an image is: `2 h`, `3 days`. */
+function age(created: string | undefined, now: number): string | undefined {
+  const t = created ? Date.parse(created) : NaN;
+  if (!Number.isFinite(t)) return undefined;
+  const h = Math.max(0, (now - t) / 3600_000);
+  return h < 1 ? `${Math.round(h * 60)} min` : h < 48 ? `${Math.round(h)} h` : `${Math.round(h / 24)} days`;
+}
+
+/** An image update's lines: image:tag, old → new short digests, the new image's age, version and source. */
+export function updateLines(a: Pick<Action, 'update'>, now: number): string[] {
+  return (a.update?.images ?? []).map((i) => {
+    const facts = [i.version ? `version <b>${esc(i.version)}</b>` : undefined, age(i.created, now) ? `built ${age(i.created, now)} ago` : undefined].filter(Boolean);
+    const source = i.source && /^https?:\/\//.test(i.source) ? ` · <a href="${esc(i.source).replace(/"/g, '&quot;')}">source</a>` : '';
+    return `🆕 <code>${esc(i.image)}</code> ${esc(shortDigest(i.from_digest))} → <b>${esc(shortDigest(i.to_digest))}</b>${facts.length ? ` (${facts.join(', ')})` : ''}${source}`;
+  });
+}
+
 /** The living message of one action. `confirming`: a guarded Approve was pressed once. */
 export function renderAction(a: Action, refData: ButtonData, opts: { confirming?: boolean; now: number; evidence?: Evidence }): Rendered {
   const target = a.service ? `${esc(a.service)} on ${esc(a.node)}` : esc(a.node);
@@ -123,6 +144,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     // message into a stream of edits that eats the chat's rate limit.
     `since ${hhmm(since)}`,
   ];
+  if (a.type === 'image_update') lines.push(...updateLines(a, opts.now));
   if (opts.evidence) lines.push(evidenceLine(opts.evidence));
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);
   lines.push('', stateLine(a));
@@ -133,6 +155,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
       buttons = [[{ text: '⚠️ Confirm', data: refData('confirm') }, { text: '↩️ Back', data: refData('back') }]];
     } else {
       buttons = [[{ text: '✅ Approve', data: refData('approve') }, { text: '✖️ Reject', data: refData('reject') }]];
+      if (a.type === 'image_update') buttons.push([{ text: '⏭ Skip this version', data: refData('skipVersion') }]);
     }
     if (opts.evidence && opts.evidence.containers.some((c) => c.logs.length > 0)) buttons.push([{ text: '📜 Logs', data: refData('logs') }]);
   }
@@ -163,6 +186,7 @@ export function renderNotice(n: { kind: string; node: string; message: string; s
     desired_invalid: '📝 services.yaml invalid',
     bulk_removal_held: '✋ Bulk removal held',
     flapping: '🔁 Service flapping',
+    image_update_available: '🆕 Newer image',
   };
   const lines = [`${title[n.kind] ?? esc(n.kind)}: <b>${esc(n.node)}</b>`, esc(n.message)];
   if (n.state === 'closed') lines.push('', `✅ Resolved at ${hhmm(n.closed_at)}`);
@@ -328,6 +352,11 @@ export function renderDigest(d: Digest, now: number): string {
     for (const s of d.still_unhealthy.slice(0, 20)) lines.push(`  ${esc(`${s.node}/${s.service}`)}: ${esc(s.reason ?? '')} since ${ago(s.since, now)}`);
   }
   if (d.silent_agents.length) lines.push(`📵 Silent agents: ${d.silent_agents.map(esc).join(', ')}`);
+  if (d.updates_waiting.length) {
+    lines.push('', `🆕 Newer images (${d.updates_waiting.length}):`);
+    for (const u of d.updates_waiting.slice(0, 10)) lines.push(`  ${esc(u.key)}: ${esc(u.images)}`);
+    if (d.updates_waiting.length > 10) lines.push(`  … and ${d.updates_waiting.length - 10} more`);
+  }
   if (d.pending.length) {
     lines.push('', `⏳ Waiting for a decision (${d.pending.length}):`);
     for (const a of d.pending.slice(0, 10)) lines.push(`  • ${renderBrief(a)}`);

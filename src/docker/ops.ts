@@ -37,7 +37,7 @@ function describeState(info: Docker.ContainerInspectInfo): string {
 }
 
 /** Waits until the container runs, and is healthy where it has a health check. */
-async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promise<Docker.ContainerInspectInfo> {
+export async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promise<Docker.ContainerInspectInfo> {
   const started = ctx.now();
   let last: Docker.ContainerInspectInfo | undefined;
   let upSince: number | undefined;
@@ -66,7 +66,7 @@ async function waitUp(ctx: OpContext, c: Docker.Container, name: string): Promis
   }
 }
 
-async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
+export async function inspectNamed(ctx: OpContext, name: string): Promise<{ c: Docker.Container; info: Docker.ContainerInspectInfo }> {
   const info = await ctx.docker
     .getContainer(name)
     .inspect()
@@ -160,11 +160,13 @@ export function recreateOptions(info: Docker.ContainerInspectInfo, name: string)
  * stop → rename old → create → start → wait → remove old. If the new one fails, it is removed
  * and the old one is put back, running.
  */
-export async function recreateContainer(ctx: OpContext, name: string): Promise<RecreateResult> {
+export async function recreateContainer(ctx: OpContext, name: string, opts: { pull?: boolean } = {}): Promise<RecreateResult> {
   const started = ctx.now();
   const { c: old, info } = await inspectNamed(ctx, name);
   const image = info.Config.Image;
-  const pull = await tryPull(ctx, image);
+  // An image update has put the exact image under the tag already: pulling the tag again could
+  // fetch a newer one than the operator approved.
+  const pull = opts.pull === false ? { pulled: false } : await tryPull(ctx, image);
   const { create, extraNetworks } = recreateOptions(info, name);
   const stopT = Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx));
   const wasRunning = info.State.Running;

@@ -22,7 +22,7 @@ export function canTransition(from: ActionState, to: ActionState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-export const ActionType = z.enum(['container_restart', 'redeploy', 'disk_cleanup']);
+export const ActionType = z.enum(['container_restart', 'redeploy', 'disk_cleanup', 'image_update']);
 export const ACTION_TYPES = ActionType.options;
 export type ActionType = z.infer<typeof ActionType>;
 export const Risk = z.enum(['low', 'guarded']);
@@ -83,6 +83,24 @@ export const Verification = z.object({
 /** What the next start did about an interrupted redeploy's containers. */
 export const Recovery = z.object({ at: z.string(), done: z.array(z.string()) });
 
+/** One image an image_update moves its containers to (docs/design/updates.md). */
+export const UpdateImage = z.object({
+  /** The reference the containers' configuration names, kept as it is: `name:tag`. */
+  image: z.string(),
+  repository: z.string(),
+  tag: z.string(),
+  containers: z.array(z.string()),
+  from_digest: z.string().nullable(),
+  /** The digest pulled, exactly (the tag may move again meanwhile). */
+  to_digest: z.string(),
+  created: z.string().optional(),
+  version: z.string().optional(),
+  source: z.string().optional(),
+});
+export type UpdateImage = z.infer<typeof UpdateImage>;
+export const UpdatePlan = z.object({ images: z.array(UpdateImage).min(1) });
+export type UpdatePlan = z.infer<typeof UpdatePlan>;
+
 export const ActionSchema = z.looseObject({
   version: z.number().int().optional(),
   id: z.string().min(1).max(200),
@@ -115,6 +133,10 @@ export const ActionSchema = z.looseObject({
   verified: z.boolean().optional(),
   verification: Verification.optional().catch(undefined),
   recovery: Recovery.optional().catch(undefined),
+  /** An image_update's images: from which digest to which. */
+  update: UpdatePlan.optional().catch(undefined),
+  /** An image_update that failed and went back to the old image. */
+  rolled_back: z.boolean().optional(),
 });
 export type Action = z.infer<typeof ActionSchema>;
 
@@ -124,6 +146,7 @@ export const actionId = {
   containerRestart: (node: string, service: string) => `container-restart-${node}-${service}`,
   redeploy: (node: string, service: string) => `redeploy-${node}-${service}`,
   diskCleanup: (node: string) => `disk-cleanup-${node}`,
+  imageUpdate: (node: string, service: string) => `image-update-${node}-${service}`,
 };
 
 /** Which action a trigger asks for (docs/design/supervisor.md). */
@@ -135,6 +158,7 @@ export function actionForTrigger(trigger: string): { type: ActionType; risk: Ris
 export function idFor(type: ActionType, node: string, service: string | null | undefined): string {
   if (type === 'disk_cleanup') return actionId.diskCleanup(node);
   if (type === 'container_restart') return actionId.containerRestart(node, service as string);
+  if (type === 'image_update') return actionId.imageUpdate(node, service as string);
   return actionId.redeploy(node, service as string);
 }
 
@@ -182,5 +206,7 @@ export function describeAction(a: Pick<Action, 'type' | 'node' | 'service'>): st
       return `recreate the containers of ${a.service} on ${a.node} from their current configuration`;
     case 'disk_cleanup':
       return `prune stopped containers, dangling images and build cache on ${a.node} (never volumes)`;
+    case 'image_update':
+      return `pull the newer image of ${a.service} on ${a.node} by its digest and recreate its containers from it; rolled back if they do not come up healthy`;
   }
 }

@@ -1,6 +1,7 @@
 // What the daily digest says: a pure function of the world, the desired state, the actions that
 // finished since the last digest, the pending ones, and the time (the bot renders it).
 import type { Action } from './actions.js';
+import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
 import type { DesiredState, World, WorldService } from './schemas.js';
 
 export interface DigestInput {
@@ -12,6 +13,9 @@ export interface DigestInput {
   /** Actions that reached a final state since `since`. */
   finished: readonly Action[];
   pending: readonly Action[];
+  /** What the update checks found, and the digests skipped. */
+  updates?: Updates;
+  skips?: Skips;
 }
 
 export interface Digest {
@@ -24,6 +28,8 @@ export interface Digest {
   /** Nodes services.yaml names whose agent is silent. */
   silent_agents: string[];
   pending: Action[];
+  /** Services whose `updates:` is on and whose image is behind its tag: `node/service` and what. */
+  updates_waiting: { key: string; images: string }[];
 }
 
 /** Since when a digest looks: the last digest's time, or 24 h back for the first one. */
@@ -44,5 +50,13 @@ export function digestOf(input: DigestInput): Digest {
     still_unhealthy: services.filter((s) => s.status === 'unhealthy'),
     silent_agents: Object.values(input.world.nodes).filter((n) => n.agent === 'silent' && input.desired[n.node]).map((n) => n.node),
     pending: [...input.pending],
+    updates_waiting: Object.entries(input.updates ?? {})
+      .filter(([, e]) => {
+        const s = input.desired[e.node]?.services[e.service];
+        return s !== undefined && s.monitor && s.updates !== 'off';
+      })
+      .map(([key, e]) => ({ key, images: describeUpdates(outdatedImages(e.images, input.skips?.[key])) }))
+      .filter((u) => u.images !== '')
+      .sort((x, y) => (x.key < y.key ? -1 : 1)),
   };
 }

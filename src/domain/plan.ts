@@ -1,7 +1,9 @@
 // The supervisor's pure core. Level-triggered: every pass recomputes what should be open from the
 // full desired state, world state and open actions, never from the last event alone.
-import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Risk } from './actions.js';
-import type { DesiredState, World } from './schemas.js';
+import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Risk, type UpdatePlan } from './actions.js';
+import { parseImageRef } from './image-ref.js';
+import type { DesiredService, DesiredState, World } from './schemas.js';
+import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
 
 export interface Silence {
   id: string;
@@ -24,7 +26,7 @@ export interface CooldownEntry {
 }
 export type Cooldowns = Record<string, CooldownEntry>;
 
-export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping';
+export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available';
 export interface Notice {
   key: string;
   kind: NoticeKind;
@@ -43,17 +45,19 @@ export interface ActionDraft {
   risk: Risk;
   node: string;
   service: string | null;
-  drift: 'missing_service' | 'unhealthy_service' | 'disk_pressure';
+  drift: 'missing_service' | 'unhealthy_service' | 'disk_pressure' | 'outdated_image';
   trigger: string;
   containers: string[];
   /** Since when the drift holds (world time), when known. */
   drift_since: string | null;
+  /** An image_update's images. */
+  update?: UpdatePlan;
 }
 
 export interface Cancel {
   id: string;
   instance: string;
-  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded';
+  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded' | 'updates_off' | 'version_skipped';
 }
 
 export interface PlanConfig {
@@ -90,6 +94,10 @@ export interface PlanInput {
   desiredProblems: readonly DesiredProblemRef[];
   now: number;
   cfg?: PlanConfig;
+  /** What the update checks found (world/updates.json), by `node/service`. */
+  updates?: Updates;
+  /** Digests not to propose again, by `node/service`. */
+  skips?: Skips;
 }
 
 export interface Plan {
@@ -254,7 +262,8 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   const w = input.world.services[key];
   const open = ctx.openByService.get(key) ?? [];
   if (w && w.status === 'healthy') {
-    for (const a of open) ctx.cancel(a, 'drift_resolved_auto');
+    for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'drift_resolved_auto');
+    planUpdate(ctx, node, s, blind);
     return;
   }
   if (blind || w?.status === 'unknown') return;
@@ -288,6 +297,76 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
     trigger,
     containers: s.containers,
     drift_since: w?.since ?? null,
+  });
+}
+
+/**
+ * A healthy service whose image is behind its tag (docs/design/updates.md): an image_update to
+ * approve (`approve`, `auto`) or a notice (`notify`). A pending one is cancelled when the service
+ * caught up by other means, superseded when a newer digest appeared, and cancelled when updates
+ * were turned off. After an outcome (done, failed, rejected) the same service is proposed again
+ * only from a check made after it: at most once per check interval.
+ */
+function planUpdate(ctx: PlanContext, node: string, s: DesiredService, blind: boolean): void {
+  const { input, out } = ctx;
+  const key = `${node}/${s.service}`;
+  const id = idFor('image_update', node, s.service);
+  const entry = input.updates?.[key];
+  const outdated = entry ? outdatedImages(entry.images, input.skips?.[key]) : [];
+  const open = ctx.openById.get(id);
+  if (open) {
+    if (open.state !== 'pending') return;
+    if (s.updates === 'off' || s.updates === 'notify') return ctx.cancel(open, 'updates_off');
+    if (!entry) return;
+    const wanted = new Set(outdated.map((i) => `${i.image}@${i.remote_digest}`));
+    const planned = new Set((open.update?.images ?? []).map((i) => `${i.image}@${i.to_digest}`));
+    const skipped = (open.update?.images ?? []).some((i) => input.skips?.[key]?.some((x) => x.digest === i.to_digest));
+    if (wanted.size === 0) return ctx.cancel(open, skipped ? 'version_skipped' : 'drift_resolved_auto');
+    if ([...wanted].some((x) => !planned.has(x)) || [...planned].some((x) => !wanted.has(x))) ctx.cancel(open, 'superseded');
+    else return;
+  }
+  if (blind || outdated.length === 0 || !entry || s.updates === 'off') return;
+  if (s.updates === 'notify') {
+    out.notices.push({
+      key: `image-update-${node}-${s.service}`,
+      kind: 'image_update_available',
+      node,
+      service: s.service,
+      message: `A newer image for ${s.service} on ${node}: ${describeUpdates(outdated)}. updates: notify in hosts/${node}/services.yaml, so nothing is proposed; set updates: approve for an Update button.`,
+      revision: outdated.map((i) => i.remote_digest).join(','),
+      detail: { images: outdated.map((i) => ({ image: i.image, from: i.local_digest, to: i.remote_digest, ...(i.version ? { version: i.version } : {}), ...(i.source ? { source: i.source } : {}) })) },
+    });
+    return;
+  }
+  const last = input.cooldowns[id]?.last_at;
+  if (last !== undefined && last >= entry.checked_at) return;
+  if (silenced(input.silences, node, s.service, input.now)) return;
+  const images = outdated.map((i) => {
+    const ref = parseImageRef(i.image);
+    return {
+      image: i.image,
+      repository: i.repository ?? ref.name,
+      tag: i.tag ?? ref.tag ?? 'latest',
+      containers: i.containers,
+      from_digest: i.local_digest,
+      to_digest: i.remote_digest!,
+      ...(i.created ? { created: i.created } : {}),
+      ...(i.version ? { version: i.version } : {}),
+      ...(i.source ? { source: i.source } : {}),
+    };
+  });
+  out.create.push({
+    id,
+    instance: ctx.instance,
+    type: 'image_update',
+    risk: 'guarded',
+    node,
+    service: s.service,
+    drift: 'outdated_image',
+    trigger: 'image_update_available',
+    containers: [...new Set(images.flatMap((i) => i.containers))],
+    drift_since: entry.checked_at,
+    update: { images },
   });
 }
 

@@ -91,10 +91,19 @@ export interface World {
 
 const ContainerName = z.string().regex(CONTAINER_RE, 'is not a valid container name');
 
+/**
+ * What a newer image for a service's tag leads to (docs/design/updates.md): nothing (`off`, the
+ * default), a notice (`notify`), an image_update action to approve (`approve`), or one approved
+ * by policy (`auto`).
+ */
+export const UpdatePolicy = z.enum(['notify', 'approve', 'auto', 'off'], { message: 'must be one of notify, approve, auto, off' });
+export type UpdatePolicy = z.infer<typeof UpdatePolicy>;
+
 export const DesiredServiceSchema = z.strictObject({
   containers: z.array(ContainerName).min(1, 'needs at least one container').optional(),
   monitor: z.boolean().optional(),
   auto_approve: z.boolean().optional(),
+  updates: UpdatePolicy.optional(),
 });
 
 const DockerTarget = z
@@ -112,6 +121,8 @@ const DockerTarget = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}(=[^\s,]{0,255})?$/, 'must be a Docker label filter: key or key=value')
       .optional(),
+    /** The node's default for its services' `updates:`. */
+    updates: UpdatePolicy.optional(),
   })
   .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' });
 
@@ -127,6 +138,8 @@ export interface DesiredService {
   containers: string[];
   monitor: boolean;
   auto_approve: boolean;
+  /** The service's own `updates:`, else its node's `docker.updates`, else `off`. */
+  updates: UpdatePolicy;
 }
 export interface DesiredNode {
   node: string;
@@ -146,6 +159,7 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       containers: (s.containers ?? [service]).map((c) => c.replace(/^\//, '')),
       monitor: s.monitor !== false,
       auto_approve: s.auto_approve === true,
+      updates: s.updates ?? file.docker?.updates ?? 'off',
     };
   }
   const target = file.docker?.url ? { url: file.docker.url } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };

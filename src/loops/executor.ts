@@ -5,10 +5,12 @@ import type { Action, ActionResult } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import { describeTarget, engineError, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { diskCleanup, recoverParked, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
+import { updateImages } from '../docker/update.js';
+import type { Credentials } from '../docker/registry.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
-import { DeadlineError, OperationError, RefusedError } from '../errors.js';
+import { DeadlineError, OperationError, RefusedError, RolledBackError } from '../errors.js';
 import { realClock, type Clock } from '../time/clock.js';
 
 export interface ExecutorDeps {
@@ -35,6 +37,12 @@ export interface ExecutorDeps {
   clock?: Clock;
   /** Told how long each finished action took (the /metrics histogram). */
   onDuration?: (type: string, seconds: number) => void;
+  /** Registry credentials for an image update's pull, by registry domain (DOCKER_CONFIG). */
+  registryCredentials?: (domain: string) => Credentials | undefined;
+  /** An image update was rolled back: its digests are not to be proposed again. */
+  onRolledBack?: (a: Action, digests: readonly string[]) => Promise<void> | void;
+  /** An image update completed: its service is checked again. */
+  onImageUpdated?: (a: Action) => void;
 }
 
 /** A redeploy that did not finish: its containers are checked and put right before anything else runs on its node. */
@@ -98,7 +106,7 @@ export class Executor {
         const done = await this.finish(a, 'failed', { error: 'interrupted' }, 'found in running/ at start');
         log.warn({ id: a.id, instance: a.instance }, `${a.id} was interrupted by a restart; marked failed, not re-run`);
         this.deps.onChange?.(done);
-        if (a.type === 'redeploy') {
+        if (a.type === 'redeploy' || a.type === 'image_update') {
           this.interrupted.push({ id: a.id, instance: a.instance, node: a.node, containers: this.containersOf(a) });
           remember = true;
         }
@@ -207,7 +215,7 @@ export class Executor {
       } catch (err) {
         if (!(err instanceof TransitionError)) throw err;
       }
-      if (w.action.type === 'redeploy') this.interrupted.push({ id: w.action.id, instance: w.action.instance, node: w.action.node, containers: this.containersOf(w.action) });
+      if (w.action.type === 'redeploy' || w.action.type === 'image_update') this.interrupted.push({ id: w.action.id, instance: w.action.instance, node: w.action.node, containers: this.containersOf(w.action) });
     }
     await this.saveInterrupted();
   }
@@ -283,11 +291,11 @@ export class Executor {
   private async carryOut(a: Action, key: string, steps: string[]): Promise<void> {
     const { log, now } = this.deps;
     const started = now();
-    const fail = async (error: string, result?: ActionResult) => {
+    const fail = async (error: string, result?: ActionResult, extra: Partial<Action> = {}) => {
       if (this.abandoned.has(key)) return; // recorded as interrupted at shutdown already
       this.stats.failed++;
       this.timed(a.type, now() - started);
-      const done = await this.finish(a, 'failed', { error, ...(result !== undefined ? { result } : {}) });
+      const done = await this.finish(a, 'failed', { error, ...(result !== undefined ? { result } : {}), ...extra });
       log.error({ id: a.id, instance: a.instance, error }, `${a.id} failed: ${error}`);
       this.deps.onChange?.(done);
     };
@@ -324,24 +332,35 @@ export class Executor {
     };
     let cancelDeadline: (() => void) | undefined;
     const op = this.runOp(a, ctx, containers, node.docker.prune_label);
+    // An image update watches its new containers through VERIFY_AFTER_S before it ends.
+    const verifyMs = a.type === 'image_update' ? this.deps.verifyAfterS * 1000 : 0;
     // The deadline holds even when the engine hangs (an SSH connection that never answers).
     const deadline = new Promise<never>((_, reject) => {
-      cancelDeadline = this.clock.timer(timeoutS * 1000 + 1000, () => reject(new DeadlineError(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`, timeoutS)));
+      cancelDeadline = this.clock.timer(timeoutS * 1000 + 1000 + verifyMs, () => reject(new DeadlineError(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`, timeoutS)));
     });
     try {
-      const result = await Promise.race([op, deadline]);
+      let result = await Promise.race([op, deadline]);
       if (this.abandoned.has(key)) return;
       const finishedAt = now();
-      const verify = a.type !== 'disk_cleanup';
+      const verify = a.type !== 'disk_cleanup' && a.type !== 'image_update';
+      // An image update was verified before it ended (or it would have rolled back).
+      let verified: Partial<Action> = {};
+      if (a.type === 'image_update' && 'verification' in result) {
+        const { verification, ...rest } = result as { verification: { verified: true; after_s: number; note: string } };
+        verified = { verified: true, verification: { ...verification, at: new Date(finishedAt).toISOString() } };
+        result = rest as ActionResult;
+      }
       const done = await this.finish(a, 'completed', {
         finished_at: new Date(finishedAt).toISOString(),
         result,
+        ...verified,
         ...(verify ? { verify_until: new Date(finishedAt + this.deps.verifyAfterS * 1000).toISOString() } : {}),
       });
       this.stats.completed++;
       this.timed(a.type, finishedAt - started);
       log.info({ id: a.id, instance: a.instance, ms: finishedAt - started }, `${a.id} completed`);
       this.deps.onChange?.(done);
+      if (a.type === 'image_update') this.deps.onImageUpdated?.(done);
       if (verify) {
         this.verifying.set(`${a.id}@${a.instance}`, { action: done, startedAt: started, finishedAt, until: finishedAt + this.deps.verifyAfterS * 1000 });
         await this.checkVerifications();
@@ -349,7 +368,11 @@ export class Executor {
     } catch (err) {
       // Our own errors already say what happened; what the engine threw is explained.
       const known = err instanceof DeadlineError || err instanceof RefusedError || err instanceof OperationError;
-      await fail(known ? err.message : engineError(err, node.docker, a.node).message);
+      if (err instanceof RolledBackError) {
+        // Recorded before the action ends, so the next pass never proposes the same digest again.
+        await Promise.resolve(this.deps.onRolledBack?.(a, err.digests)).catch((e) => log.error({ err: e, id: a.id }, 'remembering the rolled-back digest failed'));
+      }
+      await fail(known ? err.message : engineError(err, node.docker, a.node).message, undefined, err instanceof RolledBackError ? { rolled_back: true } : {});
       // Keep the node busy until the engine call really ends: never two operations at once.
       await op.catch(() => {});
     } finally {
@@ -369,6 +392,24 @@ export class Executor {
       }
       case 'disk_cleanup':
         return await diskCleanup(ctx, pruneLabel);
+      case 'image_update': {
+        if (!a.update) throw new RefusedError('refused: the action names no images to update (written by hand?); nothing was changed');
+        const key = `${a.node}/${a.service}`;
+        return await updateImages(
+          {
+            ...ctx,
+            verifyMs: this.deps.verifyAfterS * 1000,
+            ...(this.deps.registryCredentials ? { credentials: this.deps.registryCredentials } : {}),
+            reported: (since) => {
+              const w = this.deps.world().services[key];
+              if (w?.status === 'healthy' && Date.parse(w.last_event_at) >= since) return { status: 'healthy', reason: null };
+              if (w?.status === 'unhealthy' && Date.parse(w.since) >= since) return { status: 'unhealthy', reason: w.reason };
+              return undefined;
+            },
+          },
+          a.update.images,
+        );
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
 import type { DesiredProblem } from '../store/desired.js';
 import type { SupervisorState } from '../store/supervisor-state.js';
+import type { Skips, Updates } from '../store/updates.js';
 
 export interface SupervisorDeps {
   actions: ActionStore;
@@ -21,6 +22,10 @@ export interface SupervisorDeps {
   onActionChanged?: (a: Action) => void;
   /** Called with each action this pass proposed (the inspector collects its evidence). */
   onActionCreated?: (a: Action) => void;
+  /** What the update checks found (world/updates.json). */
+  updates?: () => Updates;
+  /** Digests skipped or rolled back, not to propose again. */
+  skips?: () => Skips;
 }
 
 export interface SupervisorPass {
@@ -86,6 +91,8 @@ export class Supervisor {
       desiredProblems: this.deps.desiredProblems(),
       now,
       cfg: this.deps.planConfig,
+      ...(this.deps.updates ? { updates: this.deps.updates() } : {}),
+      ...(this.deps.skips ? { skips: this.deps.skips() } : {}),
     });
 
     const cancelled: SupervisorPass['cancelled'] = [];
@@ -117,12 +124,16 @@ export class Supervisor {
   }
 
   /**
-   * Low-risk actions of services marked `auto_approve: true` are approved by policy. They cannot
-   * loop: each outcome starts the id's cooldown before the supervisor may propose it again.
+   * Low-risk actions of services marked `auto_approve: true`, and image updates of services with
+   * `updates: auto`, are approved by policy. They cannot loop: each outcome starts the id's
+   * cooldown (for an update: no new proposal before the next check; a rolled-back digest never).
    */
   private async autoApprove(desired: DesiredState, pending: Action[]): Promise<void> {
     for (const a of pending) {
-      if (a.risk !== 'low' || !a.service || !desired[a.node]?.services[a.service]?.auto_approve) continue;
+      const svc = a.service ? desired[a.node]?.services[a.service] : undefined;
+      if (!svc) continue;
+      const policy = a.type === 'image_update' ? (svc.updates === 'auto' ? 'updates: auto' : undefined) : a.risk === 'low' && svc.auto_approve ? 'auto_approve: true' : undefined;
+      if (!policy) continue;
       try {
         const done = await this.deps.actions.transition({
           id: a.id,
@@ -130,10 +141,10 @@ export class Supervisor {
           to: 'approved',
           instance: a.instance,
           by: 'policy',
-          note: 'auto_approve: true in services.yaml',
-          patch: { approved_by: { via: 'policy', name: 'auto_approve' } },
+          note: `${policy} in services.yaml`,
+          patch: { approved_by: { via: 'policy', name: policy.split(':')[0]! } },
         });
-        this.deps.log.info({ id: a.id }, `approved ${a.id} by policy (auto_approve)`);
+        this.deps.log.info({ id: a.id }, `approved ${a.id} by policy (${policy})`);
         this.deps.onActionChanged?.(done);
       } catch (err) {
         if (!(err instanceof TransitionError)) throw err;

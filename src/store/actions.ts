@@ -345,6 +345,7 @@ export class ActionStore {
       updated_at: at,
       containers: draft.containers,
       drift_since: draft.drift_since,
+      ...(draft.update ? { update: draft.update } : {}),
       history: [{ state: 'pending', at, by }],
     };
     const ok = await this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action));

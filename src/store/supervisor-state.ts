@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Accepted, Cooldowns, Notice, Silence } from '../domain/plan.js';
 import { NAME_RE } from '../domain/schemas.js';
+import { ActionType } from '../domain/actions.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from './atomic.js';
 
 const VERSION = 1;
@@ -17,7 +18,7 @@ const CooldownsFile = z.object({
     z.object({
       node: z.string(),
       service: z.string().nullable(),
-      type: z.enum(['container_restart', 'redeploy', 'disk_cleanup']),
+      type: ActionType,
       count: z.number().int().nonnegative(),
       last_at: z.string(),
     }),
@@ -38,7 +39,7 @@ const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.s
 export const StoredNoticeSchema = z.object({
   version: z.literal(VERSION),
   key: z.string(),
-  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping']),
+  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping', 'image_update_available']),
   node: z.string(),
   service: z.string().optional(),
   message: z.string(),

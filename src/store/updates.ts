@@ -1,0 +1,122 @@
+// What the update checks found (world/updates.json) and the versions an operator skipped or a
+// rollback ruled out (state/update-skips.json). docs/design/updates.md. Both files are written
+// whole and atomically; each write merges into what is on disk, so a `control-plane updates check`
+// beside a running control plane adds to the file instead of replacing it.
+import { lstatSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { SkipSchema, UpdateEntrySchema, type Skip, type Skips, type UpdateEntry, type Updates } from '../domain/updates.js';
+import { readJsonFile, writeJsonAtomic } from './atomic.js';
+
+export type { ImageCheck, Skip, Skips, UpdateEntry, Updates } from '../domain/updates.js';
+
+/** At most this many skipped digests are remembered per service (the oldest go first). */
+const MAX_SKIPS = 20;
+
+const UpdatesFile = z.record(z.string(), z.unknown());
+
+export class UpdatesStore {
+  readonly updatesFile: string;
+  readonly skipsFile: string;
+  private cache: { key: string; value: Updates } | undefined;
+  private skipCache: { key: string; value: Skips } | undefined;
+  private writing: Promise<unknown> = Promise.resolve();
+
+  constructor(worldDir: string, stateDir: string) {
+    this.updatesFile = path.join(worldDir, 'updates.json');
+    this.skipsFile = path.join(stateDir, 'update-skips.json');
+  }
+
+  /** The file's entries; one that does not parse is left out (never the whole file). Cached by mtime. */
+  updates(): Updates {
+    const key = stamp(this.updatesFile);
+    if (this.cache?.key === key) return this.cache.value;
+    const value: Updates = {};
+    const raw = UpdatesFile.safeParse(readSync(this.updatesFile));
+    if (raw.success) {
+      for (const [k, v] of Object.entries(raw.data)) {
+        const e = UpdateEntrySchema.safeParse(v);
+        if (e.success) value[k] = e.data;
+      }
+    }
+    this.cache = { key, value };
+    return value;
+  }
+
+  skips(): Skips {
+    const key = stamp(this.skipsFile);
+    if (this.skipCache?.key === key) return this.skipCache.value;
+    const value: Skips = {};
+    const raw = UpdatesFile.safeParse(readSync(this.skipsFile));
+    if (raw.success) {
+      for (const [k, v] of Object.entries(raw.data)) {
+        const list = z.array(SkipSchema).safeParse(v);
+        if (list.success) value[k] = list.data;
+      }
+    }
+    this.skipCache = { key, value };
+    return value;
+  }
+
+  /** Whether `digest` was skipped or rolled back for `node/service`. */
+  isSkipped(key: string, digest: string | null | undefined): Skip | undefined {
+    return digest ? this.skips()[key]?.find((s) => s.digest === digest) : undefined;
+  }
+
+  /** Writes these entries over the ones on disk (others stay). */
+  async save(entries: readonly UpdateEntry[]): Promise<void> {
+    await this.serial(async () => {
+      const current = { ...(await this.fresh(this.updatesFile)) } as Record<string, unknown>;
+      for (const e of entries) current[`${e.node}/${e.service}`] = e;
+      await writeJsonAtomic(this.updatesFile, current);
+      this.cache = undefined;
+    });
+  }
+
+  /** Drops entries of services that are no longer checked. */
+  async keepOnly(keys: ReadonlySet<string>): Promise<void> {
+    await this.serial(async () => {
+      const current = (await this.fresh(this.updatesFile)) as Record<string, unknown>;
+      const next = Object.fromEntries(Object.entries(current).filter(([k]) => keys.has(k)));
+      if (Object.keys(next).length === Object.keys(current).length) return;
+      await writeJsonAtomic(this.updatesFile, next);
+      this.cache = undefined;
+    });
+  }
+
+  /** Remembers a digest not to propose again for `node/service`. */
+  async skip(key: string, entry: Skip): Promise<void> {
+    await this.serial(async () => {
+      const current = (await this.fresh(this.skipsFile)) as Record<string, Skip[]>;
+      const list = (Array.isArray(current[key]) ? current[key] : []).filter((s) => s.digest !== entry.digest);
+      list.push(entry);
+      current[key] = list.slice(-MAX_SKIPS);
+      await writeJsonAtomic(this.skipsFile, current);
+      this.skipCache = undefined;
+    });
+  }
+
+  private async fresh(file: string): Promise<Record<string, unknown>> {
+    const v = await readJsonFile(file).catch(() => undefined);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writing.then(fn, fn);
+    this.writing = run.catch(() => {});
+    return run;
+  }
+}
+
+function stamp(file: string): string {
+  const st = lstatSync(file, { throwIfNoEntry: false });
+  return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+}
+
+function readSync(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
