@@ -2,7 +2,7 @@
 // rollback ruled out (state/update-skips.json). docs/design/updates.md. Both files are written
 // whole and atomically; each write merges into what is on disk, so a `control-plane updates check`
 // beside a running control plane adds to the file instead of replacing it.
-import { lstatSync, readFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { SkipSchema, UpdateEntrySchema, type Skip, type Skips, type UpdateEntry, type Updates } from '../domain/updates.js';
@@ -102,7 +102,11 @@ export class UpdatesStore {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.writing.then(fn, fn);
+    const write = () => {
+      for (const f of [this.updatesFile, this.skipsFile]) mkdirSync(path.dirname(f), { recursive: true });
+      return fn();
+    };
+    const run = this.writing.then(write, write);
     this.writing = run.catch(() => {});
     return run;
   }

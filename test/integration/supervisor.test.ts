@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
+import { UpdatesStore } from '../../src/store/updates.js';
 import type { Layout } from '../../src/store/paths.js';
 import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
 import { appendEvents, cliPath, waitFor, writeHosts, type Ev } from '../support/helpers.js';
@@ -235,5 +236,26 @@ describe('auto_approve', () => {
     }, { what: 'approved by policy' });
     expect(a).toMatchObject({ approved_by: { via: 'policy', name: 'auto_approve' } });
     expect(await files('pending')).toEqual(['redeploy-chelsty-infra-mosquitto.json']);
+  });
+});
+
+describe('updates: auto', () => {
+  it('approves an image update by policy (guarded, no Confirm); updates: approve leaves it pending; auto_approve does not reach updates', async () => {
+    await writeHosts(hosts, { 'chelsty-infra': 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  zigbee2mqtt:\n    updates: auto\n  mosquitto:\n    updates: approve\n    auto_approve: true\n' });
+    const d1 = `sha256:${'1'.repeat(64)}`;
+    const d2 = `sha256:${'2'.repeat(64)}`;
+    const entry = (service: string) => ({ node: 'chelsty-infra', service, checked_at: now(), images: [{ image: `x/${service}:1`, containers: [service], local_digest: d1, remote_digest: d2, status: 'image_update_available' as const }] });
+    await new UpdatesStore(l.world, l.state).save([entry('zigbee2mqtt'), entry('mosquitto')]);
+    await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 'zigbee2mqtt'), ev('service_healthy', 'mosquitto')]);
+    await start();
+    await running!.loops.supervisor.runNow();
+    const store = new ActionStore(l.actions);
+    const [a] = await waitFor(async () => {
+      const h = await store.history('image-update-chelsty-infra-zigbee2mqtt');
+      return h[0]?.approved_by ? h : undefined;
+    }, { what: 'update approved by policy' });
+    expect(a).toMatchObject({ type: 'image_update', risk: 'guarded', approved_by: { via: 'policy', name: 'updates' } });
+    expect(a!.history.find((h) => h.state === 'approved')).toMatchObject({ by: 'policy', note: 'updates: auto in services.yaml' });
+    expect(await files('pending')).toEqual(['image-update-chelsty-infra-mosquitto.json']);
   });
 });

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { Running } from '../../src/main.js';
 import { ActionStore } from '../../src/store/actions.js';
+import { UpdatesStore } from '../../src/store/updates.js';
 import type { Layout } from '../../src/store/paths.js';
 import { botEnv, FakeBotApi, TEST_BOT, type StoredMessage } from '../support/bot-api.js';
 import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
@@ -550,4 +551,42 @@ describe('commands', () => {
     expect(text).not.toContain(TOKEN);
     expect(text).not.toContain(TOKEN.split(':')[1]);
   }, 40_000);
+});
+
+describe('image updates', () => {
+  it('an update message names image, digests, version, age and source; Skip this version rejects it and remembers the digest', async () => {
+    const d1 = `sha256:${'1'.repeat(64)}`;
+    const d2 = `sha256:${'2'.repeat(64)}`;
+    await writeHosts(hosts, { n1: 'docker:\n  socket: /nonexistent/docker.sock\n  updates: approve\nservices:\n  s1: {}\n  s2:\n    updates: notify\n' });
+    await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 's1'), ev('service_healthy', 's2')]);
+    const created = new Date(Date.now() - 2 * 86_400_000).toISOString();
+    const image = { image: 'koenkk/zigbee2mqtt:latest', repository: 'docker.io/koenkk/zigbee2mqtt', tag: 'latest', local_digest: d1, remote_digest: d2, status: 'image_update_available' as const, version: '2.1.0', created, source: 'https://github.com/Koenkk/zigbee2mqtt' };
+    await new UpdatesStore(l.world, l.state).save([
+      { node: 'n1', service: 's1', checked_at: now(), images: [{ ...image, containers: ['s1'] }] },
+      { node: 'n1', service: 's2', checked_at: now(), images: [{ ...image, containers: ['s2'] }] },
+    ]);
+    await start({ executor: false });
+    const id = 'image-update-n1-s1';
+    const m = await waitFor(() => messageAbout(id), { what: 'update message' });
+    expect(m.text).toContain('🛡 <b>Update s1 on n1</b>');
+    expect(m.text).toContain('🆕 <code>koenkk/zigbee2mqtt:latest</code> 111111111111 → <b>222222222222</b> (version <b>2.1.0</b>, built 2 days ago) · <a href="https://github.com/Koenkk/zigbee2mqtt">source</a>');
+    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject', '⏭ Skip this version']);
+    // updates: notify → a notice, no action.
+    const notice = await waitFor(() => api.chat(CHAT).find((x) => x.text.includes('🆕 Newer image')), { what: 'notify notice' });
+    expect(notice.text).toContain('A newer image for s2 on n1: koenkk/zigbee2mqtt:latest 111111111111 → 222222222222 (2.1.0)');
+    expect(await readdir(l.actionDir('pending'))).toEqual([`${id}.json`]);
+
+    let cq = api.press(m.message_id, api.button(m.message_id, '⏭ Skip this version'), STRANGER);
+    await answered(cq);
+    expect(await readdir(l.actionDir('pending'))).toEqual([`${id}.json`]);
+    cq = api.press(m.message_id, api.button(m.message_id, '⏭ Skip this version'), ADMIN);
+    expect((await answered(cq)).text).toMatch(/Skipped/);
+    await waitFor(() => /Rejected<\/b> by @oskar/.test(api.messages.get(m.message_id)!.text), { what: 'rejected edit' });
+    expect(buttons(api.messages.get(m.message_id))).toEqual([]);
+    expect(new UpdatesStore(l.world, l.state).skips()['n1/s1']).toEqual([expect.objectContaining({ digest: d2, reason: 'skipped', by: expect.stringMatching(/^telegram:\d+$/) })]);
+    // The next check finds the same digest: it is not proposed again.
+    await new UpdatesStore(l.world, l.state).save([{ node: 'n1', service: 's1', checked_at: new Date(Date.now() + 1000).toISOString(), images: [{ ...image, containers: ['s1'] }] }]);
+    await f.pass('supervisor');
+    expect(await readdir(l.actionDir('pending'))).toEqual([]);
+  });
 });
