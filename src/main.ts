@@ -30,6 +30,7 @@ import { executorComponent, inspectorComponent, pidFileComponent, runnerComponen
 import { UpdatesStore } from './store/updates.js';
 import { RegistryClient } from './docker/registry.js';
 import { UpdateChecker } from './loops/updates.js';
+import type { DesiredState } from './domain/schemas.js';
 
 export type LoopName = 'observer' | 'desired' | 'supervisor' | 'executor';
 
@@ -139,19 +140,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   const supervisorState = new SupervisorState(l.state);
   await supervisorState.ensureDirs();
-  const updates = new UpdatesStore(l.world, l.state);
-  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(Object.entries(config.updates.credentials)), now });
-  for (const what of config.updates.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
-  const checker = new UpdateChecker({
-    desired: () => desired.current(),
-    store: updates,
-    registry,
-    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
-    log: log.child({ component: 'updates' }),
-    clock,
-    intervalMs: config.updates.intervalMs,
-    onChecked: () => bus.emit('updatesChanged'),
-  });
+  const { updates, checker } = buildUpdates(config, l, () => desired.current(), log, clock, bus);
   const evidence = new EvidenceStore(path.join(l.actions, 'evidence'));
   const inspector = new Inspector({
     desired: () => desired.current(),
@@ -209,6 +198,24 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     now,
   };
   return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector, updates, checker };
+}
+
+/** The update checks' files, the registry client and the checker (docs/design/updates.md). */
+function buildUpdates(config: Config, l: Layout, desired: () => DesiredState, log: Logger, clock: Clock, bus: Bus) {
+  const updates = new UpdatesStore(l.world, l.state);
+  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(Object.entries(config.updates.credentials)), now: () => clock.now() });
+  for (const what of config.updates.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
+  const checker = new UpdateChecker({
+    desired,
+    store: updates,
+    registry,
+    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    log: log.child({ component: 'updates' }),
+    clock,
+    intervalMs: config.updates.intervalMs,
+    onChecked: () => bus.emit('updatesChanged'),
+  });
+  return { updates, checker };
 }
 
 /** The four loops, and who kicks whom (every loop also runs on its interval). */

@@ -160,14 +160,16 @@ export function recreateOptions(info: Docker.ContainerInspectInfo, name: string)
  * stop → rename old → create → start → wait → remove old. If the new one fails, it is removed
  * and the old one is put back, running.
  */
-export async function recreateContainer(ctx: OpContext, name: string, opts: { pull?: boolean } = {}): Promise<RecreateResult> {
+export async function recreateContainer(ctx: OpContext, name: string, opts: { pull?: boolean; from?: Docker.ContainerInspectInfo } = {}): Promise<RecreateResult> {
   const started = ctx.now();
   const { c: old, info } = await inspectNamed(ctx, name);
   const image = info.Config.Image;
   // An image update has put the exact image under the tag already: pulling the tag again could
   // fetch a newer one than the operator approved.
   const pull = opts.pull === false ? { pulled: false } : await tryPull(ctx, image);
-  const { create, extraNetworks } = recreateOptions(info, name);
+  // `from`: the configuration of an earlier container of this name (an image update's rollback
+  // puts back the container as it was before, not as the update left it).
+  const { create, extraNetworks } = recreateOptions(opts.from ?? info, name);
   const stopT = Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx));
   const wasRunning = info.State.Running;
   const step = ctx.step ?? (() => {});

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isLoopbackRegistry, registryHost, type ImageRef } from '../domain/image-ref.js';
+import { realClock } from '../time/clock.js';
 
 /** What `docker pull name:tag` asks for: multi-arch indexes first, then single manifests. */
 export const MANIFEST_ACCEPT = [
@@ -145,7 +146,7 @@ export class RegistryClient {
   private readonly fetch: typeof fetch;
 
   constructor(private readonly opts: RegistryOptions = {}) {
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? realClock.now;
     this.fetch = opts.fetch ?? globalThis.fetch;
   }
 

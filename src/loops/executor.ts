@@ -67,6 +67,13 @@ interface Verification {
   until: number;
 }
 
+/** An image update was verified before it ended (or it would have rolled back): its verification moves up. */
+function completedWith(result: ActionResult, finishedAt: number): Partial<Action> {
+  if (!('verification' in result)) return { result };
+  const { verification, ...rest } = result as { verification: { verified: true; after_s: number; note: string } };
+  return { result: rest as ActionResult, verified: true, verification: { ...verification, at: new Date(finishedAt).toISOString() } };
+}
+
 export class Executor {
   /** node → the operation under way there: at most one Docker operation per node at a time. */
   private busy = new Map<string, Promise<void>>();
@@ -288,6 +295,19 @@ export class Executor {
     }
   }
 
+  /**
+   * Scope: only what services.yaml names, as it is now (a hand-edited action file names nothing).
+   * The node and the service's containers, or why the action is refused.
+   */
+  private scopeOf(a: Action): { node: DesiredState[string]; containers: string[] } | string {
+    const node = this.deps.desired()[a.node];
+    if (!node) return `refused: node ${a.node} is not in hosts/ any more; the executor only touches what services.yaml names`;
+    if (a.type === 'disk_cleanup') return { node, containers: [] };
+    const svc = a.service ? node.services[a.service] : undefined;
+    if (!svc) return `refused: service ${a.service ?? '(none)'} is not in hosts/${a.node}/services.yaml; the executor only touches containers named there`;
+    return { node, containers: svc.containers };
+  }
+
   private async carryOut(a: Action, key: string, steps: string[]): Promise<void> {
     const { log, now } = this.deps;
     const started = now();
@@ -300,21 +320,12 @@ export class Executor {
       this.deps.onChange?.(done);
     };
 
-    // Scope: only what services.yaml names, as it is now (a hand-edited action file names nothing).
-    const node = this.deps.desired()[a.node];
-    if (!node) {
+    const scope = this.scopeOf(a);
+    if (typeof scope === 'string') {
       this.stats.refused++;
-      return fail(`refused: node ${a.node} is not in hosts/ any more; the executor only touches what services.yaml names`);
+      return fail(scope);
     }
-    let containers: string[] = [];
-    if (a.type !== 'disk_cleanup') {
-      const svc = a.service ? node.services[a.service] : undefined;
-      if (!svc) {
-        this.stats.refused++;
-        return fail(`refused: service ${a.service ?? '(none)'} is not in hosts/${a.node}/services.yaml; the executor only touches containers named there`);
-      }
-      containers = svc.containers;
-    }
+    const { node, containers } = scope;
 
     // An ssh:// target without a key or an agent can only fail, after a network round trip and
     // with a misleading message: say what to configure instead.
@@ -339,21 +350,13 @@ export class Executor {
       cancelDeadline = this.clock.timer(timeoutS * 1000 + 1000 + verifyMs, () => reject(new DeadlineError(`timed out after ${timeoutS} s (ACTION_TIMEOUT_S); check ${a.node}'s Docker Engine`, timeoutS)));
     });
     try {
-      let result = await Promise.race([op, deadline]);
+      const result = await Promise.race([op, deadline]);
       if (this.abandoned.has(key)) return;
       const finishedAt = now();
       const verify = a.type !== 'disk_cleanup' && a.type !== 'image_update';
-      // An image update was verified before it ended (or it would have rolled back).
-      let verified: Partial<Action> = {};
-      if (a.type === 'image_update' && 'verification' in result) {
-        const { verification, ...rest } = result as { verification: { verified: true; after_s: number; note: string } };
-        verified = { verified: true, verification: { ...verification, at: new Date(finishedAt).toISOString() } };
-        result = rest as ActionResult;
-      }
       const done = await this.finish(a, 'completed', {
         finished_at: new Date(finishedAt).toISOString(),
-        result,
-        ...verified,
+        ...completedWith(result, finishedAt),
         ...(verify ? { verify_until: new Date(finishedAt + this.deps.verifyAfterS * 1000).toISOString() } : {}),
       });
       this.stats.completed++;
