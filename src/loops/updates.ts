@@ -118,10 +118,14 @@ export class UpdateChecker {
     await Promise.all(Array.from({ length: Math.min(NODES_AT_ONCE, queue.length) }, worker));
     if (entries.length) await this.deps.store.save(entries);
     if (!target) await this.deps.store.keepOnly(new Set(servicesToCheck(desired).map(({ dn, s }) => `${dn.node}/${s.service}`)));
+    if (entries.length === 0) {
+      this.deps.log.debug('update check: no watched service has updates: notify, approve or auto');
+      return entries;
+    }
     const available = entries.filter((e) => e.images.some((i) => i.status === 'image_update_available'));
     const failed = entries.filter((e) => e.error || e.images.some((i) => i.status === 'error'));
     this.deps.log.info({ checked: entries.length, available: available.length, errors: failed.length }, `update check: ${entries.length} services, ${available.length} with a newer image, ${failed.length} with problems`);
-    if (entries.length) this.deps.onChecked?.(entries);
+    this.deps.onChecked?.(entries);
     return entries;
   }
 

@@ -4,6 +4,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ActionStore } from '../../src/store/actions.js';
+import { UpdatesStore } from '../../src/store/updates.js';
 import { ensureLayout, layout } from '../../src/store/paths.js';
 import { startRunChild } from '../support/child.js';
 import { appendEvents, cliPath, removeDir, repoRoot, tempDir, writeHosts } from '../support/helpers.js';
@@ -272,5 +273,36 @@ describe('the CLI as kubectl and amtool users expect it', () => {
       child.proc.kill('SIGTERM');
       await child.exited;
     }
+  });
+});
+
+describe('control-plane updates', () => {
+  it('list and skip read and write the update files; bad targets are usage errors; nothing to check is said', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { n1: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  s1:\n    updates: approve\n  s2: {}\n' });
+    expect(cli(['updates', 'list'])).toMatchObject({ code: 2, err: expect.stringMatching(/HOMELAB_ROOT: no control plane data/) });
+    const l = layout(path.join(dir, 'homelab'));
+    await ensureLayout(l);
+    expect(cli(['updates', 'list']).out).toMatch(/no update checks yet/);
+    const d1 = `sha256:${'1'.repeat(64)}`;
+    const d2 = `sha256:${'2'.repeat(64)}`;
+    await new UpdatesStore(l.world, l.state).save([{ node: 'n1', service: 's1', checked_at: '2026-05-27T15:00:00.000Z', images: [{ image: 'nginx:1.27', containers: ['s1'], local_digest: d1, remote_digest: d2, status: 'image_update_available', version: '1.27.5' }] }]);
+    const list = cli(['updates', 'list']);
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(/^SERVICE\s+IMAGE\s+STATUS\s+LOCAL\s+REMOTE\s+NOTE\n/);
+    expect(list.out).toMatch(/n1\/s1\s+nginx:1\.27\s+image_update_available\s+111111111111\s+222222222222\s+version 1\.27\.5/);
+    expect(JSON.parse(cli(['updates', 'list', '-o', 'json']).out)[0]).toMatchObject({ node: 'n1', service: 's1' });
+
+    const skip = cli(['updates', 'skip', 'n1/s1', '--by', 'oskar']);
+    expect(skip.code, skip.err).toBe(0);
+    expect(skip.out).toMatch(/skipped for n1\/s1: nginx:1\.27 222222222222/);
+    expect(JSON.parse(await readFile(path.join(l.state, 'update-skips.json'), 'utf8'))['n1/s1']).toEqual([expect.objectContaining({ digest: d2, reason: 'skipped', by: 'oskar' })]);
+    expect(cli(['updates', 'list']).out).toMatch(/image_update_available \(skipped\)/);
+
+    expect(cli(['updates', 'skip', 'n1/s2'])).toMatchObject({ code: 1, err: expect.stringMatching(/nothing to skip/) });
+    expect(cli(['updates', 'skip', 'n1'])).toMatchObject({ code: 2 });
+    expect(cli(['updates', 'check', 'n9/x'])).toMatchObject({ code: 2, err: expect.stringMatching(/no node "n9"/) });
+    expect(cli(['updates', 'frobnicate'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown updates command/) });
+    await writeHosts(path.join(dir, 'hosts'), { n1: 'services:\n  s1: {}\n' });
+    expect(cli(['updates', 'check'])).toMatchObject({ code: 0, err: expect.stringMatching(/nothing to check/) });
   });
 });
