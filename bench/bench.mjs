@@ -1,6 +1,6 @@
 // npm run bench: measures the product and prints one JSON object. Each figure stands next to the
 // baseline it is compared with, measured in the same run on the same machine.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -530,17 +530,84 @@ async function benchApproveToRestart() {
   }
 }
 
+/** Runs bench/load.mjs in its own process against `url`; resolves with its JSON line. */
+function loadFrom(url, rate, seconds, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const args = [path.join(here, 'load.mjs'), url, String(rate), String(seconds), ...Object.entries(headers).map(([k, v]) => `${k}=${v}`)];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`))));
+  });
+}
+
+/**
+ * The read-only routes under load from another process: 100 nodes × 50 services, 200 pending
+ * actions; /summary (plain, brotli, conditional) beside /healthz at 500 and 1000 requests/s.
+ */
+async function benchServe() {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-serve-'));
+  const hosts = path.join(root, 'hosts');
+  const home = path.join(root, 'homelab');
+  const services = Array.from({ length: SERVICES }, (_, j) => `  svc-${j}: {}`).join('\n');
+  for (let i = 0; i < NODES; i++) {
+    await mkdir(path.join(hosts, `n${i}`), { recursive: true });
+    await writeFile(path.join(hosts, `n${i}`, 'services.yaml'), `docker:\n  socket: /nonexistent/docker.sock\nservices:\n${services}\n`);
+  }
+  const dir = path.join(home, 'events', new Date().toISOString().slice(0, 10));
+  await mkdir(dir, { recursive: true });
+  const OPEN = 200;
+  for (let i = 0; i < NODES; i++) {
+    const ts = new Date().toISOString();
+    const lines = [{ ts, node: `n${i}`, type: 'node_heartbeat' }];
+    for (let j = 0; j < SERVICES; j++) lines.push({ ts, node: `n${i}`, type: i * SERVICES + j < OPEN ? 'containers_not_running' : 'service_healthy', service: `svc-${j}` });
+    await writeFile(path.join(dir, `n${i}.jsonl`), lines.map((e) => `${JSON.stringify(e)}\n`).join(''));
+  }
+  const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', AGENT_SILENT_AFTER_S: '3600' });
+  const running = await startControlPlane(cfg, createLogger('silent'));
+  try {
+    await running.loops.supervisor.runNow();
+    const pendingDir = path.join(home, 'actions', 'pending');
+    await waitUntil(async () => (await readdir(pendingDir)).filter((n) => n.endsWith('.json')).length >= OPEN, 60_000);
+    const SECONDS = quick ? 3 : 10;
+    const url = (p) => `${running.address}${p}`;
+    const first = await fetch(url('/summary'));
+    const etag = first.headers.get('etag');
+    const summaryBytes = (await first.arrayBuffer()).byteLength;
+    const out = { services: NODES * SERVICES, pending_actions: OPEN, summary_bytes: summaryBytes, seconds_per_run: SECONDS, load_generator: 'bench/load.mjs in its own process, open loop, latency from when each request was due' };
+    for (const rate of [500, 1000]) {
+      const healthz = await loadFrom(url('/healthz'), rate, SECONDS);
+      const summary = await loadFrom(url('/summary'), rate, SECONDS);
+      const br = await loadFrom(url('/summary'), rate, SECONDS, { 'accept-encoding': 'br' });
+      const conditional = await loadFrom(url('/summary'), rate, SECONDS, { 'if-none-match': etag });
+      const trim = (r) => ({ p50: r.p50, p95: r.p95, p99: r.p99, max: r.max, errors: r.errors, statuses: r.statuses, bytes_per_request: Math.round(r.bytes / Math.max(1, r.answered)) });
+      out[`at_${rate}_rps`] = {
+        summary_ms: trim(summary),
+        summary_brotli_ms: trim(br),
+        summary_if_none_match_ms: trim(conditional),
+        baseline_healthz_ms: trim(healthz),
+        summary_p99_over_healthz_p99: Math.round((summary.p99 / healthz.p99) * 100) / 100,
+      };
+    }
+    return out;
+  } finally {
+    await running.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 const started = performance.now();
 const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version },
   quick,
 };
-// --only a,b runs a part of it: replay, supervisor, live, telegram, sustained, docker.
+// --only a,b runs a part of it: replay, supervisor, live, serve, telegram, sustained, docker.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
 if (want('replay')) report.replay = await benchReplay();
 if (want('supervisor')) report.supervisor = benchPlan();
 if (want('live')) report.live = await benchLatencyAndSummary();
+if (want('serve')) report.serve = await benchServe();
 if (want('telegram')) report.telegram = await benchTelegram();
 if (want('sustained')) report.sustained = await benchSustained();
 if (want('docker')) report.docker = await benchApproveToRestart();

@@ -15,7 +15,7 @@ import { hasSshCredentials, sshCredentialsHint, type EngineOptions } from './doc
 import { TelegramBot } from './bot/bot.js';
 import { Inspector } from './loops/inspector.js';
 import { EvidenceStore } from './store/evidence.js';
-import { currentSummary, sharedSummary, type StatusSources } from './status.js';
+import { currentSummary, type StatusSources } from './status.js';
 import { buildServer } from './api/server.js';
 import { Metrics } from './api/metrics.js';
 import { VERSION } from './status.js';
@@ -87,7 +87,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     await parts.observer.pass();
     const loops = buildLoops(config, parts, bus, log, clock);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
-    const server = buildApi(config, l, parts, loops, telegram, log);
+    const server = buildApi(config, l, parts, loops, telegram, bus, log);
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
@@ -312,14 +312,19 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
 }
 
 /** The web page and API. */
-function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, log: Logger): ReturnType<typeof buildServer> {
+function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger): ReturnType<typeof buildServer> {
+  // What the read-only routes show changes only on these signals: their bodies are built once per change.
+  let generation = 0;
+  for (const signal of ['worldPublished', 'actionsChanged', 'updatesChanged', 'desiredChanged'] as const) bus.on(signal, () => void generation++);
   return buildServer({
+    generation: () => generation,
     layout: l,
     actions: p.actions,
     evidence: (id, instance) => p.evidence.get(id, instance),
     log: log.child({ component: 'api' }),
     now: p.status.now,
-    summary: sharedSummary(p.status),
+    // Shared by the representation cache: one computation per change (and second) for every client.
+    summary: () => currentSummary(p.status),
     runners: () => Object.values(loops).map((r) => r.status),
     exposition: p.exposition,
     metrics: async () => ({

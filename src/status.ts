@@ -34,23 +34,3 @@ export async function currentSummary(src: StatusSources): Promise<Summary> {
   });
 }
 
-/**
- * The summary reads every open action file: under many requests per second, requests share one
- * computation (single flight) and reuse it for `ttlMs`. The page refreshes every 10 s, so half a
- * second of staleness is invisible.
- */
-export function sharedSummary(src: StatusSources, ttlMs = 500): () => Promise<Summary> {
-  let last: { at: number; value: Summary } | undefined;
-  let inflight: Promise<Summary> | undefined;
-  return () => {
-    const now = src.now();
-    if (last && now - last.at < ttlMs) return Promise.resolve(last.value);
-    inflight ??= currentSummary(src)
-      .then((value) => {
-        last = { at: src.now(), value };
-        return value;
-      })
-      .finally(() => (inflight = undefined));
-    return inflight;
-  };
-}

@@ -1,5 +1,6 @@
 // The read-only page: one server-rendered HTML document, no external assets. Every value that
 // came from a file or an event is escaped.
+import { createHash } from 'node:crypto';
 import type { Action } from '../domain/actions.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { ago, type Summary } from '../domain/summary.js';
@@ -81,7 +82,19 @@ function evidenceRow(e: Evidence | undefined): string {
   return `<tr class="evidence"><td colspan="5"><details><summary>🔎 ${h(evidenceFacts(e).join('; ') || 'no containers named')} (read ${h(e.collected_at.slice(11, 19))} UTC)</summary>${logs.join('') || '<div class="muted">no log lines</div>'}</details></td></tr>`;
 }
 
-export function renderPage(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], nonce: string, now: number, evidence: ReadonlyMap<string, Evidence> = new Map()): string {
+/** `'sha256-…'` of an inline script or style, for the page's Content-Security-Policy. */
+function cspHash(text: string): string {
+  return `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+}
+
+/**
+ * The page's policy: its one inline style and one inline script by hash (the page is the same
+ * bytes for every request until the state changes, so a per-request nonce cannot be used), and
+ * nothing else from anywhere.
+ */
+export const PAGE_CSP = `default-src 'none'; script-src ${cspHash(SCRIPT)}; style-src ${cspHash(CSS)}; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+
+export function renderPage(s: Summary, world: { services: Record<string, WorldService> }, recent: Action[], now: number, evidence: ReadonlyMap<string, Evidence> = new Map()): string {
   const services = Object.entries(world.services).map(([key, v]) => ({ key, ...v }));
   const missing = s.services.missing_list.map((m) => ({ key: m.key, node: m.node, service: m.service, status: 'missing', reason: 'no report yet', since: '', last_event_at: '' }));
   const rows = [...services.filter((x) => x.status !== 'healthy'), ...missing, ...services.filter((x) => x.status === 'healthy')];
@@ -89,7 +102,7 @@ export function renderPage(s: Summary, world: { services: Record<string, WorldSe
   const c = s.actions.counts;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>Homelab control plane</title><style nonce="${nonce}">${CSS}</style></head>
+<title>Homelab control plane</title><style>${CSS}</style></head>
 <body>
 <header><div><h1>Homelab control plane</h1><div class="muted">updated ${h(s.generated_at.slice(0, 19).replace('T', ' '))} UTC · refreshes every 10 s</div></div>
 <div id="counts">${headerPills(s)} <span class="pill">${c.pending} pending</span>
@@ -123,6 +136,6 @@ ${recent.map((a) => actionRow(a, now)).join('\n') || '<tr><td colspan="5" class=
 </tbody></table>
 <p class="muted">Read-only. Approve from Telegram, with <code>control-plane actions approve &lt;id&gt;</code>, or by moving the file to <code>actions/approved/</code>. JSON: <a href="/summary">/summary</a> · <a href="/world/services.json">/world/services.json</a> · <a href="/actions">/actions</a> · <a href="/metrics">/metrics</a></p>
 </main>
-<script nonce="${nonce}">${SCRIPT}</script>
+<script>${SCRIPT}</script>
 </body></html>`;
 }

@@ -1,6 +1,7 @@
 // The read-only web page and JSON API (fastify). buildServer() never listens: main does.
 // Nothing here changes the system, except agents appending their own events to the ingest route.
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { lstatSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACTION_STATES, statesFrom, type Action } from '../domain/actions.js';
@@ -17,7 +18,8 @@ import type { Layout, StorageStatus } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
 import type { Evidence } from '../store/evidence.js';
 import { Metrics, type MetricsInput } from './metrics.js';
-import { renderPage } from './page.js';
+import { PAGE_CSP, renderPage } from './page.js';
+import { representation, RepresentationCache } from './representations.js';
 
 export interface ApiDeps {
   layout: Layout;
@@ -39,14 +41,16 @@ export interface ApiDeps {
   storage?: () => Promise<StorageStatus>;
   /** The evidence stored beside an action (/ai-context shows it for open actions). */
   evidence?: (id: string, instance: string) => Promise<Evidence | undefined>;
+  /**
+   * A counter main bumps whenever what the read-only routes show changes (a world publish, an
+   * action, notice or update change). With it, their bodies are built once per change (and at
+   * most once a second where they print ages); without it, once per request.
+   */
+  generation?: () => number;
 }
 
 export type { MetricsInput };
 
-
-function etagOf(buf: Buffer): string {
-  return `"${createHash('sha1').update(buf).digest('base64url')}"`;
-}
 
 function safeEqual(a: string, b: string): boolean {
   const x = Buffer.from(a);
@@ -93,9 +97,15 @@ export function buildServer(deps: ApiDeps) {
   // NDJSON bodies for the ingest route arrive as text; parsed there.
   app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  worldRoutes(app, deps);
-  actionRoutes(app, deps);
-  pageRoutes(app, deps);
+  const cache = new RepresentationCache();
+  const versions: Versions = {
+    changes: () => (deps.generation ? String(deps.generation()) : undefined),
+    // Ages ("last event 12 s ago") and generated_at move with the clock: once a second.
+    changesAndSecond: () => (deps.generation ? `${deps.generation()}:${Math.floor(deps.now() / 1000)}` : undefined),
+  };
+  worldRoutes(app, deps, cache, versions);
+  actionRoutes(app, deps, cache, versions);
+  pageRoutes(app, deps, cache, versions);
   healthRoutes(app, deps, exposition);
   ingestRoute(app, deps);
   return app;
@@ -105,26 +115,41 @@ export type { Action };
 
 type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
 
-/** GET /summary and the world files, byte for byte, with ETags. */
-function worldRoutes(app: App, deps: ApiDeps): void {
-  app.get('/summary', async () => deps.summary());
+/** The version keys of the cached bodies (undefined: not cached). */
+interface Versions {
+  changes: () => string | undefined;
+  changesAndSecond: () => string | undefined;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** A file's identity: a rename over it (every write is one) changes it. */
+function fileStamp(file: string): string {
+  const st = lstatSync(file, { throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
+}
+
+/** GET /summary and the world files, byte for byte, with ETags, gzip and brotli. */
+function worldRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions): void {
+  app.get('/summary', async (req, reply) => {
+    const rep = await cache.get('/summary', v.changesAndSecond(), async () => representation(JSON.stringify(await deps.summary()), JSON_TYPE));
+    return cache.send(req, reply, rep);
+  });
 
   for (const [route, file] of [
     ['/world/services.json', deps.layout.worldServices],
     ['/world/nodes.json', deps.layout.worldNodes],
+    ['/world/updates.json', `${deps.layout.world}/updates.json`],
   ] as const) {
     app.get(route, async (req, reply) => {
-      const buf = (await readRegularFile(file)) ?? Buffer.from('{}\n');
-      const etag = etagOf(buf);
-      reply.header('etag', etag).header('cache-control', 'no-cache').type('application/json; charset=utf-8');
-      if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-      return reply.send(buf);
+      const rep = await cache.get(route, fileStamp(file), async () => representation((await readRegularFile(file)) ?? Buffer.from('{}\n'), JSON_TYPE));
+      return cache.send(req, reply, rep);
     });
   }
 }
 
 /** GET /actions and /actions/:id. */
-function actionRoutes(app: App, deps: ApiDeps): void {
+function actionRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions): void {
   // Query strings are checked by the route's schema; an unknown state or a bad limit is a 400.
   app.get(
     '/actions',
@@ -142,9 +167,13 @@ function actionRoutes(app: App, deps: ApiDeps): void {
         },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       const q = req.query as { state?: string; node?: string; service?: string; limit?: number };
-      return deps.actions.query({ states: statesFrom(q.state), node: q.node, service: q.service, limit: q.limit ?? DEFAULT_QUERY_LIMIT });
+      const route = `/actions?${JSON.stringify([q.state, q.node, q.service, q.limit])}`;
+      const rep = await cache.get(route, v.changes(), async () =>
+        representation(JSON.stringify(await deps.actions.query({ states: statesFrom(q.state), node: q.node, service: q.service, limit: q.limit ?? DEFAULT_QUERY_LIMIT })), JSON_TYPE),
+      );
+      return cache.send(req, reply, rep);
     },
   );
 
@@ -168,28 +197,26 @@ async function openEvidence(deps: ApiDeps, s: Summary): Promise<Map<string, Evid
 }
 
 /** The page and /ai-context. */
-function pageRoutes(app: App, deps: ApiDeps): void {
-  app.get('/ai-context', async (_req, reply) => {
-    const s = await deps.summary();
-    const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
-    const world = await readWorldFiles(deps.layout);
-    reply.type('text/markdown; charset=utf-8');
-    return aiContext(s, world, recent, deps.now(), await openEvidence(deps, s));
+function pageRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions): void {
+  app.get('/ai-context', async (req, reply) => {
+    const rep = await cache.get('/ai-context', v.changesAndSecond(), async () => {
+      const s = await deps.summary();
+      const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
+      const world = await readWorldFiles(deps.layout);
+      return representation(aiContext(s, world, recent, deps.now(), await openEvidence(deps, s)), 'text/markdown; charset=utf-8');
+    });
+    return cache.send(req, reply, rep);
   });
 
-  app.get('/', async (_req, reply) => {
-    const s = await deps.summary();
-    const world = await readWorldFiles(deps.layout);
-    const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 15);
-    const nonce = randomBytes(16).toString('base64');
-    reply
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .header(
-        'content-security-policy',
-        `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-      );
-    return renderPage(s, world, recent, nonce, deps.now(), await openEvidence(deps, s));
+  app.get('/', async (req, reply) => {
+    const rep = await cache.get('/', v.changesAndSecond(), async () => {
+      const s = await deps.summary();
+      const world = await readWorldFiles(deps.layout);
+      const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 15);
+      return representation(renderPage(s, world, recent, deps.now(), await openEvidence(deps, s)), 'text/html; charset=utf-8');
+    });
+    reply.header('content-security-policy', PAGE_CSP);
+    return cache.send(req, reply, rep);
   });
 }
 
@@ -198,7 +225,9 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
   app.get('/healthz', async (_req, reply) => {
     const now = deps.now();
     const loops = deps.runners().map((r) => {
-      const stale = r.lastSuccessAt === null || now - r.lastSuccessAt > 3 * r.intervalMs;
+      // A loop still in its first pass is judged from its start: not stale in its first seconds.
+      const since = r.lastSuccessAt ?? r.startedAt ?? null;
+      const stale = since === null || now - since > 3 * r.intervalMs;
       return {
         loop: r.name,
         ok: !stale,

@@ -14,6 +14,8 @@ export interface RunnerStatus {
   failures: number;
   consecutiveFailures: number;
   lastSuccessAt: number | null;
+  /** When the loop was started: before its first pass succeeds, it is judged from then. */
+  startedAt?: number | null;
   lastDurationMs: number | null;
   lastError: string | null;
   /** What kind of error the last failure was (errors.ts), for /healthz to decide on. */
@@ -42,6 +44,7 @@ export class Runner {
       failures: 0,
       consecutiveFailures: 0,
       lastSuccessAt: null,
+      startedAt: null,
       lastDurationMs: null,
       lastError: null,
       lastErrorCode: null,
@@ -52,6 +55,7 @@ export class Runner {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.status.startedAt ??= this.clock.now();
     this.kick();
   }
 

@@ -78,9 +78,21 @@ export interface ApiFixture {
 
 export async function apiFixture(
   root: string,
-  opts: { ingestTokens?: Record<string, string>; now?: number; hostile?: boolean; world?: (w: World) => World; desired?: (d: DesiredState) => DesiredState } = {},
+  opts: {
+    ingestTokens?: Record<string, string>;
+    now?: number | (() => number);
+    hostile?: boolean;
+    world?: (w: World) => World;
+    desired?: (d: DesiredState) => DesiredState;
+    /** Bodies cached per generation (as main does); absent: built per request. */
+    generation?: () => number;
+    /** Told of each summary computed. */
+    onSummary?: () => void;
+  } = {},
 ): Promise<ApiFixture> {
-  const now = opts.now ?? Date.now();
+  const clock = typeof opts.now === 'function' ? opts.now : () => (opts.now as number | undefined) ?? fixed;
+  const fixed = Date.now();
+  const now = clock();
   const l = layout(root);
   await ensureLayout(l);
   const world = (opts.world ?? ((w) => w))(worldFixture(now, opts.hostile ?? true));
@@ -103,7 +115,7 @@ export async function apiFixture(
     actions,
     supervisorState,
     observerCounters: () => ({ applied: 10, malformed: 2, duplicate: 0, unknown: 1, oversized: 0 }),
-    now: () => now,
+    now: clock,
   };
   const evidence = new EvidenceStore(path.join(l.actions, 'evidence'));
   const exposition = new Metrics();
@@ -113,8 +125,12 @@ export async function apiFixture(
     layout: l,
     actions,
     log: mem.log,
-    now: () => now,
-    summary: () => currentSummary(status),
+    now: clock,
+    summary: () => {
+      opts.onSummary?.();
+      return currentSummary(status);
+    },
+    ...(opts.generation ? { generation: opts.generation } : {}),
     runners: () => runners,
     metrics: async () => ({
       version: '0.1.0',
