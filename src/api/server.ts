@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACTION_STATES, statesFrom, type Action } from '../domain/actions.js';
 import { canonicalNode, classify } from '../domain/observe.js';
 import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js';
-import type { Summary } from '../domain/summary.js';
+import { restamp, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { RunnerStatus } from '../loops/runner.js';
 import { DEFAULT_QUERY_LIMIT, type ActionStore } from '../store/actions.js';
@@ -98,14 +98,29 @@ export function buildServer(deps: ApiDeps) {
   app.addContentTypeParser(['application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   const cache = new RepresentationCache();
+  // The summary object once per change; every second only its ages are stamped again.
+  let summaryMemo: { generation: number; value: Promise<Summary> } | undefined;
+  const summaryNow = (): Promise<Summary> => {
+    if (!deps.generation) return deps.summary();
+    const generation = deps.generation();
+    if (summaryMemo?.generation !== generation) {
+      const value = deps.summary();
+      summaryMemo = { generation, value };
+      value.catch(() => {
+        if (summaryMemo?.value === value) summaryMemo = undefined;
+      });
+    }
+    return summaryMemo.value.then((s) => restamp(s, deps.now()));
+  };
   const versions: Versions = {
     changes: () => (deps.generation ? String(deps.generation()) : undefined),
     // Ages ("last event 12 s ago") and generated_at move with the clock: once a second.
     changesAndSecond: () => (deps.generation ? `${deps.generation()}:${Math.floor(deps.now() / 1000)}` : undefined),
   };
-  worldRoutes(app, deps, cache, versions);
-  actionRoutes(app, deps, cache, versions);
-  pageRoutes(app, deps, cache, versions);
+  const cached = { ...deps, summary: summaryNow };
+  worldRoutes(app, cached, cache, versions);
+  actionRoutes(app, cached, cache, versions);
+  pageRoutes(app, cached, cache, versions);
   healthRoutes(app, deps, exposition);
   ingestRoute(app, deps);
   return app;

@@ -99,23 +99,37 @@ export function summarize(input: SummaryInput): Summary {
   const unhealthy: Summary['services']['unhealthy_list'] = [];
   const unknown: Summary['services']['unknown_list'] = [];
   const missing: Summary['services']['missing_list'] = [];
+  // Per node counts in one pass over the services (5 000 services × 100 nodes must not be a product).
+  const perNode = new Map<string, { total: number; healthy: number; unknown: number; missing: number }>();
+  const countsOf = (node: string) => {
+    let c = perNode.get(node);
+    if (!c) perNode.set(node, (c = { total: 0, healthy: 0, unknown: 0, missing: 0 }));
+    return c;
+  };
   let healthy = 0;
   for (const [key, s] of Object.entries(world.services)) {
-    if (s.status === 'healthy') healthy++;
-    else if (s.status === 'unknown') unknown.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since });
-    else unhealthy.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since, desired: monitored(s.node, s.service) });
+    const c = countsOf(s.node);
+    c.total++;
+    if (s.status === 'healthy') {
+      healthy++;
+      c.healthy++;
+    } else if (s.status === 'unknown') {
+      c.unknown++;
+      unknown.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since });
+    } else unhealthy.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since, desired: monitored(s.node, s.service) });
   }
   for (const dn of Object.values(desired)) {
     for (const s of Object.values(dn.services)) {
-      if (s.monitor && !world.services[`${dn.node}/${s.service}`]) missing.push({ key: `${dn.node}/${s.service}`, node: dn.node, service: s.service });
+      if (s.monitor && !world.services[`${dn.node}/${s.service}`]) {
+        missing.push({ key: `${dn.node}/${s.service}`, node: dn.node, service: s.service });
+        countsOf(dn.node).missing++;
+      }
     }
   }
   unhealthy.sort((a, b) => (a.since < b.since ? -1 : 1));
   const nodes = nodeNames.map((name) => {
     const w = world.nodes[name];
-    const inWorld = Object.values(world.services).filter((s) => s.node === name);
-    const h = inWorld.filter((s) => s.status === 'healthy').length;
-    const u = inWorld.filter((s) => s.status === 'unknown').length;
+    const c = perNode.get(name) ?? { total: 0, healthy: 0, unknown: 0, missing: 0 };
     return {
       node: name,
       agent: w?.agent ?? 'silent',
@@ -127,7 +141,7 @@ export function summarize(input: SummaryInput): Summary {
       disk_pressure: w?.disk_pressure ?? null,
       disk_used_pct: w?.disk_used_pct ?? null,
       desired: desired[name] !== undefined,
-      services: { total: inWorld.length, healthy: h, unhealthy: inWorld.length - h - u, unknown: u, missing: missing.filter((m) => m.node === name).length },
+      services: { total: c.total, healthy: c.healthy, unhealthy: c.total - c.healthy - c.unknown, unknown: c.unknown, missing: c.missing },
     };
   });
   const byState = (s: ActionState) => input.open.filter((a) => a.state === s).map(brief);
@@ -154,6 +168,18 @@ export function summarize(input: SummaryInput): Summary {
       duplicates: input.observer.duplicate,
       unknown_events: input.observer.unknown,
     },
+  };
+}
+
+/**
+ * The same summary as of `now`: only what moves with the clock (generated_at, each node's
+ * last_seen_age_s) is computed again — what the routes do every second between changes.
+ */
+export function restamp(s: Summary, now: number): Summary {
+  return {
+    ...s,
+    generated_at: new Date(now).toISOString(),
+    nodes: s.nodes.map((n) => ({ ...n, last_seen_age_s: n.last_seen ? Math.max(0, Math.round((now - Date.parse(n.last_seen)) / 1000)) : null })),
   };
 }
 

@@ -26,7 +26,7 @@ afterEach(async () => {
 });
 
 describe('bodies built once per change', () => {
-  it('/summary: one computation per change and second, whatever the number of requests; 304 for a matching ETag', async () => {
+  it('/summary: one computation per change, whatever the number of requests; ages restamped each second; 304 for a matching ETag', async () => {
     const first = await f.app.inject('/summary');
     expect(first.statusCode).toBe(200);
     const etag = first.headers.etag as string;
@@ -45,10 +45,13 @@ describe('bodies built once per change', () => {
     expect(after.statusCode).toBe(200);
     expect(after.json().actions.pending.map((a: { id: string }) => a.id)).toContain('container-restart-chelsty-infra-mosquitto');
     expect(summaries).toBe(2);
-    // The next second: ages move, so it is built again.
+    // The next second: the ages move (restamped), nothing is gathered again.
     now += 1000;
-    await f.app.inject('/summary');
-    expect(summaries).toBe(3);
+    const later = await f.app.inject('/summary');
+    expect(later.json().generated_at).toBe(new Date(now).toISOString());
+    expect(later.json().nodes[0].last_seen_age_s).toBe(after.json().nodes[0].last_seen_age_s + 1);
+    expect(later.headers.etag).not.toBe(after.headers.etag);
+    expect(summaries).toBe(2);
   });
 
   it('/actions: cached per query and change; a new action shows after the change signal', async () => {
