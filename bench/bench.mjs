@@ -403,56 +403,68 @@ async function benchGroupReply(api, token) {
 
 /** 500 events/s over 5 000 services for a while: how far world state lags behind the logs. */
 async function benchSustained() {
-  const SECONDS = quick ? 10 : 120;
+  const SECONDS = Number(process.argv.find((a) => a.startsWith('--sustained-seconds='))?.slice(20) ?? (quick ? 10 : 600));
   const RATE = 500;
   const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-load-'));
   const home = path.join(root, 'homelab');
-  await mkdir(path.join(root, 'hosts'), { recursive: true });
-  const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: path.join(root, 'hosts'), PORT: '0', RECONCILE_INTERVAL_S: '30', LOG_LEVEL: 'silent', AGENT_SILENT_AFTER_S: '3600' });
+  const hosts = path.join(root, 'hosts');
+  const services = Array.from({ length: SERVICES }, (_, j) => `  svc-${j}: {}`).join('\n');
+  for (let i = 0; i < NODES; i++) {
+    await mkdir(path.join(hosts, `load-${i}`), { recursive: true });
+    await writeFile(path.join(hosts, `load-${i}`, 'services.yaml'), `docker:\n  socket: /nonexistent/docker.sock\nservices:\n${services}\n`);
+  }
+  const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '30', LOG_LEVEL: 'silent', AGENT_SILENT_AFTER_S: '3600' });
   const running = await startControlPlane(cfg, createLogger('silent'));
+  const epoch = () => performance.timeOrigin + performance.now();
   const lags = [];
-  const pendingMarks = [];
+  const marks = [];
   running.observer.onPublish((w) => {
     const seen = w.nodes['load-clock']?.last_seen;
-    const now = performance.now();
-    while (pendingMarks.length && seen && pendingMarks[0].ts <= seen) lags.push(now - pendingMarks.shift().at);
+    const now = epoch();
+    while (marks.length && seen && marks[0].ts <= seen) lags.push(now - marks.shift().at);
   });
   try {
-    const dir = path.join(home, 'events', new Date().toISOString().slice(0, 10));
-    await mkdir(dir, { recursive: true });
     const cpu0 = process.cpuUsage();
-    let rssMax = 0;
     const t0 = performance.now();
+    const rssByMinute = [];
+    let rssMax = 0;
+    const sampler = setInterval(() => {
+      const rss = process.memoryUsage().rss;
+      rssMax = Math.max(rssMax, rss);
+      const minute = Math.floor((performance.now() - t0) / 60_000);
+      rssByMinute[minute] = Math.max(rssByMinute[minute] ?? 0, rss);
+    }, 1000);
+    // The events come from another process (bench/events-load.mjs).
+    const child = spawn(process.execPath, [path.join(here, 'events-load.mjs'), path.join(home, 'events'), String(RATE), String(SECONDS), String(NODES), String(SERVICES)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let sent = 0;
-    for (let tick = 0; tick < SECONDS * 10; tick++) {
-      const due = t0 + tick * 100;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const perNode = new Map();
-      for (let k = 0; k < RATE / 10; k++) {
-        const i = sent++;
-        const node = `load-${i % 100}`;
-        const service = `svc-${Math.floor(i / 100) % 50}`;
-        const line = `${JSON.stringify({ ts: new Date().toISOString(), node, type: i % 50 === 0 ? 'healthcheck_failed' : 'service_healthy', service })}\n`;
-        perNode.set(node, (perNode.get(node) ?? '') + line);
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const m = JSON.parse(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        if (m.done) sent = m.sent;
+        else marks.push(m);
       }
-      await Promise.all([...perNode].map(([node, text]) => appendFile(path.join(dir, `${node}.jsonl`), text)));
-      const ts = new Date().toISOString();
-      pendingMarks.push({ ts, at: performance.now() });
-      await appendFile(path.join(dir, 'load-clock.jsonl'), `${JSON.stringify({ ts, node: 'load-clock', type: 'node_heartbeat' })}\n`);
-      rssMax = Math.max(rssMax, process.memoryUsage().rss);
-    }
-    await waitUntil(() => pendingMarks.length === 0, 30_000).catch(() => {});
+    });
+    await new Promise((r) => child.on('exit', r));
+    await waitUntil(() => marks.length === 0, 30_000).catch(() => {});
+    clearInterval(sampler);
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const mbs = rssByMinute.map((x) => mb(x));
     return {
       seconds: Math.round(elapsed),
       events: sent,
+      events_per_second: RATE,
       services: Object.keys(running.observer.current().services).length,
+      pending_actions: (await readdir(path.join(home, 'actions', 'pending'))).filter((n) => n.endsWith('.json')).length,
       world_lag_ms: dist3(lags),
       rss_mb_max: mb(rssMax),
+      rss_mb_max_by_minute: mbs,
+      ...(mbs.length >= 10 ? { rss_minute_10_over_minute_2: Math.round((mbs[9] / mbs[1]) * 100) / 100 } : {}),
       cpu_percent_of_one_core: Math.round(((cpu.user + cpu.system) / 1000 / (elapsed * 1000)) * 100),
-      note: 'the load generator runs in the same process; lag is append → world state in memory',
+      note: 'the events are written by bench/events-load.mjs in its own process; RSS and CPU are the control plane\'s alone; lag is append → world state in memory',
     };
   } finally {
     await running.stop();
