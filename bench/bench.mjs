@@ -428,8 +428,13 @@ async function benchSustained() {
     const t0 = performance.now();
     const rssByMinute = [];
     let rssMax = 0;
+    let heapMax = 0;
+    let externalMax = 0;
     const sampler = setInterval(() => {
-      const rss = process.memoryUsage().rss;
+      const m = process.memoryUsage();
+      heapMax = Math.max(heapMax, m.heapUsed);
+      externalMax = Math.max(externalMax, m.external + m.arrayBuffers);
+      const rss = m.rss;
       rssMax = Math.max(rssMax, rss);
       const minute = Math.floor((performance.now() - t0) / 60_000);
       rssByMinute[minute] = Math.max(rssByMinute[minute] ?? 0, rss);
@@ -450,6 +455,13 @@ async function benchSustained() {
     await new Promise((r) => child.on('exit', r));
     await waitUntil(() => marks.length === 0, 30_000).catch(() => {});
     clearInterval(sampler);
+    // With --expose-gc: what is alive once the garbage is collected (what a heap snapshot shows).
+    let afterGc;
+    if (typeof globalThis.gc === 'function') {
+      globalThis.gc();
+      const m = process.memoryUsage();
+      afterGc = { rss_mb: mb(m.rss), heap_used_mb: mb(m.heapUsed), heap_total_mb: mb(m.heapTotal) };
+    }
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const mbs = rssByMinute.map((x) => mb(x));
@@ -461,6 +473,9 @@ async function benchSustained() {
       pending_actions: (await readdir(path.join(home, 'actions', 'pending'))).filter((n) => n.endsWith('.json')).length,
       world_lag_ms: dist3(lags),
       rss_mb_max: mb(rssMax),
+      heap_used_mb_max: mb(heapMax),
+      ...(afterGc ? { after_full_gc: afterGc } : {}),
+      external_mb_max: mb(externalMax),
       rss_mb_max_by_minute: mbs,
       ...(mbs.length >= 10 ? { rss_minute_10_over_minute_2: Math.round((mbs[9] / mbs[1]) * 100) / 100 } : {}),
       cpu_percent_of_one_core: Math.round(((cpu.user + cpu.system) / 1000 / (elapsed * 1000)) * 100),

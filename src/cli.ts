@@ -227,6 +227,7 @@ async function observeOffline(env: NodeJS.ProcessEnv, fresh: boolean): Promise<n
   if (fresh) await observer.initFresh();
   else await observer.init();
   const stats = await observer.pass();
+  await observer.flush();
   const seconds = (performance.now() - started) / 1000;
   const world = observer.current();
   const c = observer.counters();

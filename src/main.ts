@@ -26,7 +26,7 @@ import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired
 import { checkOneFilesystem, ensureLayout, layout, pidFile, storageStatus, type Layout } from './store/paths.js';
 import { Bus } from './app/bus.js';
 import { Lifecycle, type Component } from './app/lifecycle.js';
-import { executorComponent, inspectorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent } from './app/components.js';
+import { executorComponent, inspectorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
 import { UpdatesStore } from './store/updates.js';
 import { RegistryClient } from './docker/registry.js';
 import { UpdateChecker } from './loops/updates.js';
@@ -93,6 +93,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       pidFileComponent(l),
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
+      // Stops after the loops (components stop in reverse): the world files' last trailing write.
+      worldFilesComponent(parts.observer),
       ...Object.values(loops).map(runnerComponent),
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),
@@ -133,7 +135,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   const first = await desired.reload();
   reportDesiredProblems(log, first.problems, desired.current());
   warnSshWithoutCredentials(log, desired.current(), { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock });
-  const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current() });
+  const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current(), clock });
   await observer.init();
   const actions = new ActionStore(l.actions, now);
   await actions.ensureDirs();

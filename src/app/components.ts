@@ -6,6 +6,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { buildServer } from '../api/server.js';
 import type { TelegramBot } from '../bot/bot.js';
 import type { Inspector } from '../loops/inspector.js';
+import type { Observer } from '../loops/observer.js';
 import type { UpdateChecker } from '../loops/updates.js';
 import type { UpdatesStore } from '../store/updates.js';
 import { ConfigError, type Config } from '../config.js';
@@ -60,6 +61,11 @@ export function updateCheckerComponent(checker: UpdateChecker, store: UpdatesSto
     stop: () => checker.stop(1000),
     stopBudgetMs: 1500,
   };
+}
+
+/** At stop, after the observer's loop: what the observer has not written yet is written now. */
+export function worldFilesComponent(observer: Observer): Component {
+  return { name: 'world files', start: () => {}, stop: () => observer.flush(), stopBudgetMs: 1000 };
 }
 
 export function runnerComponent(r: Runner): Component {

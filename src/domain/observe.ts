@@ -251,25 +251,30 @@ function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'heal
     };
     return;
   }
-  if (status === 'healthy' && later(prev.last_healthy_at, ts)) prev.last_healthy_at = ts;
+  // Copy on write: a service object, once in a published world, never changes (renderWorld
+  // shares them instead of copying 5 000 of them per publish).
+  const healthyAt = status === 'healthy' && later(prev.last_healthy_at, ts);
+  if (!healthyAt && !later(prev.last_event_at, ts)) return;
+  const next: ServiceState = { ...prev };
+  model.services[key] = next;
+  if (healthyAt) next.last_healthy_at = ts;
   if (!later(prev.last_event_at, ts)) return;
-  prev.last_event_at = ts;
+  next.last_event_at = ts;
   if (prev.status !== status) {
     if (status === 'healthy') {
-      prev.last_incident = { reason: prev.reason, started_at: prev.since, resolved_at: ts };
+      next.last_incident = { reason: prev.reason, started_at: prev.since, resolved_at: ts };
     }
-    prev.status = status;
-    prev.reason = reason;
-    prev.since = ts;
-    prev.changes.push(ts);
-    if (prev.changes.length > CHANGES_KEPT) prev.changes.splice(0, prev.changes.length - CHANGES_KEPT);
+    next.status = status;
+    next.reason = reason;
+    next.since = ts;
+    next.changes = [...prev.changes, ts].slice(-CHANGES_KEPT);
   } else if (status === 'unhealthy' && prev.reason !== reason) {
     // Still unhealthy, for a new reason: the reason follows, `since` keeps the incident's start.
-    prev.reason = reason;
+    next.reason = reason;
   }
-  if (event.type === 'service_recovered' && !prev.last_incident) {
+  if (event.type === 'service_recovered' && !next.last_incident) {
     const r = event.detail?.reason;
-    prev.last_incident = { reason: typeof r === 'string' ? r : null, started_at: null, resolved_at: ts };
+    next.last_incident = { reason: typeof r === 'string' ? r : null, started_at: null, resolved_at: ts };
   }
 }
 
@@ -293,15 +298,14 @@ export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: Re
   const services: [string, ServiceState][] = [];
   // A node whose agent cannot reach its engine: what its services do is unknown, not "missing".
   const blind = (node: string) => model.nodes[node]?.engine === 'unreachable';
-  for (const [key, s] of Object.entries(model.services)) {
-    if (key !== `${s.node}/${s.service}` || !NAME_RE.test(s.node) || !NAME_RE.test(s.service)) continue;
-    if (canonicalNode(s.node, cfg) !== s.node) continue;
+  for (const key of sortedKeys(model.services, cfg)) {
+    const s = model.services[key]!;
     const wanted = desired[s.node]?.services[s.service] !== undefined;
     if (!wanted && Date.parse(s.last_event_at) < pruneBefore) continue;
-    const copy = { ...s, changes: [...s.changes] };
-    if (blind(s.node)) Object.assign(copy, { status: 'unknown', reason: 'engine_unreachable', since: model.nodes[s.node]!.engine_since ?? s.since });
-    services.push([key, copy]);
+    // Shared with the model: applyServiceEvent replaces a service object, never changes it.
+    services.push([key, blind(s.node) ? { ...s, status: 'unknown', reason: 'engine_unreachable', since: model.nodes[s.node]!.engine_since ?? s.since } : s]);
   }
+  let sorted = true;
   for (const dn of Object.values(desired)) {
     if (!blind(dn.node)) continue;
     const since = model.nodes[dn.node]!.engine_since ?? model.nodes[dn.node]!.last_seen ?? new Date(now).toISOString();
@@ -309,6 +313,7 @@ export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: Re
       const key = `${dn.node}/${ds.service}`;
       if (!ds.monitor || model.services[key]) continue;
       services.push([key, { node: dn.node, service: ds.service, status: 'unknown', reason: 'engine_unreachable', since, last_event_at: since, last_healthy_at: null, last_incident: null, changes: [] }]);
+      sorted = false;
     }
   }
   const silentBefore = now - cfg.agentSilentAfterS * 1000;
@@ -323,5 +328,26 @@ export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: Re
   for (const name of Object.keys(desired)) {
     if (!seen.has(name)) nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);
   }
-  return { services: byKey(services), nodes: byKey(nodes) };
+  return { services: sorted ? Object.fromEntries(services) : byKey(services), nodes: byKey(nodes) };
+}
+
+/**
+ * The model's service keys that can be in the world, sorted: not ghosts (the key is
+ * `<canonical node>/<service>` with valid names). Worked out again only when keys were added
+ * (keys are never removed, and a service object's node and service never change).
+ */
+const sortedKeyCache = new WeakMap<object, { count: number; cfg: ObserveConfig; keys: string[] }>();
+function sortedKeys(services: Record<string, ServiceState>, cfg: ObserveConfig): string[] {
+  let count = 0;
+  for (const _ in services) count++;
+  const hit = sortedKeyCache.get(services);
+  if (hit && hit.count === count && hit.cfg === cfg) return hit.keys;
+  const keys = Object.keys(services)
+    .filter((key) => {
+      const s = services[key]!;
+      return key === `${s.node}/${s.service}` && NAME_RE.test(s.node) && NAME_RE.test(s.service) && canonicalNode(s.node, cfg) === s.node;
+    })
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  sortedKeyCache.set(services, { count, cfg, keys });
+  return keys;
 }

@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import { readJsonFile, removeStaleTemps, stableJson, writeFileAtomic } from '../store/atomic.js';
 import { listEventFiles, readLines, type FilePos } from '../store/events.js';
 import type { Layout } from '../store/paths.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 const CHECKPOINT_VERSION = 1;
 /** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
@@ -59,6 +60,8 @@ export interface ObserverDeps {
   log: Logger;
   now: () => number;
   desired: () => DesiredState;
+  /** Timers (the trailing write of the world files); default the real clock. */
+  clock?: Clock;
 }
 
 export interface PassStats {
@@ -71,6 +74,11 @@ export interface PassStats {
 
 /** How often a pass that read nothing renders the world anyway (for clock-driven changes). */
 const IDLE_RENDER_MS = 1000;
+/**
+ * World files and the checkpoint are written at most this often (docs/design/observer.md): the
+ * world in memory is published after every pass, the files follow within this time.
+ */
+export const PERSIST_MS = 500;
 
 export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
@@ -88,6 +96,13 @@ export class Observer {
   private renderedAt = Number.NEGATIVE_INFINITY;
   private listeners: ((world: World) => void)[] = [];
   private replayRequested = false;
+  /** The world in memory is newer than the world files. */
+  private worldDirty = false;
+  private persistedAt = Number.NEGATIVE_INFINITY;
+  private cancelPersist: (() => void) | undefined;
+  /** Writes of the files, one after another (a pass's publish and the trailing timer). */
+  private persisting: Promise<void> = Promise.resolve();
+  private inPass = false;
 
   constructor(private readonly deps: ObserverDeps) {
     const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -175,6 +190,15 @@ export class Observer {
    * once, so that clock-driven changes (agent silent, pruning) reach the world files.
    */
   async pass(): Promise<PassStats> {
+    this.inPass = true;
+    try {
+      return await this.passNow();
+    } finally {
+      this.inPass = false;
+    }
+  }
+
+  private async passNow(): Promise<PassStats> {
     const { layout, log } = this.deps;
     const stats: PassStats = { bytes: 0, lines: 0, applied: 0, malformed: 0, rounds: 0 };
     log.trace('observer pass started');
@@ -196,12 +220,12 @@ export class Observer {
         if (pending.moved) moved = true;
         if (!pending.more) done.add(node);
       }
-      if (done.size < nodes.length) await this.publish(moved);
+      if (done.size < nodes.length) await this.publish(moved, true);
     }
     // A pass that read nothing only brings clock-driven changes (an agent turning silent, pruning),
     // which have second granularity: a burst of file-watch hints does not render the world again
     // and again (docs/design/observer.md).
-    if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved);
+    if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved, stats.lines > 0);
     this.totals.bytes += stats.bytes;
     this.totals.lines += stats.lines;
     this.totals.passes++;
@@ -289,32 +313,84 @@ export class Observer {
     return { more: false, moved: false };
   }
 
-  /** Renders and writes world files (when they changed), then the checkpoint (when it moved). */
-  async publish(checkpointMoved: boolean): Promise<void> {
-    const { layout, config, now, desired } = this.deps;
+  /**
+   * Renders the world and tells the listeners when it changed (lines were read, or a clock-driven
+   * change showed), then writes the world files (when they changed) and the checkpoint (when it
+   * moved) — at once when the last write is PERSIST_MS old, else shortly after, in one trailing
+   * write. The files are never behind the checkpoint: they are written first, in the same step.
+   */
+  async publish(checkpointMoved: boolean, linesRead = true): Promise<void> {
+    const { config, now, desired } = this.deps;
     if (checkpointMoved) this.checkpointDirty = true;
     this.renderedAt = now();
     this.world = renderWorld(this.model, desired(), config, this.renderedAt);
-    const services = stableJson(this.world.services);
-    const nodes = stableJson(this.world.nodes);
-    const servicesChanged = services !== this.written.services;
-    const nodesChanged = nodes !== this.written.nodes;
+    // With lines read the world has moved; without, only a clock-driven change can show, and the
+    // comparison with what was written (at most once a second) tells.
+    const changed = linesRead || stableJson(this.world.services) !== this.written.services || stableJson(this.world.nodes) !== this.written.nodes;
     // Listeners read the world from memory: tell them before the (fsync-bound) writes. A crash
     // right after changes nothing they could rely on: the restart reaches the same world.
-    if (servicesChanged || nodesChanged) for (const fn of this.listeners) fn(this.world);
-    if (servicesChanged) {
-      await writeFileAtomic(layout.worldServices, services);
-      this.written.services = services;
+    if (changed) {
+      this.worldDirty = true;
+      for (const fn of this.listeners) fn(this.world);
     }
-    if (nodesChanged) {
-      await writeFileAtomic(layout.worldNodes, nodes);
-      this.written.nodes = nodes;
-    }
-    if (this.checkpointDirty) {
-      const cp: Checkpoint = { version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model };
-      await writeFileAtomic(layout.checkpoint, JSON.stringify(cp));
-      this.checkpointDirty = false;
-      this.totals.publishes++;
+    if (!this.worldDirty && !this.checkpointDirty) return;
+    if (now() - this.persistedAt >= PERSIST_MS) await this.persist();
+    else this.schedulePersist();
+  }
+
+  private schedulePersist(): void {
+    if (this.cancelPersist) return;
+    const wait = Math.max(0, this.persistedAt + PERSIST_MS - this.deps.now());
+    this.cancelPersist = (this.deps.clock ?? realClock).timer(wait, () => {
+      this.cancelPersist = undefined;
+      // Mid-pass the model is ahead of the rendered world: the pass's own publish writes instead.
+      if (this.inPass) return;
+      this.persist().catch((err: unknown) => this.deps.log.error({ err }, 'writing the world files failed; the next pass tries again'));
+    });
+  }
+
+  /** Writes what is not written yet (the world files, then the checkpoint); one write at a time. */
+  persist(): Promise<void> {
+    const run = this.persisting.then(() => this.persistNow());
+    this.persisting = run.catch(() => {});
+    return run;
+  }
+
+  /** Writes what is pending now, and cancels the trailing write (a stop, an offline replay). */
+  async flush(): Promise<void> {
+    this.cancelPersist?.();
+    this.cancelPersist = undefined;
+    await this.persist();
+  }
+
+  private async persistNow(): Promise<void> {
+    const { layout, now } = this.deps;
+    this.persistedAt = now();
+    // Everything is serialised here, before the first write: a pass that goes on meanwhile cannot
+    // put the checkpoint ahead of the world files written with it.
+    const services = this.worldDirty ? stableJson(this.world.services) : undefined;
+    const nodes = this.worldDirty ? stableJson(this.world.nodes) : undefined;
+    const checkpoint = this.checkpointDirty ? JSON.stringify({ version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model } satisfies Checkpoint) : undefined;
+    this.worldDirty = false;
+    this.checkpointDirty = false;
+    try {
+      if (services !== undefined && services !== this.written.services) {
+        await writeFileAtomic(layout.worldServices, services);
+        this.written.services = services;
+      }
+      if (nodes !== undefined && nodes !== this.written.nodes) {
+        await writeFileAtomic(layout.worldNodes, nodes);
+        this.written.nodes = nodes;
+      }
+      if (checkpoint !== undefined) {
+        await writeFileAtomic(layout.checkpoint, checkpoint);
+        this.totals.publishes++;
+      }
+    } catch (err) {
+      // Not written: the next publish tries again (a full disk, for one).
+      if (services !== undefined) this.worldDirty = true;
+      if (checkpoint !== undefined) this.checkpointDirty = true;
+      throw err;
     }
   }
 }

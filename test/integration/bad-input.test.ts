@@ -83,6 +83,7 @@ async function observe(home: string, lines: Map<string, Uint8Array[]>): Promise<
   const observer = new Observer({ layout: l, config: cfg, log: mem.log, now: () => NOW, desired: () => desired.current() });
   await observer.init();
   await observer.pass();
+  await observer.flush();
   return { services: await readFile(l.worldServices, 'utf8'), nodes: await readFile(l.worldNodes, 'utf8'), counters: observer.counters(), logged: mem.lines.length };
 }
 

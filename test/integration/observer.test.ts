@@ -36,6 +36,13 @@ function makeObserver(opts: { chunkKb?: number; now?: number; aliases?: Record<s
   });
   const mem = memoryLogger();
   const observer = new Observer({ layout: l, config: cfg, log: mem.log, now: () => opts.now ?? NOW, desired: () => ({}) });
+  // A pass and the writes that follow it (the files trail the world in memory by PERSIST_MS).
+  const pass = observer.pass.bind(observer);
+  observer.pass = async () => {
+    const s = await pass();
+    await observer.flush();
+    return s;
+  };
   return { observer, mem };
 }
 

@@ -19,6 +19,7 @@ export async function cleanReplay(env: NodeJS.ProcessEnv): Promise<{ services: s
     const observer = new Observer({ layout: ref, config: cfg, log: memoryLogger('error').log, now: Date.now, desired: () => desired.current() });
     await observer.initFresh();
     await observer.pass();
+    await observer.flush();
     return { services: await readFile(ref.worldServices, 'utf8'), nodes: await readFile(ref.worldNodes, 'utf8') };
   } finally {
     await removeDir(refRoot);
