@@ -97,6 +97,7 @@ const o = new Observer({ layout: l, config: cfg, log: createLogger('silent'), no
 await o.initFresh();
 const t = performance.now();
 const st = await o.pass();
+await o.flush();
 const s = (performance.now() - t) / 1000;
 console.log(JSON.stringify({ seconds: s, events: st.applied, bytes: st.bytes, rss_mb: process.resourceUsage().maxRSS / 1024 }));
 `;
@@ -478,6 +479,7 @@ async function benchSustained() {
       external_mb_max: mb(externalMax),
       rss_mb_max_by_minute: mbs,
       ...(mbs.length >= 10 ? { rss_minute_10_over_minute_2: Math.round((mbs[9] / mbs[1]) * 100) / 100 } : {}),
+      ...(mbs.length >= 3 ? { rss_last_minute_over_minute_2: Math.round((mbs.at(-1) / mbs[1]) * 100) / 100 } : {}),
       cpu_percent_of_one_core: Math.round(((cpu.user + cpu.system) / 1000 / (elapsed * 1000)) * 100),
       note: 'the events are written by bench/events-load.mjs in its own process; RSS and CPU are the control plane\'s alone; lag is append → world state in memory',
     };
@@ -639,3 +641,10 @@ if (want('sustained')) report.sustained = await benchSustained();
 if (want('docker')) report.docker = await benchApproveToRestart();
 report.total_seconds = Math.round((performance.now() - started) / 1000);
 console.log(JSON.stringify(report, null, 2));
+// npm run leak: the sustained load for 20 minutes; RSS must stay within 10 % of minute 2's.
+if (process.argv.includes('--leak')) {
+  const growth = report.sustained?.rss_last_minute_over_minute_2;
+  const flat = growth !== undefined && growth <= 1.1;
+  console.error(flat ? `leak check: RSS flat (last minute / minute 2 = ${growth})` : `leak check FAILED: RSS last minute / minute 2 = ${growth} (more than 1.10)`);
+  if (!flat) process.exitCode = 1;
+}

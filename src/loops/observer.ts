@@ -103,6 +103,8 @@ export class Observer {
   /** Writes of the files, one after another (a pass's publish and the trailing timer). */
   private persisting: Promise<void> = Promise.resolve();
   private inPass = false;
+  /** The last write of the files failed: passes wait for theirs (and fail with it). */
+  private writeFailed = false;
 
   constructor(private readonly deps: ObserverDeps) {
     const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -334,8 +336,13 @@ export class Observer {
       for (const fn of this.listeners) fn(this.world);
     }
     if (!this.worldDirty && !this.checkpointDirty) return;
-    if (now() - this.persistedAt >= PERSIST_MS) await this.persist();
-    else this.schedulePersist();
+    if (now() - this.persistedAt < PERSIST_MS) return this.schedulePersist();
+    const write = this.persist();
+    // The pass does not wait for the fsyncs (the next pass may read on meanwhile: what is written
+    // was serialised above) — unless the last write failed: then every pass waits and fails
+    // with it, so the loop reports a disk that refuses (/healthz) until it accepts again.
+    if (this.writeFailed) await write;
+    else write.catch(() => {});
   }
 
   private schedulePersist(): void {
@@ -349,9 +356,13 @@ export class Observer {
     });
   }
 
-  /** Writes what is not written yet (the world files, then the checkpoint); one write at a time. */
+  /**
+   * Serialises what is not written yet — now, while the world and the model agree — and queues
+   * its writes (the world files, then the checkpoint) behind any still under way.
+   */
   persist(): Promise<void> {
-    const run = this.persisting.then(() => this.persistNow());
+    const snap = this.snapshot();
+    const run = this.persisting.then(() => (snap ? this.write(snap) : undefined));
     this.persisting = run.catch(() => {});
     return run;
   }
@@ -363,33 +374,41 @@ export class Observer {
     await this.persist();
   }
 
-  private async persistNow(): Promise<void> {
-    const { layout, now } = this.deps;
-    this.persistedAt = now();
-    // Everything is serialised here, before the first write: a pass that goes on meanwhile cannot
-    // put the checkpoint ahead of the world files written with it.
-    const services = this.worldDirty ? stableJson(this.world.services) : undefined;
-    const nodes = this.worldDirty ? stableJson(this.world.nodes) : undefined;
-    const checkpoint = this.checkpointDirty ? JSON.stringify({ version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model } satisfies Checkpoint) : undefined;
+  private snapshot(): { services?: string; nodes?: string; checkpoint?: string } | undefined {
+    if (!this.worldDirty && !this.checkpointDirty) return undefined;
+    this.persistedAt = this.deps.now();
+    const snap = {
+      ...(this.worldDirty ? { services: stableJson(this.world.services), nodes: stableJson(this.world.nodes) } : {}),
+      ...(this.checkpointDirty ? { checkpoint: JSON.stringify({ version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model } satisfies Checkpoint) } : {}),
+    };
     this.worldDirty = false;
     this.checkpointDirty = false;
+    return snap;
+  }
+
+  private async write(snap: { services?: string; nodes?: string; checkpoint?: string }): Promise<void> {
+    const { layout } = this.deps;
     try {
-      if (services !== undefined && services !== this.written.services) {
-        await writeFileAtomic(layout.worldServices, services);
-        this.written.services = services;
+      if (snap.services !== undefined && snap.services !== this.written.services) {
+        await writeFileAtomic(layout.worldServices, snap.services);
+        this.written.services = snap.services;
       }
-      if (nodes !== undefined && nodes !== this.written.nodes) {
-        await writeFileAtomic(layout.worldNodes, nodes);
-        this.written.nodes = nodes;
+      if (snap.nodes !== undefined && snap.nodes !== this.written.nodes) {
+        await writeFileAtomic(layout.worldNodes, snap.nodes);
+        this.written.nodes = snap.nodes;
       }
-      if (checkpoint !== undefined) {
-        await writeFileAtomic(layout.checkpoint, checkpoint);
+      if (snap.checkpoint !== undefined) {
+        await writeFileAtomic(layout.checkpoint, snap.checkpoint);
         this.totals.publishes++;
       }
+      this.writeFailed = false;
     } catch (err) {
-      // Not written: the next publish tries again (a full disk, for one).
-      if (services !== undefined) this.worldDirty = true;
-      if (checkpoint !== undefined) this.checkpointDirty = true;
+      // Not written: the next publish serialises and tries again at once (a full disk, for one).
+      if (snap.services !== undefined) this.worldDirty = true;
+      if (snap.checkpoint !== undefined) this.checkpointDirty = true;
+      if (!this.writeFailed) this.deps.log.warn({ err }, 'writing the world files failed; trying again at the next pass');
+      this.writeFailed = true;
+      this.persistedAt = Number.NEGATIVE_INFINITY;
       throw err;
     }
   }
