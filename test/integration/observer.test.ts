@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Observer } from '../../src/loops/observer.js';
+import { stableJson } from '../../src/store/atomic.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
 import { startRunChild } from '../support/child.js';
@@ -117,6 +118,15 @@ describe('observer on real files', () => {
     expect((await c.observer.pass()).lines).toBe(501);
     expect(await readFile(l.worldServices, 'utf8')).toBe(after);
     expect(after).not.toBe(before);
+    // The files are written from per-service texts: the same bytes as the whole world serialised,
+    // and a checkpoint that reads back to the same model.
+    expect(after).toBe(stableJson(c.observer.current().services));
+    expect(await readFile(l.worldNodes, 'utf8')).toBe(stableJson(c.observer.current().nodes));
+    const cp = JSON.parse(await readFile(l.checkpoint, 'utf8'));
+    expect(Object.keys(cp.model.services)).toHaveLength(20);
+    expect(cp.model.services['chelsty-infra/svc-0']).toEqual(c.observer.current().services['chelsty-infra/svc-0']);
+    expect(cp.model.services['chelsty-infra/svc-0'].node).toBe('chelsty-infra');
+    expect(cp.model.counters.applied).toBe(501);
   });
 
   it('skips and counts 1 % garbage lines, logs each with file and line, and the world stays right', async () => {
