@@ -39,6 +39,11 @@ export class DeadlineError extends CodedError {
   }
 }
 
+/** A node's engine that did not answer a read within `ms`. */
+export function engineDeadline(node: string, ms: number): DeadlineError {
+  return new DeadlineError(`${node}'s Docker Engine did not answer within ${ms / 1000} s`, ms / 1000);
+}
+
 /**
  * A node's Docker Engine could not be reached or refused a call. `message` is the sentence for
  * the operator (what happened and what to check), `reason` the short cause (ENOENT, 404, …).

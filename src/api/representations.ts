@@ -46,7 +46,6 @@ export function pickEncoding(accept: string | undefined): 'br' | 'gzip' | undefi
 
 export class RepresentationCache {
   private entries = new Map<string, { key: string; rep: Promise<Representation> }>();
-  readonly stats = { built: 0, served: 0, notModified: 0, compressed: 0 };
 
   /** At most this many routes (an /actions query string is one) are kept. */
   constructor(private readonly maxEntries = 64) {}
@@ -57,13 +56,11 @@ export class RepresentationCache {
    */
   get(route: string, version: string | undefined, build: () => Promise<Representation> | Representation): Promise<Representation> {
     if (version === undefined) {
-      this.stats.built++;
       return Promise.resolve().then(build);
     }
     const key = version;
     const cur = this.entries.get(route);
     if (cur && cur.key === key) return cur.rep;
-    this.stats.built++;
     const rep = Promise.resolve().then(build);
     if (!cur && this.entries.size >= this.maxEntries) this.entries.clear();
     this.entries.set(route, { key, rep });
@@ -78,15 +75,12 @@ export class RepresentationCache {
     reply.header('etag', rep.etag).header('cache-control', cacheControl).header('vary', 'accept-encoding').type(rep.type);
     const match = req.headers['if-none-match'];
     if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === rep.etag)) {
-      this.stats.notModified++;
       return reply.code(304).send();
     }
-    this.stats.served++;
     const encoding = rep.body.length >= COMPRESS_MIN_BYTES ? pickEncoding(req.headers['accept-encoding']) : undefined;
     if (!encoding) return reply.send(rep.body);
     let variant = rep.variants[encoding];
     if (!variant) {
-      this.stats.compressed++;
       variant = encoding === 'br' ? brotliAsync(rep.body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 4, [zlib.BROTLI_PARAM_SIZE_HINT]: rep.body.length } }) : gzipAsync(rep.body, { level: 6 });
       rep.variants[encoding] = variant;
     }

@@ -1,7 +1,6 @@
 // The read-only web page and JSON API (fastify). buildServer() never listens: main does.
 // Nothing here changes the system, except agents appending their own events to the ingest route.
 import { timingSafeEqual } from 'node:crypto';
-import { lstatSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACTION_STATES, statesFrom, type Action } from '../domain/actions.js';
@@ -11,7 +10,7 @@ import { restamp, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { RunnerStatus } from '../loops/runner.js';
 import { DEFAULT_QUERY_LIMIT, type ActionStore } from '../store/actions.js';
-import { readRegularFile } from '../store/atomic.js';
+import { fileStamp, readRegularFile } from '../store/atomic.js';
 import { readWorldFiles } from '../store/world.js';
 import { appendEventLines } from '../store/events.js';
 import type { Layout, StorageStatus } from '../store/paths.js';
@@ -137,12 +136,6 @@ interface Versions {
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-
-/** A file's identity: a rename over it (every write is one) changes it. */
-function fileStamp(file: string): string {
-  const st = lstatSync(file, { throwIfNoEntry: false });
-  return st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
-}
 
 /** GET /summary and the world files, byte for byte, with ETags, gzip and brotli. */
 function worldRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions): void {

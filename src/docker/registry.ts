@@ -157,11 +157,6 @@ export class RegistryClient {
     return `${insecure ? 'http' : 'https'}://${host}`;
   }
 
-  /** Credentials for a registry, for the engine's pull too (`docker.pull(…, { authconfig })`). */
-  credentialsFor(ref: ImageRef): Credentials | undefined {
-    return this.opts.credentials?.get(ref.domain);
-  }
-
   /**
    * The digest the registry gives for `tag` now: the manifest list / index digest for a
    * multi-arch image, the manifest digest otherwise — what `docker pull` records in RepoDigests.

@@ -7,10 +7,10 @@ import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import { engineFor, explainDockerError, type EngineOptions } from '../docker/engine.js';
 import { inspectContainer, MAX_LOG_LINES, reclaimable } from '../docker/inspect.js';
-import { DeadlineError } from '../errors.js';
+import { DeadlineError, engineDeadline } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Evidence, EvidenceStore } from '../store/evidence.js';
-import { realClock, type Clock } from '../time/clock.js';
+import { realClock, withDeadline, type Clock } from '../time/clock.js';
 
 /** How long the reads of one action's evidence may take. */
 export const INSPECT_DEADLINE_MS = 10_000;
@@ -103,17 +103,9 @@ export class Inspector {
     }
   }
 
-  private async withDeadline<T>(p: Promise<T>, node: string): Promise<T> {
+  private withDeadline<T>(p: Promise<T>, node: string): Promise<T> {
     const ms = this.deps.deadlineMs ?? INSPECT_DEADLINE_MS;
-    let cancel: (() => void) | undefined;
-    const late = new Promise<never>((_, reject) => {
-      cancel = this.clock.timer(ms, () => reject(new DeadlineError(`${node}'s Docker Engine did not answer within ${ms / 1000} s`, ms / 1000)));
-    });
-    try {
-      return await Promise.race([p, late]);
-    } finally {
-      cancel?.();
-    }
+    return withDeadline(this.clock, ms, p, () => engineDeadline(node, ms));
   }
 
   /** Resolves once every collection under way has finished (tests, shutdown). */

@@ -5,12 +5,12 @@
 import type Docker from 'dockerode';
 import { parseImageRef, repoDigestFor, type ImageRef } from '../domain/image-ref.js';
 import type { DesiredNode, DesiredService, DesiredState } from '../domain/schemas.js';
-import { engineFor, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import { describeTarget, engineFor, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { RegistryError, type RegistryClient } from '../docker/registry.js';
-import { DeadlineError } from '../errors.js';
+import { DeadlineError, engineDeadline } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ImageCheck, UpdateEntry, UpdatesStore } from '../store/updates.js';
-import { realClock, type Clock } from '../time/clock.js';
+import { realClock, withDeadline, type Clock } from '../time/clock.js';
 
 /** How long the engine reads of one service may take. */
 const SERVICE_DEADLINE_MS = 30_000;
@@ -130,7 +130,7 @@ export class UpdateChecker {
   }
 
   private engine(target: DockerTarget): Docker {
-    const key = JSON.stringify(target);
+    const key = describeTarget(target);
     let e = this.engines.get(key);
     if (!e) {
       e = this.deps.engine ? this.deps.engine(target) : engineFor(target, this.deps.engineOptions);
@@ -145,7 +145,7 @@ export class UpdateChecker {
     const base = { node: dn.node, service: s.service };
     let images: { image: string; containers: string[]; imageId: string; info?: Docker.ImageInspectInfo }[];
     try {
-      images = await this.withDeadline(this.readEngine(this.engine(dn.docker), s.containers), dn.node);
+      images = await withDeadline(this.clock, SERVICE_DEADLINE_MS, this.readEngine(this.engine(dn.docker), s.containers), () => engineDeadline(dn.node, SERVICE_DEADLINE_MS));
     } catch (err) {
       const error = err instanceof DeadlineError || err instanceof CheckError ? err.message : explainDockerError(err, dn.docker, dn.node);
       this.deps.log.warn({ node: dn.node, service: s.service, error }, `update check of ${dn.node}/${s.service}: ${error}`);
@@ -222,17 +222,6 @@ export class UpdateChecker {
     return result;
   }
 
-  private async withDeadline<T>(p: Promise<T>, node: string): Promise<T> {
-    let cancel: (() => void) | undefined;
-    const late = new Promise<never>((_, reject) => {
-      cancel = this.clock.timer(SERVICE_DEADLINE_MS, () => reject(new DeadlineError(`${node}'s Docker Engine did not answer within ${SERVICE_DEADLINE_MS / 1000} s`, SERVICE_DEADLINE_MS / 1000)));
-    });
-    try {
-      return await Promise.race([p, late]);
-    } finally {
-      cancel?.();
-    }
-  }
 }
 
 class CheckError extends Error {}

@@ -2,7 +2,7 @@
 // fsync, rename over the final name, fsync of the directory. Readers ignore dot-names, so they see
 // either the old file or the new one, never half of one.
 import { randomBytes } from 'node:crypto';
-import { promises as fs, constants as C } from 'node:fs';
+import { lstatSync, promises as fs, constants as C } from 'node:fs';
 import path from 'node:path';
 import { storageError } from '../errors.js';
 
@@ -47,6 +47,12 @@ async function writeAtomic(file: string, data: string | Uint8Array): Promise<voi
     throw err;
   }
   await fsyncDir(path.dirname(file));
+}
+
+/** A file's identity and version: an atomic write (a rename over it) changes it; 'none' when absent. */
+export function fileStamp(file: string): string {
+  const st = lstatSync(file, { throwIfNoEntry: false });
+  return st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none';
 }
 
 export function stableJson(value: unknown): string {

@@ -2,11 +2,11 @@
 // rollback ruled out (state/update-skips.json). docs/design/updates.md. Both files are written
 // whole and atomically; each write merges into what is on disk, so a `control-plane updates check`
 // beside a running control plane adds to the file instead of replacing it.
-import { lstatSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { SkipSchema, UpdateEntrySchema, type Skip, type Skips, type UpdateEntry, type Updates } from '../domain/updates.js';
-import { readJsonFile, writeJsonAtomic } from './atomic.js';
+import { fileStamp, readJsonFile, writeJsonAtomic } from './atomic.js';
 
 export type { ImageCheck, Skip, Skips, UpdateEntry, Updates } from '../domain/updates.js';
 
@@ -20,6 +20,7 @@ export class UpdatesStore {
   readonly skipsFile: string;
   private cache: { key: string; value: Updates } | undefined;
   private skipCache: { key: string; value: Skips } | undefined;
+  private readonly skipList = z.array(SkipSchema);
   private writing: Promise<unknown> = Promise.resolve();
 
   constructor(worldDir: string, stateDir: string) {
@@ -27,40 +28,13 @@ export class UpdatesStore {
     this.skipsFile = path.join(stateDir, 'update-skips.json');
   }
 
-  /** The file's entries; one that does not parse is left out (never the whole file). Cached by mtime. */
+  /** The file's entries; one that does not parse is left out (never the whole file). Cached by stamp. */
   updates(): Updates {
-    const key = stamp(this.updatesFile);
-    if (this.cache?.key === key) return this.cache.value;
-    const value: Updates = {};
-    const raw = UpdatesFile.safeParse(readSync(this.updatesFile));
-    if (raw.success) {
-      for (const [k, v] of Object.entries(raw.data)) {
-        const e = UpdateEntrySchema.safeParse(v);
-        if (e.success) value[k] = e.data;
-      }
-    }
-    this.cache = { key, value };
-    return value;
+    return (this.cache = readEntries(this.updatesFile, UpdateEntrySchema, this.cache)).value;
   }
 
   skips(): Skips {
-    const key = stamp(this.skipsFile);
-    if (this.skipCache?.key === key) return this.skipCache.value;
-    const value: Skips = {};
-    const raw = UpdatesFile.safeParse(readSync(this.skipsFile));
-    if (raw.success) {
-      for (const [k, v] of Object.entries(raw.data)) {
-        const list = z.array(SkipSchema).safeParse(v);
-        if (list.success) value[k] = list.data;
-      }
-    }
-    this.skipCache = { key, value };
-    return value;
-  }
-
-  /** Whether `digest` was skipped or rolled back for `node/service`. */
-  isSkipped(key: string, digest: string | null | undefined): Skip | undefined {
-    return digest ? this.skips()[key]?.find((s) => s.digest === digest) : undefined;
+    return (this.skipCache = readEntries(this.skipsFile, this.skipList, this.skipCache)).value;
   }
 
   /** Writes these entries over the ones on disk (others stay). */
@@ -112,9 +86,19 @@ export class UpdatesStore {
   }
 }
 
-function stamp(file: string): string {
-  const st = lstatSync(file, { throwIfNoEntry: false });
-  return st ? `${st.mtimeMs}:${st.size}:${st.ino}` : 'none';
+/** `file`'s record, each entry checked by `schema`, read again only when the file's stamp changed. */
+function readEntries<T>(file: string, schema: z.ZodType<T>, cached: { key: string; value: Record<string, T> } | undefined): { key: string; value: Record<string, T> } {
+  const key = fileStamp(file);
+  if (cached?.key === key) return cached;
+  const value: Record<string, T> = {};
+  const raw = UpdatesFile.safeParse(readSync(file));
+  if (raw.success) {
+    for (const [k, v] of Object.entries(raw.data)) {
+      const e = schema.safeParse(v);
+      if (e.success) value[k] = e.data;
+    }
+  }
+  return { key, value };
 }
 
 function readSync(file: string): unknown {

@@ -35,6 +35,22 @@ export const realClock: Clock = {
   },
 };
 
+/**
+ * `p`, or `late()`'s error once `ms` have passed on `clock` (the work itself is not stopped: a
+ * Docker call that hangs is left to end on its own).
+ */
+export async function withDeadline<T>(clock: Clock, ms: number, p: Promise<T>, late: () => Error): Promise<T> {
+  let cancel: (() => void) | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    cancel = clock.timer(ms, () => reject(late()));
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    cancel?.();
+  }
+}
+
 interface Pending {
   at: number;
   seq: number;

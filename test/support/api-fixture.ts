@@ -90,8 +90,8 @@ export async function apiFixture(
     onSummary?: () => void;
   } = {},
 ): Promise<ApiFixture> {
-  const clock = typeof opts.now === 'function' ? opts.now : () => (opts.now as number | undefined) ?? fixed;
   const fixed = Date.now();
+  const clock = typeof opts.now === 'function' ? opts.now : () => (opts.now as number | undefined) ?? fixed;
   const now = clock();
   const l = layout(root);
   await ensureLayout(l);
