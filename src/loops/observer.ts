@@ -389,13 +389,14 @@ export class Observer {
   private async write(snap: { services?: string; nodes?: string; checkpoint?: string }): Promise<void> {
     const { layout } = this.deps;
     try {
-      if (snap.services !== undefined && snap.services !== this.written.services) {
-        await writeFileAtomic(layout.worldServices, snap.services);
-        this.written.services = snap.services;
-      }
+      // nodes.json first: a reader that sees the new services.json finds the nodes it speaks of.
       if (snap.nodes !== undefined && snap.nodes !== this.written.nodes) {
         await writeFileAtomic(layout.worldNodes, snap.nodes);
         this.written.nodes = snap.nodes;
+      }
+      if (snap.services !== undefined && snap.services !== this.written.services) {
+        await writeFileAtomic(layout.worldServices, snap.services);
+        this.written.services = snap.services;
       }
       if (snap.checkpoint !== undefined) {
         await writeFileAtomic(layout.checkpoint, snap.checkpoint);
