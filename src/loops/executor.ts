@@ -53,6 +53,9 @@ interface Interrupted {
   containers: string[];
 }
 
+/** How long a stop whose grace ran out waits for a claim still landing (a rename and an fsync). */
+const CLAIM_WAIT_MS = 1000;
+
 /** An action under way and the steps it has done, for the record if it is interrupted. */
 interface UnderWay {
   action: Action;
@@ -85,6 +88,9 @@ export class Executor {
   private abandoned = new Set<string>();
   private interrupted: Interrupted[] = [];
   private stopping = false;
+  /** Set when SHUTDOWN_GRACE_S ran out: a claim landing after that is recorded, not carried out. */
+  private graceOut: { graceS: number } | undefined;
+  private lateRecords = new Set<Promise<void>>();
   readonly stats = { started: 0, completed: 0, failed: 0, refused: 0, dockerCalls: 0 };
 
   private timed(type: string, ms: number): void {
@@ -209,22 +215,32 @@ export class Executor {
     const outcome = await Promise.race([actionsDone.then(() => 'idle' as const), graceOver]);
     cancelGrace?.();
     if (outcome === 'idle') return;
-    const graceS = Math.round(graceMs / 1000);
-    for (const [key, w] of this.underWay) {
-      this.abandoned.add(key);
-      const steps = w.steps.length ? w.steps.join('; ') : 'no step finished';
-      const error = `interrupted: the control plane stopped and SHUTDOWN_GRACE_S (${graceS} s) ran out; done so far: ${steps}`;
-      try {
-        const done = await this.finish(w.action, 'failed', { error, result: { steps_done: w.steps } }, 'shutdown grace ran out');
-        this.stats.failed++;
-        this.deps.log.error({ id: w.action.id, instance: w.action.instance }, `${w.action.id} ${error}`);
-        this.deps.onChange?.(done);
-      } catch (err) {
-        if (!(err instanceof TransitionError)) throw err;
-      }
-      if (w.action.type === 'redeploy' || w.action.type === 'image_update') this.interrupted.push({ id: w.action.id, instance: w.action.instance, node: w.action.node, containers: this.containersOf(w.action) });
-    }
+    this.graceOut = { graceS: Math.round(graceMs / 1000) };
+    // A claim still landing (a rename and an fsync) gets a moment, so its action is recorded
+    // with the others instead of staying in running/ until the next start.
+    let cancelWait: (() => void) | undefined;
+    await Promise.race([Promise.allSettled([...this.claiming]), new Promise<void>((resolve) => (cancelWait = this.clock.timer(CLAIM_WAIT_MS, resolve)))]);
+    cancelWait?.();
+    await Promise.allSettled([...this.lateRecords]);
+    for (const [key, w] of this.underWay) await this.recordInterrupted(key, w);
     await this.saveInterrupted();
+  }
+
+  /** Records an action under way when the grace ran out as failed, "interrupted", with its steps. */
+  private async recordInterrupted(key: string, w: UnderWay): Promise<void> {
+    if (this.abandoned.has(key)) return;
+    this.abandoned.add(key);
+    const steps = w.steps.length ? w.steps.join('; ') : 'no step finished';
+    const error = `interrupted: the control plane stopped and SHUTDOWN_GRACE_S (${this.graceOut!.graceS} s) ran out; done so far: ${steps}`;
+    try {
+      const done = await this.finish(w.action, 'failed', { error, result: { steps_done: w.steps } }, 'shutdown grace ran out');
+      this.stats.failed++;
+      this.deps.log.error({ id: w.action.id, instance: w.action.instance }, `${w.action.id} ${error}`);
+      this.deps.onChange?.(done);
+    } catch (err) {
+      if (!(err instanceof TransitionError)) throw err;
+    }
+    if (w.action.type === 'redeploy' || w.action.type === 'image_update') this.interrupted.push({ id: w.action.id, instance: w.action.instance, node: w.action.node, containers: this.containersOf(w.action) });
   }
 
   /** Starts every approved action whose node is free. Does not wait for them. */
@@ -286,6 +302,12 @@ export class Executor {
     this.deps.onChange?.(a);
     const key = `${a.id}@${a.instance}`;
     const steps: string[] = [];
+    if (this.graceOut) {
+      // Claimed as the grace ran out: nothing is started any more; the stop waits for the record.
+      const record = this.recordInterrupted(key, { action: a, steps, done: Promise.resolve() });
+      this.lateRecords.add(record);
+      return record;
+    }
     const done = this.carryOut(a, key, steps);
     this.underWay.set(key, { action: a, steps, done: done.catch(() => {}) });
     try {

@@ -50,7 +50,12 @@ describe('engine unreachable', () => {
     expect(services['n1/a']).toMatchObject({ status: 'unknown', reason: 'engine_unreachable' });
     // The mirror's validation reads these files as they are.
     expect(WorldServicesFile.safeParse(services).success).toBe(true);
-    const nodes = await readJson(path.join(l.world, 'nodes.json'));
+    // Each world file is written whole, one after another: the nodes file of the same publish
+    // may land a moment later (docs/design/observer.md).
+    const nodes = await waitFor(async () => {
+      const n = await readJson(path.join(l.world, 'nodes.json'));
+      return n.n1?.engine === 'unreachable' ? n : undefined;
+    }, { what: 'engine unreachable in nodes.json' });
     expect(WorldNodesFile.safeParse(nodes).success).toBe(true);
     expect(nodes.n1).toMatchObject({ engine: 'unreachable', engine_since: expect.any(String), agent: 'alive' });
     const notice = await waitFor(async () => (await r.supervisorState.notices()).find((n) => n.key === 'engine-unreachable-n1' && n.state === 'open'), { what: 'the notice' });
@@ -72,8 +77,11 @@ describe('engine unreachable', () => {
 
     await appendEvents(l.root, [{ ts: new Date().toISOString(), node: 'n1', type: 'service_healthy', service: 'b' }, { ts: new Date().toISOString(), node: 'n1', type: 'service_healthy', service: 'c' }, hb('ok')]);
     await waitFor(async () => (await r.supervisorState.notices()).find((n) => n.key === 'engine-unreachable-n1')?.state === 'closed', { what: 'the notice closed' });
-    const after = await readJson(path.join(l.world, 'services.json'));
-    expect(Object.values(after).map((x) => (x as { status: string }).status)).toEqual(['healthy', 'healthy', 'healthy']);
+    // The supervisor reads the world in memory; its files follow within PERSIST_MS.
+    await waitFor(async () => {
+      const s = Object.values(await readJson(path.join(l.world, 'services.json')));
+      return s.length === 3 && s.every((x) => (x as { status: string }).status === 'healthy');
+    }, { what: 'three healthy services in services.json' });
     expect(await actionFiles()).toEqual([]);
   });
 });
@@ -88,7 +96,10 @@ describe('the real agent with no engine', () => {
     });
     expect(agent.status, agent.stderr).toBe(0);
     await waitFor(async () => (await readJson(path.join(l.world, 'nodes.json'))).n1?.engine === 'unreachable', { what: 'engine unreachable in nodes.json' });
-    const services = await readJson(path.join(l.world, 'services.json'));
+    const services = await waitFor(async () => {
+      const s = await readJson(path.join(l.world, 'services.json'));
+      return Object.keys(s).length === 2 ? s : undefined;
+    }, { what: 'both services in services.json' });
     expect(Object.values(services).map((x) => (x as { status: string }).status)).toEqual(['unknown', 'unknown']);
     await twoMorePasses(r);
     expect(await actionFiles()).toEqual([]);

@@ -142,4 +142,33 @@ describe('Executor', () => {
     const [failed] = await store.list('failed');
     expect(failed!.error).toMatch(/^interrupted: the control plane stopped and SHUTDOWN_GRACE_S \(25 s\) ran out; done so far: no step finished$/);
   });
+
+  it('stop(grace): a claim still landing when the grace runs out is recorded interrupted, and nothing is started', async () => {
+    const clock = new FakeClock(T0);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The claim of approved → running lands only when the test says so (a slow disk).
+    class SlowClaims extends ActionStore {
+      override async transition(req: Parameters<ActionStore['transition']>[0]) {
+        if (req.to === 'running') await gate;
+        return super.transition(req);
+      }
+    }
+    const store = new SlowClaims(`${dir}/actions`, () => clock.now());
+    await store.ensureDirs();
+    await store.create({ id: 'container-restart-n1-app', instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: 'n1', service: 'app', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['app'], drift_since: null });
+    await store.transition({ id: 'container-restart-n1-app', from: 'pending', to: 'approved', by: 'test' });
+    let engineCalls = 0;
+    const counting = { getContainer: () => ({ inspect: () => (engineCalls++, new Promise(() => {})) }) } as unknown as Docker;
+    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 300, verifyAfterS: 60, engine: () => counting, clock });
+    await ex.pass();
+    const stop = ex.stop(25_000);
+    await clock.advance(25_000);
+    release();
+    await stop;
+    const [failed] = await store.list('failed');
+    expect(failed?.error).toBe('interrupted: the control plane stopped and SHUTDOWN_GRACE_S (25 s) ran out; done so far: no step finished');
+    expect(await store.list('running')).toEqual([]);
+    expect(engineCalls).toBe(0);
+  });
 });
