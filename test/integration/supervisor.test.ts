@@ -201,7 +201,8 @@ describe('approving and rejecting from the CLI or with mv', () => {
     await running!.loops.observer.runNow();
     await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([]);
-    expect(JSON.parse(await readFile(l.worldServices, 'utf8'))['chelsty-infra/zigbee2mqtt'].status).toBe('unhealthy');
+    // The world file follows the published world within PERSIST_MS.
+    await waitFor(async () => JSON.parse(await readFile(l.worldServices, 'utf8'))['chelsty-infra/zigbee2mqtt']?.status === 'unhealthy', { what: 'zigbee2mqtt unhealthy in services.json' });
     expect(cli(['silence', 'rm', 'chelsty-infra/zigbee2mqtt']).code).toBe(0);
     await running!.loops.supervisor.runNow();
     expect(await files('pending')).toEqual([`${ID}.json`]);
