@@ -20,7 +20,8 @@ import { Inspector } from './loops/inspector.js';
 import { ActionStore, TransitionError } from './store/actions.js';
 import { parseDuration, SupervisorState } from './store/supervisor-state.js';
 import { Agent, LocalSink, PushSink } from './agent/agent.js';
-import { engineFor } from './docker/engine.js';
+import { engineFor, engineOptionsOf, sshTarget } from './docker/engine.js';
+import { addHostKey, fetchHostKey, knownHostsVerdict } from './docker/host-trust.js';
 import { Mirror } from './mirror/mirror.js';
 import { serviceTarget, unknownTarget, type DesiredNode, type DesiredState } from './domain/schemas.js';
 import { MAX_LOG_LINES } from './docker/inspect.js';
@@ -45,6 +46,7 @@ Commands:
   silence    silence proposals for a node or a service for a while
   logs       the last log lines of a service's containers (read-only)
   updates    check for newer images now; list what the last checks found; skip a version
+  hosts      trust a node's SSH host key (pinned in SSH_KNOWN_HOSTS)
 
 Run 'control-plane <command> --help' for a command's options; 'control-plane --version' for the version.
 Lists and checks print aligned tables, or JSON with -o json. Exit codes: 0 ok; 1 the operation
@@ -95,6 +97,17 @@ Exit 0 checked (newer images or not); 1 a service could not be checked; 2 usage 
 HELP['updates check'] = HELP.updates;
 HELP['updates list'] = HELP.updates;
 HELP['updates skip'] = HELP.updates;
+
+HELP.hosts = `Usage: control-plane hosts trust <node> [--yes]
+
+Connects to the ssh:// target of hosts/<node>/services.yaml, stops in the key exchange (nothing
+is authenticated or run), prints the host key's type and SHA256 fingerprint, and after a y/N
+question adds it to SSH_KNOWN_HOSTS (default HOMELAB_ROOT/ssh/known_hosts). Compare the
+fingerprint with the node's own first: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub there.
+--yes adds it without asking (for scripts). A key that differs from the one listed is never
+replaced: the line must be removed by hand after checking the node.
+Exit 0 trusted (or already); 1 not added (declined, changed, revoked, unreachable); 2 usage.`;
+HELP['hosts trust'] = HELP.hosts;
 
 HELP.actions = `Usage:
   control-plane actions list [--state S[,S…]] [-o table|json]   open actions, or those in the states given
@@ -452,7 +465,7 @@ async function cmdLogs(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
   const desired = await desiredNow(env, cfg);
   const unknown = unknownTarget(desired, target!);
   if (unknown) throw new UsageError(`not read: ${unknown}; logs reads only the containers services.yaml names for a service`);
-  const inspector = new Inspector({ desired: () => desired, evidence: new EvidenceStore(path.join(dataDir(env, cfg).actions, 'evidence')), engineOptions: { sshKeyPath: cfg.ssh.keyPath, sshAuthSock: cfg.ssh.authSock }, log: createLogger('silent'), tailLines: lines });
+  const inspector = new Inspector({ desired: () => desired, evidence: new EvidenceStore(path.join(dataDir(env, cfg).actions, 'evidence')), engineOptions: engineOptionsOf(cfg), log: createLogger('silent'), tailLines: lines });
   const e = await inspector.tail(t.node, t.service, lines);
   process.stdout.write(evidenceText(e));
   return e.error ? 1 : 0;
@@ -498,7 +511,7 @@ async function cmdUpdates(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
         desired: () => desired,
         store,
         registry: new RegistryClient({ insecure: cfg.updates.insecure, credentials: new Map(Object.entries(cfg.updates.credentials)) }),
-        engineOptions: { sshKeyPath: cfg.ssh.keyPath, sshAuthSock: cfg.ssh.authSock },
+        engineOptions: engineOptionsOf(cfg),
         log: createLogger('silent'),
         intervalMs: cfg.updates.intervalMs,
       });
@@ -529,6 +542,44 @@ async function cmdUpdates(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
     default:
       throw new UsageError(`unknown updates command ${JSON.stringify(sub)}\n\n${HELP.updates}`);
   }
+}
+
+async function cmdHosts(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const { values, positionals } = parse(sub ? `hosts ${sub}` : 'hosts', argv.slice(sub ? 1 : 0), { yes: { type: 'boolean' } });
+  if (values.help || !sub) return help(sub ? `hosts ${sub}` : 'hosts');
+  if (sub !== 'trust') throw new UsageError(`unknown hosts command ${JSON.stringify(sub)}\n\n${HELP.hosts}`);
+  const node = positionals[0];
+  if (!node || positionals.length > 1) throw new UsageError(HELP.hosts!);
+  const cfg = config(env);
+  const desired = await desiredNow(env, cfg);
+  const url = desired[node]?.docker.url;
+  if (!desired[node]) throw new UsageError(`no node ${JSON.stringify(node)} in ${cfg.hostsDir}${Object.keys(desired).length ? ` (nodes: ${Object.keys(desired).sort().join(', ')})` : ''}`);
+  if (!url?.startsWith('ssh://')) throw new UsageError(`${node} is not reached over SSH (its docker: target is ${url ?? desired[node]!.docker.socket ?? 'the local socket'}); only ssh:// targets have host keys`);
+  const { host, port } = sshTarget(url);
+  const file = cfg.ssh.knownHosts;
+  const key = await fetchHostKey(host, port);
+  process.stdout.write(`${node}: ${url} presents the ${key.type} key ${key.fingerprint}\n`);
+  const verdict = await knownHostsVerdict(file, host, port, key);
+  if (verdict.ok) {
+    process.stdout.write(`already trusted (${file}, line ${verdict.line})\n`);
+    return 0;
+  }
+  if (verdict.kind !== 'unknown') {
+    const why = verdict.kind === 'revoked' ? `that key is marked @revoked (line ${verdict.line})` : `${file} lists ${verdict.listed.fingerprint} for it (line ${verdict.line}): the key CHANGED. The node was reinstalled, or something else answers at that address. Check on the node; if the new key is right, remove line ${verdict.line} by hand and run this again`;
+    process.stderr.write(`not added: ${why}\n`);
+    return 1;
+  }
+  if (!values.yes) {
+    if (!process.stdin.isTTY) throw new UsageError('not added: confirm on a terminal, or pass --yes after checking the fingerprint');
+    if (!(await confirm(`Compare it with the node's own (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub there). Trust it?`))) {
+      process.stderr.write('not added\n');
+      return 1;
+    }
+  }
+  await addHostKey(file, host, port, key);
+  process.stdout.write(`added to ${file}; ${node}'s engine is reached from now on\n`);
+  return 0;
 }
 
 async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -644,7 +695,13 @@ async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
   await agent.init();
   if (values.once) {
     await agent.pass();
-    process.stdout.write(`agent ${node}: ${agent.stats.emitted} event(s) written\n`);
+    const waiting = sink instanceof PushSink ? (await sink.spooled()).length : 0;
+    if (waiting > 0) {
+      process.stderr.write(`agent ${node}: ${waiting} event(s) wait in the spool: ${(sink as PushSink).lastError ?? 'not pushed yet'}\n`);
+      (sink as PushSink).stop();
+      return 1;
+    }
+    process.stdout.write(`agent ${node}: ${agent.stats.emitted} event(s) ${a.push ? 'pushed' : 'written'}\n`);
     return 0;
   }
   await agent.start();
@@ -723,6 +780,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         return await cmdLogs(rest, env);
       case 'updates':
         return await cmdUpdates(rest, env);
+      case 'hosts':
+        return await cmdHosts(rest, env);
       case '--version':
       case '-V':
       case 'version':

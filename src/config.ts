@@ -122,6 +122,7 @@ const EnvSchema = z.object({
   INGEST_TOKENS: tokenPairs.default({}),
   SSH_KEY_PATH: optionalString,
   SSH_AUTH_SOCK: optionalString,
+  SSH_KNOWN_HOSTS: optionalString,
   UPDATE_CHECK_INTERVAL_H: intIn(1, 24 * 30).default(6),
   INSECURE_REGISTRIES: z
     .string()
@@ -185,7 +186,8 @@ export interface Config {
   tz: string;
   logLevel: string;
   ingestTokens: Readonly<Record<string, string>>;
-  ssh: { keyPath: string | undefined; authSock: string | undefined };
+  /** knownHosts: the OpenSSH known_hosts file every ssh:// target's host key must be listed in. */
+  ssh: { keyPath: string | undefined; authSock: string | undefined; knownHosts: string };
   updates: {
     intervalMs: number;
     /** Registries spoken to over plain HTTP besides loopback ones. */
@@ -273,7 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tz: e.TZ,
     logLevel: e.LOG_LEVEL,
     ingestTokens: e.INGEST_TOKENS,
-    ssh: { keyPath: e.SSH_KEY_PATH, authSock: e.SSH_AUTH_SOCK },
+    ssh: { keyPath: e.SSH_KEY_PATH, authSock: e.SSH_AUTH_SOCK, knownHosts: path.resolve(e.SSH_KNOWN_HOSTS ?? path.join(e.HOMELAB_ROOT, 'ssh', 'known_hosts')) },
     updates: {
       intervalMs: e.UPDATE_CHECK_INTERVAL_H * 3600_000,
       insecure: e.INSECURE_REGISTRIES,

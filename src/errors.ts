@@ -101,3 +101,25 @@ export function isRetryable(err: unknown): boolean {
   if (err instanceof EngineError) return err.transient;
   return true;
 }
+
+/**
+ * What a TLS error code means for the operator, or undefined when it is not one. `peer` names the
+ * server ("the engine"); `clientCheck` what to check when the server refused this client.
+ */
+export function explainTlsError(code: string | undefined, msg: string, peer: string, clientCheck: string): string | undefined {
+  switch (code) {
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return `${peer}'s TLS certificate is not signed by a CA this side trusts (${code})`;
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `${peer}'s TLS certificate is for another name (${msg.replace(/^.*?:\s*/, '')})`;
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return `${peer}'s TLS certificate is not valid now (${code})`;
+  }
+  if (code?.startsWith('ERR_SSL_') && /ALERT/.test(code)) return `${peer} refused this client's TLS certificate (${code}): check ${clientCheck}`;
+  return undefined;
+}

@@ -1,7 +1,7 @@
 // Composition root (ARCHITECTURE.md): a short list of wiring steps — claim the data directory,
 // build the parts, catch the world up, wire the signals, start the components in order — and
 // the stop in reverse, through one Lifecycle. Timers come from src/time.
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
@@ -11,7 +11,8 @@ import { DEFAULT_PLAN_CONFIG } from './domain/plan.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
-import { hasSshCredentials, sshCredentialsHint, type EngineOptions } from './docker/engine.js';
+import { engineOptionsOf, hasSshCredentials, sshCredentialsHint, sshTarget, unauthenticatedTcp, type DockerTarget, type EngineOptions } from './docker/engine.js';
+import { knownHostsName, listsHost, parseKnownHosts, type KnownHosts } from './docker/known-hosts.js';
 import { TelegramBot } from './bot/bot.js';
 import { Inspector } from './loops/inspector.js';
 import { EvidenceStore } from './store/evidence.js';
@@ -134,7 +135,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
   reportDesiredProblems(log, first.problems, desired.current());
-  warnSshWithoutCredentials(log, desired.current(), { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock });
+  warnRemoteTargets(log, desired.current(), engineOptionsOf(config));
   const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current(), clock });
   await observer.init();
   const actions = new ActionStore(l.actions, now);
@@ -148,7 +149,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     desired: () => desired.current(),
     world: () => observer.current(),
     evidence,
-    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    engineOptions: engineOptionsOf(config),
     log: log.child({ component: 'inspector' }),
     tailLines: config.logTailLines,
     clock,
@@ -177,7 +178,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
     now,
     actionTimeoutS: config.actionTimeoutS,
     verifyAfterS: config.verifyAfterS,
-    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    engineOptions: engineOptionsOf(config),
     onChange: () => bus.emit('actionsChanged'),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
@@ -211,7 +212,7 @@ function buildUpdates(config: Config, l: Layout, desired: () => DesiredState, lo
     desired,
     store: updates,
     registry,
-    engineOptions: { sshKeyPath: config.ssh.keyPath, sshAuthSock: config.ssh.authSock },
+    engineOptions: engineOptionsOf(config),
     log: log.child({ component: 'updates' }),
     clock,
     intervalMs: config.updates.intervalMs,
@@ -347,10 +348,34 @@ function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, R
 }
 
 /** One warning per ssh:// target when there is no key and no agent to log in with. */
-function warnSshWithoutCredentials(log: Logger, desired: Readonly<Record<string, { node: string; docker: { url?: string } }>>, opts: EngineOptions): void {
-  if (hasSshCredentials(opts)) return;
+/**
+ * One warning at start per remote target that cannot work or is not protected: ssh:// without
+ * credentials or whose host key is not pinned yet, tcp:// off this machine without TLS.
+ */
+function warnRemoteTargets(log: Logger, desired: Readonly<Record<string, { node: string; docker: DockerTarget }>>, opts: EngineOptions): void {
+  let known: KnownHosts | undefined;
   for (const dn of Object.values(desired)) {
-    if (dn.docker.url?.startsWith('ssh://')) log.warn({ node: dn.node }, `${dn.node}: ${sshCredentialsHint(dn.docker.url)}; until then its actions fail`);
+    const url = dn.docker.url;
+    if (url?.startsWith('ssh://')) {
+      if (!hasSshCredentials(opts)) log.warn({ node: dn.node }, `${dn.node}: ${sshCredentialsHint(url)}; until then its actions fail`);
+      known ??= parseKnownHosts(readTextIfExists(opts.knownHostsPath));
+      const { host, port } = sshTarget(url);
+      if (!listsHost(known, knownHostsName(host, port))) {
+        log.warn({ node: dn.node }, `${dn.node}: the SSH host key of ${url} is not in SSH_KNOWN_HOSTS (${opts.knownHostsPath}); until it is, every connection is refused: run control-plane hosts trust ${dn.node}`);
+      }
+    }
+    if (unauthenticatedTcp(dn.docker)) {
+      log.warn({ node: dn.node }, `${dn.node}: ${url} is plain HTTP without authentication: anyone who reaches that port is root on ${dn.node}; use tls: (docs/operator/remote-engines.md) or ssh://`);
+    }
+  }
+}
+
+function readTextIfExists(file: string | undefined): string {
+  if (!file) return '';
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
   }
 }
 

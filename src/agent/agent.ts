@@ -5,7 +5,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { DesiredNode } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import { RefusedError } from '../errors.js';
+import { explainTlsError, RefusedError } from '../errors.js';
 import { Runner } from '../loops/runner.js';
 import { backoffDelay } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
@@ -243,12 +243,27 @@ export class LocalSink implements EventSink {
  * a sender drains the spool in order and deletes what the control plane accepted. While the
  * control plane is away, events wait on disk; the receiver de-duplicates by seq.
  */
+/**
+ * Why a push failed, in words: fetch says only "fetch failed" and keeps the reason in `cause`.
+ * An https control plane is verified against the system CAs and NODE_EXTRA_CA_CERTS.
+ */
+function pushError(err: unknown, url: string): string {
+  if (err instanceof RefusedError) return err.message;
+  const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
+  const code = cause?.code ?? (err as NodeJS.ErrnoException).code;
+  const tls = explainTlsError(code, cause?.message ?? String(err), `the control plane at ${url}`, 'the agent\'s certificate');
+  if (tls) return /not signed/.test(tls) ? `${tls}: give the agent the CA that signed it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem` : tls;
+  return code ? `${code}: ${cause?.message ?? (err as Error).message}` : (err as Error).message;
+}
+
 export class PushSink implements EventSink {
   private draining: Promise<void> | undefined;
   private cancelRetry: (() => void) | undefined;
   private failures = 0;
   private stopped = false;
   readonly stats = { sent: 0, failedAttempts: 0 };
+  /** Why the last push failed, for the operator (undefined after a success). */
+  lastError: string | undefined;
 
   constructor(
     private readonly url: string,
@@ -305,11 +320,13 @@ export class PushSink implements EventSink {
         this.stats.sent += body.length;
         if (this.failures > 0) this.log.info({ url: this.url }, 'control plane reachable again; spool drained');
         this.failures = 0;
+        this.lastError = undefined;
       } catch (err) {
         this.failures++;
         this.stats.failedAttempts++;
+        this.lastError = pushError(err, this.url);
         if (this.failures === 1 || err instanceof RefusedError) {
-          this.log.warn({ url: this.url, err, spooled: names.length }, 'cannot push events; they wait in the spool');
+          this.log.warn({ url: this.url, err, spooled: names.length }, `cannot push events (${this.lastError}); they wait in the spool`);
         }
         if (!this.stopped) {
           this.cancelRetry?.();

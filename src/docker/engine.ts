@@ -1,17 +1,62 @@
 // Reaching a node's Docker Engine. The only place (with ops.ts) that imports dockerode.
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
-import { EngineError } from '../errors.js';
+import { EngineError, explainTlsError } from '../errors.js';
+import { checkHostKey, explainRefusal, hostKeyFromBlob, knownHostsName, parseKnownHosts, type HostKeyRefusal } from './known-hosts.js';
 
 export interface DockerTarget {
   socket?: string;
   url?: string;
+  /** Absolute paths of the CA, client certificate and key for a tcp:// engine behind TLS. */
+  tls?: { ca: string; cert: string; key: string };
 }
 
 export interface EngineOptions {
   /** Private key for ssh:// targets; without it the SSH agent (SSH_AUTH_SOCK) is used. */
   sshKeyPath?: string;
   sshAuthSock?: string;
+  /** The known_hosts file an ssh:// target's host key must be listed in (none: every key refused). */
+  knownHostsPath?: string;
+}
+
+/** The engine options of a loaded configuration. */
+export function engineOptionsOf(cfg: { ssh: { keyPath: string | undefined; authSock: string | undefined; knownHosts: string } }): EngineOptions {
+  return {
+    ...(cfg.ssh.keyPath ? { sshKeyPath: cfg.ssh.keyPath } : {}),
+    ...(cfg.ssh.authSock ? { sshAuthSock: cfg.ssh.authSock } : {}),
+    knownHostsPath: cfg.ssh.knownHosts,
+  };
+}
+
+/** The last host key refused per known_hosts name, to explain the error its connection ends with. */
+const refusals = new Map<string, HostKeyRefusal>();
+
+/**
+ * Checks the host key an SSH server presented against known_hosts, read at every connection so
+ * that a key added by `hosts trust` counts at once. A refusal is remembered for the error message.
+ */
+export function verifyHostKey(file: string | undefined, host: string, port: number, blob: Buffer): boolean {
+  const name = knownHostsName(host, port);
+  let text = '';
+  try {
+    text = file ? readFileSync(file, 'utf8') : '';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const key = hostKeyFromBlob(blob);
+  const verdict = checkHostKey(parseKnownHosts(text), name, key);
+  if (verdict.ok) {
+    refusals.delete(name);
+    return true;
+  }
+  refusals.set(name, { name, host, port, key, verdict, file: file ?? '(no SSH_KNOWN_HOSTS)' });
+  return false;
+}
+
+/** Host, port and user of an ssh:// URL. */
+export function sshTarget(url: string): { host: string; port: number; username: string } {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port ? Number(u.port) : 22, username: decodeURIComponent(u.username) || 'root' };
 }
 
 export function describeTarget(t: DockerTarget): string {
@@ -51,19 +96,39 @@ export function engineFor(target: DockerTarget, opts: EngineOptions = {}): Docke
   const u = new URL(target.url);
   if (u.protocol === 'ssh:') {
     filterSshUrlWarning();
-    const sshOptions: Record<string, unknown> = { readyTimeout: 15_000 };
+    const { host, port, username } = sshTarget(target.url);
+    // Refused before authentication unless known_hosts lists the key (docs/design/ssh-tls.md).
+    const sshOptions: Record<string, unknown> = { readyTimeout: 15_000, hostVerifier: (blob: Buffer) => verifyHostKey(opts.knownHostsPath, host, port, blob) };
     if (opts.sshKeyPath) sshOptions.privateKey = readFileSync(opts.sshKeyPath);
     else if (opts.sshAuthSock) sshOptions.agent = opts.sshAuthSock;
-    return new Docker({
-      protocol: 'ssh',
-      host: u.hostname,
-      port: u.port ? Number(u.port) : 22,
-      username: decodeURIComponent(u.username) || 'root',
-      sshOptions,
-    } as Docker.DockerOptions);
+    return new Docker({ protocol: 'ssh', host, port, username, sshOptions } as Docker.DockerOptions);
+  }
+  if (target.tls) {
+    // The engine is checked against the CA (and its name against the certificate); this client
+    // shows its own certificate. No option turns the check off.
+    return new Docker({ protocol: 'https', host: u.hostname, port: u.port ? Number(u.port) : 2376, ...readTls(target.tls) });
   }
   const protocol = u.protocol === 'https:' ? 'https' : 'http';
   return new Docker({ protocol, host: u.hostname, port: u.port ? Number(u.port) : protocol === 'https' ? 2376 : 2375 });
+}
+
+/** The TLS files of a target, read; a file that cannot be read is named in the error. */
+function readTls(tls: NonNullable<DockerTarget['tls']>): { ca: Buffer; cert: Buffer; key: Buffer } {
+  const read = (what: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new EngineError(`cannot read the TLS ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); see docs/operator/remote-engines.md`, 'tls_files', false);
+    }
+  };
+  return { ca: read('CA certificate', tls.ca), cert: read('client certificate', tls.cert), key: read('client key', tls.key) };
+}
+
+/** True for a tcp:// or http:// target without TLS on an address that is not this machine. */
+export function unauthenticatedTcp(target: DockerTarget): boolean {
+  if (!target.url || target.tls || !/^(tcp|http):\/\//.test(target.url)) return false;
+  const host = new URL(target.url).hostname.replace(/^\[(.*)\]$/, '$1');
+  return !(host === 'localhost' || /^127\./.test(host) || host === '::1');
 }
 
 /** What dockerode throws, as an EngineError whose message tells the operator what to check. */
@@ -97,8 +162,19 @@ export function explainDockerError(err: unknown, target: DockerTarget, node: str
       return `cannot reach ${where}: host name does not resolve (${e.code})`;
     case 'ECONNRESET':
     case 'EPIPE':
+      // TLS 1.3 ends the handshake before the engine checks this client's certificate: a refusal
+      // then shows as a reset, not as an alert.
+      if (target.tls) return `${where} reset the connection (${e.code}): it refused this client's TLS certificate (check that tls: cert and key were signed by the CA the engine's --tlscacert names), or dockerd stopped mid-operation; check the containers' state there before trying again`;
       return `lost ${where} in the middle of the operation (${e.code}: did dockerd stop or restart?); check the containers' state there before trying again`;
   }
+  if (/Host denied \(verification failed\)/.test(msg) && target.url?.startsWith('ssh://')) {
+    const { host, port } = sshTarget(target.url);
+    const refusal = refusals.get(knownHostsName(host, port));
+    if (refusal) return explainRefusal(refusal, where, node);
+    return `refused ${where}: its SSH host key is not trusted (SSH_KNOWN_HOSTS); nothing was sent`;
+  }
+  const tls = explainTlsError(e?.code, msg, 'the engine', "tls: cert and key, and that the engine's --tlscacert signed them");
+  if (tls) return `cannot reach ${where}: ${tls}; nothing was sent`;
   if (/socket hang up/i.test(msg)) {
     return `lost ${where} in the middle of the operation (socket hang up: did dockerd stop or restart?); check the containers' state there before trying again`;
   }

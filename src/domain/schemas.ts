@@ -106,6 +106,23 @@ export const DesiredServiceSchema = z.strictObject({
   updates: UpdatePolicy.optional(),
 });
 
+/**
+ * TLS to a `tcp://` engine (docs/operator/remote-engines.md): the CA that signed the engine's
+ * certificate and this client's certificate and key, or a directory holding ca.pem, cert.pem and
+ * key.pem as DOCKER_CERT_PATH does. Relative paths are relative to the node's folder.
+ */
+const TlsFiles = z
+  .strictObject({
+    dir: z.string().min(1).optional(),
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    verify: z.boolean().optional(),
+  })
+  .refine((t) => t.verify !== false, { message: 'false is not supported: the control plane always checks the engine against the CA (leave verify out)', path: ['verify'] })
+  .refine((t) => (t.dir !== undefined) !== (t.ca !== undefined || t.cert !== undefined || t.key !== undefined), { message: 'set either dir (holding ca.pem, cert.pem, key.pem) or ca, cert and key' })
+  .refine((t) => t.dir !== undefined || (t.ca !== undefined && t.cert !== undefined && t.key !== undefined), { message: 'needs all three of ca, cert and key (or dir)' });
+
 const DockerTarget = z
   .strictObject({
     socket: z.string().min(1).optional(),
@@ -123,8 +140,10 @@ const DockerTarget = z
       .optional(),
     /** The node's default for its services' `updates:`. */
     updates: UpdatePolicy.optional(),
+    tls: TlsFiles.optional(),
   })
-  .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' });
+  .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' })
+  .refine((d) => !d.tls || /^(tcp|https):\/\//.test(d.url ?? ''), { message: 'goes with url: tcp://host:2376 (an ssh:// or socket target is not TLS)', path: ['tls'] });
 
 export const DesiredFileSchema = z.strictObject({
   docker: DockerTarget.optional(),
@@ -143,11 +162,23 @@ export interface DesiredService {
 }
 export interface DesiredNode {
   node: string;
-  docker: { socket?: string; url?: string; prune_label?: string };
+  docker: { socket?: string; url?: string; prune_label?: string; tls?: TlsPaths };
   services: Record<string, DesiredService>;
 }
 /** Keyed by node name. */
 export type DesiredState = Record<string, DesiredNode>;
+
+/** The three files of a TLS target, as paths (relative ones still relative to the node's folder). */
+export interface TlsPaths {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+function tlsPaths(t: z.infer<typeof TlsFiles>): TlsPaths {
+  if (t.dir !== undefined) return { ca: `${t.dir.replace(/\/+$/, '')}/ca.pem`, cert: `${t.dir.replace(/\/+$/, '')}/cert.pem`, key: `${t.dir.replace(/\/+$/, '')}/key.pem` };
+  return { ca: t.ca!, cert: t.cert!, key: t.key! };
+}
 
 export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
   const services: Record<string, DesiredService> = {};
@@ -162,7 +193,7 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       updates: s.updates ?? file.docker?.updates ?? 'off',
     };
   }
-  const target = file.docker?.url ? { url: file.docker.url } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
+  const target = file.docker?.url ? { url: file.docker.url, ...(file.docker.tls ? { tls: tlsPaths(file.docker.tls) } : {}) } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
   const docker = file.docker?.prune_label ? { ...target, prune_label: file.docker.prune_label } : target;
   return { node, docker, services };
 }

@@ -102,7 +102,11 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
     });
     return { ok: false, problems };
   }
-  return { ok: true, value: normalizeDesired(node, parsed.data) };
+  const value = normalizeDesired(node, parsed.data);
+  const tls = value.docker.tls;
+  // TLS files named relative to the node's folder, as the file that names them is.
+  if (tls) value.docker.tls = { ca: path.resolve(path.dirname(file), tls.ca), cert: path.resolve(path.dirname(file), tls.cert), key: path.resolve(path.dirname(file), tls.key) };
+  return { ok: true, value };
 }
 
 /** Offset of the last `open` bracket before `end` that no bracket closes (quotes and comments skipped), or -1. */

@@ -3,6 +3,7 @@
 // explained, and no DEP0170 warning is printed for ssh URLs.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -49,6 +50,24 @@ describe('ssh:// without credentials', () => {
     const failed = await waitFor(async () => (await store.list('failed'))[0], { what: 'the action failed' });
     expect(failed.error).toBe(`cannot reach pi's Docker Engine: ssh://root@127.0.0.1:${port} needs SSH credentials: set SSH_KEY_PATH to a private key file whose public key is in the node's authorized_keys, or SSH_AUTH_SOCK to a running ssh-agent holding one`);
     expect(connections).toBe(0);
+  });
+
+  it('warns once at start for an ssh:// host whose key is not pinned and a tcp:// engine off this machine without TLS', async () => {
+    await writeHosts(path.join(root, 'hosts'), {
+      pi: `docker:\n  url: ssh://root@127.0.0.1:${port}\nservices:\n  app: {}\n`,
+      nas: 'docker:\n  url: tcp://10.0.0.9:2375\nservices:\n  app: {}\n',
+      local: 'docker:\n  url: tcp://127.0.0.1:2375\nservices:\n  app: {}\n',
+      safe: 'docker:\n  url: tcp://10.0.0.10:2376\n  tls:\n    dir: certs\nservices:\n  app: {}\n',
+      pinned: 'docker:\n  url: ssh://root@pinned.lan\nservices:\n  app: {}\n',
+    });
+    const knownHosts = path.join(root, 'known_hosts');
+    const [type, b64] = ['ssh-ed25519', 'AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl'];
+    await writeFile(knownHosts, `pinned.lan ${type} ${b64}\n`);
+    const mem = memoryLogger();
+    running = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, 'homelab'), HOSTS_DIR: path.join(root, 'hosts'), RECONCILE_INTERVAL_S: '3600', SSH_KEY_PATH: path.join(root, 'hosts', 'pi', 'services.yaml'), SSH_KNOWN_HOSTS: knownHosts }), mem.log);
+    const warned = mem.lines.filter((x) => x.level === 40).map((x) => String(x.msg));
+    expect(warned.filter((m) => /not in SSH_KNOWN_HOSTS/.test(m))).toEqual([`pi: the SSH host key of ssh://root@127.0.0.1:${port} is not in SSH_KNOWN_HOSTS (${knownHosts}); until it is, every connection is refused: run control-plane hosts trust pi`]);
+    expect(warned.filter((m) => /without authentication/.test(m))).toEqual([expect.stringMatching(/^nas: tcp:\/\/10\.0\.0\.9:2375 is plain HTTP without authentication: anyone who reaches that port is root on nas; use tls:/)]);
   });
 
   it('a server that hangs up is explained, and no DEP0170 warning is printed', async () => {

@@ -63,6 +63,14 @@ describe('loadConfig', () => {
     }
   });
 
+  it('SSH_KNOWN_HOSTS defaults to ssh/known_hosts under HOMELAB_ROOT, and the engines get it', async () => {
+    const { engineOptionsOf } = await import('../../src/docker/engine.js');
+    const cfg = loadConfig({ HOMELAB_ROOT: '/srv/homelab' });
+    expect(cfg.ssh.knownHosts).toBe('/srv/homelab/ssh/known_hosts');
+    expect(engineOptionsOf(cfg)).toEqual({ knownHostsPath: '/srv/homelab/ssh/known_hosts' });
+    expect(loadConfig({ HOMELAB_ROOT: '/srv/homelab', SSH_KNOWN_HOSTS: '/etc/ssh/ssh_known_hosts' }).ssh.knownHosts).toBe('/etc/ssh/ssh_known_hosts');
+  });
+
   it('never echoes a secret in its error', () => {
     expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: 'secret-value-that-is-wrong' })).toThrow(/TELEGRAM_BOT_TOKEN: .*hidden/);
     try {
