@@ -64,10 +64,10 @@ const DAY_MS = 86_400_000;
  * node (after aliasing), and its time must fall on the file's day (±1 day of slack for clocks
  * and late writers): anything else is malformed and changes nothing.
  */
-export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: string, cfg: ObserveConfig, now?: number): LineResult {
+export function parseEventLine(line: string | Uint8Array, fileNode: string, fileDay: string, cfg: ObserveConfig, now?: number): LineResult {
   let text: string;
   try {
-    text = utf8.decode(line);
+    text = typeof line === 'string' ? (line.charCodeAt(0) === 0xfeff ? line.slice(1) : line) : utf8.decode(line);
   } catch {
     return { ok: false, reason: 'invalid UTF-8' };
   }
@@ -86,17 +86,19 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
   }
   const event = parsed.data;
   const node = canonicalNode(event.node, cfg);
-  if (!NAME_RE.test(node)) return { ok: false, reason: `alias of ${event.node} is not a valid node name` };
+  // fastEvent checked the name already; an alias is checked here.
+  if ((!fast || node !== event.node) && !NAME_RE.test(node)) return { ok: false, reason: `alias of ${event.node} is not a valid node name` };
   if (node !== canonicalNode(fileNode, cfg)) {
     return { ok: false, reason: `event of node ${event.node} in the file of node ${fileNode}` };
   }
-  const t = Date.parse(event.ts);
-  const dayStart = dayStartMs(fileDay);
-  if (!Number.isFinite(t) || t < dayStart - DAY_MS || t >= dayStart + 2 * DAY_MS) {
+  // A canonical timestamp (all fastEvent lets through) orders as a string: no Date per event.
+  const day = dayWindow(fileDay);
+  const t = fast ? undefined : Date.parse(event.ts);
+  if (t === undefined ? event.ts < day.from || event.ts >= day.to : !Number.isFinite(t) || t < day.start - DAY_MS || t >= day.start + 2 * DAY_MS) {
     return { ok: false, reason: `ts ${event.ts} is not on the file's day ${fileDay}` };
   }
-  if (now !== undefined && cfg.maxFutureMs !== undefined && t > now + cfg.maxFutureMs) {
-    return { ok: false, reason: `ts ${event.ts} is ${Math.round((t - now) / 1000)} s ahead of this machine's clock` };
+  if (now !== undefined && cfg.maxFutureMs !== undefined && (t === undefined ? event.ts > isoAt(now + cfg.maxFutureMs) : t > now + cfg.maxFutureMs)) {
+    return { ok: false, reason: `ts ${event.ts} is ${Math.round(((t ?? Date.parse(event.ts)) - now) / 1000)} s ahead of this machine's clock` };
   }
   const kind = classify(event.type);
   if ((kind === 'positive' || kind === 'negative') && !event.service) {
@@ -108,7 +110,7 @@ export function parseEventLine(line: Uint8Array, fileNode: string, fileDay: stri
   }
   // Agents already write canonical UTC timestamps: only other forms are rewritten.
   // (Days 29–31 always go through Date, so an impossible date like 02-30 is normalised as before.)
-  const ts = CANONICAL_TS.test(event.ts) && event.ts.slice(8, 10) <= '28' ? event.ts : new Date(t).toISOString();
+  const ts = t === undefined || (CANONICAL_TS.test(event.ts) && event.ts.slice(8, 10) <= '28') ? event.ts : new Date(t).toISOString();
   if (node === event.node && ts === event.ts) return { ok: true, event };
   return { ok: true, event: { ...event, node, ts } };
 }
@@ -140,15 +142,30 @@ const FAST_TS = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|1\d|2[0-8])T([01]\d|2[0-3]):[0-5
 const TYPE_RE = /^[A-Za-z0-9_.:-]+$/;
 
 const CANONICAL_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const dayStarts = new Map<string, number>();
-function dayStartMs(day: string): number {
-  let v = dayStarts.get(day);
+/** A file's day: its start, and the canonical timestamps of its window (a day before, two after). */
+interface DayWindow {
+  start: number;
+  from: string;
+  to: string;
+}
+const dayWindows = new Map<string, DayWindow>();
+function dayWindow(day: string): DayWindow {
+  let v = dayWindows.get(day);
   if (v === undefined) {
-    v = Date.parse(`${day}T00:00:00.000Z`);
-    if (dayStarts.size > 1000) dayStarts.clear();
-    dayStarts.set(day, v);
+    const start = Date.parse(`${day}T00:00:00.000Z`);
+    // An impossible day name bounds nothing (as NaN compares false above).
+    v = Number.isFinite(start) ? { start, from: new Date(start - DAY_MS).toISOString(), to: new Date(start + 2 * DAY_MS).toISOString() } : { start, from: '', to: '\uffff' };
+    if (dayWindows.size > 1000) dayWindows.clear();
+    dayWindows.set(day, v);
   }
   return v;
+}
+
+/** `new Date(ms).toISOString()`, remembered for the last instant asked (one per pass). */
+let lastIso: { ms: number; iso: string } = { ms: NaN, iso: '' };
+function isoAt(ms: number): string {
+  if (lastIso.ms !== ms) lastIso = { ms, iso: Number.isFinite(ms) && Math.abs(ms) < 8.64e15 ? new Date(ms).toISOString() : '\uffff' };
+  return lastIso.iso;
 }
 
 function emptyNode(node: string): NodeState {
@@ -179,7 +196,7 @@ const later = (a: string | null, b: string): boolean => a === null || b >= a;
  * A status changes only for an event at least as new as the last one seen for that service, so
  * events delivered late (an agent's spool draining) never overwrite newer news.
  */
-export function applyEvent(model: ObserverModel, event: NodeEvent, source: string): boolean {
+export function applyEvent(model: ObserverModel, event: NodeEvent, source: string, fresh?: WeakSet<ServiceState>): boolean {
   if (event.seq !== undefined) {
     const last = model.seq[source];
     if (last !== undefined && event.seq <= last) {
@@ -205,7 +222,7 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
     return true;
   }
   if (kind === 'node') applyNodeEvent(node, event);
-  else applyServiceEvent(model, event, kind === 'positive' ? 'healthy' : 'unhealthy');
+  else applyServiceEvent(model, event, kind === 'positive' ? 'healthy' : 'unhealthy', fresh);
   return true;
 }
 
@@ -231,14 +248,14 @@ function applyNodeEvent(node: NodeState, event: NodeEvent): void {
 }
 
 /** A service's report: its status follows the newest event; incidents and changes are kept. */
-function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'healthy' | 'unhealthy'): void {
+function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'healthy' | 'unhealthy', fresh: WeakSet<ServiceState> | undefined): void {
   const ts = event.ts;
   const service = event.service as string;
   const key = `${event.node}/${service}`;
   const reason = status === 'healthy' ? null : event.type;
   const prev = model.services[key];
   if (!prev) {
-    model.services[key] = {
+    const created: ServiceState = {
       node: event.node,
       service,
       status,
@@ -249,25 +266,33 @@ function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'heal
       last_incident: null,
       changes: [],
     };
+    model.services[key] = created;
+    fresh?.add(created);
     return;
   }
   // Copy on write: a service object, once in a published world, never changes (renderWorld
-  // shares them instead of copying 5 000 of them per publish).
+  // shares them instead of copying 5 000 of them per publish). One made since the last publish
+  // (`fresh`) is nobody else's yet and changes in place: a replay makes one per service, not
+  // one per event. Below, `prev` is read before `next` is written wherever they are one object.
   const healthyAt = status === 'healthy' && later(prev.last_healthy_at, ts);
   if (!healthyAt && !later(prev.last_event_at, ts)) return;
-  // A literal of the one shape (not a spread): this runs for every event of a replay.
-  const next: ServiceState = {
-    node: prev.node,
-    service: prev.service,
-    status: prev.status,
-    reason: prev.reason,
-    since: prev.since,
-    last_event_at: prev.last_event_at,
-    last_healthy_at: prev.last_healthy_at,
-    last_incident: prev.last_incident,
-    changes: prev.changes,
-  };
-  model.services[key] = next;
+  let next: ServiceState = prev;
+  if (!fresh?.has(prev)) {
+    // A literal of the one shape (not a spread).
+    next = {
+      node: prev.node,
+      service: prev.service,
+      status: prev.status,
+      reason: prev.reason,
+      since: prev.since,
+      last_event_at: prev.last_event_at,
+      last_healthy_at: prev.last_healthy_at,
+      last_incident: prev.last_incident,
+      changes: prev.changes,
+    };
+    model.services[key] = next;
+    fresh?.add(next);
+  }
   if (healthyAt) next.last_healthy_at = ts;
   if (!later(prev.last_event_at, ts)) return;
   next.last_event_at = ts;

@@ -15,7 +15,7 @@ import {
   type ObserverModel,
   type RenderConfig,
 } from '../domain/observe.js';
-import { NodeStateSchema, ServiceStateSchema, type DesiredState, type World } from '../domain/schemas.js';
+import { NodeStateSchema, ServiceStateSchema, type DesiredState, type ServiceState, type World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, removeStaleTemps, stableJson, writeFileAtomic } from '../store/atomic.js';
 import { listEventFiles, readLines, type FilePos } from '../store/events.js';
@@ -82,6 +82,8 @@ export const PERSIST_MS = 500;
 
 export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
+  /** Service objects made since the last publish: no world holds them yet (docs/design/observer.md). */
+  private fresh = new WeakSet<ServiceState>();
   /** node → day → position */
   private positions: Record<string, Record<string, FilePos>> = {};
   private world: World = { services: {}, nodes: {} };
@@ -292,7 +294,7 @@ export class Observer {
           stats.lines++;
           const r = parseEventLine(buf, node, file.day, config, passNow);
           if (!r.ok) return malformed(lineNo, r.reason);
-          if (applyEvent(model, r.event, node)) stats.applied++;
+          if (applyEvent(model, r.event, node, this.fresh)) stats.applied++;
         },
         oversized: (lineNo) => {
           stats.lines++;
@@ -326,6 +328,8 @@ export class Observer {
     if (checkpointMoved) this.checkpointDirty = true;
     this.renderedAt = now();
     this.world = renderWorld(this.model, desired(), config, this.renderedAt);
+    // The world now shares every service object: from here on, a change copies it first.
+    this.fresh = new WeakSet();
     // With lines read the world has moved; without, only a clock-driven change can show, and the
     // comparison with what was written (at most once a second) tells.
     const changed = linesRead || stableJson(this.world.services) !== this.written.services || stableJson(this.world.nodes) !== this.written.nodes;

@@ -76,8 +76,24 @@ export interface ReadOutcome {
 }
 
 export interface LineSink {
-  line(buf: Uint8Array, lineNo: number): void;
+  /**
+   * One complete line without its newline (and CR): decoded text when the whole chunk is valid
+   * UTF-8 (decoded once, not line by line), else the line's bytes for the caller to judge.
+   */
+  line(line: string | Uint8Array, lineNo: number): void;
   oversized(lineNo: number): void;
+}
+
+// BOMs are kept: each line is judged on its own (parseEventLine drops a leading one).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The chunk's complete lines as one string, or undefined when it is not all valid UTF-8. */
+function decodeLines(data: Buffer, from: number, to: number): string | undefined {
+  try {
+    return utf8.decode(data.subarray(from, to));
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -133,15 +149,21 @@ export async function readLines(file: string, pos: FilePos | undefined, budget: 
       p.skip = false;
       i = nl + 1;
     }
+    // A newline byte never occurs inside a UTF-8 sequence: the k-th "\n" of the decoded text is
+    // the k-th newline byte, so lines are cut from the text while sizes are judged in bytes.
+    const text = decodeLines(data, i, data.lastIndexOf(0x0a) + 1);
+    let t = 0;
     for (;;) {
       const nl = data.indexOf(0x0a, i);
       if (nl === -1) break;
       p.line++;
       let lineEnd = nl;
       if (lineEnd > i && data[lineEnd - 1] === 0x0d) lineEnd--;
+      const tnl = text === undefined ? -1 : text.indexOf('\n', t);
       if (lineEnd - i > MAX_EVENT_LINE_BYTES) sink.oversized(p.line);
-      else if (!isBlank(data, i, lineEnd)) sink.line(data.subarray(i, lineEnd), p.line);
+      else if (!isBlank(data, i, lineEnd)) sink.line(text === undefined ? data.subarray(i, lineEnd) : text.slice(t, tnl - (nl - lineEnd)), p.line);
       i = nl + 1;
+      t = tnl + 1;
     }
     const rest = data.length - i;
     if (rest > MAX_EVENT_LINE_BYTES) {

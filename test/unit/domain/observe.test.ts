@@ -277,3 +277,62 @@ describe('the engine as the agent reports it', () => {
     expect(renderWorld(m, D, render, NOW).nodes['chelsty-infra']!.engine).toBe('reachable');
   });
 });
+
+describe('the canonical-timestamp path', () => {
+  // The Date-based rule every timestamp is judged by; canonical ones are compared as strings.
+  function reference(ts: string, day: string, now: number, maxFutureMs: number): 'day' | 'future' | 'ok' {
+    const t = Date.parse(ts);
+    const start = Date.parse(`${day}T00:00:00.000Z`);
+    if (t < start - 86_400_000 || t >= start + 2 * 86_400_000) return 'day';
+    if (t > now + maxFutureMs) return 'future';
+    return 'ok';
+  }
+  const verdict = (r: ReturnType<typeof parseEventLine>) => (r.ok ? 'ok' : /not on the file's day/.test(r.reason) ? 'day' : /ahead of this machine's clock/.test(r.reason) ? 'future' : r.reason);
+
+  it('decides every boundary as the Date-based rule does', () => {
+    const cfg = { aliases: {}, maxFutureMs: 300_000 };
+    const now = Date.parse('2026-05-27T15:00:00.000Z');
+    const edges = ['2026-05-26T00:00:00.000Z', '2026-05-25T23:59:59.999Z', '2026-05-28T23:59:59.999Z', '2026-05-29T00:00:00.000Z', '2026-05-27T15:05:00.000Z', '2026-05-27T15:05:00.001Z', '2026-05-27T00:00:00.000Z', '2026-05-01T00:00:00.000Z'];
+    for (const ts of edges) {
+      for (const day of ['2026-05-27', '2026-05-28', '2026-05-26']) {
+        const line = JSON.stringify({ ts, node: 'n1', type: 'containers_not_running', service: 'a' });
+        expect(verdict(parseEventLine(line, 'n1', day, cfg, now)), `${ts} in ${day}`).toBe(reference(ts, day, now, cfg.maxFutureMs));
+        // As bytes (a chunk that was not all UTF-8) the same.
+        expect(verdict(parseEventLine(enc.encode(line), 'n1', day, cfg, now))).toBe(reference(ts, day, now, cfg.maxFutureMs));
+      }
+    }
+  });
+
+  it('a line given as text with a leading BOM is read as one given as bytes is', () => {
+    const line = `\ufeff${JSON.stringify({ ts: '2026-05-27T14:00:00.000Z', node: 'n1', type: 'service_healthy', service: 'a' })}`;
+    expect(parseEventLine(line, 'n1', DAY, noAlias)).toEqual(parseEventLine(enc.encode(line), 'n1', DAY, noAlias));
+    expect(parseEventLine(line, 'n1', DAY, noAlias).ok).toBe(true);
+  });
+});
+
+describe('copy on write', () => {
+  it('an object made since the last publish changes in place; one a world holds is copied first', () => {
+    const fresh = new WeakSet<import('../../../src/domain/schemas.js').ServiceState>();
+    const m = emptyModel();
+    applyEvent(m, ev('service_healthy', '2026-05-27T14:00:00.000Z'), 'chelsty-infra', fresh);
+    const made = m.services['chelsty-infra/zigbee2mqtt']!;
+    applyEvent(m, ev('containers_not_running', '2026-05-27T14:01:00.000Z'), 'chelsty-infra', fresh);
+    // Not published yet: the same object, changed.
+    expect(m.services['chelsty-infra/zigbee2mqtt']).toBe(made);
+    expect(made).toMatchObject({ status: 'unhealthy', since: '2026-05-27T14:01:00.000Z', last_healthy_at: '2026-05-27T14:00:00.000Z', changes: ['2026-05-27T14:01:00.000Z'] });
+    // Published: a world holds it now, and a new set of fresh objects starts.
+    const world = renderWorld(m, {}, render, NOW);
+    const held = JSON.stringify(world.services);
+    const after = new WeakSet<import('../../../src/domain/schemas.js').ServiceState>();
+    applyEvent(m, ev('service_healthy', '2026-05-27T14:02:00.000Z'), 'chelsty-infra', after);
+    applyEvent(m, ev('service_healthy', '2026-05-27T14:03:00.000Z'), 'chelsty-infra', after);
+    expect(JSON.stringify(world.services)).toBe(held);
+    const copy = m.services['chelsty-infra/zigbee2mqtt']!;
+    expect(copy).not.toBe(made);
+    expect(copy).toMatchObject({ status: 'healthy', last_event_at: '2026-05-27T14:03:00.000Z', last_incident: { reason: 'containers_not_running', started_at: '2026-05-27T14:01:00.000Z', resolved_at: '2026-05-27T14:02:00.000Z' }, changes: ['2026-05-27T14:01:00.000Z', '2026-05-27T14:02:00.000Z'] });
+    // The same events without a fresh set give the same model.
+    const plain = emptyModel();
+    for (const [type, ts] of [['service_healthy', '14:00'], ['containers_not_running', '14:01'], ['service_healthy', '14:02'], ['service_healthy', '14:03']] as const) applyEvent(plain, ev(type, `2026-05-27T${ts}:00.000Z`), 'chelsty-infra');
+    expect(plain.services).toEqual(m.services);
+  });
+});
