@@ -1,0 +1,27 @@
+// The V8 heap settings the figures in docs/benchmarks.md were measured with are the ones the
+// product runs with: npm start, the image's entrypoint, and the bench itself.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/helpers.js';
+
+const FLAGS = ['--heap-growing-percent=50', '--max-semi-space-size=4'];
+
+describe('heap settings', () => {
+  it('npm start, npm run bench, npm run leak and the Dockerfile entrypoint run node with the same heap flags', () => {
+    const scripts = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    for (const name of ['start', 'bench', 'leak']) {
+      const node = /\bnode ((?:--\S+ )*)/.exec(scripts[name]!.split('&&').at(-1)!.trim())![1]!.trim().split(' ');
+      expect(node.filter((f) => /heap|semi-space/.test(f)), name).toEqual(FLAGS);
+    }
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'))![1]!;
+    expect((JSON.parse(entry) as string[]).filter((f) => /heap|semi-space/.test(f))).toEqual(FLAGS);
+  });
+
+  it('node accepts them', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, [...FLAGS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+  });
+});
