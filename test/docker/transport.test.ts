@@ -88,6 +88,12 @@ describe.skipIf(!run)('trust on the wire', () => {
       // The operator's command, as documented: the fingerprint is printed, --yes adds it.
       await writeHosts(path.join(root, 'hosts'), { [NODE]: `docker:\n  url: ${url}\nservices:\n  app:\n    containers: [${name}]\n` });
       const env = { PATH: process.env.PATH, HOSTS_DIR: path.join(root, 'hosts'), HOMELAB_ROOT: path.join(root, 'homelab'), SSH_KNOWN_HOSTS: knownHosts };
+      // Not on a terminal and without --yes: the fingerprint is shown, nothing is added.
+      const asked = spawnSync(process.execPath, [cliPath, 'hosts', 'trust', NODE], { env, encoding: 'utf8' });
+      expect(asked.status).toBe(2);
+      expect(asked.stdout).toContain(sshd.fingerprint);
+      expect(asked.stderr).toMatch(/not added: confirm on a terminal, or pass --yes/);
+      await expect(readFile(knownHosts, 'utf8')).rejects.toThrow(/ENOENT/);
       const trust = spawnSync(process.execPath, [cliPath, 'hosts', 'trust', NODE, '--yes'], { env, encoding: 'utf8' });
       expect(trust.status, trust.stderr).toBe(0);
       expect(trust.stdout).toContain(`presents the ssh-ed25519 key ${sshd.fingerprint}`);

@@ -306,3 +306,18 @@ describe('control-plane updates', () => {
     expect(cli(['updates', 'check'])).toMatchObject({ code: 0, err: expect.stringMatching(/nothing to check/) });
   });
 });
+
+describe('control-plane hosts trust', () => {
+  it('usage: a node that is not there, one not reached over SSH, an SSH server that is not there', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { local: 'services:\n  a: {}\n', far: 'docker:\n  url: ssh://root@127.0.0.1:1\nservices:\n  a: {}\n' });
+    expect(cli(['hosts'])).toMatchObject({ code: 0, out: expect.stringMatching(/^Usage: control-plane hosts trust <node> \[--yes\]/) });
+    expect(cli(['hosts', 'trust'])).toMatchObject({ code: 2 });
+    expect(cli(['hosts', 'forget', 'far'])).toMatchObject({ code: 2, err: expect.stringMatching(/unknown hosts command "forget"/) });
+    expect(cli(['hosts', 'trust', 'nope'])).toMatchObject({ code: 2, err: expect.stringMatching(/no node "nope" in .* \(nodes: far, local\)/) });
+    expect(cli(['hosts', 'trust', 'local'])).toMatchObject({ code: 2, err: expect.stringMatching(/local is not reached over SSH .*only ssh:\/\/ targets have host keys/) });
+    const down = cli(['hosts', 'trust', 'far', '--yes']);
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/ECONNREFUSED/);
+    expect(existsSync(path.join(dir, 'homelab', 'ssh', 'known_hosts'))).toBe(false);
+  });
+});
