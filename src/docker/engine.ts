@@ -36,20 +36,28 @@ const refusals = new Map<string, HostKeyRefusal>();
  * that a key added by `hosts trust` counts at once. A refusal is remembered for the error message.
  */
 export function verifyHostKey(file: string | undefined, host: string, port: number, blob: Buffer): boolean {
+  // Runs inside ssh2's handshake: it refuses, it never throws.
   const name = knownHostsName(host, port);
   let text = '';
+  let unreadable: string | undefined;
   try {
     text = file ? readFileSync(file, 'utf8') : '';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') unreadable = code ?? (err as Error).message;
   }
-  const key = hostKeyFromBlob(blob);
+  let key;
+  try {
+    key = hostKeyFromBlob(blob);
+  } catch {
+    return false;
+  }
   const verdict = checkHostKey(parseKnownHosts(text), name, key);
   if (verdict.ok) {
     refusals.delete(name);
     return true;
   }
-  refusals.set(name, { name, host, port, key, verdict, file: file ?? '(no SSH_KNOWN_HOSTS)' });
+  refusals.set(name, { name, host, port, key, verdict, file: file ?? '(no SSH_KNOWN_HOSTS)', ...(unreadable ? { unreadable } : {}) });
   return false;
 }
 

@@ -140,6 +140,8 @@ export interface HostKeyRefusal {
   verdict: Exclude<HostKeyVerdict, { ok: true }>;
   /** The known_hosts file consulted. */
   file: string;
+  /** Why the file could not be read (it then lists nothing), when it could not. */
+  unreadable?: string;
 }
 
 /** The part of OpenSSH's host key file name for a key type: ed25519, ecdsa, rsa. */
@@ -154,6 +156,7 @@ export function explainRefusal(r: HostKeyRefusal, where: string, node: string): 
   const scan = `ssh-keyscan${r.port === 22 ? '' : ` -p ${r.port}`} -t ${r.key.type} ${r.host} >> ${r.file}`;
   switch (r.verdict.kind) {
     case 'unknown':
+      if (r.unreadable) return `refused ${where}: SSH_KNOWN_HOSTS (${r.file}) cannot be read (${r.unreadable}), so no host key is trusted; it presented the ${presented}. Nothing was sent. Let this user read the file`;
       return `refused ${where}: its SSH host key is not in SSH_KNOWN_HOSTS (${r.file}); it presented the ${presented}. Nothing was sent. Check that fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_${hostKeyFileType(r.key.type)}_key.pub), then trust it: control-plane hosts trust ${node} (or ${scan})`;
     case 'changed':
       return `refused ${where}: it presented the ${presented}, but SSH_KNOWN_HOSTS (${r.file}, line ${r.verdict.line}) lists ${r.verdict.listed.fingerprint} for it. Nothing was sent. The node was reinstalled, or something else answers at that address: check on the node, then replace that line by hand (a changed key is never replaced automatically)`;

@@ -113,3 +113,19 @@ describe('tls: in services.yaml', () => {
     expect(parse('  url: ssh://root@10.0.0.5\n  tls:\n    dir: d\n')).toMatchObject({ ok: false, problems: [{ reason: expect.stringMatching(/^docker\.tls: goes with url: tcp/) }] });
   });
 });
+
+describe('the verifier ssh2 calls in the handshake', () => {
+  it('refuses, never throws: a known_hosts it cannot read, a blob that is not a key; the error says which', async () => {
+    const { explainDockerError, verifyHostKey } = await import('../../../src/docker/engine.js');
+    // A directory where the file should be: EISDIR.
+    expect(verifyHostKey(dir, '10.9.9.9', 2200, a.blob)).toBe(false);
+    const msg = explainDockerError(new Error('Host denied (verification failed)'), { url: 'ssh://root@10.9.9.9:2200' }, 'nas');
+    expect(msg).toBe(`refused nas's Docker Engine at ssh://root@10.9.9.9:2200: SSH_KNOWN_HOSTS (${dir}) cannot be read (EISDIR), so no host key is trusted; it presented the ssh-ed25519 key ${a.fingerprint}. Nothing was sent. Let this user read the file`);
+    expect(verifyHostKey(path.join(dir, 'none'), '10.9.9.9', 2200, Buffer.from('garbage'))).toBe(false);
+    // A file that lists it: accepted, and no refusal is left to explain.
+    const file = path.join(dir, 'kh');
+    await writeFile(file, `${knownHostsLine('[10.9.9.9]:2200', a)}\n`);
+    expect(verifyHostKey(file, '10.9.9.9', 2200, a.blob)).toBe(true);
+    expect(explainDockerError(new Error('Host denied (verification failed)'), { url: 'ssh://root@10.9.9.9:2200' }, 'nas')).toMatch(/its SSH host key is not trusted \(SSH_KNOWN_HOSTS\); nothing was sent/);
+  });
+});
