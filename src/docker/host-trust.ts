@@ -27,8 +27,13 @@ export function fetchHostKey(host: string, port: number, timeoutMs = 15_000): Pr
       port,
       username: 'hosts-trust',
       readyTimeout: timeoutMs,
+      // Inside ssh2's handshake: record and refuse, never throw.
       hostVerifier: (blob: Buffer) => {
-        key = hostKeyFromBlob(blob);
+        try {
+          key = hostKeyFromBlob(blob);
+        } catch {
+          key = undefined;
+        }
         return false;
       },
     });
