@@ -1,7 +1,7 @@
 // Composition root (ARCHITECTURE.md): a short list of wiring steps — claim the data directory,
 // build the parts, catch the world up, wire the signals, start the components in order — and
 // the stop in reverse, through one Lifecycle. Timers come from src/time.
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
@@ -12,7 +12,7 @@ import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
 import { engineOptionsOf, hasSshCredentials, sshCredentialsHint, sshTarget, unauthenticatedTcp, type DockerTarget, type EngineOptions } from './docker/engine.js';
-import { knownHostsName, listsHost, parseKnownHosts, type KnownHosts } from './docker/known-hosts.js';
+import { knownHostsName, listsHost, parseKnownHosts, readKnownHosts, type KnownHosts } from './docker/known-hosts.js';
 import { TelegramBot } from './bot/bot.js';
 import { Inspector } from './loops/inspector.js';
 import { EvidenceStore } from './store/evidence.js';
@@ -347,7 +347,6 @@ function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, R
   });
 }
 
-/** One warning per ssh:// target when there is no key and no agent to log in with. */
 /**
  * One warning at start per remote target that cannot work or is not protected: ssh:// without
  * credentials or whose host key is not pinned yet, tcp:// off this machine without TLS.
@@ -358,7 +357,7 @@ function warnRemoteTargets(log: Logger, desired: Readonly<Record<string, { node:
     const url = dn.docker.url;
     if (url?.startsWith('ssh://')) {
       if (!hasSshCredentials(opts)) log.warn({ node: dn.node }, `${dn.node}: ${sshCredentialsHint(url)}; until then its actions fail`);
-      known ??= parseKnownHosts(readTextIfExists(opts.knownHostsPath));
+      known ??= parseKnownHosts(readKnownHosts(opts.knownHostsPath).text);
       const { host, port } = sshTarget(url);
       if (!listsHost(known, knownHostsName(host, port))) {
         log.warn({ node: dn.node }, `${dn.node}: the SSH host key of ${url} is not in SSH_KNOWN_HOSTS (${opts.knownHostsPath}); until it is, every connection is refused: run control-plane hosts trust ${dn.node}`);
@@ -370,14 +369,6 @@ function warnRemoteTargets(log: Logger, desired: Readonly<Record<string, { node:
   }
 }
 
-function readTextIfExists(file: string | undefined): string {
-  if (!file) return '';
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return '';
-  }
-}
 
 /** Services services.yaml asks to watch that world state has never heard of. */
 function currentMissing(world: { services: Record<string, unknown> }, desired: ReturnType<DesiredStore['current']>): number {

@@ -239,11 +239,6 @@ export class LocalSink implements EventSink {
 }
 
 /**
- * Pushes to a control plane's POST /ingest/events. Every event is first written to a spool file;
- * a sender drains the spool in order and deletes what the control plane accepted. While the
- * control plane is away, events wait on disk; the receiver de-duplicates by seq.
- */
-/**
  * Why a push failed, in words: fetch says only "fetch failed" and keeps the reason in `cause`.
  * An https control plane is verified against the system CAs and NODE_EXTRA_CA_CERTS.
  */
@@ -256,6 +251,11 @@ function pushError(err: unknown, url: string): string {
   return code ? `${code}: ${cause?.message ?? (err as Error).message}` : (err as Error).message;
 }
 
+/**
+ * Pushes to a control plane's POST /ingest/events. Every event is first written to a spool file;
+ * a sender drains the spool in order and deletes what the control plane accepted. While the
+ * control plane is away, events wait on disk; the receiver de-duplicates by seq.
+ */
 export class PushSink implements EventSink {
   private draining: Promise<void> | undefined;
   private cancelRetry: (() => void) | undefined;

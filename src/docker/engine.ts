@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import Docker from 'dockerode';
 import { EngineError, explainTlsError } from '../errors.js';
-import { checkHostKey, explainRefusal, hostKeyFromBlob, knownHostsName, parseKnownHosts, type HostKeyRefusal } from './known-hosts.js';
+import { checkHostKey, explainRefusal, hostKeyFromBlob, knownHostsName, parseKnownHosts, readKnownHosts, type HostKeyRefusal } from './known-hosts.js';
 
 export interface DockerTarget {
   socket?: string;
@@ -38,14 +38,7 @@ const refusals = new Map<string, HostKeyRefusal>();
 export function verifyHostKey(file: string | undefined, host: string, port: number, blob: Buffer): boolean {
   // Runs inside ssh2's handshake: it refuses, it never throws.
   const name = knownHostsName(host, port);
-  let text = '';
-  let unreadable: string | undefined;
-  try {
-    text = file ? readFileSync(file, 'utf8') : '';
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') unreadable = code ?? (err as Error).message;
-  }
+  const { text, unreadable } = readKnownHosts(file);
   let key;
   try {
     key = hostKeyFromBlob(blob);

@@ -1,6 +1,8 @@
 // SSH host keys pinned the way OpenSSH pins them: a known_hosts file (docs/design/ssh-tls.md).
-// Pure: text in, verdicts out; reading and appending the file is the caller's.
+// Parsing and matching are pure (text in, verdicts out); readKnownHosts is the one reader of
+// the file, for the handshake, the start's warnings and `hosts trust`.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 /** A host key as the server presents it: the SSH wire blob, its type and SHA256 fingerprint. */
 export interface HostKey {
@@ -61,6 +63,20 @@ export function knownHostsName(host: string, port: number): string {
 /** One known_hosts line for a key (what `ssh-keyscan` prints). */
 export function knownHostsLine(name: string, key: HostKey): string {
   return `${name} ${key.type} ${key.blob.toString('base64')}`;
+}
+
+/**
+ * The file's text (empty when it does not exist, or is not named), or why it cannot be read: a
+ * file that cannot be read lists nothing. Synchronous: it is read inside ssh2's handshake.
+ */
+export function readKnownHosts(file: string | undefined): { text: string; unreadable?: string } {
+  if (!file) return { text: '' };
+  try {
+    return { text: readFileSync(file, 'utf8') };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? { text: '' } : { text: '', unreadable: code ?? (err as Error).message };
+  }
 }
 
 export function parseKnownHosts(text: string): KnownHosts {

@@ -222,25 +222,25 @@ export class Executor {
     await Promise.race([Promise.allSettled([...this.claiming]), new Promise<void>((resolve) => (cancelWait = this.clock.timer(CLAIM_WAIT_MS, resolve)))]);
     cancelWait?.();
     await Promise.allSettled([...this.lateRecords]);
-    for (const [key, w] of this.underWay) await this.recordInterrupted(key, w);
+    for (const [key, w] of this.underWay) await this.recordInterrupted(key, w.action, w.steps);
     await this.saveInterrupted();
   }
 
   /** Records an action under way when the grace ran out as failed, "interrupted", with its steps. */
-  private async recordInterrupted(key: string, w: UnderWay): Promise<void> {
+  private async recordInterrupted(key: string, a: Action, stepsDone: string[]): Promise<void> {
     if (this.abandoned.has(key)) return;
     this.abandoned.add(key);
-    const steps = w.steps.length ? w.steps.join('; ') : 'no step finished';
+    const steps = stepsDone.length ? stepsDone.join('; ') : 'no step finished';
     const error = `interrupted: the control plane stopped and SHUTDOWN_GRACE_S (${this.graceOut!.graceS} s) ran out; done so far: ${steps}`;
     try {
-      const done = await this.finish(w.action, 'failed', { error, result: { steps_done: w.steps } }, 'shutdown grace ran out');
+      const done = await this.finish(a, 'failed', { error, result: { steps_done: stepsDone } }, 'shutdown grace ran out');
       this.stats.failed++;
-      this.deps.log.error({ id: w.action.id, instance: w.action.instance }, `${w.action.id} ${error}`);
+      this.deps.log.error({ id: a.id, instance: a.instance }, `${a.id} ${error}`);
       this.deps.onChange?.(done);
     } catch (err) {
       if (!(err instanceof TransitionError)) throw err;
     }
-    if (w.action.type === 'redeploy' || w.action.type === 'image_update') this.interrupted.push({ id: w.action.id, instance: w.action.instance, node: w.action.node, containers: this.containersOf(w.action) });
+    if (a.type === 'redeploy' || a.type === 'image_update') this.interrupted.push({ id: a.id, instance: a.instance, node: a.node, containers: this.containersOf(a) });
   }
 
   /** Starts every approved action whose node is free. Does not wait for them. */
@@ -304,7 +304,7 @@ export class Executor {
     const steps: string[] = [];
     if (this.graceOut) {
       // Claimed as the grace ran out: nothing is started any more; the stop waits for the record.
-      const record = this.recordInterrupted(key, { action: a, steps, done: Promise.resolve() });
+      const record = this.recordInterrupted(key, a, steps);
       this.lateRecords.add(record);
       return record;
     }

@@ -2,12 +2,13 @@
 // OpenSSH sshd (root with a key runs `docker system dial-stdio` there, as on a node) and a TLS
 // relay that asks for a client certificate, with certificates made by openssl.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
-import { readFileSync } from 'node:fs';
+import { waitFor } from './helpers.js';
+import { freePort } from './registry.js';
 
 export const SSHD = '/usr/sbin/sshd';
 
@@ -18,27 +19,17 @@ export function sshdMissing(): string | undefined {
   return undefined;
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 /** Resolves once something accepts TCP connections on the port, or throws after the deadline. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1');
-      c.once('connect', () => (c.destroy(), resolve(true)));
-      c.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const c = net.connect(port, '127.0.0.1');
+        c.once('connect', () => (c.destroy(), resolve(true)));
+        c.once('error', () => resolve(false));
+      }),
+    { timeoutMs, what: `something listening on 127.0.0.1:${port}` },
+  );
 }
 
 export interface Sshd {
