@@ -3,6 +3,7 @@
 import type Docker from 'dockerode';
 import { OperationError } from '../errors.js';
 import { realClock, type Clock } from '../time/clock.js';
+import { imageSettingsChanged, mergeImageConfig, type ContainerConfig, type ImageDefaults } from './config-merge.js';
 
 
 export interface OpContext {
@@ -111,6 +112,8 @@ export type RecreateResult = {
   image: string;
   pulled: boolean;
   pull_error?: string;
+  /** The settings that came from the old image and now follow the new one (Cmd, Env, …). */
+  image_settings?: string[];
   ms: number;
 };
 
@@ -128,9 +131,18 @@ async function tryPull(ctx: OpContext, image: string): Promise<{ pulled: boolean
   }
 }
 
-/** The create options that reproduce a container from its own inspect data. */
-export function recreateOptions(info: Docker.ContainerInspectInfo, name: string): { create: Docker.ContainerCreateOptions; extraNetworks: [string, Docker.EndpointSettings][] } {
-  const config: Record<string, unknown> & { Hostname?: string } = { ...info.Config };
+/**
+ * The create options for a new container in place of `info`: the operator's settings kept, the
+ * settings that came from `info`'s image taken from `newImage` (config-merge.ts). Without image
+ * configurations (unknown) the container's own configuration is reproduced as it is.
+ */
+export function recreateOptions(
+  info: Docker.ContainerInspectInfo,
+  name: string,
+  images?: { old: ImageDefaults; new: ImageDefaults },
+): { create: Docker.ContainerCreateOptions; extraNetworks: [string, Docker.EndpointSettings][] } {
+  const merged = images ? mergeImageConfig(info.Config as unknown as ContainerConfig, images.old, images.new) : info.Config;
+  const config: Record<string, unknown> & { Hostname?: string } = { ...merged };
   // A hostname Docker derived from the old id would pin the new container to the old identity.
   if (config.Hostname && info.Id.startsWith(config.Hostname)) delete config.Hostname;
   const shortId = info.Id.slice(0, 12);
@@ -156,6 +168,24 @@ export function recreateOptions(info: Docker.ContainerInspectInfo, name: string)
 }
 
 /**
+ * The image defaults on both sides of a recreate: the image `info` runs (by id) and the image its
+ * reference names now. Undefined when either cannot be read: then nothing can tell the operator's
+ * settings from the image's, and the configuration is kept as it is (noted in a step).
+ */
+async function imageDefaults(ctx: OpContext, info: Docker.ContainerInspectInfo): Promise<{ old: ImageDefaults; new: ImageDefaults } | { unknown: string }> {
+  const read = (ref: string) =>
+    ctx.docker
+      .getImage(ref)
+      .inspect()
+      .then((i) => ({ id: i.Id, config: (i.Config ?? {}) as ImageDefaults }))
+      .catch((err: { statusCode?: number; message?: string }) => ({ error: err.statusCode === 404 ? 'not on the node' : (err.message ?? String(err)) }));
+  const [old, next] = await Promise.all([read(info.Image), read(info.Config.Image)]);
+  if ('error' in old) return { unknown: `image ${info.Image.slice(7, 19)} ${old.error}` };
+  if ('error' in next) return { unknown: `image ${info.Config.Image} ${next.error}` };
+  return { old: old.config, new: next.config };
+}
+
+/**
  * Recreates one container from its current configuration (Watchtower style): inspect → pull →
  * stop → rename old → create → start → wait → remove old. If the new one fails, it is removed
  * and the old one is put back, running.
@@ -169,10 +199,14 @@ export async function recreateContainer(ctx: OpContext, name: string, opts: { pu
   const pull = opts.pull === false ? { pulled: false } : await tryPull(ctx, image);
   // `from`: the configuration of an earlier container of this name (an image update's rollback
   // puts back the container as it was before, not as the update left it).
-  const { create, extraNetworks } = recreateOptions(opts.from ?? info, name);
+  const source = opts.from ?? info;
+  const images = await imageDefaults(ctx, source);
+  const { create, extraNetworks } = recreateOptions(source, name, 'unknown' in images ? undefined : images);
+  const followed = 'unknown' in images ? [] : imageSettingsChanged(source.Config as ImageDefaults, create as ImageDefaults);
   const stopT = Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx));
   const wasRunning = info.State.Running;
   const step = ctx.step ?? (() => {});
+  if ('unknown' in images) step(`kept ${name}'s configuration as it is: ${images.unknown}`);
   if (wasRunning) {
     await old.stop({ t: stopT });
     step(`stopped ${name} (${info.Id.slice(0, 12)})`);
@@ -199,6 +233,7 @@ export async function recreateContainer(ctx: OpContext, name: string, opts: { pu
       image,
       pulled: pull.pulled,
       ...(pull.error ? { pull_error: pull.error } : {}),
+      ...(followed.length ? { image_settings: followed } : {}),
       ms: ctx.now() - started,
     };
   } catch (err) {

@@ -3,7 +3,10 @@
 // engine fails in CI (CI=true) and is skipped, with the reason printed, elsewhere. Even then the
 // tests touch only what they created: containers and images carry TEST_LABEL, and disk_cleanup
 // runs with a prune_label.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import Docker from 'dockerode';
+import { repoRoot } from './helpers.js';
 
 export const TEST_IMAGE = 'homelab-test/busybox:1';
 export const TEST_LABEL = 'homelab-control-plane.test';
@@ -31,11 +34,9 @@ export async function probeDocker(socketPath = '/var/run/docker.sock'): Promise<
   } catch (err) {
     return { docker: undefined, reason: `no Docker Engine at ${socketPath} (${(err as Error).message}); start dockerd or run .ci/run` };
   }
-  try {
-    await docker.getImage(TEST_IMAGE).inspect();
-  } catch {
-    return { docker: undefined, reason: `test image ${TEST_IMAGE} missing; build it with scripts/test-image.sh` };
-  }
+  // Never taken on trust: the script rebuilds an image of that name made another way.
+  const made = spawnSync('bash', [path.join(repoRoot, 'scripts', 'test-image.sh')], { encoding: 'utf8', timeout: 120_000 });
+  if (made.status !== 0) return { docker: undefined, reason: `test image ${TEST_IMAGE} could not be made by scripts/test-image.sh: ${(made.stderr || made.stdout).trim()}` };
   return { docker, reason: undefined };
 }
 
