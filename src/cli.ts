@@ -692,7 +692,7 @@ async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
   readServices();
   const docker = engineFor({ socket: a.dockerSocket });
   const sink = a.push ? new PushSink(a.push.url, a.push.token, path.join(stateDir, 'spool'), log) : new LocalSink(a.eventsDir, node);
-  const agent = new Agent({ node, desired: readServices, docker, sink, stateDir, log, intervalMs, diskPaths });
+  const agent = new Agent({ node, desired: readServices, docker, sink, stateDir, log, intervalMs, diskPaths, once: values.once === true });
   await agent.init();
   if (values.once) {
     await agent.pass();
@@ -706,7 +706,7 @@ async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
     return 0;
   }
   await agent.start();
-  log.info({ services: servicesFile, output: a.push?.url ?? a.eventsDir, intervalMs }, `agent for ${node} running`);
+  log.info({ services: servicesFile, output: a.push?.url ?? a.eventsDir, intervalMs, instance: agent.instance }, `agent for ${node} running (instance ${agent.instance})`);
   await untilSignal();
   await agent.stop();
   if (sink instanceof PushSink) sink.stop();

@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type Config } from './config.js';
 import type { Logger } from './log.js';
+import { nodesWithAgentsRunning } from './domain/observe.js';
 import { Observer } from './loops/observer.js';
 import { realClock, type Clock } from './time/clock.js';
 import { DEFAULT_PLAN_CONFIG } from './domain/plan.js';
@@ -342,6 +343,7 @@ function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, R
     }),
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,
+    agentsRunning: () => nodesWithAgentsRunning(p.observer.current()),
     storage: () => storageStatus(l.root),
     ...(telegram ? { telegram: () => telegram.outbox.health } : {}),
   });

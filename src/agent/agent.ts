@@ -1,5 +1,6 @@
 // The node agent: watches its node's Docker Engine and disks and writes events, to a local
 // events directory or to a control plane's ingest route (with a disk spool while it is away).
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type Docker from 'dockerode';
@@ -21,6 +22,8 @@ export interface AgentEvent {
   service?: string;
   detail?: Record<string, unknown>;
   seq: number;
+  /** This agent instance (docs/design/observer.md: an event is node + agent + seq). */
+  agent: string;
 }
 
 /** Where events go. */
@@ -41,6 +44,15 @@ export interface AgentOptions {
   clock?: Clock;
   /** A full refresh (every status again) this often. */
   refreshMs?: number;
+  /** One inspection and exit (`agent --once`): its heartbeat says so, and never counts as a second agent. */
+  once?: boolean;
+  /** The instance id (default: new random at each start). */
+  instance?: string;
+}
+
+/** A new agent instance id: 8 hex digits, new at each start. */
+export function newAgentInstance(): string {
+  return randomBytes(4).toString('hex');
 }
 
 interface AgentState {
@@ -87,8 +99,11 @@ export class Agent {
   private readonly abort = new AbortController();
   private following: Promise<void> | undefined;
   readonly stats = { passes: 0, emitted: 0, dockerErrors: 0 };
+  /** This run's instance id, on every event it writes. */
+  readonly instance: string;
 
   constructor(private readonly o: AgentOptions) {
+    this.instance = o.instance ?? newAgentInstance();
     this.clock = o.clock ?? realClock;
     this.lastEventAt = Math.floor(this.clock.now() / 1000);
     this.loop = new Runner('agent', o.intervalMs, () => this.passOnce(), o.log, this.clock);
@@ -161,7 +176,7 @@ export class Agent {
     const now = this.now();
     const ts = new Date(now).toISOString();
     const full = now - this.lastRefresh >= (this.o.refreshMs ?? 600_000);
-    const out: Omit<AgentEvent, 'seq'>[] = [];
+    const out: Omit<AgentEvent, 'seq' | 'agent'>[] = [];
     const desired = this.o.desired();
     let engineOk = true;
     for (const s of Object.values(desired.services)) {
@@ -216,9 +231,10 @@ export class Agent {
         () => false,
       );
     }
-    out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: { engine: engineOk ? 'ok' : 'unreachable' } });
+    const beat = { engine: engineOk ? 'ok' : 'unreachable', ...(this.o.once ? { once: true } : { interval_s: Math.round(this.o.intervalMs / 100) / 10 }) };
+    out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: beat });
     if (full) this.lastRefresh = now;
-    const events = out.map((e) => ({ ...e, seq: ++this.state.seq }));
+    const events = out.map((e) => ({ ...e, seq: ++this.state.seq, agent: this.instance }));
     // The seq is saved before anything leaves, so a restart never reuses one.
     await writeJsonAtomic(this.stateFile, this.state);
     await this.o.sink.write(events);
@@ -276,14 +292,16 @@ export class PushSink implements EventSink {
   async write(events: AgentEvent[]): Promise<void> {
     await fs.mkdir(this.spoolDir, { recursive: true });
     for (const e of events) {
-      await writeJsonAtomic(path.join(this.spoolDir, `${String(e.seq).padStart(20, '0')}.json`), e);
+      // The instance in the name: a new instance never overwrites an old one's unsent events.
+      await writeJsonAtomic(path.join(this.spoolDir, `${String(e.seq).padStart(20, '0')}-${e.agent}.json`), e);
     }
     await this.drain();
   }
 
   async spooled(): Promise<string[]> {
     const names = await fs.readdir(this.spoolDir).catch(() => [] as string[]);
-    return names.filter((n) => /^\d{20}\.json$/.test(n)).sort();
+    // `<seq>.json` (older agents) and `<seq>-<instance>.json`, oldest first.
+    return names.filter((n) => /^\d{20}(-[A-Za-z0-9._-]{1,64})?\.json$/.test(n)).sort();
   }
 
   /** Sends what the spool holds, oldest first, in batches. */

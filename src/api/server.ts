@@ -30,6 +30,8 @@ export interface ApiDeps {
   metrics: () => Promise<MetricsInput>;
   /** Telegram's state for /healthz (shown, never a reason for a 503); undefined when the bot is off. */
   telegram?: () => { state: string; reason?: string; since?: string };
+  /** Nodes with two or more agent instances running at once (shown by /healthz, never a 503). */
+  agentsRunning?: () => { node: string; instances: string[] }[];
   /** The registry /metrics is written from (the executor observes action durations into it). */
   exposition?: Metrics;
   ingestTokens: Readonly<Record<string, string>>;
@@ -257,7 +259,9 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
     const ok = problems.length === 0;
     // Telegram's troubles are shown, never a 503: Docker would restart a healthy control plane.
     const telegram = deps.telegram ? deps.telegram() : { state: 'off' };
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, loops, telegram, ...(storage ? { storage } : {}) });
+    // Shown, never a 503: both agents' events are kept, the control plane works on.
+    const warnings = (deps.agentsRunning?.() ?? []).map((a) => `two agents send heartbeats for ${a.node} at once (instances ${a.instances.join(', ')})`);
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, warnings, loops, telegram, ...(storage ? { storage } : {}) });
   });
 
   app.get('/metrics', async (_req, reply) => {

@@ -1,5 +1,5 @@
 // The observer's pure core: event lines in, world state out. No fs, no clock, no env.
-import { EventSchema, NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
+import { AGENT_RE, EventSchema, NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
 
 export type EventKind = 'positive' | 'negative' | 'node' | 'unknown';
 
@@ -35,8 +35,13 @@ export const CHANGES_KEPT = 16;
 export interface ObserverModel {
   services: Record<string, ServiceState>;
   nodes: Record<string, NodeState>;
-  /** Highest `seq` applied per source stream (the node an events file belongs to). */
+  /**
+   * Highest `seq` applied per stream: the node an events file belongs to, and `<node>@<agent>`
+   * for events that name their agent instance.
+   */
   seq: Record<string, number>;
+  /** The newest event time per `<node>@<agent>` stream, to forget instances silent for long. */
+  seq_seen?: Record<string, string>;
   counters: Counters;
 }
 
@@ -49,7 +54,7 @@ export interface Counters {
 }
 
 export function emptyModel(): ObserverModel {
-  return { services: {}, nodes: {}, seq: {}, counters: { applied: 0, malformed: 0, oversized: 0, duplicate: 0, unknown: 0 } };
+  return { services: {}, nodes: {}, seq: {}, seq_seen: {}, counters: { applied: 0, malformed: 0, oversized: 0, duplicate: 0, unknown: 0 } };
 }
 
 export type LineResult =
@@ -123,17 +128,19 @@ export function parseEventLine(line: string | Uint8Array, fileNode: string, file
 export function fastEvent(raw: unknown): NodeEvent | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
   const r = raw as Record<string, unknown>;
-  const { ts, node, type, service, detail, seq } = r;
+  const { ts, node, type, service, detail, seq, agent } = r;
   if (typeof ts !== 'string' || !FAST_TS.test(ts)) return undefined;
   if (typeof node !== 'string' || !NAME_RE.test(node)) return undefined;
   if (typeof type !== 'string' || type.length > 64 || !TYPE_RE.test(type)) return undefined;
   if (service !== undefined && (typeof service !== 'string' || !NAME_RE.test(service))) return undefined;
   if (detail !== undefined && (typeof detail !== 'object' || detail === null || Array.isArray(detail) || Object.getPrototypeOf(detail) !== Object.prototype)) return undefined;
   if (seq !== undefined && (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0)) return undefined;
+  if (agent !== undefined && (typeof agent !== 'string' || !AGENT_RE.test(agent))) return undefined;
   const out: NodeEvent = { ts, node, type };
   if (service !== undefined) out.service = service;
   if (detail !== undefined) out.detail = detail as Record<string, unknown>;
   if (seq !== undefined) out.seq = seq;
+  if (agent !== undefined) out.agent = agent;
   return out;
 }
 
@@ -198,12 +205,18 @@ const later = (a: string | null, b: string): boolean => a === null || b >= a;
  */
 export function applyEvent(model: ObserverModel, event: NodeEvent, source: string, fresh?: WeakSet<ServiceState>): boolean {
   if (event.seq !== undefined) {
-    const last = model.seq[source];
+    // Identity: node + agent + seq. Two agents of one node (or a restarted one) never collide.
+    const stream = event.agent === undefined ? source : `${source}@${event.agent}`;
+    const last = model.seq[stream];
     if (last !== undefined && event.seq <= last) {
       model.counters.duplicate++;
       return false;
     }
-    model.seq[source] = event.seq;
+    model.seq[stream] = event.seq;
+    if (event.agent !== undefined) {
+      const seen = (model.seq_seen ??= {});
+      if (!(stream in seen) || event.ts > seen[stream]!) seen[stream] = event.ts;
+    }
   }
   const ts = event.ts;
   const node = (model.nodes[event.node] ??= emptyNode(event.node));
@@ -226,10 +239,69 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
   return true;
 }
 
+/** Agent instances remembered per node (the ones heard of last). */
+const AGENTS_KEPT = 8;
+
+/** A long-running agent's heartbeat: when it was first and last heard of, its interval. */
+function noteAgent(node: NodeState, event: NodeEvent): void {
+  if (event.agent === undefined || event.detail?.once === true) return;
+  const iv = event.detail?.interval_s;
+  const interval = typeof iv === 'number' && Number.isFinite(iv) && iv > 0 ? iv : null;
+  const agents = { ...(node.agents ?? {}) };
+  const a = agents[event.agent];
+  agents[event.agent] = a ? { first: event.ts < a.first ? event.ts : a.first, last: event.ts > a.last ? event.ts : a.last, interval_s: interval ?? a.interval_s } : { first: event.ts, last: event.ts, interval_s: interval };
+  const ids = Object.keys(agents);
+  if (ids.length > AGENTS_KEPT) {
+    ids.sort((x, y) => (agents[x]!.last < agents[y]!.last ? -1 : 1));
+    for (const id of ids.slice(0, ids.length - AGENTS_KEPT)) delete agents[id];
+  }
+  node.agents = agents;
+}
+
+/**
+ * Forgets the sequence state of agent instances not heard of since `before` (an ISO time): they
+ * stopped long ago, and a new start is a new instance. Returns how many were forgotten.
+ */
+export function forgetSilentAgents(model: ObserverModel, before: string): number {
+  let n = 0;
+  for (const [stream, ts] of Object.entries(model.seq_seen ?? {})) {
+    if (ts >= before) continue;
+    delete model.seq[stream];
+    delete model.seq_seen![stream];
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Agent instances of one node running at once: each heard of recently (within three of its
+ * intervals, or the silence threshold), with heartbeats that interleave — one's first heartbeat
+ * before the other's last, both ways. A restart (the old instance's last heartbeat before the new
+ * one's first) is not two agents. Returns the ids, sorted, or undefined.
+ */
+export function agentsRunning(node: NodeState, now: number, silentAfterS: number): string[] | undefined {
+  const agents = node.agents;
+  if (!agents) return undefined;
+  const current = Object.entries(agents).filter(([, a]) => now - Date.parse(a.last) <= Math.max(3 * (a.interval_s ?? 0), silentAfterS) * 1000);
+  const running = new Set<string>();
+  for (const [i, [x, a]] of current.entries()) {
+    for (const [y, b] of current.slice(i + 1)) {
+      if (a.first < b.last && b.first < a.last) running.add(x).add(y);
+    }
+  }
+  return running.size ? [...running].sort() : undefined;
+}
+
+/** The nodes of a world with two or more agents running at once, for /healthz. */
+export function nodesWithAgentsRunning(world: World): { node: string; instances: string[] }[] {
+  return Object.values(world.nodes).flatMap((n) => (n.agents_running ? [{ node: n.node, instances: n.agents_running }] : []));
+}
+
 /** A heartbeat (the engine as the agent sees it) or a disk pressure report, newest wins. */
 function applyNodeEvent(node: NodeState, event: NodeEvent): void {
   const ts = event.ts;
   if (event.type === 'node_heartbeat') {
+    noteAgent(node, event);
     // The agent says whether it reaches its node's Docker Engine (`detail.engine`).
     const e = event.detail?.engine;
     const engine = e === 'unreachable' ? 'unreachable' : e === 'ok' || e === 'reachable' ? 'reachable' : undefined;
@@ -359,7 +431,8 @@ export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: Re
     if (canonicalNode(name, cfg) !== name) continue;
     seen.add(name);
     const alive = n.last_seen !== null && Date.parse(n.last_seen) >= silentBefore;
-    nodes.push([name, { ...n, agent: alive ? 'alive' : 'silent' }]);
+    const running = agentsRunning(n, now, cfg.agentSilentAfterS);
+    nodes.push([name, { ...n, agent: alive ? 'alive' : 'silent', ...(running ? { agents_running: running } : {}) }]);
   }
   for (const name of Object.keys(desired)) {
     if (!seen.has(name)) nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);

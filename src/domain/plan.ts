@@ -26,7 +26,7 @@ export interface CooldownEntry {
 }
 export type Cooldowns = Record<string, CooldownEntry>;
 
-export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available';
+export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available' | 'agents_running';
 export interface Notice {
   key: string;
   kind: NoticeKind;
@@ -234,6 +234,17 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
         ? `No events from ${dn.node} for ${minutes(now - Date.parse(since))} (last at ${since}): its agent is silent, so no actions are proposed for its ${monitored.length} services. Check the node agent on ${dn.node}.`
         : `No events ever received from ${dn.node}: no actions are proposed for its ${monitored.length} services until its node agent reports. Is the agent running there?`,
       revision: since ?? 'never',
+    });
+  }
+  // Two agents for one node: both streams are kept (each has its own identity), but the operator
+  // should know — they inspect the same containers twice and may disagree.
+  if (!nodeSilent && wn?.agents_running) {
+    out.notices.push({
+      key: `agents-running-${dn.node}`,
+      kind: 'agents_running',
+      node: dn.node,
+      message: `Two agents send heartbeats for ${dn.node} at once (instances ${wn.agents_running.join(', ')}). Both are heard, but one agent per node is enough: stop the extra one (an 'agent --once' run does not count).`,
+      revision: wn.agents_running.join(','),
     });
   }
   // The agent speaks but cannot reach its engine: its services are unknown, never "missing".

@@ -7,6 +7,9 @@ export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Docker's own rule for container names. */
 export const CONTAINER_RE = /^\/?[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
+/** An agent instance id. */
+export const AGENT_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
 export const Name = z.string().regex(NAME_RE, 'must match ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$');
 
 /** Lines longer than this are skipped before parsing (docs/design/observer.md). */
@@ -23,6 +26,11 @@ export const EventSchema = z.object({
   service: Name.optional(),
   detail: z.record(z.string(), z.unknown()).optional(),
   seq: z.number().int().nonnegative().optional(),
+  /**
+   * The agent instance that wrote it (a new id at each agent start): an event's identity is
+   * node + agent + seq (docs/design/observer.md). Absent in events of older agents.
+   */
+  agent: z.string().regex(AGENT_RE, 'agent must be 1-64 letters, digits, . _ -').optional(),
 });
 export type NodeEvent = z.infer<typeof EventSchema>;
 
@@ -70,12 +78,19 @@ export const NodeStateSchema = z.object({
   engine_since: z.string().nullable().optional(),
   /** The newest heartbeat that said so (event time). */
   engine_checked_at: z.string().nullable().optional(),
+  /**
+   * Long-running agent instances that sent heartbeats for this node (an `--once` run does not
+   * count): first and last heartbeat (event time) and the interval they announced.
+   */
+  agents: z.record(z.string(), z.object({ first: z.string(), last: z.string(), interval_s: z.number().nullable() })).optional(),
 });
 export type NodeState = z.infer<typeof NodeStateSchema>;
 
 export const WorldServiceSchema = ServiceStateSchema;
 export const WorldNodeSchema = NodeStateSchema.extend({
   agent: z.enum(['alive', 'silent']),
+  /** Two or more agent instances running for this node at once: their ids (absent: one or none). */
+  agents_running: z.array(z.string()).optional(),
 });
 export type WorldService = z.infer<typeof WorldServiceSchema>;
 export type WorldNode = z.infer<typeof WorldNodeSchema>;

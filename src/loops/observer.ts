@@ -9,6 +9,7 @@ import { z } from 'zod';
 import {
   applyEvent,
   emptyModel,
+  forgetSilentAgents,
   parseEventLine,
   renderWorld,
   type ObserveConfig,
@@ -41,6 +42,7 @@ const CheckpointSchema = z.object({
     services: z.record(z.string(), ServiceStateSchema),
     nodes: z.record(z.string(), NodeStateSchema),
     seq: z.record(z.string(), z.number()),
+    seq_seen: z.record(z.string(), z.string()).optional(),
     counters: z.object({
       applied: z.number(),
       malformed: z.number(),
@@ -71,6 +73,11 @@ export interface PassStats {
   malformed: number;
   rounds: number;
 }
+
+/** An agent instance not heard of for this long is forgotten (its sequence state). */
+const AGENT_FORGET_MS = 24 * 3_600_000;
+/** Duplicate events are summed up in one log line at most this often. */
+const DUPLICATES_LOG_MS = 60_000;
 
 /** How often a pass that read nothing renders the world anyway (for clock-driven changes). */
 const IDLE_RENDER_MS = 1000;
@@ -107,6 +114,11 @@ export class Observer {
   private inPass = false;
   /** The last write of the files failed: passes wait for theirs (and fail with it). */
   private writeFailed = false;
+  /** Duplicates skipped per node since the last line that said so. */
+  private duplicatesUnlogged = new Map<string, number>();
+  private duplicatesLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Per node, the agent instances last said to run at once (logged when it changes). */
+  private agentsRunningLogged = new Map<string, string>();
 
   constructor(private readonly deps: ObserverDeps) {
     const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
@@ -229,13 +241,41 @@ export class Observer {
     // A pass that read nothing only brings clock-driven changes (an agent turning silent, pruning),
     // which have second granularity: a burst of file-watch hints does not render the world again
     // and again (docs/design/observer.md).
-    if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved, stats.lines > 0);
+    const forgotten = forgetSilentAgents(this.model, new Date(this.deps.now() - AGENT_FORGET_MS).toISOString());
+    if (forgotten > 0) log.info({ forgotten }, `forgot the sequence state of ${forgotten} agent instance(s) not heard of for 24 h`);
+    if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved || forgotten > 0, stats.lines > 0);
+    this.logDuplicates();
+    this.logAgentsRunning();
     this.totals.bytes += stats.bytes;
     this.totals.lines += stats.lines;
     this.totals.passes++;
     if (stats.lines > 0) log.debug({ ...stats }, 'observer pass');
     this.lastPass = stats;
     return stats;
+  }
+
+  /** Duplicates (same node, agent and seq) are never silent: one line a minute with the counts. */
+  private logDuplicates(): void {
+    if (this.duplicatesUnlogged.size === 0 || this.deps.now() - this.duplicatesLoggedAt < DUPLICATES_LOG_MS) return;
+    const by_node = Object.fromEntries(this.duplicatesUnlogged);
+    const count = [...this.duplicatesUnlogged.values()].reduce((a, b) => a + b, 0);
+    const first = this.duplicatesLoggedAt === Number.NEGATIVE_INFINITY;
+    this.deps.log.warn({ count, by_node, total: this.model.counters.duplicate }, `skipped ${count} duplicate event(s) (same node, agent and seq: delivered twice)${first ? '' : ' in the last minute'}`);
+    this.duplicatesUnlogged.clear();
+    this.duplicatesLoggedAt = this.deps.now();
+  }
+
+  /** Two agents running for one node: said once per set of instances, and once when it ends. */
+  private logAgentsRunning(): void {
+    for (const [name, n] of Object.entries(this.world.nodes)) {
+      const now = n.agents_running?.join(', ') ?? '';
+      const before = this.agentsRunningLogged.get(name) ?? '';
+      if (now === before) continue;
+      if (now) this.deps.log.warn({ node: name, agents: n.agents_running }, `two agents send heartbeats for ${name} at once (instances ${now}); both streams are kept. Stop one of them`);
+      else this.deps.log.info({ node: name }, `one agent for ${name} again`);
+      if (now) this.agentsRunningLogged.set(name, now);
+      else this.agentsRunningLogged.delete(name);
+    }
   }
 
   /** Forgets positions of files that are gone. Returns true when anything was forgotten. */
@@ -295,6 +335,7 @@ export class Observer {
           const r = parseEventLine(buf, node, file.day, config, passNow);
           if (!r.ok) return malformed(lineNo, r.reason);
           if (applyEvent(model, r.event, node, this.fresh)) stats.applied++;
+          else this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + 1);
         },
         oversized: (lineNo) => {
           stats.lines++;

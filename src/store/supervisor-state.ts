@@ -39,7 +39,7 @@ const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.s
 export const StoredNoticeSchema = z.object({
   version: z.literal(VERSION),
   key: z.string(),
-  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping', 'image_update_available']),
+  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping', 'image_update_available', 'agents_running']),
   node: z.string(),
   service: z.string().optional(),
   message: z.string(),

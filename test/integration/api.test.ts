@@ -130,6 +130,15 @@ describe('read-only routes', () => {
     expect(r.json()).toMatchObject({ status: 'degraded', loops: [expect.anything(), expect.objectContaining({ loop: 'supervisor', ok: false })] });
   });
 
+  it('GET /healthz: two agents for one node are a warning, never a 503', async () => {
+    const g = await apiFixture(path.join(root, 'two-agents'), { world: (w) => ({ ...w, nodes: { ...w.nodes, 'chelsty-infra': { ...w.nodes['chelsty-infra']!, agents_running: ['a1b2c3d4', 'e5f6a7b8'] } } }) });
+    const r = await g.app.inject('/healthz');
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ status: 'ok', problems: [], warnings: ['two agents send heartbeats for chelsty-infra at once (instances a1b2c3d4, e5f6a7b8)'] });
+    expect((await f.app.inject('/healthz')).json().warnings).toEqual([]);
+    await g.app.close();
+  });
+
   it('GET /healthz: a loop still in its first pass is not stale in its first intervals (a slow machine at start)', async () => {
     Object.assign(f.runners[1]!, { lastSuccessAt: null, startedAt: Date.now() - 5_000 });
     expect((await f.app.inject('/healthz')).statusCode).toBe(200);

@@ -1,4 +1,5 @@
 // A web server over a temp HOMELAB_ROOT with a hand-made world, for API and browser tests.
+import { nodesWithAgentsRunning } from '../../src/domain/observe.js';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { buildServer } from '../../src/api/server.js';
@@ -142,6 +143,7 @@ export async function apiFixture(
       notices_open: 0,
     }),
     ingestTokens: opts.ingestTokens ?? {},
+    agentsRunning: () => nodesWithAgentsRunning(world),
     aliases: { 'node-2': 'chelsty-infra' },
     ingestBodyLimit: 256 * 1024,
     evidence: (id, instance) => evidence.read(id, instance),

@@ -171,6 +171,67 @@ describe('seq de-duplication', () => {
   });
 });
 
+describe('agent identity: node + agent + seq', () => {
+  const beat = (ts: string, agent: string, seq: number, detail: Record<string, unknown> = { engine: 'ok', interval_s: 30 }) => ev('node_heartbeat', ts, { agent, seq, detail, service: undefined });
+
+  it('a second agent with higher seqs never hides the first one\'s later events', () => {
+    const m = emptyModel();
+    // The running agent (instance a) writes seqs around its start time in µs …
+    expect(applyEvent(m, ev('service_healthy', '2026-05-27T14:00:00.000Z', { agent: 'aaaa1111', seq: 1000 }), 'chelsty-infra')).toBe(true);
+    // … an `agent --once` run started later writes much higher ones …
+    expect(applyEvent(m, ev('service_healthy', '2026-05-27T14:00:05.000Z', { agent: 'bbbb2222', seq: 9_000_000 }), 'chelsty-infra')).toBe(true);
+    // … and the running agent's next event is still news.
+    expect(applyEvent(m, ev('containers_not_running', '2026-05-27T14:00:10.000Z', { agent: 'aaaa1111', seq: 1001 }), 'chelsty-infra')).toBe(true);
+    expect(m.services['chelsty-infra/zigbee2mqtt']!.status).toBe('unhealthy');
+    expect(m.counters.duplicate).toBe(0);
+    // The same event of the same instance again is a duplicate.
+    expect(applyEvent(m, ev('containers_not_running', '2026-05-27T14:00:10.000Z', { agent: 'aaaa1111', seq: 1001 }), 'chelsty-infra')).toBe(false);
+    expect(m.counters.duplicate).toBe(1);
+  });
+
+  it('events without an agent keep one stream per node, as before', () => {
+    const m = emptyModel();
+    applyEvent(m, ev('service_healthy', '2026-05-27T14:00:00.000Z', { seq: 9_000_000 }), 'chelsty-infra');
+    expect(applyEvent(m, ev('containers_not_running', '2026-05-27T14:00:10.000Z', { seq: 1001 }), 'chelsty-infra')).toBe(false);
+    // An agent-marked event is another stream.
+    expect(applyEvent(m, ev('containers_not_running', '2026-05-27T14:00:10.000Z', { seq: 1001, agent: 'cccc3333' }), 'chelsty-infra')).toBe(true);
+  });
+
+  it('forgets the sequence state of instances not heard of since a time', async () => {
+    const { forgetSilentAgents } = await import('../../../src/domain/observe.js');
+    const m = emptyModel();
+    applyEvent(m, ev('service_healthy', '2026-05-25T14:00:00.000Z', { agent: 'old', seq: 5 }), 'chelsty-infra');
+    applyEvent(m, ev('service_healthy', '2026-05-27T14:00:00.000Z', { agent: 'new', seq: 5 }), 'chelsty-infra');
+    applyEvent(m, ev('service_healthy', '2026-05-25T14:00:00.000Z', { seq: 5 }), 'chelsty-infra');
+    expect(forgetSilentAgents(m, '2026-05-26T15:00:00.000Z')).toBe(1);
+    expect(Object.keys(m.seq).sort()).toEqual(['chelsty-infra', 'chelsty-infra@new']);
+  });
+
+  it('two long-running agents at once are named; a restart and an --once run are not', () => {
+    const desired = desiredState({ 'chelsty-infra': { zigbee2mqtt: {} } });
+    const at = (s: number) => new Date(NOW - 600_000 + s * 1000).toISOString();
+    // A restart: instance r1 beats until 100 s, r2 from 110 s on.
+    const restart = emptyModel();
+    for (let t = 0; t <= 100; t += 30) applyEvent(restart, beat(at(t), 'r1', 1000 + t), 'chelsty-infra');
+    for (let t = 110; t <= 590; t += 30) applyEvent(restart, beat(at(t), 'r2', 5000 + t), 'chelsty-infra');
+    // An --once run in between.
+    applyEvent(restart, beat(at(300), 'o1', 99_999, { engine: 'ok', once: true }), 'chelsty-infra');
+    expect(renderWorld(restart, desired, render, NOW).nodes['chelsty-infra']!.agents_running).toBeUndefined();
+    expect(Object.keys(restart.nodes['chelsty-infra']!.agents ?? {}).sort()).toEqual(['r1', 'r2']);
+    // Two at once: a beats all along, b joins at 200 s; both are named.
+    const two = emptyModel();
+    for (let t = 0; t <= 590; t += 30) applyEvent(two, beat(at(t), 'aaaa', 1000 + t), 'chelsty-infra');
+    for (let t = 200; t <= 590; t += 30) applyEvent(two, beat(at(t), 'bbbb', 2000 + t), 'chelsty-infra');
+    expect(renderWorld(two, desired, render, NOW).nodes['chelsty-infra']!.agents_running).toEqual(['aaaa', 'bbbb']);
+    // Once b has been quiet longer than the silence threshold, one agent again.
+    const later = NOW + 10_000;
+    const quiet = emptyModel();
+    for (let t = 0; t <= 590; t += 30) applyEvent(quiet, beat(at(t), 'aaaa', 1000 + t), 'chelsty-infra');
+    for (let t = 200; t <= 300; t += 30) applyEvent(quiet, beat(at(t), 'bbbb', 2000 + t), 'chelsty-infra');
+    expect(renderWorld(quiet, desired, render, later).nodes['chelsty-infra']!.agents_running).toBeUndefined();
+  });
+});
+
 describe('renderWorld on a fixed clock', () => {
   const desired: DesiredState = {
     'chelsty-infra': {
@@ -220,6 +281,7 @@ describe('fastEvent (the zod-free path) accepts only what EventSchema accepts, w
       if (rand() < 0.5) raw.service = rand() < 0.8 ? pick(names) : pick(extras);
       if (rand() < 0.3) raw.detail = pick(extras);
       if (rand() < 0.3) raw.seq = pick(extras);
+      if (rand() < 0.3) raw.agent = rand() < 0.7 ? pick(['a1b2c3d4', 'x', 'A.b_c-9', 'x'.repeat(64), 'x'.repeat(65), '', 'a b', 'ü']) : pick(extras);
       if (rand() < 0.1) raw.extra = 'dropped';
       const input = rand() < 0.02 ? pick<unknown>([null, [], 'str', 7]) : raw;
       const fast = fastEvent(input);

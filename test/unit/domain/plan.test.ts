@@ -242,6 +242,16 @@ describe('plan: notices for a broken desired-state file', () => {
   });
 });
 
+describe('plan: two agents running for one node', () => {
+  it('opens one notice naming both instances, its revision the set; services are planned as usual', () => {
+    const two = node('chelsty-infra', { agents_running: ['a1b2c3d4', 'e5f6a7b8'] });
+    const p = plan(input({ world: world([svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running')], [two]) }));
+    expect(p.notices).toEqual([expect.objectContaining({ key: 'agents-running-chelsty-infra', kind: 'agents_running', revision: 'a1b2c3d4,e5f6a7b8', message: expect.stringMatching(/Two agents .* a1b2c3d4, e5f6a7b8/) })]);
+    expect(p.create).toContainEqual(expect.objectContaining({ id: 'container-restart-chelsty-infra-zigbee2mqtt' }));
+    expect(plan(input({ world: world([], [node('chelsty-infra')]) })).notices).toEqual([]);
+  });
+});
+
 describe('plan: a node whose agent cannot reach its engine', () => {
   const down = node('chelsty-infra', { engine: 'unreachable', engine_since: iso(-300) });
   const unknown = (key: string) => svc(key, 'unknown' as never, 'engine_unreachable', { since: iso(-300) });
