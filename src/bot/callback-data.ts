@@ -10,6 +10,8 @@ export const OPS = {
   confirm: 'cf',
   back: 'bk',
   logs: 'lg',
+  /** The whole text of what an action's message shows cut (an error, the evidence). */
+  details: 'dt',
   /** An image update: reject it and never propose that digest again. */
   skipVersion: 'sv',
   // A group of actions, or the list /pending shows.

@@ -1,13 +1,14 @@
 // Logs from the chat, read-only and for admins: the 📜 Logs button of an action (its stored tail,
 // fetched fresh when older than 5 minutes) and /logs <node>/<service> [lines] for a service that
-// services.yaml names. The bot never reads an engine itself: it asks the inspector.
+// services.yaml names. The bot never reads an engine itself: it asks the inspector. And the 📄
+// Details button: the whole text of what an action's message shows cut.
 import { Composer } from 'grammy';
 import { MAX_LOG_LINES } from '../docker/inspect.js';
 import { serviceTarget, unknownTarget } from '../domain/schemas.js';
 import { requireAdmin } from './auth.js';
 import { answer, onButtons, type BotContext, type BotKit } from './context.js';
 import { parseActionKey } from './notifier.js';
-import { esc, renderLogs } from './render.js';
+import { esc, renderDetails, renderLogs } from './render.js';
 
 /** Stored evidence older than this is read again when its Logs are opened. */
 export const FRESH_AFTER_MS = 5 * 60_000;
@@ -42,6 +43,15 @@ export function logsComposer(kit: BotKit): Composer<BotContext> {
     let e = await kit.deps.evidence.get(a.id, a.instance);
     if (!e || kit.deps.now() - Date.parse(e.collected_at) > FRESH_AFTER_MS) e = await kit.deps.evidence.fresh(a);
     await kit.reply(ctx, renderLogs(`Logs of ${a.service ?? a.node} on ${a.node}`, e));
+  });
+  // The whole of what the action's message shows cut: the same facts, so anyone in the chat.
+  onButtons(c, ['details'], async (ctx, b) => {
+    const key = kit.refs.resolve(b.ref);
+    const target = key ? parseActionKey(key) : undefined;
+    const a = target ? await kit.deps.actions.find(target.id, target.instance) : undefined;
+    if (!a) return answer(ctx, 'This button is not valid any more.');
+    await answer(ctx, 'The details follow.');
+    await kit.reply(ctx, renderDetails(a, await kit.deps.evidence?.get(a.id, a.instance)));
   });
   return c;
 }

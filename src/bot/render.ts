@@ -7,7 +7,7 @@ import type { Op } from './callback-data.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import type { Silence } from '../domain/plan.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
-import { shortenHtml, splitHtml } from './html-split.js';
+import { plainText, shortenHtml, splitHtml } from './html-split.js';
 
 export interface Button {
   text: string;
@@ -23,6 +23,25 @@ export interface Rendered {
 
 /** Telegram's limit for one message. */
 export const MAX_TEXT = 4096;
+
+/**
+ * The most any one variable-length part of an action's message (an error, the evidence, a note,
+ * a name) shows, in characters: the title, the state line and the buttons always fit. The whole
+ * text is behind the 📄 Details button and in `control-plane actions show`.
+ */
+export const PART_MAX = 300;
+
+/** `s` cut to `max` UTF-16 units (never inside a surrogate pair), with … when cut. */
+export function cap(s: string, max = PART_MAX): string {
+  if (s.length <= max) return s;
+  let end = max - 1;
+  const c = s.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${s.slice(0, end)}…`;
+}
+
+/** Whether a part is longer than its cap (the message then offers 📄 Details). */
+const over = (s: string | undefined | null, max = PART_MAX): boolean => typeof s === 'string' && s.length > max;
 
 export function esc(s: unknown): string {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -48,7 +67,7 @@ const CANCEL_TEXT: Record<string, string> = {
 function who(a: { name?: string; id?: string | number; via: string } | undefined): string {
   if (!a) return 'someone';
   if (a.via === 'policy') return `policy (${a.name === 'updates' ? 'updates: auto' : 'auto_approve'})`;
-  return `${a.name ?? a.id ?? 'someone'} (${a.via})`;
+  return `${cap(String(a.name ?? a.id ?? 'someone'), 64)} (${cap(a.via, 32)})`;
 }
 
 function resultLine(a: Action): string {
@@ -58,7 +77,7 @@ function resultLine(a: Action): string {
   const list: unknown = 'containers' in r ? r.containers : undefined;
   const containers = Array.isArray(list) ? list.filter((c): c is { container: string } => typeof c?.container === 'string') : [];
   const verb = a.type === 'redeploy' || a.type === 'image_update' ? 'recreated' : 'restarted';
-  return `${verb} ${containers.map((c) => c.container).join(', ') || 'nothing'}`;
+  return `${verb} ${cap(containers.map((c) => c.container).join(', ')) || 'nothing'}`;
 }
 
 export function formatBytes(n: number): string {
@@ -85,22 +104,26 @@ export function stateLine(a: Action): string {
       let v = '🔎 verifying that the service reports healthy…';
       if (a.verified === true) v = `✅ verified healthy${typeof a.verification?.after_s === 'number' ? ` ${a.verification.after_s} s after` : ''}`;
       if (a.verified === false) v = '⚠️ <b>restarted but still unhealthy</b>';
-      if (a.type === 'image_update' && a.verified === true) v = `✅ verified: ${esc(a.verification?.note ?? 'healthy')}`;
+      if (a.type === 'image_update' && a.verified === true) v = `✅ verified: ${esc(cap(a.verification?.note ?? 'healthy'))}`;
       if (a.type === 'disk_cleanup') v = '';
       return `✔️ <b>Completed</b>${seconds(a.started_at, a.finished_at)}: ${esc(resultLine(a))} (approved by ${esc(who(a.approved_by))})${v ? `\n${v}` : ''}`;
     }
     case 'failed':
-      return `❌ <b>Failed</b>${seconds(a.started_at, a.finished_at)}: ${esc(a.error ?? 'unknown error')}`;
+      return `❌ <b>Failed</b>${seconds(a.started_at, a.finished_at)}: ${esc(cap(a.error ?? 'unknown error'))}`;
     case 'rejected':
       return `🚫 <b>Rejected</b> by ${esc(who(a.rejected_by))}`;
     case 'cancelled':
-      return `🗑 <b>Cancelled</b>: ${esc(CANCEL_TEXT[a.cancel_reason ?? ''] ?? a.cancel_reason ?? 'cancelled')}`;
+      return `🗑 <b>Cancelled</b>: ${esc(CANCEL_TEXT[a.cancel_reason ?? ''] ?? cap(a.cancel_reason ?? 'cancelled', 100))}`;
   }
 }
 
 /** One compact line of what the inspector saw, e.g. `exit 137 · OOM-killed · 3 restarts · unhealthy 5× ("curl: (7) …")`. */
 export function evidenceLine(e: Evidence): string {
-  return `🔎 ${esc(evidenceFacts(e).join('; ') || 'no containers named')}`;
+  return `🔎 ${esc(cap(evidenceText(e)))}`;
+}
+
+function evidenceText(e: Evidence): string {
+  return evidenceFacts(e).join('; ') || 'no containers named';
 }
 
 /** The stored log tail of an action's containers, as <pre> blocks (escaped; split safely by the caller). */
@@ -123,12 +146,40 @@ function age(created: string | undefined, now: number): string | undefined {
 }
 
 /** An image update's lines: image:tag, old → new short digests, the new image's age, version and source. */
+/** Images an update's message lists one by one; the rest are counted. */
+const UPDATE_LINES = 5;
+
 export function updateLines(a: Pick<Action, 'update'>, now: number): string[] {
-  return (a.update?.images ?? []).map((i) => {
-    const facts = [i.version ? `version <b>${esc(i.version)}</b>` : undefined, age(i.created, now) ? `built ${age(i.created, now)} ago` : undefined].filter(Boolean);
-    const source = i.source && /^https?:\/\//.test(i.source) ? ` · <a href="${esc(i.source).replace(/"/g, '&quot;')}">source</a>` : '';
-    return `🆕 <code>${esc(i.image)}</code> ${esc(shortDigest(i.from_digest))} → <b>${esc(shortDigest(i.to_digest))}</b>${facts.length ? ` (${facts.join(', ')})` : ''}${source}`;
+  const images = a.update?.images ?? [];
+  const lines = images.slice(0, UPDATE_LINES).map((i) => {
+    const facts = [i.version ? `version <b>${esc(cap(i.version, 64))}</b>` : undefined, age(i.created, now) ? `built ${age(i.created, now)} ago` : undefined].filter(Boolean);
+    // A link whose address was cut would lead nowhere: a long one is left out.
+    const source = i.source && /^https?:\/\//.test(i.source) && i.source.length <= PART_MAX ? ` · <a href="${esc(i.source).replace(/"/g, '&quot;')}">source</a>` : '';
+    return `🆕 <code>${esc(cap(i.image, 200))}</code> ${esc(shortDigest(i.from_digest))} → <b>${esc(shortDigest(i.to_digest))}</b>${facts.length ? ` (${facts.join(', ')})` : ''}${source}`;
   });
+  if (images.length > UPDATE_LINES) lines.push(`… and ${images.length - UPDATE_LINES} more image(s)`);
+  return lines;
+}
+
+/** Whether the action's message shows any part cut to its cap (then it offers 📄 Details). */
+export function actionCut(a: Action, evidence?: Evidence): boolean {
+  return (
+    over(a.error) ||
+    over(a.verification?.note) ||
+    (evidence !== undefined && over(evidenceText(evidence))) ||
+    (a.update?.images.length ?? 0) > UPDATE_LINES ||
+    (a.update?.images ?? []).some((i) => over(i.image, 200) || over(i.version, 64) || over(i.source))
+  );
+}
+
+/** The whole of what an action's message may show cut: the 📄 Details answer (split by the sender). */
+export function renderDetails(a: Action, evidence?: Evidence): string {
+  const lines = [`📄 <b>${esc(a.id)}</b> (${esc(a.state)})`];
+  if (a.error) lines.push('', '<b>Error</b>', esc(a.error));
+  if (a.verification?.note) lines.push('', '<b>Verification</b>', esc(a.verification.note));
+  if (evidence) lines.push('', '<b>Evidence</b>', esc(evidenceText(evidence)));
+  for (const i of a.update?.images ?? []) lines.push('', `<b>${esc(i.image)}</b>`, `${esc(i.from_digest ?? 'unknown')} → ${esc(i.to_digest)}`, ...(i.version ? [`version ${esc(i.version)}`] : []), ...(i.source ? [`source ${esc(i.source)}`] : []));
+  return lines.join('\n');
 }
 
 /** The living message of one action. `confirming`: a guarded Approve was pressed once. */
@@ -147,11 +198,20 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
   if (a.type === 'image_update') lines.push(...updateLines(a, opts.now));
   if (opts.evidence) lines.push(evidenceLine(opts.evidence));
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);
-  lines.push('', stateLine(a));
+  // Every part above is capped; should they still not fit (a hand-edited file), the middle gives
+  // way, never the title or the state and its buttons.
+  const state = ['', stateLine(a)];
+  let squeezed = false;
+  while (lines.length > 2 && plainText([...lines, ...(squeezed ? ['…'] : []), ...state, GUARD_LINE].join('\n')).length > MAX_TEXT) {
+    lines.pop();
+    squeezed = true;
+  }
+  if (squeezed) lines.push('…');
+  lines.push(...state);
   let buttons: Buttons = [];
   if (a.state === 'pending') {
     if (opts.confirming && a.risk === 'guarded') {
-      lines.push('⚠️ Guarded action: press Confirm to approve it.');
+      lines.push(GUARD_LINE);
       buttons = [[{ text: '⚠️ Confirm', data: refData('confirm') }, { text: '↩️ Back', data: refData('back') }]];
     } else {
       buttons = [[{ text: '✅ Approve', data: refData('approve') }, { text: '✖️ Reject', data: refData('reject') }]];
@@ -159,8 +219,12 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     }
     if (opts.evidence && opts.evidence.containers.some((c) => c.logs.length > 0)) buttons.push([{ text: '📜 Logs', data: refData('logs') }]);
   }
+  if (squeezed || actionCut(a, opts.evidence)) buttons.push([{ text: '📄 Details', data: refData('details') }]);
   return { text: lines.join('\n'), buttons };
 }
+
+/** The longest line a pending guarded message adds after the state line. */
+const GUARD_LINE = '⚠️ Guarded action: press Confirm to approve it.';
 
 export function renderGroup(node: string, members: Action[], refData: ButtonData): Rendered {
   const pending = members.filter((m) => m.state === 'pending');
