@@ -73,7 +73,7 @@ export class TelegramBot {
   }
 
   async start(): Promise<void> {
-    await this.checkToken();
+    await this.checkTelegram();
     await this.outbox.load();
     await this.refs.load();
     // Buttons of messages sent before the table existed keep working.
@@ -112,15 +112,44 @@ export class TelegramBot {
     return base;
   }
 
-  /** A token Telegram refuses (401) is a configuration error; Telegram unreachable is not. */
-  private async checkToken(): Promise<void> {
+  /**
+   * A token Telegram refuses (401), a chat it does not know or lets us not write to, and a forum
+   * topic that is not there are configuration errors (exit 2, naming the variable); Telegram
+   * unreachable is not: the start goes on and the bot keeps trying.
+   */
+  private async checkTelegram(): Promise<void> {
     const giveUp = new AbortController();
     const cancel = this.clock.timer(5000, () => giveUp.abort());
+    const signal = giveUp.signal as Parameters<Bot['init']>[0];
+    const { chatId, threadId } = this.deps.options;
+    const step = async (what: string, f: () => Promise<unknown>, refused: (err: GrammyError) => ConfigError | undefined): Promise<boolean> => {
+      try {
+        await f();
+        return true;
+      } catch (err) {
+        const config = err instanceof GrammyError ? refused(err) : undefined;
+        if (config) throw config;
+        this.deps.log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, `Telegram does not answer yet (${what}); starting anyway, the bot keeps trying`);
+        return false;
+      }
+    };
     try {
-      await this.bot.init(giveUp.signal as Parameters<Bot['init']>[0]);
-    } catch (err) {
-      if (err instanceof GrammyError && err.error_code === 401) throw new ConfigError('TELEGRAM_BOT_TOKEN', 'Telegram rejected the token (401 Unauthorized): get a new one from @BotFather');
-      this.deps.log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'Telegram does not answer yet; starting anyway, the bot keeps trying');
+      const up = await step('getMe', () => this.bot.init(signal), (e) =>
+        e.error_code === 401 ? new ConfigError('TELEGRAM_BOT_TOKEN', 'Telegram rejected the token (401 Unauthorized): get a new one from @BotFather') : undefined,
+      );
+      if (!up) return;
+      const chat = chatIdParam(chatId);
+      const chatOk = await step('getChat', () => this.bot.api.getChat(chat, signal), (e) =>
+        (e.error_code === 400 && /chat not found/i.test(e.description)) || e.error_code === 403
+          ? new ConfigError('TELEGRAM_CHAT_ID', `Telegram says "${e.description}" for chat ${chatId}: add the bot to that chat (or send it a message first), and use the chat's id (a group's starts with -100; @userinfobot or getUpdates shows it)`)
+          : undefined,
+      );
+      if (!chatOk || threadId === undefined) return;
+      await step('sendChatAction', () => this.bot.api.sendChatAction(chat, 'typing', { message_thread_id: threadId }, signal), (e) =>
+        e.error_code === 400 && /thread|topic/i.test(e.description)
+          ? new ConfigError('TELEGRAM_THREAD_ID', `Telegram says "${e.description}" for topic ${threadId} of chat ${chatId}: use the id of an open topic of that forum group (the number after the last / of a message link in it)`)
+          : undefined,
+      );
     } finally {
       cancel();
     }
@@ -129,7 +158,7 @@ export class TelegramBot {
   /** The menu for our chat only (scope `chat`). */
   private async registerCommands(): Promise<void> {
     const chatId = this.deps.options.chatId;
-    await this.bot.api.setMyCommands(COMMAND_MENU, { scope: { type: 'chat', chat_id: /^-?\d+$/.test(chatId) ? Number(chatId) : chatId } });
+    await this.bot.api.setMyCommands(COMMAND_MENU, { scope: { type: 'chat', chat_id: chatIdParam(chatId) } });
   }
 
   /** Runs `f` until it works, with backoff; gives up on a refusal other than 429. */
@@ -171,4 +200,9 @@ export class TelegramBot {
       }
     }
   }
+}
+
+/** A chat id as the Bot API takes it: a number, or an @username of a public chat. */
+function chatIdParam(chatId: string): number | string {
+  return /^-?\d+$/.test(chatId) ? Number(chatId) : chatId;
 }

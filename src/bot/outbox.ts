@@ -82,6 +82,11 @@ const RecordSchema = z.object({
   in_flight_since: z.string().nullable().optional(),
   /** Sent again after a restart that interrupted its first send: the text says so. */
   resent: z.boolean().optional(),
+  /**
+   * Not before this time: a message about an open decision that Telegram refused even as plain
+   * text is never given up, only tried again later (with backoff).
+   */
+  retry_at: z.string().nullable().optional(),
   /** Short opaque id used in this message's callback data (refs.ts). */
   ref: z.string(),
   meta: MetaSchema,
@@ -243,6 +248,8 @@ export class Outbox {
           meta,
           rev: contentChanged ? old.rev + 1 : old.rev,
           queued_at: old.rev === old.delivered_rev && contentChanged ? at : old.queued_at,
+          // New words get a new try at once.
+          ...(contentChanged ? { retry_at: null } : {}),
         }
       : {
           version: VERSION,
@@ -356,6 +363,11 @@ export class Outbox {
       let next: OutRecord | undefined;
       let soonest = Infinity;
       for (const r of waiting) {
+        const retry = r.retry_at ? Date.parse(r.retry_at) : 0;
+        if (retry > now) {
+          soonest = Math.min(soonest, retry);
+          continue;
+        }
         if (seen.has(r.chat_id)) continue;
         seen.add(r.chat_id);
         const at = this.readyAt(r, now);
@@ -439,7 +451,9 @@ export class Outbox {
       if (cur) await this.save({ ...cur, message_id: null });
       return;
     }
-    if (code === 403) return this.unavailable(r, desc);
+    // 403, or a chat that is not there any more (deleted, migrated, the bot removed): kept and
+    // probed, exactly like a blocked bot, and delivered when it works again.
+    if (code === 403 || (code === 400 && /chat not found|group chat was upgraded|have no rights to send/i.test(desc))) return this.unavailable(r, desc);
     if (code === 401) {
       if (this.healthState.state !== 'unauthorized') log.error('Telegram answered 401 Unauthorized: TELEGRAM_BOT_TOKEN was revoked; messages stay queued until a restart with a new token from @BotFather');
       this.healthState = { state: 'unauthorized', reason: desc, since: new Date(this.now()).toISOString() };
@@ -453,6 +467,14 @@ export class Outbox {
         // Telegram refused our HTML: a bug on our side. Say exactly what, and send the same words as plain text.
         log.error({ method, key: r.key, code, reason: desc }, `Telegram refused ${method} (${code}: ${desc}); sending it again as plain text`);
         await this.save({ ...cur, plain: true, last_error: `${code}: ${desc}`.slice(0, 300) });
+        return;
+      }
+      if (cur && !cur.meta.final && (cur.meta.kind === 'action' || cur.meta.kind === 'group' || cur.meta.kind === 'list')) {
+        // A message about an open decision is never given up: tried again later, said each time.
+        const attempts = cur.attempts + 1;
+        const wait = backoffDelay(attempts, { initialMs: 30_000, maxMs: MAX_PROBE_MS, jitter: 0 });
+        log.error({ method, key: r.key, code, reason: desc, attempts, retry_in_s: wait / 1000 }, `Telegram refused ${method} even as plain text (${code}: ${desc}); it is about an open decision, so it is kept and tried again in ${Math.round(wait / 1000)} s (attempt ${attempts})`);
+        await this.save({ ...cur, attempts, last_error: `${code}: ${desc}`.slice(0, 300), retry_at: new Date(this.now() + wait).toISOString() });
         return;
       }
       log.error({ method, key: r.key, code, reason: desc }, `Telegram refused ${method} even as plain text (${code}: ${desc}); this message is given up`);
@@ -491,6 +513,7 @@ export class Outbox {
       delivered_at: new Date(this.now()).toISOString(),
       attempts: 0,
       last_error: error,
+      retry_at: null,
     });
   }
 }

@@ -456,6 +456,48 @@ describe('commands', () => {
     expect(running!.telegram!.outbox.health.state).toBe('ok');
   });
 
+  it('a chat Telegram does not know, or a topic that is not there, stops the start naming the variable; Telegram unreachable at start does not', async () => {
+    api.unknownChats.add(CHAT);
+    let err = await f.start(botEnv(api)).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^TELEGRAM_CHAT_ID: Telegram says "Bad Request: chat not found" for chat 555: add the bot/);
+    api.unknownChats.delete(CHAT);
+    api.blocked.add(CHAT);
+    err = await f.start(botEnv(api)).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^TELEGRAM_CHAT_ID: Telegram says "Forbidden: bot was blocked by the user"/);
+    api.blocked.delete(CHAT);
+    const group = -1001234567890;
+    api.threads.set(group, new Set([7]));
+    err = await f.start({ ...botEnv(api), TELEGRAM_CHAT_ID: String(group), TELEGRAM_THREAD_ID: '9' }).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^TELEGRAM_THREAD_ID: Telegram says "Bad Request: message thread not found" for topic 9 of chat -1001234567890/);
+    api.allowRefusals(/message thread not found/);
+    // The right topic: it starts.
+    running = await f.start({ ...botEnv(api), TELEGRAM_CHAT_ID: String(group), TELEGRAM_THREAD_ID: '7' });
+    expect(api.callsOf('getChat')).not.toHaveLength(0);
+    expect(api.callsOf('sendChatAction').at(-1)!.params).toMatchObject({ chat_id: group, message_thread_id: 7 });
+    await f.stop();
+    running = undefined;
+    // Telegram down at start: the start goes on (the bot keeps trying).
+    api.fail('getChat', 500, 1);
+    running = await f.start(botEnv(api));
+    expect(f.mem.text()).toMatch(/Telegram does not answer yet \(getChat\)/);
+  });
+
+  it('"chat not found" while running (the chat deleted, the bot removed): kept, /healthz says so (200), delivered once the chat is back', async () => {
+    await start({ executor: false });
+    api.unknownChats.add(CHAT);
+    await drift([['s13', 'containers_not_running']]);
+    await waitFor(() => running!.telegram!.outbox.health.state === 'unavailable', { what: 'the chat seen as unavailable' });
+    const health = await fetch(`${running!.address}/healthz`);
+    expect(health.status).toBe(200);
+    expect((await health.json()).telegram).toMatchObject({ state: 'unavailable', reason: 'Bad Request: chat not found' });
+    expect(messageAbout('container-restart-n1-s13')).toBeUndefined();
+    expect(mem.text()).not.toMatch(/given up/);
+    api.unknownChats.delete(CHAT);
+    const m = await waitFor(() => messageAbout('container-restart-n1-s13'), { timeoutMs: 30_000, what: 'the pending action after the chat is back' });
+    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject']);
+    expect(running!.telegram!.outbox.health.state).toBe('ok');
+  });
+
   it('400 for another reason: logged with method, reason and key, and sent again as plain text', async () => {
     await start({ executor: false });
     api.fail('sendMessage', 400, 1, undefined, "Bad Request: can't parse entities: unsupported start tag \"x\" at byte offset 3");

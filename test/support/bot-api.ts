@@ -147,6 +147,10 @@ export class FakeBotApi {
 
   /** Chats that answer 403 (the bot was blocked or kicked). */
   readonly blocked = new Set<number>();
+  /** Chats that do not exist, or that the bot never was in: 400 "chat not found", as Telegram says. */
+  readonly unknownChats = new Set<number>();
+  /** Forum topics that exist, per chat; a chat not listed accepts any message_thread_id. */
+  readonly threads = new Map<number, Set<number>>();
   /** Every refusal (4xx) the server gave that no test set up: a test fails on any of these. */
   readonly refusals: { method: string; code: number; description: string }[] = [];
   private allowed: RegExp[] = [/message is not modified/];
@@ -291,7 +295,7 @@ export class FakeBotApi {
     if (result instanceof Error) {
       const { code = 400, retryAfter } = result as Error & { code?: number; retryAfter?: number };
       call.status = code;
-      if (!(code === 403 && this.blocked.size > 0)) this.refusals.push({ method, code, description: result.message });
+      if (!(code === 403 && this.blocked.size > 0) && !(/chat not found/.test(result.message) && this.unknownChats.size > 0)) this.refusals.push({ method, code, description: result.message });
       return send(code, { ok: false, error_code: code, description: result.message, ...(retryAfter !== undefined ? { parameters: { retry_after: retryAfter } } : {}) });
     }
     send(200, { ok: true, result });
@@ -315,9 +319,24 @@ export class FakeBotApi {
     return undefined;
   }
 
+  /** What Telegram answers for a chat the bot cannot reach, or a topic that is not there. */
+  private chatRefusal(p: Record<string, unknown>): Error | undefined {
+    if (p.chat_id === undefined) return undefined;
+    const chat = Number(p.chat_id);
+    if (this.unknownChats.has(chat)) return new Error('Bad Request: chat not found');
+    if (this.blocked.has(chat)) return Object.assign(new Error(chat < 0 ? 'Forbidden: bot was kicked from the group chat' : 'Forbidden: bot was blocked by the user'), { code: 403 });
+    const topics = this.threads.get(chat);
+    if (p.message_thread_id !== undefined && topics && !topics.has(Number(p.message_thread_id))) return new Error('Bad Request: message thread not found');
+    return undefined;
+  }
+
   private async dispatch(method: string, p: Record<string, unknown>, req: http.IncomingMessage): Promise<unknown> {
     const limited = this.groupLimit(method, p);
     if (limited) return limited;
+    if (method !== 'getUpdates' && method !== 'getMe' && method !== 'answerCallbackQuery' && method !== 'setMyCommands') {
+      const refused = this.chatRefusal(p);
+      if (refused) return refused;
+    }
     if (COUNTED.has(method) && method !== 'deleteMessage') {
       const bad = refuseMarkup(p.reply_markup);
       if (bad) return new Error(bad);
@@ -325,6 +344,12 @@ export class FakeBotApi {
     switch (method) {
       case 'getMe':
         return this.botUser;
+      case 'getChat': {
+        const id = Number(p.chat_id);
+        return { id, type: id < 0 ? 'supergroup' : 'private', ...(id < 0 ? { title: 'Homelab' } : { first_name: 'Oskar' }) };
+      }
+      case 'sendChatAction':
+        return true;
       case 'deleteWebhook':
       case 'setMyCommands':
         return true;
@@ -351,7 +376,6 @@ export class FakeBotApi {
       }
       case 'sendMessage': {
         const chat_id = Number(p.chat_id);
-        if (this.blocked.has(chat_id)) return Object.assign(new Error(chat_id < 0 ? 'Forbidden: bot was kicked from the group chat' : 'Forbidden: bot was blocked by the user'), { code: 403 });
         const text = String(p.text ?? '');
         const refused = refuseText(text, p.parse_mode === 'HTML');
         if (refused) return new Error(refused);
@@ -362,7 +386,6 @@ export class FakeBotApi {
         return { message_id, date: Math.floor(Date.now() / 1000), chat: { id: chat_id, type: 'private' }, text };
       }
       case 'editMessageText': {
-        if (this.blocked.has(Number(p.chat_id))) return Object.assign(new Error('Forbidden: bot was blocked by the user'), { code: 403 });
         const msg = this.messages.get(Number(p.message_id));
         if (!msg || msg.chat_id !== Number(p.chat_id)) return new Error('Bad Request: message to edit not found');
         const text = String(p.text ?? '');

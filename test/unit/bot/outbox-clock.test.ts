@@ -212,4 +212,27 @@ describe('Outbox on a fake clock', () => {
     expect(o.health.state).toBe('ok');
     await o.stop();
   });
+
+  it('a message about an open decision is never given up: refused even as plain text, kept and tried again with backoff; a reply is given up', async () => {
+    const clock = new FakeClock(T0);
+    let refuse = 4;
+    const { transport, calls } = recording(clock, () => (refuse-- > 0 ? Object.assign(new Error('Bad Request'), { error_code: 400, description: 'Bad Request: PEER_ID_INVALID' }) : undefined));
+    const { o, mem } = await outbox(clock, transport);
+    await o.upsert('a', { chatId: '42', text: 'decide', buttons: [], meta: action('a') });
+    await runFor(clock, o, 10 * 60_000);
+    await o.whenIdle();
+    // HTML, plain, then again after 30 s and 60 s: delivered on the fifth call.
+    expect(calls.map((c) => c.at - T0)).toEqual([0, 0, 30_000, 90_000, 210_000]);
+    expect(o.pending()).toEqual([]);
+    expect(o.get('a')).toMatchObject({ delivered_rev: 1, last_error: null, retry_at: null });
+    expect(mem.text()).toMatch(/about an open decision, so it is kept and tried again in 30 s \(attempt 1\)/);
+    expect(mem.text()).not.toMatch(/given up/);
+    // A reply refused twice is given up, said once.
+    refuse = 2;
+    await o.upsert('r', { chatId: '42', text: 'hi', buttons: [], meta: reply });
+    await runFor(clock, o, 20 * 60_000);
+    await o.whenIdle();
+    expect(mem.text().match(/this message is given up/g)).toHaveLength(1);
+    await o.stop();
+  });
 });
