@@ -72,9 +72,39 @@ export interface PlanConfig {
    * coming up reports its services one by one (MISSING_GRACE_S).
    */
   missingGraceS: number;
+  /** How long after an action ended its effects are still its own (VERIFY_AFTER_S). */
+  verifyAfterS: number;
 }
 
-export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60 };
+export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60, verifyAfterS: 120 };
+
+/**
+ * When one of our own actions was acting on a service: from its start to the end of its
+ * verification window (world time, ISO). Status changes inside are the action's doing.
+ */
+export interface OwnWindow {
+  from: string;
+  to: string;
+}
+
+/** The windows of our own actions, by `node/service`: running ones until now + the verification, finished ones until their end + it. */
+export function ownWindows(actions: readonly Action[], now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): Record<string, OwnWindow[]> {
+  const out: Record<string, OwnWindow[]> = {};
+  const tail = (cfg.verifyAfterS ?? DEFAULT_PLAN_CONFIG.verifyAfterS) * 1000;
+  for (const a of actions) {
+    if (!a.service || !a.started_at) continue;
+    const end = a.state === 'running' || a.state === 'approved' ? now : Date.parse(a.finished_at ?? a.updated_at);
+    if (!Number.isFinite(end)) continue;
+    (out[`${a.node}/${a.service}`] ??= []).push({ from: a.started_at, to: new Date(end + tail).toISOString() });
+  }
+  return out;
+}
+
+/** A service's status changes less those our own actions caused (inside their windows). */
+export function changesNotOurs(changes: readonly string[], own: readonly OwnWindow[] | undefined): readonly string[] {
+  if (!own || own.length === 0) return changes;
+  return changes.filter((c) => !own.some((o) => c >= o.from && c <= o.to));
+}
 
 export interface DesiredProblemRef {
   node: string;
@@ -98,6 +128,28 @@ export interface PlanInput {
   updates?: Updates;
   /** Digests not to propose again, by `node/service`. */
   skips?: Skips;
+  /** When our own actions were acting on each service (`node/service`): not flapping (ownWindows). */
+  own?: Readonly<Record<string, readonly OwnWindow[]>>;
+  /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
+  desiredSince?: Readonly<Record<string, string>>;
+}
+
+/**
+ * When each watched service appeared in the desired state: kept from `prev`, `now` for a new one.
+ * Without `prev` (the first run) every service counts as there long ago (''), so only the node's
+ * first event starts a grace.
+ */
+export function desiredSince(prev: Readonly<Record<string, string>> | undefined, desired: DesiredState, now: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  const at = new Date(now).toISOString();
+  for (const dn of Object.values(desired)) {
+    for (const s of Object.values(dn.services)) {
+      if (!s.monitor) continue;
+      const key = `${dn.node}/${s.service}`;
+      out[key] = prev === undefined ? '' : (prev[key] ?? at);
+    }
+  }
+  return out;
 }
 
 export interface Plan {
@@ -258,10 +310,15 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
       revision: wn.engine_since ?? 'unreachable',
     });
   }
-  // Before the grace runs out, a service not reported yet is not missing: its agent just started.
+  // Before the grace runs out, a service not reported yet is not missing: its agent just started,
+  // or the service was just added to services.yaml (the grace counts from the later of the two).
   const firstSeen = wn?.first_seen ? Date.parse(wn.first_seen) : NaN;
-  const inGrace = Number.isFinite(firstSeen) && now - firstSeen < (ctx.cfg.missingGraceS ?? DEFAULT_PLAN_CONFIG.missingGraceS) * 1000;
-  for (const s of monitored) planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace);
+  const graceMs = (ctx.cfg.missingGraceS ?? DEFAULT_PLAN_CONFIG.missingGraceS) * 1000;
+  for (const s of monitored) {
+    const added = Date.parse(input.desiredSince?.[`${dn.node}/${s.service}`] ?? '');
+    const from = Math.max(Number.isFinite(firstSeen) ? firstSeen : -Infinity, Number.isFinite(added) ? added : -Infinity);
+    planService(ctx, dn.node, s, nodeSilent || engineDown, Number.isFinite(from) && now - from < graceMs);
+  }
   planDisk(ctx, dn.node, nodeSilent || engineDown);
 }
 
@@ -282,14 +339,17 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
   const { type, risk } = actionForTrigger(trigger);
   const id = idFor(type, node, s.service);
-  const flapping = w !== undefined && isFlapping(w.changes, input.now, cfg);
+  // Restarts, recreates, updates and rollbacks of our own make status changes too: they are the
+  // action's outcome, never a sign of flapping.
+  const changes = w ? changesNotOurs(w.changes, input.own?.[key]) : [];
+  const flapping = w !== undefined && isFlapping(changes, input.now, cfg);
   if (w && flapping) {
     out.notices.push({
       key: `flapping-${node}-${s.service}`,
       kind: 'flapping',
       node,
       service: s.service,
-      message: `${s.service} on ${node} changed status ${w.changes.length} times recently: it is flapping, so no actions are proposed until it holds steady for ${minutes(cfg.steadyS * 1000)}.`,
+      message: `${s.service} on ${node} changed status ${changes.length} times recently: it is flapping, so no actions are proposed until it holds steady for ${minutes(cfg.steadyS * 1000)}.`,
       revision: 'flapping',
     });
   }

@@ -1,7 +1,7 @@
 // The supervisor: compares desired state with world state and keeps the pending actions right.
 // All decisions are made by plan() (pure); this file reads its inputs and applies its result.
 import type { Action } from '../domain/actions.js';
-import { plan, reviewRemovals, updateCooldowns, type Plan, type PlanConfig } from '../domain/plan.js';
+import { DEFAULT_PLAN_CONFIG, desiredSince, ownWindows, plan, reviewRemovals, updateCooldowns, type Plan, type PlanConfig } from '../domain/plan.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
@@ -42,6 +42,8 @@ const TERMINAL_COUNTED = ['completed', 'failed', 'rejected', 'cancelled'] as con
 export class Supervisor {
   /** Terminal files already counted for cooldowns (names only: their content never changes). */
   private counted = new Set<string>();
+  /** Finished actions that acted on a service recently: their windows are not flapping. */
+  private recent: Action[] = [];
 
   constructor(private readonly deps: SupervisorDeps) {}
 
@@ -76,6 +78,15 @@ export class Supervisor {
       const a = await actions.read(s, name);
       if (a) finished.push(a);
     }
+    // Keep the finished actions whose effects may still show in a service's recent changes.
+    const cfg = this.deps.planConfig ?? DEFAULT_PLAN_CONFIG;
+    const keepAfter = now - (cfg.steadyS + cfg.verifyAfterS) * 1000;
+    this.recent = [...this.recent, ...finished.filter((a) => a.service && a.started_at)].filter((a) => Date.parse(a.finished_at ?? a.updated_at) >= keepAfter);
+    const own = ownWindows([...open, ...this.recent], now, cfg);
+    // When each watched service appeared in services.yaml: a new one gets the missing grace too.
+    const prevSince = await state.desiredSince();
+    const since = desiredSince(prevSince, desired, now);
+    if (JSON.stringify(since) !== JSON.stringify(prevSince)) await state.saveDesiredSince(since);
     const prevCooldowns = await state.cooldowns();
     const cooldowns = updateCooldowns(prevCooldowns, finished, world, now, this.deps.planConfig);
     if (JSON.stringify(cooldowns) !== JSON.stringify(prevCooldowns)) await state.saveCooldowns(cooldowns);
@@ -93,6 +104,8 @@ export class Supervisor {
       cfg: this.deps.planConfig,
       ...(this.deps.updates ? { updates: this.deps.updates() } : {}),
       ...(this.deps.skips ? { skips: this.deps.skips() } : {}),
+      own,
+      desiredSince: since,
     });
 
     const cancelled: SupervisorPass['cancelled'] = [];

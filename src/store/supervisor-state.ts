@@ -35,6 +35,8 @@ export const SilenceSchema = z.object({
 });
 const SilencesFile = z.object({ version: z.literal(VERSION), silences: z.array(SilenceSchema) });
 const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.string(), z.array(z.string())) });
+/** When each watched `node/service` appeared in the desired state ('' : before this file existed). */
+const DesiredSinceFile = z.object({ version: z.literal(VERSION), since: z.record(z.string(), z.string()) });
 
 export const StoredNoticeSchema = z.object({
   version: z.literal(VERSION),
@@ -58,13 +60,14 @@ export type StoredNotice = z.infer<typeof StoredNoticeSchema>;
 const CLOSED_NOTICE_KEEP_MS = 7 * 86_400_000;
 
 export class SupervisorState {
-  readonly files: { cooldowns: string; silences: string; accepted: string; confirmations: string; notices: string };
+  readonly files: { cooldowns: string; silences: string; accepted: string; desiredSince: string; confirmations: string; notices: string };
 
   constructor(stateDir: string) {
     this.files = {
       cooldowns: path.join(stateDir, 'cooldowns.json'),
       silences: path.join(stateDir, 'silences.json'),
       accepted: path.join(stateDir, 'desired_accepted.json'),
+      desiredSince: path.join(stateDir, 'desired_since.json'),
       confirmations: path.join(stateDir, 'confirmations'),
       notices: path.join(stateDir, 'notices'),
     };
@@ -152,6 +155,14 @@ export class SupervisorState {
     const active = list.filter((s) => Date.parse(s.until) > now);
     if (active.length !== list.length) await this.saveSilences(active);
     return active;
+  }
+
+  /** When each watched service appeared in the desired state; undefined before the first save. */
+  async desiredSince(): Promise<Record<string, string> | undefined> {
+    return (await this.readVersioned(this.files.desiredSince, DesiredSinceFile))?.since;
+  }
+  async saveDesiredSince(since: Record<string, string>): Promise<void> {
+    await writeJsonAtomic(this.files.desiredSince, { version: VERSION, since });
   }
 
   async accepted(): Promise<Accepted | undefined> {

@@ -83,6 +83,28 @@ describe('supervisor on real files', () => {
     expect(await readAction('cancelled', name!)).toMatchObject({ cancel_reason: 'service_removed_from_desired_state' });
   });
 
+  it('a service added to services.yaml while it runs gets MISSING_GRACE_S from when it was added, not from the node\'s first event', async () => {
+    const earlier = new Date(Date.now() - 300_000).toISOString();
+    await appendEvents(l.root, [
+      { ts: earlier, node: 'chelsty-infra', type: 'node_heartbeat' },
+      { ts: earlier, node: 'chelsty-infra', type: 'service_healthy', service: 'zigbee2mqtt' },
+      { ts: earlier, node: 'chelsty-infra', type: 'service_healthy', service: 'mosquitto' },
+    ]);
+    running = await f.start({ MISSING_GRACE_S: '120' });
+    await running.loops.supervisor.runNow();
+    // The first run: the services there already count as added long ago.
+    expect(JSON.parse(await readFile(path.join(l.state, 'desired_since.json'), 'utf8')).since).toEqual({ 'chelsty-infra/mosquitto': '', 'chelsty-infra/zigbee2mqtt': '' });
+    await writeFile(path.join(hosts, 'chelsty-infra', 'services.yaml'), `${HOSTS}  newsvc: {}\n`);
+    await running.loops.desired.runNow();
+    await waitFor(async () => 'chelsty-infra/newsvc' in JSON.parse(await readFile(path.join(l.state, 'desired_since.json'), 'utf8')).since, { what: 'the new service noted' });
+    await running.loops.supervisor.runNow();
+    // The node spoke 5 minutes ago (past the grace), but the service was added just now: no redeploy.
+    expect(await files('pending')).toEqual([]);
+    expect(await files('cancelled')).toEqual([]);
+    const since = JSON.parse(await readFile(path.join(l.state, 'desired_since.json'), 'utf8')).since['chelsty-infra/newsvc'];
+    expect(Date.now() - Date.parse(since)).toBeLessThan(60_000);
+  });
+
   it('approved and running actions are never cancelled', async () => {
     await start();
     await drift();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
-import { cooldownUntil, isFlapping, plan, reviewRemovals, updateCooldowns, type PlanInput } from '../../../src/domain/plan.js';
+import { cooldownUntil, desiredSince, isFlapping, ownWindows, plan, reviewRemovals, updateCooldowns, type PlanInput } from '../../../src/domain/plan.js';
 import type { World, WorldNode, WorldService } from '../../../src/domain/schemas.js';
 import { desiredState } from '../../support/desired.js';
 
@@ -278,12 +278,54 @@ describe('plan: a node whose agent cannot reach its engine', () => {
   });
 });
 
+describe('plan: status changes our own actions made are not flapping', () => {
+  // Two updates and a rollback: each recreate turns the service unhealthy, then healthy again.
+  const upd = (i: number, start: number, end: number) =>
+    action(`image-update-chelsty-infra-zigbee2mqtt`, 'completed', { type: 'image_update', instance: `20260527T14${String(i).padStart(2, '0')}00Z`, started_at: iso(start), finished_at: iso(end), updated_at: iso(end) });
+  const ours = [upd(1, -1500, -1400), upd(2, -1000, -900), { ...upd(3, -600, -480), state: 'failed' as const, error: 'rolled back' }];
+  // Two changes inside each action and its verification window (120 s after it ended).
+  const changes = [iso(-1480), iso(-1350), iso(-980), iso(-850), iso(-580), iso(-400)];
+  const down = svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running', { changes: [...changes, iso(-60)] });
+
+  it('the same changes are flapping without the windows, and not with them: the restart is proposed', () => {
+    expect(plan(input({ world: world([down, svc('chelsty-infra/mosquitto', 'healthy')]) })).notices.map((n) => n.kind)).toEqual(['flapping']);
+    const own = ownWindows(ours, NOW);
+    expect(own['chelsty-infra/zigbee2mqtt']).toHaveLength(3);
+    const p = plan(input({ world: world([down, svc('chelsty-infra/mosquitto', 'healthy')]), own }));
+    expect(p.notices).toEqual([]);
+    expect(p.create.map((c) => c.id)).toEqual(['container-restart-chelsty-infra-zigbee2mqtt']);
+  });
+
+  it('a running action\'s window lasts until now and its verification; changes outside every window still count', () => {
+    const running = action('redeploy-chelsty-infra-zigbee2mqtt', 'running', { started_at: iso(-30) });
+    expect(ownWindows([running], NOW)['chelsty-infra/zigbee2mqtt']).toEqual([{ from: iso(-30), to: iso(120) }]);
+    const flappingOnItsOwn = svc('chelsty-infra/zigbee2mqtt', 'unhealthy', 'containers_not_running', { changes: Array.from({ length: 8 }, (_, i) => iso(-700 + i * 60)) });
+    const p = plan(input({ world: world([flappingOnItsOwn, svc('chelsty-infra/mosquitto', 'healthy')]), own: ownWindows(ours.slice(0, 1), NOW) }));
+    expect(p.notices.map((n) => n.kind)).toEqual(['flapping']);
+  });
+});
+
 describe('plan: MISSING_GRACE_S after a node first speaks', () => {
   const cfg = { cooldownBaseS: 600, cooldownMaxS: 21600, steadyS: 1800, flapChanges: 6, missingGraceS: 60 };
   it('a service not reported yet is not missing while the grace runs', () => {
     const fresh = node('chelsty-infra', { first_seen: iso(-30) });
     const p = plan(input({ cfg, world: world([svc('chelsty-infra/mosquitto', 'healthy')], [fresh]) }));
     expect(p.create).toEqual([]);
+  });
+  it('a service added to services.yaml later gets the grace from when it was added', () => {
+    const old = node('chelsty-infra', { first_seen: iso(-3600) });
+    const w = world([svc('chelsty-infra/mosquitto', 'healthy')], [old]);
+    expect(plan(input({ cfg, world: w, desiredSince: { 'chelsty-infra/zigbee2mqtt': iso(-30) } })).create).toEqual([]);
+    expect(plan(input({ cfg, world: w, desiredSince: { 'chelsty-infra/zigbee2mqtt': iso(-61) } })).create.map((c) => c.id)).toEqual(['redeploy-chelsty-infra-zigbee2mqtt']);
+    expect(plan(input({ cfg, world: w, desiredSince: { 'chelsty-infra/zigbee2mqtt': '' } })).create.map((c) => c.id)).toEqual(['redeploy-chelsty-infra-zigbee2mqtt']);
+  });
+  it('desiredSince: the first run marks every service as there long ago; later additions get now; removals drop out', () => {
+    const d1 = desired({ n1: { a: {}, b: { monitor: false } } });
+    const first = desiredSince(undefined, d1, NOW);
+    expect(first).toEqual({ 'n1/a': '' });
+    const d2 = desired({ n1: { a: {}, c: {} } });
+    expect(desiredSince(first, d2, NOW + 5000)).toEqual({ 'n1/a': '', 'n1/c': iso(5) });
+    expect(desiredSince({ 'n1/a': '', 'n1/c': iso(5) }, d1, NOW + 9000)).toEqual({ 'n1/a': '' });
   });
   it('after the grace it is missing and gets its redeploy; an unhealthy one is proposed at once', () => {
     const old = node('chelsty-infra', { first_seen: iso(-61) });
