@@ -93,6 +93,9 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
+      // Telegram stops after the executor (components stop in reverse): what a stop waits for
+      // and an action it records interrupted reach the chat.
+      ...(telegram ? [telegramComponent(telegram, () => parts.executor.waitedAtStop)] : []),
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
       // Stops after the loops (components stop in reverse): the world files' last trailing write.
@@ -100,7 +103,6 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       ...Object.values(loops).map(runnerComponent),
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),
-      ...(telegram ? [telegramComponent(telegram)] : []),
       serverComponent(server, config, address),
     ]);
     log.info({ address: address.value }, `web page and API on ${address.value}`);
@@ -300,6 +302,7 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
       return { applied: last?.applied ?? 0, malformed: last?.malformed ?? 0 };
     },
     kickSupervisor: () => loops.supervisor.kick(),
+    stopping: (a) => p.executor.stoppingFor(a),
     evidence: {
       get: (id, instance) => p.evidence.get(id, instance),
       fresh: (a) => p.inspector.refresh(a),

@@ -112,8 +112,12 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
   };
 }
 
-export function telegramComponent(bot: TelegramBot): Component {
-  return { name: 'telegram', start: () => bot.start(), stop: () => bot.stop(), stopBudgetMs: 2500 };
+/**
+ * Started before the executor, so it stops after it; `drain()` says whether the stop waited for an
+ * action (then its last messages get a moment to be delivered).
+ */
+export function telegramComponent(bot: TelegramBot, drain: () => boolean = () => false): Component {
+  return { name: 'telegram', start: () => bot.start(), stop: () => bot.stop(drain()), stopBudgetMs: 4500 };
 }
 
 /** The web server; a listen that fails names HOST or PORT. */

@@ -47,7 +47,7 @@ export class TelegramBot {
     const dir = path.join(deps.stateDir, 'telegram');
     this.refs = new RefTable(path.join(dir, 'refs.json'), deps.now, log);
     this.outbox = new Outbox({ dir: path.join(dir, 'outbox'), transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
-    this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, ...(deps.evidence ? { evidence: deps.evidence.get } : {}) });
+    this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, ...(deps.evidence ? { evidence: deps.evidence.get } : {}), ...(deps.stopping ? { stopping: deps.stopping } : {}) });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };
     this.bot.use(guard(this.kit));
@@ -86,14 +86,21 @@ export class TelegramBot {
     void this.retry(() => this.registerCommands());
   }
 
-  async stop(): Promise<void> {
+  /** `drain`: a stop waited for an action: its last messages get a moment to reach the chat. */
+  async stop(drain = false): Promise<void> {
     this.stopped = true;
     this.abort.abort();
     await this.cronTask?.stop();
     // grammY's stop() asks Telegram once more (to save the offset): it gets a moment and no more.
     if (this.bot.isRunning()) await Promise.race([this.bot.stop().catch(() => {}), this.clock.sleep(1000)]);
     await Promise.race([this.polling, this.clock.sleep(1000)]);
+    // The bot stops after the executor: one last pass puts what the stop did (an action recorded
+    // interrupted) into its message, and the outbox gets a moment to deliver it.
     await this.loop.stop();
+    if (drain) {
+      await Promise.race([this.notifier.sync().catch(() => {}), this.clock.sleep(1000)]);
+      await Promise.race([this.outbox.whenIdle(), this.clock.sleep(1500)]);
+    }
     await this.outbox.stop();
   }
 

@@ -31,6 +31,13 @@ export interface TelegramOptions {
   threadId?: number;
 }
 
+/** What a stop waits for on an action under way. */
+export interface Stopping {
+  waitingFor: string;
+  graceS: number;
+  since: number;
+}
+
 export interface TelegramDeps {
   options: TelegramOptions;
   stateDir: string;
@@ -52,6 +59,8 @@ export interface TelegramDeps {
    * the bot only asks): the stored one, a fresh one (stored too), and a fresh log tail of a
    * service services.yaml names.
    */
+  /** While a stop waits for an action under way: what it waits for (the message says so). */
+  stopping?: (a: Action) => Stopping | undefined;
   evidence?: {
     get(id: string, instance: string): Promise<Evidence | undefined>;
     fresh(a: Action): Promise<Evidence>;

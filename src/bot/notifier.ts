@@ -11,6 +11,7 @@ import { buttonsFor } from './callback-data.js';
 import type { MetaOf, Outbox } from './outbox.js';
 import type { RefTable } from './refs.js';
 import type { Evidence } from '../store/evidence.js';
+import type { Stopping } from './context.js';
 import { renderAction, renderGroup, renderList, renderNotice, type ButtonData } from './render.js';
 
 /** Up to this many pending actions on one node within BURST_WINDOW_MS get a message each; more fold into a group. */
@@ -33,6 +34,8 @@ export interface NotifierDeps {
   refs: RefTable;
   /** The evidence stored beside an action, if any. */
   evidence?: (id: string, instance: string) => Promise<Evidence | undefined>;
+  /** While a stop waits for an action under way: what it waits for. */
+  stopping?: (a: Action) => Stopping | undefined;
   chatId: string;
   log: Logger;
   now: () => number;
@@ -82,9 +85,10 @@ export class Notifier {
     const confirming = rec?.meta.kind === 'action' && rec.meta.confirming === true;
     const data = this.data(key);
     const evidence = await this.deps.evidence?.(a.id, a.instance);
-    const from = (rev: number | undefined) => `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${rev ?? 0}`;
+    const stopping = a.state === 'running' ? this.deps.stopping?.(a) : undefined;
+    const from = (rev: number | undefined) => `${a.state}|${a.updated_at}|${confirming}|${String(a.verified)}|${evidence?.collected_at ?? ''}|${stopping?.waitingFor ?? ''}|${rev ?? 0}`;
     if (rec && !opts.urgent && this.rendered.get(key) === from(rec.rev)) return;
-    const r = renderAction(a, data, { confirming, now: this.deps.now(), ...(evidence ? { evidence } : {}) });
+    const r = renderAction(a, data, { confirming, now: this.deps.now(), ...(evidence ? { evidence } : {}), ...(stopping ? { stopping } : {}) });
     const final = !isOpen(a.state) && (a.state !== 'completed' || a.type === 'disk_cleanup' || typeof a.verified === 'boolean');
     await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
     if (final) this.rendered.delete(key);

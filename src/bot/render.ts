@@ -183,7 +183,7 @@ export function renderDetails(a: Action, evidence?: Evidence): string {
 }
 
 /** The living message of one action. `confirming`: a guarded Approve was pressed once. */
-export function renderAction(a: Action, refData: ButtonData, opts: { confirming?: boolean; now: number; evidence?: Evidence }): Rendered {
+export function renderAction(a: Action, refData: ButtonData, opts: { confirming?: boolean; now: number; evidence?: Evidence; stopping?: { waitingFor: string; graceS: number } }): Rendered {
   const target = a.service ? `${esc(a.service)} on ${esc(a.node)}` : esc(a.node);
   const since = a.drift_since ?? a.created_at;
   const lines = [
@@ -200,7 +200,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);
   // Every part above is capped; should they still not fit (a hand-edited file), the middle gives
   // way, never the title or the state and its buttons.
-  const state = ['', stateLine(a)];
+  const state = ['', stateLine(a), ...(a.state === 'running' && opts.stopping ? [`⏳ stopping: the control plane waits for ${esc(cap(opts.stopping.waitingFor, 200))} (at most SHUTDOWN_GRACE_S, ${opts.stopping.graceS} s)`] : [])];
   let squeezed = false;
   while (lines.length > 2 && plainText([...lines, ...(squeezed ? ['…'] : []), ...state, GUARD_LINE].join('\n')).length > MAX_TEXT) {
     lines.pop();

@@ -19,6 +19,11 @@ export interface OpContext {
   settleMs?: number;
   /** Told of each step done, so an interrupted action can say how far it got. */
   step?: (done: string) => void;
+  /**
+   * Told, before anything changes, which of the containers ran: a restart interrupted half-way
+   * (the process killed) starts them again at the next start.
+   */
+  ranBefore?: (names: string[]) => Promise<void>;
   /** Waits between polls (default: the real clock). */
   clock?: Clock;
 }
@@ -95,6 +100,7 @@ export async function restartContainers(ctx: OpContext, names: readonly string[]
   // Check they all exist first, so a missing one fails before anything was touched.
   const targets = [];
   for (const name of names) targets.push({ name, ...(await inspectNamed(ctx, name)) });
+  await ctx.ranBefore?.(targets.filter((t) => t.info.State.Running).map((t) => t.name));
   const results: RestartResult[] = [];
   for (const t of targets) {
     const started = ctx.now();
@@ -291,6 +297,33 @@ export async function recoverParked(ctx: OpContext, names: readonly string[]): P
       });
       done.push(`put back ${name} from ${old} and started it`);
     }
+  }
+  return done;
+}
+
+/**
+ * After an interrupted restart: each named container (one that ran before it) that is not running
+ * now is started again. Returns what it did, one line each.
+ */
+export async function startIfStopped(ctx: OpContext, names: readonly string[]): Promise<string[]> {
+  const done: string[] = [];
+  for (const name of names) {
+    const found = await inspectNamed(ctx, name).catch((err: unknown) => {
+      if (err instanceof OperationError) return undefined;
+      throw err;
+    });
+    if (!found) {
+      done.push(`${name} is not there any more: nothing started`);
+      continue;
+    }
+    if (found.info.State.Running) {
+      done.push(`${name} runs (${found.info.State.Status})`);
+      continue;
+    }
+    await found.c.start().catch((err: { statusCode?: number }) => {
+      if (err.statusCode !== 304) throw err;
+    });
+    done.push(`started ${name} again: it ran before the interrupted restart and was ${found.info.State.Status}`);
   }
   return done;
 }

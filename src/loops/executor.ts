@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import type { Action, ActionResult } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import { describeTarget, engineError, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
-import { diskCleanup, recoverParked, recreateContainer, restartContainers, type OpContext } from '../docker/ops.js';
+import { diskCleanup, recoverParked, recreateContainer, restartContainers, startIfStopped, type OpContext } from '../docker/ops.js';
 import { updateImages } from '../docker/update.js';
 import type { Credentials } from '../docker/registry.js';
 import type { Logger } from '../log.js';
@@ -51,7 +51,16 @@ interface Interrupted {
   instance: string;
   node: string;
   containers: string[];
+  /**
+   * A container_restart: `containers` are the ones that ran before it. Written before the restart
+   * begins and removed when it ends, so a kill half-way leaves it here: the next start starts
+   * them again if the restart left them stopped.
+   */
+  restart?: true;
 }
+
+/** How often a stop that waits for an action says so. */
+const STOP_REPORT_MS = 2000;
 
 /** How long a stop whose grace ran out waits for a claim still landing (a rename and an fsync). */
 const CLAIM_WAIT_MS = 1000;
@@ -61,6 +70,15 @@ interface UnderWay {
   action: Action;
   steps: string[];
   done: Promise<void>;
+}
+
+/** What a stop waits for, for the action's message: "stopping: waiting for …". */
+export interface StoppingInfo {
+  /** The step under way, in words. */
+  waitingFor: string;
+  graceS: number;
+  /** When the stop began (epoch ms). */
+  since: number;
 }
 
 interface Verification {
@@ -87,7 +105,12 @@ export class Executor {
   /** Actions recorded as interrupted at shutdown: their operation must not record anything after. */
   private abandoned = new Set<string>();
   private interrupted: Interrupted[] = [];
+  /** Restarts under way, with the containers that ran before them (see Interrupted.restart). */
+  private restartsUnderWay = new Map<string, Interrupted>();
   private stopping = false;
+  private stopInfo: { since: number; graceS: number } | undefined;
+  /** The stop found an action under way (or being claimed) and waited for it. */
+  waitedAtStop = false;
   /** Set when SHUTDOWN_GRACE_S ran out: a claim landing after that is recorded, not carried out. */
   private graceOut: { graceS: number } | undefined;
   private lateRecords = new Set<Promise<void>>();
@@ -127,7 +150,15 @@ export class Executor {
         if (!(err instanceof TransitionError)) throw err;
       }
     }
-    if (remember) await this.saveInterrupted();
+    // A restart entry counts only for a restart that was interrupted (a kill left it behind).
+    const before = this.interrupted.length;
+    const kept: Interrupted[] = [];
+    for (const item of this.interrupted) {
+      if (!item.restart) kept.push(item);
+      else if ((await actions.find(item.id, item.instance))?.error?.startsWith('interrupted')) kept.push(item);
+    }
+    this.interrupted = kept;
+    if (remember || kept.length !== before) await this.saveInterrupted();
     for (const a of await actions.list('completed')) {
       if (a.verified !== undefined || typeof a.verify_until !== 'string') continue;
       this.verifying.set(`${a.id}@${a.instance}`, {
@@ -159,7 +190,19 @@ export class Executor {
   }
 
   private async saveInterrupted(): Promise<void> {
-    if (this.deps.interruptedFile) await writeJsonAtomic(this.deps.interruptedFile, this.interrupted);
+    if (this.deps.interruptedFile) await writeJsonAtomic(this.deps.interruptedFile, [...this.interrupted, ...this.restartsUnderWay.values()]);
+  }
+
+  /** What a stop waits for on this action, while a stop waits (for its message). */
+  stoppingFor(a: Pick<Action, 'id' | 'instance'>): StoppingInfo | undefined {
+    const w = this.underWay.get(`${a.id}@${a.instance}`);
+    if (!w || !this.stopInfo) return undefined;
+    return { waitingFor: this.stepUnderWay(w), graceS: this.stopInfo.graceS, since: this.stopInfo.since };
+  }
+
+  private stepUnderWay(w: UnderWay): string {
+    const last = w.steps.at(-1);
+    return last ? `the step after "${last}"` : `the first Docker step of ${w.action.type}`;
   }
 
   /**
@@ -175,7 +218,7 @@ export class Executor {
         const ctx: OpContext = { docker: this.engine(node?.docker ?? {}), deadline: this.deps.now() + this.deps.actionTimeoutS * 1000, now: this.deps.now };
         let notes: string[];
         try {
-          notes = node ? await recoverParked(ctx, item.containers) : [];
+          notes = !node ? [] : item.restart ? await startIfStopped(ctx, item.containers) : await recoverParked(ctx, item.containers);
         } catch (err) {
           this.deps.log.warn({ id: item.id, error: explainDockerError(err, node!.docker, item.node) }, `cannot check ${item.id}'s containers yet; trying again`);
           return;
@@ -184,7 +227,7 @@ export class Executor {
         await this.saveInterrupted();
         const failed = await this.deps.actions.find(item.id, item.instance);
         if (failed && failed.state === 'failed') {
-          const recovery = { at: new Date(this.deps.now()).toISOString(), done: notes.length ? notes : ['nothing to put right: no old container was left parked'] };
+          const recovery = { at: new Date(this.deps.now()).toISOString(), done: notes.length ? notes : [item.restart ? 'nothing to start: no container ran before the restart' : 'nothing to put right: no old container was left parked'] };
           const updated = await this.deps.actions.annotate('failed', failed, { recovery });
           if (updated) this.deps.onChange?.(updated);
         }
@@ -203,10 +246,24 @@ export class Executor {
    */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    const since = this.deps.now();
+    this.stopInfo = { since, graceS: Math.round(graceMs / 1000) };
+    this.waitedAtStop = this.underWay.size > 0 || this.claiming.size > 0;
     let cancelGrace: (() => void) | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => {
       cancelGrace = this.clock.timer(graceMs, () => resolve('timeout'));
     });
+    // Say what the stop waits for, at once and every 2 s; the messages of those actions say it too.
+    let cancelReport: (() => void) | undefined;
+    const report = () => {
+      if (this.underWay.size === 0 && this.claiming.size === 0) return;
+      const waiting = [...this.underWay.values()].map((w) => `${w.action.id} (${w.action.type} on ${w.action.node}: ${this.stepUnderWay(w)})`);
+      const s = Math.round((this.deps.now() - since) / 1000);
+      this.deps.log.warn({ waiting: [...this.underWay.keys()], elapsed_s: s, grace_s: this.stopInfo!.graceS }, `stopping: waiting for ${waiting.join(', ') || 'an action being claimed'}, ${s} s of SHUTDOWN_GRACE_S ${this.stopInfo!.graceS} s`);
+      cancelReport = this.clock.timer(STOP_REPORT_MS, report);
+    };
+    report();
+    for (const w of this.underWay.values()) this.deps.onChange?.(w.action);
     // Only actions are waited for: a recovery check of an engine that does not answer is not.
     const actionsDone = (async () => {
       await Promise.allSettled([...this.claiming]);
@@ -214,6 +271,7 @@ export class Executor {
     })();
     const outcome = await Promise.race([actionsDone.then(() => 'idle' as const), graceOver]);
     cancelGrace?.();
+    cancelReport?.();
     if (outcome === 'idle') return;
     this.graceOut = { graceS: Math.round(graceMs / 1000) };
     // A claim still landing (a rename and an fsync) gets a moment, so its action is recorded
@@ -241,6 +299,11 @@ export class Executor {
       if (!(err instanceof TransitionError)) throw err;
     }
     if (a.type === 'redeploy' || a.type === 'image_update') this.interrupted.push({ id: a.id, instance: a.instance, node: a.node, containers: this.containersOf(a) });
+    const restart = this.restartsUnderWay.get(key);
+    if (restart) {
+      this.restartsUnderWay.delete(key);
+      this.interrupted.push(restart);
+    }
   }
 
   /** Starts every approved action whose node is free. Does not wait for them. */
@@ -360,6 +423,11 @@ export class Executor {
       deadline: started + timeoutS * 1000,
       now,
       step: (done) => steps.push(done),
+      ranBefore: async (names) => {
+        if (names.length === 0 || this.abandoned.has(key)) return;
+        this.restartsUnderWay.set(key, { id: a.id, instance: a.instance, node: a.node, containers: names, restart: true });
+        await this.saveInterrupted();
+      },
       clock: this.clock,
       ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}),
     };
@@ -402,6 +470,7 @@ export class Executor {
       await op.catch(() => {});
     } finally {
       cancelDeadline?.();
+      if (this.restartsUnderWay.delete(key)) await this.saveInterrupted().catch((err) => log.warn({ err }, 'cannot update the record of restarts under way'));
     }
   }
 

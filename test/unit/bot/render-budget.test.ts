@@ -77,6 +77,13 @@ describe('an action message within its budget', () => {
     for (const p of parts) expect(plainText(p).length).toBeLessThanOrEqual(MAX_TEXT);
   });
 
+  it('a running action whose stop waits for it says so under its state line', () => {
+    const r = renderAction({ ...base, state: 'running' }, data, { now: NOW, stopping: { waitingFor: 'the step after "stopped webui (abc)"', graceS: 25 } });
+    expect(r.text).toContain('⚙️ <b>Running</b>');
+    expect(r.text).toMatch(/⏳ stopping: the control plane waits for the step after &quot;stopped webui \(abc\)&quot;|⏳ stopping: the control plane waits for the step after "stopped webui \(abc\)" \(at most SHUTDOWN_GRACE_S, 25 s\)/);
+    expect(renderAction({ ...base, state: 'failed', error: 'interrupted' }, data, { now: NOW, stopping: { waitingFor: 'x', graceS: 25 } }).text).not.toContain('stopping');
+  });
+
   it('cap never splits a surrogate pair and marks the cut', () => {
     expect(cap('😀'.repeat(400))).toMatch(/^(😀)+…$/);
     expect(cap('😀'.repeat(400)).length).toBeLessThanOrEqual(PART_MAX);
