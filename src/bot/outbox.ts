@@ -142,6 +142,8 @@ export interface OutboxOptions {
   limiter?: (chatId: string) => Limiter;
   /** Awaited before every call, beside the write of the intent (the button reference table). */
   beforeSend?: () => Promise<void>;
+  /** Writes one record's file (default: atomically, with fsync); tests slow it down. */
+  writeRecord?: (file: string, rec: OutRecord) => Promise<void>;
 }
 
 const MAX_BACKOFF_MS = 60_000;
@@ -285,7 +287,7 @@ export class Outbox {
     if (!r) return;
     this.records.delete(key);
     this.urgent.delete(key);
-    await fs.rm(this.file(key), { force: true });
+    await this.inOrder(key, () => fs.rm(this.file(key), { force: true }));
   }
 
   private index(rec: OutRecord): void {
@@ -293,9 +295,29 @@ export class Outbox {
     if (rec.message_id !== null) this.byMessageMap.set(`${rec.chat_id}/${rec.message_id}`, rec.key);
   }
 
+  /** The writes of each record's file, one after another (see save). */
+  private writes = new Map<string, Promise<void>>();
+
+  /**
+   * Memory first, then the file. The writes of one record land in the order of their saves: two
+   * atomic writes of one file under way at once (a notifier's upsert while a send returns) could
+   * otherwise be renamed in the other order, leaving on disk an older record than in memory — one
+   * that still says "being sent, no message id", which the next start sends again as a duplicate.
+   */
   private async save(rec: OutRecord): Promise<void> {
     this.index(rec);
-    await writeJsonAtomic(this.file(rec.key), rec);
+    const write = this.opts.writeRecord ?? ((file: string, r: OutRecord) => writeJsonAtomic(file, r));
+    await this.inOrder(rec.key, () => write(this.file(rec.key), rec));
+  }
+
+  private async inOrder(key: string, io: () => Promise<void>): Promise<void> {
+    const next = (this.writes.get(key) ?? Promise.resolve()).catch(() => {}).then(io);
+    this.writes.set(key, next);
+    try {
+      await next;
+    } finally {
+      if (this.writes.get(key) === next) this.writes.delete(key);
+    }
   }
 
   start(): void {

@@ -235,4 +235,48 @@ describe('Outbox on a fake clock', () => {
     expect(mem.text().match(/this message is given up/g)).toHaveLength(1);
     await o.stop();
   });
+
+  it('a change saved while its send is under way never leaves an older record on disk (no duplicate after a restart)', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { writeJsonAtomic } = await import('../../../src/store/atomic.js');
+    const clock = new FakeClock(T0);
+    let o!: Outbox;
+    let changed: Promise<boolean> | undefined;
+    const transport: TelegramTransport = {
+      async sendMessage() {
+        // The notifier changes the message while it is being sent (its own flow: not awaited here).
+        // Only its bookkeeping changes (the action ended: final), so no new delivery follows.
+        changed = o.upsert('a', { chatId: '42', text: 'v1', buttons: [], meta: { ...action('a'), final: true } });
+        return { message_id: 7 };
+      },
+      async editMessageText() {},
+    };
+    // A slow disk for the record written while the send is under way: its write ends last.
+    const turns = async (n: number) => {
+      for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    };
+    const writeRecord = async (file: string, rec: import('../../../src/bot/outbox.js').OutRecord) => {
+      if (rec.in_flight_since && rec.meta.final) await turns(50);
+      await writeJsonAtomic(file, rec);
+    };
+    const mem = memoryLogger();
+    o = new Outbox({ dir, transport, log: mem.log, clock, writeRecord });
+    await o.load();
+    o.start();
+    await o.upsert('a', { chatId: '42', text: 'v1', buttons: [], meta: action('a') });
+    await runFor(clock, o, 5000);
+    await changed;
+    await runFor(clock, o, 10_000);
+    await o.whenIdle();
+    await o.stop();
+    const files = (await import('node:fs/promises')).readdir(dir);
+    const onDisk = await Promise.all((await files).filter((n) => n.endsWith('.json')).map(async (n) => JSON.parse(await readFile(`${dir}/${n}`, 'utf8'))));
+    expect(onDisk).toHaveLength(1);
+    expect(onDisk[0]).toMatchObject({ message_id: 7, in_flight_since: null, text: 'v1', meta: { final: true } });
+    // The next start sends nothing again.
+    const again = new Outbox({ dir, transport, log: mem.log, clock });
+    await again.load();
+    expect(again.get('a')).toMatchObject({ message_id: 7 });
+    expect(mem.text()).not.toMatch(/sending it again, marked/);
+  });
 });
