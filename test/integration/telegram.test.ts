@@ -498,6 +498,38 @@ describe('commands', () => {
     expect(running!.telegram!.outbox.health.state).toBe('ok');
   });
 
+  it('a stop during an action: the message says what the stop waits for, then "interrupted" — both delivered before the process ends', async () => {
+    // An engine that accepts and never answers: the restart hangs at its first step.
+    const net = await import('node:net');
+    const sock = path.join(root, 'silent-engine.sock');
+    const conns = new Set<import('node:net').Socket>();
+    const silent = net.createServer((c) => {
+      conns.add(c);
+      c.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(sock, () => resolve()));
+    try {
+      const services = Array.from({ length: 14 }, (_, i) => `  s${i + 1}: {}`).join('\n');
+      await writeHosts(hosts, { n1: `docker:\n  socket: ${sock}\nservices:\n${services}\n` });
+      running = await f.start({ ...botEnv(api), SHUTDOWN_GRACE_S: '3' });
+      mem = f.mem;
+      await drift([['s9', 'containers_not_running']]);
+      const id = 'container-restart-n1-s9';
+      const msg = await waitFor(() => messageAbout(id), { what: 'the action message' });
+      await store().transition({ id, from: 'pending', to: 'approved', by: 'cli:x', patch: { approved_by: { via: 'cli', name: 'x' } } });
+      await waitFor(() => /Running/.test(api.messages.get(msg.message_id)!.text), { timeoutMs: 20_000, what: 'running in the chat' });
+      await f.stop();
+      running = undefined;
+      const edits = api.callsOf('editMessageText').filter((c) => Number(c.params.message_id) === msg.message_id).map((c) => String(c.params.text));
+      expect(edits.some((t) => /⏳ stopping: the control plane waits for the first Docker step of container_restart \(at most SHUTDOWN_GRACE_S, 3 s\)/.test(t))).toBe(true);
+      expect(api.messages.get(msg.message_id)!.text).toMatch(/Failed<\/b>.*interrupted: the control plane stopped and SHUTDOWN_GRACE_S \(3 s\) ran out/s);
+      expect(f.mem.text()).toMatch(/stopping: waiting for container-restart-n1-s9 \(container_restart on n1: the first Docker step of container_restart\), 0 s of SHUTDOWN_GRACE_S 3 s/);
+    } finally {
+      for (const c of conns) c.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
   it('400 for another reason: logged with method, reason and key, and sent again as plain text', async () => {
     await start({ executor: false });
     api.fail('sendMessage', 400, 1, undefined, "Bad Request: can't parse entities: unsupported start tag \"x\" at byte offset 3");
