@@ -122,7 +122,8 @@ Exit 0 done; 1 the operation failed (not pending any more, no such action, nothi
 or configuration. Run 'control-plane actions <command> --help' for one command.`;
 HELP['actions list'] = `Usage: control-plane actions list [--state S[,S…]] [-o table|json] [--json]
 
-Lists actions in the states given (default: open = pending, approved, running), oldest first, as
+Lists actions in the states given (default: open = pending, approved, running), newest change
+first, as
 an aligned table with a header, or as a JSON array. States: pending, approved, running, completed,
 failed, rejected, cancelled, open, all; several separated by commas.`;
 HELP['actions show'] = `Usage: control-plane actions show <id> [-o table|json] [--json]
@@ -789,6 +790,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
         process.stdout.write(`control-plane ${VERSION}\n`);
         return 0;
       case undefined:
+        // No command is a usage error (exit 2), as with any command-line tool: say what there is.
+        process.stderr.write(`control-plane: a command is needed\n\n${USAGE}\n`);
+        return 2;
       case 'help':
       case '--help':
       case '-h':

@@ -228,7 +228,7 @@ const GUARD_LINE = '⚠️ Guarded action: press Confirm to approve it.';
 
 export function renderGroup(node: string, members: Action[], refData: ButtonData): Rendered {
   const pending = members.filter((m) => m.state === 'pending');
-  const lines = [`🚨 <b>${members.length} actions on ${esc(node)}</b> became pending together`, ''];
+  const lines = [`🚨 <b>${members.length} ${members.length === 1 ? 'action' : 'actions'} on ${esc(node)}</b> became pending together`, ''];
   for (const m of members) {
     lines.push(`• <code>${esc(m.id)}</code> (${esc(m.risk)}): ${stateLine(m).split('\n')[0]}`);
   }
@@ -294,10 +294,19 @@ export function renderSilences(list: Silence[], now: number, data: (id: string) 
   const lines = ['🔕 <b>Active silences</b>', ''];
   const buttons: Buttons = [];
   for (const s of list) {
-    lines.push(`• <b>${esc(s.target)}</b> until ${hhmm(s.until)} (${ago(s.until, now).replace(' ago', '')} left)${s.reason ? `: ${esc(s.reason)}` : ''}`);
+    lines.push(`• <b>${esc(s.target)}</b> until ${hhmm(s.until)} (${timeLeft(s.until, now)} left)${s.reason ? `: ${esc(s.reason)}` : ''}`);
     buttons.push([{ text: `Remove ${s.target}`.slice(0, 60), data: data(s.id) }]);
   }
   return { text: lines.join('\n'), buttons };
+}
+
+/** How long until `iso`: `45s`, `12m`, `3h`, `2d`. */
+export function timeLeft(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((Date.parse(iso) - now) / 1000));
+  if (s < 90) return `${s}s`;
+  if (s < 5400) return `${Math.round(s / 60)}m`;
+  if (s < 172_800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86_400)}d`;
 }
 
 export function renderBrief(a: Pick<BriefAction, 'id' | 'type' | 'risk' | 'trigger'>): string {

@@ -73,8 +73,13 @@ describe('configuration errors stop the start with one line and exit 2', () => {
     expect(r.err).toMatch(re);
   });
 
-  it('an unknown command or option is a usage error', () => {
+  it('an unknown command or option is a usage error; no command at all too', () => {
     expect(cli(['frobnicate']).code).toBe(2);
+    const none = cli([]);
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(/^control-plane: a command is needed\n\ncontrol-plane — keeps/);
+    expect(cli(['help']).code).toBe(0);
+    expect(cli(['actions', 'list', '--help']).out).toMatch(/newest change\nfirst/);
     expect(cli(['check', '--nope']).code).toBe(2);
   });
 });

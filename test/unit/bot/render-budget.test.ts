@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { plainText } from '../../../src/bot/html-split.js';
 import { buttonsFor } from '../../../src/bot/callback-data.js';
-import { cap, MAX_TEXT, PART_MAX, renderAction, renderDetails, splitText, stateLine } from '../../../src/bot/render.js';
+import { cap, MAX_TEXT, PART_MAX, renderAction, renderDetails, renderGroup, renderSilences, splitText, stateLine } from '../../../src/bot/render.js';
 import type { Evidence } from '../../../src/store/evidence.js';
 
 const data = buttonsFor('REF');
@@ -82,6 +82,15 @@ describe('an action message within its budget', () => {
     expect(r.text).toContain('⚙️ <b>Running</b>');
     expect(r.text).toMatch(/⏳ stopping: the control plane waits for the step after &quot;stopped webui \(abc\)&quot;|⏳ stopping: the control plane waits for the step after "stopped webui \(abc\)" \(at most SHUTDOWN_GRACE_S, 25 s\)/);
     expect(renderAction({ ...base, state: 'failed', error: 'interrupted' }, data, { now: NOW, stopping: { waitingFor: 'x', graceS: 25 } }).text).not.toContain('stopping');
+  });
+
+  it('a silence shows the time left; a group of one says "1 action"', () => {
+    const until = new Date(NOW + 2 * 3600_000).toISOString();
+    const r = renderSilences([{ id: 's1', target: 'n1/webui', until, reason: 'upgrade', created_at: new Date(NOW).toISOString(), by: 'x' } as never], NOW, () => 'sr:x');
+    expect(r.text).toContain('(2h left)');
+    expect(renderSilences([{ id: 's1', target: 'n1', until: new Date(NOW + 45_000).toISOString() } as never], NOW, () => 'sr:x').text).toContain('(45s left)');
+    expect(renderGroup('n1', [base], data).text).toContain('1 action on n1</b>');
+    expect(renderGroup('n1', [base, { ...base, id: 'x' }], data).text).toContain('2 actions on n1</b>');
   });
 
   it('cap never splits a surrogate pair and marks the cut', () => {
