@@ -1,7 +1,7 @@
 // The supervisor: compares desired state with world state and keeps the pending actions right.
 // All decisions are made by plan() (pure); this file reads its inputs and applies its result.
 import type { Action } from '../domain/actions.js';
-import { DEFAULT_PLAN_CONFIG, desiredSince, ownWindows, plan, reviewRemovals, updateCooldowns, type Plan, type PlanConfig } from '../domain/plan.js';
+import { DEFAULT_PLAN_CONFIG, desiredSince, ownWindows, plan, reviewRemovals, updateCooldowns, type OwnWindow, type Plan, type PlanConfig } from '../domain/plan.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
@@ -70,23 +70,9 @@ export class Supervisor {
     const open = await actions.listOpenOrMoving();
 
     // Cooldowns from finished actions not counted yet.
-    const finished: Action[] = [];
-    for (const { state: s, name } of await actions.finishedNames(TERMINAL_COUNTED)) {
-      const key = `${s}/${name}`;
-      if (this.counted.has(key)) continue;
-      this.counted.add(key);
-      const a = await actions.read(s, name);
-      if (a) finished.push(a);
-    }
-    // Keep the finished actions whose effects may still show in a service's recent changes.
-    const cfg = this.deps.planConfig ?? DEFAULT_PLAN_CONFIG;
-    const keepAfter = now - (cfg.steadyS + cfg.verifyAfterS) * 1000;
-    this.recent = [...this.recent, ...finished.filter((a) => a.service && a.started_at)].filter((a) => Date.parse(a.finished_at ?? a.updated_at) >= keepAfter);
-    const own = ownWindows([...open, ...this.recent], now, cfg);
-    // When each watched service appeared in services.yaml: a new one gets the missing grace too.
-    const prevSince = await state.desiredSince();
-    const since = desiredSince(prevSince, desired, now);
-    if (JSON.stringify(since) !== JSON.stringify(prevSince)) await state.saveDesiredSince(since);
+    const finished = await this.newlyFinished();
+    const own = this.ownWindows(open, finished, now);
+    const since = await this.desiredSince(desired, now);
     const prevCooldowns = await state.cooldowns();
     const cooldowns = updateCooldowns(prevCooldowns, finished, world, now, this.deps.planConfig);
     if (JSON.stringify(cooldowns) !== JSON.stringify(prevCooldowns)) await state.saveCooldowns(cooldowns);
@@ -134,6 +120,35 @@ export class Supervisor {
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
     return { created, cancelled, notices, held: review.held, plan: p };
+  }
+
+  /** Finished actions not seen by an earlier pass (their files never change once finished). */
+  private async newlyFinished(): Promise<Action[]> {
+    const finished: Action[] = [];
+    for (const { state: s, name } of await this.deps.actions.finishedNames(TERMINAL_COUNTED)) {
+      const key = `${s}/${name}`;
+      if (this.counted.has(key)) continue;
+      this.counted.add(key);
+      const a = await this.deps.actions.read(s, name);
+      if (a) finished.push(a);
+    }
+    return finished;
+  }
+
+  /** When our own actions acted on each service: the open ones and those finished lately. */
+  private ownWindows(open: readonly Action[], finished: readonly Action[], now: number): Record<string, OwnWindow[]> {
+    const cfg = this.deps.planConfig ?? DEFAULT_PLAN_CONFIG;
+    const keepAfter = now - (cfg.steadyS + cfg.verifyAfterS) * 1000;
+    this.recent = [...this.recent, ...finished.filter((a) => a.service && a.started_at)].filter((a) => Date.parse(a.finished_at ?? a.updated_at) >= keepAfter);
+    return ownWindows([...open, ...this.recent], now, cfg);
+  }
+
+  /** When each watched service appeared in services.yaml (a new one gets the missing grace too). */
+  private async desiredSince(desired: DesiredState, now: number): Promise<Record<string, string>> {
+    const prev = await this.deps.state.desiredSince();
+    const since = desiredSince(prev, desired, now);
+    if (JSON.stringify(since) !== JSON.stringify(prev)) await this.deps.state.saveDesiredSince(since);
+    return since;
   }
 
   /**
