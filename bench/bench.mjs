@@ -156,6 +156,30 @@ function benchPlan() {
   return { desired_services: 5000, plan_ms: dist3(times), proposals: creates };
 }
 
+/** Redaction of an 8 KiB log tail (the inspector's cap), ordinary lines with a few secrets in them. */
+async function benchRedact() {
+  const { redact, redactLines } = await import(path.join(dist, 'domain', 'redact.js'));
+  const lines = [];
+  for (let i = 0; lines.join('\n').length < 8 * 1024; i++) {
+    const t = new Date(Date.UTC(2026, 4, 27, 14, 0, i)).toISOString();
+    lines.push(i % 25 === 7 ? `${t} connecting with --password hunter2-${i} to postgres://app:pw${i}@db/app` : `${t} INFO request ${i} GET /api/v1/items?page=${i} 200 in ${i % 97} ms (sha256:${'ab'.repeat(32)})`);
+  }
+  const times = [];
+  const text = lines.join('\n');
+  for (let i = 0; i < 300; i++) {
+    const t = performance.now();
+    redactLines(lines);
+    times.push(performance.now() - t);
+  }
+  const whole = [];
+  for (let i = 0; i < 300; i++) {
+    const t = performance.now();
+    redact(text);
+    whole.push(performance.now() - t);
+  }
+  return { tail_bytes: text.length, lines: lines.length, redact_lines_ms: dist3(times), redact_text_ms: dist3(whole), goal_ms: 1 };
+}
+
 async function waitUntil(fn, timeoutMs = 10_000) {
   const end = Date.now() + timeoutMs;
   for (;;) {
@@ -596,10 +620,10 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, node_flags: process.execArgv.join(' ') },
   quick,
 };
-// --only a,b runs a part of it: replay, supervisor, live, serve, telegram, sustained, docker.
+// --only a,b runs a part of it: replay, supervisor, redact, live, serve, telegram, sustained, docker.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
-const sections = { replay: benchReplay, supervisor: benchPlan, live: benchEventToPending, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
+const sections = { replay: benchReplay, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
 report.section_seconds = {};
 for (const [name, run] of Object.entries(sections)) {
   if (!want(name)) continue;

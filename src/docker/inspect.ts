@@ -4,7 +4,7 @@
 // the engine is decoded as UTF-8 (invalid bytes replaced), stripped of ANSI codes and redacted.
 import type Docker from 'dockerode';
 import stripAnsi from 'strip-ansi';
-import { redact } from '../domain/redact.js';
+import { redact, redactLines } from '../domain/redact.js';
 
 /** The most log lines one read asks for (/logs, `control-plane logs`, LOG_TAIL_LINES). */
 export const MAX_LOG_LINES = 200;
@@ -64,7 +64,8 @@ export function tidyLogs(raw: Buffer, lines: number, capBytes = LOG_CAP_BYTES): 
   const text = new TextDecoder('utf-8', { fatal: false }).decode(raw);
   let all = text.split(/\r?\n/).filter((l) => l.length > 0);
   if (all.every((l) => TIMESTAMP.test(l))) all = all.map((l, i) => ({ l, i, t: sortableTime(l.slice(0, l.indexOf(' '))) })).sort((a, b) => (a.t < b.t ? -1 : a.t > b.t ? 1 : a.i - b.i)).map((x) => x.l);
-  all = all.slice(-lines).map((l) => redact(stripAnsi(l)));
+  // A private key printed over several lines is removed whole (redactLines).
+  all = redactLines(all.slice(-lines).map((l) => stripAnsi(l)));
   const out: string[] = [];
   let bytes = 0;
   for (let i = all.length - 1; i >= 0; i--) {
