@@ -59,7 +59,26 @@ interface AgentState {
   version: 1;
   seq: number;
   services: Record<string, ServiceVerdict>;
+  /** Per service, which containers (id and start time) the verdict was reported for. */
+  instances?: Record<string, string>;
   disk: Record<string, 'high' | 'normal'>;
+}
+
+/**
+ * Whether an engine event can change what the agent reports: a container it watches (by name),
+ * anything but an exec (health checks run one every few seconds). An event it cannot read counts.
+ */
+export function eventMatters(line: string, watched: ReadonlySet<string>): boolean {
+  let e: { Action?: unknown; status?: unknown; Actor?: { Attributes?: { name?: unknown } } };
+  try {
+    e = JSON.parse(line) as typeof e;
+  } catch {
+    return true;
+  }
+  const action = String(e.Action ?? e.status ?? '');
+  if (action.startsWith('exec_')) return false;
+  const name = e.Actor?.Attributes?.name;
+  return typeof name !== 'string' || watched.has(name);
 }
 
 const HIGH_PCT = 90;
@@ -92,6 +111,12 @@ export class Agent {
   private eventsStream: NodeJS.ReadableStream | undefined;
   private stopped = true;
   private lastRefresh = 0;
+  /** When the last heartbeat was written (a heartbeat at most every interval). */
+  private lastBeat = Number.NEGATIVE_INFINITY;
+  private lastEngineOk: boolean | undefined;
+  /** Engine events that could not change anything (execs, containers not watched), counted. */
+  readonly ignoredEvents = { count: 0 };
+  private partial = '';
   private lastEventAt: number;
   private readonly clock: Clock;
   /** Inspections run as a Runner's passes: every interval, at once on an engine event, never two at once. */
@@ -148,9 +173,20 @@ export class Agent {
         this.eventsStream = stream;
         attempt = 1;
         await new Promise<void>((resolve) => {
-          stream.on('data', () => {
+          stream.on('data', (chunk: Buffer | string) => {
             this.lastEventAt = Math.floor(this.now() / 1000);
-            this.loop.kick();
+            // One JSON object per line; only events about watched containers start a pass.
+            const text = this.partial + chunk.toString();
+            const lines = text.split('\n');
+            this.partial = lines.pop() ?? '';
+            const watched = new Set(Object.values(this.o.desired().services).flatMap((sv) => (sv.monitor ? sv.containers : [])));
+            let kick = false;
+            for (const line of lines) {
+              if (line.trim() === '') continue;
+              if (eventMatters(line, watched)) kick = true;
+              else this.ignoredEvents.count++;
+            }
+            if (kick) this.loop.kick();
           });
           stream.on('end', resolve);
           stream.on('close', resolve);
@@ -203,7 +239,12 @@ export class Agent {
       const { verdict, detail } = verdictOf(infos);
       if (verdict === 'starting') continue;
       const prev = this.state.services[s.service];
-      if (prev === verdict && !full) continue;
+      // New containers (a recreate, an image update) are reported once they settle, even with the
+      // same verdict: the control plane's verification waits for a report made after them.
+      const instances = infos.map((i) => (i ? `${i.Id ?? ''}@${i.State.StartedAt ?? ''}` : '-')).join(',');
+      const renewed = verdict === 'healthy' && this.state.instances?.[s.service] !== undefined && this.state.instances[s.service] !== instances;
+      (this.state.instances ??= {})[s.service] = instances;
+      if (prev === verdict && !full && !renewed) continue;
       const type = verdict === 'healthy' ? (prev && prev !== 'healthy' ? 'service_recovered' : 'service_healthy') : verdict;
       out.push({ ts, node: this.o.node, type, service: s.service, ...(Object.keys(detail).length ? { detail } : {}) });
       this.state.services[s.service] = verdict;
@@ -231,15 +272,23 @@ export class Agent {
         () => false,
       );
     }
-    const beat = { engine: engineOk ? 'ok' : 'unreachable', ...(this.o.once ? { once: true } : { interval_s: Math.round(this.o.intervalMs / 100) / 10 }) };
-    out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: beat });
+    // A heartbeat at most every interval (a pass an engine event started adds none), and at once
+    // when the engine's state changed.
+    if (now - this.lastBeat >= this.o.intervalMs * 0.9 || engineOk !== this.lastEngineOk) {
+      const beat = { engine: engineOk ? 'ok' : 'unreachable', ...(this.o.once ? { once: true } : { interval_s: Math.round(this.o.intervalMs / 100) / 10 }) };
+      out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: beat });
+      this.lastBeat = now;
+      this.lastEngineOk = engineOk;
+    }
     if (full) this.lastRefresh = now;
-    const events = out.map((e) => ({ ...e, seq: ++this.state.seq, agent: this.instance }));
-    // The seq is saved before anything leaves, so a restart never reuses one.
-    await writeJsonAtomic(this.stateFile, this.state);
-    await this.o.sink.write(events);
+    if (out.length > 0) {
+      const events = out.map((e) => ({ ...e, seq: ++this.state.seq, agent: this.instance }));
+      // The seq is saved before anything leaves, so a restart never reuses one.
+      await writeJsonAtomic(this.stateFile, this.state);
+      await this.o.sink.write(events);
+      this.stats.emitted += events.length;
+    }
     this.stats.passes++;
-    this.stats.emitted += events.length;
   }
 }
 

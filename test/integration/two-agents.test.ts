@@ -51,7 +51,7 @@ describe('two agents for one node', () => {
     await once.init();
     await once.pass();
     expect(once.instance).not.toBe(running.instance);
-    await clock.advance(5_000);
+    await clock.advance(25_000);
     state.running = false;
     await running.pass();
 

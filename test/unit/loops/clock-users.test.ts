@@ -46,14 +46,18 @@ describe('Agent', () => {
     await agent.init();
     await agent.start();
     await waitFor(() => streams.length === 1);
-    const passes = () => written.filter((w) => w.some((e) => e.type === 'node_heartbeat')).length;
+    const passes = () => agent.stats.passes;
+    const beats = () => written.filter((w) => w.some((e) => e.type === 'node_heartbeat')).length;
     await waitFor(() => passes() >= 1);
     const first = passes();
     expect(written[0]!.map((e) => e.type)).toEqual(['service_healthy', 'node_heartbeat']);
     streams[0]!.write('{"status":"die"}\n');
     await waitFor(() => passes() === first + 1, { what: 'a pass on the engine event' });
+    // Nothing changed and the interval has not passed: that pass wrote nothing, not even a heartbeat.
+    expect(written).toHaveLength(1);
     await clock.advance(30_000);
     await waitFor(() => passes() === first + 2, { what: 'a pass on the interval' });
+    await waitFor(() => beats() === 2, { what: 'the heartbeat of the interval' });
     // The stream ends (dockerd restarted): a new one is opened after 250–750 ms, not before.
     streams[0]!.end();
     await clock.advance(249);
@@ -171,4 +175,58 @@ describe('Executor', () => {
     expect(await store.list('running')).toEqual([]);
     expect(engineCalls).toBe(0);
   });
+
+  it('writes what changed: execs and other containers start no pass; a heartbeat per interval; new containers reported once they settle', async () => {
+    const clock = new FakeClock(T0);
+    const streams: PassThrough[] = [];
+    let app = { Id: 'a1', StartedAt: '2026-05-27T13:00:00Z', Running: true };
+    const docker = {
+      getContainer: () => ({ inspect: async () => ({ Id: app.Id, Name: '/app', State: { Status: app.Running ? 'running' : 'exited', Running: app.Running, Restarting: false, StartedAt: app.StartedAt }, Config: {} }) }),
+      getEvents: async () => {
+        const s = new PassThrough();
+        streams.push(s);
+        return s;
+      },
+      ping: async () => 'OK',
+    } as unknown as Docker;
+    const written: AgentEvent[] = [];
+    const agent = new Agent({
+      node: 'n1',
+      desired: () => ({ node: 'n1', docker: {}, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } }),
+      docker,
+      sink: { write: async (e) => void written.push(...e) },
+      stateDir: dir,
+      log: memoryLogger().log,
+      intervalMs: 10_000,
+      diskPaths: [],
+      clock,
+    });
+    await agent.init();
+    await agent.start();
+    await waitFor(() => streams.length === 1 && agent.stats.passes >= 1);
+    const passes = agent.stats.passes;
+    // An hour of a 1 s health check of another container (exec_create/start/die, health_status)
+    // and of execs into the watched one: no pass at all.
+    const other = (action: string, name: string) => JSON.stringify({ Type: 'container', Action: action, Actor: { ID: 'x', Attributes: { name } } });
+    for (let i = 0; i < 60; i++) {
+      streams[0]!.write(`${other('exec_create: curl -f localhost', 'grafana')}\n${other('exec_start: curl -f localhost', 'grafana')}\n${other('exec_die', 'grafana')}\n`);
+      streams[0]!.write(`${other('health_status: healthy', 'grafana')}\n${other('exec_start: sh', 'app')}\n`);
+    }
+    await waitFor(() => agent.ignoredEvents.count === 300, { what: 'the events read' });
+    expect(agent.stats.passes).toBe(passes);
+    // Almost ten minutes on the clock (the full refresh comes at ten): one heartbeat per interval
+    // and nothing else.
+    for (let i = 1; i <= 59; i++) {
+      await clock.advance(10_000);
+      await waitFor(() => agent.stats.passes >= passes + i, { what: `pass ${i}` });
+    }
+    await waitFor(() => written.filter((e) => e.type === 'node_heartbeat').length === 60, { what: '60 heartbeats' });
+    expect(written.filter((e) => e.type !== 'node_heartbeat').map((e) => e.type)).toEqual(['service_healthy']);
+    // The container is recreated (an update): an event about it starts a pass, and the new
+    // container is reported healthy again although the verdict did not change.
+    app = { Id: 'a2', StartedAt: '2026-05-27T15:00:05Z', Running: true };
+    streams[0]!.write(`${other('start', 'app')}\n`);
+    await waitFor(() => written.filter((e) => e.type === 'service_healthy').length === 2, { what: 'the new container reported' });
+    await agent.stop();
+  }, 60_000);
 });
