@@ -9,12 +9,18 @@ import { encode } from './callback-data.js';
 import type { BotContext, BotKit } from './context.js';
 import { esc, HELP_TEXT, renderHistory, renderSilences, renderStatus } from './render.js';
 
+/** The /silence list as it is now: text and a Remove button per silence. */
+export async function silenceList(kit: BotKit): Promise<ReturnType<typeof renderSilences>> {
+  const { deps } = kit;
+  return renderSilences(await deps.supervisorState.activeSilences(deps.now()), deps.now(), (id) => encode({ op: 'removeSilence', ref: id }));
+}
+
 /** /silence target duration [reason] (an admin), or the list of silences (anyone). */
 async function silence(kit: BotKit, ctx: BotContext): Promise<void> {
   const { deps } = kit;
   const args = String(ctx.match ?? '').trim().split(/\s+/).filter(Boolean);
   if (args.length === 0) {
-    const r = renderSilences(await deps.supervisorState.activeSilences(deps.now()), deps.now(), (id) => encode({ op: 'removeSilence', ref: id }));
+    const r = await silenceList(kit);
     return void (await kit.reply(ctx, r.text, { buttons: r.buttons }));
   }
   if (!(await requireAdmin(kit, ctx, '/silence'))) return;

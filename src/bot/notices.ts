@@ -1,7 +1,8 @@
 // Buttons on notices and silences: confirm a held bulk removal, remove a silence.
 import { Composer } from 'grammy';
 import { requireAdmin } from './auth.js';
-import { answer, onButtons, type BotContext, type BotKit } from './context.js';
+import { silenceList } from './commands.js';
+import { answer, onButtons, pressedOn, type BotContext, type BotKit } from './context.js';
 
 export function noticeComposer(kit: BotKit): Composer<BotContext> {
   const c = new Composer<BotContext>();
@@ -21,6 +22,13 @@ export function noticeComposer(kit: BotKit): Composer<BotContext> {
     const n = await kit.deps.supervisorState.removeSilence(b.ref);
     kit.deps.kickSupervisor();
     await answer(ctx, n ? 'Silence removed.' : 'That silence is gone already.');
+    // The list the button was on shows what is left (its entry and button gone).
+    const at = pressedOn(ctx);
+    const rec = at ? kit.outbox.byMessage(at.chat, at.message) : undefined;
+    if (rec) {
+      const r = await silenceList(kit);
+      await kit.outbox.upsert(rec.key, { chatId: rec.chat_id, text: r.text, buttons: r.buttons, meta: rec.meta, urgent: true });
+    }
   });
   return c;
 }

@@ -396,6 +396,18 @@ describe('commands', () => {
     expect(await reply('/silence n1/nosuch 1h')).toMatch(/Not silenced: no service "nosuch" in hosts\/n1\/services\.yaml \(services: /);
     expect(await reply('/silence n1/s3 3h')).toMatch(/Silence extended for <b>n1\/s3<\/b>/);
     expect(await reply('/silence n1 1h', STRANGER)).toMatch(/Not authorized/);
+    // The list shows the time left; Remove edits it: the entry and its button are gone.
+    expect(await reply('/silence n2/web 30m')).toMatch(/Silenced <b>n2\/web<\/b>/);
+    const listMsg = api.callsOf('sendMessage').length;
+    await reply('/silence');
+    const shown = [...api.messages.values()].filter((m) => m.chat_id === CHAT && /Active silences/.test(m.text)).at(-1)!;
+    expect(shown.text).toMatch(/n1\/s3<\/b> until \d\d:\d\d UTC \(3h left\)/);
+    expect(shown.text).toMatch(/n2\/web<\/b> until \d\d:\d\d UTC \(30m left\)/);
+    const removed = api.press(shown.message_id, api.button(shown.message_id, 'Remove n2/web'), ADMIN);
+    expect((await answered(removed)).text).toBe('Silence removed.');
+    await waitFor(() => !/n2\/web/.test(api.messages.get(shown.message_id)!.text), { what: 'the list edited' });
+    expect(buttons(api.messages.get(shown.message_id))).toEqual(['Remove n1/s3']);
+    expect(api.callsOf('sendMessage').length).toBe(listMsg + 1);
     await store().transition({ id: 'container-restart-n1-s1', from: 'pending', to: 'rejected', by: 'cli:x', patch: { rejected_by: { via: 'cli', name: 'x' } } });
     expect(await reply('/history 5')).toMatch(/container-restart-n1-s1[\s\S]*Rejected/);
 
