@@ -123,9 +123,8 @@ or configuration. Run 'control-plane actions <command> --help' for one command.`
 HELP['actions list'] = `Usage: control-plane actions list [--state S[,S…]] [-o table|json] [--json]
 
 Lists actions in the states given (default: open = pending, approved, running), newest change
-first, as
-an aligned table with a header, or as a JSON array. States: pending, approved, running, completed,
-failed, rejected, cancelled, open, all; several separated by commas.`;
+first, as an aligned table with a header, or as a JSON array. States: pending, approved, running,
+completed, failed, rejected, cancelled, open, all; several separated by commas.`;
 HELP['actions show'] = `Usage: control-plane actions show <id> [-o table|json] [--json]
 
 Prints the open instance of <id>, or its newest finished one: what it does, its state, and its
@@ -188,8 +187,36 @@ function parse(command: string, argv: string[], options: Opts): { values: Record
     const r = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${HELP[command] ?? USAGE}`);
+    throw new UsageError(`${optionProblem((err as Error).message, Object.keys(options))}\n\n${HELP[command] ?? USAGE}`);
   }
+}
+
+/** Node's parser error in our words: `unknown option --stat (did you mean --state?)`. */
+function optionProblem(message: string, options: readonly string[]): string {
+  const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec(message)?.[1];
+  if (unknown) {
+    const guess = didYouMean(unknown.replace(/^-+/, '').split('=')[0]!, [...options, 'help']);
+    return `unknown option ${unknown}${guess ? ` (did you mean --${guess}?)` : ''}`;
+  }
+  const missing = /^Option '(-{1,2}[^']*?)(?: <value>)?' argument missing/.exec(message)?.[1];
+  if (missing) return `${missing.split(',').at(-1)!.trim()} needs a value`;
+  return message.split('. To specify')[0]!;
+}
+
+/** The candidate closest to `word` (two edits at most, or a prefix of it), if any. */
+function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const dist = (a: string, b: string): number => {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+    for (let i = 1; i <= a.length; i++) for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    return d[a.length]![b.length]!;
+  };
+  let best: { c: string; d: number } | undefined;
+  for (const c of candidates) {
+    const d = c.startsWith(word) && word.length >= 3 ? 1 : dist(word, c);
+    if (d <= 2 && (!best || d < best.d)) best = { c, d };
+  }
+  return best?.c;
 }
 
 function config(env: NodeJS.ProcessEnv): Config {
@@ -201,6 +228,10 @@ async function cmdCheck(argv: string[], env: NodeJS.ProcessEnv): Promise<number>
   if (values.help) return help('check');
   const format = outputFormat(values);
   const hostsDir = path.resolve((values.hosts as string | undefined) ?? (env.HOSTS_DIR || './hosts'));
+  if (!existsSync(hostsDir)) {
+    if (values.hosts !== undefined) throw new UsageError(`--hosts ${values.hosts}: no such directory`);
+    throw new ConfigError('HOSTS_DIR', `${hostsDir} does not exist: point HOSTS_DIR at the directory with <node>/services.yaml (the repository's hosts/ is an example)`);
+  }
   const load = await loadDesired(hostsDir);
   const nodes = Object.values(load.desired);
   const services = nodes.reduce((n, d) => n + Object.keys(d.services).length, 0);
@@ -338,9 +369,15 @@ function detail(a: Action): string {
 
 function actionsTable(list: readonly Action[]): string {
   return table(
-    ['STATE', 'ID', 'TYPE', 'RISK', 'TARGET', 'TRIGGER', 'UPDATED', 'DETAIL'],
-    list.map((a) => [a.state, a.id, a.type, a.risk, target(a), a.trigger, a.updated_at.slice(0, 19).replace('T', ' '), detail(a)]),
+    ['STATE', 'ID', 'TYPE', 'RISK', 'TARGET', 'TRIGGER', 'VERIFIED', 'UPDATED', 'DETAIL'],
+    list.map((a) => [a.state, a.id, a.type, a.risk, target(a), a.trigger, verifiedCell(a), a.updated_at.slice(0, 19).replace('T', ' '), detail(a)]),
   );
+}
+
+/** Whether the service reported healthy after a completed restart, redeploy or update. */
+function verifiedCell(a: Action): string {
+  if (a.state !== 'completed' || a.type === 'disk_cleanup') return '-';
+  return a.verified === true ? 'yes' : a.verified === false ? 'no' : 'waiting';
 }
 
 /** `--state pending,failed` → the states (domain/actions.ts `statesFrom`); a bad one is a usage error. */
@@ -394,7 +431,7 @@ async function decide(sub: 'approve' | 'reject', arg: string, store: ActionStore
   } catch (err) {
     if (!(err instanceof TransitionError)) throw err;
     const cur = err.current;
-    process.stderr.write(cur ? `control-plane: ${arg} is not pending any more: it is ${cur.state}${cur.cancel_reason ? ` (${cur.cancel_reason})` : ''} since ${cur.updated_at}\n` : `control-plane: no action ${arg}\n`);
+    process.stderr.write(cur ? `control-plane: ${arg} is not pending any more: it is ${cur.state}${cur.cancel_reason ? ` (${cur.cancel_reason})` : ''} since ${cur.updated_at}\n` : `control-plane: no action ${arg} (control-plane actions list shows the open ones, --state all every one)\n`);
     return 1;
   }
 }
@@ -423,7 +460,7 @@ async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promise<numbe
       const format = outputFormat(values);
       const a = await new ActionStore(dataDir(env, cfg).actions).get(arg);
       if (!a) {
-        process.stderr.write(`control-plane: no action ${arg}\n`);
+        process.stderr.write(`control-plane: no action ${arg} (control-plane actions list shows the open ones, --state all every one)\n`);
         return 1;
       }
       const evidence = await new EvidenceStore(path.join(dataDir(env, cfg).actions, 'evidence')).read(a.id, a.instance);
@@ -462,7 +499,8 @@ async function cmdLogs(argv: string[], env: NodeJS.ProcessEnv): Promise<number> 
   const target = positionals[0];
   const t = serviceTarget(target);
   const lines = values.lines === undefined ? cfg.logTailLines : Number(values.lines);
-  if (!t || positionals.length > 1 || !Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) throw new UsageError(HELP.logs!);
+  if (!Number.isInteger(lines) || lines < 1 || lines > MAX_LOG_LINES) throw new UsageError(`--lines must be a whole number from 1 to ${MAX_LOG_LINES}, not ${JSON.stringify(values.lines)}\n\n${HELP.logs}`);
+  if (!t || positionals.length > 1) throw new UsageError(`${positionals.length > 1 ? `one <node>/<service>, not ${positionals.length}` : target ? `${JSON.stringify(target)} is not <node>/<service>` : 'which service? <node>/<service> is needed'}\n\n${HELP.logs}`);
   const desired = await desiredNow(env, cfg);
   const unknown = unknownTarget(desired, target!);
   if (unknown) throw new UsageError(`not read: ${unknown}; logs reads only the containers services.yaml names for a service`);
@@ -752,6 +790,13 @@ function help(command?: string): number {
   return 0;
 }
 
+const COMMANDS = ['run', 'check', 'replay', 'observe', 'actions', 'silence', 'agent', 'mirror', 'logs', 'updates', 'hosts', 'version', 'help'];
+
+function commandGuess(command: string): string {
+  const guess = didYouMean(command, COMMANDS);
+  return guess ? ` (did you mean ${guess}?)` : '';
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -798,7 +843,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       case '-h':
         return help();
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+        throw new UsageError(`unknown command ${JSON.stringify(command)}${commandGuess(command)}\n\n${USAGE}`);
     }
   } catch (err) {
     if (err instanceof ConfigError) {

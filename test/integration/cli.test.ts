@@ -79,7 +79,21 @@ describe('configuration errors stop the start with one line and exit 2', () => {
     expect(none.code).toBe(2);
     expect(none.err).toMatch(/^control-plane: a command is needed\n\ncontrol-plane — keeps/);
     expect(cli(['help']).code).toBe(0);
-    expect(cli(['actions', 'list', '--help']).out).toMatch(/newest change\nfirst/);
+    expect(cli(['actions', 'list', '--help']).out).toMatch(/newest change\nfirst, as an aligned table/);
+    // Unknown options, commands and bad values say what is wrong, with a guess where there is one.
+    const stat = cli(['actions', 'list', '--stat', 'completed']);
+    expect(stat.code).toBe(2);
+    expect(stat.err).toMatch(/^control-plane: unknown option --stat \(did you mean --state\?\)\n\nUsage: control-plane actions list/);
+    expect(stat.err).not.toMatch(/positional argument/);
+    expect(cli(['actions', 'list', '--state']).err).toMatch(/^control-plane: --state needs a value/);
+    expect(cli(['actoins']).err).toMatch(/^control-plane: unknown command "actoins" \(did you mean actions\?\)/);
+    const lines = cli(['logs', 'n1/web', '--lines', '500']);
+    expect(lines.code).toBe(2);
+    expect(lines.err).toMatch(/^control-plane: --lines must be a whole number from 1 to 200, not "500"/);
+    expect(cli(['logs', 'web']).err).toMatch(/^control-plane: "web" is not <node>\/<service>/);
+    const hosts = cli(['check', '--hosts', '/nonexistent-hcp']);
+    expect(hosts.code).toBe(2);
+    expect(hosts.err).toMatch(/^control-plane: --hosts \/nonexistent-hcp: no such directory/);
     expect(cli(['check', '--nope']).code).toBe(2);
   });
 });
@@ -190,7 +204,7 @@ describe('the CLI as kubectl and amtool users expect it', () => {
     const r = cli(['actions', 'list', '--state', 'pending,rejected']);
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^STATE\s+ID\s+TYPE\s+RISK\s+TARGET\s+TRIGGER\s+UPDATED\s+DETAIL$/);
+    expect(lines[0]).toMatch(/^STATE\s+ID\s+TYPE\s+RISK\s+TARGET\s+TRIGGER\s+VERIFIED\s+UPDATED\s+DETAIL$/);
     expect(lines).toHaveLength(3);
     // Newest first (the rejection is the latest change); every column starts at the same place.
     expect(lines[1]).toMatch(/^rejected\s+container-restart-n1-web\s/);
@@ -204,6 +218,15 @@ describe('the CLI as kubectl and amtool users expect it', () => {
     expect(JSON.parse(cli(['actions', 'show', 'redeploy-n1-app', '-o', 'json']).out).id).toBe('redeploy-n1-app');
     expect(cli(['actions', 'list', '--state', 'pending,bogus']).code).toBe(2);
     expect(cli(['actions', 'list', '-o', 'yaml']).code).toBe(2);
+    // A completed action says whether the service reported healthy afterwards.
+    const store = new ActionStore(layout(path.join(dir, 'homelab')).actions);
+    await store.transition({ id: 'redeploy-n1-app', from: 'pending', to: 'approved', by: 'test' });
+    await store.transition({ id: 'redeploy-n1-app', from: 'approved', to: 'running', by: 'test' });
+    const done = await store.transition({ id: 'redeploy-n1-app', from: 'running', to: 'completed', by: 'test' });
+    const row = () => cli(['actions', 'list', '--state', 'completed']).out.trimEnd().split('\n');
+    expect(row()[1]).toMatch(/^completed\s+redeploy-n1-app\s+redeploy\s+guarded\s+n1\/app\s+healthcheck_failed\s+waiting\s/);
+    await store.annotate('completed', done, { verified: true, verification: { verified: true, after_s: 3 } });
+    expect(row()[1]).toMatch(/\s+yes\s/);
   });
 
   it('run from another directory: says which HOMELAB_ROOT it used and never creates it', async () => {

@@ -183,7 +183,7 @@ describe('approving and rejecting from the CLI or with mv', () => {
     r = cli(['actions', 'reject', ID]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/is not pending any more: it is approved/);
-    expect(cli(['actions', 'approve', 'no-such-action']).err).toMatch(/no action no-such-action/);
+    expect(cli(['actions', 'approve', 'no-such-action']).err).toMatch(/no action no-such-action \(control-plane actions list shows the open ones, --state all every one\)/);
     const list = cli(['actions', 'list']);
     expect(list.out).toMatch(/approved\s+container-restart-chelsty-infra-zigbee2mqtt/);
     expect(JSON.parse(cli(['actions', 'list', '--state', 'approved', '--json']).out)).toHaveLength(1);
