@@ -12,8 +12,8 @@ import { DEFAULT_PLAN_CONFIG } from './domain/plan.js';
 import { Runner } from './loops/runner.js';
 import { Supervisor } from './loops/supervisor.js';
 import { Executor } from './loops/executor.js';
-import { engineOptionsOf, hasSshCredentials, sshCredentialsHint, sshTarget, unauthenticatedTcp, type DockerTarget, type EngineOptions } from './docker/engine.js';
-import { knownHostsName, listsHost, parseKnownHosts, readKnownHosts, type KnownHosts } from './docker/known-hosts.js';
+import { engineOptionsOf } from './docker/engine.js';
+import { remoteTargetWarnings } from './docker/target-warnings.js';
 import { TelegramBot } from './bot/bot.js';
 import { Inspector } from './loops/inspector.js';
 import { EvidenceStore } from './store/evidence.js';
@@ -28,7 +28,7 @@ import { DesiredStore, problemWhere, type DesiredProblem } from './store/desired
 import { checkOneFilesystem, ensureLayout, layout, pidFile, storageStatus, type Layout } from './store/paths.js';
 import { Bus } from './app/bus.js';
 import { Lifecycle, type Component } from './app/lifecycle.js';
-import { executorComponent, inspectorComponent, pidFileComponent, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
+import { executorComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
 import { UpdatesStore } from './store/updates.js';
 import { RegistryClient } from './docker/registry.js';
 import { UpdateChecker } from './loops/updates.js';
@@ -80,6 +80,7 @@ export async function readLivePid(stateDir: string): Promise<number | undefined>
 }
 
 export async function startControlPlane(config: Config, log: Logger, clock: Clock = realClock): Promise<Running> {
+  await probeListen(config);
   const l = await claimRoot(config);
   const lifecycle = new Lifecycle(log, clock);
   try {
@@ -138,7 +139,7 @@ async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, 
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
   reportDesiredProblems(log, first.problems, desired.current());
-  warnRemoteTargets(log, desired.current(), engineOptionsOf(config));
+  for (const w of remoteTargetWarnings(desired.current(), engineOptionsOf(config))) log.warn({ node: w.node }, w.message);
   const observer = new Observer({ layout: l, config, log: log.child({ component: 'observer' }), now, desired: () => desired.current(), clock });
   await observer.init();
   const actions = new ActionStore(l.actions, now);
@@ -351,29 +352,6 @@ function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, R
     ...(telegram ? { telegram: () => telegram.outbox.health } : {}),
   });
 }
-
-/**
- * One warning at start per remote target that cannot work or is not protected: ssh:// without
- * credentials or whose host key is not pinned yet, tcp:// off this machine without TLS.
- */
-function warnRemoteTargets(log: Logger, desired: Readonly<Record<string, { node: string; docker: DockerTarget }>>, opts: EngineOptions): void {
-  let known: KnownHosts | undefined;
-  for (const dn of Object.values(desired)) {
-    const url = dn.docker.url;
-    if (url?.startsWith('ssh://')) {
-      if (!hasSshCredentials(opts)) log.warn({ node: dn.node }, `${dn.node}: ${sshCredentialsHint(url)}; until then its actions fail`);
-      known ??= parseKnownHosts(readKnownHosts(opts.knownHostsPath).text);
-      const { host, port } = sshTarget(url);
-      if (!listsHost(known, knownHostsName(host, port))) {
-        log.warn({ node: dn.node }, `${dn.node}: the SSH host key of ${url} is not in SSH_KNOWN_HOSTS (${opts.knownHostsPath}); until it is, every connection is refused: run control-plane hosts trust ${dn.node}`);
-      }
-    }
-    if (unauthenticatedTcp(dn.docker)) {
-      log.warn({ node: dn.node }, `${dn.node}: ${url} is plain HTTP without authentication: anyone who reaches that port is root on ${dn.node}; use tls: (docs/operator/remote-engines.md) or ssh://`);
-    }
-  }
-}
-
 
 /** Services services.yaml asks to watch that world state has never heard of. */
 function currentMissing(world: { services: Record<string, unknown> }, desired: ReturnType<DesiredStore['current']>): number {

@@ -1,6 +1,7 @@
 // The control plane's components, each with start(signal)/stop() for the Lifecycle, in the order
 // main.ts starts them (and the reverse of the order they stop in).
 import { promises as fs } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import type { buildServer } from '../api/server.js';
@@ -120,6 +121,32 @@ export function telegramComponent(bot: TelegramBot, drain: () => boolean = () =>
   return { name: 'telegram', start: () => bot.start(), stop: () => bot.stop(drain()), stopBudgetMs: 4500 };
 }
 
+/** A listen that failed, as the setting to change (HOST or PORT). */
+function listenError(err: unknown, config: Config): ConfigError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const variable = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'HOST' : 'PORT';
+  return new ConfigError(variable, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}${variable === 'PORT' ? ' (another process uses that port? set PORT)' : ' (not an address of this machine; set HOST)'}`);
+}
+
+/**
+ * Before anything slow (the replay, Telegram): is HOST:PORT free? A taken port is said at once.
+ * (The web server listens for real at the end of the start; this only finds the usual mistake early.)
+ */
+export async function probeListen(config: Config): Promise<void> {
+  if (config.port === 0) return;
+  const srv = net.createServer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen({ host: config.host, port: config.port, exclusive: true }, () => resolve());
+    });
+  } catch (err) {
+    throw listenError(err, config);
+  } finally {
+    await new Promise<void>((resolve) => srv.close(() => resolve()));
+  }
+}
+
 /** The web server; a listen that fails names HOST or PORT. */
 export function serverComponent(server: ReturnType<typeof buildServer>, config: Config, address: { value: string }): Component {
   return {
@@ -129,9 +156,7 @@ export function serverComponent(server: ReturnType<typeof buildServer>, config: 
       try {
         address.value = await server.listen({ host: config.host, port: config.port });
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const variable = code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'HOST' : 'PORT';
-        throw new ConfigError(variable, `cannot listen on ${config.host}:${config.port}: ${(err as Error).message}${variable === 'PORT' ? ' (another process uses that port? set PORT)' : ' (not an address of this machine; set HOST)'}`);
+        throw listenError(err, config);
       }
     },
     stop: () => server.close(),

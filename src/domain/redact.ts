@@ -18,7 +18,7 @@ const PRIVATE_KEY_BLOCK = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S
 const PRIVATE_KEY_TAIL = /^[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----/;
 
 /** Secret names: a setting or flag with one of these in its name holds a secret. */
-const NAMES = 'password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?key|credentials?';
+const NAMES = 'password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|client[_-]?secret|auth[_-]?key';
 
 const RULES: [RegExp, string][] = [
   // Telegram bot tokens: 123456789:AA… (35 characters after the colon), also inside /bot<token>/.

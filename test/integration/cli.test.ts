@@ -172,6 +172,9 @@ describe('control-plane run: a start either fully succeeds or exits 2 naming the
     expect(r.err.trim()).toMatch(new RegExp(`^control-plane: configuration error: PORT: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE.*set PORT\\)$`));
     const { existsSync } = await import('node:fs');
     expect(existsSync(path.join(dir, 'homelab', 'state', 'control-plane.pid'))).toBe(false);
+    // Found before anything slow: no replay, no data directory laid out.
+    expect(r.out).not.toMatch(/observer checkpoint|replaying/);
+    expect(existsSync(path.join(dir, 'homelab', 'world'))).toBe(false);
   });
 });
 

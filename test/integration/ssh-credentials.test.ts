@@ -70,6 +70,17 @@ describe('ssh:// without credentials', () => {
     expect(warned.filter((m) => /without authentication/.test(m))).toEqual([expect.stringMatching(/^nas: tcp:\/\/10\.0\.0\.9:2375 is plain HTTP without authentication: anyone who reaches that port is root on nas; use tls:/)]);
   });
 
+  it('one line per ssh:// node with both problems, and none for a node that watches nothing', async () => {
+    await writeHosts(path.join(root, 'hosts'), {
+      pi: `docker:\n  url: ssh://root@127.0.0.1:${port}\nservices:\n  app: {}\n`,
+      ha: 'docker:\n  url: ssh://homelab@10.0.0.8\nservices:\n  homeassistant:\n    monitor: false\n',
+    });
+    const mem = memoryLogger();
+    running = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, 'homelab'), HOSTS_DIR: path.join(root, 'hosts'), RECONCILE_INTERVAL_S: '3600', SSH_KNOWN_HOSTS: path.join(root, 'none') }), mem.log);
+    const warned = mem.lines.filter((x) => x.level === 40 && /ssh:\/\//.test(String(x.msg))).map((x) => String(x.msg));
+    expect(warned).toEqual([expect.stringMatching(/^pi: ssh:\/\/root@127\.0\.0\.1:\d+ needs SSH credentials: set SSH_KEY_PATH .*, and the SSH host key of ssh:\/\/root@127\.0\.0\.1:\d+ is not in SSH_KNOWN_HOSTS .*: run control-plane hosts trust pi; until then its actions fail$/)]);
+  });
+
   it('a server that hangs up is explained, and no DEP0170 warning is printed', async () => {
     const script = `
       import { engineFor, explainDockerError } from ${JSON.stringify(path.join(repoRoot, 'dist', 'docker', 'engine.js'))};

@@ -104,5 +104,12 @@ describe('redact: every usual secret format (property), and nothing else (precis
       }),
       { numRuns: 500 },
     );
+    // The control plane's own sentences about secrets name them without holding one.
+    for (const line of [
+      "chelsty-ha: ssh://homelab@100.64.0.8 needs SSH credentials: set SSH_KEY_PATH to a private key file whose public key is in the node's authorized_keys",
+      'Telegram rejected the token (401 Unauthorized): get a new one from @BotFather',
+      'cannot reach piha: SSH authentication failed (check SSH_KEY_PATH or the SSH agent, and that the user may run docker)',
+      'registry 127.0.0.1:5000 wants credentials (basic auth) and DOCKER_CONFIG has none',
+    ]) expect(redact(line)).toBe(line);
   });
 });
