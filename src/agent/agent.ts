@@ -212,8 +212,40 @@ export class Agent {
     const now = this.now();
     const ts = new Date(now).toISOString();
     const full = now - this.lastRefresh >= (this.o.refreshMs ?? 600_000);
-    const out: Omit<AgentEvent, 'seq' | 'agent'>[] = [];
     const desired = this.o.desired();
+    const { events: out, engineOk: inspected } = await this.serviceEvents(desired, ts, full);
+    out.push(...(await this.diskEvents(ts, full)));
+    // With nothing to inspect, the engine is asked directly: the heartbeat must not guess.
+    const engineOk = Object.values(desired.services).some((s) => s.monitor)
+      ? inspected
+      : await Promise.resolve()
+          .then(() => this.o.docker.ping())
+          .then(
+            () => true,
+            () => false,
+          );
+    // A heartbeat at most every interval (a pass an engine event started adds none), and at once
+    // when the engine's state changed.
+    if (now - this.lastBeat >= this.o.intervalMs * 0.9 || engineOk !== this.lastEngineOk) {
+      const beat = { engine: engineOk ? 'ok' : 'unreachable', ...(this.o.once ? { once: true } : { interval_s: Math.round(this.o.intervalMs / 100) / 10 }) };
+      out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: beat });
+      this.lastBeat = now;
+      this.lastEngineOk = engineOk;
+    }
+    if (full) this.lastRefresh = now;
+    if (out.length > 0) {
+      const events = out.map((e) => ({ ...e, seq: ++this.state.seq, agent: this.instance }));
+      // The seq is saved before anything leaves, so a restart never reuses one.
+      await writeJsonAtomic(this.stateFile, this.state);
+      await this.o.sink.write(events);
+      this.stats.emitted += events.length;
+    }
+    this.stats.passes++;
+  }
+
+  /** Each watched service whose verdict changed (or all of them on a full refresh). */
+  private async serviceEvents(desired: DesiredNode, ts: string, full: boolean): Promise<{ events: Omit<AgentEvent, 'seq' | 'agent'>[]; engineOk: boolean }> {
+    const out: Omit<AgentEvent, 'seq' | 'agent'>[] = [];
     let engineOk = true;
     for (const s of Object.values(desired.services)) {
       if (!s.monitor) continue;
@@ -249,6 +281,12 @@ export class Agent {
       out.push({ ts, node: this.o.node, type, service: s.service, ...(Object.keys(detail).length ? { detail } : {}) });
       this.state.services[s.service] = verdict;
     }
+    return { events: out, engineOk };
+  }
+
+  /** Each disk path whose pressure level changed (or all of them on a full refresh). */
+  private async diskEvents(ts: string, full: boolean): Promise<Omit<AgentEvent, 'seq' | 'agent'>[]> {
+    const out: Omit<AgentEvent, 'seq' | 'agent'>[] = [];
     for (const p of this.o.diskPaths) {
       try {
         const st = await fs.statfs(p);
@@ -263,32 +301,7 @@ export class Agent {
         this.o.log.warn({ err, path: p }, 'cannot read disk usage');
       }
     }
-    // With nothing to inspect, the engine is asked directly: the heartbeat must not guess.
-    if (!Object.values(desired.services).some((s) => s.monitor)) {
-      engineOk = await Promise.resolve()
-        .then(() => this.o.docker.ping())
-        .then(
-        () => true,
-        () => false,
-      );
-    }
-    // A heartbeat at most every interval (a pass an engine event started adds none), and at once
-    // when the engine's state changed.
-    if (now - this.lastBeat >= this.o.intervalMs * 0.9 || engineOk !== this.lastEngineOk) {
-      const beat = { engine: engineOk ? 'ok' : 'unreachable', ...(this.o.once ? { once: true } : { interval_s: Math.round(this.o.intervalMs / 100) / 10 }) };
-      out.push({ ts, node: this.o.node, type: 'node_heartbeat', detail: beat });
-      this.lastBeat = now;
-      this.lastEngineOk = engineOk;
-    }
-    if (full) this.lastRefresh = now;
-    if (out.length > 0) {
-      const events = out.map((e) => ({ ...e, seq: ++this.state.seq, agent: this.instance }));
-      // The seq is saved before anything leaves, so a restart never reuses one.
-      await writeJsonAtomic(this.stateFile, this.state);
-      await this.o.sink.write(events);
-      this.stats.emitted += events.length;
-    }
-    this.stats.passes++;
+    return out;
   }
 }
 

@@ -414,7 +414,11 @@ export function renderDiagnosis(d: Diagnosis, now: number): string {
 export function renderDigest(d: Digest, now: number): string {
   const lines = [`📰 <b>Digest</b> since ${d.since.slice(0, 16).replace('T', ' ')} UTC`, ''];
   lines.push(`Incidents: ${d.opened.length} opened, ${d.resolved.length} resolved`);
-  for (const s of d.resolved.slice(0, 10)) lines.push(`  ✅ ${esc(`${s.node}/${s.service}`)}: ${esc(s.last_incident?.reason ?? 'incident')} resolved ${ago(s.last_incident?.resolved_at ?? null, now)}`);
+  for (const s of d.resolved.slice(0, 10)) {
+    const i = s.last_incident;
+    const what = `${i?.reason ?? 'incident'}${i?.last_reason ? ` (then ${i.last_reason})` : ''}`;
+    lines.push(`  ✅ ${esc(`${s.node}/${s.service}`)}: ${esc(what)} resolved ${ago(i?.resolved_at ?? null, now)}`);
+  }
   const c = d.counts;
   lines.push(`Actions: ${c.completed} completed, ${c.failed} failed, ${c.rejected} rejected, ${c.cancelled} cancelled`);
   for (const a of d.failed.slice(0, 10)) lines.push(`  ❌ <code>${esc(a.id)}</code>: ${esc(a.error ?? '')}`);

@@ -42,6 +42,11 @@ export interface ObserverModel {
   seq: Record<string, number>;
   /** The newest event time per `<node>@<agent>` stream, to forget instances silent for long. */
   seq_seen?: Record<string, string>;
+  /**
+   * Per unhealthy service whose reason changed during the incident: the reason it began with
+   * (`last_incident.reason` names it; `reason` follows the newest).
+   */
+  first_reasons?: Record<string, string | null>;
   counters: Counters;
 }
 
@@ -370,14 +375,20 @@ function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'heal
   next.last_event_at = ts;
   if (prev.status !== status) {
     if (status === 'healthy') {
-      next.last_incident = { reason: prev.reason, started_at: prev.since, resolved_at: ts };
+      // The incident is named by the reason it began with (and the one it ended with, if another).
+      const first = model.first_reasons && key in model.first_reasons ? model.first_reasons[key]! : prev.reason;
+      next.last_incident = first === prev.reason ? { reason: first, started_at: prev.since, resolved_at: ts } : { reason: first, last_reason: prev.reason, started_at: prev.since, resolved_at: ts };
     }
+    if (model.first_reasons && key in model.first_reasons) delete model.first_reasons[key];
     next.status = status;
     next.reason = reason;
     next.since = ts;
     next.changes = [...prev.changes, ts].slice(-CHANGES_KEPT);
   } else if (status === 'unhealthy' && prev.reason !== reason) {
-    // Still unhealthy, for a new reason: the reason follows, `since` keeps the incident's start.
+    // Still unhealthy, for a new reason: the reason follows, `since` and the first reason (kept
+    // aside) the incident's start.
+    const firsts = (model.first_reasons ??= {});
+    if (!(key in firsts)) firsts[key] = prev.reason;
     next.reason = reason;
   }
   if (event.type === 'service_recovered' && !next.last_incident) {

@@ -39,7 +39,10 @@ export const ServiceStatus = z.enum(['healthy', 'unhealthy', 'unknown']);
 export type ServiceStatus = z.infer<typeof ServiceStatus>;
 
 export const IncidentSchema = z.object({
+  /** The reason the incident began with. */
   reason: z.string().nullable(),
+  /** The reason it ended with, when that was another one. */
+  last_reason: z.string().nullable().optional(),
   started_at: z.string().nullable(),
   resolved_at: z.string(),
 });

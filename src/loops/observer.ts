@@ -43,6 +43,7 @@ const CheckpointSchema = z.object({
     nodes: z.record(z.string(), NodeStateSchema),
     seq: z.record(z.string(), z.number()),
     seq_seen: z.record(z.string(), z.string()).optional(),
+    first_reasons: z.record(z.string(), z.string().nullable()).optional(),
     counters: z.object({
       applied: z.number(),
       malformed: z.number(),

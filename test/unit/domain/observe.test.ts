@@ -60,7 +60,8 @@ describe('the event table', () => {
       reason: null,
       since: '2026-05-27T14:05:00.000Z',
       last_healthy_at: '2026-05-27T14:05:00.000Z',
-      last_incident: { reason: 'healthcheck_failed', started_at: '2026-05-27T14:00:00.000Z', resolved_at: '2026-05-27T14:05:00.000Z' },
+      // Named by the reason it began with, and the one it ended with.
+      last_incident: { reason: 'containers_not_running', last_reason: 'healthcheck_failed', started_at: '2026-05-27T14:00:00.000Z', resolved_at: '2026-05-27T14:05:00.000Z' },
       changes: ['2026-05-27T14:05:00.000Z'],
     });
   });
@@ -168,6 +169,22 @@ describe('seq de-duplication', () => {
     applyEvent(m, a, 'chelsty-infra');
     applyEvent(m, a, 'chelsty-infra');
     expect(m.counters.applied).toBe(2);
+  });
+});
+
+describe('an incident is named by the reason it began with', () => {
+  it('healthcheck_failed, then containers_not_running, then healthy: the incident says both, in order', () => {
+    const m = run([
+      ev('service_healthy', '2026-05-27T14:00:00.000Z'),
+      ev('healthcheck_failed', '2026-05-27T14:01:00.000Z'),
+      ev('containers_not_running', '2026-05-27T14:02:00.000Z'),
+      ev('service_healthy', '2026-05-27T14:03:00.000Z'),
+    ]);
+    expect(m.services['chelsty-infra/zigbee2mqtt']!.last_incident).toEqual({ reason: 'healthcheck_failed', last_reason: 'containers_not_running', started_at: '2026-05-27T14:01:00.000Z', resolved_at: '2026-05-27T14:03:00.000Z' });
+    expect(m.first_reasons).toEqual({});
+    // One reason all along: as before.
+    const one = run([ev('containers_not_running', '2026-05-27T14:05:00.000Z'), ev('service_healthy', '2026-05-27T14:06:00.000Z')], m);
+    expect(one.services['chelsty-infra/zigbee2mqtt']!.last_incident).toEqual({ reason: 'containers_not_running', started_at: '2026-05-27T14:05:00.000Z', resolved_at: '2026-05-27T14:06:00.000Z' });
   });
 });
 

@@ -48,7 +48,8 @@ describe('Agent', () => {
     await waitFor(() => streams.length === 1);
     const passes = () => agent.stats.passes;
     const beats = () => written.filter((w) => w.some((e) => e.type === 'node_heartbeat')).length;
-    await waitFor(() => passes() >= 1);
+    // start() inspects once, and the loop's start asks for one more at once: then it waits.
+    await waitFor(() => passes() >= 2 && clock.pending > 0, { what: 'the loop waiting on the clock' });
     const first = passes();
     expect(written[0]!.map((e) => e.type)).toEqual(['service_healthy', 'node_heartbeat']);
     streams[0]!.write('{"status":"die"}\n');
@@ -203,7 +204,7 @@ describe('Executor', () => {
     });
     await agent.init();
     await agent.start();
-    await waitFor(() => streams.length === 1 && agent.stats.passes >= 1);
+    await waitFor(() => streams.length === 1 && agent.stats.passes >= 2 && clock.pending > 0, { what: 'the loop waiting on the clock' });
     const passes = agent.stats.passes;
     // An hour of a 1 s health check of another container (exec_create/start/die, health_status)
     // and of execs into the watched one: no pass at all.
