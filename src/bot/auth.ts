@@ -34,10 +34,10 @@ export function guard(kit: BotKit): Composer<BotContext> {
  * True when the sender is an admin; otherwise says no (an alert on a press, a reply to a command),
  * logs who tried, and returns false.
  */
-export async function requireAdmin(kit: BotKit, ctx: BotContext, what: string): Promise<boolean> {
+export async function requireAdmin(kit: BotKit, ctx: BotContext, what: string, kind: 'change something' | 'read logs' = 'change something'): Promise<boolean> {
   if (isAdmin(kit.deps.options.adminIds, ctx.from)) return true;
   kit.stats.unauthorized++;
-  kit.deps.log.warn({ user: ctx.from?.id, username: ctx.from?.username, what }, 'a user who is not in TELEGRAM_ADMIN_IDS tried to change something');
+  kit.deps.log.warn({ user: ctx.from?.id, username: ctx.from?.username, what }, `a user who is not in TELEGRAM_ADMIN_IDS tried to ${kind}`);
   const text = '⛔ Not authorized: only the admins in TELEGRAM_ADMIN_IDS can do this.';
   if (ctx.callbackQuery) await ctx.answerCallbackQuery({ text, show_alert: true });
   else await kit.reply(ctx, text);

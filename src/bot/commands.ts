@@ -55,6 +55,14 @@ export function commandComposer(kit: BotKit): Composer<BotContext> {
     await kit.reply(ctx, renderHistory(list, deps.now()));
   });
   c.command('silence', (ctx) => silence(kit, ctx));
+  // Any other command (ours; one for another bot, /cmd@otherbot, is not ours to answer): say so.
+  c.on('message:entities:bot_command', async (ctx, next) => {
+    const entity = ctx.message.entities.find((e) => e.type === 'bot_command' && e.offset === 0);
+    if (!entity) return next();
+    const [name, to] = ctx.message.text.slice(1, entity.length).split('@');
+    if (to !== undefined && to.toLowerCase() !== ctx.me.username.toLowerCase()) return next();
+    await kit.reply(ctx, `Unknown command /${esc(name)}. /help lists what this bot does.`);
+  });
   return c;
 }
 

@@ -16,7 +16,7 @@ export const FRESH_AFTER_MS = 5 * 60_000;
 const USAGE = `Usage: /logs &lt;node&gt;/&lt;service&gt; [lines], lines 1–${MAX_LOG_LINES} (default 30), e.g. /logs piha/webui 50`;
 
 async function logsCommand(kit: BotKit, ctx: BotContext): Promise<void> {
-  if (!(await requireAdmin(kit, ctx, '/logs'))) return;
+  if (!(await requireAdmin(kit, ctx, '/logs', 'read logs'))) return;
   const evidence = kit.deps.evidence;
   if (!evidence) return void (await kit.reply(ctx, 'Logs are not available here.'));
   const [target, count, ...rest] = String(ctx.match ?? '').trim().split(/\s+/).filter(Boolean);
@@ -34,7 +34,7 @@ export function logsComposer(kit: BotKit): Composer<BotContext> {
   const c = new Composer<BotContext>();
   c.command('logs', (ctx) => logsCommand(kit, ctx));
   onButtons(c, ['logs'], async (ctx, b) => {
-    if (!(await requireAdmin(kit, ctx, 'button logs'))) return;
+    if (!(await requireAdmin(kit, ctx, 'button logs', 'read logs'))) return;
     const key = kit.refs.resolve(b.ref);
     const target = key ? parseActionKey(key) : undefined;
     const a = target ? await kit.deps.actions.find(target.id, target.instance) : undefined;

@@ -345,9 +345,10 @@ export const LIST_OLDEST = 5;
 export const LIST_PAGE = 10;
 
 /** The buttons of one pending action in a list: Approve/Reject, or Confirm/Back once a guarded one was pressed. */
-function listRow(a: Action, ref: string, data: (ref: string) => ButtonData, confirming: string | null): Button[] {
+function listRow(a: Action, ref: string, data: (ref: string) => ButtonData, confirming: string | null, ambiguous: ReadonlySet<string>): Button[] {
   const d = data(ref);
-  const name = (a.service ?? a.node).slice(0, 30);
+  // A service name that stands on several nodes of the list is shown with its node.
+  const name = (a.service ? (ambiguous.has(a.service) ? `${a.node}/${a.service}` : a.service) : a.node).slice(0, 40);
   if (confirming === ref) return [{ text: `⚠️ Confirm ${name}`, data: d('confirm') }, { text: '↩️ Back', data: d('back') }];
   return [{ text: `${a.risk === 'guarded' ? '🛡' : '✅'} ${name}`, data: d('approve') }, { text: '✖️ Reject', data: d('reject') }];
 }
@@ -366,6 +367,9 @@ function countBy(list: Action[], by: (a: Action) => string): string {
 export function renderList(l: ListView, refOf: (a: Action) => string, data: (ref: string) => ButtonData, self: string): Rendered {
   const pending = l.members.filter((a) => a.state === 'pending');
   const own = data(self);
+  const nodesOf = new Map<string, Set<string>>();
+  for (const a of l.members) if (a.service) nodesOf.set(a.service, (nodesOf.get(a.service) ?? new Set()).add(a.node));
+  const ambiguous = new Set([...nodesOf].filter(([, n]) => n.size > 1).map(([svc]) => svc));
   const pages = Math.max(1, Math.ceil(l.members.length / LIST_PAGE));
   const buttons: Buttons = [];
   const lines: string[] = [];
@@ -375,7 +379,7 @@ export function renderList(l: ListView, refOf: (a: Action) => string, data: (ref
       lines.push(`By node: ${countBy(pending, (a) => a.node)}`, `By type: ${countBy(pending, (a) => a.type)}`, '', pending.length > LIST_OLDEST ? `Oldest ${LIST_OLDEST}:` : 'Waiting:');
       for (const a of pending.slice(0, LIST_OLDEST)) {
         lines.push(`• ${renderBrief(a)} since ${hhmm(a.created_at)}`);
-        buttons.push(listRow(a, refOf(a), data, l.confirming));
+        buttons.push(listRow(a, refOf(a), data, l.confirming, ambiguous));
       }
       const low = pending.filter((a) => a.risk === 'low').length;
       if (low > 0) buttons.push([{ text: `✅ Approve all low-risk (${low})`, data: own('approveLowRisk') }]);
@@ -386,7 +390,7 @@ export function renderList(l: ListView, refOf: (a: Action) => string, data: (ref
     lines.push(`⏳ <b>${esc(l.title)}</b>: page ${page + 1} of ${pages} (${pending.length} of ${l.members.length} pending)`, '');
     for (const a of l.members.slice(page * LIST_PAGE, (page + 1) * LIST_PAGE)) {
       lines.push(`• ${renderBrief(a)}`, `   ${stateLine(a).split('\n')[0]}`);
-      if (a.state === 'pending') buttons.push(listRow(a, refOf(a), data, l.confirming));
+      if (a.state === 'pending') buttons.push(listRow(a, refOf(a), data, l.confirming, ambiguous));
     }
     const nav: Button[] = [];
     if (page > 0) nav.push({ text: '◀️ Previous', data: own('page', page - 1) });

@@ -396,6 +396,14 @@ describe('commands', () => {
     expect(await reply('/silence n1/nosuch 1h')).toMatch(/Not silenced: no service "nosuch" in hosts\/n1\/services\.yaml \(services: /);
     expect(await reply('/silence n1/s3 3h')).toMatch(/Silence extended for <b>n1\/s3<\/b>/);
     expect(await reply('/silence n1 1h', STRANGER)).toMatch(/Not authorized/);
+    // An unknown command is answered; one for another bot is not ours to answer.
+    expect(await reply('/stauts')).toBe('Unknown command /stauts. /help lists what this bot does.');
+    const before = api.callsOf('sendMessage').length;
+    api.userMessage(CHAT, ADMIN, '/start@some_other_bot');
+    api.userMessage(CHAT, ADMIN, '/status');
+    await waitFor(() => api.callsOf('sendMessage').length > before, { what: 'the reply to /status' });
+    expect(String(api.callsOf('sendMessage').at(-1)!.params.text)).toMatch(/Homelab status/);
+    expect(api.callsOf('sendMessage').length).toBe(before + 1);
     // The list shows the time left; Remove edits it: the entry and its button are gone.
     expect(await reply('/silence n2/web 30m')).toMatch(/Silenced <b>n2\/web<\/b>/);
     const listMsg = api.callsOf('sendMessage').length;
@@ -580,6 +588,7 @@ describe('commands', () => {
       expect(await reply('/logs n1/postgres')).toMatch(/Not read: no service "postgres" in hosts\/n1\/services\.yaml.*only the containers services\.yaml names/);
       expect(await reply('/logs n9/s1')).toMatch(/Not read: .*n9/);
       expect(await reply('/logs n1/s1', STRANGER)).toMatch(/Not authorized/);
+      expect(mem.lines.find((x) => x.what === '/logs')?.msg).toBe('a user who is not in TELEGRAM_ADMIN_IDS tried to read logs');
       expect(await reply('/logs n1/s1 500')).toMatch(/Usage: \/logs/);
       expect(await reply('/logs ../../etc/passwd')).toMatch(/Usage: \/logs|Not read/);
       expect(engine.requests.length).toBe(before);

@@ -109,6 +109,16 @@ describe('renderList', () => {
     for (const b of r.buttons.flat()) expect(decode(b.data).op).not.toBe('invalid');
   });
 
+  it('the same service name on two nodes: its buttons name the node', () => {
+    const two = [
+      { ...base, id: 'container-restart-n1-a', node: 'n1', service: 'a', risk: 'low' },
+      { ...base, id: 'container-restart-n2-a', node: 'n2', service: 'a', risk: 'low' },
+      { ...base, id: 'container-restart-n2-b', node: 'n2', service: 'b', risk: 'low' },
+    ] as Action[];
+    const labels = renderList({ title: 'Pending', members: two, view: 'summary', confirming: null, superseded: false }, (a) => `R${a.node}${a.service}`, buttonsFor, 'LIST').buttons.flat().map((b) => b.text);
+    expect(labels.filter((t) => t.startsWith('✅ ') && !t.includes('all'))).toEqual(['✅ n1/a', '✅ n2/a', '✅ b']);
+  });
+
   it('pages of ten with Previous / Next; never more than 100 buttons whatever the size', () => {
     const members = many(5000);
     for (const v of ['summary', 0, 1, 250, 499, 10_000] as const) {
