@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, visit, type Document } from 'yaml';
 import { DesiredFileSchema, NAME_RE, normalizeDesired, type DesiredNode, type DesiredState } from '../domain/schemas.js';
+import type { z } from 'zod';
 import { readRegularFile } from './atomic.js';
 
 export const MAX_DESIRED_FILE_BYTES = 1024 * 1024;
@@ -98,7 +99,7 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
         return [{ node, file, line: lineOf(doc, counter, issue.path), reason: `${where.join('.')}: service name must match ${NAME_RE.source}` }];
       }
       const label = where.length ? where.join('.') : 'file';
-      return [{ node, file, line: lineOf(doc, counter, issue.path), reason: `${label}: ${issue.message}` }];
+      return [{ node, file, line: lineOf(doc, counter, issue.path), reason: `${label}: ${inWords(issue, data)}` }];
     });
     return { ok: false, problems };
   }
@@ -107,6 +108,28 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
   // TLS files named relative to the node's folder, as the file that names them is.
   if (tls) value.docker.tls = { ca: path.resolve(path.dirname(file), tls.ca), cert: path.resolve(path.dirname(file), tls.cert), key: path.resolve(path.dirname(file), tls.key) };
   return { ok: true, value };
+}
+
+const KIND_WORDS: Record<string, string> = {
+  record: 'a map (key: value lines)',
+  object: 'a map (key: value lines)',
+  array: 'a list, e.g. [a, b]',
+  boolean: 'true or false',
+  string: 'text',
+  number: 'a number',
+};
+
+/** A schema problem in an operator's words, not zod's ("expected record, received undefined"). */
+function inWords(issue: z.core.$ZodIssue, data: unknown): string {
+  if (issue.code !== 'invalid_type') return issue.message;
+  const want = KIND_WORDS[issue.expected] ?? issue.expected;
+  let value: unknown = data;
+  for (const k of issue.path) value = value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined;
+  if (value === undefined) return issue.path.length === 1 && issue.path[0] === 'services' ? 'missing: a services.yaml needs `services:`, a map of service names (`services: {}` for none)' : `missing: it must be ${want}`;
+  const got = value === null ? 'empty' : JSON.stringify(value);
+  // YAML 1.2 reads yes/no/on/off as text: the usual surprise.
+  const hint = issue.expected === 'boolean' && typeof value === 'string' && /^(yes|no|on|off|y|n)$/i.test(value) ? ` (write ${/^(yes|on|y)$/i.test(value) ? 'true' : 'false'}: YAML 1.2 reads ${value} as text)` : '';
+  return `must be ${want}, not ${got}${hint}`;
 }
 
 /** Offset of the last `open` bracket before `end` that no bracket closes (quotes and comments skipped), or -1. */
