@@ -1,7 +1,8 @@
 # homelab-control-plane: build with dev dependencies, run with production ones only.
-# The base image is a build argument so that a locally made Node 20 image works where no
-# registry is reachable: docker build --build-arg NODE_IMAGE=local/node:20-bookworm-slim .
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24 LTS. The base image is a build argument so that a locally made one works where no
+# registry is reachable: bash scripts/local-node-image.sh (with Node 24 first on PATH), then
+# docker build --build-arg NODE_IMAGE=local/node:24-bookworm-slim .
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

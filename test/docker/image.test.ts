@@ -1,4 +1,5 @@
-// The shipped image: built with a locally made Node 20 base (no registry here), started against
+// The shipped image: built with a locally made Node base of the major running the tests (24 in CI;
+// no registry here), started against
 // an empty /opt/homelab, healthy by its own HEALTHCHECK, and answering /summary. compose.yaml is
 // valid for docker-compose v1.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,7 +19,7 @@ const name = `hcp-image-${runId}`;
 // Tags of the tests' own: an operator's homelab-control-plane or local/node images are never
 // rebuilt or retagged. The base is kept between runs like homelab-test/busybox:1; the image under
 // test is removed afterwards.
-const BASE = 'homelab-test/node:20-bookworm-slim';
+const BASE = `homelab-test/node:${process.versions.node.split('.')[0]}-bookworm-slim`;
 const TAG = `homelab-test/control-plane:${runId}`;
 let dir: string | undefined;
 
