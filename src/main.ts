@@ -90,7 +90,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     await parts.observer.pass();
     const loops = buildLoops(config, parts, bus, log, clock);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
-    const server = buildApi(config, l, parts, loops, telegram, bus, log);
+    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock);
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
@@ -320,12 +320,13 @@ function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopNa
 }
 
 /** The web page and API. */
-function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger): ReturnType<typeof buildServer> {
+function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock): ReturnType<typeof buildServer> {
   // What the read-only routes show changes only on these signals: their bodies are built once per change.
   let generation = 0;
   for (const signal of ['worldPublished', 'actionsChanged', 'updatesChanged', 'desiredChanged'] as const) bus.on(signal, () => void generation++);
   return buildServer({
     generation: () => generation,
+    clock,
     layout: l,
     actions: p.actions,
     evidence: (id, instance) => p.evidence.get(id, instance),

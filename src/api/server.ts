@@ -19,6 +19,8 @@ import type { Evidence } from '../store/evidence.js';
 import { Metrics, type MetricsInput } from './metrics.js';
 import { PAGE_CSP, renderPage } from './page.js';
 import { representation, RepresentationCache } from './representations.js';
+import { SummaryPublisher } from './summary-publisher.js';
+import { realClock, type Clock } from '../time/clock.js';
 
 export interface ApiDeps {
   layout: Layout;
@@ -30,6 +32,8 @@ export interface ApiDeps {
   metrics: () => Promise<MetricsInput>;
   /** Telegram's state for /healthz (shown, never a reason for a 503); undefined when the bot is off. */
   telegram?: () => { state: string; reason?: string; since?: string };
+  /** Timers of the /summary publisher (default: the real clock). */
+  clock?: Clock;
   /** Nodes with two or more agent instances running at once (shown by /healthz, never a 503). */
   agentsRunning?: () => { node: string; instances: string[] }[];
   /** The registry /metrics is written from (the executor observes action durations into it). */
@@ -119,7 +123,13 @@ export function buildServer(deps: ApiDeps) {
     changesAndSecond: () => (deps.generation ? `${deps.generation()}:${Math.floor(deps.now() / 1000)}` : undefined),
   };
   const cached = { ...deps, summary: summaryNow };
-  worldRoutes(app, cached, cache, versions);
+  // With change signals, /summary is built off the request path (summary-publisher.ts).
+  const publisher = deps.generation ? new SummaryPublisher({ summary: deps.summary, generation: deps.generation, now: deps.now, clock: deps.clock ?? realClock, log: deps.log }) : undefined;
+  if (publisher) {
+    publisher.start();
+    app.addHook('onClose', async () => publisher.stop());
+  }
+  worldRoutes(app, cached, cache, versions, publisher);
   actionRoutes(app, cached, cache, versions);
   pageRoutes(app, cached, cache, versions);
   healthRoutes(app, deps, exposition);
@@ -140,9 +150,9 @@ interface Versions {
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** GET /summary and the world files, byte for byte, with ETags, gzip and brotli. */
-function worldRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions): void {
+function worldRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions, publisher: SummaryPublisher | undefined): void {
   app.get('/summary', async (req, reply) => {
-    const rep = await cache.get('/summary', v.changesAndSecond(), async () => representation(JSON.stringify(await deps.summary()), JSON_TYPE));
+    const rep = publisher ? await publisher.representation() : await cache.get('/summary', v.changesAndSecond(), async () => representation(JSON.stringify(await deps.summary()), JSON_TYPE));
     return cache.send(req, reply, rep);
   });
 

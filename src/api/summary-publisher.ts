@@ -1,0 +1,96 @@
+// /summary served from bytes built off the request path (docs/operator/http-api.md "Caching"):
+// a timer looks every PUBLISH_MS whether what the summary shows changed (the generation) or its
+// ages moved (the second); if so it gathers (on a change) or restamps (on a new second), serialises
+// and compresses once — gzip and brotli on the zlib thread pool — and swaps the new bytes in.
+// Requests only ever take the bytes in place: none of them builds, restamps or compresses.
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
+import { restamp, type Summary } from '../domain/summary.js';
+import type { Logger } from '../log.js';
+import type { Clock } from '../time/clock.js';
+import { representation, type Representation } from './representations.js';
+
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
+
+/** How often the publisher looks for a change: the most a served /summary trails one. */
+export const PUBLISH_MS = 200;
+
+export interface SummaryPublisherDeps {
+  summary: () => Promise<Summary>;
+  generation: () => number;
+  now: () => number;
+  clock: Clock;
+  log: Logger;
+  periodMs?: number;
+}
+
+export class SummaryPublisher {
+  private current: { rep: Representation; generation: number; second: number; summary: Summary } | undefined;
+  private building: Promise<void> | undefined;
+  private cancel: (() => void) | undefined;
+  private stopped = false;
+  /** Builds made, and of them the ones that gathered the summary anew (for tests and /metrics). */
+  readonly stats = { builds: 0, gathers: 0 };
+
+  constructor(private readonly deps: SummaryPublisherDeps) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cancel?.();
+    this.cancel = undefined;
+  }
+
+  /** The bytes in place; only the very first request (nothing built yet) waits for a build. */
+  async representation(): Promise<Representation> {
+    if (!this.current) await this.build();
+    return this.current!.rep;
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.cancel = this.deps.clock.timer(this.deps.periodMs ?? PUBLISH_MS, () => {
+      this.cancel = undefined;
+      void this.tick().finally(() => this.schedule());
+    });
+  }
+
+  private async tick(): Promise<void> {
+    const cur = this.current;
+    if (cur && cur.generation === this.deps.generation() && cur.second === Math.floor(this.deps.now() / 1000)) return;
+    await this.build().catch((err: unknown) => this.deps.log.warn({ err }, 'building /summary failed; serving the last one'));
+  }
+
+  /** One build at a time; a request or a tick during one waits for it. */
+  private build(): Promise<void> {
+    this.building ??= this.buildNow().finally(() => (this.building = undefined));
+    return this.building;
+  }
+
+  private async buildNow(): Promise<void> {
+    const generation = this.deps.generation();
+    const now = this.deps.now();
+    const cur = this.current;
+    // A change gathers the summary again; a new second only restamps its ages.
+    let summary: Summary;
+    if (cur && cur.generation === generation) {
+      summary = cur.summary;
+    } else {
+      summary = await this.deps.summary();
+      this.stats.gathers++;
+    }
+    const rep = representation(JSON.stringify(restamp(summary, now)), 'application/json; charset=utf-8');
+    const [gz, br] = await Promise.all([
+      gzipAsync(rep.body, { level: 6 }),
+      brotliAsync(rep.body, { params: { [zlib.BROTLI_PARAM_QUALITY]: 4, [zlib.BROTLI_PARAM_SIZE_HINT]: rep.body.length } }),
+    ]);
+    rep.variants = { gzip: Promise.resolve(gz), br: Promise.resolve(br) };
+    this.current = { rep, generation, second: Math.floor(now / 1000), summary };
+    this.stats.builds++;
+  }
+}
