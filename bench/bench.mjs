@@ -18,6 +18,8 @@ const quick = process.argv.includes('--quick');
 const NODES = 100;
 const SERVICES = 50;
 const EVENTS = quick ? 100_000 : 1_000_000;
+/** Events a second written while /summary is served (--serve-events=N; 0: none). */
+const SERVE_EVENTS = Number(process.argv.find((a) => a.startsWith('--serve-events='))?.slice(15) ?? 500);
 
 function pct(sorted, p) {
   if (sorted.length === 0) return null;
@@ -593,7 +595,11 @@ async function benchServe() {
     const url = (p) => `${running.address}${p}`;
     const first = await fetch(url('/summary'));
     const summaryBytes = (await first.arrayBuffer()).byteLength;
-    const out = { services: NODES * SERVICES, pending_actions: OPEN, summary_bytes: summaryBytes, seconds_per_run: SECONDS, load_generator: 'bench/load.mjs in its own process, open loop, latency from when each request was due' };
+    const out = { services: NODES * SERVICES, pending_actions: OPEN, summary_bytes: summaryBytes, seconds_per_run: SECONDS, load_generator: 'bench/load.mjs in its own process, open loop, latency from when each request was due', events_per_s_meanwhile: SERVE_EVENTS };
+    // Events keep arriving meanwhile (bench/events-load.mjs, its own process): the world and so
+    // /summary change all the time, as on a busy homelab.
+    const events = SERVE_EVENTS > 0 ? spawn(process.execPath, [path.join(here, 'events-load.mjs'), path.join(home, 'events'), String(SERVE_EVENTS), String(SECONDS * 12 + 30), String(NODES), String(SERVICES)], { stdio: ['ignore', 'ignore', 'inherit'] }) : undefined;
+    try {
     for (const rate of quick ? [500] : [500, 1000]) {
       const healthz = await loadFrom(url('/healthz'), rate, SECONDS);
       const summary = await loadFrom(url('/summary'), rate, SECONDS);
@@ -606,7 +612,11 @@ async function benchServe() {
         summary_if_none_match_ms: trim(conditional),
         baseline_healthz_ms: trim(healthz),
         summary_p99_over_healthz_p99: Math.round((summary.p99 / healthz.p99) * 100) / 100,
+        summary_brotli_p99_over_healthz_p99: Math.round((br.p99 / healthz.p99) * 100) / 100,
       };
+    }
+    } finally {
+      events?.kill();
     }
     return out;
   } finally {

@@ -18,31 +18,37 @@ afterEach(async () => {
   await removeDir(dir);
 });
 
+/** An agent for one watched container `app` on a fake clock; `inspect` says what the engine says of it. */
+function agentOn(clock: FakeClock, inspect: () => object, intervalMs: number, write: (e: AgentEvent[]) => void) {
+  const streams: PassThrough[] = [];
+  const docker = {
+    getContainer: () => ({ inspect: async () => inspect() }),
+    getEvents: async () => {
+      const s = new PassThrough();
+      streams.push(s);
+      return s;
+    },
+    ping: async () => 'OK',
+  } as unknown as Docker;
+  const agent = new Agent({
+    node: 'n1',
+    desired: () => ({ node: 'n1', docker: {}, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } }),
+    docker,
+    sink: { write: async (e) => void write(e) },
+    stateDir: dir,
+    log: memoryLogger().log,
+    intervalMs,
+    diskPaths: [],
+    clock,
+  });
+  return { agent, streams };
+}
+
 describe('Agent', () => {
   it('inspects at start, every interval, at once on an engine event, and reconnects the event stream after a backoff', async () => {
     const clock = new FakeClock(T0);
-    const streams: PassThrough[] = [];
-    const docker = {
-      getContainer: () => ({ inspect: async () => ({ State: { Status: 'running', Running: true, Restarting: false }, Config: {} }) }),
-      getEvents: async () => {
-        const s = new PassThrough();
-        streams.push(s);
-        return s;
-      },
-      ping: async () => 'OK',
-    } as unknown as Docker;
     const written: AgentEvent[][] = [];
-    const agent = new Agent({
-      node: 'n1',
-      desired: () => ({ node: 'n1', docker: {}, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } }),
-      docker,
-      sink: { write: async (e) => void written.push(e) },
-      stateDir: dir,
-      log: memoryLogger().log,
-      intervalMs: 30_000,
-      diskPaths: [],
-      clock,
-    });
+    const { agent, streams } = agentOn(clock, () => ({ State: { Status: 'running', Running: true, Restarting: false }, Config: {} }), 30_000, (e) => written.push(e));
     await agent.init();
     await agent.start();
     await waitFor(() => streams.length === 1);
@@ -179,29 +185,9 @@ describe('Executor', () => {
 
   it('writes what changed: execs and other containers start no pass; a heartbeat per interval; new containers reported once they settle', async () => {
     const clock = new FakeClock(T0);
-    const streams: PassThrough[] = [];
     let app = { Id: 'a1', StartedAt: '2026-05-27T13:00:00Z', Running: true };
-    const docker = {
-      getContainer: () => ({ inspect: async () => ({ Id: app.Id, Name: '/app', State: { Status: app.Running ? 'running' : 'exited', Running: app.Running, Restarting: false, StartedAt: app.StartedAt }, Config: {} }) }),
-      getEvents: async () => {
-        const s = new PassThrough();
-        streams.push(s);
-        return s;
-      },
-      ping: async () => 'OK',
-    } as unknown as Docker;
     const written: AgentEvent[] = [];
-    const agent = new Agent({
-      node: 'n1',
-      desired: () => ({ node: 'n1', docker: {}, services: { app: { node: 'n1', service: 'app', containers: ['app'], monitor: true, auto_approve: false } } }),
-      docker,
-      sink: { write: async (e) => void written.push(...e) },
-      stateDir: dir,
-      log: memoryLogger().log,
-      intervalMs: 10_000,
-      diskPaths: [],
-      clock,
-    });
+    const { agent, streams } = agentOn(clock, () => ({ Id: app.Id, Name: '/app', State: { Status: app.Running ? 'running' : 'exited', Running: app.Running, Restarting: false, StartedAt: app.StartedAt }, Config: {} }), 10_000, (e) => written.push(...e));
     await agent.init();
     await agent.start();
     await waitFor(() => streams.length === 1 && agent.stats.passes >= 2 && clock.pending > 0, { what: 'the loop waiting on the clock' });
