@@ -47,7 +47,7 @@ export class TelegramBot {
     const dir = path.join(deps.stateDir, 'telegram');
     this.refs = new RefTable(path.join(dir, 'refs.json'), deps.now, log);
     this.outbox = new Outbox({ dir: path.join(dir, 'outbox'), transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
-    this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, ...(deps.evidence ? { evidence: deps.evidence.get } : {}), ...(deps.stopping ? { stopping: deps.stopping } : {}) });
+    this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, clock: this.clock, wake: () => this.loop.kick(), ...(deps.evidence ? { evidence: deps.evidence.get } : {}), ...(deps.stopping ? { stopping: deps.stopping } : {}) });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };
     this.bot.use(guard(this.kit));

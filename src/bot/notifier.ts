@@ -12,11 +12,17 @@ import type { MetaOf, Outbox } from './outbox.js';
 import type { RefTable } from './refs.js';
 import type { Evidence } from '../store/evidence.js';
 import type { Stopping } from './context.js';
+import type { Clock } from '../time/clock.js';
 import { renderAction, renderGroup, renderList, renderNotice, type ButtonData } from './render.js';
 
-/** Up to this many pending actions on one node within BURST_WINDOW_MS get a message each; more fold into a group. */
+/**
+ * Up to this many pending actions in the chat within BURST_WINDOW_MS get a message each; more fold
+ * into one group message, whatever their nodes (a group chat allows about 20 calls a minute).
+ */
 export const BURST_THRESHOLD = 3;
 export const BURST_WINDOW_MS = 30_000;
+/** A new action's own message waits this long for its evidence, so that it is one send, not a send and an edit. */
+export const EVIDENCE_WAIT_MS = 300;
 
 export const actionKey = (a: { id: string; instance: string }) => `action:${a.id}@${a.instance}`;
 const noticeKey = (n: StoredNotice) => `notice:${n.key}@${n.opened_at}`;
@@ -39,6 +45,9 @@ export interface NotifierDeps {
   chatId: string;
   log: Logger;
   now: () => number;
+  /** Timers (the evidence wait); with `wake`, which asks for a pass when one falls due. */
+  clock?: Clock;
+  wake?: () => void;
 }
 
 export class Notifier {
@@ -153,9 +162,9 @@ export class Notifier {
   }
 
   /**
-   * New open actions: a message each at once, unless more than BURST_THRESHOLD became pending on
-   * their node within the burst window; those fold into one group message per node, which later
-   * ones join while the window is open.
+   * New open actions: a message each, unless more than BURST_THRESHOLD became pending in the chat
+   * within the burst window; those fold into one group message, which later ones join while the
+   * window is open. A message of its own waits up to EVIDENCE_WAIT_MS for the action's evidence.
    */
   private async announce(open: Action[]): Promise<void> {
     const { outbox } = this.deps;
@@ -165,25 +174,36 @@ export class Notifier {
     if (fresh.length === 0) return;
     const t = this.deps.now();
     const recent = (a: Action) => a.state === 'pending' && t - Date.parse(a.created_at) < BURST_WINDOW_MS;
-    const byNode = new Map<string, Action[]>();
-    for (const a of fresh) byNode.set(a.node, [...(byNode.get(a.node) ?? []), a]);
-    for (const [node, list] of byNode) {
-      const pendingNew = list.filter((a) => a.state === 'pending');
-      for (const a of list.filter((x) => x.state !== 'pending')) await this.renderActionMessage(a);
-      if (pendingNew.length === 0) continue;
-      const joinable = groups.find((g) => g.meta.node === node && !g.meta.final && g.meta.first_at !== undefined && t - Date.parse(g.meta.first_at) < BURST_WINDOW_MS);
-      if (joinable) {
-        await this.renderGroupMessage(joinable.key, { ...joinable.meta, members: [...joinable.meta.members, ...pendingNew.map(actionKey)] });
-        continue;
-      }
-      const messaged = open.filter((a) => a.node === node && recent(a) && outbox.get(actionKey(a))?.meta.kind === 'action').length;
-      if (messaged + pendingNew.length <= BURST_THRESHOLD) {
-        for (const a of pendingNew) await this.renderActionMessage(a);
-        continue;
-      }
-      const key = `group:${node}:${pendingNew[0]!.created_at}`;
-      await this.renderGroupMessage(key, { kind: 'group', node, members: pendingNew.map(actionKey), first_at: pendingNew[0]!.created_at, final: false });
-      this.deps.log.info({ node, actions: pendingNew.length }, `grouped ${pendingNew.length} pending actions on ${node} into one message`);
+    for (const a of fresh.filter((x) => x.state !== 'pending')) await this.renderActionMessage(a);
+    const pendingNew = fresh.filter((a) => a.state === 'pending');
+    if (pendingNew.length === 0) return;
+    const joinable = groups.find((g) => !g.meta.final && g.meta.first_at !== undefined && t - Date.parse(g.meta.first_at) < BURST_WINDOW_MS);
+    if (joinable) {
+      await this.renderGroupMessage(joinable.key, { ...joinable.meta, members: [...joinable.meta.members, ...pendingNew.map(actionKey)] });
+      return;
     }
+    const messaged = open.filter((a) => recent(a) && outbox.get(actionKey(a))?.meta.kind === 'action').length;
+    if (messaged + pendingNew.length <= BURST_THRESHOLD) {
+      for (const a of pendingNew) if (await this.evidenceSettled(a, t)) await this.renderActionMessage(a);
+      return;
+    }
+    const key = `group:${this.deps.chatId}:${pendingNew[0]!.created_at}`;
+    const nodes = [...new Set(pendingNew.map((a) => a.node))].sort();
+    await this.renderGroupMessage(key, { kind: 'group', node: nodes.join(', '), members: pendingNew.map(actionKey), first_at: pendingNew[0]!.created_at, final: false });
+    this.deps.log.info({ nodes, actions: pendingNew.length }, `grouped ${pendingNew.length} pending actions on ${nodes.join(', ')} into one message`);
+  }
+
+  /**
+   * Whether an action's own message can go now: its evidence is stored, or EVIDENCE_WAIT_MS have
+   * passed since it was proposed (then the evidence comes in one later edit). Until then a pass is
+   * asked for when the wait ends.
+   */
+  private async evidenceSettled(a: Action, now: number): Promise<boolean> {
+    const { evidence, clock, wake } = this.deps;
+    if (!evidence || !clock || !wake) return true;
+    const due = Date.parse(a.created_at) + EVIDENCE_WAIT_MS;
+    if (now >= due || (await evidence(a.id, a.instance))) return true;
+    clock.timer(due - now, wake);
+    return false;
   }
 }

@@ -147,6 +147,8 @@ export interface OutboxOptions {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** Edits of one message within this long of its last delivery go as one (the last state wins). */
+export const EDIT_MERGE_MS = 1000;
 
 export class Outbox {
   private records = new Map<string, OutRecord>();
@@ -359,6 +361,17 @@ export class Outbox {
     return kind === 'action' || kind === 'group' ? 2 : 1;
   }
 
+  /**
+   * When a record itself may go, whatever the chat's window: after its `retry_at`, and — for an
+   * edit that answers no press — EDIT_MERGE_MS after its last delivery, so that quick successive
+   * changes of one message ("completed", then "verified" a moment later) are one edit.
+   */
+  private ownReadyAt(r: OutRecord): number {
+    const retry = r.retry_at ? Date.parse(r.retry_at) : 0;
+    const merge = r.message_id !== null && r.delivered_at && !this.urgent.has(r.key) ? Date.parse(r.delivered_at) + EDIT_MERGE_MS : 0;
+    return Math.max(retry, merge);
+  }
+
   private readyAt(r: OutRecord, now: number): number {
     return Math.max(this.window(r.chat_id).readyAt(now, this.lane(r)), this.pausedUntil.get(r.chat_id) ?? 0);
   }
@@ -385,9 +398,10 @@ export class Outbox {
       let next: OutRecord | undefined;
       let soonest = Infinity;
       for (const r of waiting) {
-        const retry = r.retry_at ? Date.parse(r.retry_at) : 0;
-        if (retry > now) {
-          soonest = Math.min(soonest, retry);
+        // A record's own wait (a retry later, or an edit merged with the next ones) holds up only it.
+        const own = this.ownReadyAt(r);
+        if (own > now) {
+          soonest = Math.min(soonest, own);
           continue;
         }
         if (seen.has(r.chat_id)) continue;

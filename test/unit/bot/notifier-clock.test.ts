@@ -1,6 +1,7 @@
 // The notifier on a fake clock: a new pending action is handed to the outbox at once (no settle
-// delay); more than BURST_THRESHOLD on one node within the burst window fold into one group
-// message, which later ones join while the window is open.
+// delay; at most EVIDENCE_WAIT_MS for its evidence); more than BURST_THRESHOLD in the chat within
+// the burst window fold into one group message, which later ones join while the window is open; a
+// burst of 12 on 3 nodes costs a group chat at most 6 of its 20 calls a minute.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BURST_WINDOW_MS, Notifier } from '../../../src/bot/notifier.js';
 import { Outbox } from '../../../src/bot/outbox.js';
@@ -56,13 +57,13 @@ describe('Notifier on a fake clock', () => {
     expect(kinds()).toEqual(['action', 'action', 'action', 'group 2']);
   });
 
-  it('a burst of 5 seen in one pass becomes one group message; another node is not held up', async () => {
+  it('a burst seen in one pass becomes one group message for the chat, whatever the nodes', async () => {
     const { actions, notifier, draft, kinds, outbox } = await setup();
     for (const s of ['a', 'b', 'c', 'd', 'e']) await actions.create(draft('n1', s));
     await actions.create(draft('n2', 'x'));
     await notifier.sync();
-    expect(kinds()).toEqual(['action', 'group 5']);
-    expect(outbox.all().find((r) => r.meta.kind === 'group')!.text).toMatch(/5 actions on n1/);
+    expect(kinds()).toEqual(['group 6']);
+    expect(outbox.all().find((r) => r.meta.kind === 'group')!.text).toMatch(/6 actions on n1, n2/);
   });
 
   it('after the burst window a new action gets its own message again', async () => {
@@ -74,4 +75,86 @@ describe('Notifier on a fake clock', () => {
     await notifier.sync();
     expect(kinds()).toEqual(['action', 'group 4']);
   });
+
+  it('an action\'s own message waits up to 300 ms for its evidence: one send with it, no edit for it', async () => {
+    const { clock, actions, outbox, draft } = await setup();
+    const log = memoryLogger().log;
+    const refs = new RefTable(`${dir}/refs2.json`, () => clock.now(), log);
+    let stored = false;
+    let woken = 0;
+    const evidence = async () => (stored ? ({ version: 1, id: 'x', instance: 'i', node: 'n1', service: 'a', collected_at: new Date(clock.now()).toISOString(), containers: [], error: 'cannot reach n1' } as never) : undefined);
+    const notifier = new Notifier({ actions, supervisorState: new SupervisorState(`${dir}/state`), outbox, refs, chatId: '42', log, now: () => clock.now(), clock, wake: () => void woken++, evidence });
+    await actions.create(draft('n1', 'a'));
+    await notifier.sync();
+    expect(outbox.all()).toEqual([]);
+    await clock.advance(120);
+    stored = true;
+    await notifier.sync();
+    expect(outbox.all().map((r) => r.text)).toEqual([expect.stringContaining('🔎 cannot reach n1')]);
+    // Without evidence, it goes when the wait is over (the notifier is woken for it).
+    await actions.create(draft('n1', 'b'));
+    stored = false;
+    await notifier.sync();
+    expect(outbox.all()).toHaveLength(1);
+    await clock.advance(300);
+    expect(woken).toBeGreaterThan(0);
+    await notifier.sync();
+    expect(outbox.all()).toHaveLength(2);
+  });
+
+  it('a burst of 12 on 3 nodes: every action visible within 10 s for at most 6 calls; an answer then goes within 1 s', async () => {
+    const clock = new FakeClock(T0);
+    const actions = new ActionStore(`${dir}/actions`, () => clock.now());
+    await actions.ensureDirs();
+    const supervisorState = new SupervisorState(`${dir}/state`);
+    await supervisorState.ensureDirs();
+    const log = memoryLogger().log;
+    const calls: { at: number; method: string; text: string }[] = [];
+    let id = 0;
+    const outbox = new Outbox({
+      dir: `${dir}/outbox`,
+      log,
+      clock,
+      transport: {
+        sendMessage: async (_c, text) => {
+          calls.push({ at: clock.now() - T0, method: 'send', text });
+          return { message_id: ++id };
+        },
+        editMessageText: async (_c, _m, text) => void calls.push({ at: clock.now() - T0, method: 'edit', text }),
+      },
+    });
+    await outbox.load();
+    outbox.start();
+    const refs = new RefTable(`${dir}/refs.json`, () => clock.now(), log);
+    let passes = 0;
+    const notifier = new Notifier({ actions, supervisorState, outbox, refs, chatId: '-1001', log, now: () => clock.now(), clock, wake: () => void passes++, evidence: async () => undefined });
+    // The supervisor proposes them over 1.2 s, one pass each (the worst case: no pass sees two).
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const node = `n${i % 3}`;
+      const a = await actions.create({ id: `container-restart-${node}-s${i}`, instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node, service: `s${i}`, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [`s${i}`], drift_since: null });
+      ids.push(a!.id);
+      await notifier.sync();
+      await clock.advance(100);
+    }
+    // Passes go on as the loop runs them (every time it is woken, and on its interval).
+    for (let t = 0; t < 10_000; t += 250) {
+      await notifier.sync();
+      await clock.advance(250);
+    }
+    await outbox.whenIdle();
+    const visible = (x: string) => calls.some((c) => c.text.includes(x));
+    for (const x of ids) expect(visible(x), x).toBe(true);
+    expect(calls.filter((c) => c.at <= 10_000).length).toBeLessThanOrEqual(6);
+    // Proposed within the evidence wait of each other, they fold at once: one group message.
+    expect(calls.filter((c) => c.method === 'send').map((c) => c.text)).toEqual([expect.stringMatching(/actions on n0, n1, n2/)]);
+    // The background lanes of the minute are mostly left; an answer goes at once.
+    await outbox.upsert('reply:1', { chatId: '-1001', text: 'status', buttons: [], meta: { kind: 'reply', final: true }, urgent: true });
+    const asked = clock.now() - T0;
+    await clock.advance(1000);
+    await outbox.whenIdle();
+    expect(calls.at(-1)!.text).toBe('status');
+    expect(calls.at(-1)!.at - asked).toBeLessThanOrEqual(1000);
+    await outbox.stop();
+  }, 30_000);
 });

@@ -164,6 +164,24 @@ describe('Outbox on a fake clock', () => {
     await o.stop();
   });
 
+  it('edits within 1 s of the last delivery are one edit (completed, then verified: one edit); an answer to a press is not held', async () => {
+    const clock = new FakeClock(T0);
+    const { transport, calls } = recording(clock);
+    const { o } = await outbox(clock, transport);
+    await o.upsert('a', { chatId: '-100', text: 'pending', buttons: [], meta: action('a') });
+    await runFor(clock, o, 100);
+    await o.upsert('a', { chatId: '-100', text: 'completed', buttons: [], meta: action('a') });
+    await runFor(clock, o, 110);
+    await o.upsert('a', { chatId: '-100', text: 'completed, verified', buttons: [], meta: action('a') });
+    await runFor(clock, o, 5000);
+    expect(calls.map((c) => `${c.at - T0} ${c.method} ${c.text}`)).toEqual(['0 send pending', '1000 edit completed, verified']);
+    // A press answered: the edit goes at once.
+    await o.upsert('a', { chatId: '-100', text: 'pressed', buttons: [], meta: action('a'), urgent: true });
+    await runFor(clock, o, 5000);
+    expect(calls.at(-1)).toMatchObject({ at: T0 + 5000, method: 'edit', text: 'pressed' });
+    await o.stop();
+  });
+
   it('waits exactly as long as a 429 says, then delivers once', async () => {
     const clock = new FakeClock(T0);
     const { transport, calls } = recording(clock, (n) => (n === 1 ? Object.assign(new Error('Too Many Requests'), { error_code: 429, description: 'Too Many Requests: retry after 7', parameters: { retry_after: 7 } }) : undefined));
