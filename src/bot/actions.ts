@@ -20,16 +20,17 @@ export async function decide(kit: BotKit, ctx: BotContext, a: Action, to: 'appro
 
 /** Decides each of `list`; those no longer pending are left alone. Returns how many moved. */
 export async function decideAll(kit: BotKit, ctx: BotContext, list: Action[], to: 'approved' | 'rejected' | 'cancelled', extra: Record<string, unknown> = {}): Promise<number> {
-  let n = 0;
+  const done: Action[] = [];
   for (const a of list) {
     try {
-      await decide(kit, ctx, a, to, extra);
-      n++;
+      done.push(await decide(kit, ctx, a, to, extra));
     } catch (err) {
       if (!(err instanceof TransitionError)) throw err;
     }
   }
-  return n;
+  // Their messages answer this press: buttons gone before any queued background call.
+  await kit.notifier.renderDecided(done);
+  return done.length;
 }
 
 /** Shows the change a press made at once: the action's own message and the list it was pressed in. */

@@ -104,6 +104,21 @@ export class Notifier {
     else this.rendered.set(key, from(this.deps.outbox.get(key)?.rev));
   }
 
+  /**
+   * After a press decided many actions at once (Cancel all, Reject all): every message that shows
+   * one of them — its own, a group, a list — is rendered now as an answer to that press (lane 1),
+   * so their buttons are gone within seconds, before any queued background call.
+   */
+  async renderDecided(decided: readonly Action[]): Promise<void> {
+    const keys = new Set(decided.map(actionKey));
+    for (const a of decided) await this.renderActionMessage(a, { create: false, urgent: true });
+    for (const r of this.deps.outbox.all()) {
+      if (r.meta.final) continue;
+      if (r.meta.kind === 'group' && r.meta.members.some((m) => keys.has(m))) await this.renderGroupMessage(r.key, r.meta, true);
+      if (r.meta.kind === 'list' && r.meta.members.some((m) => keys.has(m))) await this.renderListMessage(r.key, r.meta, true);
+    }
+  }
+
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {
     const rec = this.deps.outbox.get(key);
     const members = await this.members(meta.members);

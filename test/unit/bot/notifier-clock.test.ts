@@ -157,4 +157,55 @@ describe('Notifier on a fake clock', () => {
     expect(calls.at(-1)!.at - asked).toBeLessThanOrEqual(1000);
     await outbox.stop();
   }, 30_000);
+
+  it('after Cancel all, the decided messages lose their buttons within 5 s, before queued background calls', async () => {
+    const clock = new FakeClock(T0);
+    const actions = new ActionStore(`${dir}/actions`, () => clock.now());
+    await actions.ensureDirs();
+    const supervisorState = new SupervisorState(`${dir}/state`);
+    await supervisorState.ensureDirs();
+    const log = memoryLogger().log;
+    const calls: { at: number; method: string; text: string; buttons: number }[] = [];
+    let id = 0;
+    const outbox = new Outbox({
+      dir: `${dir}/outbox`,
+      log,
+      clock,
+      transport: {
+        sendMessage: async (_c, text, buttons) => {
+          calls.push({ at: clock.now() - T0, method: 'send', text, buttons: buttons.flat().length });
+          return { message_id: ++id };
+        },
+        editMessageText: async (_c, _m, text, buttons) => void calls.push({ at: clock.now() - T0, method: 'edit', text, buttons: buttons.flat().length }),
+      },
+    });
+    await outbox.load();
+    outbox.start();
+    const refs = new RefTable(`${dir}/refs.json`, () => clock.now(), log);
+    const notifier = new Notifier({ actions, supervisorState, outbox, refs, chatId: '-1001', log, now: () => clock.now() });
+    const created = [];
+    for (let i = 0; i < 6; i++) created.push((await actions.create({ id: `container-restart-n${i % 3}-s${i}`, instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: `n${i % 3}`, service: `s${i}`, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [`s${i}`], drift_since: null }))!);
+    await notifier.sync();
+    await clock.advance(2000);
+    await outbox.whenIdle();
+    const group = calls.find((c) => c.method === 'send')!;
+    expect(group.buttons).toBeGreaterThan(0);
+    // The minute's background calls are spent: 20 notices queue.
+    for (let i = 0; i < 20; i++) await outbox.upsert(`notice:${i}`, { chatId: '-1001', text: `notice ${i}`, buttons: [], meta: { kind: 'notice', notice: `n${i}`, node: 'n1', final: true } });
+    await clock.advance(100);
+    const before = calls.length;
+    // Cancel all (what the recover menu's press does to the files), then the notifier renders them as its answer.
+    const decided = [];
+    for (const a of created) decided.push(await actions.transition({ id: a.id, from: 'pending', to: 'cancelled', instance: a.instance, by: 'test', patch: { cancel_reason: 'cancelled_by_operator' } }));
+    const pressed = clock.now();
+    await notifier.renderDecided(decided);
+    for (let t = 0; t < 5000; t += 250) await clock.advance(250);
+    const removal = calls.slice(before).find((c) => c.method === 'edit' && c.text.includes('actions on'));
+    expect(removal, JSON.stringify(calls.slice(before).map((c) => c.text.slice(0, 30)))).toBeDefined();
+    expect(removal!.buttons).toBe(0);
+    expect(removal!.at - (pressed - T0)).toBeLessThanOrEqual(5000);
+    // Notices were still waiting behind it.
+    expect(outbox.pending().some((r) => r.key.startsWith('notice:'))).toBe(true);
+    await outbox.stop();
+  }, 30_000);
 });
