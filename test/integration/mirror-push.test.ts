@@ -7,6 +7,7 @@ import { Agent, PushSink } from '../../src/agent/agent.js';
 import { loadConfig } from '../../src/config.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { Mirror } from '../../src/mirror/mirror.js';
+import { FakeClock } from '../../src/time/clock.js';
 import { apiFixture, type ApiFixture } from '../support/api-fixture.js';
 import { memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 
@@ -77,7 +78,10 @@ describe('agent push mode', () => {
     const port = String(new URL(running.address).port);
     const log = memoryLogger();
     const sink = new PushSink(`${running.address}/ingest/events`, token, path.join(root, 'agent', 'spool'), log.log);
+    // The agent's own time: each pass below is a minute after the last, so each has a heartbeat.
+    const clock = new FakeClock(Date.now());
     const agent = new Agent({
+      clock,
       node: 'pushnode',
       desired: () => ({ node: 'pushnode', docker: {}, services: {} }),
       docker: {} as never,
@@ -93,7 +97,10 @@ describe('agent push mode', () => {
 
     await running.stop();
     running = undefined;
-    for (let i = 0; i < 5; i++) await agent.pass();
+    for (let i = 0; i < 5; i++) {
+      await clock.advance(60_000);
+      await agent.pass();
+    }
     const waiting = await sink.spooled();
     expect(waiting.length).toBeGreaterThanOrEqual(5);
 
