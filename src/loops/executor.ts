@@ -89,10 +89,15 @@ interface Verification {
 }
 
 /** An image update was verified before it ended (or it would have rolled back): its verification moves up. */
-function completedWith(result: ActionResult, finishedAt: number): Partial<Action> {
-  if (!('verification' in result)) return { result };
-  const { verification, ...rest } = result as { verification: { verified: true; after_s: number; note: string } };
-  return { result: rest as ActionResult, verified: true, verification: { ...verification, at: new Date(finishedAt).toISOString() } };
+/** What an operation did, and — an image update, which verifies before it ends — its verification. */
+interface OpOutcome {
+  result: ActionResult;
+  verification?: { verified: true; after_s: number; note: string };
+}
+
+function completedWith(outcome: OpOutcome, finishedAt: number): Partial<Action> {
+  if (!outcome.verification) return { result: outcome.result };
+  return { result: outcome.result, verified: true, verification: { ...outcome.verification, at: new Date(finishedAt).toISOString() } };
 }
 
 export class Executor {
@@ -474,22 +479,22 @@ export class Executor {
     }
   }
 
-  private async runOp(a: Action, ctx: OpContext, containers: string[], pruneLabel?: string): Promise<ActionResult> {
+  private async runOp(a: Action, ctx: OpContext, containers: string[], pruneLabel?: string): Promise<OpOutcome> {
     this.stats.dockerCalls++;
     switch (a.type) {
       case 'container_restart':
-        return { containers: await restartContainers(ctx, containers) };
+        return { result: { containers: await restartContainers(ctx, containers) } };
       case 'redeploy': {
         const out = [];
         for (const name of containers) out.push(await recreateContainer(ctx, name));
-        return { containers: out };
+        return { result: { containers: out } };
       }
       case 'disk_cleanup':
-        return await diskCleanup(ctx, pruneLabel);
+        return { result: await diskCleanup(ctx, pruneLabel) };
       case 'image_update': {
         if (!a.update) throw new RefusedError('refused: the action names no images to update (written by hand?); nothing was changed');
         const key = `${a.node}/${a.service}`;
-        return await updateImages(
+        const { verification, ...result } = await updateImages(
           {
             ...ctx,
             verifyMs: this.deps.verifyAfterS * 1000,
@@ -503,6 +508,7 @@ export class Executor {
           },
           a.update.images,
         );
+        return { result, verification };
       }
     }
   }
