@@ -300,7 +300,7 @@ async function benchTelegram() {
       baseline_bare_send_message_ms: dist3(await baseline(6, 50)),
       group_reply_with_50_queued_edits_ms: dist3(reply.latencies),
       queued_edits_when_asked: reply.queued,
-      goals: 'event → message p50 ≤ 50 ms, p99 ≤ 250 ms; a reply with 50 queued edits ≤ 1000 ms',
+      goals: 'event → message p50 ≤ 50 ms, p99 ≤ 250 ms (own messages; a group join waits for the 1 s edit merge); a reply with 50 queued edits ≤ 1000 ms',
       setup: 'event_to_action_message: 10 nodes, 60 trials, each drift resolved after its message; with_trials_left_pending: one node per trial, all left pending (200 nodes, 200 open at the end)',
     };
   } finally {
@@ -344,7 +344,8 @@ async function benchEventToMessage(api, token, accumulate) {
       // Only the calls made since the last look are read: the wait costs the control plane nothing.
       await waitUntil(() => {
         let hit = false;
-        for (; seen < api.calls.length; seen++) if (api.calls[seen].method === 'sendMessage' && String(api.calls[seen].params.text).includes(id)) hit = true;
+        // Its own message, or (past 3 pending within 30 s) the group message it joins by an edit.
+        for (; seen < api.calls.length; seen++) if ((api.calls[seen].method === 'sendMessage' || api.calls[seen].method === 'editMessageText') && String(api.calls[seen].params.text).includes(id)) hit = true;
         return hit;
       }, 20_000);
       lat.push(performance.now() - t);
