@@ -37,6 +37,33 @@ async function setup() {
   return { clock, actions, outbox, notifier, draft, kinds };
 }
 
+/** A started outbox on a fake clock whose Bot API records every call: when, what, how many buttons. */
+async function recordingChat(clock: FakeClock) {
+  const actions = new ActionStore(`${dir}/actions`, () => clock.now());
+  await actions.ensureDirs();
+  const supervisorState = new SupervisorState(`${dir}/state`);
+  await supervisorState.ensureDirs();
+  const log = memoryLogger().log;
+  const calls: { at: number; method: string; text: string; buttons: number }[] = [];
+  let id = 0;
+  const outbox = new Outbox({
+    dir: `${dir}/outbox`,
+    log,
+    clock,
+    transport: {
+      sendMessage: async (_c, text, buttons) => {
+        calls.push({ at: clock.now() - T0, method: 'send', text, buttons: buttons.flat().length });
+        return { message_id: ++id };
+      },
+      editMessageText: async (_c, _m, text, buttons) => void calls.push({ at: clock.now() - T0, method: 'edit', text, buttons: buttons.flat().length }),
+    },
+  });
+  await outbox.load();
+  outbox.start();
+  const refs = new RefTable(`${dir}/refs.json`, () => clock.now(), log);
+  return { actions, supervisorState, log, calls, outbox, refs };
+}
+
 describe('Notifier on a fake clock', () => {
   it('a new pending action is handed to the outbox at once, with no timer waiting', async () => {
     const { clock, actions, outbox, notifier, draft } = await setup();
@@ -104,28 +131,7 @@ describe('Notifier on a fake clock', () => {
 
   it('a burst of 12 on 3 nodes: every action visible within 10 s for at most 6 calls; an answer then goes within 1 s', async () => {
     const clock = new FakeClock(T0);
-    const actions = new ActionStore(`${dir}/actions`, () => clock.now());
-    await actions.ensureDirs();
-    const supervisorState = new SupervisorState(`${dir}/state`);
-    await supervisorState.ensureDirs();
-    const log = memoryLogger().log;
-    const calls: { at: number; method: string; text: string }[] = [];
-    let id = 0;
-    const outbox = new Outbox({
-      dir: `${dir}/outbox`,
-      log,
-      clock,
-      transport: {
-        sendMessage: async (_c, text) => {
-          calls.push({ at: clock.now() - T0, method: 'send', text });
-          return { message_id: ++id };
-        },
-        editMessageText: async (_c, _m, text) => void calls.push({ at: clock.now() - T0, method: 'edit', text }),
-      },
-    });
-    await outbox.load();
-    outbox.start();
-    const refs = new RefTable(`${dir}/refs.json`, () => clock.now(), log);
+    const { actions, supervisorState, log, calls, outbox, refs } = await recordingChat(clock);
     let passes = 0;
     const notifier = new Notifier({ actions, supervisorState, outbox, refs, chatId: '-1001', log, now: () => clock.now(), clock, wake: () => void passes++, evidence: async () => undefined });
     // The supervisor proposes them over 1.2 s, one pass each (the worst case: no pass sees two).
@@ -160,28 +166,7 @@ describe('Notifier on a fake clock', () => {
 
   it('after Cancel all, the decided messages lose their buttons within 5 s, before queued background calls', async () => {
     const clock = new FakeClock(T0);
-    const actions = new ActionStore(`${dir}/actions`, () => clock.now());
-    await actions.ensureDirs();
-    const supervisorState = new SupervisorState(`${dir}/state`);
-    await supervisorState.ensureDirs();
-    const log = memoryLogger().log;
-    const calls: { at: number; method: string; text: string; buttons: number }[] = [];
-    let id = 0;
-    const outbox = new Outbox({
-      dir: `${dir}/outbox`,
-      log,
-      clock,
-      transport: {
-        sendMessage: async (_c, text, buttons) => {
-          calls.push({ at: clock.now() - T0, method: 'send', text, buttons: buttons.flat().length });
-          return { message_id: ++id };
-        },
-        editMessageText: async (_c, _m, text, buttons) => void calls.push({ at: clock.now() - T0, method: 'edit', text, buttons: buttons.flat().length }),
-      },
-    });
-    await outbox.load();
-    outbox.start();
-    const refs = new RefTable(`${dir}/refs.json`, () => clock.now(), log);
+    const { actions, supervisorState, log, calls, outbox, refs } = await recordingChat(clock);
     const notifier = new Notifier({ actions, supervisorState, outbox, refs, chatId: '-1001', log, now: () => clock.now() });
     const created = [];
     for (let i = 0; i < 6; i++) created.push((await actions.create({ id: `container-restart-n${i % 3}-s${i}`, instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: `n${i % 3}`, service: `s${i}`, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [`s${i}`], drift_since: null }))!);
