@@ -30,6 +30,7 @@ export class SummaryPublisher {
   private building: Promise<void> | undefined;
   private cancel: (() => void) | undefined;
   private stopped = false;
+  private failing = false;
   /** Builds made, and of them the ones that gathered the summary anew (for tests and /metrics). */
   readonly stats = { builds: 0, gathers: 0 };
 
@@ -63,7 +64,15 @@ export class SummaryPublisher {
   private async tick(): Promise<void> {
     const cur = this.current;
     if (cur && cur.generation === this.deps.generation() && cur.second === Math.floor(this.deps.now() / 1000)) return;
-    await this.build().catch((err: unknown) => this.deps.log.warn({ err }, 'building /summary failed; serving the last one'));
+    try {
+      await this.build();
+      if (this.failing) this.deps.log.info('building /summary works again');
+      this.failing = false;
+    } catch (err) {
+      // Said once, not every tick, until a build works again.
+      if (!this.failing) this.deps.log.warn({ err }, 'building /summary failed; serving the last one and trying again');
+      this.failing = true;
+    }
   }
 
   /** One build at a time; a request or a tick during one waits for it. */

@@ -38,4 +38,25 @@ describe('SummaryPublisher', () => {
     expect(JSON.parse((await p.representation()).body.toString()).nodes[0].last_seen_age_s).toBe(61);
     p.stop();
   });
+
+  it('a build that fails is said once, the last bytes stay served, and the recovery is said', async () => {
+    const clock = new FakeClock(T0);
+    let generation = 1;
+    let broken = false;
+    const mem = memoryLogger();
+    const p = new SummaryPublisher({ summary: async () => { if (broken) throw new Error('disk gone'); return summary(generation); }, generation: () => generation, now: () => clock.now(), clock, log: mem.log });
+    p.start();
+    const first = await p.representation();
+    broken = true;
+    generation++;
+    for (let i = 0; i < 10; i++) await clock.advance(200);
+    await waitFor(() => mem.lines.some((l) => /building \/summary failed/.test(String(l.msg))), { what: 'the failure said' });
+    expect(mem.lines.filter((l) => /building \/summary failed/.test(String(l.msg)))).toHaveLength(1);
+    expect(await p.representation()).toBe(first);
+    broken = false;
+    await clock.advance(200);
+    await waitFor(() => mem.lines.some((l) => /works again/.test(String(l.msg))), { what: 'the recovery said' });
+    expect(JSON.parse((await p.representation()).body.toString()).n).toBe(2);
+    p.stop();
+  });
 });
