@@ -384,12 +384,27 @@ export class Outbox {
     return waiting.sort((a, b) => lane.get(a.key)! - lane.get(b.key)! || (a.queued_at < b.queued_at ? -1 : a.queued_at > b.queued_at ? 1 : a.key < b.key ? -1 : 1));
   }
 
+  /** The worker waits (for a wake or a timer) and is doing nothing else: what a test on a fake clock waits for. */
+  get parked(): boolean {
+    return this.parkedNow;
+  }
+  private parkedNow = false;
+
+  private async park(wait: Promise<void>): Promise<void> {
+    this.parkedNow = true;
+    try {
+      await wait;
+    } finally {
+      this.parkedNow = false;
+    }
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
       const waiting = this.order();
       if (waiting.length === 0) {
         for (const w of this.idleWaiters.splice(0)) w();
-        await new Promise<void>((resolve) => (this.wake = resolve));
+        await this.park(new Promise<void>((resolve) => (this.wake = resolve)));
         continue;
       }
       const now = this.now();
@@ -417,8 +432,8 @@ export class Outbox {
         const woken = new AbortController();
         this.wake = () => woken.abort();
         // Paused for good (401): only a wake (a stop) ends the wait.
-        if (!Number.isFinite(soonest)) await new Promise<void>((resolve) => woken.signal.addEventListener('abort', () => resolve(), { once: true }));
-        else await this.clock.sleep(Math.max(1, soonest - now), woken.signal);
+        if (!Number.isFinite(soonest)) await this.park(new Promise<void>((resolve) => woken.signal.addEventListener('abort', () => resolve(), { once: true })));
+        else await this.park(this.clock.sleep(Math.max(1, soonest - now), woken.signal));
         continue;
       }
       await this.deliver(next);

@@ -9,7 +9,7 @@ import { RefTable } from '../../../src/bot/refs.js';
 import { ActionStore } from '../../../src/store/actions.js';
 import { SupervisorState } from '../../../src/store/supervisor-state.js';
 import { FakeClock } from '../../../src/time/clock.js';
-import { memoryLogger, removeDir, tempDir } from '../../support/helpers.js';
+import { memoryLogger, removeDir, tempDir, waitFor } from '../../support/helpers.js';
 
 const T0 = Date.parse('2026-05-27T14:00:00.000Z');
 let dir: string;
@@ -35,6 +35,22 @@ async function setup() {
   const draft = (node: string, service: string) => ({ id: `container-restart-${node}-${service}`, instance: '20260527T140000Z', type: 'container_restart' as const, risk: 'low' as const, node, service, drift: 'unhealthy_service' as const, trigger: 'containers_not_running', containers: [service], drift_since: null });
   const kinds = () => outbox.all().map((r) => (r.meta.kind === 'group' ? `group ${r.meta.members.length}` : r.meta.kind)).sort();
   return { clock, actions, outbox, notifier, draft, kinds };
+}
+
+/**
+ * Moves the clock `ms` on, one timer at a time, each time first waiting until the outbox has
+ * parked on the clock again (its file writes are real and take their own time, more so on a
+ * loaded machine): time never passes a delivery by.
+ */
+async function runFor(clock: FakeClock, outbox: Outbox, ms: number): Promise<void> {
+  const end = clock.now() + ms;
+  for (;;) {
+    await waitFor(() => outbox.parked, { what: 'the outbox to wait on the clock' });
+    const next = clock.nextAt;
+    if (next === undefined || next > end) break;
+    await clock.set(next);
+  }
+  await clock.set(end);
 }
 
 /** A started outbox on a fake clock whose Bot API records every call: when, what, how many buttons. */
@@ -141,12 +157,12 @@ describe('Notifier on a fake clock', () => {
       const a = await actions.create({ id: `container-restart-${node}-s${i}`, instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node, service: `s${i}`, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [`s${i}`], drift_since: null });
       ids.push(a!.id);
       await notifier.sync();
-      await clock.advance(100);
+      await runFor(clock, outbox, 100);
     }
     // Passes go on as the loop runs them (every time it is woken, and on its interval).
     for (let t = 0; t < 10_000; t += 250) {
       await notifier.sync();
-      await clock.advance(250);
+      await runFor(clock, outbox, 250);
     }
     await outbox.whenIdle();
     const visible = (x: string) => calls.some((c) => c.text.includes(x));
@@ -157,7 +173,7 @@ describe('Notifier on a fake clock', () => {
     // The background lanes of the minute are mostly left; an answer goes at once.
     await outbox.upsert('reply:1', { chatId: '-1001', text: 'status', buttons: [], meta: { kind: 'reply', final: true }, urgent: true });
     const asked = clock.now() - T0;
-    await clock.advance(1000);
+    await runFor(clock, outbox, 1000);
     await outbox.whenIdle();
     expect(calls.at(-1)!.text).toBe('status');
     expect(calls.at(-1)!.at - asked).toBeLessThanOrEqual(1000);
@@ -171,20 +187,20 @@ describe('Notifier on a fake clock', () => {
     const created = [];
     for (let i = 0; i < 6; i++) created.push((await actions.create({ id: `container-restart-n${i % 3}-s${i}`, instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: `n${i % 3}`, service: `s${i}`, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [`s${i}`], drift_since: null }))!);
     await notifier.sync();
-    await clock.advance(2000);
+    await runFor(clock, outbox, 2000);
     await outbox.whenIdle();
     const group = calls.find((c) => c.method === 'send')!;
     expect(group.buttons).toBeGreaterThan(0);
     // The minute's background calls are spent: 20 notices queue.
     for (let i = 0; i < 20; i++) await outbox.upsert(`notice:${i}`, { chatId: '-1001', text: `notice ${i}`, buttons: [], meta: { kind: 'notice', notice: `n${i}`, node: 'n1', final: true } });
-    await clock.advance(100);
+    await runFor(clock, outbox, 100);
     const before = calls.length;
     // Cancel all (what the recover menu's press does to the files), then the notifier renders them as its answer.
     const decided = [];
     for (const a of created) decided.push(await actions.transition({ id: a.id, from: 'pending', to: 'cancelled', instance: a.instance, by: 'test', patch: { cancel_reason: 'cancelled_by_operator' } }));
     const pressed = clock.now();
     await notifier.renderDecided(decided);
-    for (let t = 0; t < 5000; t += 250) await clock.advance(250);
+    await runFor(clock, outbox, 5000);
     const removal = calls.slice(before).find((c) => c.method === 'edit' && c.text.includes('actions on'));
     expect(removal, JSON.stringify(calls.slice(before).map((c) => c.text.slice(0, 30)))).toBeDefined();
     expect(removal!.buttons).toBe(0);

@@ -27,7 +27,7 @@ const notice: Meta = { kind: 'notice', notice: 'n', node: 'n1', final: false };
 async function runFor(clock: FakeClock, o: Outbox, ms: number): Promise<void> {
   const end = T0 + ms;
   for (;;) {
-    await waitFor(() => clock.pending > 0 || o.pending().length === 0, { what: 'the outbox to wait on the clock' });
+    await waitFor(() => o.parked, { what: 'the outbox to wait on the clock' });
     const next = clock.nextAt;
     if (next === undefined || next > end) break;
     await clock.set(next);
