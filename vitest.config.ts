@@ -5,7 +5,9 @@ export default defineConfig({
   test: {
     sequence: { sequencer: SurvivorsLastSequencer },
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node' } },
+      // Unit tests wait for conditions, never for time; on a loaded 2-core machine a test that does
+      // real file writes can take longer than vitest's default 5 s without anything being wrong.
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], environment: 'node', testTimeout: 30_000 } },
       {
         test: {
           name: 'integration',
