@@ -9,7 +9,8 @@ import { RefTable } from '../../../src/bot/refs.js';
 import { ActionStore } from '../../../src/store/actions.js';
 import { SupervisorState } from '../../../src/store/supervisor-state.js';
 import { FakeClock } from '../../../src/time/clock.js';
-import { memoryLogger, removeDir, tempDir, waitFor } from '../../support/helpers.js';
+import { memoryLogger, removeDir, tempDir } from '../../support/helpers.js';
+import { runOutboxUntil } from '../../support/outbox-clock.js';
 
 const T0 = Date.parse('2026-05-27T14:00:00.000Z');
 let dir: string;
@@ -37,20 +38,9 @@ async function setup() {
   return { clock, actions, outbox, notifier, draft, kinds };
 }
 
-/**
- * Moves the clock `ms` on, one timer at a time, each time first waiting until the outbox has
- * parked on the clock again (its file writes are real and take their own time, more so on a
- * loaded machine): time never passes a delivery by.
- */
+/** Moves the clock `ms` on under the running outbox (test/support/outbox-clock.ts). */
 async function runFor(clock: FakeClock, outbox: Outbox, ms: number): Promise<void> {
-  const end = clock.now() + ms;
-  for (;;) {
-    await waitFor(() => outbox.parked, { what: 'the outbox to wait on the clock' });
-    const next = clock.nextAt;
-    if (next === undefined || next > end) break;
-    await clock.set(next);
-  }
-  await clock.set(end);
+  await runOutboxUntil(clock, outbox, clock.now() + ms);
 }
 
 /** A started outbox on a fake clock whose Bot API records every call: when, what, how many buttons. */

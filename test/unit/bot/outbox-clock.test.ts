@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Outbox, type Meta, type TelegramTransport } from '../../../src/bot/outbox.js';
 import { GROUP_RULE, PRIVATE_RULE, SlidingWindow, TokenBucket } from '../../../src/bot/rate-window.js';
 import { FakeClock } from '../../../src/time/clock.js';
-import { memoryLogger, removeDir, tempDir, waitFor } from '../../support/helpers.js';
+import { memoryLogger, removeDir, tempDir } from '../../support/helpers.js';
+import { runOutboxUntil } from '../../support/outbox-clock.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -20,19 +21,9 @@ const reply: Meta = { kind: 'reply', final: true };
 const action = (id: string): Meta => ({ kind: 'action', id, instance: 'i1', final: false });
 const notice: Meta = { kind: 'notice', notice: 'n', node: 'n1', final: false };
 
-/**
- * Moves the clock to T0 + `ms`, one timer at a time, each time first waiting until the outbox
- * has parked on the clock again (its file writes are real and take their own time).
- */
+/** Moves the clock to T0 + `ms` under the running outbox (test/support/outbox-clock.ts). */
 async function runFor(clock: FakeClock, o: Outbox, ms: number): Promise<void> {
-  const end = T0 + ms;
-  for (;;) {
-    await waitFor(() => o.parked, { what: 'the outbox to wait on the clock' });
-    const next = clock.nextAt;
-    if (next === undefined || next > end) break;
-    await clock.set(next);
-  }
-  await clock.set(end);
+  await runOutboxUntil(clock, o, T0 + ms);
 }
 
 function recording(clock: FakeClock, fail: (n: number) => unknown = () => undefined) {
