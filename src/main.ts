@@ -94,13 +94,14 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
+      // Stops after everything else (components stop in reverse), also when a later start fails:
+      // the world files' last trailing write is done before the stop (or the failed start) returns.
+      worldFilesComponent(parts.observer),
       // Telegram stops after the executor (components stop in reverse): what a stop waits for
       // and an action it records interrupted reach the chat.
       ...(telegram ? [telegramComponent(telegram, () => parts.executor.waitedAtStop)] : []),
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
-      // Stops after the loops (components stop in reverse): the world files' last trailing write.
-      worldFilesComponent(parts.observer),
       ...Object.values(loops).map(runnerComponent),
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),

@@ -126,7 +126,9 @@ export function buildServer(deps: ApiDeps) {
   // With change signals, /summary is built off the request path (summary-publisher.ts).
   const publisher = deps.generation ? new SummaryPublisher({ summary: deps.summary, generation: deps.generation, now: deps.now, clock: deps.clock ?? realClock, log: deps.log }) : undefined;
   if (publisher) {
-    publisher.start();
+    // Started with the server, not with its construction: a start that fails before the server
+    // listens leaves no timer behind.
+    app.addHook('onReady', async () => publisher.start());
     app.addHook('onClose', async () => publisher.stop());
   }
   worldRoutes(app, cached, cache, versions, publisher);

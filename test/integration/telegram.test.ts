@@ -3,7 +3,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import type { Running } from '../../src/main.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { FakeClock } from '../../src/time/clock.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { UpdatesStore } from '../../src/store/updates.js';
 import type { Layout } from '../../src/store/paths.js';
@@ -497,6 +498,27 @@ describe('commands', () => {
     api.fail('getChat', 500, 1);
     running = await f.start(botEnv(api));
     expect(f.mem.text()).toMatch(/Telegram does not answer yet \(getChat\)/);
+  });
+
+  it('a start that fails on Telegram leaves nothing running: no write to HOMELAB_ROOT after it returned', async () => {
+    // More events than one read chunk: the first pass publishes twice at the same (fake) time, so
+    // the world files' second write is a trailing one — it must happen before the failed start returns.
+    await appendEvents(l.root, Array.from({ length: 60 }, () => ev('node_heartbeat')));
+    api.unknownChats.add(CHAT);
+    const clock = new FakeClock(Date.now());
+    const config = loadConfig({ PORT: '0', HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600', OBSERVER_CHUNK_KB: '4', ...botEnv(api) });
+    const err = await startControlPlane(config, memoryLogger().log, clock).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/^TELEGRAM_CHAT_ID: /);
+    const snapshot = async () => {
+      const names = (await readdir(l.state)).sort();
+      return { names, checkpoint: await readFile(l.checkpoint, 'utf8').catch(() => '') };
+    };
+    const after = await snapshot();
+    expect(after.names).not.toContain('control-plane.pid');
+    expect(after.checkpoint).toMatch(/"positions"/);
+    expect(clock.pending).toBe(0);
+    await clock.advance(60_000);
+    expect(await snapshot()).toEqual(after);
   });
 
   it('"chat not found" while running (the chat deleted, the bot removed): kept, /healthz says so (200), delivered once the chat is back', async () => {
