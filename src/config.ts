@@ -8,16 +8,8 @@ import { NAME_RE } from './domain/schemas.js';
 import { makeDirsSync } from './store/paths.js';
 import { loadDockerCredentials, type Credentials } from './docker/registry.js';
 import { parseDuration } from './store/supervisor-state.js';
+import { ConfigError } from './errors.js';
 
-export class ConfigError extends Error {
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-  }
-}
 
 const intIn = (min: number, max: number) =>
   z

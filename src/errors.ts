@@ -11,6 +11,17 @@ abstract class CodedError extends Error {
   }
 }
 
+/** A setting that cannot work as given: the start exits 2 with one line naming the variable. */
+export class ConfigError extends CodedError {
+  readonly code = 'config';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
 /** HOMELAB_ROOT's filesystem has no space (ENOSPC) or quota (EDQUOT) left for a write. */
 export class StorageFullError extends CodedError {
   readonly code = 'storage_full';

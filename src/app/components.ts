@@ -10,11 +10,13 @@ import type { Inspector } from '../loops/inspector.js';
 import type { Observer } from '../loops/observer.js';
 import type { UpdateChecker } from '../loops/updates.js';
 import type { UpdatesStore } from '../store/updates.js';
-import { ConfigError, type Config } from '../config.js';
+import type { Config } from '../config.js';
+import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
 import type { Runner } from '../loops/runner.js';
-import { pidFile, type Layout } from '../store/paths.js';
+import type { Layout } from '../store/paths.js';
+import { releaseRoot } from '../store/pid.js';
 import type { Bus } from './bus.js';
 import type { Component } from './lifecycle.js';
 
@@ -23,7 +25,7 @@ export function pidFileComponent(l: Layout): Component {
   return {
     name: 'pid file',
     start: () => {},
-    stop: () => fs.rm(pidFile(l.state), { force: true }),
+    stop: () => releaseRoot(l),
   };
 }
 

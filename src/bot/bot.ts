@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { Bot, GrammyError } from 'grammy';
 import cron from 'node-cron';
-import { ConfigError } from '../config.js';
+import { ConfigError } from '../errors.js';
 import { Runner } from '../loops/runner.js';
 import { backoffDelay, DEFAULT_BACKOFF } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';

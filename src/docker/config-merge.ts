@@ -3,7 +3,6 @@
 // and takes everything else from the image the new container is created from, the way
 // `docker compose up` and Watchtower do: a setting equal to the old image's default came from the
 // image and follows the image; a setting that differs from it was given and is kept.
-import type Docker from 'dockerode';
 
 /** The settings of a container's or an image's `Config` that an image provides defaults for. */
 export interface ImageDefaults {

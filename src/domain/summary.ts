@@ -118,13 +118,9 @@ export function summarize(input: SummaryInput): Summary {
       unknown.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since });
     } else unhealthy.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since, desired: monitored(s.node, s.service) });
   }
-  for (const dn of Object.values(desired)) {
-    for (const s of Object.values(dn.services)) {
-      if (s.monitor && !world.services[`${dn.node}/${s.service}`]) {
-        missing.push({ key: `${dn.node}/${s.service}`, node: dn.node, service: s.service });
-        countsOf(dn.node).missing++;
-      }
-    }
+  for (const m of missingServices(world, desired)) {
+    missing.push(m);
+    countsOf(m.node).missing++;
   }
   unhealthy.sort((a, b) => (a.since < b.since ? -1 : 1));
   const nodes = nodeNames.map((name) => {
@@ -190,4 +186,13 @@ export function ago(iso: string | null, now: number): string {
   if (s < 5400) return `${Math.round(s / 60)}m ago`;
   if (s < 172_800) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86_400)}d ago`;
+}
+
+/** Services services.yaml asks to watch that world state has never heard of. */
+export function missingServices(world: { services: Readonly<Record<string, unknown>> }, desired: DesiredState): { key: string; node: string; service: string }[] {
+  const out: { key: string; node: string; service: string }[] = [];
+  for (const dn of Object.values(desired)) {
+    for (const s of Object.values(dn.services)) if (s.monitor && !world.services[`${dn.node}/${s.service}`]) out.push({ key: `${dn.node}/${s.service}`, node: dn.node, service: s.service });
+  }
+  return out;
 }

@@ -345,7 +345,7 @@ export class Executor {
   }
 
   private async execute(approved: Action): Promise<void> {
-    const { actions, log, now } = this.deps;
+    const { actions, now } = this.deps;
     if (this.stopping) return;
     let a: Action;
     // A claim under way is waited for at stop: once it lands the action is under way (or not).
