@@ -1,13 +1,11 @@
 // Configuration: the environment is read once, here, validated and frozen. Nothing deeper in the
 // code reads process.env.
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import cron from 'node-cron';
 import path from 'node:path';
 import { z } from 'zod';
 import { NAME_RE } from './domain/schemas.js';
-import { makeDirsSync } from './store/paths.js';
-import { loadDockerCredentials, type Credentials } from './docker/registry.js';
-import { parseDuration } from './store/supervisor-state.js';
+import { parseDuration } from './domain/duration.js';
 import { ConfigError } from './errors.js';
 
 
@@ -184,11 +182,8 @@ export interface Config {
     intervalMs: number;
     /** Registries spoken to over plain HTTP besides loopback ones. */
     insecure: readonly string[];
-    /** The directory whose config.json holds registry credentials (DOCKER_CONFIG). */
+    /** The directory whose config.json holds registry credentials (DOCKER_CONFIG; read by docker/registry.ts). */
     dockerConfig: string | undefined;
-    credentials: Readonly<Record<string, Credentials>>;
-    /** What config.json asks for that is not supported (credential helpers). */
-    unsupported: readonly string[];
   };
 }
 
@@ -231,14 +226,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('TELEGRAM_THREAD_ID', 'forum topics exist only in supergroups: TELEGRAM_CHAT_ID must then be a group id (negative, -100…) or @name');
   }
   if (e.SSH_KEY_PATH && !existsSync(e.SSH_KEY_PATH)) throw new ConfigError('SSH_KEY_PATH', `no such file ${JSON.stringify(e.SSH_KEY_PATH)}`);
-  let registry: ReturnType<typeof loadDockerCredentials> = { credentials: new Map(), unsupported: [] };
-  if (e.DOCKER_CONFIG) {
-    try {
-      registry = loadDockerCredentials(path.resolve(e.DOCKER_CONFIG));
-    } catch (err) {
-      throw new ConfigError('DOCKER_CONFIG', `${(err as Error).message} (the directory of a docker config.json with registry credentials)`);
-    }
-  }
   if (!isValidTimeZone(e.TZ)) throw new ConfigError('TZ', `unknown time zone ${JSON.stringify(e.TZ)}; use an IANA name such as Europe/Warsaw`);
   return deepFreeze({
     homelabRoot: path.resolve(e.HOMELAB_ROOT),
@@ -272,35 +259,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       intervalMs: e.UPDATE_CHECK_INTERVAL_H * 3600_000,
       insecure: e.INSECURE_REGISTRIES,
       dockerConfig: e.DOCKER_CONFIG ? path.resolve(e.DOCKER_CONFIG) : undefined,
-      credentials: Object.fromEntries(registry.credentials),
-      unsupported: registry.unsupported,
     },
   });
 }
 
-/**
- * What `run` needs of the machine, checked before anything starts: HOSTS_DIR is a directory, and
- * HOMELAB_ROOT is (or can be made) a writable directory. Throws ConfigError naming the variable.
- */
-export function checkEnvironment(cfg: Config): void {
-  const hosts = statSync(cfg.hostsDir, { throwIfNoEntry: false });
-  if (!hosts) throw new ConfigError('HOSTS_DIR', `no such directory ${JSON.stringify(cfg.hostsDir)} (the folder that holds <node>/services.yaml)`);
-  if (!hosts.isDirectory()) throw new ConfigError('HOSTS_DIR', `${JSON.stringify(cfg.hostsDir)} is not a directory`);
-  const root = cfg.homelabRoot;
-  try {
-    makeDirsSync(root);
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? `${JSON.stringify(fileInTheWay(root))} is a file, not a directory` : `cannot create ${JSON.stringify(root)} (${e.code ?? e.message} at ${JSON.stringify(e.path ?? root)})`;
-    throw new ConfigError('HOMELAB_ROOT', why);
-  }
-  if (!statSync(root).isDirectory()) throw new ConfigError('HOMELAB_ROOT', `${JSON.stringify(root)} is a file, not a directory`);
-  try {
-    accessSync(root, constants.W_OK | constants.X_OK);
-  } catch {
-    throw new ConfigError('HOMELAB_ROOT', `${JSON.stringify(root)} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
-  }
-}
 
 /** The node agent's settings: each a flag of `control-plane agent` or its environment variable. */
 export interface AgentConfig {
@@ -372,12 +334,6 @@ export function durationSettingMs(text: string): number {
   }
 }
 
-/** The nearest existing part of `dir`'s path, which is in the way when it is not a directory. */
-function fileInTheWay(dir: string): string {
-  let p = dir;
-  while (!existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
-  return p;
-}
 
 /** Secrets are never echoed back, not even in an error about them. */
 function redact(variable: string, value: string | undefined): string | undefined {

@@ -106,9 +106,14 @@ export function errorCode(err: unknown): string {
   return 'error';
 }
 
-/** Whether trying the same thing again later can work. */
+/**
+ * Whether trying the same thing again soon can work. A terminal error (a refused request, a
+ * setting that cannot work, an operation that ran and failed, an engine answer that will not
+ * change) is not retried with backoff: the loop records it once and tries again on its interval,
+ * after something changed (controller-runtime's TerminalError).
+ */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof RefusedError || err instanceof OperationError) return false;
+  if (err instanceof RefusedError || err instanceof OperationError || err instanceof ConfigError) return false;
   if (err instanceof EngineError) return err.transient;
   return true;
 }

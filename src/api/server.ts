@@ -3,7 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ACTION_STATES, statesFrom, type Action } from '../domain/actions.js';
+import { ACTION_STATES, statesFrom } from '../domain/actions.js';
 import { canonicalNode, classify } from '../domain/observe.js';
 import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js';
 import { restamp, type Summary } from '../domain/summary.js';
@@ -138,8 +138,6 @@ export function buildServer(deps: ApiDeps) {
   ingestRoute(app, deps);
   return app;
 }
-
-export type { Action };
 
 type App = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
 

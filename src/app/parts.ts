@@ -20,7 +20,7 @@ import { DesiredStore, problemWhere, type DesiredProblem } from '../store/desire
 import type { Layout } from '../store/paths.js';
 import type { Bus } from './bus.js';
 import { UpdatesStore } from '../store/updates.js';
-import { RegistryClient } from '../docker/registry.js';
+import { RegistryClient, registryAuth, type RegistryAuth } from '../docker/registry.js';
 import { UpdateChecker } from '../loops/updates.js';
 import type { DesiredState } from '../domain/schemas.js';
 
@@ -39,7 +39,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   await actions.ensureDirs();
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   await supervisorState.ensureDirs();
-  const checker = buildUpdateChecker(config, updates, () => desired.current(), log.child({ component: 'updates' }), clock, () => bus.emit('updatesChanged'));
+  const auth = registryAuth(config.updates.dockerConfig);
+  const checker = buildUpdateChecker(config, auth, updates, () => desired.current(), log.child({ component: 'updates' }), clock, () => bus.emit('updatesChanged'));
   const inspector = buildInspector(config, {
     desired: () => desired.current(),
     world: () => observer.current(),
@@ -75,7 +76,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     onChange: () => bus.emit('actionsChanged'),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
-    registryCredentials: (domain) => config.updates.credentials[domain],
+    registryCredentials: (domain) => auth.credentials.get(domain),
     onRolledBack: async (a, digests) => {
       for (const digest of digests) await updates.skip(`${a.node}/${a.service}`, { digest, at: new Date(now()).toISOString(), reason: 'rolled_back', by: 'executor' });
       bus.emit('updatesChanged');
@@ -117,9 +118,9 @@ export function buildInspector(config: Config, deps: Omit<ConstructorParameters<
 }
 
 /** The registry client and the update checker (docs/design/updates.md; `run` and `updates check`). */
-export function buildUpdateChecker(config: Config, updates: UpdatesStore, desired: () => DesiredState, log: Logger, clock: Clock, onChecked?: () => void): UpdateChecker {
-  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(Object.entries(config.updates.credentials)), now: () => clock.now() });
-  for (const what of config.updates.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
+export function buildUpdateChecker(config: Config, auth: RegistryAuth, updates: UpdatesStore, desired: () => DesiredState, log: Logger, clock: Clock, onChecked?: () => void): UpdateChecker {
+  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(auth.credentials), now: () => clock.now() });
+  for (const what of auth.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
   return new UpdateChecker({
     desired,
     store: updates,

@@ -23,7 +23,7 @@ import { RefTable } from './refs.js';
 import { splitText } from './render.js';
 import { grammyTransport } from './transport.js';
 
-export type { TelegramDeps, TelegramOptions } from './context.js';
+export type { TelegramDeps } from './context.js';
 
 export class TelegramBot {
   readonly bot: Bot<BotContext>;

@@ -3,7 +3,7 @@
 import { Composer } from 'grammy';
 import { TERMINAL_STATES } from '../domain/actions.js';
 import { unknownTarget } from '../domain/schemas.js';
-import { parseDuration } from '../store/supervisor-state.js';
+import { parseDuration } from '../domain/duration.js';
 import { requireAdmin } from './auth.js';
 import { encode } from './callback-data.js';
 import type { BotContext, BotKit } from './context.js';

@@ -11,7 +11,7 @@ import type { ActionStore } from '../store/actions.js';
 import type { SupervisorState } from '../store/supervisor-state.js';
 import type { Clock } from '../time/clock.js';
 import type { CallbackData, Op } from './callback-data.js';
-import type { Notifier } from './notifier.js';
+import type { Notifier, Stopping } from './notifier.js';
 import type { Meta, Outbox } from './outbox.js';
 import type { RefTable } from './refs.js';
 import type { Buttons } from './render.js';
@@ -31,12 +31,6 @@ export interface TelegramOptions {
   threadId?: number;
 }
 
-/** What a stop waits for on an action under way. */
-export interface Stopping {
-  waitingFor: string;
-  graceS: number;
-  since: number;
-}
 
 export interface TelegramDeps {
   options: TelegramOptions;

@@ -3,7 +3,7 @@
 // services.yaml names. The bot never reads an engine itself: it asks the inspector. And the 📄
 // Details button: the whole text of what an action's message shows cut.
 import { Composer } from 'grammy';
-import { MAX_LOG_LINES } from '../docker/inspect.js';
+import { MAX_LOG_LINES } from '../loops/inspector.js';
 import { serviceTarget, unknownTarget } from '../domain/schemas.js';
 import { requireAdmin } from './auth.js';
 import { answer, onButtons, type BotContext, type BotKit } from './context.js';

@@ -11,9 +11,15 @@ import { buttonsFor } from './callback-data.js';
 import type { MetaOf, Outbox } from './outbox.js';
 import type { RefTable } from './refs.js';
 import type { Evidence } from '../store/evidence.js';
-import type { Stopping } from './context.js';
 import type { Clock } from '../time/clock.js';
 import { renderAction, renderGroup, renderList, renderNotice, type ButtonData } from './render.js';
+
+/** What a stop waits for on an action under way. */
+export interface Stopping {
+  waitingFor: string;
+  graceS: number;
+  since: number;
+}
 
 /**
  * Up to this many pending actions in the chat within BURST_WINDOW_MS get a message each; more fold

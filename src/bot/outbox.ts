@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { backoffDelay } from '../time/backoff.js';
+import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { plainText } from './html-split.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
@@ -111,8 +111,6 @@ export interface TelegramHealth {
   since?: string;
 }
 
-/** The longest wait between two probes of a chat that answered 403. */
-const MAX_PROBE_MS = 10 * 60_000;
 
 /** An error as grammY reports it: the API said no (with a code), or the network failed. */
 interface ApiErrorLike {
@@ -146,7 +144,6 @@ export interface OutboxOptions {
   writeRecord?: (file: string, rec: OutRecord) => Promise<void>;
 }
 
-const MAX_BACKOFF_MS = 60_000;
 /** Edits of one message within this long of its last delivery go as one (the last state wins). */
 export const EDIT_MERGE_MS = 1000;
 
@@ -523,7 +520,7 @@ export class Outbox {
       if (cur && !cur.meta.final && (cur.meta.kind === 'action' || cur.meta.kind === 'group' || cur.meta.kind === 'list')) {
         // A message about an open decision is never given up: tried again later, said each time.
         const attempts = cur.attempts + 1;
-        const wait = backoffDelay(attempts, { initialMs: 30_000, maxMs: MAX_PROBE_MS, jitter: 0 });
+        const wait = backoffDelay(attempts, RETRY_POLICIES.outboxRefused);
         log.error({ method, key: r.key, code, reason: desc, attempts, retry_in_s: wait / 1000 }, `Telegram refused ${method} even as plain text (${code}: ${desc}); it is about an open decision, so it is kept and tried again in ${Math.round(wait / 1000)} s (attempt ${attempts})`);
         await this.save({ ...cur, attempts, last_error: `${code}: ${desc}`.slice(0, 300), retry_at: new Date(this.now() + wait).toISOString() });
         return;
@@ -534,7 +531,7 @@ export class Outbox {
     // 5xx or network: Telegram (or the way there) is down. Back off, keep everything.
     const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
     this.failuresInRow.set(r.chat_id, n);
-    const backoff = backoffDelay(n, { initialMs: 500, maxMs: MAX_BACKOFF_MS, jitter: 0 });
+    const backoff = backoffDelay(n, RETRY_POLICIES.outboxSend);
     this.pausedUntil.set(r.chat_id, this.now() + backoff);
     this.stats.retries++;
     const cur = this.records.get(r.key);
@@ -546,7 +543,7 @@ export class Outbox {
   private unavailable(r: OutRecord, desc: string): void {
     const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
     this.failuresInRow.set(r.chat_id, n);
-    this.pausedUntil.set(r.chat_id, this.now() + backoffDelay(n, { initialMs: 5000, maxMs: MAX_PROBE_MS, jitter: 0 }));
+    this.pausedUntil.set(r.chat_id, this.now() + backoffDelay(n, RETRY_POLICIES.outboxProbe));
     if (this.healthState.state !== 'unavailable') {
       this.opts.log.error({ chat: r.chat_id, reason: desc }, `the Telegram chat is unavailable (${desc}): add the bot to the chat again or unblock it; every message is kept and sent when it is back`);
       this.healthState = { state: 'unavailable', reason: desc, since: new Date(this.now()).toISOString() };

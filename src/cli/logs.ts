@@ -2,7 +2,7 @@
 import { createLogger } from '../log.js';
 import { buildInspector } from '../app/parts.js';
 import { serviceTarget, unknownTarget } from '../domain/schemas.js';
-import { MAX_LOG_LINES } from '../docker/inspect.js';
+import { MAX_LOG_LINES } from '../loops/inspector.js';
 import { evidenceText } from './actions.js';
 import { UsageError, parse } from './args.js';
 import { config, desiredNow, stores } from './context.js';

@@ -1,5 +1,5 @@
 // `control-plane run`: the control plane until a signal, through startControlPlane.
-import { checkEnvironment } from '../config.js';
+import { checkDirectories } from '../store/paths.js';
 import { createLogger } from '../log.js';
 import { startControlPlane } from '../main.js';
 import { realClock } from '../time/clock.js';
@@ -11,7 +11,7 @@ export async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   const { values } = parse('run', argv, {});
   if (values.help) return help('run');
   const cfg = config(env);
-  checkEnvironment(cfg);
+  checkDirectories(cfg);
   const log = createLogger(cfg.logLevel);
   if (cfg.telegram.token) {
     log.info({ chat: cfg.telegram.chatId, admins: cfg.telegram.adminIds.length }, 'Telegram is on');

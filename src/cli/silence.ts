@@ -1,6 +1,6 @@
 // `control-plane silence`: add, list and remove silences.
 import { realClock } from '../time/clock.js';
-import { parseDuration } from '../store/supervisor-state.js';
+import { parseDuration } from '../domain/duration.js';
 import { unknownTarget } from '../domain/schemas.js';
 import { OUTPUT, UsageError, parse, outputFormat, table, userName } from './args.js';
 import { config, desiredNow, stores } from './context.js';

@@ -5,6 +5,7 @@ import { serviceTarget, unknownTarget } from '../domain/schemas.js';
 import type { Skips, UpdateEntry } from '../store/updates.js';
 import { servicesToCheck } from '../loops/updates.js';
 import { buildUpdateChecker } from '../app/parts.js';
+import { registryAuth } from '../docker/registry.js';
 import { realClock } from '../time/clock.js';
 import { shortDigest } from '../domain/image-ref.js';
 import { UsageError, parse, outputFormat, table, userName } from './args.js';
@@ -46,7 +47,7 @@ export async function cmdUpdates(argv: string[], env: NodeJS.ProcessEnv): Promis
         process.stderr.write(`nothing to check: no watched service${target ? ` in ${target}` : ''} has updates: notify, approve or auto in services.yaml\n`);
         return 0;
       }
-      const checker = buildUpdateChecker(cfg, store, () => desired, createLogger('silent'), realClock);
+      const checker = buildUpdateChecker(cfg, registryAuth(cfg.updates.dockerConfig), store, () => desired, createLogger('silent'), realClock);
       const entries = await checker.check(target);
       process.stdout.write(format === 'json' ? `${JSON.stringify(entries, null, 2)}\n` : updatesTable(entries, store.skips()));
       return entries.some((e) => e.error || e.images.some((i) => i.status === 'error')) ? 1 : 0;

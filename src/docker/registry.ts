@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isLoopbackRegistry, registryHost, type ImageRef } from '../domain/image-ref.js';
 import { realClock } from '../time/clock.js';
+import { ConfigError } from '../errors.js';
 
 /** What `docker pull name:tag` asks for: multi-arch indexes first, then single manifests. */
 export const MANIFEST_ACCEPT = [
@@ -87,13 +88,34 @@ export function parseRateLimit(header: string | null): { remaining: number; wind
   return m ? { remaining: Number(m[1]), ...(m[2] ? { windowS: Number(m[2]) } : {}) } : undefined;
 }
 
+/** Registry credentials (docs/design/updates.md), read once per start and per `updates check`. */
+export interface RegistryAuth {
+  credentials: ReadonlyMap<string, Credentials>;
+  /** What config.json asks for that is not supported (credential helpers). */
+  unsupported: readonly string[];
+}
+
+/**
+ * The credentials of DOCKER_CONFIG/config.json (none when DOCKER_CONFIG is not set, or has no
+ * config.json, as docker treats it); a directory that is not one, or a file that is not JSON,
+ * is a configuration error naming DOCKER_CONFIG.
+ */
+export function registryAuth(dockerConfig: string | undefined): RegistryAuth {
+  if (!dockerConfig) return { credentials: new Map(), unsupported: [] };
+  try {
+    return loadDockerCredentials(dockerConfig);
+  } catch (err) {
+    throw new ConfigError('DOCKER_CONFIG', `${(err as Error).message} (the directory of a docker config.json with registry credentials)`);
+  }
+}
+
 /**
  * Credentials from `<dir>/config.json` (what `docker login` writes): `auths` entries with `auth`
  * (base64 user:password) or `username`/`password`. Credential helpers are programs of their own
  * and are not run; they are named in `unsupported`. A missing file is no credentials; an
  * unreadable or malformed one throws.
  */
-export function loadDockerCredentials(dir: string): { credentials: Map<string, Credentials>; unsupported: string[] } {
+function loadDockerCredentials(dir: string): { credentials: Map<string, Credentials>; unsupported: string[] } {
   const file = path.join(dir, 'config.json');
   const credentials = new Map<string, Credentials>();
   const unsupported: string[] = [];

@@ -46,7 +46,6 @@ export const IncidentSchema = z.object({
   started_at: z.string().nullable(),
   resolved_at: z.string(),
 });
-export type Incident = z.infer<typeof IncidentSchema>;
 
 export const ServiceStateSchema = z.object({
   node: Name,
@@ -89,15 +88,14 @@ export const NodeStateSchema = z.object({
 });
 export type NodeState = z.infer<typeof NodeStateSchema>;
 
-export const WorldServiceSchema = ServiceStateSchema;
 export const WorldNodeSchema = NodeStateSchema.extend({
   agent: z.enum(['alive', 'silent']),
   /** Two or more agent instances running for this node at once: their ids (absent: one or none). */
   agents_running: z.array(z.string()).optional(),
 });
-export type WorldService = z.infer<typeof WorldServiceSchema>;
+export type WorldService = ServiceState;
 export type WorldNode = z.infer<typeof WorldNodeSchema>;
-export const WorldServicesFile = z.record(z.string(), WorldServiceSchema);
+export const WorldServicesFile = z.record(z.string(), ServiceStateSchema);
 export const WorldNodesFile = z.record(z.string(), WorldNodeSchema);
 export interface World {
   services: Record<string, WorldService>;

@@ -12,6 +12,9 @@ import type { Logger } from '../log.js';
 import type { Evidence, EvidenceStore } from '../store/evidence.js';
 import { realClock, withDeadline, type Clock } from '../time/clock.js';
 
+/** The most log lines a tail reads (the bot's /logs and `control-plane logs` take it from here). */
+export { MAX_LOG_LINES };
+
 /** How long the reads of one action's evidence may take. */
 export const INSPECT_DEADLINE_MS = 10_000;
 

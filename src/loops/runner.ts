@@ -1,9 +1,10 @@
 // The one kind of loop in the process: runs a pass every interval, never two passes at once, runs
-// again at once when kicked during a pass, and backs off after failures (the shared policy,
-// without jitter, capped at the interval). Time comes from a Clock (docs/design/time.md).
-import { errorCode } from '../errors.js';
+// again at once when kicked during a pass, and backs off after failures (RETRY_POLICIES.loopPass:
+// capped at the interval). A terminal error (errors.ts `isRetryable`) is logged once and tried
+// again on the interval only. Time comes from a Clock (docs/design/time.md).
+import { errorCode, isRetryable } from '../errors.js';
 import type { Logger } from '../log.js';
-import { backoffDelay } from '../time/backoff.js';
+import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 
 const TRAILING_KICK_MS = 120;
@@ -20,6 +21,8 @@ export interface RunnerStatus {
   lastError: string | null;
   /** What kind of error the last failure was (errors.ts), for /healthz to decide on. */
   lastErrorCode: string | null;
+  /** The last failure cannot be cured by trying again soon: the next pass waits for the interval. */
+  lastErrorTerminal?: boolean;
   intervalMs: number;
 }
 
@@ -48,6 +51,7 @@ export class Runner {
       lastDurationMs: null,
       lastError: null,
       lastErrorCode: null,
+      lastErrorTerminal: false,
       intervalMs,
     };
   }
@@ -102,8 +106,9 @@ export class Runner {
 
   private schedule(): void {
     const n = this.status.consecutiveFailures;
-    // After failures: 1 s, 2 s, 4 s … but never longer than the normal interval.
-    const delay = n === 0 ? this.intervalMs : backoffDelay(n, { initialMs: 1000, maxMs: this.intervalMs, jitter: 0 });
+    // After failures: 1 s, 2 s, 4 s … but never longer than the normal interval; after a terminal
+    // one, the interval (trying sooner cannot help).
+    const delay = n === 0 || this.status.lastErrorTerminal ? this.intervalMs : backoffDelay(n, RETRY_POLICIES.loopPass(this.intervalMs));
     this.cancelTimer = this.clock.timer(delay, () => this.kick());
   }
 
@@ -117,12 +122,19 @@ export class Runner {
       this.status.lastDurationMs = this.clock.now() - started;
       this.status.lastError = null;
       this.status.lastErrorCode = null;
+      this.status.lastErrorTerminal = false;
     } catch (err) {
+      const terminal = !isRetryable(err);
+      const message = (err as Error).message;
+      // A terminal error is said once while it lasts: the same one again is not news.
+      const repeated = terminal && this.status.lastErrorTerminal === true && this.status.lastError === message;
       this.status.failures++;
       this.status.consecutiveFailures++;
-      this.status.lastError = (err as Error).message;
+      this.status.lastError = message;
       this.status.lastErrorCode = errorCode(err);
-      this.log.error({ err, loop: this.name, failures: this.status.consecutiveFailures }, `${this.name} pass failed`);
+      this.status.lastErrorTerminal = terminal;
+      if (repeated) this.log.debug({ loop: this.name, failures: this.status.consecutiveFailures }, `${this.name} pass failed again the same way`);
+      else this.log.error({ err, loop: this.name, failures: this.status.consecutiveFailures, ...(terminal ? { terminal: true } : {}) }, terminal ? `${this.name} pass failed; trying again in ${Math.round(this.intervalMs / 1000)} s (retrying sooner cannot help)` : `${this.name} pass failed`);
       if (rethrow) throw err;
     }
   }

@@ -197,11 +197,6 @@ function isBlank(data: Uint8Array, from: number, to: number): boolean {
   return true;
 }
 
-/** The day file an event belongs to. */
-export function eventFilePath(eventsDir: string, node: string, ts: string): string {
-  return path.join(eventsDir, ts.slice(0, 10), `${node}.jsonl`);
-}
-
 const appendQueues = new Map<string, Promise<void>>();
 
 /**

@@ -1,9 +1,9 @@
 // The layout of HOMELAB_ROOT (docs/design/files.md).
 import { promises as fs } from 'node:fs';
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-
 import { ACTION_STATES, type ActionState } from '../domain/actions.js';
+import { ConfigError } from '../errors.js';
 
 export interface Layout {
   root: string;
@@ -106,4 +106,35 @@ export async function checkOneFilesystem(l: Layout): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * What `run` needs of the machine, checked before anything starts: HOSTS_DIR is a directory, and
+ * HOMELAB_ROOT is (or can be made) a writable directory. Throws ConfigError naming the variable.
+ */
+export function checkDirectories(cfg: { hostsDir: string; homelabRoot: string }): void {
+  const hosts = statSync(cfg.hostsDir, { throwIfNoEntry: false });
+  if (!hosts) throw new ConfigError('HOSTS_DIR', `no such directory ${JSON.stringify(cfg.hostsDir)} (the folder that holds <node>/services.yaml)`);
+  if (!hosts.isDirectory()) throw new ConfigError('HOSTS_DIR', `${JSON.stringify(cfg.hostsDir)} is not a directory`);
+  const root = cfg.homelabRoot;
+  try {
+    makeDirsSync(root);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? `${JSON.stringify(fileInTheWay(root))} is a file, not a directory` : `cannot create ${JSON.stringify(root)} (${e.code ?? e.message} at ${JSON.stringify(e.path ?? root)})`;
+    throw new ConfigError('HOMELAB_ROOT', why);
+  }
+  if (!statSync(root).isDirectory()) throw new ConfigError('HOMELAB_ROOT', `${JSON.stringify(root)} is a file, not a directory`);
+  try {
+    accessSync(root, constants.W_OK | constants.X_OK);
+  } catch {
+    throw new ConfigError('HOMELAB_ROOT', `${JSON.stringify(root)} is not writable by this user (uid ${process.getuid?.() ?? '?'})`);
+  }
+}
+
+/** The nearest existing part of `dir`'s path, which is in the way when it is not a directory. */
+function fileInTheWay(dir: string): string {
+  let p = dir;
+  while (!existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
+  return p;
 }

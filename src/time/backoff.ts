@@ -12,6 +12,28 @@ export interface BackoffPolicy {
 
 export const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 60_000, jitter: 0.5 };
 
+/**
+ * Every retrier's policy, by name (docs/design/time.md): the one place to read or change how
+ * fast anything retries. Persisted schedules (the outbox) use no jitter, so a restart computes
+ * the same delays.
+ */
+export const RETRY_POLICIES = {
+  /** A loop's pass that failed with a retryable error: 1 s, 2 s, 4 s … never past its interval. */
+  loopPass: (intervalMs: number): BackoffPolicy => ({ initialMs: 1000, maxMs: intervalMs, jitter: 0 }),
+  /** The agent following its engine's event stream. */
+  engineEvents: { initialMs: 500, maxMs: 30_000, jitter: 0.5 },
+  /** The agent pushing its spool to the control plane. */
+  agentPush: DEFAULT_BACKOFF,
+  /** The bot's start-up calls (setMyCommands) and its long polling. */
+  telegram: DEFAULT_BACKOFF,
+  /** The outbox: a chat whose sends fail (5xx, network). */
+  outboxSend: { initialMs: 500, maxMs: 60_000, jitter: 0 },
+  /** The outbox: probing a chat that is unavailable (403, chat not found). */
+  outboxProbe: { initialMs: 5000, maxMs: 10 * 60_000, jitter: 0 },
+  /** The outbox: a message about an open decision that Telegram refused even as plain text. */
+  outboxRefused: { initialMs: 30_000, maxMs: 10 * 60_000, jitter: 0 },
+} as const satisfies Record<string, BackoffPolicy | ((intervalMs: number) => BackoffPolicy)>;
+
 /** The delay before retry number `attempt` (1 = the first retry). */
 export function backoffDelay(attempt: number, policy: BackoffPolicy = DEFAULT_BACKOFF, random: () => number = Math.random): number {
   const base = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(Math.max(0, attempt - 1), 30));

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/domain/actions.js';
 import { shortDigest } from '../../src/domain/image-ref.js';
 import type { DesiredState } from '../../src/domain/schemas.js';
-import { loadDockerCredentials, RegistryClient } from '../../src/docker/registry.js';
+import { registryAuth, RegistryClient } from '../../src/docker/registry.js';
 import { UpdateChecker } from '../../src/loops/updates.js';
 import { UpdatesStore } from '../../src/store/updates.js';
 import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
@@ -272,7 +272,7 @@ describe.skipIf(!run)('update checks that cannot succeed: one clear problem per 
     for (const e of anonymous) expect(e.images).toHaveLength(1);
 
     // With the credentials `docker login` wrote (DOCKER_CONFIG), the private one is checked.
-    const creds = loadDockerCredentials(dockerConfig).credentials;
+    const creds = registryAuth(dockerConfig).credentials;
     expect(creds.get(locked.host)).toEqual({ username: 'homelab', password: 's3cret-pass' });
     const withCreds = await checker(desiredOf({ priv }), new RegistryClient({ credentials: creds })).check();
     expect(withCreds[0]!.images[0]).toMatchObject({ status: 'up_to_date' });

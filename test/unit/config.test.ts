@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
+import { registryAuth } from '../../src/docker/registry.js';
 
 describe('loadConfig', () => {
   it('has defaults for everything', () => {
@@ -28,7 +29,6 @@ describe('loadConfig', () => {
     ['UPDATE_CHECK_INTERVAL_H', '0', /UPDATE_CHECK_INTERVAL_H: must be at least 1/],
     ['INSECURE_REGISTRIES', 'http://registry.lan:5000', /INSECURE_REGISTRIES: "http:\/\/registry.lan:5000" is not host\[:port\]/],
     ['INSECURE_REGISTRIES', 'a b', /INSECURE_REGISTRIES: "a b" is not host\[:port\]/],
-    ['DOCKER_CONFIG', '/nonexistent/docker', /DOCKER_CONFIG: \/nonexistent\/docker is not a directory/],
   ])('%s=%s is refused with one clear line', (name, value, re) => {
     let error: unknown;
     try {
@@ -42,23 +42,33 @@ describe('loadConfig', () => {
     expect((error as Error).message).not.toContain('\n');
   });
 
-  it('registry settings: insecure registries, and credentials from DOCKER_CONFIG/config.json', async () => {
+  it('registry settings: insecure registries, and credentials from DOCKER_CONFIG/config.json (read by docker/registry.ts)', async () => {
     const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
     const dir = await mkdtemp(`${tmpdir()}/hcp-dockercfg-`);
     try {
       expect(loadConfig({ INSECURE_REGISTRIES: 'registry.lan:5000, 10.0.0.5:5000,[fd00::1]:5000' }).updates.insecure).toEqual(['registry.lan:5000', '10.0.0.5:5000', '[fd00::1]:5000']);
       // No config.json: no credentials, not an error (as docker treats it).
-      expect(loadConfig({ DOCKER_CONFIG: dir }).updates.credentials).toEqual({});
+      expect(loadConfig({ DOCKER_CONFIG: dir }).updates.dockerConfig).toBe(dir);
+      expect(registryAuth(loadConfig({}).updates.dockerConfig).credentials).toEqual(new Map());
+      expect(registryAuth(dir).credentials).toEqual(new Map());
+      let error: unknown;
+      try {
+        registryAuth('/nonexistent/docker');
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).message).toMatch(/^DOCKER_CONFIG: \/nonexistent\/docker is not a directory/);
       await writeFile(`${dir}/config.json`, JSON.stringify({
         auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('hub:tok').toString('base64') }, 'ghcr.io': { username: 'me', password: 'ghp_x' }, 'quay.io': { identitytoken: 'abc' } },
         credsStore: 'desktop',
       }));
-      const c = loadConfig({ DOCKER_CONFIG: dir });
-      expect(c.updates.credentials).toEqual({ 'docker.io': { username: 'hub', password: 'tok' }, 'ghcr.io': { username: 'me', password: 'ghp_x' } });
-      expect(c.updates.unsupported).toEqual(['credsStore desktop', 'identitytoken for quay.io']);
+      const c = registryAuth(dir);
+      expect(Object.fromEntries(c.credentials)).toEqual({ 'docker.io': { username: 'hub', password: 'tok' }, 'ghcr.io': { username: 'me', password: 'ghp_x' } });
+      expect(c.unsupported).toEqual(['credsStore desktop', 'identitytoken for quay.io']);
       await writeFile(`${dir}/config.json`, '{"auths": {');
-      expect(() => loadConfig({ DOCKER_CONFIG: dir })).toThrow(/DOCKER_CONFIG: .*config.json is not JSON/);
+      expect(() => registryAuth(dir)).toThrow(/DOCKER_CONFIG: .*config.json is not JSON/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

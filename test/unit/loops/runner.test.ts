@@ -1,6 +1,6 @@
 // The Runner on a fake clock: intervals, kicks during a pass, backoff after failures, stop.
 import { describe, expect, it } from 'vitest';
-import { RefusedError, StorageFullError } from '../../../src/errors.js';
+import { ConfigError, EngineError, RefusedError, StorageFullError } from '../../../src/errors.js';
 import { Runner } from '../../../src/loops/runner.js';
 import { FakeClock } from '../../../src/time/clock.js';
 import { memoryLogger } from '../../support/helpers.js';
@@ -48,7 +48,7 @@ describe('Runner', () => {
     const c = new FakeClock(0);
     const at: number[] = [];
     let fail = true;
-    const errors = [new StorageFullError('/x', 'ENOSPC'), new RefusedError('no'), new Error('plain')];
+    const errors = [new StorageFullError('/x', 'ENOSPC'), new EngineError('engine down', 'ECONNREFUSED', true), new Error('plain')];
     let i = 0;
     const r = new Runner('t', 5000, async () => {
       at.push(c.now());
@@ -58,7 +58,7 @@ describe('Runner', () => {
     await c.flush();
     expect(r.status.lastErrorCode).toBe('storage_full');
     await c.advance(1000);
-    expect(r.status.lastErrorCode).toBe('refused');
+    expect(r.status.lastErrorCode).toBe('engine');
     await c.advance(2000);
     expect(r.status.lastErrorCode).toBe('error');
     await c.advance(4000);
@@ -68,6 +68,42 @@ describe('Runner', () => {
     fail = false;
     await c.advance(5000);
     expect(r.status).toMatchObject({ consecutiveFailures: 0, lastError: null, lastErrorCode: null, lastSuccessAt: 17_000 });
+    await r.stop();
+  });
+
+  it('a terminal error (refused, a setting, an engine answer that will not change) is logged once and tried again on the interval only', async () => {
+    const c = new FakeClock(0);
+    const mem = memoryLogger();
+    const at: number[] = [];
+    const errors: Error[] = [new RefusedError('ingest refused the token'), new RefusedError('ingest refused the token'), new ConfigError('SSH_KEY_PATH', 'no such file'), new EngineError('no such image', '404', false), new Error('plain')];
+    let i = 0;
+    const r = new Runner('t', 5000, async () => {
+      at.push(c.now());
+      const err = errors[i++];
+      if (err) throw err;
+    }, mem.log, c);
+    r.start();
+    await c.flush();
+    expect(r.status).toMatchObject({ lastErrorCode: 'refused', lastErrorTerminal: true });
+    // No backoff: the next try is one interval later, not 1 s.
+    await c.advance(4999);
+    expect(at).toEqual([0]);
+    await c.advance(1);
+    expect(at).toEqual([0, 5000]);
+    // The same terminal error again is not logged again; another one is.
+    expect(mem.lines.filter((l) => String(l.msg).startsWith("t pass failed") && l.level === 50)).toHaveLength(1);
+    expect(mem.text()).toMatch(/t pass failed; trying again in 5 s \(retrying sooner cannot help\)/);
+    await c.advance(5000);
+    expect(r.status).toMatchObject({ lastErrorCode: 'config', lastErrorTerminal: true });
+    await c.advance(5000);
+    expect(r.status).toMatchObject({ lastErrorCode: 'engine', lastErrorTerminal: true });
+    expect(mem.lines.filter((l) => String(l.msg).startsWith("t pass failed") && l.level === 50)).toHaveLength(3);
+    // A retryable error after terminal ones backs off again (consecutive failures: 5 → 16 s, capped at 5 s).
+    await c.advance(5000);
+    expect(r.status).toMatchObject({ lastErrorCode: 'error', lastErrorTerminal: false, consecutiveFailures: 5 });
+    expect(at).toEqual([0, 5000, 10_000, 15_000, 20_000]);
+    await c.advance(5000);
+    expect(r.status).toMatchObject({ consecutiveFailures: 0, lastErrorTerminal: false });
     await r.stop();
   });
 });
