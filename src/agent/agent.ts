@@ -8,7 +8,7 @@ import type { DesiredNode } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { explainTlsError, RefusedError } from '../errors.js';
 import { Runner } from '../loops/runner.js';
-import { backoffDelay } from '../time/backoff.js';
+import { backoffDelay, RETRY_POLICIES, withRetries } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 import { appendEventLines } from '../store/events.js';
@@ -165,40 +165,54 @@ export class Agent {
     await this.following;
   }
 
-  /** Follows the engine's event stream; any container event triggers a pass. Reconnects with `since`. */
+  /**
+   * Follows the engine's event stream; any container event triggers a pass. Connects with
+   * RETRY_POLICIES.engineEvents (the backoff starts again after each connection) and reconnects
+   * with `since` when a stream ends.
+   */
   private async follow(): Promise<void> {
-    for (let attempt = 1; !this.stopped; attempt++) {
-      try {
-        const stream = (await this.o.docker.getEvents({ since: this.lastEventAt, filters: { type: ['container'] } })) as NodeJS.ReadableStream;
-        this.eventsStream = stream;
-        attempt = 1;
-        await new Promise<void>((resolve) => {
-          stream.on('data', (chunk: Buffer | string) => {
-            this.lastEventAt = Math.floor(this.now() / 1000);
-            // One JSON object per line; only events about watched containers start a pass.
-            const text = this.partial + chunk.toString();
-            const lines = text.split('\n');
-            this.partial = lines.pop() ?? '';
-            const watched = new Set(Object.values(this.o.desired().services).flatMap((sv) => (sv.monitor ? sv.containers : [])));
-            let kick = false;
-            for (const line of lines) {
-              if (line.trim() === '') continue;
-              if (eventMatters(line, watched)) kick = true;
-              else this.ignoredEvents.count++;
-            }
-            if (kick) this.loop.kick();
-          });
-          stream.on('end', resolve);
-          stream.on('close', resolve);
-          stream.on('error', resolve);
-        });
-      } catch (err) {
-        this.stats.dockerErrors++;
-        this.o.log.warn({ err }, 'cannot follow Docker events; inspecting on the interval meanwhile');
-      }
-      if (this.stopped) return;
-      await this.clock.sleep(backoffDelay(attempt, { initialMs: 500, maxMs: 30_000, jitter: 0.5 }), this.abort.signal);
+    const connect = async () => (await this.o.docker.getEvents({ since: this.lastEventAt, filters: { type: ['container'] } })) as NodeJS.ReadableStream;
+    while (!this.stopped) {
+      const stream = await withRetries(connect, {
+        isRetryable: () => !this.stopped,
+        clock: this.clock,
+        signal: this.abort.signal,
+        policy: RETRY_POLICIES.engineEvents,
+        onRetry: (err) => {
+          this.stats.dockerErrors++;
+          this.o.log.warn({ err }, 'cannot follow Docker events; inspecting on the interval meanwhile');
+        },
+      }).catch(() => undefined);
+      if (!stream || this.stopped) return;
+      this.eventsStream = stream;
+      await this.consume(stream);
+      // A stream that ends at once again and again must not spin: the policy's first delay.
+      if (!this.stopped) await this.clock.sleep(backoffDelay(1, RETRY_POLICIES.engineEvents), this.abort.signal);
     }
+  }
+
+  /** Reads one event stream until it ends; events about watched containers kick a pass. */
+  private consume(stream: NodeJS.ReadableStream): Promise<void> {
+    return new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer | string) => {
+        this.lastEventAt = Math.floor(this.now() / 1000);
+        // One JSON object per line; only events about watched containers start a pass.
+        const text = this.partial + chunk.toString();
+        const lines = text.split('\n');
+        this.partial = lines.pop() ?? '';
+        const watched = new Set(Object.values(this.o.desired().services).flatMap((sv) => (sv.monitor ? sv.containers : [])));
+        let kick = false;
+        for (const line of lines) {
+          if (line.trim() === '') continue;
+          if (eventMatters(line, watched)) kick = true;
+          else this.ignoredEvents.count++;
+        }
+        if (kick) this.loop.kick();
+      });
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', resolve);
+    });
   }
 
   /** One inspection now (also for `--once` and tests); waits for one under way first. */
@@ -410,7 +424,7 @@ export class PushSink implements EventSink {
         }
         if (!this.stopped) {
           this.cancelRetry?.();
-          this.cancelRetry = this.clock.timer(backoffDelay(this.failures, { initialMs: 1000, maxMs: 60_000, jitter: 0.5 }), () => void this.drain());
+          this.cancelRetry = this.clock.timer(backoffDelay(this.failures, RETRY_POLICIES.agentPush), () => void this.drain());
         }
         return;
       }

@@ -5,7 +5,7 @@ import { Bot, GrammyError } from 'grammy';
 import cron from 'node-cron';
 import { ConfigError } from '../errors.js';
 import { Runner } from '../loops/runner.js';
-import { backoffDelay, DEFAULT_BACKOFF } from '../time/backoff.js';
+import { RETRY_POLICIES, withRetries, type RetryVerdict } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { actionComposer } from './actions.js';
 import { guard } from './auth.js';
@@ -83,7 +83,7 @@ export class TelegramBot {
     const { digestCron, tz } = this.deps.options;
     this.cronTask = cron.schedule(digestCron, () => void this.sendDigest().catch((err) => this.deps.log.error({ err }, 'digest failed')), { timezone: tz, noOverlap: true });
     this.polling = this.poll();
-    void this.retry(() => this.registerCommands());
+    void this.retry('setMyCommands (the command menu)', () => this.registerCommands());
   }
 
   /** `drain`: a stop waited for an action: its last messages get a moment to reach the chat. */
@@ -168,32 +168,34 @@ export class TelegramBot {
     await this.bot.api.setMyCommands(COMMAND_MENU, { scope: { type: 'chat', chat_id: chatIdParam(chatId) } });
   }
 
-  /** Runs `f` until it works, with backoff; gives up on a refusal other than 429. */
-  private async retry(f: () => Promise<void>): Promise<void> {
-    for (let attempt = 1; !this.stopped; attempt++) {
-      try {
-        return await f();
-      } catch (err) {
-        if (err instanceof GrammyError && err.error_code !== 429 && err.error_code < 500) return;
-        await this.clock.sleep(backoffDelay(attempt, DEFAULT_BACKOFF), this.abort.signal).catch(() => {});
-      }
-    }
+  /** Runs `f` until it works (RETRY_POLICIES.telegram); a refusal other than 429 is given up, and said. */
+  private async retry(what: string, f: () => Promise<void>): Promise<void> {
+    await withRetries(f, {
+      isRetryable: (err) => !this.stopped && telegramRetryable(err),
+      clock: this.clock,
+      signal: this.abort.signal,
+      policy: RETRY_POLICIES.telegram,
+    }).catch((err: unknown) => {
+      if (!this.stopped) this.deps.log.warn({ err }, `${what} was refused; not tried again until the next start`);
+    });
   }
 
   /** Long polling that survives Telegram being unreachable; a bad token is said once, clearly. */
   private async poll(): Promise<void> {
     const { log, options } = this.deps;
     let conflicts = 0;
-    for (let attempt = 1; !this.stopped; attempt++) {
-      try {
-        // getMe with our signal: grammY's own start() retries it for ever without one.
-        await this.bot.init(this.abort.signal as Parameters<Bot['init']>[0]);
-        if (this.stopped) return;
-        await this.bot.start({ allowed_updates: ['message', 'callback_query'], timeout: options.pollTimeoutS ?? 30, onStart: (me) => log.info({ bot: me.username }, `Telegram bot @${me.username} is polling for updates`) });
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        if (err instanceof GrammyError && err.error_code === 401) return void log.error('Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): get a new token from @BotFather; messages stay queued');
+    const once = async () => {
+      // getMe with our signal: grammY's own start() retries it for ever without one.
+      await this.bot.init(this.abort.signal as Parameters<Bot['init']>[0]);
+      if (this.stopped) return;
+      await this.bot.start({ allowed_updates: ['message', 'callback_query'], timeout: options.pollTimeoutS ?? 30, onStart: (me) => log.info({ bot: me.username }, `Telegram bot @${me.username} is polling for updates`) });
+    };
+    await withRetries(once, {
+      isRetryable: (err) => !this.stopped && !(err instanceof GrammyError && err.error_code === 401),
+      clock: this.clock,
+      signal: this.abort.signal,
+      policy: RETRY_POLICIES.telegram,
+      onRetry: (err) => {
         if (err instanceof GrammyError && err.error_code === 409) {
           // During a rolling restart the old process polls for a moment more: only a conflict
           // that lasts is worth an error line, once.
@@ -203,10 +205,19 @@ export class TelegramBot {
           conflicts = 0;
           log.warn({ err: err instanceof Error ? err : new Error(String(err)) }, 'Telegram polling failed; retrying');
         }
-        await this.clock.sleep(backoffDelay(attempt, DEFAULT_BACKOFF), this.abort.signal).catch(() => {});
-      }
-    }
+      },
+    }).catch((err: unknown) => {
+      if (this.stopped) return;
+      if (err instanceof GrammyError && err.error_code === 401) log.error('Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized): get a new token from @BotFather; messages stay queued');
+    });
   }
+}
+
+/** Whether a Bot API call can work if tried again: 429, 5xx and network errors can; other refusals cannot. */
+function telegramRetryable(err: unknown): RetryVerdict {
+  if (!(err instanceof GrammyError)) return true;
+  if (err.error_code === 429) return err.parameters.retry_after ? { afterMs: err.parameters.retry_after * 1000 } : true;
+  return err.error_code >= 500;
 }
 
 /** A chat id as the Bot API takes it: a number, or an @username of a public chat. */
