@@ -18,6 +18,8 @@ const quick = process.argv.includes('--quick');
 const NODES = 100;
 const SERVICES = 50;
 const EVENTS = quick ? 100_000 : 1_000_000;
+/** The CPU the serve bench's load generator is pinned to (--load-cpu=N; default: not pinned). */
+const LOAD_CPU = process.argv.find((a) => a.startsWith('--load-cpu='))?.slice(11);
 /** Events a second written while /summary is served (--serve-events=N; 0: none). */
 const SERVE_EVENTS = Number(process.argv.find((a) => a.startsWith('--serve-events='))?.slice(15) ?? 500);
 
@@ -597,7 +599,9 @@ async function benchApproveToRestart() {
 function loadFrom(url, rate, seconds, headers = {}) {
   return new Promise((resolve, reject) => {
     const args = [path.join(here, 'load.mjs'), url, String(rate), String(seconds), ...Object.entries(headers).map(([k, v]) => `${k}=${v}`)];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    // --load-cpu=N pins the load generator to CPU N (taskset), so that it never takes the
+    // server's core: on a 2-core machine, run the bench itself with `taskset -c 0`.
+    const child = LOAD_CPU === undefined ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] }) : spawn('taskset', ['-c', LOAD_CPU, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`))));
@@ -636,12 +640,15 @@ async function benchServe() {
     const url = (p) => `${running.address}${p}`;
     const first = await fetch(url('/summary'));
     const summaryBytes = (await first.arrayBuffer()).byteLength;
-    const out = { services: NODES * SERVICES, pending_actions: OPEN, summary_bytes: summaryBytes, seconds_per_run: SECONDS, load_generator: 'bench/load.mjs in its own process, open loop, latency from when each request was due', events_per_s_meanwhile: SERVE_EVENTS };
+    const out = { services: NODES * SERVICES, pending_actions: OPEN, summary_bytes: summaryBytes, seconds_per_run: SECONDS, load_generator: `bench/load.mjs in its own process${LOAD_CPU === undefined ? '' : ` pinned to CPU ${LOAD_CPU}`}, open loop, latency from when each request was due`, events_per_s_meanwhile: SERVE_EVENTS };
     // Events keep arriving meanwhile (bench/events-load.mjs, its own process): the world and so
     // /summary change all the time, as on a busy homelab.
     const events = SERVE_EVENTS > 0 ? spawn(process.execPath, [path.join(here, 'events-load.mjs'), path.join(home, 'events'), String(SERVE_EVENTS), String(SECONDS * 12 + 30), String(NODES), String(SERVICES)], { stdio: ['ignore', 'ignore', 'inherit'] }) : undefined;
     try {
     for (const rate of quick ? [500] : [500, 1000]) {
+      // Warm up at this rate first (JIT, sockets, the first builds): the baseline is not measured cold.
+      await loadFrom(url('/healthz'), rate, 2);
+      await loadFrom(url('/summary'), rate, 2);
       const healthz = await loadFrom(url('/healthz'), rate, SECONDS);
       const summary = await loadFrom(url('/summary'), rate, SECONDS);
       const br = await loadFrom(url('/summary'), rate, SECONDS, { 'accept-encoding': 'br' });
