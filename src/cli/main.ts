@@ -39,6 +39,9 @@ const COMMANDS: Record<string, Command> = {
   '-h': async () => help(),
 };
 
+/** The commands by name, as `control-plane --help` lists them (the docs test checks cli.md against it). */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS).filter((c) => !c.startsWith('-') && c !== 'help' && c !== 'version');
+
 function commandGuess(command: string): string {
   const guess = didYouMean(command, Object.keys(COMMANDS).filter((c) => !c.startsWith('-')));
   return guess ? ` (did you mean ${guess}?)` : '';

@@ -4,7 +4,9 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ENV_VARIABLES, envDefaults } from '../../src/config.js';
-import { repoRoot } from '../support/helpers.js';
+import { COMMAND_NAMES } from '../../src/cli/main.js';
+import { apiFixture } from '../support/api-fixture.js';
+import { removeDir, repoRoot, tempDir } from '../support/helpers.js';
 
 const read = (f: string) => readFileSync(path.join(repoRoot, f), 'utf8');
 
@@ -66,5 +68,43 @@ describe('docs', () => {
     walk('src');
     expect(cited.size).toBeGreaterThan(3);
     for (const c of cited) expect(existsSync(path.join(repoRoot, c)), c).toBe(true);
+  });
+
+  it('every command of the dispatcher is in the usage text and in docs/operator/cli.md, and nothing else is', () => {
+    const cli = read('docs/operator/cli.md');
+    const documented = new Set([...cli.matchAll(/^\| `control-plane ([a-z-]+)/gm)].map((m) => m[1]!));
+    expect([...documented].sort()).toEqual([...COMMAND_NAMES].sort());
+    const intro = /^`control-plane <command>`: (.*)\.$/m.exec(cli)?.[1] ?? '';
+    expect(intro.split(/,\s*/).sort()).toEqual([...COMMAND_NAMES].sort());
+  });
+
+  it('every route the web server answers is in docs/operator/http-api.md, and nothing else is', async () => {
+    const root = await tempDir('hcp-docs-routes-');
+    try {
+      const f = await apiFixture(root, { ingestTokens: { piha: 'x'.repeat(32) } });
+      await f.app.ready();
+      // printRoutes lists every path with its methods ("/summary (GET, HEAD)").
+      // printRoutes draws a tree ("├── summary (GET, HEAD)", children indented 4 more): a path is
+      // its ancestors' segments joined.
+      const tree = f.app.printRoutes({ commonPrefix: false });
+      const routes = new Set<string>();
+      const stack: string[] = [];
+      for (const line of tree.split('\n')) {
+        const m = /^([\s│]*)[├└]── (\S+)(?: \(([A-Z, ]+)\))?$/.exec(line);
+        if (!m) continue;
+        const depth = m[1]!.length / 4;
+        stack.length = depth;
+        stack.push(m[2]!);
+        const full = stack.join('').replace(/\/+/g, '/').replace(/^(?!\/)/, '/');
+        for (const method of (m[3] ?? '').split(', ')) if (method && method !== 'HEAD') routes.add(`${method} ${full}`);
+      }
+      await f.app.close();
+      const doc = read('docs/operator/http-api.md');
+      const documented = new Set<string>();
+      for (const row of doc.matchAll(/^\| (`(?:GET|POST) [^|]*)\|/gm)) for (const m of row[1]!.matchAll(/`(GET|POST) ([^`?\s]+)/g)) documented.add(`${m[1]} ${m[2]}`);
+      expect([...documented].sort()).toEqual([...routes].sort());
+    } finally {
+      await removeDir(root);
+    }
   });
 });
