@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { RunnerStatus } from '../loops/runner.js';
 import { DEFAULT_QUERY_LIMIT, type ActionStore } from '../store/actions.js';
 import { fileStamp, readRegularFile } from '../store/atomic.js';
-import { readWorldFiles } from '../store/world.js';
+import { WorldFiles } from '../store/world.js';
 import { appendEventLines } from '../store/events.js';
 import type { Layout, StorageStatus } from '../store/paths.js';
 import { aiContext } from './ai-context.js';
@@ -218,11 +218,12 @@ async function openEvidence(deps: ApiDeps, s: Summary): Promise<Map<string, Evid
 
 /** The page and /ai-context. */
 function pageRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Versions): void {
+  const worldFiles = new WorldFiles(deps.layout, deps.log);
   app.get('/ai-context', async (req, reply) => {
     const rep = await cache.get('/ai-context', v.changesAndSecond(), async () => {
       const s = await deps.summary();
       const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 20);
-      const world = await readWorldFiles(deps.layout);
+      const world = await worldFiles.read();
       return representation(aiContext(s, world, recent, deps.now(), await openEvidence(deps, s)), 'text/markdown; charset=utf-8');
     });
     return cache.send(req, reply, rep);
@@ -231,7 +232,7 @@ function pageRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Vers
   app.get('/', async (req, reply) => {
     const rep = await cache.get('/', v.changesAndSecond(), async () => {
       const s = await deps.summary();
-      const world = await readWorldFiles(deps.layout);
+      const world = await worldFiles.read();
       const recent = await deps.actions.finishedSince(new Date(deps.now() - 7 * 86_400_000).toISOString(), 15);
       return representation(renderPage(s, world, recent, deps.now(), await openEvidence(deps, s)), 'text/html; charset=utf-8');
     });
