@@ -6,12 +6,10 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import type { DesiredNode } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import { explainTlsError, RefusedError } from '../errors.js';
 import { Runner } from '../loops/runner.js';
 import { backoffDelay, RETRY_POLICIES, withRetries } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
-import { appendEventLines } from '../store/events.js';
 
 export type ServiceVerdict = 'healthy' | 'containers_not_running' | 'healthcheck_failed' | 'container_restarting' | 'starting';
 
@@ -316,118 +314,5 @@ export class Agent {
       }
     }
     return out;
-  }
-}
-
-/** Appends to `events/<day>/<node>.jsonl` on this host. */
-export class LocalSink implements EventSink {
-  constructor(
-    private readonly eventsDir: string,
-    private readonly node: string,
-  ) {}
-  async write(events: AgentEvent[]): Promise<void> {
-    await appendEventLines(this.eventsDir, this.node, events.map((e) => ({ ts: e.ts, line: JSON.stringify(e) })));
-  }
-}
-
-/**
- * Why a push failed, in words: fetch says only "fetch failed" and keeps the reason in `cause`.
- * An https control plane is verified against the system CAs and NODE_EXTRA_CA_CERTS.
- */
-function pushError(err: unknown, url: string): string {
-  if (err instanceof RefusedError) return err.message;
-  const cause = (err as { cause?: NodeJS.ErrnoException }).cause;
-  const code = cause?.code ?? (err as NodeJS.ErrnoException).code;
-  const tls = explainTlsError(code, cause?.message ?? String(err), `the control plane at ${url}`, 'the agent\'s certificate');
-  if (tls) return /not signed/.test(tls) ? `${tls}: give the agent the CA that signed it with NODE_EXTRA_CA_CERTS=/path/to/ca.pem` : tls;
-  return code ? `${code}: ${cause?.message ?? (err as Error).message}` : (err as Error).message;
-}
-
-/**
- * Pushes to a control plane's POST /ingest/events. Every event is first written to a spool file;
- * a sender drains the spool in order and deletes what the control plane accepted. While the
- * control plane is away, events wait on disk; the receiver de-duplicates by seq.
- */
-export class PushSink implements EventSink {
-  private draining: Promise<void> | undefined;
-  private cancelRetry: (() => void) | undefined;
-  private failures = 0;
-  private stopped = false;
-  readonly stats = { sent: 0, failedAttempts: 0 };
-  /** Why the last push failed, for the operator (undefined after a success). */
-  lastError: string | undefined;
-
-  constructor(
-    private readonly url: string,
-    private readonly token: string,
-    private readonly spoolDir: string,
-    private readonly log: Logger,
-    private readonly clock: Clock = realClock,
-  ) {}
-
-  async write(events: AgentEvent[]): Promise<void> {
-    await fs.mkdir(this.spoolDir, { recursive: true });
-    for (const e of events) {
-      // The instance in the name: a new instance never overwrites an old one's unsent events.
-      await writeJsonAtomic(path.join(this.spoolDir, `${String(e.seq).padStart(20, '0')}-${e.agent}.json`), e);
-    }
-    await this.drain();
-  }
-
-  async spooled(): Promise<string[]> {
-    const names = await fs.readdir(this.spoolDir).catch(() => [] as string[]);
-    // `<seq>.json` (older agents) and `<seq>-<instance>.json`, oldest first.
-    return names.filter((n) => /^\d{20}(-[A-Za-z0-9._-]{1,64})?\.json$/.test(n)).sort();
-  }
-
-  /** Sends what the spool holds, oldest first, in batches. */
-  drain(): Promise<void> {
-    this.draining ??= this.drainOnce().finally(() => (this.draining = undefined));
-    return this.draining;
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.cancelRetry?.();
-  }
-
-  private async drainOnce(): Promise<void> {
-    for (;;) {
-      const names = (await this.spooled()).slice(0, 200);
-      if (names.length === 0) return;
-      const events = [];
-      for (const n of names) events.push(await readJsonFile(path.join(this.spoolDir, n)).catch(() => undefined));
-      const body = events.filter(Boolean);
-      try {
-        const res = await fetch(this.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${this.token}` },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(15_000),
-        });
-        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-          // The control plane refuses these events for good (a wrong token, a bad event): say so, keep them.
-          throw new RefusedError(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-        }
-        if (!res.ok) throw new Error(`ingest answered ${res.status}`);
-        for (const n of names) await fs.rm(path.join(this.spoolDir, n), { force: true });
-        this.stats.sent += body.length;
-        if (this.failures > 0) this.log.info({ url: this.url }, 'control plane reachable again; spool drained');
-        this.failures = 0;
-        this.lastError = undefined;
-      } catch (err) {
-        this.failures++;
-        this.stats.failedAttempts++;
-        this.lastError = pushError(err, this.url);
-        if (this.failures === 1 || err instanceof RefusedError) {
-          this.log.warn({ url: this.url, err, spooled: names.length }, `cannot push events (${this.lastError}); they wait in the spool`);
-        }
-        if (!this.stopped) {
-          this.cancelRetry?.();
-          this.cancelRetry = this.clock.timer(backoffDelay(this.failures, RETRY_POLICIES.agentPush), () => void this.drain());
-        }
-        return;
-      }
-    }
   }
 }

@@ -3,7 +3,8 @@
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Agent, PushSink, type AgentEvent } from '../../../src/agent/agent.js';
+import { Agent, type AgentEvent } from '../../../src/agent/agent.js';
+import { PushSink } from '../../../src/agent/sinks.js';
 import { Executor } from '../../../src/loops/executor.js';
 import { ActionStore } from '../../../src/store/actions.js';
 import { FakeClock } from '../../../src/time/clock.js';
