@@ -166,6 +166,9 @@ export function explainDockerError(err: unknown, target: DockerTarget, node: str
       // TLS 1.3 ends the handshake before the engine checks this client's certificate: a refusal
       // then shows as a reset, not as an alert.
       if (target.tls) return `${where} reset the connection (${e.code}): it refused this client's TLS certificate (check that tls: cert and key were signed by the CA the engine's --tlscacert names), or dockerd stopped mid-operation; check the containers' state there before trying again`;
+      // Over SSH a reset does not say when it came: an sshd (or a firewall) refusing before the
+      // handshake, when nothing was sent, looks the same as dockerd going away mid-operation.
+      if (target.url?.startsWith('ssh://')) return `${where} reset the connection (${e.code}): the SSH server hung up (before the handshake: is sshd running on that port, does it allow this address?) or dockerd stopped mid-operation; if an operation was under way, check the containers' state there before trying again`;
       return `lost ${where} in the middle of the operation (${e.code}: did dockerd stop or restart?); check the containers' state there before trying again`;
   }
   if (/Host denied \(verification failed\)/.test(msg) && target.url?.startsWith('ssh://')) {

@@ -22,10 +22,12 @@ let running: Running | undefined;
 beforeEach(async () => {
   root = await tempDir('hcp-ssh-');
   connections = 0;
-  // An "SSH server" that hangs up at once.
+  // An "SSH server" that hangs up before the handshake: it reads the client's identification
+  // line and closes (a close with that line unread would be a reset, whose words differ).
   server = net.createServer((c) => {
     connections++;
-    c.destroy();
+    c.on('error', () => {});
+    c.once('data', () => c.end());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   port = (server.address() as net.AddressInfo).port;

@@ -21,6 +21,16 @@ describe('explainDockerError tells the operator what to check', () => {
   });
 });
 
+describe('explainDockerError over SSH', () => {
+  it('a reset does not claim an operation was under way: sshd may have refused before the handshake', () => {
+    const ssh = { url: 'ssh://root@10.0.0.7:22' };
+    const text = explainDockerError(err({ code: 'ECONNRESET', level: 'client-socket' }), ssh, 'pi');
+    expect(text).toMatch(/^pi's Docker Engine at ssh:\/\/root@10\.0\.0\.7:22 reset the connection \(ECONNRESET\): the SSH server hung up \(before the handshake: is sshd running on that port/);
+    expect(text).toMatch(/if an operation was under way, check the containers' state there/);
+    expect(text).not.toMatch(/in the middle of the operation/);
+  });
+});
+
 describe('engineFor', () => {
   it('builds clients for socket, tcp and ssh targets', () => {
     expect(describeTarget({})).toBe('unix:///var/run/docker.sock');
