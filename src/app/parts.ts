@@ -8,7 +8,7 @@ import type { Clock } from '../time/clock.js';
 import { DEFAULT_PLAN_CONFIG } from '../domain/plan.js';
 import { Supervisor } from '../loops/supervisor.js';
 import { Executor } from '../loops/executor.js';
-import { engineOptionsOf } from '../docker/engine.js';
+import { EngineClients, engineOptionsOf } from '../docker/engine.js';
 import { remoteTargetWarnings } from '../docker/target-warnings.js';
 import { Inspector } from '../loops/inspector.js';
 import { EvidenceStore } from '../store/evidence.js';
@@ -40,8 +40,11 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
   await supervisorState.ensureDirs();
   const auth = registryAuth(config.updates.dockerConfig);
-  const checker = buildUpdateChecker(config, auth, updates, () => desired.current(), log.child({ component: 'updates' }), clock, () => bus.emit('updatesChanged'));
+  // One client per engine target for every part that talks to engines.
+  const engines = new EngineClients(engineOptionsOf(config));
+  const checker = buildUpdateChecker(config, auth, updates, () => desired.current(), log.child({ component: 'updates' }), clock, () => bus.emit('updatesChanged'), engines);
   const inspector = buildInspector(config, {
+    engines,
     desired: () => desired.current(),
     world: () => observer.current(),
     evidence,
@@ -72,7 +75,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     now,
     actionTimeoutS: config.actionTimeoutS,
     verifyAfterS: config.verifyAfterS,
-    engineOptions: engineOptionsOf(config),
+    engineOptions: engines.options,
+    engines,
     onChange: () => bus.emit('actionsChanged'),
     interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
@@ -118,7 +122,7 @@ export function buildInspector(config: Config, deps: Omit<ConstructorParameters<
 }
 
 /** The registry client and the update checker (docs/design/updates.md; `run` and `updates check`). */
-export function buildUpdateChecker(config: Config, auth: RegistryAuth, updates: UpdatesStore, desired: () => DesiredState, log: Logger, clock: Clock, onChecked?: () => void): UpdateChecker {
+export function buildUpdateChecker(config: Config, auth: RegistryAuth, updates: UpdatesStore, desired: () => DesiredState, log: Logger, clock: Clock, onChecked?: () => void, engines?: EngineClients): UpdateChecker {
   const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(auth.credentials), now: () => clock.now() });
   for (const what of auth.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
   return new UpdateChecker({
@@ -126,6 +130,7 @@ export function buildUpdateChecker(config: Config, auth: RegistryAuth, updates: 
     store: updates,
     registry,
     engineOptions: engineOptionsOf(config),
+    ...(engines ? { engines } : {}),
     log,
     clock,
     intervalMs: config.updates.intervalMs,

@@ -91,6 +91,29 @@ function filterSshUrlWarning(): void {
   }) as typeof process.emitWarning;
 }
 
+/**
+ * One dockerode client per engine target, shared by the executor, the update checker and the
+ * inspector; a target changed in services.yaml gets a new one. `make` is for tests.
+ */
+export class EngineClients {
+  private readonly clients = new Map<string, Docker>();
+
+  constructor(
+    readonly options: EngineOptions = {},
+    private readonly make: (target: DockerTarget) => Docker = (target) => engineFor(target, options),
+  ) {}
+
+  get(target: DockerTarget): Docker {
+    const key = JSON.stringify(target);
+    let client = this.clients.get(key);
+    if (!client) {
+      client = this.make(target);
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+}
+
 /** A dockerode client for a services.yaml `docker:` block. */
 export function engineFor(target: DockerTarget, opts: EngineOptions = {}): Docker {
   if (!target.url) return new Docker({ socketPath: target.socket ?? '/var/run/docker.sock', timeout: 0 });

@@ -3,7 +3,7 @@
 import type Docker from 'dockerode';
 import type { Action, ActionResult } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
-import { describeTarget, engineError, engineFor, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import { EngineClients, engineError, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { diskCleanup, recoverParked, recreateContainer, restartContainers, startIfStopped, type OpContext } from '../docker/ops.js';
 import { updateImages } from '../docker/update.js';
 import type { Credentials } from '../docker/registry.js';
@@ -26,6 +26,8 @@ export interface ExecutorDeps {
   settleMs?: number;
   /** For tests: how a node's engine is reached. */
   engine?: (target: DockerTarget) => Docker;
+  /** The engine clients shared with the update checker and the inspector (default: its own). */
+  engines?: EngineClients;
   /** Called after each state change this executor makes (the bot edits its messages). */
   onChange?: (a: Action) => void;
   /**
@@ -105,7 +107,6 @@ export class Executor {
   private busy = new Map<string, Promise<void>>();
   private claiming = new Set<Promise<Action>>();
   private verifying = new Map<string, Verification>();
-  private engines = new Map<string, Docker>();
   private underWay = new Map<string, UnderWay>();
   /** Actions recorded as interrupted at shutdown: their operation must not record anything after. */
   private abandoned = new Set<string>();
@@ -126,9 +127,11 @@ export class Executor {
   }
 
   private readonly clock: Clock;
+  private readonly clients: EngineClients;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.clock = deps.clock ?? realClock;
+    this.clients = deps.engines ?? new EngineClients(deps.engineOptions, deps.engine);
   }
 
   /**
@@ -335,13 +338,7 @@ export class Executor {
   }
 
   private engine(target: DockerTarget): Docker {
-    const key = describeTarget(target);
-    let e = this.engines.get(key);
-    if (!e) {
-      e = this.deps.engine ? this.deps.engine(target) : engineFor(target, this.deps.engineOptions);
-      this.engines.set(key, e);
-    }
-    return e;
+    return this.clients.get(target);
   }
 
   private async execute(approved: Action): Promise<void> {

@@ -5,7 +5,7 @@
 // a loop: the action is written first, the evidence follows (docs/design/executor.md).
 import type { Action } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
-import { engineFor, explainDockerError, type EngineOptions } from '../docker/engine.js';
+import { EngineClients, explainDockerError, type EngineOptions } from '../docker/engine.js';
 import { inspectContainer, MAX_LOG_LINES, reclaimable } from '../docker/inspect.js';
 import { DeadlineError, engineDeadline } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -28,6 +28,8 @@ export interface InspectorDeps {
   /** Lines of logs kept per container (LOG_TAIL_LINES). */
   tailLines: number;
   clock?: Clock;
+  /** The engine clients shared with the executor and the update checker (default: its own). */
+  engines?: EngineClients;
   deadlineMs?: number;
   /** Told of each evidence file written (the bot shows it). */
   onStored?: (e: Evidence) => void;
@@ -40,8 +42,11 @@ export class Inspector {
   private stopping = false;
   private stopped = false;
 
+  private readonly clients: EngineClients;
+
   constructor(private readonly deps: InspectorDeps) {
     this.clock = deps.clock ?? realClock;
+    this.clients = deps.engines ?? new EngineClients(deps.engineOptions);
   }
 
   /** Collects and stores the evidence of a new action in the background. */
@@ -81,7 +86,7 @@ export class Inspector {
     const service = a.service ? dn?.services[a.service] : undefined;
     if (!dn || !service) return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error: `${a.node}/${a.service ?? ''} is not in services.yaml: nothing was read` };
     try {
-      const docker = engineFor(dn.docker, this.deps.engineOptions);
+      const docker = this.clients.get(dn.docker);
       const reads = Promise.all(service.containers.map((c) => inspectContainer(docker, c, tailLines)));
       const containers = await this.withDeadline(reads, a.node);
       return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers };
@@ -98,7 +103,7 @@ export class Inspector {
     const at = () => new Date(this.clock.now()).toISOString();
     if (!dn) return { ...base, collected_at: at(), containers: [], disk: { ...reported, reclaimable: null }, error: `${base.node} is not in hosts/: its engine was not asked` };
     try {
-      const r = await this.withDeadline(reclaimable(engineFor(dn.docker, this.deps.engineOptions)), base.node);
+      const r = await this.withDeadline(reclaimable(this.clients.get(dn.docker)), base.node);
       return { ...base, collected_at: at(), containers: [], disk: { ...reported, reclaimable: r } };
     } catch (err) {
       const error = err instanceof DeadlineError ? err.message : explainDockerError(err, dn.docker, base.node);

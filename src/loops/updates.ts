@@ -5,7 +5,7 @@
 import type Docker from 'dockerode';
 import { parseImageRef, repoDigestFor, type ImageRef } from '../domain/image-ref.js';
 import type { DesiredNode, DesiredService, DesiredState } from '../domain/schemas.js';
-import { describeTarget, engineFor, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import { EngineClients, explainDockerError, type DockerTarget, type EngineOptions } from '../docker/engine.js';
 import { RegistryError, type RegistryClient } from '../docker/registry.js';
 import { DeadlineError, engineDeadline } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -24,6 +24,8 @@ export interface UpdateCheckerDeps {
   engineOptions: EngineOptions;
   /** For tests: how a node's engine is reached. */
   engine?: (target: DockerTarget) => Docker;
+  /** The engine clients shared with the executor and the inspector (default: its own). */
+  engines?: EngineClients;
   log: Logger;
   clock?: Clock;
   /** UPDATE_CHECK_INTERVAL_H in ms. */
@@ -53,10 +55,12 @@ export class UpdateChecker {
   private cancelTimer: (() => void) | undefined;
   private running: Promise<UpdateEntry[]> | undefined;
   private stopped = false;
-  private engines = new Map<string, Docker>();
+
+  private readonly clients: EngineClients;
 
   constructor(private readonly deps: UpdateCheckerDeps) {
     this.clock = deps.clock ?? realClock;
+    this.clients = deps.engines ?? new EngineClients(deps.engineOptions, deps.engine);
   }
 
   /**
@@ -130,13 +134,7 @@ export class UpdateChecker {
   }
 
   private engine(target: DockerTarget): Docker {
-    const key = describeTarget(target);
-    let e = this.engines.get(key);
-    if (!e) {
-      e = this.deps.engine ? this.deps.engine(target) : engineFor(target, this.deps.engineOptions);
-      this.engines.set(key, e);
-    }
-    return e;
+    return this.clients.get(target);
   }
 
   /** One service: its containers' images, their local digests, and what the registry says now. */
