@@ -56,7 +56,8 @@ describe('Executor stop and interrupted restarts', () => {
     const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: mem.log, now: () => clock.now(), actionTimeoutS: 300, verifyAfterS: 60, engine: () => docker, clock, interruptedFile, onChange: (a) => changed.push(a.state) });
     await ex.pass();
     await waitFor(async () => JSON.parse(await readFile(interruptedFile, 'utf8').catch(() => '[]')).length === 1, { what: 'the restart noted before it began' });
-    expect(st.running).toBe(false);
+    // The note is written before the restart call: on a loaded machine the call may come a moment later.
+    await waitFor(() => !st.running, { what: 'the restart under way (the container stopped)' });
     const a = (await store.list('running'))[0]!;
     expect(ex.stoppingFor(a)).toBeUndefined();
     const stop = ex.stop(25_000);
@@ -92,6 +93,7 @@ describe('Executor stop and interrupted restarts', () => {
     const killed = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 300, verifyAfterS: 60, engine: () => docker, clock, interruptedFile });
     await killed.pass();
     await waitFor(async () => JSON.parse(await readFile(interruptedFile, 'utf8').catch(() => '[]')).length === 1, { what: 'the restart noted before it began' });
+    await waitFor(() => !st.running, { what: 'the restart under way (the container stopped)' });
     // Killed here: nothing more of that executor runs.
     const next = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS: 300, verifyAfterS: 60, engine: () => docker, clock, interruptedFile });
     await next.init();
