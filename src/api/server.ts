@@ -9,7 +9,8 @@ import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js
 import { restamp, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { RunnerStatus } from '../loops/runner.js';
-import { DEFAULT_QUERY_LIMIT, type ActionStore } from '../store/actions.js';
+import type { ActionStore } from '../store/actions.js';
+import { DEFAULT_QUERY_LIMIT } from '../store/action-queries.js';
 import { fileStamp, readRegularFile } from '../store/atomic.js';
 import { WorldFiles } from '../store/world.js';
 import { appendEventLines } from '../store/events.js';

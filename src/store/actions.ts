@@ -5,28 +5,23 @@
 // the claim), then publishes it under its final name with link(2), which never overwrites. A
 // claim left by a crash is finished at the next start.
 import { randomBytes } from 'node:crypto';
-import { lstatSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   ACTION_STATES,
-  ACTION_TYPES,
   ACTION_VERSION,
-  ActionSchema,
   canTransition,
-  TERMINAL_STATES,
   fileNameFor,
   isOpen,
-  OPEN_STATES,
   parseFileName,
   type Action,
   type ActionState,
-  type ActionType,
   type Actor,
 } from '../domain/actions.js';
 import type { ActionDraft } from '../domain/plan.js';
 import { storageError } from '../errors.js';
-import { realClock } from '../time/clock.js';
-import { fileVersion, fsyncDir, mapLimit, readRegularFileStat, stableJson, tempName, writeFileAtomic } from './atomic.js';
+import { ActionReader, CLAIM_RE } from './action-queries.js';
+import { fsyncDir, mapLimit, stableJson, tempName, writeFileAtomic } from './atomic.js';
 
 export class TransitionError extends Error {
   constructor(
@@ -50,277 +45,16 @@ export interface TransitionRequest {
   note?: string;
 }
 
-const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
-
-export interface ActionQuery {
-  /** Default: the open states. */
-  states?: readonly ActionState[];
-  id?: string;
-  node?: string;
-  service?: string;
-  /** Only actions updated after this time (ISO). */
-  since?: string;
-  /** Default 100; Infinity for all. */
-  limit?: number;
-  /** newest (default): by updated_at, newest first; oldest: by created_at, oldest first. */
-  order?: 'newest' | 'oldest';
-}
-
-export const DEFAULT_QUERY_LIMIT = 100;
-
-
 /** True when both names are links to one file (same device and inode). */
 async function sameFile(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([fs.lstat(a, { bigint: true }), fs.lstat(b, { bigint: true })]).catch(() => [undefined, undefined]);
   return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.lstat(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-export class ActionStore {
-  constructor(
-    readonly root: string,
-    private readonly now: () => number = realClock.now,
-  ) {}
-
-  dir(state: ActionState): string {
-    return path.join(this.root, state);
-  }
-
+export class ActionStore extends ActionReader {
   async ensureDirs(): Promise<void> {
     for (const s of ACTION_STATES) await fs.mkdir(this.dir(s), { recursive: true });
   }
-
-  /**
-   * Parsed action files by path, with the version (inode, size, times) they were read at. A file
-   * is parsed again only when one lstat(2) says it changed: every pass of the supervisor reads all
-   * open actions, and this keeps that one cheap system call each.
-   */
-  private readonly cache = new Map<string, { version: string; action: Action | undefined }>();
-  private static readonly CACHE_MAX = 20_000;
-
-  private async readAction(file: string): Promise<Action | undefined> {
-    // One lstat(2) per file and pass: made synchronously, it costs microseconds where a round
-    // trip through libuv's thread pool costs tens of them (docs/benchmarks.md).
-    let st: import('node:fs').BigIntStats | undefined;
-    try {
-      st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
-    } catch {
-      st = undefined; // ENOTDIR, EACCES: not an action we can read
-    }
-    if (!st) {
-      this.cache.delete(file);
-      return undefined;
-    }
-    if (!st.isFile()) return undefined; // a symlink, a FIFO or a directory is not an action
-    const hit = this.cache.get(file);
-    if (hit && hit.version === fileVersion(st)) return hit.action;
-    let read: Awaited<ReturnType<typeof readRegularFileStat>>;
-    try {
-      read = await readRegularFileStat(file);
-    } catch {
-      return undefined; // replaced by a symlink or a FIFO since the lstat
-    }
-    if (!read) {
-      this.cache.delete(file);
-      return undefined;
-    }
-    let action: Action | undefined;
-    try {
-      const parsed = ActionSchema.safeParse(JSON.parse(read.data.toString('utf8')));
-      action = parsed.success ? Object.freeze(parsed.data) : undefined;
-    } catch {
-      action = undefined;
-    }
-    this.cache.delete(file);
-    this.cache.set(file, { version: read.version, action });
-    if (this.cache.size > ActionStore.CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
-    return action;
-  }
-
-  /** One instance of an action, wherever it is now (waiting out a transition under way). */
-  async find(id: string, instance: string): Promise<Action | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      for (const s of ACTION_STATES) {
-        const a = await this.readAction(path.join(this.dir(s), isOpen(s) ? `${id}.json` : `${id}@${instance}.json`));
-        if (a && a.instance === instance) return a;
-      }
-      // A file moving on while we looked (or holding a dot-name claim) is looked for again.
-      if (attempt >= 20 || (attempt >= 2 && !(await this.moving(id)))) return undefined;
-      await realClock.sleep(5);
-    }
-  }
-
-  /** How many action files each state's directory holds. */
-  async counts(): Promise<Record<ActionState, number>> {
-    const out = {} as Record<ActionState, number>;
-    for (const s of ACTION_STATES) {
-      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
-      out[s] = names.filter((n) => parseFileName(n) !== undefined).length;
-    }
-    return out;
-  }
-
-  /**
-   * The one way to read actions (docs/design/claims.md). Defaults, shared by the CLI, GET
-   * /actions and the bot: the open states, newest first (by updated_at), at most 100. `since`
-   * keeps actions updated after that time; in the large finished directories it skips files
-   * whose mtime is older without reading them. Returns the page and how many matched in all.
-   */
-  async query(q: ActionQuery = {}): Promise<{ actions: Action[]; total: number }> {
-    const states = q.states ?? OPEN_STATES;
-    const out: Action[] = [];
-    for (const s of states) {
-      const dir = this.dir(s);
-      let names = (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => parseFileName(n));
-      if (q.id !== undefined) names = names.filter((n) => parseFileName(n)!.id === q.id);
-      if (q.since !== undefined && !isOpen(s)) {
-        const since = q.since;
-        // The file's mtime is when it was last written: older files cannot be newer inside.
-        const fresh = await mapLimit(names, 8, async (n) => ((await fs.lstat(path.join(dir, n)).catch(() => undefined))?.mtime.toISOString() ?? '') >= since);
-        names = names.filter((_, i) => fresh[i]);
-      }
-      const read = await mapLimit(names, 8, (name) => this.readAction(path.join(dir, name)));
-      for (const a of read) {
-        if (!a) continue;
-        if (q.node !== undefined && a.node !== q.node) continue;
-        if (q.service !== undefined && a.service !== q.service) continue;
-        if (q.since !== undefined && a.updated_at <= q.since) continue;
-        out.push(a);
-      }
-    }
-    const key = q.order === 'oldest' ? (a: Action) => a.created_at : (a: Action) => a.updated_at;
-    const dir = q.order === 'oldest' ? 1 : -1;
-    out.sort((a, b) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const limit = q.limit ?? DEFAULT_QUERY_LIMIT;
-    return { actions: out.slice(0, limit), total: out.length };
-  }
-
-  /** Finished actions updated after `sinceIso`, newest first, at most `limit`. */
-  async finishedSince(sinceIso: string, limit = 500): Promise<Action[]> {
-    return (await this.query({ states: TERMINAL_STATES, since: sinceIso, limit })).actions;
-  }
-
-  /**
-   * Names of finished action files not seen before, per state (the supervisor counts each
-   * outcome once for cooldowns; a finished file never changes its content).
-   */
-  async finishedNames(states: readonly ActionState[]): Promise<{ state: ActionState; name: string }[]> {
-    const out: { state: ActionState; name: string }[] = [];
-    for (const state of states) {
-      for (const name of await fs.readdir(this.dir(state)).catch(() => [] as string[])) if (parseFileName(name)) out.push({ state, name });
-    }
-    return out;
-  }
-
-  /** Action files by state and type (for /metrics); the type comes from each file. */
-  async countsByType(): Promise<{ state: ActionState; type: ActionType; n: number }[]> {
-    const out: { state: ActionState; type: ActionType; n: number }[] = [];
-    for (const state of ACTION_STATES) {
-      const { actions } = await this.query({ states: [state], limit: Infinity });
-      for (const type of ACTION_TYPES) out.push({ state, type, n: actions.filter((a) => a.type === type).length });
-    }
-    return out;
-  }
-
-  /** One file of a state's directory, by name. */
-  async read(state: ActionState, name: string): Promise<Action | undefined> {
-    if (!parseFileName(name)) return undefined;
-    return this.readAction(path.join(this.dir(state), name));
-  }
-
-  /** Action files of one state, oldest first (all of them). Unreadable files are skipped. */
-  async list(state: ActionState): Promise<Action[]> {
-    return (await this.query({ states: [state], order: 'oldest', limit: Infinity })).actions;
-  }
-
-  /** Every open action (pending, approved, running), oldest first. */
-  async listOpen(): Promise<Action[]> {
-    return (await this.query({ states: OPEN_STATES, order: 'oldest', limit: Infinity })).actions;
-  }
-
-  /**
-   * Open actions plus those caught in the middle of a transition (a claim, in any directory,
-   * with the state of the directory it is moving to). The supervisor plans on this, so an action
-   * between two states is never mistaken for a missing one and proposed again.
-   */
-  async listOpenOrMoving(): Promise<Action[]> {
-    const out = await this.listOpen();
-    const seen = new Set(out.map((a) => a.id));
-    for (const s of ACTION_STATES) {
-      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
-      for (const name of names) {
-        const m = CLAIM_RE.exec(name);
-        if (!m || seen.has(m[1]!)) continue;
-        const a = await this.readAction(path.join(this.dir(s), name));
-        if (a) {
-          out.push({ ...a, state: s });
-          seen.add(a.id);
-        }
-      }
-    }
-    return out;
-  }
-
-  /** True while a transition of `id` holds its claim (a dot-name) somewhere. */
-  async moving(id: string): Promise<boolean> {
-    const found = await Promise.all(
-      ACTION_STATES.map(async (s) => (await fs.readdir(this.dir(s)).catch(() => [] as string[])).some((n) => CLAIM_RE.exec(n)?.[1] === id)),
-    );
-    return found.includes(true);
-  }
-
-  /** True when `id` is open (any file name `<id>.json` in an open state) or being moved. */
-  async busy(id: string): Promise<boolean> {
-    const open = await Promise.all(OPEN_STATES.map((s) => exists(path.join(this.dir(s), `${id}.json`))));
-    return open.includes(true) || (await this.moving(id));
-  }
-
-  /** True when a finished file already carries this instance of `id` (names are unique). */
-  private async instanceUsed(id: string, instance: string): Promise<boolean> {
-    const finished = ACTION_STATES.filter((s) => !isOpen(s));
-    return (await Promise.all(finished.map((s) => exists(path.join(this.dir(s), `${id}@${instance}.json`))))).includes(true);
-  }
-
-  /** The open instance of `id`, or the newest finished one. */
-  async get(id: string): Promise<Action | undefined> {
-    for (const s of OPEN_STATES) {
-      const a = await this.readAction(path.join(this.dir(s), `${id}.json`));
-      if (a) return a;
-    }
-    let newest: Action | undefined;
-    for (const s of ACTION_STATES.filter((x) => !isOpen(x))) {
-      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
-      for (const name of names) {
-        const p = parseFileName(name);
-        if (!p || p.id !== id || !p.instance) continue;
-        const a = await this.readAction(path.join(this.dir(s), name));
-        if (a && (!newest || a.updated_at > newest.updated_at)) newest = a;
-      }
-    }
-    return newest;
-  }
-
-  /** Every instance of `id` in any state, oldest first. */
-  async history(id: string): Promise<Action[]> {
-    const out: Action[] = [];
-    for (const s of ACTION_STATES) {
-      const names = await fs.readdir(this.dir(s)).catch(() => [] as string[]);
-      for (const name of names) {
-        const p = parseFileName(name);
-        if (!p || p.id !== id) continue;
-        const a = await this.readAction(path.join(this.dir(s), name));
-        if (a) out.push(a);
-      }
-    }
-    return out.sort((a, b) => (a.created_at < b.created_at ? -1 : 1));
-  }
-
   /**
    * Writes a new pending action. Returns undefined when the id is already open or moving (the
    * supervisor is idempotent). An instance that already exists in history gets a suffix.
@@ -497,7 +231,7 @@ export class ActionStore {
     const at = new Date(this.now()).toISOString();
     for (const state of ACTION_STATES) {
       const dir = this.dir(state);
-      const names = await fs.readdir(dir).catch(() => [] as string[]);
+      const names = await this.names(state);
       for (const name of names) {
         const full = path.join(dir, name);
         if (name.startsWith('.') && name.endsWith('.tmp')) {
@@ -555,7 +289,7 @@ export class ActionStore {
       const dir = this.dir(state);
       // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
       // name, so only those need reading in the (large) finished directories.
-      const names = (await fs.readdir(dir).catch(() => [] as string[])).filter((name) => {
+      const names = (await this.names(state)).filter((name) => {
         const p = parseFileName(name);
         return p !== undefined && (isOpen(state) || !p.instance);
       });

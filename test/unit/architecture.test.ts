@@ -70,8 +70,7 @@ describe('architecture rules', () => {
 
   it('no file in src/ over 400 lines; the few still over it may shrink, never grow', () => {
     // Split by responsibility as they are next touched (ARCHITECTURE.md): outbox into queue /
-    // limiter / delivery, executor into claim / operations / verification, the action store into
-    // protocol / queries, plan by drift kind.
+    // limiter / delivery, executor into claim / operations / verification, plan by drift kind.
     const ceilings: Record<string, number> = {
       'src/bot/render.ts': 460,
       'src/loops/observer.ts': 462,
@@ -79,7 +78,6 @@ describe('architecture rules', () => {
       'src/loops/executor.ts': 550,
       'src/bot/outbox.ts': 567,
       'src/domain/plan.ts': 569,
-      'src/store/actions.ts': 605,
     };
     const over: string[] = [];
     for (const f of sources()) {
