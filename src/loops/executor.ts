@@ -9,9 +9,10 @@ import { updateImages } from '../docker/update.js';
 import type { Credentials } from '../docker/registry.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { InterruptedFile, type Interrupted } from '../store/interrupted.js';
 import { DeadlineError, OperationError, RefusedError, RolledBackError } from '../errors.js';
 import { realClock, type Clock } from '../time/clock.js';
+import { Verifications } from './verification.js';
 
 export interface ExecutorDeps {
   actions: ActionStore;
@@ -47,20 +48,6 @@ export interface ExecutorDeps {
   onImageUpdated?: (a: Action) => void;
 }
 
-/** A redeploy that did not finish: its containers are checked and put right before anything else runs on its node. */
-interface Interrupted {
-  id: string;
-  instance: string;
-  node: string;
-  containers: string[];
-  /**
-   * A container_restart: `containers` are the ones that ran before it. Written before the restart
-   * begins and removed when it ends, so a kill half-way leaves it here: the next start starts
-   * them again if the restart left them stopped.
-   */
-  restart?: true;
-}
-
 /** How often a stop that waits for an action says so. */
 const STOP_REPORT_MS = 2000;
 
@@ -83,14 +70,6 @@ export interface StoppingInfo {
   since: number;
 }
 
-interface Verification {
-  action: Action;
-  startedAt: number;
-  finishedAt: number;
-  until: number;
-}
-
-/** An image update was verified before it ended (or it would have rolled back): its verification moves up. */
 /** What an operation did, and — an image update, which verifies before it ends — its verification. */
 interface OpOutcome {
   result: ActionResult;
@@ -106,7 +85,6 @@ export class Executor {
   /** node → the operation under way there: at most one Docker operation per node at a time. */
   private busy = new Map<string, Promise<void>>();
   private claiming = new Set<Promise<Action>>();
-  private verifying = new Map<string, Verification>();
   private underWay = new Map<string, UnderWay>();
   /** Actions recorded as interrupted at shutdown: their operation must not record anything after. */
   private abandoned = new Set<string>();
@@ -128,10 +106,14 @@ export class Executor {
 
   private readonly clock: Clock;
   private readonly clients: EngineClients;
+  private readonly verifications: Verifications;
+  private readonly interruptedFile: InterruptedFile;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.clock = deps.clock ?? realClock;
     this.clients = deps.engines ?? new EngineClients(deps.engineOptions, deps.engine);
+    this.verifications = new Verifications(deps);
+    this.interruptedFile = new InterruptedFile(deps.interruptedFile, deps.log);
   }
 
   /**
@@ -140,10 +122,7 @@ export class Executor {
    */
   async init(): Promise<void> {
     const { actions, log } = this.deps;
-    if (this.deps.interruptedFile) {
-      const saved = (await readJsonFile(this.deps.interruptedFile).catch(() => undefined)) as Interrupted[] | undefined;
-      if (Array.isArray(saved)) this.interrupted = saved;
-    }
+    this.interrupted = await this.interruptedFile.load();
     let remember = false;
     for (const a of await actions.list('running')) {
       try {
@@ -167,15 +146,7 @@ export class Executor {
     }
     this.interrupted = kept;
     if (remember || kept.length !== before) await this.saveInterrupted();
-    for (const a of await actions.list('completed')) {
-      if (a.verified !== undefined || typeof a.verify_until !== 'string') continue;
-      this.verifying.set(`${a.id}@${a.instance}`, {
-        action: a,
-        startedAt: Date.parse(a.started_at ?? a.updated_at),
-        finishedAt: Date.parse(a.finished_at ?? a.updated_at),
-        until: Date.parse(a.verify_until),
-      });
-    }
+    await this.verifications.resume();
     await this.checkVerifications();
   }
 
@@ -198,7 +169,7 @@ export class Executor {
   }
 
   private async saveInterrupted(): Promise<void> {
-    if (this.deps.interruptedFile) await writeJsonAtomic(this.deps.interruptedFile, [...this.interrupted, ...this.restartsUnderWay.values()]);
+    await this.interruptedFile.save([...this.interrupted, ...this.restartsUnderWay.values()]);
   }
 
   /** What a stop waits for on this action, while a stop waits (for its message). */
@@ -457,7 +428,7 @@ export class Executor {
       this.deps.onChange?.(done);
       if (a.type === 'image_update') this.deps.onImageUpdated?.(done);
       if (verify) {
-        this.verifying.set(`${a.id}@${a.instance}`, { action: done, startedAt: started, finishedAt, until: finishedAt + this.deps.verifyAfterS * 1000 });
+        this.verifications.watch({ action: done, startedAt: started, finishedAt, until: finishedAt + this.deps.verifyAfterS * 1000 });
         await this.checkVerifications();
       }
     } catch (err) {
@@ -510,38 +481,8 @@ export class Executor {
     }
   }
 
-  /**
-   * Records for each completed restart or redeploy whether the service reported healthy again
-   * (after the action started) within VERIFY_AFTER_S.
-   */
-  async checkVerifications(): Promise<void> {
-    if (this.verifying.size === 0) return;
-    const { actions, log, now } = this.deps;
-    const world = this.deps.world();
-    for (const [key, v] of this.verifying) {
-      const w = world.services[`${v.action.node}/${v.action.service}`];
-      const healthyAt = w && w.status === 'healthy' ? Date.parse(w.last_event_at) : NaN;
-      let patch: Record<string, unknown> | undefined;
-      if (Number.isFinite(healthyAt) && healthyAt >= v.startedAt) {
-        const afterS = Math.max(0, Math.round((healthyAt - v.finishedAt) / 100) / 10);
-        patch = { verified: true, verification: { verified: true, after_s: afterS, at: new Date(now()).toISOString() } };
-      } else if (now() >= v.until) {
-        patch = {
-          verified: false,
-          verification: {
-            verified: false,
-            at: new Date(now()).toISOString(),
-            note: `restarted but still unhealthy: no healthy report within ${this.deps.verifyAfterS} s${w ? ` (now ${w.status}${w.reason ? `: ${w.reason}` : ''})` : ''}`,
-          },
-        };
-      }
-      if (!patch) continue;
-      this.verifying.delete(key);
-      const updated = await actions.annotate('completed', v.action, patch);
-      if (updated) {
-        log.info({ id: v.action.id, verified: patch.verified }, `${v.action.id} ${patch.verified ? 'verified healthy' : 'restarted but still unhealthy'}`);
-        this.deps.onChange?.(updated);
-      }
-    }
+  /** Records for each completed restart or redeploy whether the service reported healthy again (verification.ts). */
+  checkVerifications(): Promise<void> {
+    return this.verifications.check();
   }
 }

@@ -70,12 +70,12 @@ describe('architecture rules', () => {
 
   it('no file in src/ over 400 lines; the few still over it may shrink, never grow', () => {
     // Split by responsibility as they are next touched (ARCHITECTURE.md): outbox into queue /
-    // limiter / delivery, executor into claim / operations / verification, plan by drift kind.
+    // limiter / delivery, executor into claim / operations (verification.ts is out), plan by drift kind.
     const ceilings: Record<string, number> = {
       'src/bot/render.ts': 460,
       'src/loops/observer.ts': 462,
       'src/domain/observe.ts': 473,
-      'src/loops/executor.ts': 550,
+      'src/loops/executor.ts': 488,
       'src/bot/outbox.ts': 567,
       'src/domain/plan.ts': 569,
     };

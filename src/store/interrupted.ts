@@ -1,0 +1,50 @@
+// state/interrupted-redeploys.json: the operations a stop or a kill interrupted, so that the next
+// start puts their containers right before anything else runs on their node (docs/design/executor.md).
+// Read back through a schema: a file that fails it is said once and counts as empty (the
+// containers are then left as they are, as before the file existed).
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { readJsonFile, writeJsonAtomic } from './atomic.js';
+
+const InterruptedSchema = z.object({
+  id: z.string(),
+  instance: z.string(),
+  node: z.string(),
+  containers: z.array(z.string()),
+  /**
+   * A container_restart: `containers` are the ones that ran before it. Written before the restart
+   * begins and removed when it ends, so a kill half-way leaves it here: the next start starts
+   * them again if the restart left them stopped.
+   */
+  restart: z.literal(true).optional(),
+});
+
+/** A redeploy (or a restart) that did not finish: its containers are checked and put right first. */
+export type Interrupted = z.infer<typeof InterruptedSchema>;
+
+export class InterruptedFile {
+  constructor(
+    private readonly file: string | undefined,
+    private readonly log?: Logger,
+  ) {}
+
+  async load(): Promise<Interrupted[]> {
+    if (!this.file) return [];
+    let raw: unknown;
+    try {
+      raw = await readJsonFile(this.file);
+    } catch (err) {
+      this.log?.warn({ err, file: this.file }, 'the record of interrupted operations is unreadable; their containers are left as they are');
+      return [];
+    }
+    if (raw === undefined) return []; // none: nothing was interrupted
+    const parsed = z.array(InterruptedSchema).safeParse(raw);
+    if (parsed.success) return parsed.data;
+    this.log?.warn({ file: this.file, problem: parsed.error.issues[0]?.message }, 'the record of interrupted operations is not what this version writes; their containers are left as they are');
+    return [];
+  }
+
+  async save(list: readonly Interrupted[]): Promise<void> {
+    if (this.file) await writeJsonAtomic(this.file, list);
+  }
+}
