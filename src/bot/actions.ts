@@ -7,7 +7,7 @@ import { TransitionError } from '../store/actions.js';
 import { requireAdmin } from './auth.js';
 import { actorOf, answer, onButtons, pressedOn, type BotContext, type BotKit } from './context.js';
 import { parseActionKey } from './notifier.js';
-import type { OutRecord } from './outbox.js';
+import type { OutRecord } from '../store/outbox-files.js';
 
 /** Moves a pending action on behalf of whoever pressed. */
 export async function decide(kit: BotKit, ctx: BotContext, a: Action, to: 'approved' | 'rejected' | 'cancelled', extra: Record<string, unknown> = {}): Promise<Action> {

@@ -12,7 +12,8 @@ import type { SupervisorState } from '../store/supervisor-state.js';
 import type { Clock } from '../time/clock.js';
 import type { CallbackData, Op } from './callback-data.js';
 import type { Notifier, Stopping } from './notifier.js';
-import type { Meta, Outbox } from './outbox.js';
+import type { Outbox } from './outbox.js';
+import type { Meta } from '../store/outbox-files.js';
 import type { RefTable } from './refs.js';
 import type { Buttons } from './render.js';
 

@@ -4,94 +4,16 @@
 // the order of states per message can never be wrong. Nothing is lost across a restart or while
 // Telegram is unreachable; rate limits and 429 retry_after are honoured. Which message goes next
 // is chosen by lane (answers first) within each chat's sliding window (rate-window.ts).
-import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
-import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { plainText } from './html-split.js';
 import { realClock, type Clock } from '../time/clock.js';
-import { readJsonFile, removeStaleTemps, writeJsonAtomic } from '../store/atomic.js';
+import { MetaSchema, OUTBOX_VERSION, OutboxFiles, type Meta, type MetaOf, type OutRecord } from '../store/outbox-files.js';
+
 import { shorten, type Buttons } from './render.js';
 import { refFor } from './refs.js';
 import { limiterFor, type Lane, type Limiter } from './rate-window.js';
 
-const VERSION = 1;
-
-/** What a message is about: each kind of message keeps what it needs to be rendered again. */
-export const MetaSchema = z.discriminatedUnion('kind', [
-  z.object({
-    kind: z.literal('action'),
-    id: z.string(),
-    instance: z.string(),
-    final: z.boolean(),
-    /** A guarded Approve was pressed once: the message shows Confirm / Back. */
-    confirming: z.boolean().optional(),
-  }),
-  z.object({
-    kind: z.literal('group'),
-    node: z.string(),
-    /** Action keys (`action:<id>@<instance>`), in the order they became pending. */
-    members: z.array(z.string()),
-    /** When the first member became pending: later ones join while the burst window is open. */
-    first_at: z.string().optional(),
-    final: z.boolean(),
-  }),
-  z.object({ kind: z.literal('notice'), notice: z.string(), node: z.string(), final: z.boolean() }),
-  z.object({ kind: z.literal('recover'), final: z.boolean() }),
-  z.object({
-    kind: z.literal('list'),
-    title: z.string(),
-    members: z.array(z.string()),
-    /** The counts and the oldest few, or one page of ten. */
-    view: z.union([z.literal('summary'), z.number().int().min(0)]),
-    /** The reference of a guarded action whose Approve was pressed in this list. */
-    confirming: z.string().nullable(),
-    /** A newer list of the same title was sent: this one keeps its text and loses its buttons. */
-    superseded: z.boolean(),
-    final: z.boolean(),
-  }),
-  z.object({ kind: z.literal('reply'), final: z.boolean() }),
-  z.object({ kind: z.literal('digest'), final: z.boolean() }),
-]);
-export type Meta = z.infer<typeof MetaSchema>;
-export type MetaOf<K extends Meta['kind']> = Extract<Meta, { kind: K }>;
-
-const RecordSchema = z.object({
-  version: z.literal(VERSION),
-  key: z.string(),
-  chat_id: z.string(),
-  /** The forum topic of a supergroup the message goes to (TELEGRAM_THREAD_ID, or where a command was sent). */
-  thread_id: z.number().int().nullable().optional(),
-  text: z.string(),
-  buttons: z.array(z.array(z.object({ text: z.string(), data: z.string() }))),
-  rev: z.number().int(),
-  delivered_rev: z.number().int(),
-  queued_at: z.string(),
-  message_id: z.number().int().nullable(),
-  delivered_at: z.string().nullable(),
-  attempts: z.number().int(),
-  last_error: z.string().nullable(),
-  /** Sent without parse_mode after Telegram refused its HTML (a bug on our side, said in the log). */
-  plain: z.boolean().optional(),
-  /**
-   * Set (durably) just before a sendMessage and cleared with the message id it returns: found set
-   * at start, the process died while Telegram may or may not have received it.
-   */
-  in_flight_since: z.string().nullable().optional(),
-  /** Sent again after a restart that interrupted its first send: the text says so. */
-  resent: z.boolean().optional(),
-  /**
-   * Not before this time: a message about an open decision that Telegram refused even as plain
-   * text is never given up, only tried again later (with backoff).
-   */
-  retry_at: z.string().nullable().optional(),
-  /** Short opaque id used in this message's callback data (refs.ts). */
-  ref: z.string(),
-  meta: MetaSchema,
-});
-export type OutRecord = z.infer<typeof RecordSchema>;
 
 /** What the sender needs from the Bot API. */
 export interface TelegramTransport {
@@ -169,35 +91,24 @@ export class Outbox {
   readonly stats: OutboxStats = { sent: 0, edited: 0, retries: 0, failures: 0, rate_limited: 0 };
   private readonly clock: Clock;
 
+  private readonly files: OutboxFiles;
+
   constructor(private readonly opts: OutboxOptions) {
     this.clock = opts.clock ?? realClock;
+    this.files = new OutboxFiles(opts.dir, opts.log, opts.writeRecord);
   }
 
   private now(): number {
     return this.clock.now();
   }
 
-  private file(key: string): string {
-    return path.join(this.opts.dir, `${createHash('sha1').update(key).digest('hex').slice(0, 20)}.json`);
-  }
-
   async load(): Promise<void> {
-    await fs.mkdir(this.opts.dir, { recursive: true });
-    await removeStaleTemps(this.opts.dir);
-    for (const name of await fs.readdir(this.opts.dir)) {
-      if (name.startsWith('.') || !name.endsWith('.json')) continue;
-      const raw = await readJsonFile(path.join(this.opts.dir, name)).catch(() => undefined);
-      const parsed = RecordSchema.safeParse(raw);
-      if (!parsed.success) {
-        this.opts.log.warn({ file: name }, 'skipped an unreadable outbox record');
-        continue;
-      }
-      let rec = parsed.data;
+    for (let rec of await this.files.load()) {
       if (rec.in_flight_since && rec.message_id === null) {
         // The Bot API cannot tell whether that call landed: send it again, marked, so a duplicate
         // is visible and small; its buttons and later edits belong to the new message only.
         rec = { ...rec, in_flight_since: null, resent: true };
-        await writeJsonAtomic(this.file(rec.key), rec);
+        await this.files.write(rec);
         this.opts.log.warn({ key: rec.key }, 'a message was being sent when the process stopped; sending it again, marked "re-sent after a restart"');
       }
       this.index(rec);
@@ -253,7 +164,7 @@ export class Outbox {
           ...(contentChanged ? { retry_at: null } : {}),
         }
       : {
-          version: VERSION,
+          version: OUTBOX_VERSION,
           key,
           chat_id: content.chatId,
           thread_id: content.threadId ?? this.opts.threadId ?? null,
@@ -286,7 +197,7 @@ export class Outbox {
     if (!r) return;
     this.records.delete(key);
     this.urgent.delete(key);
-    await this.inOrder(key, () => fs.rm(this.file(key), { force: true }));
+    await this.files.remove(key);
   }
 
   private index(rec: OutRecord): void {
@@ -294,29 +205,10 @@ export class Outbox {
     if (rec.message_id !== null) this.byMessageMap.set(`${rec.chat_id}/${rec.message_id}`, rec.key);
   }
 
-  /** The writes of each record's file, one after another (see save). */
-  private writes = new Map<string, Promise<void>>();
-
-  /**
-   * Memory first, then the file. The writes of one record land in the order of their saves: two
-   * atomic writes of one file under way at once (a notifier's upsert while a send returns) could
-   * otherwise be renamed in the other order, leaving on disk an older record than in memory — one
-   * that still says "being sent, no message id", which the next start sends again as a duplicate.
-   */
+  /** Memory first, then the file (in the order of the saves: OutboxFiles.write). */
   private async save(rec: OutRecord): Promise<void> {
     this.index(rec);
-    const write = this.opts.writeRecord ?? ((file: string, r: OutRecord) => writeJsonAtomic(file, r));
-    await this.inOrder(rec.key, () => write(this.file(rec.key), rec));
-  }
-
-  private async inOrder(key: string, io: () => Promise<void>): Promise<void> {
-    const next = (this.writes.get(key) ?? Promise.resolve()).catch(() => {}).then(io);
-    this.writes.set(key, next);
-    try {
-      await next;
-    } finally {
-      if (this.writes.get(key) === next) this.writes.delete(key);
-    }
+    await this.files.write(rec);
   }
 
   start(): void {

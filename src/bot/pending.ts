@@ -4,7 +4,7 @@
 import { Composer } from 'grammy';
 import { answer, onButtons, threadOf, type BotContext, type BotKit } from './context.js';
 import { actionKey } from './notifier.js';
-import type { MetaOf } from './outbox.js';
+import type { MetaOf } from '../store/outbox-files.js';
 
 /** A list keeps at most this many actions (the oldest first); the summary says how many more. */
 const MAX_MEMBERS = 1000;

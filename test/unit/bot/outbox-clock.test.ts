@@ -2,7 +2,8 @@
 // answers, Telegram's retry_after, the backoff after failures, the 403 probe, and edits of one
 // message collapsing — all without waiting.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Outbox, type Meta, type TelegramTransport } from '../../../src/bot/outbox.js';
+import { Outbox, type TelegramTransport } from '../../../src/bot/outbox.js';
+import type { Meta } from '../../../src/store/outbox-files.js';
 import { GROUP_RULE, PRIVATE_RULE, SlidingWindow, TokenBucket } from '../../../src/bot/rate-window.js';
 import { FakeClock } from '../../../src/time/clock.js';
 import { memoryLogger, removeDir, tempDir } from '../../support/helpers.js';
@@ -264,7 +265,7 @@ describe('Outbox on a fake clock', () => {
     const turns = async (n: number) => {
       for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));
     };
-    const writeRecord = async (file: string, rec: import('../../../src/bot/outbox.js').OutRecord) => {
+    const writeRecord = async (file: string, rec: import('../../../src/store/outbox-files.js').OutRecord) => {
       if (rec.in_flight_since && rec.meta.final) await turns(50);
       await writeJsonAtomic(file, rec);
     };
