@@ -9,9 +9,8 @@ import type { Logger } from '../log.js';
 import { Runner } from '../loops/runner.js';
 import { backoffDelay, RETRY_POLICIES, withRetries } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { readAgentState, writeAgentState, type AgentState, type ServiceVerdict } from '../store/agent-state.js';
 
-export type ServiceVerdict = 'healthy' | 'containers_not_running' | 'healthcheck_failed' | 'container_restarting' | 'starting';
 
 export interface AgentEvent {
   ts: string;
@@ -51,15 +50,6 @@ export interface AgentOptions {
 /** A new agent instance id: 8 hex digits, new at each start. */
 export function newAgentInstance(): string {
   return randomBytes(4).toString('hex');
-}
-
-interface AgentState {
-  version: 1;
-  seq: number;
-  services: Record<string, ServiceVerdict>;
-  /** Per service, which containers (id and start time) the verdict was reported for. */
-  instances?: Record<string, string>;
-  disk: Record<string, 'high' | 'normal'>;
 }
 
 /**
@@ -142,8 +132,8 @@ export class Agent {
 
   async init(): Promise<void> {
     await fs.mkdir(this.o.stateDir, { recursive: true });
-    const saved = (await readJsonFile(this.stateFile).catch(() => undefined)) as AgentState | undefined;
-    if (saved?.version === 1) this.state = saved;
+    const saved = await readAgentState(this.stateFile, this.o.log);
+    if (saved) this.state = saved;
     // A seq that survives restarts and even a lost state file: never below the clock in µs.
     this.state.seq = Math.max(this.state.seq, this.now() * 1000);
   }
@@ -248,7 +238,7 @@ export class Agent {
     if (out.length > 0) {
       const events = out.map((e) => ({ ...e, seq: ++this.state.seq, agent: this.instance }));
       // The seq is saved before anything leaves, so a restart never reuses one.
-      await writeJsonAtomic(this.stateFile, this.state);
+      await writeAgentState(this.stateFile, this.state);
       await this.o.sink.write(events);
       this.stats.emitted += events.length;
     }

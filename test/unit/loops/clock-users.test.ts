@@ -128,6 +128,9 @@ describe('Executor', () => {
     const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: memoryLogger().log, now: () => clock.now(), actionTimeoutS, verifyAfterS: 60, engine: () => hanging, clock });
     await ex.pass();
     await waitFor(async () => (await store.list('running')).length === 1);
+    // The file is in running/ a moment before the claim returns and the deadline is armed (in the
+    // same step as `started` counts it): only then may the clock move.
+    await waitFor(() => ex.stats.started === 1, { what: 'the claim returned and the deadline armed' });
     return { clock, store, ex };
   }
 
