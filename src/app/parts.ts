@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { Observer } from '../loops/observer.js';
 import type { Clock } from '../time/clock.js';
-import { DEFAULT_PLAN_CONFIG } from '../domain/plan.js';
+import { DEFAULT_PLAN_CONFIG } from '../domain/cooldowns.js';
 import { Supervisor } from '../loops/supervisor.js';
 import { Executor } from '../loops/executor.js';
 import { EngineClients, engineOptionsOf } from '../docker/engine.js';

@@ -4,6 +4,7 @@ import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, ty
 import { parseImageRef } from './image-ref.js';
 import type { DesiredService, DesiredState, World } from './schemas.js';
 import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
+import { changesNotOurs, cooldownUntil, DEFAULT_PLAN_CONFIG, isFlapping, type Cooldowns, type OwnWindow, type PlanConfig } from './cooldowns.js';
 
 export interface Silence {
   id: string;
@@ -14,17 +15,6 @@ export interface Silence {
   created_at: string;
   by?: string;
 }
-
-export interface CooldownEntry {
-  node: string;
-  service: string | null;
-  type: ActionType;
-  /** Completed, failed or rejected instances counted since the last reset. */
-  count: number;
-  /** Finish time of the newest instance counted. */
-  last_at: string;
-}
-export type Cooldowns = Record<string, CooldownEntry>;
 
 export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available' | 'agents_running';
 export interface Notice {
@@ -58,52 +48,6 @@ export interface Cancel {
   id: string;
   instance: string;
   reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded' | 'updates_off' | 'version_skipped';
-}
-
-export interface PlanConfig {
-  cooldownBaseS: number;
-  cooldownMaxS: number;
-  /** A service healthy this long resets its cooldowns; also the flapping steady time. */
-  steadyS: number;
-  /** More status changes than this within steadyS is flapping. */
-  flapChanges: number;
-  /**
-   * A node's services count as missing only this long after the node's first event: an agent
-   * coming up reports its services one by one (MISSING_GRACE_S).
-   */
-  missingGraceS: number;
-  /** How long after an action ended its effects are still its own (VERIFY_AFTER_S). */
-  verifyAfterS: number;
-}
-
-export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60, verifyAfterS: 120 };
-
-/**
- * When one of our own actions was acting on a service: from its start to the end of its
- * verification window (world time, ISO). Status changes inside are the action's doing.
- */
-export interface OwnWindow {
-  from: string;
-  to: string;
-}
-
-/** The windows of our own actions, by `node/service`: running ones until now + the verification, finished ones until their end + it. */
-export function ownWindows(actions: readonly Action[], now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): Record<string, OwnWindow[]> {
-  const out: Record<string, OwnWindow[]> = {};
-  const tail = (cfg.verifyAfterS ?? DEFAULT_PLAN_CONFIG.verifyAfterS) * 1000;
-  for (const a of actions) {
-    if (!a.service || !a.started_at) continue;
-    const end = a.state === 'running' || a.state === 'approved' ? now : Date.parse(a.finished_at ?? a.updated_at);
-    if (!Number.isFinite(end)) continue;
-    (out[`${a.node}/${a.service}`] ??= []).push({ from: a.started_at, to: new Date(end + tail).toISOString() });
-  }
-  return out;
-}
-
-/** A service's status changes less those our own actions caused (inside their windows). */
-export function changesNotOurs(changes: readonly string[], own: readonly OwnWindow[] | undefined): readonly string[] {
-  if (!own || own.length === 0) return changes;
-  return changes.filter((c) => !own.some((o) => c >= o.from && c <= o.to));
 }
 
 export interface DesiredProblemRef {
@@ -156,31 +100,6 @@ export interface Plan {
   create: ActionDraft[];
   cancel: Cancel[];
   notices: Notice[];
-}
-
-/** True while `id`'s cooldown runs: 10 min after the first outcome, doubling, at most 6 h. */
-export function cooldownUntil(entry: CooldownEntry | undefined, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): number {
-  if (!entry || entry.count <= 0) return 0;
-  const s = Math.min(cfg.cooldownBaseS * 2 ** Math.min(entry.count - 1, 30), cfg.cooldownMaxS);
-  return Date.parse(entry.last_at) + s * 1000;
-}
-
-/**
- * Flapping: more than `flapChanges` status changes within any `steadyS` window of the current
- * unsteady run, until the status has held for `steadyS`.
- */
-export function isFlapping(changes: readonly string[], now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): boolean {
-  if (changes.length <= cfg.flapChanges) return false;
-  const t = changes.map((c) => Date.parse(c));
-  const window = cfg.steadyS * 1000;
-  if (now - t[t.length - 1]! >= window) return false;
-  // Walk back through the current run (no quiet gap of `window` between changes).
-  let start = t.length - 1;
-  while (start > 0 && t[start]! - t[start - 1]! < window) start--;
-  for (let i = start; i + cfg.flapChanges < t.length; i++) {
-    if (t[i + cfg.flapChanges]! - t[i]! < window) return true;
-  }
-  return false;
 }
 
 function silenced(silences: readonly Silence[], node: string, service: string | null, now: number): Silence | undefined {
@@ -484,86 +403,3 @@ function cancelOrphans(ctx: PlanContext): void {
 
 // ---------------------------------------------------------------------------------------------
 // Cooldown bookkeeping
-
-/**
- * Counts every completed, failed or rejected instance not counted yet (finished after `last_at`)
- * and resets entries whose service (or node disk) has been fine for `steadyS`.
- */
-export function updateCooldowns(prev: Cooldowns, finished: readonly Action[], world: World, now: number, cfg: PlanConfig = DEFAULT_PLAN_CONFIG): Cooldowns {
-  const next: Cooldowns = structuredClone(prev) as Cooldowns;
-  const outcomes = finished
-    // An operator's cancel (/recover → Cancel all) holds like a rejection: same cooldown.
-    .filter((a) => a.state === 'completed' || a.state === 'failed' || a.state === 'rejected' || (a.state === 'cancelled' && a.cancel_reason === 'cancelled_by_operator'))
-    .map((a) => ({ a, at: a.finished_at ?? a.updated_at }))
-    .sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
-  for (const { a, at } of outcomes) {
-    const e = next[a.id];
-    if (e && at <= e.last_at) continue;
-    next[a.id] = { node: a.node, service: a.service ?? null, type: a.type, count: (e?.count ?? 0) + 1, last_at: at };
-  }
-  const steadyBefore = now - cfg.steadyS * 1000;
-  for (const e of Object.values(next)) {
-    if (e.count === 0 || Date.parse(e.last_at) > steadyBefore) continue;
-    if (e.type === 'disk_cleanup') {
-      const n = world.nodes[e.node];
-      if (n?.disk_pressure === 'normal' && n.disk_updated_at !== null && Date.parse(n.disk_updated_at) <= steadyBefore) e.count = 0;
-    } else {
-      const s = world.services[`${e.node}/${e.service}`];
-      if (s?.status === 'healthy' && Date.parse(s.since) <= steadyBefore) e.count = 0;
-    }
-  }
-  return next;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bulk removal hold
-
-/** node → monitored services an operator has accepted. */
-export type Accepted = Record<string, string[]>;
-
-export const BULK_REMOVAL_MAX = 5;
-export const BULK_REMOVAL_FRACTION = 0.25;
-
-export function monitoredServices(desired: DesiredState): Accepted {
-  const out: Accepted = {};
-  for (const dn of Object.values(desired)) {
-    out[dn.node] = Object.values(dn.services)
-      .filter((s) => s.monitor)
-      .map((s) => s.service)
-      .sort();
-  }
-  return out;
-}
-
-/**
- * Compares the desired state with what was last accepted. A change that would remove more than
- * 5 services, or more than a quarter of a node's services (and more than one), is held: those
- * removals wait for `confirmed`. A single service removed is never a bulk removal.
- */
-export function reviewRemovals(accepted: Accepted | undefined, desired: DesiredState, confirmed: readonly string[] = []): { held: Record<string, string[]>; accepted: Accepted } {
-  const current = monitoredServices(desired);
-  if (!accepted) return { held: {}, accepted: current };
-  const removedByNode: Record<string, string[]> = {};
-  let total = 0;
-  for (const [node, before] of Object.entries(accepted)) {
-    const now = new Set(current[node] ?? []);
-    const removed = before.filter((s) => !now.has(s));
-    if (removed.length > 0 && !confirmed.includes(node)) {
-      removedByNode[node] = removed;
-      total += removed.length;
-    }
-  }
-  const held: Record<string, string[]> = {};
-  for (const [node, removed] of Object.entries(removedByNode)) {
-    const before = accepted[node]!.length;
-    const bulk = total > BULK_REMOVAL_MAX || (removed.length > 1 && removed.length / before > BULK_REMOVAL_FRACTION);
-    if (bulk) held[node] = removed;
-  }
-  const next: Accepted = {};
-  for (const node of new Set([...Object.keys(accepted), ...Object.keys(current)])) {
-    const cur = current[node] ?? [];
-    if (held[node]) next[node] = [...new Set([...accepted[node]!, ...cur])].sort();
-    else if (cur.length > 0) next[node] = cur;
-  }
-  return { held, accepted: next };
-}

@@ -1,7 +1,9 @@
 // The supervisor: compares desired state with world state and keeps the pending actions right.
 // All decisions are made by plan() (pure); this file reads its inputs and applies its result.
 import type { Action } from '../domain/actions.js';
-import { DEFAULT_PLAN_CONFIG, desiredSince, ownWindows, plan, reviewRemovals, updateCooldowns, type OwnWindow, type Plan, type PlanConfig } from '../domain/plan.js';
+import { desiredSince, plan, type Plan } from '../domain/plan.js';
+import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type OwnWindow, type PlanConfig } from '../domain/cooldowns.js';
+import { reviewRemovals } from '../domain/removals.js';
 import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';

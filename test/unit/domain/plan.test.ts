@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
-import { cooldownUntil, desiredSince, isFlapping, ownWindows, plan, reviewRemovals, updateCooldowns, type PlanInput } from '../../../src/domain/plan.js';
+import { desiredSince, plan, type PlanInput } from '../../../src/domain/plan.js';
+import { cooldownUntil, isFlapping, ownWindows, updateCooldowns } from '../../../src/domain/cooldowns.js';
+import { reviewRemovals } from '../../../src/domain/removals.js';
 import type { World, WorldNode, WorldService } from '../../../src/domain/schemas.js';
 import { desiredState } from '../../support/desired.js';
 
