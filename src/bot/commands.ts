@@ -7,7 +7,8 @@ import { parseDuration } from '../domain/duration.js';
 import { requireAdmin } from './auth.js';
 import { encode } from './callback-data.js';
 import type { BotContext, BotKit } from './context.js';
-import { esc, HELP_TEXT, renderHistory, renderSilences, renderStatus } from './render.js';
+import { esc } from './render.js';
+import { HELP_TEXT, renderHistory, renderSilences, renderStatus } from './render-replies.js';
 
 /** The /silence list as it is now: text and a Remove button per silence. */
 export async function silenceList(kit: BotKit): Promise<ReturnType<typeof renderSilences>> {

@@ -5,7 +5,8 @@ import { digestOf, digestSince } from '../domain/digest.js';
 import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
 import { buttonsFor } from './callback-data.js';
 import type { BotKit } from './context.js';
-import { renderDigest, splitText, type Buttons } from './render.js';
+import { splitText, type Buttons } from './render.js';
+import { renderDigest } from './render-replies.js';
 
 /** Sends the digest; returns its text. */
 export async function sendDigest(kit: BotKit): Promise<string> {

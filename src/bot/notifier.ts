@@ -13,7 +13,8 @@ import type { MetaOf } from '../store/outbox-files.js';
 import type { RefTable } from './refs.js';
 import type { Evidence } from '../store/evidence.js';
 import type { Clock } from '../time/clock.js';
-import { renderAction, renderGroup, renderList, renderNotice, type ButtonData } from './render.js';
+import { renderAction, renderGroup, renderNotice, type ButtonData } from './render.js';
+import { renderList } from './render-replies.js';
 
 /** What a stop waits for on an action under way. */
 export interface Stopping {

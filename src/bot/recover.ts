@@ -6,7 +6,8 @@ import { requireAdmin } from './auth.js';
 import { decideAll } from './actions.js';
 import { buttonsFor, type Op } from './callback-data.js';
 import { answer, onButtons, threadOf, type BotContext, type BotKit } from './context.js';
-import { renderDiagnosis, type Buttons } from './render.js';
+import type { Buttons } from './render.js';
+import { renderDiagnosis } from './render-replies.js';
 
 const RECOVER_OPS: readonly Op[] = ['recoverMenu', 'replay', 'replayConfirmed', 'diagnose', 'cancelAll', 'cancelAllConfirmed'];
 

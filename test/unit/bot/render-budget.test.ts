@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { plainText } from '../../../src/bot/html-split.js';
 import { buttonsFor } from '../../../src/bot/callback-data.js';
-import { cap, MAX_TEXT, PART_MAX, renderAction, renderDetails, renderGroup, renderSilences, splitText, stateLine } from '../../../src/bot/render.js';
+import { cap, MAX_TEXT, PART_MAX, renderAction, renderDetails, renderGroup, splitText, stateLine } from '../../../src/bot/render.js';
+import { renderSilences } from '../../../src/bot/render-replies.js';
 import type { Evidence } from '../../../src/store/evidence.js';
 
 const data = buttonsFor('REF');

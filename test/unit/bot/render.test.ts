@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { plainText } from '../../../src/bot/html-split.js';
 import { buttonsFor, decode } from '../../../src/bot/callback-data.js';
-import { esc, MAX_TEXT, renderAction, renderList, shorten, splitText } from '../../../src/bot/render.js';
+import { esc, MAX_TEXT, renderAction, shorten, splitText } from '../../../src/bot/render.js';
+import { renderList } from '../../../src/bot/render-replies.js';
 
 const base: Action = {
   id: 'redeploy-n1-<b>x</b>',
@@ -60,7 +61,7 @@ describe('render', () => {
 describe('/status', () => {
   it('shows an unreachable engine, unknown services, and a node with nothing watched without alarm', async () => {
     const { summarize } = await import('../../../src/domain/summary.js');
-    const { renderStatus } = await import('../../../src/bot/render.js');
+    const { renderStatus } = await import('../../../src/bot/render-replies.js');
     const iso = '2026-05-27T14:04:00.000Z';
     const node = (name: string, engine: 'reachable' | 'unreachable' | null, agentSeen: string | null) => ({
       node: name, last_seen: agentSeen, last_event_type: 'node_heartbeat', disk_pressure: null, disk_used_pct: null, disk_updated_at: null,
