@@ -10,12 +10,12 @@ import {
   applyEvent,
   emptyModel,
   forgetSilentAgents,
-  parseEventLine,
   renderWorld,
   type ObserveConfig,
   type ObserverModel,
   type RenderConfig,
 } from '../domain/observe.js';
+import { parseEventLine } from '../domain/event-line.js';
 import { NodeStateSchema, ServiceStateSchema, type DesiredState, type ServiceState, type World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { readJsonFile, removeStaleTemps, stableJson, writeFileAtomic } from '../store/atomic.js';

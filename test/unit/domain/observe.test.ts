@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, classify, emptyModel, parseEventLine, renderWorld, type ObserverModel } from '../../../src/domain/observe.js';
+import { applyEvent, classify, emptyModel, renderWorld, type ObserverModel } from '../../../src/domain/observe.js';
+import { parseEventLine } from '../../../src/domain/event-line.js';
 import type { DesiredState, NodeEvent } from '../../../src/domain/schemas.js';
 import { desiredState } from '../../support/desired.js';
 
@@ -280,7 +281,7 @@ describe('renderWorld on a fixed clock', () => {
 
 describe('fastEvent (the zod-free path) accepts only what EventSchema accepts, with the same value', () => {
   it('holds over 60 000 generated inputs, valid and broken', async () => {
-    const { fastEvent } = await import('../../../src/domain/observe.js');
+    const { fastEvent } = await import('../../../src/domain/event-line.js');
     const { EventSchema } = await import('../../../src/domain/schemas.js');
     let seed = 42;
     const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
