@@ -5,7 +5,6 @@
 // checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
 // restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { lstatSync, promises as fs } from 'node:fs';
-import { z } from 'zod';
 import {
   applyEvent,
   emptyModel,
@@ -16,45 +15,18 @@ import {
   type RenderConfig,
 } from '../domain/observe.js';
 import { parseEventLine } from '../domain/event-line.js';
-import { NodeStateSchema, ServiceStateSchema, type DesiredState, type ServiceState, type World } from '../domain/schemas.js';
+import type { DesiredState, ServiceState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import { readJsonFile, removeStaleTemps, stableJson, writeFileAtomic } from '../store/atomic.js';
+import { removeStaleTemps, stableJson } from '../store/atomic.js';
+import { writeWorldStep, type WorldStep } from '../store/world.js';
 import { listEventFiles, readLines, type FilePos } from '../store/events.js';
+import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
 
-const CHECKPOINT_VERSION = 1;
 /** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
 const MALFORMED_LOGGED_PER_FILE = 10;
 
-const FilePosSchema = z.object({
-  ino: z.number(),
-  offset: z.number().int().nonnegative(),
-  line: z.number().int().nonnegative(),
-  skip: z.boolean(),
-  head: z.string(),
-});
-const CheckpointSchema = z.object({
-  version: z.literal(CHECKPOINT_VERSION),
-  fingerprint: z.string(),
-  positions: z.record(z.string(), z.record(z.string(), FilePosSchema)),
-  model: z.object({
-    services: z.record(z.string(), ServiceStateSchema),
-    nodes: z.record(z.string(), NodeStateSchema),
-    seq: z.record(z.string(), z.number()),
-    seq_seen: z.record(z.string(), z.string()).optional(),
-    first_reasons: z.record(z.string(), z.string().nullable()).optional(),
-    counters: z.object({
-      applied: z.number(),
-      malformed: z.number(),
-      oversized: z.number(),
-      duplicate: z.number(),
-      unknown: z.number(),
-    }),
-    malformed_by_node: z.record(z.string(), z.number()),
-  }),
-});
-type Checkpoint = z.infer<typeof CheckpointSchema>;
 type Model = ObserverModel & { malformed_by_node: Record<string, number> };
 
 export interface ObserverDeps {
@@ -152,28 +124,12 @@ export class Observer {
   }
 
   private async loadCheckpoint(): Promise<Checkpoint | undefined> {
-    const { layout, log } = this.deps;
-    let raw: unknown;
-    try {
-      raw = await readJsonFile(layout.checkpoint);
-    } catch (err) {
-      log.warn({ err, file: layout.checkpoint }, 'observer checkpoint unreadable; replaying all events');
+    const cp = await readCheckpoint(this.deps.layout.checkpoint, this.deps.log);
+    if (cp && cp.fingerprint !== this.fingerprint) {
+      this.deps.log.info('NODE_ALIAS_MAP changed since the checkpoint; replaying all events');
       return undefined;
     }
-    if (raw === undefined) {
-      log.info('no observer checkpoint; replaying all events');
-      return undefined;
-    }
-    const parsed = CheckpointSchema.safeParse(raw);
-    if (!parsed.success) {
-      log.warn({ file: layout.checkpoint, problem: parsed.error.issues[0]?.message }, 'observer checkpoint invalid; replaying all events');
-      return undefined;
-    }
-    if (parsed.data.fingerprint !== this.fingerprint) {
-      log.info('NODE_ALIAS_MAP changed since the checkpoint; replaying all events');
-      return undefined;
-    }
-    return parsed.data;
+    return cp;
   }
 
   /** The next pass forgets the checkpoint and reads every event again ("replay world"). */
@@ -420,34 +376,21 @@ export class Observer {
     await this.persist();
   }
 
-  private snapshot(): { services?: string; nodes?: string; checkpoint?: string } | undefined {
+  private snapshot(): WorldStep | undefined {
     if (!this.worldDirty && !this.checkpointDirty) return undefined;
     this.persistedAt = this.deps.now();
     const snap = {
       ...(this.worldDirty ? { services: stableJson(this.world.services), nodes: stableJson(this.world.nodes) } : {}),
-      ...(this.checkpointDirty ? { checkpoint: JSON.stringify({ version: CHECKPOINT_VERSION, fingerprint: this.fingerprint, positions: this.positions, model: this.model } satisfies Checkpoint) } : {}),
+      ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model) } : {}),
     };
     this.worldDirty = false;
     this.checkpointDirty = false;
     return snap;
   }
 
-  private async write(snap: { services?: string; nodes?: string; checkpoint?: string }): Promise<void> {
-    const { layout } = this.deps;
+  private async write(snap: WorldStep): Promise<void> {
     try {
-      // nodes.json first: a reader that sees the new services.json finds the nodes it speaks of.
-      if (snap.nodes !== undefined && snap.nodes !== this.written.nodes) {
-        await writeFileAtomic(layout.worldNodes, snap.nodes);
-        this.written.nodes = snap.nodes;
-      }
-      if (snap.services !== undefined && snap.services !== this.written.services) {
-        await writeFileAtomic(layout.worldServices, snap.services);
-        this.written.services = snap.services;
-      }
-      if (snap.checkpoint !== undefined) {
-        await writeFileAtomic(layout.checkpoint, snap.checkpoint);
-        this.totals.publishes++;
-      }
+      if (await writeWorldStep(this.deps.layout, snap, this.written)) this.totals.publishes++;
       this.writeFailed = false;
     } catch (err) {
       // Not written: the next publish serialises and tries again at once (a full disk, for one).

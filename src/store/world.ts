@@ -1,11 +1,12 @@
-// Reading the world files back as the web page and /ai-context show them. They are checked
+// The world files: written by the observer (writeWorldStep, with its checkpoint), and read back
+// as the web page and /ai-context show them. They are checked
 // against the world schema (domain/schemas.ts): a file that fails it — hand-edited, mirrored from
 // an older version — is logged once per problem and shown as it is, escaped by the page;
 // a file that is not JSON is logged once and shown as empty.
 import type { z } from 'zod';
 import { WorldNodesFile, WorldServicesFile, type WorldNode, type WorldService } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import { readRegularFile } from './atomic.js';
+import { readRegularFile, writeFileAtomic } from './atomic.js';
 import type { Layout } from './paths.js';
 
 export class WorldFiles {
@@ -59,4 +60,31 @@ export class WorldFiles {
     this.logged.set(file, what);
     this.log.warn({ file }, `world file ${file} ${what}`);
   }
+}
+
+/** What one publish of the observer writes: the world files (serialised) and the checkpoint. */
+export interface WorldStep {
+  services?: string;
+  nodes?: string;
+  checkpoint?: string;
+}
+
+/**
+ * Writes one step, each file atomically, in the order that keeps readers and a restart right:
+ * nodes.json first (a reader that sees the new services.json finds the nodes it speaks of), then
+ * services.json, each only when it differs from `written` (updated as each lands), then the
+ * checkpoint — so the world files are never behind it. Returns whether the checkpoint was written.
+ */
+export async function writeWorldStep(l: Layout, step: WorldStep, written: { services: string; nodes: string }): Promise<boolean> {
+  if (step.nodes !== undefined && step.nodes !== written.nodes) {
+    await writeFileAtomic(l.worldNodes, step.nodes);
+    written.nodes = step.nodes;
+  }
+  if (step.services !== undefined && step.services !== written.services) {
+    await writeFileAtomic(l.worldServices, step.services);
+    written.services = step.services;
+  }
+  if (step.checkpoint === undefined) return false;
+  await writeFileAtomic(l.checkpoint, step.checkpoint);
+  return true;
 }

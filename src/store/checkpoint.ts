@@ -1,0 +1,66 @@
+// state/observer_checkpoint.json: the observer's read positions and the model they produced
+// (docs/design/observer.md), written after the world files in the same step and read back through
+// its schema — a checkpoint that is unreadable, missing or not this version's means a replay of
+// every event, said in one line.
+import { z } from 'zod';
+import { NodeStateSchema, ServiceStateSchema } from '../domain/schemas.js';
+import type { Logger } from '../log.js';
+import { readJsonFile } from './atomic.js';
+import type { FilePos } from './events.js';
+
+export const CHECKPOINT_VERSION = 1;
+
+const FilePosSchema = z.object({
+  ino: z.number(),
+  offset: z.number().int().nonnegative(),
+  line: z.number().int().nonnegative(),
+  skip: z.boolean(),
+  head: z.string(),
+});
+const CheckpointSchema = z.object({
+  version: z.literal(CHECKPOINT_VERSION),
+  fingerprint: z.string(),
+  positions: z.record(z.string(), z.record(z.string(), FilePosSchema)),
+  model: z.object({
+    services: z.record(z.string(), ServiceStateSchema),
+    nodes: z.record(z.string(), NodeStateSchema),
+    seq: z.record(z.string(), z.number()),
+    seq_seen: z.record(z.string(), z.string()).optional(),
+    first_reasons: z.record(z.string(), z.string().nullable()).optional(),
+    counters: z.object({
+      applied: z.number(),
+      malformed: z.number(),
+      oversized: z.number(),
+      duplicate: z.number(),
+      unknown: z.number(),
+    }),
+    malformed_by_node: z.record(z.string(), z.number()),
+  }),
+});
+type Checkpoint = z.infer<typeof CheckpointSchema>;
+export type { Checkpoint };
+
+export async function readCheckpoint(file: string, log: Logger): Promise<Checkpoint | undefined> {
+  let raw: unknown;
+  try {
+    raw = await readJsonFile(file);
+  } catch (err) {
+    log.warn({ err, file }, 'observer checkpoint unreadable; replaying all events');
+    return undefined;
+  }
+  if (raw === undefined) {
+    log.info('no observer checkpoint; replaying all events');
+    return undefined;
+  }
+  const parsed = CheckpointSchema.safeParse(raw);
+  if (!parsed.success) {
+    log.warn({ file, problem: parsed.error.issues[0]?.message }, 'observer checkpoint invalid; replaying all events');
+    return undefined;
+  }
+  return parsed.data;
+}
+
+/** The checkpoint's text for these positions and this model (serialised now: the model moves on). */
+export function checkpointText(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Checkpoint['model']): string {
+  return JSON.stringify({ version: CHECKPOINT_VERSION, fingerprint, positions, model } satisfies Checkpoint);
+}
