@@ -1,13 +1,11 @@
 // Where the agent's events go: a local events directory, or a control plane's ingest route with
 // a disk spool while it is away (docs/design/observer.md).
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import type { Logger } from '../log.js';
 import { explainTlsError, RefusedError } from '../errors.js';
 import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { appendEventLines } from '../store/events.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { Spool } from '../store/spool.js';
 import type { AgentEvent, EventSink } from './agent.js';
 
 /** Appends to `events/<day>/<node>.jsonl` on this host. */
@@ -48,27 +46,26 @@ export class PushSink implements EventSink {
   /** Why the last push failed, for the operator (undefined after a success). */
   lastError: string | undefined;
 
+  private readonly spool: Spool;
+
   constructor(
     private readonly url: string,
     private readonly token: string,
-    private readonly spoolDir: string,
+    spoolDir: string,
     private readonly log: Logger,
     private readonly clock: Clock = realClock,
-  ) {}
+  ) {
+    this.spool = new Spool(spoolDir, log);
+  }
 
   async write(events: AgentEvent[]): Promise<void> {
-    await fs.mkdir(this.spoolDir, { recursive: true });
-    for (const e of events) {
-      // The instance in the name: a new instance never overwrites an old one's unsent events.
-      await writeJsonAtomic(path.join(this.spoolDir, `${String(e.seq).padStart(20, '0')}-${e.agent}.json`), e);
-    }
+    await this.spool.add(events);
     await this.drain();
   }
 
-  async spooled(): Promise<string[]> {
-    const names = await fs.readdir(this.spoolDir).catch(() => [] as string[]);
-    // `<seq>.json` (older agents) and `<seq>-<instance>.json`, oldest first.
-    return names.filter((n) => /^\d{20}(-[A-Za-z0-9._-]{1,64})?\.json$/.test(n)).sort();
+  /** The events waiting in the spool, by file name, oldest first. */
+  spooled(): Promise<string[]> {
+    return this.spool.names();
   }
 
   /** Sends what the spool holds, oldest first, in batches. */
@@ -84,11 +81,11 @@ export class PushSink implements EventSink {
 
   private async drainOnce(): Promise<void> {
     for (;;) {
-      const names = (await this.spooled()).slice(0, 200);
-      if (names.length === 0) return;
-      const events = [];
-      for (const n of names) events.push(await readJsonFile(path.join(this.spoolDir, n)).catch(() => undefined));
-      const body = events.filter(Boolean);
+      const { names, events: body } = await this.spool.oldest(200);
+      if (names.length === 0) {
+        if ((await this.spool.names()).length === 0) return;
+        continue; // only unreadable files were there, now set aside
+      }
       try {
         const res = await fetch(this.url, {
           method: 'POST',
@@ -101,7 +98,7 @@ export class PushSink implements EventSink {
           throw new RefusedError(`ingest answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
         }
         if (!res.ok) throw new Error(`ingest answered ${res.status}`);
-        for (const n of names) await fs.rm(path.join(this.spoolDir, n), { force: true });
+        await this.spool.remove(names);
         this.stats.sent += body.length;
         if (this.failures > 0) this.log.info({ url: this.url }, 'control plane reachable again; spool drained');
         this.failures = 0;

@@ -1,8 +1,7 @@
 // The daily digest (TELEGRAM_DIGEST_CRON): what happened since the last one, and what still waits
 // for a decision, with one button that opens the pending list. Lane 4: it never delays an answer.
-import path from 'node:path';
 import { digestOf, digestSince } from '../domain/digest.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { DigestMark } from '../store/digest-mark.js';
 import { buttonsFor } from './callback-data.js';
 import type { BotKit } from './context.js';
 import { splitText, type Buttons } from './render.js';
@@ -11,10 +10,9 @@ import { renderDigest } from './render-replies.js';
 /** Sends the digest; returns its text. */
 export async function sendDigest(kit: BotKit): Promise<string> {
   const { deps } = kit;
-  const file = path.join(deps.stateDir, 'telegram', 'digest.json');
-  const prev = (await readJsonFile(file).catch(() => undefined)) as { last_at?: string } | undefined;
+  const mark = new DigestMark(deps.stateDir, deps.log);
   const now = deps.now();
-  const since = prev?.last_at ?? null;
+  const since = await mark.lastAt();
   const d = digestOf({
     since,
     now,
@@ -36,6 +34,6 @@ export async function sendDigest(kit: BotKit): Promise<string> {
       meta: { kind: 'digest', final: true },
     });
   }
-  await writeJsonAtomic(file, { version: 1, last_at: new Date(now).toISOString() });
+  await mark.sent(now);
   return text;
 }

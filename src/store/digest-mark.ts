@@ -1,0 +1,34 @@
+// state/telegram/digest.json: when the last daily digest was sent (the next one covers what
+// happened since). Read back through its schema: a file that fails it counts as no digest yet
+// (the next one then covers the last day), said in one line.
+import path from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../log.js';
+import { readJsonFile, writeJsonAtomic } from './atomic.js';
+
+const MarkSchema = z.object({ version: z.literal(1), last_at: z.string() });
+
+export class DigestMark {
+  private readonly file: string;
+
+  constructor(
+    stateDir: string,
+    private readonly log: Logger,
+  ) {
+    this.file = path.join(stateDir, 'telegram', 'digest.json');
+  }
+
+  /** When the last digest was sent, or null (none yet, or a file that is not this version's). */
+  async lastAt(): Promise<string | null> {
+    const raw = await readJsonFile(this.file).catch(() => null);
+    if (raw === undefined) return null;
+    const parsed = MarkSchema.safeParse(raw);
+    if (parsed.success) return parsed.data.last_at;
+    this.log.warn({ file: this.file }, 'the record of the last digest is unreadable; the next digest covers the last day');
+    return null;
+  }
+
+  async sent(at: number): Promise<void> {
+    await writeJsonAtomic(this.file, { version: 1, last_at: new Date(at).toISOString() });
+  }
+}
