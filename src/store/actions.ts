@@ -21,7 +21,7 @@ import {
 import type { ActionDraft } from '../domain/plan.js';
 import { storageError } from '../errors.js';
 import { ActionReader, CLAIM_RE } from './action-queries.js';
-import { fsyncDir, mapLimit, stableJson, tempName, writeFileAtomic } from './atomic.js';
+import { fsyncDir, mapLimit, stableJson, writeFileAtomic, writeTemp } from './atomic.js';
 
 export class TransitionError extends Error {
   constructor(
@@ -89,18 +89,12 @@ export class ActionStore extends ActionReader {
   /** Writes `data` under `name` in `dir` unless that name exists. */
   private async publishNew(dir: string, name: string, data: string): Promise<boolean> {
     const final = path.join(dir, name);
-    const tmp = tempName(final);
-    const fd = await fs.open(tmp, 'wx', 0o644);
+    let tmp: string;
     try {
-      await fd.writeFile(data);
-      await fd.sync();
+      tmp = await writeTemp(final, data);
     } catch (err) {
-      // A full disk fails here: leave no half-written temp file behind.
-      await fd.close().catch(() => {});
-      await fs.rm(tmp, { force: true });
       throw storageError(err, final);
     }
-    await fd.close();
     try {
       await fs.link(tmp, final);
       return true;
@@ -161,14 +155,12 @@ export class ActionStore extends ActionReader {
   }
 
   private async rewriteClaim(claim: string, action: Action): Promise<void> {
-    const tmp = tempName(claim);
+    let tmp: string | undefined;
     try {
-      await fs.writeFile(tmp, stableJson(action), { flag: 'wx', mode: 0o644 });
-      const fd = await fs.open(tmp, 'r');
-      await fd.sync().finally(() => fd.close());
+      tmp = await writeTemp(claim, stableJson(action));
       await fs.rename(tmp, claim);
     } catch (err) {
-      await fs.rm(tmp, { force: true });
+      if (tmp) await fs.rm(tmp, { force: true });
       throw storageError(err, claim);
     }
   }

@@ -29,6 +29,23 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 }
 
 async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = await writeTemp(file, data);
+  try {
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(path.dirname(file));
+}
+
+/**
+ * Writes `data` to a new temp file beside `file` (created exclusively, never through a symlink)
+ * and syncs it; returns its name. A write that fails (a full disk) leaves no temp file behind.
+ * The one way both the atomic writer (rename over) and the action store's publish (link, which
+ * never overwrites) put bytes on disk.
+ */
+export async function writeTemp(file: string, data: string | Uint8Array): Promise<string> {
   const tmp = tempName(file);
   const fd = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);
   try {
@@ -40,13 +57,7 @@ async function writeAtomic(file: string, data: string | Uint8Array): Promise<voi
     throw err;
   }
   await fd.close();
-  try {
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  await fsyncDir(path.dirname(file));
+  return tmp;
 }
 
 /** A file's identity and version: an atomic write (a rename over it) changes it; 'none' when absent. */
