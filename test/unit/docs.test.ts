@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ENV_VARIABLES, envDefaults } from '../../src/config.js';
+import { AGENT_SETTINGS, ENV_VARIABLES, envDefaults } from '../../src/config.js';
 import { COMMAND_NAMES } from '../../src/cli/main.js';
 import { apiFixture } from '../support/api-fixture.js';
 import { removeDir, repoRoot, tempDir } from '../support/helpers.js';
@@ -106,5 +106,19 @@ describe('docs', () => {
     } finally {
       await removeDir(root);
     }
+  });
+
+  it('every setting the README and the operator docs name is one the code reads (no stale names)', () => {
+    const read_ = new Set<string>([...ENV_VARIABLES, ...Object.values(AGENT_SETTINGS).map(([, variable]) => variable)]);
+    // Names the compose file takes from its .env (and the image's build argument), Node's own, the tests' switch.
+    const others = new Set(['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', 'HOMELAB_TEST_DOCKER', ...[...read('compose.yaml').matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!)]);
+    const stale: string[] = [];
+    for (const f of ['README.md', ...readdirSync(path.join(repoRoot, 'docs/operator')).map((n) => `docs/operator/${n}`)]) {
+      for (const m of read(f).matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?:=[^`]*)?`/g)) {
+        const name = m[1]!;
+        if (!read_.has(name) && !others.has(name)) stale.push(`${f}: ${name}`);
+      }
+    }
+    expect(stale).toEqual([]);
   });
 });
