@@ -3,7 +3,7 @@
 import type { Action } from '../domain/actions.js';
 import type { Diagnosis } from '../domain/diagnose.js';
 import type { Digest } from '../domain/digest.js';
-import type { Silence } from '../domain/plan.js';
+import type { Silence } from '../domain/silences.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
 import { esc, hhmm, stateLine, type Rendered, type Buttons, type Button, type ButtonData } from './render.js';
 

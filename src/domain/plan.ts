@@ -4,17 +4,8 @@ import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, ty
 import { parseImageRef } from './image-ref.js';
 import type { DesiredService, DesiredState, World } from './schemas.js';
 import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
+import { silenced, type Silence } from './silences.js';
 import { changesNotOurs, cooldownUntil, DEFAULT_PLAN_CONFIG, isFlapping, type Cooldowns, type OwnWindow, type PlanConfig } from './cooldowns.js';
-
-export interface Silence {
-  id: string;
-  /** `node` or `node/service`. */
-  target: string;
-  until: string;
-  reason?: string;
-  created_at: string;
-  by?: string;
-}
 
 export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available' | 'agents_running';
 export interface Notice {
@@ -100,10 +91,6 @@ export interface Plan {
   create: ActionDraft[];
   cancel: Cancel[];
   notices: Notice[];
-}
-
-function silenced(silences: readonly Silence[], node: string, service: string | null, now: number): Silence | undefined {
-  return silences.find((s) => Date.parse(s.until) > now && (s.target === node || (service !== null && s.target === `${node}/${service}`)));
 }
 
 function minutes(ms: number): string {
