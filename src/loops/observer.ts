@@ -23,6 +23,7 @@ import { listEventFiles, readLines, type FilePos } from '../store/events.js';
 import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
+import { ObserverReports } from './observer-reports.js';
 
 /** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
 const MALFORMED_LOGGED_PER_FILE = 10;
@@ -49,8 +50,6 @@ export interface PassStats {
 
 /** An agent instance not heard of for this long is forgotten (its sequence state). */
 const AGENT_FORGET_MS = 24 * 3_600_000;
-/** Duplicate events are summed up in one log line at most this often. */
-const DUPLICATES_LOG_MS = 60_000;
 
 /** How often a pass that read nothing renders the world anyway (for clock-driven changes). */
 const IDLE_RENDER_MS = 1000;
@@ -87,15 +86,13 @@ export class Observer {
   private inPass = false;
   /** The last write of the files failed: passes wait for theirs (and fail with it). */
   private writeFailed = false;
-  /** Duplicates skipped per node since the last line that said so. */
-  private duplicatesUnlogged = new Map<string, number>();
-  private duplicatesLoggedAt = Number.NEGATIVE_INFINITY;
-  /** Per node, the agent instances last said to run at once (logged when it changes). */
-  private agentsRunningLogged = new Map<string, string>();
+  /** What the passes say about duplicates and agents running at once (observer-reports.ts). */
+  private readonly reports: ObserverReports;
 
   constructor(private readonly deps: ObserverDeps) {
     const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
     this.fingerprint = JSON.stringify({ v: CHECKPOINT_VERSION, aliases });
+    this.reports = new ObserverReports(deps.log, () => deps.now());
   }
 
   /** Starts from no checkpoint at all: the next pass replays every event. */
@@ -201,38 +198,14 @@ export class Observer {
     const forgotten = forgetSilentAgents(this.model, new Date(this.deps.now() - AGENT_FORGET_MS).toISOString());
     if (forgotten > 0) log.info({ forgotten }, `forgot the sequence state of ${forgotten} agent instance(s) not heard of for 24 h`);
     if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved || forgotten > 0, stats.lines > 0);
-    this.logDuplicates();
-    this.logAgentsRunning();
+    this.reports.logDuplicates(this.model.counters.duplicate);
+    this.reports.logAgentsRunning(this.world);
     this.totals.bytes += stats.bytes;
     this.totals.lines += stats.lines;
     this.totals.passes++;
     if (stats.lines > 0) log.debug({ ...stats }, 'observer pass');
     this.lastPass = stats;
     return stats;
-  }
-
-  /** Duplicates (same node, agent and seq) are never silent: one line a minute with the counts. */
-  private logDuplicates(): void {
-    if (this.duplicatesUnlogged.size === 0 || this.deps.now() - this.duplicatesLoggedAt < DUPLICATES_LOG_MS) return;
-    const by_node = Object.fromEntries(this.duplicatesUnlogged);
-    const count = [...this.duplicatesUnlogged.values()].reduce((a, b) => a + b, 0);
-    const first = this.duplicatesLoggedAt === Number.NEGATIVE_INFINITY;
-    this.deps.log.warn({ count, by_node, total: this.model.counters.duplicate }, `skipped ${count} duplicate event(s) (same node, agent and seq: delivered twice)${first ? '' : ' in the last minute'}`);
-    this.duplicatesUnlogged.clear();
-    this.duplicatesLoggedAt = this.deps.now();
-  }
-
-  /** Two agents running for one node: said once per set of instances, and once when it ends. */
-  private logAgentsRunning(): void {
-    for (const [name, n] of Object.entries(this.world.nodes)) {
-      const now = n.agents_running?.join(', ') ?? '';
-      const before = this.agentsRunningLogged.get(name) ?? '';
-      if (now === before) continue;
-      if (now) this.deps.log.warn({ node: name, agents: n.agents_running }, `two agents send heartbeats for ${name} at once (instances ${now}); both streams are kept. Stop one of them`);
-      else this.deps.log.info({ node: name }, `one agent for ${name} again`);
-      if (now) this.agentsRunningLogged.set(name, now);
-      else this.agentsRunningLogged.delete(name);
-    }
   }
 
   /** Forgets positions of files that are gone. Returns true when anything was forgotten. */
@@ -292,7 +265,7 @@ export class Observer {
           const r = parseEventLine(buf, node, file.day, config, passNow);
           if (!r.ok) return malformed(lineNo, r.reason);
           if (applyEvent(model, r.event, node, this.fresh)) stats.applied++;
-          else this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + 1);
+          else this.reports.duplicate(node);
         },
         oversized: (lineNo) => {
           stats.lines++;

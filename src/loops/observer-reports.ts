@@ -1,0 +1,48 @@
+// What the observer says about events it skips and agents it hears twice: duplicates (same node,
+// agent and seq: delivered twice) are never silent, one line a minute with the counts; two agents
+// sending heartbeats for one node are said once per set of instances, and once when it ends.
+import type { World } from '../domain/schemas.js';
+import type { Logger } from '../log.js';
+
+/** Duplicate events are summed up in one log line at most this often. */
+const DUPLICATES_LOG_MS = 60_000;
+
+export class ObserverReports {
+  /** Duplicates skipped per node since the last line that said so. */
+  private readonly duplicatesUnlogged = new Map<string, number>();
+  private duplicatesLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Per node, the agent instances last said to run at once (logged when it changes). */
+  private readonly agentsRunningLogged = new Map<string, string>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  duplicate(node: string): void {
+    this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + 1);
+  }
+
+  /** At most once a minute: how many duplicates were skipped, per node; `total` since the start. */
+  logDuplicates(total: number): void {
+    if (this.duplicatesUnlogged.size === 0 || this.now() - this.duplicatesLoggedAt < DUPLICATES_LOG_MS) return;
+    const by_node = Object.fromEntries(this.duplicatesUnlogged);
+    const count = [...this.duplicatesUnlogged.values()].reduce((a, b) => a + b, 0);
+    const first = this.duplicatesLoggedAt === Number.NEGATIVE_INFINITY;
+    this.log.warn({ count, by_node, total }, `skipped ${count} duplicate event(s) (same node, agent and seq: delivered twice)${first ? '' : ' in the last minute'}`);
+    this.duplicatesUnlogged.clear();
+    this.duplicatesLoggedAt = this.now();
+  }
+
+  logAgentsRunning(world: World): void {
+    for (const [name, n] of Object.entries(world.nodes)) {
+      const now = n.agents_running?.join(', ') ?? '';
+      const before = this.agentsRunningLogged.get(name) ?? '';
+      if (now === before) continue;
+      if (now) this.log.warn({ node: name, agents: n.agents_running }, `two agents send heartbeats for ${name} at once (instances ${now}); both streams are kept. Stop one of them`);
+      else this.log.info({ node: name }, `one agent for ${name} again`);
+      if (now) this.agentsRunningLogged.set(name, now);
+      else this.agentsRunningLogged.delete(name);
+    }
+  }
+}
