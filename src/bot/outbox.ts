@@ -12,7 +12,8 @@ import { MetaSchema, OUTBOX_VERSION, OutboxFiles, type Meta, type MetaOf, type O
 
 import { shorten, type Buttons } from './render.js';
 import { refFor } from './refs.js';
-import { limiterFor, type Lane, type Limiter } from './rate-window.js';
+import type { Lane, Limiter } from './rate-window.js';
+import { ChatPace } from './chat-pace.js';
 
 
 /** What the sender needs from the Bot API. */
@@ -72,12 +73,9 @@ export const EDIT_MERGE_MS = 1000;
 export class Outbox {
   private records = new Map<string, OutRecord>();
   private byMessageMap = new Map<string, string>();
-  private windows = new Map<string, Limiter>();
   /** Records whose next delivery answers a press or a command (lane 1), until it is made. */
   private urgent = new Set<string>();
   /** The record being delivered right now. */
-  private pausedUntil = new Map<string, number>();
-  private failuresInRow = new Map<string, number>();
   private healthState: TelegramHealth = { state: 'ok' };
 
   /** Telegram's state as seen by the last calls (for /healthz; never a reason for a 503). */
@@ -92,10 +90,13 @@ export class Outbox {
   private readonly clock: Clock;
 
   private readonly files: OutboxFiles;
+  /** Each chat's window and pauses (chat-pace.ts). */
+  private readonly pace: ChatPace;
 
   constructor(private readonly opts: OutboxOptions) {
     this.clock = opts.clock ?? realClock;
     this.files = new OutboxFiles(opts.dir, opts.log, opts.writeRecord);
+    this.pace = new ChatPace(opts.limiter);
   }
 
   private now(): number {
@@ -235,12 +236,6 @@ export class Outbox {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  private window(chatId: string): Limiter {
-    let w = this.windows.get(chatId);
-    if (!w) this.windows.set(chatId, (w = this.opts.limiter?.(chatId) ?? limiterFor(chatId)));
-    return w;
-  }
-
   /** Which lane the next delivery of a record is in (rate-window.ts). */
   lane(r: OutRecord): Lane {
     if (this.urgent.has(r.key)) return 1;
@@ -262,7 +257,7 @@ export class Outbox {
   }
 
   private readyAt(r: OutRecord, now: number): number {
-    return Math.max(this.window(r.chat_id).readyAt(now, this.lane(r)), this.pausedUntil.get(r.chat_id) ?? 0);
+    return this.pace.readyAt(r.chat_id, this.lane(r), now);
   }
 
   /** Most urgent lane first, then the oldest change. */
@@ -332,7 +327,7 @@ export class Outbox {
   private async deliver(r: OutRecord): Promise<void> {
     const rev = r.rev;
     const { transport } = this.opts;
-    this.window(r.chat_id).record(this.now());
+    this.pace.called(r.chat_id, this.now());
     const plain = r.plain === true;
     const marked = r.resent ? `${plain ? '' : '<i>'}↻ re-sent after a restart${plain ? '' : '</i>'}\n${r.text}` : r.text;
     const text = plain ? plainText(marked) : marked;
@@ -350,7 +345,7 @@ export class Outbox {
         await transport.editMessageText(r.chat_id, messageId, text, r.buttons, plain);
         this.stats.edited++;
       }
-      this.failuresInRow.delete(r.chat_id);
+      this.pace.worked(r.chat_id);
       if (this.records.get(r.key)?.rev === rev) this.urgent.delete(r.key);
       this.reachable();
       await this.delivered(r.key, rev, messageId, null);
@@ -378,7 +373,7 @@ export class Outbox {
     if (typeof code === 'number' && inFlight?.in_flight_since) await this.save({ ...inFlight, in_flight_since: null });
     if (code === 429) {
       const after = (e.parameters?.retry_after ?? 1) * 1000;
-      this.pausedUntil.set(r.chat_id, this.now() + after);
+      this.pace.pauseUntil(r.chat_id, this.now() + after);
       this.stats.rate_limited++;
       this.stats.retries++;
       log.warn({ key: r.key, retry_after_s: after / 1000 }, 'Telegram asked to slow down (429); waiting as told');
@@ -397,7 +392,7 @@ export class Outbox {
     if (code === 401) {
       if (this.healthState.state !== 'unauthorized') log.error('Telegram answered 401 Unauthorized: TELEGRAM_BOT_TOKEN was revoked; messages stay queued until a restart with a new token from @BotFather');
       this.healthState = { state: 'unauthorized', reason: desc, since: new Date(this.now()).toISOString() };
-      this.pausedUntil.set(r.chat_id, Number.POSITIVE_INFINITY);
+      this.pace.pauseUntil(r.chat_id, Number.POSITIVE_INFINITY);
       return;
     }
     if (typeof code === 'number' && code >= 400 && code < 500) {
@@ -421,10 +416,7 @@ export class Outbox {
       return void (await this.delivered(r.key, rev, r.message_id, `${code}: ${desc}`));
     }
     // 5xx or network: Telegram (or the way there) is down. Back off, keep everything.
-    const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
-    this.failuresInRow.set(r.chat_id, n);
-    const backoff = backoffDelay(n, RETRY_POLICIES.outboxSend);
-    this.pausedUntil.set(r.chat_id, this.now() + backoff);
+    const backoff = this.pace.backOff(r.chat_id, this.now(), RETRY_POLICIES.outboxSend);
     this.stats.retries++;
     const cur = this.records.get(r.key);
     if (cur) await this.save({ ...cur, attempts: cur.attempts + 1, last_error: desc.slice(0, 300) });
@@ -433,9 +425,7 @@ export class Outbox {
 
   /** 403: blocked by the user, kicked from the group, or the chat is gone. Keep everything; probe with backoff. */
   private unavailable(r: OutRecord, desc: string): void {
-    const n = (this.failuresInRow.get(r.chat_id) ?? 0) + 1;
-    this.failuresInRow.set(r.chat_id, n);
-    this.pausedUntil.set(r.chat_id, this.now() + backoffDelay(n, RETRY_POLICIES.outboxProbe));
+    this.pace.backOff(r.chat_id, this.now(), RETRY_POLICIES.outboxProbe);
     if (this.healthState.state !== 'unavailable') {
       this.opts.log.error({ chat: r.chat_id, reason: desc }, `the Telegram chat is unavailable (${desc}): add the bot to the chat again or unblock it; every message is kept and sent when it is back`);
       this.healthState = { state: 'unavailable', reason: desc, since: new Date(this.now()).toISOString() };

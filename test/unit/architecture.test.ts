@@ -70,10 +70,10 @@ describe('architecture rules', () => {
 
   it('no file in src/ over 400 lines; the few still over it may shrink, never grow', () => {
     // Split by responsibility as they are next touched (ARCHITECTURE.md): the outbox's delivery and
-    // failure handling, and the executor's claim and operations.
+    // failure handling (its limiter is chat-pace.ts), and the executor's claim and operations.
     const ceilings: Record<string, number> = {
       'src/loops/executor.ts': 488,
-      'src/bot/outbox.ts': 459,
+      'src/bot/outbox.ts': 449,
     };
     const over: string[] = [];
     for (const f of sources()) {
