@@ -131,7 +131,6 @@ export class Agent {
   }
 
   async init(): Promise<void> {
-    await fs.mkdir(this.o.stateDir, { recursive: true });
     const saved = await readAgentState(this.stateFile, this.o.log);
     if (saved) this.state = saved;
     // A seq that survives restarts and even a lost state file: never below the clock in µs.

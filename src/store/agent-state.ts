@@ -2,6 +2,8 @@
 // reported per service and disk, so that a restart reports only what changed. Read back through
 // its schema: a file that fails it is said and the agent starts afresh (a seq never goes back: it
 // is kept at least the clock in µs).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readJsonFile, writeJsonAtomic } from './atomic.js';
@@ -19,7 +21,9 @@ const AgentStateSchema = z.object({
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;
 
+/** The state the agent left, if any; makes its directory (AGENT_STATE_DIR) when there is none yet. */
 export async function readAgentState(file: string, log: Logger): Promise<AgentState | undefined> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
   let raw: unknown;
   try {
     raw = await readJsonFile(file);
