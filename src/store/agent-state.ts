@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { readJsonFile, writeJsonAtomic } from './atomic.js';
+import { readChecked, writeJsonAtomic } from './atomic.js';
 
 export const SERVICE_VERDICTS = ['healthy', 'containers_not_running', 'healthcheck_failed', 'container_restarting', 'starting'] as const;
 export type ServiceVerdict = (typeof SERVICE_VERDICTS)[number];
@@ -24,17 +24,10 @@ export type AgentState = z.infer<typeof AgentStateSchema>;
 /** The state the agent left, if any; makes its directory (AGENT_STATE_DIR) when there is none yet. */
 export async function readAgentState(file: string, log: Logger): Promise<AgentState | undefined> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  let raw: unknown;
-  try {
-    raw = await readJsonFile(file);
-  } catch (err) {
-    log.warn({ err, file }, 'the agent state file is unreadable; starting afresh');
-    return undefined;
-  }
-  if (raw === undefined) return undefined;
-  const parsed = AgentStateSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  log.warn({ file, problem: parsed.error.issues[0]?.message }, 'the agent state file is not what this version writes; starting afresh');
+  const r = await readChecked(file, AgentStateSchema);
+  if (r.ok) return r.value;
+  if (r.why === 'unreadable') log.warn({ err: r.err, file }, 'the agent state file is unreadable; starting afresh');
+  if (r.why === 'invalid') log.warn({ file, problem: r.problem }, 'the agent state file is not what this version writes; starting afresh');
   return undefined;
 }
 

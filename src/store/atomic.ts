@@ -131,6 +131,22 @@ export async function readJsonFile(file: string): Promise<unknown | undefined> {
   }
 }
 
+/** What reading a JSON file back through its schema found (each caller says it in its own words). */
+export type Checked<T> = { ok: true; value: T } | { ok: false; why: 'none' } | { ok: false; why: 'unreadable'; err: unknown } | { ok: false; why: 'invalid'; problem: string | undefined };
+
+/** Reads a JSON file and checks it against `schema`: its value, or none, unreadable or invalid. */
+export async function readChecked<T>(file: string, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: { message: string }[] } } }): Promise<Checked<T>> {
+  let raw: unknown;
+  try {
+    raw = await readJsonFile(file);
+  } catch (err) {
+    return { ok: false, why: 'unreadable', err };
+  }
+  if (raw === undefined) return { ok: false, why: 'none' };
+  const parsed = schema.safeParse(raw);
+  return parsed.success ? { ok: true, value: parsed.data } : { ok: false, why: 'invalid', problem: parsed.error.issues[0]?.message };
+}
+
 /** Removes temp files a crash left behind (`.<name>.<pid>.<rand>.tmp`). Returns what it removed. */
 export async function removeStaleTemps(dir: string): Promise<string[]> {
   let names: string[];

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { NodeStateSchema, ServiceStateSchema } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import { readJsonFile } from './atomic.js';
+import { readChecked } from './atomic.js';
 import type { FilePos } from './events.js';
 
 export const CHECKPOINT_VERSION = 1;
@@ -41,23 +41,12 @@ type Checkpoint = z.infer<typeof CheckpointSchema>;
 export type { Checkpoint };
 
 export async function readCheckpoint(file: string, log: Logger): Promise<Checkpoint | undefined> {
-  let raw: unknown;
-  try {
-    raw = await readJsonFile(file);
-  } catch (err) {
-    log.warn({ err, file }, 'observer checkpoint unreadable; replaying all events');
-    return undefined;
-  }
-  if (raw === undefined) {
-    log.info('no observer checkpoint; replaying all events');
-    return undefined;
-  }
-  const parsed = CheckpointSchema.safeParse(raw);
-  if (!parsed.success) {
-    log.warn({ file, problem: parsed.error.issues[0]?.message }, 'observer checkpoint invalid; replaying all events');
-    return undefined;
-  }
-  return parsed.data;
+  const r = await readChecked(file, CheckpointSchema);
+  if (r.ok) return r.value;
+  if (r.why === 'unreadable') log.warn({ err: r.err, file }, 'observer checkpoint unreadable; replaying all events');
+  else if (r.why === 'none') log.info('no observer checkpoint; replaying all events');
+  else log.warn({ file, problem: r.problem }, 'observer checkpoint invalid; replaying all events');
+  return undefined;
 }
 
 /** The checkpoint's text for these positions and this model (serialised now: the model moves on). */

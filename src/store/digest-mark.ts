@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { readJsonFile, writeJsonAtomic } from './atomic.js';
+import { readChecked, writeJsonAtomic } from './atomic.js';
 
 const MarkSchema = z.object({ version: z.literal(1), last_at: z.string() });
 
@@ -20,10 +20,9 @@ export class DigestMark {
 
   /** When the last digest was sent, or null (none yet, or a file that is not this version's). */
   async lastAt(): Promise<string | null> {
-    const raw = await readJsonFile(this.file).catch(() => null);
-    if (raw === undefined) return null;
-    const parsed = MarkSchema.safeParse(raw);
-    if (parsed.success) return parsed.data.last_at;
+    const r = await readChecked(this.file, MarkSchema);
+    if (r.ok) return r.value.last_at;
+    if (r.why === 'none') return null;
     this.log.warn({ file: this.file }, 'the record of the last digest is unreadable; the next digest covers the last day');
     return null;
   }

@@ -4,7 +4,7 @@
 // containers are then left as they are, as before the file existed).
 import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { readJsonFile, writeJsonAtomic } from './atomic.js';
+import { readChecked, writeJsonAtomic } from './atomic.js';
 
 const InterruptedSchema = z.object({
   id: z.string(),
@@ -30,17 +30,10 @@ export class InterruptedFile {
 
   async load(): Promise<Interrupted[]> {
     if (!this.file) return [];
-    let raw: unknown;
-    try {
-      raw = await readJsonFile(this.file);
-    } catch (err) {
-      this.log?.warn({ err, file: this.file }, 'the record of interrupted operations is unreadable; their containers are left as they are');
-      return [];
-    }
-    if (raw === undefined) return []; // none: nothing was interrupted
-    const parsed = z.array(InterruptedSchema).safeParse(raw);
-    if (parsed.success) return parsed.data;
-    this.log?.warn({ file: this.file, problem: parsed.error.issues[0]?.message }, 'the record of interrupted operations is not what this version writes; their containers are left as they are');
+    const r = await readChecked(this.file, z.array(InterruptedSchema));
+    if (r.ok) return r.value;
+    if (r.why === 'unreadable') this.log?.warn({ err: r.err, file: this.file }, 'the record of interrupted operations is unreadable; their containers are left as they are');
+    if (r.why === 'invalid') this.log?.warn({ file: this.file, problem: r.problem }, 'the record of interrupted operations is not what this version writes; their containers are left as they are');
     return [];
   }
 
