@@ -123,7 +123,7 @@ export function buildInspector(config: Config, deps: Omit<ConstructorParameters<
 
 /** The registry client and the update checker (docs/design/updates.md; `run` and `updates check`). */
 export function buildUpdateChecker(config: Config, auth: RegistryAuth, updates: UpdatesStore, desired: () => DesiredState, log: Logger, clock: Clock, onChecked?: () => void, engines?: EngineClients): UpdateChecker {
-  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(auth.credentials), now: () => clock.now() });
+  const registry = new RegistryClient({ insecure: config.updates.insecure, credentials: new Map(auth.credentials), clock });
   for (const what of auth.unsupported) log.warn(`${config.updates.dockerConfig}/config.json: ${what} is not supported (credential helpers are programs of their own); registries needing it are checked anonymously`);
   return new UpdateChecker({
     desired,

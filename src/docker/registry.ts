@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isLoopbackRegistry, registryHost, type ImageRef } from '../domain/image-ref.js';
-import { realClock } from '../time/clock.js';
+import { RETRY_POLICIES, withRetries } from '../time/backoff.js';
+import { realClock, type Clock } from '../time/clock.js';
 import { ConfigError } from '../errors.js';
 
 /** What `docker pull name:tag` asks for: multi-arch indexes first, then single manifests. */
@@ -43,7 +44,8 @@ export interface RegistryOptions {
   credentials?: ReadonlyMap<string, Credentials>;
   /** Per request, ms (default 15 s). */
   timeoutMs?: number;
-  now?: () => number;
+  /** Time and waits between attempts (RETRY_POLICIES.registry); the real clock when left out. */
+  clock?: Clock;
   fetch?: typeof fetch;
 }
 
@@ -160,15 +162,22 @@ function authsKeyDomain(key: string): string {
   return host === 'index.docker.io' || host === 'registry-1.docker.io' ? 'docker.io' : host;
 }
 
+/** A 5xx answer carried through the retrier; the last one is returned as it is. */
+class ServerAnswer extends Error {
+  constructor(readonly res: Response) {
+    super(`HTTP ${res.status}`);
+  }
+}
+
 export class RegistryClient {
   private tokens = new Map<string, Token>();
   /** Registry host → until when it is not asked again (after a 429, or nothing remaining). */
   private blocked = new Map<string, { until: number; why: string }>();
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly fetch: typeof fetch;
 
   constructor(private readonly opts: RegistryOptions = {}) {
-    this.now = opts.now ?? realClock.now;
+    this.clock = opts.clock ?? realClock;
     this.fetch = opts.fetch ?? globalThis.fetch;
   }
 
@@ -231,8 +240,8 @@ export class RegistryClient {
   private async request(ref: ImageRef, method: 'HEAD' | 'GET', rest: string, accept: string, what: string): Promise<Response> {
     const host = registryHost(ref.domain);
     const block = this.blocked.get(host);
-    if (block && block.until > this.now()) {
-      throw new RegistryError('rate_limited', `${host} ${block.why}; not asked again for ${Math.ceil((block.until - this.now()) / 1000)} s`, Math.ceil((block.until - this.now()) / 1000));
+    if (block && block.until > this.clock.now()) {
+      throw new RegistryError('rate_limited', `${host} ${block.why}; not asked again for ${Math.ceil((block.until - this.clock.now()) / 1000)} s`, Math.ceil((block.until - this.clock.now()) / 1000));
     }
     const url = `${this.base(ref)}/v2/${ref.path}/${rest}`;
     const scope = `repository:${ref.path}:pull`;
@@ -256,8 +265,8 @@ export class RegistryClient {
     }
     this.noteRateLimit(host, res);
     if (res.status === 429) {
-      const after = retryAfterS(res.headers.get('retry-after'), this.now()) ?? 3600;
-      this.blocked.set(host, { until: this.now() + after * 1000, why: 'answered 429 Too Many Requests' });
+      const after = retryAfterS(res.headers.get('retry-after'), this.clock.now()) ?? 3600;
+      this.blocked.set(host, { until: this.clock.now() + after * 1000, why: 'answered 429 Too Many Requests' });
       throw new RegistryError('rate_limited', `${host} answered 429 Too Many Requests; retry after ${after} s`, after);
     }
     if (res.status === 404) throw new RegistryError('not_found', `${what} not found in ${ref.path} on ${host}`);
@@ -266,7 +275,25 @@ export class RegistryClient {
     return res;
   }
 
+  /**
+   * One request, tried up to three times (RETRY_POLICIES.registry) when the registry could not be
+   * reached or answered 5xx: a registry restarting behind its proxy is not reported as down.
+   */
   private async send(url: string, method: string, accept: string, auth: string | undefined, host: string): Promise<Response> {
+    return withRetries(
+      async () => {
+        const res = await this.sendOnce(url, method, accept, auth, host);
+        if (res.status >= 500) throw new ServerAnswer(res);
+        return res;
+      },
+      { isRetryable: (err) => err instanceof ServerAnswer || (err instanceof RegistryError && err.kind === 'unreachable'), clock: this.clock, policy: RETRY_POLICIES.registry, maxAttempts: 3 },
+    ).catch((err: unknown) => {
+      if (err instanceof ServerAnswer) return err.res;
+      throw err;
+    });
+  }
+
+  private async sendOnce(url: string, method: string, accept: string, auth: string | undefined, host: string): Promise<Response> {
     try {
       return await this.fetch(url, {
         method,
@@ -285,7 +312,7 @@ export class RegistryClient {
 
   private cachedToken(key: string): string | undefined {
     const t = this.tokens.get(key);
-    return t && t.expiresAt > this.now() ? `Bearer ${t.value}` : undefined;
+    return t && t.expiresAt > this.clock.now() ? `Bearer ${t.value}` : undefined;
   }
 
   /** A token from the realm the registry named, anonymous or with the credentials of DOCKER_CONFIG. */
@@ -303,8 +330,8 @@ export class RegistryClient {
       throw new RegistryError('unreachable', `cannot reach ${host}'s token service ${realm.origin}: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`);
     }
     if (res.status === 429) {
-      const after = retryAfterS(res.headers.get('retry-after'), this.now()) ?? 3600;
-      this.blocked.set(host, { until: this.now() + after * 1000, why: 'token service answered 429' });
+      const after = retryAfterS(res.headers.get('retry-after'), this.clock.now()) ?? 3600;
+      this.blocked.set(host, { until: this.clock.now() + after * 1000, why: 'token service answered 429' });
       throw new RegistryError('rate_limited', `${host}'s token service answered 429; retry after ${after} s`, after);
     }
     if (res.status === 401 || res.status === 403) throw new RegistryError('unauthorized', `${host}'s token service refused ${creds ? `the credentials of ${creds.username}` : 'an anonymous request'} (HTTP ${res.status})`);
@@ -313,7 +340,7 @@ export class RegistryClient {
     const value = body.token ?? body.access_token;
     if (!value) throw new RegistryError('protocol', `${host}'s token service answered without a token`);
     const ttlS = Math.max(30, Number(body.expires_in) || 60);
-    this.tokens.set(key, { value, expiresAt: this.now() + (ttlS - 10) * 1000 });
+    this.tokens.set(key, { value, expiresAt: this.clock.now() + (ttlS - 10) * 1000 });
     return value;
   }
 
@@ -322,7 +349,7 @@ export class RegistryClient {
     const rl = parseRateLimit(res.headers.get('ratelimit-remaining'));
     if (rl && rl.remaining <= 0) {
       const windowS = rl.windowS ?? 3600;
-      this.blocked.set(host, { until: this.now() + windowS * 1000, why: `says RateLimit-Remaining: 0 (window ${windowS} s)` });
+      this.blocked.set(host, { until: this.clock.now() + windowS * 1000, why: `says RateLimit-Remaining: 0 (window ${windowS} s)` });
     }
   }
 }

@@ -24,6 +24,8 @@ export const RETRY_POLICIES = {
   engineEvents: { initialMs: 500, maxMs: 30_000, jitter: 0.5 },
   /** The agent pushing its spool to the control plane. */
   agentPush: DEFAULT_BACKOFF,
+  /** One registry request that met a network error or a 5xx: three attempts in all, then the check reports it. */
+  registry: { initialMs: 1000, maxMs: 8000, jitter: 0.5 },
   /** The bot's start-up calls (setMyCommands) and its long polling. */
   telegram: DEFAULT_BACKOFF,
   /** The outbox: a chat whose sends fail (5xx, network). */

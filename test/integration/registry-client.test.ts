@@ -6,9 +6,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseImageRef } from '../../src/domain/image-ref.js';
 import { freePort } from '../support/registry.js';
+import { FakeClock, realClock, type Clock } from '../../src/time/clock.js';
 import { MANIFEST_ACCEPT, parseChallenge, parseRateLimit, RegistryClient, RegistryError, retryAfterS } from '../../src/docker/registry.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
+/** Real time, with the waits between attempts taken at once. */
+const instantWaits: Clock = { ...realClock, sleep: () => Promise.resolve() };
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
 
 let server: Server | undefined;
@@ -91,32 +94,32 @@ describe('registry client: auth as Docker Hub and GHCR ask for it', () => {
 
 describe('registry client: rate limits', () => {
   it('429 with Retry-After: a clear error, and the registry is not asked again until then', async () => {
-    let now = Date.parse('2026-05-27T15:00:00Z');
+    const clock = new FakeClock('2026-05-27T15:00:00Z');
     const host = await standIn((_req, res) => {
       res.writeHead(429, { 'Retry-After': '120' });
       res.end('{"errors":[{"code":"TOOMANYREQUESTS"}]}');
     });
-    const client = new RegistryClient({ now: () => now });
+    const client = new RegistryClient({ clock });
     const ref = parseImageRef(`${host}/library/app:stable`);
     const err = await client.tagDigest(ref, 'stable').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RegistryError);
     expect(err).toMatchObject({ kind: 'rate_limited', retryAfterS: 120, message: expect.stringMatching(/429 Too Many Requests; retry after 120 s/) });
     await expect(client.tagDigest(parseImageRef(`${host}/other/app:1`), '1')).rejects.toMatchObject({ kind: 'rate_limited', message: expect.stringMatching(/not asked again for 120 s/) });
     expect(seen).toHaveLength(1);
-    now += 121_000;
+    await clock.advance(121_000);
     await expect(client.tagDigest(ref, 'stable')).rejects.toMatchObject({ kind: 'rate_limited' });
     expect(seen).toHaveLength(2);
   });
 
   it('RateLimit-Remaining: 0 → this answer is used, and the registry rests for its window', async () => {
-    let now = 1_000_000;
+    const clock = new FakeClock(1_000_000);
     const host = await standIn((_req, res) => manifestOk(res, DIGEST, { 'RateLimit-Limit': '100;w=21600', 'RateLimit-Remaining': '0;w=21600' }));
-    const client = new RegistryClient({ now: () => now });
+    const client = new RegistryClient({ clock });
     const ref = parseImageRef(`${host}/library/app:stable`);
     expect(await client.tagDigest(ref, 'stable')).toEqual({ digest: DIGEST, remaining: 0 });
     await expect(client.tagDigest(ref, 'stable')).rejects.toMatchObject({ kind: 'rate_limited', message: expect.stringMatching(/RateLimit-Remaining: 0/) });
     expect(seen).toHaveLength(1);
-    now += 21_601_000;
+    await clock.advance(21_601_000);
     expect((await client.tagDigest(ref, 'stable')).digest).toBe(DIGEST);
   });
 
@@ -151,10 +154,13 @@ describe('registry client: answers of other shapes', () => {
       res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
-    const client = new RegistryClient();
+    const client = new RegistryClient({ clock: instantWaits });
     const ref = parseImageRef(`${host}/a/b:x`);
     await expect(client.tagDigest(ref, 'missing')).rejects.toMatchObject({ kind: 'not_found', message: `tag missing not found in a/b on ${host}` });
     await expect(client.tagDigest(ref, 'broken')).rejects.toMatchObject({ kind: 'protocol', message: expect.stringMatching(/answered HTTP 503/) });
+    // A 5xx is asked three times in all (RETRY_POLICIES.registry) before it is reported; a 404 once.
+    expect(seen.filter((s) => s.path.endsWith('/broken'))).toHaveLength(3);
+    expect(seen.filter((s) => s.path.endsWith('/missing'))).toHaveLength(1);
     const r = await client.tagDigest(ref, 'x');
     expect(r.digest).toBe(`sha256:${createHash('sha256').update(body).digest('hex')}`);
   });
@@ -200,7 +206,33 @@ describe('registry client: answers of other shapes', () => {
 
   it('an unreachable registry is one clear error', async () => {
     const port = await freePort();
-    const client = new RegistryClient({ timeoutMs: 2000 });
+    const client = new RegistryClient({ timeoutMs: 2000, clock: instantWaits });
     await expect(client.tagDigest(parseImageRef(`127.0.0.1:${port}/x:1`), '1')).rejects.toMatchObject({ kind: 'unreachable', message: `cannot reach 127.0.0.1:${port}: ECONNREFUSED` });
+  });
+
+  it('a registry that hangs up once or answers 503 once is asked again after RETRY_POLICIES.registry, and the answer used', async () => {
+    let calls = 0;
+    const host = await standIn((req, res) => {
+      calls++;
+      if (calls === 1) return req.socket.destroy();
+      if (calls === 2) {
+        res.writeHead(503);
+        return res.end();
+      }
+      manifestOk(res);
+    });
+    const clock = new FakeClock();
+    const client = new RegistryClient({ clock });
+    const result = client.tagDigest(parseImageRef(`${host}/library/app:stable`), 'stable');
+    // Each retry waits on the clock: nothing is asked again until it moves.
+    const deadline = Date.now() + 20_000;
+    while (clock.pending === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(calls).toBe(1);
+    await clock.advance(1_500);
+    while (clock.pending === 0 && calls < 3 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(calls).toBe(2);
+    await clock.advance(3_000);
+    expect(await result).toEqual({ digest: DIGEST });
+    expect(calls).toBe(3);
   });
 });
