@@ -160,7 +160,7 @@ function worldRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Ver
   for (const [route, file] of [
     ['/world/services.json', deps.layout.worldServices],
     ['/world/nodes.json', deps.layout.worldNodes],
-    ['/world/updates.json', `${deps.layout.world}/updates.json`],
+    ['/world/updates.json', deps.layout.worldUpdates],
   ] as const) {
     app.get(route, async (req, reply) => {
       const rep = await cache.get(route, fileStamp(file), async () => representation((await readRegularFile(file)) ?? Buffer.from('{}\n'), JSON_TYPE));

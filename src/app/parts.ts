@@ -78,7 +78,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     engineOptions: engines.options,
     engines,
     onChange: () => bus.emit('actionsChanged'),
-    interruptedFile: path.join(l.state, 'interrupted-redeploys.json'),
+    interruptedFile: l.interrupted,
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
     registryCredentials: (domain) => auth.credentials.get(domain),
     onRolledBack: async (a, digests) => {
@@ -107,7 +107,7 @@ export function openStores(l: Layout, clock: Clock) {
     actions: new ActionStore(l.actions, () => clock.now()),
     supervisorState: new SupervisorState(l.state),
     evidence: new EvidenceStore(path.join(l.actions, 'evidence')),
-    updates: new UpdatesStore(l.world, l.state),
+    updates: new UpdatesStore(l),
   };
 }
 

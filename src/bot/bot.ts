@@ -1,10 +1,10 @@
 // The Telegram bot (grammY, long polling): creates the Bot and its parts, supervises polling, and
 // is the error boundary. What it does lives in one Composer per feature (docs/design/telegram.md).
-import path from 'node:path';
 import { Bot, GrammyError } from 'grammy';
 import cron from 'node-cron';
 import { ConfigError } from '../errors.js';
 import { Runner } from '../loops/runner.js';
+import { telegramFiles } from '../store/paths.js';
 import { RETRY_POLICIES, withRetries, type RetryVerdict } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { actionComposer } from './actions.js';
@@ -44,9 +44,9 @@ export class TelegramBot {
     const { options, log } = deps;
     this.clock = deps.clock ?? realClock;
     this.bot = new Bot<BotContext>(options.token, { client: { apiRoot: options.apiRoot } });
-    const dir = path.join(deps.stateDir, 'telegram');
-    this.refs = new RefTable(path.join(dir, 'refs.json'), deps.now, log);
-    this.outbox = new Outbox({ dir: path.join(dir, 'outbox'), transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
+    const files = telegramFiles(deps.stateDir);
+    this.refs = new RefTable(files.refs, deps.now, log);
+    this.outbox = new Outbox({ dir: files.outbox, transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}) });
     this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, clock: this.clock, wake: () => this.loop.kick(), ...(deps.evidence ? { evidence: deps.evidence.get } : {}), ...(deps.stopping ? { stopping: deps.stopping } : {}) });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };

@@ -4,16 +4,10 @@
 // that action needing a message of its own. Persisted in state/telegram/refs.json, so buttons keep
 // working across restarts; entries unused for 30 days are dropped at start.
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import type { Logger } from '../log.js';
-import { readJsonFile, writeJsonAtomic } from '../store/atomic.js';
+import { readRefsFile, writeRefsFile, type RefEntry } from '../store/refs-file.js';
 
 const KEEP_MS = 30 * 86_400_000;
-
-const FileSchema = z.object({
-  version: z.literal(1),
-  refs: z.record(z.string(), z.object({ key: z.string(), at: z.string() })),
-});
 
 /** The reference of a key: the same on every start, 12 URL-safe characters. */
 export function refFor(key: string): string {
@@ -21,7 +15,7 @@ export function refFor(key: string): string {
 }
 
 export class RefTable {
-  private refs = new Map<string, { key: string; at: string }>();
+  private refs = new Map<string, RefEntry>();
   /** key → reference, so a render does not hash its key again. */
   private memo = new Map<string, string>();
   private dirty = false;
@@ -34,15 +28,14 @@ export class RefTable {
   ) {}
 
   async load(): Promise<void> {
-    const raw = await readJsonFile(this.file).catch(() => null);
-    if (raw === undefined) return;
-    const parsed = FileSchema.safeParse(raw);
-    if (!parsed.success) {
+    const refs = await readRefsFile(this.file);
+    if (refs === undefined) return;
+    if (refs === null) {
       this.log.warn({ file: this.file }, 'the button reference table is unreadable; buttons of older messages answer "not valid any more"');
       return;
     }
     const cutoff = this.now() - KEEP_MS;
-    for (const [ref, e] of Object.entries(parsed.data.refs)) if (Date.parse(e.at) >= cutoff) this.refs.set(ref, e);
+    for (const [ref, e] of Object.entries(refs)) if (Date.parse(e.at) >= cutoff) this.refs.set(ref, e);
   }
 
   /**
@@ -92,7 +85,7 @@ export class RefTable {
     const next = this.saving.then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      await writeJsonAtomic(this.file, { version: 1, refs: Object.fromEntries(this.refs) });
+      await writeRefsFile(this.file, this.refs);
     });
     // A failed write (disk full) is the caller's error; the next call writes everything again.
     this.saving = next.catch(() => {

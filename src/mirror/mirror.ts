@@ -1,11 +1,9 @@
 // The world mirror: copies another control plane's world files every few seconds (as piha's
 // materializer does), with ETags, writing atomically and only on change. When the source is down
 // or answers garbage, the last good copy stays; each change of state is logged once.
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { WorldNodesFile, WorldServicesFile } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import { writeFileAtomic } from '../store/atomic.js';
+import { MirrorFiles } from '../store/mirror-files.js';
 
 const FILES = [
   { name: 'services.json', schema: WorldServicesFile },
@@ -22,15 +20,18 @@ export class Mirror {
   private etags = new Map<string, string>();
   private failing = new Map<string, string>();
   readonly stats = { updated: 0, notModified: 0, failed: 0 };
+  private readonly files: MirrorFiles;
 
   constructor(
     private readonly from: string,
-    private readonly to: string,
+    to: string,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.files = new MirrorFiles(to);
+  }
 
   async once(): Promise<MirrorResult[]> {
-    await fs.mkdir(this.to, { recursive: true });
+    await this.files.prepare();
     const out: MirrorResult[] = [];
     for (const f of FILES) out.push(await this.copy(f.name, f.schema));
     return out;
@@ -38,7 +39,6 @@ export class Mirror {
 
   private async copy(name: string, schema: (typeof FILES)[number]['schema']): Promise<MirrorResult> {
     const url = `${this.from.replace(/\/+$/, '')}/world/${name}`;
-    const dest = path.join(this.to, name);
     try {
       const etag = this.etags.get(name);
       const res = await fetch(url, { headers: etag ? { 'if-none-match': etag } : {}, signal: AbortSignal.timeout(10_000) });
@@ -57,12 +57,10 @@ export class Mirror {
       }
       const valid = schema.safeParse(parsed);
       if (!valid.success) throw new Error(`${url} answered JSON that is not a world file (${valid.error.issues[0]?.path.join('.')}: ${valid.error.issues[0]?.message})`);
-      const current = await fs.readFile(dest, 'utf8').catch(() => undefined);
       const newEtag = res.headers.get('etag');
       if (newEtag) this.etags.set(name, newEtag);
       this.recovered(name);
-      if (current === text) return { file: name, outcome: 'unchanged' };
-      await writeFileAtomic(dest, text);
+      if (!(await this.files.replace(name, text))) return { file: name, outcome: 'unchanged' };
       this.stats.updated++;
       return { file: name, outcome: 'updated' };
     } catch (err) {

@@ -1,7 +1,7 @@
 // state/telegram/digest.json: when the last daily digest was sent (the next one covers what
 // happened since). Read back through its schema: a file that fails it counts as no digest yet
 // (the next one then covers the last day), said in one line.
-import path from 'node:path';
+import { telegramFiles } from './paths.js';
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readChecked, writeJsonAtomic } from './atomic.js';
@@ -15,7 +15,7 @@ export class DigestMark {
     stateDir: string,
     private readonly log: Logger,
   ) {
-    this.file = path.join(stateDir, 'telegram', 'digest.json');
+    this.file = telegramFiles(stateDir).digest;
   }
 
   /** When the last digest was sent, or null (none yet, or a file that is not this version's). */

@@ -16,6 +16,27 @@ export interface Layout {
   actions: string;
   actionDir: (state: ActionState) => string;
   notices: string;
+  /** Operations a stop or kill interrupted (store/interrupted.ts). */
+  interrupted: string;
+  /** What the update checks found, and what an operator skipped (store/updates.ts). */
+  worldUpdates: string;
+  updateSkips: string;
+  telegram: TelegramFiles;
+}
+
+/** The bot's files under state/telegram/. */
+export interface TelegramFiles {
+  /** Button references (store/refs-file.ts). */
+  refs: string;
+  /** One file per message the bot shows (store/outbox-files.ts). */
+  outbox: string;
+  /** When the last daily digest was sent (store/digest-mark.ts). */
+  digest: string;
+}
+
+export function telegramFiles(stateDir: string): TelegramFiles {
+  const dir = path.join(stateDir, 'telegram');
+  return { refs: path.join(dir, 'refs.json'), outbox: path.join(dir, 'outbox'), digest: path.join(dir, 'digest.json') };
 }
 
 export function layout(root: string): Layout {
@@ -31,6 +52,10 @@ export function layout(root: string): Layout {
     actions: path.join(r, 'actions'),
     actionDir: (state) => path.join(r, 'actions', state),
     notices: path.join(r, 'state', 'notices'),
+    interrupted: path.join(r, 'state', 'interrupted-redeploys.json'),
+    worldUpdates: path.join(r, 'world', 'updates.json'),
+    updateSkips: path.join(r, 'state', 'update-skips.json'),
+    telegram: telegramFiles(path.join(r, 'state')),
   };
 }
 

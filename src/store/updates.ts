@@ -4,6 +4,7 @@
 // beside a running control plane adds to the file instead of replacing it.
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import type { Layout } from './paths.js';
 import { z } from 'zod';
 import { SkipSchema, UpdateEntrySchema, type Skip, type Skips, type UpdateEntry, type Updates } from '../domain/updates.js';
 import { fileStamp, readJsonFile, writeJsonAtomic } from './atomic.js';
@@ -23,9 +24,9 @@ export class UpdatesStore {
   private readonly skipList = z.array(SkipSchema);
   private writing: Promise<unknown> = Promise.resolve();
 
-  constructor(worldDir: string, stateDir: string) {
-    this.updatesFile = path.join(worldDir, 'updates.json');
-    this.skipsFile = path.join(stateDir, 'update-skips.json');
+  constructor(files: Pick<Layout, 'worldUpdates' | 'updateSkips'>) {
+    this.updatesFile = files.worldUpdates;
+    this.skipsFile = files.updateSkips;
   }
 
   /** The file's entries; one that does not parse is left out (never the whole file). Cached by stamp. */

@@ -13,6 +13,7 @@ import type { DesiredState } from '../../src/domain/schemas.js';
 import { registryAuth, RegistryClient } from '../../src/docker/registry.js';
 import { UpdateChecker } from '../../src/loops/updates.js';
 import { UpdatesStore } from '../../src/store/updates.js';
+import { layout } from '../../src/store/paths.js';
 import { controlPlaneFixture, type ControlPlaneFixture } from '../support/control-plane.js';
 import { dockerOrSkip, probeDocker, removeLabelled, TEST_IMAGE, TEST_LABEL } from '../support/docker.js';
 import { cliPath, memoryLogger, removeDir, tempDir, waitFor } from '../support/helpers.js';
@@ -242,7 +243,7 @@ describe.skipIf(!run)('update checks that cannot succeed: one clear problem per 
   }
 
   function checker(desired: DesiredState, registry: RegistryClient) {
-    return new UpdateChecker({ desired: () => desired, store: new UpdatesStore(path.join(cdir, 'world'), path.join(cdir, 'state')), registry, engineOptions: {}, log: memoryLogger().log, intervalMs: 3600_000 });
+    return new UpdateChecker({ desired: () => desired, store: new UpdatesStore(layout(cdir)), registry, engineOptions: {}, log: memoryLogger().log, intervalMs: 3600_000 });
   }
   const desiredOf = (services: Record<string, string>): DesiredState => ({
     [NODE]: { node: NODE, docker: { socket: '/var/run/docker.sock' }, services: Object.fromEntries(Object.entries(services).map(([s, c]) => [s, { node: NODE, service: s, containers: [c], monitor: true, auto_approve: false, updates: 'approve' as const }])) },

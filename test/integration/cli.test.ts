@@ -319,7 +319,7 @@ describe('control-plane updates', () => {
     expect(cli(['updates', 'list']).out).toMatch(/no update checks yet/);
     const d1 = `sha256:${'1'.repeat(64)}`;
     const d2 = `sha256:${'2'.repeat(64)}`;
-    await new UpdatesStore(l.world, l.state).save([{ node: 'n1', service: 's1', checked_at: '2026-05-27T15:00:00.000Z', images: [{ image: 'nginx:1.27', containers: ['s1'], local_digest: d1, remote_digest: d2, status: 'image_update_available', version: '1.27.5' }] }]);
+    await new UpdatesStore(l).save([{ node: 'n1', service: 's1', checked_at: '2026-05-27T15:00:00.000Z', images: [{ image: 'nginx:1.27', containers: ['s1'], local_digest: d1, remote_digest: d2, status: 'image_update_available', version: '1.27.5' }] }]);
     const list = cli(['updates', 'list']);
     expect(list.code).toBe(0);
     expect(list.out).toMatch(/^SERVICE\s+IMAGE\s+STATUS\s+LOCAL\s+REMOTE\s+NOTE\n/);

@@ -268,7 +268,7 @@ describe('updates: auto', () => {
     const d1 = `sha256:${'1'.repeat(64)}`;
     const d2 = `sha256:${'2'.repeat(64)}`;
     const entry = (service: string) => ({ node: 'chelsty-infra', service, checked_at: now(), images: [{ image: `x/${service}:1`, containers: [service], local_digest: d1, remote_digest: d2, status: 'image_update_available' as const }] });
-    await new UpdatesStore(l.world, l.state).save([entry('zigbee2mqtt'), entry('mosquitto')]);
+    await new UpdatesStore(l).save([entry('zigbee2mqtt'), entry('mosquitto')]);
     await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 'zigbee2mqtt'), ev('service_healthy', 'mosquitto')]);
     await start();
     await running!.loops.supervisor.runNow();

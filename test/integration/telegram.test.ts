@@ -676,7 +676,7 @@ describe('image updates', () => {
     await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 's1'), ev('service_healthy', 's2')]);
     const created = new Date(Date.now() - 2 * 86_400_000).toISOString();
     const image = { image: 'koenkk/zigbee2mqtt:latest', repository: 'docker.io/koenkk/zigbee2mqtt', tag: 'latest', local_digest: d1, remote_digest: d2, status: 'image_update_available' as const, version: '2.1.0', created, source: 'https://github.com/Koenkk/zigbee2mqtt' };
-    await new UpdatesStore(l.world, l.state).save([
+    await new UpdatesStore(l).save([
       { node: 'n1', service: 's1', checked_at: now(), images: [{ ...image, containers: ['s1'] }] },
       { node: 'n1', service: 's2', checked_at: now(), images: [{ ...image, containers: ['s2'] }] },
     ]);
@@ -698,9 +698,9 @@ describe('image updates', () => {
     expect((await answered(cq)).text).toMatch(/Skipped/);
     await waitFor(() => /Rejected<\/b> by @oskar/.test(api.messages.get(m.message_id)!.text), { what: 'rejected edit' });
     expect(buttons(api.messages.get(m.message_id))).toEqual([]);
-    expect(new UpdatesStore(l.world, l.state).skips()['n1/s1']).toEqual([expect.objectContaining({ digest: d2, reason: 'skipped', by: expect.stringMatching(/^telegram:\d+$/) })]);
+    expect(new UpdatesStore(l).skips()['n1/s1']).toEqual([expect.objectContaining({ digest: d2, reason: 'skipped', by: expect.stringMatching(/^telegram:\d+$/) })]);
     // The next check finds the same digest: it is not proposed again.
-    await new UpdatesStore(l.world, l.state).save([{ node: 'n1', service: 's1', checked_at: new Date(Date.now() + 1000).toISOString(), images: [{ ...image, containers: ['s1'] }] }]);
+    await new UpdatesStore(l).save([{ node: 'n1', service: 's1', checked_at: new Date(Date.now() + 1000).toISOString(), images: [{ ...image, containers: ['s1'] }] }]);
     await f.pass('supervisor');
     expect(await readdir(l.actionDir('pending'))).toEqual([]);
   });

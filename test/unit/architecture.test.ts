@@ -51,6 +51,18 @@ describe('architecture rules', () => {
     }
   });
 
+  it('only src/store/ writes files (SSH known_hosts aside, which stays beside its verifier in docker/)', () => {
+    const writers = /\b(writeFile|writeFileSync|appendFile|appendFileSync|mkdir|mkdirSync|rename|renameSync|unlink|unlinkSync|rm|rmSync|link|createWriteStream|copyFile|truncate)\(/;
+    const offenders: string[] = [];
+    for (const f of sources()) {
+      if (f.startsWith('src/store/') || f === 'src/docker/host-trust.ts') continue;
+      const t = text(f);
+      if (!/from 'node:fs(\/promises)?'/.test(t)) continue;
+      for (const line of t.split('\n')) if (writers.test(line.replace(/\.rename\(\{/, ''))) offenders.push(`${f}: ${line.trim()}`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
   it('no function longer than 80 lines', () => {
     const long: string[] = [];
     for (const f of sources()) {

@@ -1,0 +1,25 @@
+// The button reference table's file (state/telegram/refs.json): each short reference a button
+// carries and the key it stands for, with the day it was last used. Read with a schema; written
+// atomically. What the table means is bot/refs.ts.
+import { z } from 'zod';
+import { readChecked, writeJsonAtomic } from './atomic.js';
+
+const RefsFileSchema = z.object({
+  version: z.literal(1),
+  refs: z.record(z.string(), z.object({ key: z.string(), at: z.string() })),
+});
+
+export type RefEntry = { key: string; at: string };
+
+/**
+ * The entries of the file: `undefined` when there is none yet, `null` when it cannot be read or
+ * is not a reference table (the caller says so and starts empty).
+ */
+export async function readRefsFile(file: string): Promise<Record<string, RefEntry> | undefined | null> {
+  const read = await readChecked(file, RefsFileSchema);
+  return read.ok ? read.value.refs : read.why === 'none' ? undefined : null;
+}
+
+export function writeRefsFile(file: string, refs: ReadonlyMap<string, RefEntry>): Promise<void> {
+  return writeJsonAtomic(file, { version: 1, refs: Object.fromEntries(refs) });
+}
