@@ -3,14 +3,14 @@
 import type Docker from 'dockerode';
 import type { Action, ActionResult } from '../domain/actions.js';
 import type { DesiredState, World } from '../domain/schemas.js';
-import { EngineClients, engineError, explainDockerError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
-import { diskCleanup, recoverParked, recreateContainer, restartContainers, startIfStopped, type OpContext } from '../docker/ops.js';
-import { updateImages } from '../docker/update.js';
+import { EngineClients, engineError, hasSshCredentials, sshCredentialsHint, type DockerTarget, type EngineOptions } from '../docker/engine.js';
+import type { OpContext } from '../docker/ops.js';
 import type { Credentials } from '../docker/registry.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
-import { InterruptedFile, type Interrupted } from '../store/interrupted.js';
 import { DeadlineError, OperationError, RefusedError, RolledBackError } from '../errors.js';
+import { InterruptedOps } from './interrupted-ops.js';
+import { completedWith, runOperation, scopeOf } from './operations.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { Verifications } from './verification.js';
 
@@ -70,17 +70,6 @@ export interface StoppingInfo {
   since: number;
 }
 
-/** What an operation did, and — an image update, which verifies before it ends — its verification. */
-interface OpOutcome {
-  result: ActionResult;
-  verification?: { verified: true; after_s: number; note: string };
-}
-
-function completedWith(outcome: OpOutcome, finishedAt: number): Partial<Action> {
-  if (!outcome.verification) return { result: outcome.result };
-  return { result: outcome.result, verified: true, verification: { ...outcome.verification, at: new Date(finishedAt).toISOString() } };
-}
-
 export class Executor {
   /** node → the operation under way there: at most one Docker operation per node at a time. */
   private busy = new Map<string, Promise<void>>();
@@ -88,9 +77,6 @@ export class Executor {
   private underWay = new Map<string, UnderWay>();
   /** Actions recorded as interrupted at shutdown: their operation must not record anything after. */
   private abandoned = new Set<string>();
-  private interrupted: Interrupted[] = [];
-  /** Restarts under way, with the containers that ran before them (see Interrupted.restart). */
-  private restartsUnderWay = new Map<string, Interrupted>();
   private stopping = false;
   private stopInfo: { since: number; graceS: number } | undefined;
   /** The stop found an action under way (or being claimed) and waited for it. */
@@ -107,13 +93,13 @@ export class Executor {
   private readonly clock: Clock;
   private readonly clients: EngineClients;
   private readonly verifications: Verifications;
-  private readonly interruptedFile: InterruptedFile;
+  private readonly interrupted: InterruptedOps;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.clock = deps.clock ?? realClock;
     this.clients = deps.engines ?? new EngineClients(deps.engineOptions, deps.engine);
     this.verifications = new Verifications(deps);
-    this.interruptedFile = new InterruptedFile(deps.interruptedFile, deps.log);
+    this.interrupted = new InterruptedOps(deps, (target) => this.engine(target));
   }
 
   /**
@@ -122,30 +108,20 @@ export class Executor {
    */
   async init(): Promise<void> {
     const { actions, log } = this.deps;
-    this.interrupted = await this.interruptedFile.load();
+    await this.interrupted.load();
     let remember = false;
     for (const a of await actions.list('running')) {
       try {
         const done = await this.finish(a, 'failed', { error: 'interrupted' }, 'found in running/ at start');
         log.warn({ id: a.id, instance: a.instance }, `${a.id} was interrupted by a restart; marked failed, not re-run`);
         this.deps.onChange?.(done);
-        if (a.type === 'redeploy' || a.type === 'image_update') {
-          this.interrupted.push({ id: a.id, instance: a.instance, node: a.node, containers: this.containersOf(a) });
-          remember = true;
-        }
+        this.interrupted.remember(a);
+        remember ||= a.type === 'redeploy' || a.type === 'image_update';
       } catch (err) {
         if (!(err instanceof TransitionError)) throw err;
       }
     }
-    // A restart entry counts only for a restart that was interrupted (a kill left it behind).
-    const before = this.interrupted.length;
-    const kept: Interrupted[] = [];
-    for (const item of this.interrupted) {
-      if (!item.restart) kept.push(item);
-      else if ((await actions.find(item.id, item.instance))?.error?.startsWith('interrupted')) kept.push(item);
-    }
-    this.interrupted = kept;
-    if (remember || kept.length !== before) await this.saveInterrupted();
+    await this.interrupted.settle(remember);
     await this.verifications.resume();
     await this.checkVerifications();
   }
@@ -163,15 +139,6 @@ export class Executor {
     });
   }
 
-  /** The containers services.yaml names for an action's service now (nothing when it names none). */
-  private containersOf(a: Action): string[] {
-    return (a.service ? this.deps.desired()[a.node]?.services[a.service]?.containers : undefined) ?? [];
-  }
-
-  private async saveInterrupted(): Promise<void> {
-    await this.interruptedFile.save([...this.interrupted, ...this.restartsUnderWay.values()]);
-  }
-
   /** What a stop waits for on this action, while a stop waits (for its message). */
   stoppingFor(a: Pick<Action, 'id' | 'instance'>): StoppingInfo | undefined {
     const w = this.underWay.get(`${a.id}@${a.instance}`);
@@ -182,40 +149,6 @@ export class Executor {
   private stepUnderWay(w: UnderWay): string {
     const last = w.steps.at(-1);
     return last ? `the step after "${last}"` : `the first Docker step of ${w.action.type}`;
-  }
-
-  /**
-   * Puts right the containers of redeploys that were interrupted, one node at a time and before
-   * any new operation there: an old container left parked is put back or removed (recoverParked).
-   * The failed action records what was done. An unreachable engine is tried again next pass.
-   */
-  private recoverInterrupted(): void {
-    for (const item of [...this.interrupted]) {
-      if (this.busy.has(item.node)) continue;
-      const node = this.deps.desired()[item.node];
-      const run = (async () => {
-        const ctx: OpContext = { docker: this.engine(node?.docker ?? {}), deadline: this.deps.now() + this.deps.actionTimeoutS * 1000, now: this.deps.now };
-        let notes: string[];
-        try {
-          notes = !node ? [] : item.restart ? await startIfStopped(ctx, item.containers) : await recoverParked(ctx, item.containers);
-        } catch (err) {
-          this.deps.log.warn({ id: item.id, error: explainDockerError(err, node!.docker, item.node) }, `cannot check ${item.id}'s containers yet; trying again`);
-          return;
-        }
-        this.interrupted = this.interrupted.filter((x) => x !== item);
-        await this.saveInterrupted();
-        const failed = await this.deps.actions.find(item.id, item.instance);
-        if (failed && failed.state === 'failed') {
-          const recovery = { at: new Date(this.deps.now()).toISOString(), done: notes.length ? notes : [item.restart ? 'nothing to start: no container ran before the restart' : 'nothing to put right: no old container was left parked'] };
-          const updated = await this.deps.actions.annotate('failed', failed, { recovery });
-          if (updated) this.deps.onChange?.(updated);
-        }
-        for (const line of notes) this.deps.log.warn({ id: item.id, node: item.node }, `after the interrupted ${item.id}: ${line}`);
-      })()
-        .catch((err) => this.deps.log.error({ err, id: item.id }, `recovering ${item.id} failed unexpectedly`))
-        .finally(() => this.busy.delete(item.node));
-      this.busy.set(item.node, run);
-    }
   }
 
   /**
@@ -260,7 +193,7 @@ export class Executor {
     cancelWait?.();
     await Promise.allSettled([...this.lateRecords]);
     for (const [key, w] of this.underWay) await this.recordInterrupted(key, w.action, w.steps);
-    await this.saveInterrupted();
+    await this.interrupted.save();
   }
 
   /** Records an action under way when the grace ran out as failed, "interrupted", with its steps. */
@@ -277,19 +210,14 @@ export class Executor {
     } catch (err) {
       if (!(err instanceof TransitionError)) throw err;
     }
-    if (a.type === 'redeploy' || a.type === 'image_update') this.interrupted.push({ id: a.id, instance: a.instance, node: a.node, containers: this.containersOf(a) });
-    const restart = this.restartsUnderWay.get(key);
-    if (restart) {
-      this.restartsUnderWay.delete(key);
-      this.interrupted.push(restart);
-    }
+    this.interrupted.interruptedAtStop(key, a);
   }
 
   /** Starts every approved action whose node is free. Does not wait for them. */
   async pass(): Promise<void> {
     const { actions, log } = this.deps;
     if (this.stopping) return;
-    this.recoverInterrupted();
+    this.interrupted.recover(this.busy);
     // A file moved into approved/ by hand still says "pending" inside: the store adopts it first
     // (recording the approval by file), so it runs in this pass instead of waiting for another.
     for (const line of await actions.adoptMoved(['approved'])) log.info(line);
@@ -353,19 +281,6 @@ export class Executor {
     }
   }
 
-  /**
-   * Scope: only what services.yaml names, as it is now (a hand-edited action file names nothing).
-   * The node and the service's containers, or why the action is refused.
-   */
-  private scopeOf(a: Action): { node: DesiredState[string]; containers: string[] } | string {
-    const node = this.deps.desired()[a.node];
-    if (!node) return `refused: node ${a.node} is not in hosts/ any more; the executor only touches what services.yaml names`;
-    if (a.type === 'disk_cleanup') return { node, containers: [] };
-    const svc = a.service ? node.services[a.service] : undefined;
-    if (!svc) return `refused: service ${a.service ?? '(none)'} is not in hosts/${a.node}/services.yaml; the executor only touches containers named there`;
-    return { node, containers: svc.containers };
-  }
-
   private async carryOut(a: Action, key: string, steps: string[]): Promise<void> {
     const { log, now } = this.deps;
     const started = now();
@@ -378,7 +293,7 @@ export class Executor {
       this.deps.onChange?.(done);
     };
 
-    const scope = this.scopeOf(a);
+    const scope = scopeOf(a, this.deps.desired());
     if (typeof scope === 'string') {
       this.stats.refused++;
       return fail(scope);
@@ -398,14 +313,14 @@ export class Executor {
       step: (done) => steps.push(done),
       ranBefore: async (names) => {
         if (names.length === 0 || this.abandoned.has(key)) return;
-        this.restartsUnderWay.set(key, { id: a.id, instance: a.instance, node: a.node, containers: names, restart: true });
-        await this.saveInterrupted();
+        await this.interrupted.restartBegins(key, a, names);
       },
       clock: this.clock,
       ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}),
     };
     let cancelDeadline: (() => void) | undefined;
-    const op = this.runOp(a, ctx, containers, node.docker.prune_label);
+    const op = runOperation(a, { ...ctx, containers, verifyAfterS: this.deps.verifyAfterS, world: this.deps.world, ...(node.docker.prune_label ? { pruneLabel: node.docker.prune_label } : {}), ...(this.deps.registryCredentials ? { credentials: this.deps.registryCredentials } : {}) });
+    this.stats.dockerCalls++;
     // An image update watches its new containers through VERIFY_AFTER_S before it ends.
     const verifyMs = a.type === 'image_update' ? this.deps.verifyAfterS * 1000 : 0;
     // The deadline holds even when the engine hangs (an SSH connection that never answers).
@@ -443,41 +358,7 @@ export class Executor {
       await op.catch(() => {});
     } finally {
       cancelDeadline?.();
-      if (this.restartsUnderWay.delete(key)) await this.saveInterrupted().catch((err) => log.warn({ err }, 'cannot update the record of restarts under way'));
-    }
-  }
-
-  private async runOp(a: Action, ctx: OpContext, containers: string[], pruneLabel?: string): Promise<OpOutcome> {
-    this.stats.dockerCalls++;
-    switch (a.type) {
-      case 'container_restart':
-        return { result: { containers: await restartContainers(ctx, containers) } };
-      case 'redeploy': {
-        const out = [];
-        for (const name of containers) out.push(await recreateContainer(ctx, name));
-        return { result: { containers: out } };
-      }
-      case 'disk_cleanup':
-        return { result: await diskCleanup(ctx, pruneLabel) };
-      case 'image_update': {
-        if (!a.update) throw new RefusedError('refused: the action names no images to update (written by hand?); nothing was changed');
-        const key = `${a.node}/${a.service}`;
-        const { verification, ...result } = await updateImages(
-          {
-            ...ctx,
-            verifyMs: this.deps.verifyAfterS * 1000,
-            ...(this.deps.registryCredentials ? { credentials: this.deps.registryCredentials } : {}),
-            reported: (since) => {
-              const w = this.deps.world().services[key];
-              if (w?.status === 'healthy' && Date.parse(w.last_event_at) >= since) return { status: 'healthy', reason: null };
-              if (w?.status === 'unhealthy' && Date.parse(w.since) >= since) return { status: 'unhealthy', reason: w.reason };
-              return undefined;
-            },
-          },
-          a.update.images,
-        );
-        return { result, verification };
-      }
+      await this.interrupted.ended(key);
     }
   }
 
