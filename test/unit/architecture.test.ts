@@ -88,4 +88,33 @@ describe('architecture rules', () => {
     }
     expect(over).toEqual([]);
   });
+
+  it("ARCHITECTURE.md's import table holds: every import between layers is allowed there, and nothing it allows is forbidden by .dependency-cruiser.cjs", async () => {
+    const doc = text('ARCHITECTURE.md');
+    const table = new Map<string, Set<string>>();
+    for (const m of doc.matchAll(/^\| (\w+) \| ([\w, —]+) \|$/gm)) if (m[1] !== 'layer') table.set(m[1]!, new Set(m[2] === '—' ? [] : m[2]!.split(', ')));
+    const layerOf = (f: string) => (f.split('/').length > 2 ? f.split('/')[1]! : path.basename(f).replace(/\.[jt]s$/, ''));
+    const files = sources();
+    expect([...new Set(files.map(layerOf))].sort()).toEqual([...table.keys()].sort());
+    const broken = new Set<string>();
+    for (const f of files) {
+      for (const m of text(f).matchAll(/^(?:import|export)\s[^;]*?from '(\.[^']+)'/gm)) {
+        const to = layerOf(path.join(path.dirname(f), m[1]!));
+        if (to !== layerOf(f) && !table.get(layerOf(f))!.has(to)) broken.add(`${layerOf(f)} → ${to} (${f})`);
+      }
+    }
+    expect([...broken]).toEqual([]);
+    const { forbidden } = (await import(path.join(repoRoot, '.dependency-cruiser.cjs'))).default as { forbidden: { name: string; from: { path?: string | string[]; pathNot?: string | string[] }; to: { path?: string | string[]; pathNot?: string | string[] } }[] };
+    const any = (p: string | string[] | undefined, f: string) => (p === undefined ? false : [p].flat().some((r) => new RegExp(r).test(f)));
+    const forbids = (rule: (typeof forbidden)[number], from: string, to: string) =>
+      rule.from.path !== undefined && any(rule.from.path, from) && !any(rule.from.pathNot, from) && rule.to.path !== undefined && any(rule.to.path, to) && !any(rule.to.pathNot, to);
+    const contradicted: string[] = [];
+    for (const [from, allowed] of table) {
+      for (const to of allowed) {
+        const pairs = files.filter((f) => layerOf(f) === from).flatMap((a) => files.filter((f) => layerOf(f) === to).map((b) => [a, b] as const));
+        if (pairs.every(([a, b]) => forbidden.some((r) => forbids(r, a, b)))) contradicted.push(`${from} → ${to}`);
+      }
+    }
+    expect(contradicted).toEqual([]);
+  });
 });
