@@ -58,6 +58,7 @@ const CANCEL_TEXT: Record<string, string> = {
   version_skipped: 'this version was skipped (control-plane updates skip)',
   cancelled_by_operator: 'cancelled by an operator (/recover)',
   cancelled_by_file: 'moved to cancelled/ by hand',
+  covered_by_root: 'a service it depends on is down: that one\'s action brings it back',
 };
 
 function who(a: { name?: string; id?: string | number; via: string } | undefined): string {
@@ -73,7 +74,10 @@ function resultLine(a: Action): string {
   const list: unknown = 'containers' in r ? r.containers : undefined;
   const containers = Array.isArray(list) ? list.filter((c): c is { container: string } => typeof c?.container === 'string') : [];
   const verb = a.type === 'redeploy' || a.type === 'image_update' ? 'recreated' : 'restarted';
-  return `${verb} ${cap(containers.map((c) => c.container).join(', ')) || 'nothing'}`;
+  const own = `${verb} ${cap(containers.map((c) => c.container).join(', ')) || 'nothing'}`;
+  const chain = 'chain' in r && Array.isArray(r.chain) ? (r.chain as { service?: unknown; outcome?: unknown }[]) : [];
+  if (chain.length === 0) return own;
+  return `${own}, then ${cap(chain.map((c) => `${String(c.outcome)} ${String(c.service)}`).join(', '))}`;
 }
 
 export function formatBytes(n: number): string {
@@ -192,6 +196,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     `since ${hhmm(since)}`,
   ];
   if (a.type === 'image_update') lines.push(...updateLines(a, opts.now));
+  if (a.chain) lines.push(`🔗 root cause of ${esc(cap(a.chain.dependents.map((d) => d.service).join(', ')))}: they are brought back after it`);
   if (opts.evidence) lines.push(evidenceLine(opts.evidence));
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);
   // Every part above is capped; should they still not fit (a hand-edited file), the middle gives

@@ -151,6 +151,12 @@ export function recreateOptions(
   const config: Record<string, unknown> & { Hostname?: string } = { ...merged };
   // A hostname Docker derived from the old id would pin the new container to the old identity.
   if (config.Hostname && info.Id.startsWith(config.Hostname)) delete config.Hostname;
+  // In another container's network namespace the hostname is that container's: the engine refuses
+  // one of its own ("conflicting options: hostname and the network mode").
+  if ((info.HostConfig.NetworkMode ?? '').startsWith('container:')) {
+    delete config.Hostname;
+    delete config.Domainname;
+  }
   const shortId = info.Id.slice(0, 12);
   const networks = Object.entries(info.NetworkSettings.Networks ?? {}).map(([net, ep]) => {
     const settings: Docker.EndpointSettings = {
@@ -196,7 +202,7 @@ async function imageDefaults(ctx: OpContext, info: Docker.ContainerInspectInfo):
  * stop → rename old → create → start → wait → remove old. If the new one fails, it is removed
  * and the old one is put back, running.
  */
-export async function recreateContainer(ctx: OpContext, name: string, opts: { pull?: boolean; from?: Docker.ContainerInspectInfo } = {}): Promise<RecreateResult> {
+export async function recreateContainer(ctx: OpContext, name: string, opts: { pull?: boolean; from?: Docker.ContainerInspectInfo; networkMode?: string } = {}): Promise<RecreateResult> {
   const started = ctx.now();
   const { c: old, info } = await inspectNamed(ctx, name);
   const image = info.Config.Image;
@@ -208,6 +214,8 @@ export async function recreateContainer(ctx: OpContext, name: string, opts: { pu
   const source = opts.from ?? info;
   const images = await imageDefaults(ctx, source);
   const { create, extraNetworks } = recreateOptions(source, name, 'unknown' in images ? undefined : images);
+  // A container in another's network namespace whose container was recreated: it joins the new one.
+  if (opts.networkMode) create.HostConfig = { ...create.HostConfig, NetworkMode: opts.networkMode };
   const followed = 'unknown' in images ? [] : imageSettingsChanged(source.Config as ImageDefaults, create as ImageDefaults);
   const stopT = Math.min(ctx.stopTimeoutS ?? 10, remainingS(ctx));
   const wasRunning = info.State.Running;

@@ -101,6 +101,21 @@ export type UpdateImage = z.infer<typeof UpdateImage>;
 export const UpdatePlan = z.object({ images: z.array(UpdateImage).min(1) });
 export type UpdatePlan = z.infer<typeof UpdatePlan>;
 
+/**
+ * The dependents a root's action brings back after it (docs/design/executor.md, chains): each
+ * service that depends on the root, dependencies first, with the other services it depends on
+ * (a step waits for none of them, but is left for their own action when one is not running).
+ */
+export const ChainStep = z.object({
+  service: z.string(),
+  containers: z.array(z.string()),
+  /** The services besides the root (and earlier steps) this one depends on. */
+  needs: z.array(z.string()).default([]),
+});
+export type ChainStep = z.infer<typeof ChainStep>;
+export const Chain = z.object({ dependents: z.array(ChainStep).min(1) });
+export type Chain = z.infer<typeof Chain>;
+
 export const ActionSchema = z.looseObject({
   version: z.number().int().optional(),
   id: z.string().min(1).max(200),
@@ -137,6 +152,8 @@ export const ActionSchema = z.looseObject({
   update: UpdatePlan.optional().catch(undefined),
   /** An image_update that failed and went back to the old image. */
   rolled_back: z.boolean().optional(),
+  /** A root's action: the dependents healed after it, in order. */
+  chain: Chain.optional().catch(undefined),
 });
 export type Action = z.infer<typeof ActionSchema>;
 
@@ -198,7 +215,15 @@ export function parseFileName(name: string): { id: string; instance?: string } |
   return { id: base.slice(0, at), instance: base.slice(at + 1) };
 }
 
-export function describeAction(a: Pick<Action, 'type' | 'node' | 'service'>): string {
+export function describeAction(a: Pick<Action, 'type' | 'node' | 'service' | 'chain'>): string {
+  const own = describeOwn(a);
+  if (!a.chain) return own;
+  const names = a.chain.dependents.map((d) => d.service);
+  const list = names.length === 1 ? names[0]! : `${names.slice(0, -1).join(', ')} and ${names.at(-1)}`;
+  return `${own}, wait until it runs (and is healthy), then bring back ${list} in that order: each restarted when it shares ${a.service}'s network or is down, recreated into ${a.service}'s network when the container it named is gone`;
+}
+
+function describeOwn(a: Pick<Action, 'type' | 'node' | 'service'>): string {
   switch (a.type) {
     case 'container_restart':
       return `restart the containers of ${a.service} on ${a.node}`;

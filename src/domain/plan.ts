@@ -1,23 +1,13 @@
 // The supervisor's pure core. Level-triggered: every pass recomputes what should be open from the
 // full desired state, world state and open actions, never from the last event alone.
-import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Risk, type UpdatePlan } from './actions.js';
+import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Chain, type Risk, type UpdatePlan } from './actions.js';
+import { dependencyView, type DependencyEdge, type DependencyView } from './dependencies.js';
 import { parseImageRef } from './image-ref.js';
 import type { DesiredService, DesiredState, World } from './schemas.js';
 import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
+import { heldNotices, problemNotices, type DesiredProblemRef, type Notice } from './plan-notices.js';
 import { silenced, type Silence } from './silences.js';
 import { changesNotOurs, cooldownUntil, DEFAULT_PLAN_CONFIG, isFlapping, type Cooldowns, type OwnWindow, type PlanConfig } from './cooldowns.js';
-
-export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available' | 'agents_running';
-export interface Notice {
-  key: string;
-  kind: NoticeKind;
-  node: string;
-  service?: string;
-  message: string;
-  /** Changes when the notice says something new (for example a different broken file). */
-  revision: string;
-  detail?: Record<string, unknown>;
-}
 
 export interface ActionDraft {
   id: string;
@@ -33,19 +23,14 @@ export interface ActionDraft {
   drift_since: string | null;
   /** An image_update's images. */
   update?: UpdatePlan;
+  /** A root cause's dependents, healed after it. */
+  chain?: Chain;
 }
 
 export interface Cancel {
   id: string;
   instance: string;
-  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded' | 'updates_off' | 'version_skipped';
-}
-
-export interface DesiredProblemRef {
-  node: string;
-  file: string;
-  line: number;
-  reason: string;
+  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded' | 'updates_off' | 'version_skipped' | 'covered_by_root';
 }
 
 export interface PlanInput {
@@ -67,6 +52,8 @@ export interface PlanInput {
   own?: Readonly<Record<string, readonly OwnWindow[]>>;
   /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
   desiredSince?: Readonly<Record<string, string>>;
+  /** Dependencies the engine reported, by node (world: learned edges). */
+  learned?: Readonly<Record<string, readonly DependencyEdge[]>>;
 }
 
 /**
@@ -136,43 +123,11 @@ export function plan(input: PlanInput): Plan {
     },
     blocked: (id) => input.now < cooldownUntil(input.cooldowns[id], cfg),
   };
-  problemNotices(ctx);
-  heldNotices(ctx);
+  problemNotices(input, out.notices);
+  heldNotices(input, out.notices);
   for (const dn of Object.values(input.desired)) planNode(ctx, dn);
   cancelOrphans(ctx);
   return out;
-}
-
-/** Nodes whose file is broken: one notice per node, naming the first problem. */
-function problemNotices({ input, out }: PlanContext): void {
-  const problemsByNode = new Map<string, DesiredProblemRef[]>();
-  for (const p of input.desiredProblems) problemsByNode.set(p.node, [...(problemsByNode.get(p.node) ?? []), p]);
-  for (const [node, problems] of problemsByNode) {
-    const first = problems[0]!;
-    out.notices.push({
-      key: `desired-invalid-${node || 'hosts'}`,
-      kind: 'desired_invalid',
-      node,
-      message: `${first.file}:${first.line}: ${first.reason}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}. ${input.desired[node] ? 'The last good version stays in force' : `${node} is left out until the file is fixed`}; run control-plane check.`,
-      revision: problems.map((p) => `${p.line}:${p.reason}`).join('|'),
-      detail: { problems: problems.map((p) => ({ file: p.file, line: p.line, reason: p.reason })) },
-    });
-  }
-}
-
-/** A bulk removal waiting for its confirmation: one notice per node. */
-function heldNotices({ input, out }: PlanContext): void {
-  for (const [node, held] of Object.entries(input.held)) {
-    if (held.length === 0) continue;
-    out.notices.push({
-      key: `bulk-removal-${node}`,
-      kind: 'bulk_removal_held',
-      node,
-      message: `hosts/${node}/services.yaml removes ${held.length} services at once (${held.slice(0, 8).join(', ')}${held.length > 8 ? ', …' : ''}). Nothing is cancelled for them until an operator confirms: control-plane actions confirm-removal ${node}`,
-      revision: [...held].sort().join(','),
-      detail: { services: [...held] },
-    });
-  }
 }
 
 /** The rules of one node: silent agent, unreachable engine, each watched service, disk pressure. */
@@ -220,16 +175,18 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
   // or the service was just added to services.yaml (the grace counts from the later of the two).
   const firstSeen = wn?.first_seen ? Date.parse(wn.first_seen) : NaN;
   const graceMs = (ctx.cfg.missingGraceS ?? DEFAULT_PLAN_CONFIG.missingGraceS) * 1000;
-  for (const s of monitored) {
+  const inGrace = (s: DesiredService) => {
     const added = Date.parse(input.desiredSince?.[`${dn.node}/${s.service}`] ?? '');
     const from = Math.max(Number.isFinite(firstSeen) ? firstSeen : -Infinity, Number.isFinite(added) ? added : -Infinity);
-    planService(ctx, dn.node, s, nodeSilent || engineDown, Number.isFinite(from) && now - from < graceMs);
-  }
+    return Number.isFinite(from) && now - from < graceMs;
+  };
+  const deps = dependencyView({ node: dn, world: input.world, open: input.open, learned: input.learned?.[dn.node], blind: nodeSilent || engineDown, inGrace });
+  for (const s of monitored) planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace(s), deps);
   planDisk(ctx, dn.node, nodeSilent || engineDown);
 }
 
 /** One watched service: cancel what a healthy one no longer needs, or propose what an unhealthy or missing one does. */
-function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: boolean): void {
+function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: boolean, deps: DependencyView): void {
   const { input, out, cfg } = ctx;
   const key = `${node}/${s.service}`;
   ctx.wanted.add(key);
@@ -242,6 +199,11 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   }
   if (blind || w?.status === 'unknown') return;
   if (!w && inGrace) return;
+  // Its root cause is another service: that one's action brings it back; nothing of its own.
+  if (deps.coveredBy.has(s.service)) {
+    for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'covered_by_root');
+    return;
+  }
   const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
   const { type, risk } = actionForTrigger(trigger);
   const id = idFor(type, node, s.service);
@@ -274,6 +236,7 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
     trigger,
     containers: s.containers,
     drift_since: w?.since ?? null,
+    ...(deps.chainOf.has(s.service) ? { chain: deps.chainOf.get(s.service)! } : {}),
   });
 }
 

@@ -120,6 +120,8 @@ export const DesiredServiceSchema = z.strictObject({
   monitor: z.boolean().optional(),
   auto_approve: z.boolean().optional(),
   updates: UpdatePolicy.optional(),
+  /** Services of this node it needs: healed first, then it (domain/dependencies.ts). */
+  depends_on: z.array(z.string().min(1, 'must be a service name')).optional(),
 });
 
 /**
@@ -175,6 +177,8 @@ export interface DesiredService {
   auto_approve: boolean;
   /** The service's own `updates:`, else its node's `docker.updates`, else `off`. */
   updates: UpdatePolicy;
+  /** The services of this node it depends on (services.yaml's `depends_on`). */
+  depends_on: string[];
 }
 export interface DesiredNode {
   node: string;
@@ -207,6 +211,7 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       monitor: s.monitor !== false,
       auto_approve: s.auto_approve === true,
       updates: s.updates ?? file.docker?.updates ?? 'off',
+      depends_on: s.depends_on ?? [],
     };
   }
   const target = file.docker?.url ? { url: file.docker.url, ...(file.docker.tls ? { tls: tlsPaths(file.docker.tls) } : {}) } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };

@@ -319,7 +319,7 @@ export class Executor {
       ...(this.deps.settleMs !== undefined ? { settleMs: this.deps.settleMs } : {}),
     };
     let cancelDeadline: (() => void) | undefined;
-    const op = runOperation(a, { ...ctx, containers, verifyAfterS: this.deps.verifyAfterS, world: this.deps.world, ...(node.docker.prune_label ? { pruneLabel: node.docker.prune_label } : {}), ...(this.deps.registryCredentials ? { credentials: this.deps.registryCredentials } : {}) });
+    const op = runOperation(a, { ...ctx, containers, verifyAfterS: this.deps.verifyAfterS, world: this.deps.world, containersOf: (svc) => node.services[svc]?.containers ?? [svc], ...(node.docker.prune_label ? { pruneLabel: node.docker.prune_label } : {}), ...(this.deps.registryCredentials ? { credentials: this.deps.registryCredentials } : {}) });
     this.stats.dockerCalls++;
     // An image update watches its new containers through VERIFY_AFTER_S before it ends.
     const verifyMs = a.type === 'image_update' ? this.deps.verifyAfterS * 1000 : 0;

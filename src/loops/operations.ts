@@ -7,6 +7,7 @@ import { diskCleanup, recreateContainer, restartContainers, type OpContext } fro
 import type { Credentials } from '../docker/registry.js';
 import { updateImages } from '../docker/update.js';
 import { RefusedError } from '../errors.js';
+import { healChain, type ChainOutcome } from './chain.js';
 
 /** What an operation did, and — an image update, which verifies before it ends — its verification. */
 export interface OpOutcome {
@@ -43,18 +44,22 @@ export interface OperationContext extends OpContext {
   world: () => World;
   /** Registry credentials for an image update's pull, by registry domain (DOCKER_CONFIG). */
   credentials?: (domain: string) => Credentials | undefined;
+  /** The containers services.yaml names for a service of the action's node (a chain's steps). */
+  containersOf: (service: string) => readonly string[];
 }
 
 /** Carries out the Docker operation of `a`'s type. */
 export async function runOperation(a: Action, ctx: OperationContext): Promise<OpOutcome> {
   const { containers } = ctx;
   switch (a.type) {
-    case 'container_restart':
-      return { result: { containers: await restartContainers(ctx, containers) } };
+    case 'container_restart': {
+      const out = await restartContainers(ctx, containers);
+      return { result: { containers: out, ...(await chainOf(a, ctx, out.map((c) => c.id))) } };
+    }
     case 'redeploy': {
       const out = [];
       for (const name of containers) out.push(await recreateContainer(ctx, name));
-      return { result: { containers: out } };
+      return { result: { containers: out, ...(await chainOf(a, ctx, out.map((c) => c.old_id))) } };
     }
     case 'disk_cleanup':
       return { result: await diskCleanup(ctx, ctx.pruneLabel) };
@@ -77,4 +82,10 @@ export async function runOperation(a: Action, ctx: OperationContext): Promise<Op
       return { result, verification };
     }
   }
+}
+
+/** A root's dependents, healed after it (chain.ts); nothing for an action without a chain. */
+async function chainOf(a: Action, ctx: OperationContext, oldIds: string[]): Promise<{ chain?: ChainOutcome[] }> {
+  if (!a.chain) return {};
+  return { chain: await healChain(a, ctx, { rootContainers: ctx.containers, oldIds, containersOf: ctx.containersOf }) };
 }

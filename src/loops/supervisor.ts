@@ -162,7 +162,9 @@ export class Supervisor {
     for (const a of pending) {
       const svc = a.service ? desired[a.node]?.services[a.service] : undefined;
       if (!svc) continue;
-      const policy = a.type === 'image_update' ? (svc.updates === 'auto' ? 'updates: auto' : undefined) : a.risk === 'low' && svc.auto_approve ? 'auto_approve: true' : undefined;
+      // A chain is approved by policy only when each of its services would be on its own.
+      const chainAuto = (a.chain?.dependents ?? []).every((d) => desired[a.node]?.services[d.service]?.auto_approve === true);
+      const policy = a.type === 'image_update' ? (svc.updates === 'auto' ? 'updates: auto' : undefined) : a.risk === 'low' && svc.auto_approve && chainAuto ? 'auto_approve: true' : undefined;
       if (!policy) continue;
       try {
         const done = await this.deps.actions.transition({

@@ -46,10 +46,9 @@ export class Verifications {
     const { actions, log, now } = this.deps;
     const world = this.deps.world();
     for (const [key, v] of this.watching) {
-      const w = world.services[`${v.action.node}/${v.action.service}`];
-      const healthyAt = w && w.status === 'healthy' ? Date.parse(w.last_event_at) : NaN;
+      const healthyAt = verifiedAt(v, world);
       let patch: Record<string, unknown> | undefined;
-      if (Number.isFinite(healthyAt) && healthyAt >= v.startedAt) {
+      if (healthyAt !== undefined) {
         const afterS = Math.max(0, Math.round((healthyAt - v.finishedAt) / 100) / 10);
         patch = { verified: true, verification: { verified: true, after_s: afterS, at: new Date(now()).toISOString() } };
       } else if (now() >= v.until) {
@@ -58,7 +57,7 @@ export class Verifications {
           verification: {
             verified: false,
             at: new Date(now()).toISOString(),
-            note: `restarted but still unhealthy: no healthy report within ${this.deps.verifyAfterS} s${w ? ` (now ${w.status}${w.reason ? `: ${w.reason}` : ''})` : ''}`,
+            note: `restarted but still unhealthy: no healthy report within ${this.deps.verifyAfterS} s${stillUnhealthy(v, world)}`,
           },
         };
       }
@@ -71,4 +70,39 @@ export class Verifications {
       }
     }
   }
+}
+
+/**
+ * The services an action's verification covers: its own, and a chain's dependents (those it
+ * restarted or recreated must report healthy after it started, as the root; those it left as
+ * they were must still be healthy).
+ */
+function covered(a: Action): { service: string; acted: boolean }[] {
+  const chain = a.result && 'chain' in a.result && Array.isArray(a.result.chain) ? (a.result.chain as { service?: unknown; outcome?: unknown }[]) : [];
+  return [{ service: a.service ?? '', acted: true }, ...chain.filter((c) => typeof c.service === 'string').map((c) => ({ service: c.service as string, acted: c.outcome !== 'left' }))];
+}
+
+/** When every covered service had reported healthy (the latest of them), or undefined while one has not. */
+function verifiedAt(v: Watched, world: World): number | undefined {
+  let latest = -Infinity;
+  for (const c of covered(v.action)) {
+    const w = world.services[`${v.action.node}/${c.service}`];
+    if (!w || w.status !== 'healthy') return undefined;
+    const at = Date.parse(w.last_event_at);
+    if (c.acted && !(at >= v.startedAt)) return undefined;
+    latest = Math.max(latest, c.acted ? at : v.startedAt);
+  }
+  return latest;
+}
+
+/** What is still unhealthy, for the note: ` (now unhealthy: …)` for the service, and the dependents that are. */
+function stillUnhealthy(v: Watched, world: World): string {
+  const parts: string[] = [];
+  for (const c of covered(v.action)) {
+    const w = world.services[`${v.action.node}/${c.service}`];
+    if (c.service === v.action.service) {
+      if (w) parts.push(`now ${w.status}${w.reason ? `: ${w.reason}` : ''}`);
+    } else if (!w || w.status !== 'healthy') parts.push(`${c.service} ${w ? w.status : 'not reported'}`);
+  }
+  return parts.length ? ` (${parts.join('; ')})` : '';
 }

@@ -80,6 +80,7 @@ export class ActionStore extends ActionReader {
       containers: draft.containers,
       drift_since: draft.drift_since,
       ...(draft.update ? { update: draft.update } : {}),
+      ...(draft.chain ? { chain: draft.chain } : {}),
       history: [{ state: 'pending', at, by }],
     };
     const ok = await this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action));

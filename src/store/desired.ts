@@ -4,6 +4,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, visit, type Document } from 'yaml';
 import { DesiredFileSchema, NAME_RE, normalizeDesired, type DesiredNode, type DesiredState } from '../domain/schemas.js';
+import { dependsOnProblems } from '../domain/dependencies.js';
 import type { z } from 'zod';
 import { readRegularFile } from './atomic.js';
 
@@ -37,6 +38,15 @@ function lineOf(doc: Document, counter: LineCounter, pathParts: PropertyKey[], k
   }
   const range = (node as { range?: [number, number, number] } | undefined)?.range;
   return range ? counter.linePos(range[0]).line : 1;
+}
+
+/** The line and column where the node at `pathParts` starts (or its nearest parent that has a place). */
+function positionOf(doc: Document, counter: LineCounter, pathParts: PropertyKey[]): { line: number; col: number } {
+  for (let n = pathParts.length; n >= 0; n--) {
+    const node = doc.getIn(pathParts.slice(0, n) as unknown[], true) as { range?: [number, number, number] } | undefined;
+    if (node?.range) return counter.linePos(node.range[0]);
+  }
+  return { line: 1, col: 1 };
 }
 
 /** Validates one services.yaml text. Pure (no fs): used by the loader, the agent and `check`. */
@@ -102,6 +112,10 @@ export function parseDesiredText(node: string, file: string, text: string): Desi
       return [{ node, file, line: lineOf(doc, counter, issue.path), reason: `${label}: ${inWords(issue, data)}` }];
     });
     return { ok: false, problems };
+  }
+  const deps = dependsOnProblems(parsed.data.services);
+  if (deps.length) {
+    return { ok: false, problems: deps.map((d) => ({ node, file, ...positionOf(doc, counter, ['services', d.service, 'depends_on', d.index]), reason: `services.${d.service}.depends_on: ${d.reason}` })) };
   }
   const value = normalizeDesired(node, parsed.data);
   const tls = value.docker.tls;

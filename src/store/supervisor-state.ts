@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Notice } from '../domain/plan.js';
+import type { Notice } from '../domain/plan-notices.js';
 import type { Silence } from '../domain/silences.js';
 import type { Cooldowns } from '../domain/cooldowns.js';
 import type { Accepted } from '../domain/removals.js';

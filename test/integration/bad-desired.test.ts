@@ -92,6 +92,11 @@ const VARIANTS: Record<string, string | Buffer> = {
   'UTF-16 with BOM': Buffer.from(`\ufeff${GOOD}`, 'utf16le'),
   'JSON without its closing brace': '{"services": {"a": {}, "b": {}}\n',
   'CRLF with a tab': 'services:\r\n\ta: {}\r\n',
+  'depends_on an unknown service': 'services:\n  a:\n    depends_on: [vpn]\n  b: {}\n  c: {}\n  d: {}\n',
+  'depends_on a service of another node': 'services:\n  a:\n    depends_on: [nas/vpn]\n  b: {}\n  c: {}\n  d: {}\n',
+  'depends_on itself': 'services:\n  a:\n    depends_on: [a]\n  b: {}\n  c: {}\n  d: {}\n',
+  'depends_on in a cycle': 'services:\n  a:\n    depends_on: [b]\n  b:\n    depends_on: [c]\n  c:\n    depends_on: [a]\n  d: {}\n',
+  'depends_on is a string': 'services:\n  a:\n    depends_on: b\n  b: {}\n  c: {}\n  d: {}\n',
 };
 
 let root: string;

@@ -22,3 +22,26 @@ describe('services.yaml problems in words', () => {
     expect(problems(text).join('\n')).not.toMatch(/Invalid input|received/);
   });
 });
+
+describe('depends_on refusals, each at its line and column', () => {
+  const where = (text: string) => {
+    const r = parseDesiredText('n1', 'hosts/n1/services.yaml', text);
+    if (r.ok) throw new Error('expected problems');
+    return r.problems.map((p) => `${p.line}:${p.col}: ${p.reason}`);
+  };
+  it.each([
+    ['services:\n  app:\n    depends_on: [db, vpn]\n  db: {}\n', '3:22: services.app.depends_on: no service "vpn" in this file (services: app, db)'],
+    ['services:\n  app:\n    depends_on:\n      - nas/vpn\n', '4:9: services.app.depends_on: nas/vpn is a service of node nas: depends_on names services of this node only'],
+    ['services:\n  app:\n    depends_on: [app]\n', '3:18: services.app.depends_on: app cannot depend on itself'],
+    ['services:\n  app:\n    depends_on: [db, db]\n  db: {}\n', '3:22: services.app.depends_on: db is named twice'],
+    ['services:\n  vpn:\n    depends_on: [app]\n  app:\n    depends_on: [vpn]\n', '5:18: services.app.depends_on: depends_on makes a cycle: app → vpn → app'],
+    ['services:\n  a:\n    depends_on: [b]\n  b:\n    depends_on: [c]\n  c:\n    depends_on: [a]\n', '3:18: services.a.depends_on: depends_on makes a cycle: a → b → c → a'],
+  ])('%j', (text, expected) => {
+    expect(where(text)).toEqual([expected]);
+  });
+
+  it('a good graph loads, each service with its dependencies', () => {
+    const r = parseDesiredText('n1', 'hosts/n1/services.yaml', 'services:\n  vpn: {}\n  a1:\n    depends_on: [vpn]\n  a2: {}\n');
+    expect(r.ok && Object.fromEntries(Object.values(r.value.services).map((s) => [s.service, s.depends_on]))).toEqual({ vpn: [], a1: ['vpn'], a2: [] });
+  });
+});
