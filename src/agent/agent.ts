@@ -7,6 +7,7 @@ import type Docker from 'dockerode';
 import type { DesiredNode } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { Runner } from '../loops/runner.js';
+import { linksOf } from './links.js';
 import { backoffDelay, RETRY_POLICIES, withRetries } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { readAgentState, writeAgentState, type AgentState, type ServiceVerdict } from '../store/agent-state.js';
@@ -244,43 +245,49 @@ export class Agent {
     this.stats.passes++;
   }
 
-  /** Each watched service whose verdict changed (or all of them on a full refresh). */
+  /** Each watched service whose verdict or links changed (or all of them on a full refresh). */
   private async serviceEvents(desired: DesiredNode, ts: string, full: boolean): Promise<{ events: Omit<AgentEvent, 'seq' | 'agent'>[]; engineOk: boolean }> {
     const out: Omit<AgentEvent, 'seq' | 'agent'>[] = [];
     let engineOk = true;
+    const inspect = (ref: string) =>
+      this.o.docker
+        .getContainer(ref)
+        .inspect()
+        .catch((err: { statusCode?: number }) => {
+          if (err.statusCode === 404) return undefined;
+          throw err;
+        });
+    const all = new Map<string, (Docker.ContainerInspectInfo | undefined)[]>();
     for (const s of Object.values(desired.services)) {
       if (!s.monitor) continue;
-      let infos: (Docker.ContainerInspectInfo | undefined)[];
       try {
-        infos = await Promise.all(
-          s.containers.map((c) =>
-            this.o.docker
-              .getContainer(c)
-              .inspect()
-              .catch((err: { statusCode?: number }) => {
-                if (err.statusCode === 404) return undefined;
-                throw err;
-              }),
-          ),
-        );
+        all.set(s.service, await Promise.all(s.containers.map(inspect)));
       } catch (err) {
         engineOk = false;
         this.stats.dockerErrors++;
         this.o.log.warn({ err, service: s.service }, 'cannot inspect containers');
-        continue;
       }
+    }
+    const links = await linksOf(desired, all, async (id) => (await inspect(id).catch(() => undefined))?.Name?.replace(/^\//, ''));
+    for (const [service, infos] of all) {
       const { verdict, detail } = verdictOf(infos);
       if (verdict === 'starting') continue;
-      const prev = this.state.services[s.service];
+      const prev = this.state.services[service];
       // New containers (a recreate, an image update) are reported once they settle, even with the
       // same verdict: the control plane's verification waits for a report made after them.
       const instances = infos.map((i) => (i ? `${i.Id ?? ''}@${i.State.StartedAt ?? ''}` : '-')).join(',');
-      const renewed = verdict === 'healthy' && this.state.instances?.[s.service] !== undefined && this.state.instances[s.service] !== instances;
-      (this.state.instances ??= {})[s.service] = instances;
-      if (prev === verdict && !full && !renewed) continue;
+      const renewed = verdict === 'healthy' && this.state.instances?.[service] !== undefined && this.state.instances[service] !== instances;
+      (this.state.instances ??= {})[service] = instances;
+      // What it depends on, as the engine tells: reported when it changes (an empty list clears it).
+      const mine = links.get(service) ?? [];
+      const linkKey = JSON.stringify(mine);
+      const relinked = (this.state.links?.[service] ?? '[]') !== linkKey;
+      (this.state.links ??= {})[service] = linkKey;
+      if (prev === verdict && !full && !renewed && !relinked) continue;
       const type = verdict === 'healthy' ? (prev && prev !== 'healthy' ? 'service_recovered' : 'service_healthy') : verdict;
-      out.push({ ts, node: this.o.node, type, service: s.service, ...(Object.keys(detail).length ? { detail } : {}) });
-      this.state.services[s.service] = verdict;
+      const withLinks = mine.length || relinked ? { ...detail, links: mine } : detail;
+      out.push({ ts, node: this.o.node, type, service, ...(Object.keys(withLinks).length ? { detail: withLinks } : {}) });
+      this.state.services[service] = verdict;
     }
     return { events: out, engineOk };
   }

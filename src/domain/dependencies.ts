@@ -3,7 +3,7 @@
 // network namespace, a compose `depends_on` label). Pure: the graph, its checks, and which
 // unhealthy service is the root cause of which others.
 import type { Action, Chain } from './actions.js';
-import type { DesiredNode, DesiredService, World } from './schemas.js';
+import type { DesiredNode, DesiredService, World, WorldNode } from './schemas.js';
 
 /** One edge: `service` depends on `on`. */
 export interface DependencyEdge {
@@ -13,6 +13,13 @@ export interface DependencyEdge {
   source: 'services.yaml' | 'engine';
   /** How the engine tells it: the container shares `on`'s network namespace, or compose says so. */
   how?: 'network' | 'compose';
+}
+
+/** The edges the engine reported for a node's services (world: node.links); links to containers services.yaml does not name are left out. */
+export function learnedEdges(node: WorldNode | undefined): DependencyEdge[] {
+  const out: DependencyEdge[] = [];
+  for (const [service, l] of Object.entries(node?.links ?? {})) for (const link of l.on) if (link.on !== null) out.push({ service, on: link.on, source: 'engine', how: link.how });
+  return out;
 }
 
 /** A problem with a service's `depends_on` list: the entry (its index) and why. */

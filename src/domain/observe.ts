@@ -1,5 +1,6 @@
 // The observer's pure core: event lines in, world state out. No fs, no clock, no env.
-import { NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
+import { z } from 'zod';
+import { LinkSchema, NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
 
 export type EventKind = 'positive' | 'negative' | 'node' | 'unknown';
 
@@ -122,8 +123,24 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
     return true;
   }
   if (kind === 'node') applyNodeEvent(node, event);
-  else applyServiceEvent(model, event, kind === 'positive' ? 'healthy' : 'unhealthy', fresh);
+  else {
+    applyServiceEvent(model, event, kind === 'positive' ? 'healthy' : 'unhealthy', fresh);
+    if (event.detail?.links !== undefined) applyLinks(node, event);
+  }
   return true;
+}
+
+/** A service's links as its newest report gives them (one that does not read as links is left out). */
+function applyLinks(node: NodeState, event: NodeEvent): void {
+  const service = event.service as string;
+  const prev = node.links?.[service];
+  if (prev && prev.at > event.ts) return;
+  const parsed = z.array(LinkSchema).max(64).safeParse(event.detail?.links);
+  if (!parsed.success) return;
+  const links = { ...(node.links ?? {}) };
+  if (parsed.data.length) links[service] = { at: event.ts, on: parsed.data };
+  else delete links[service];
+  node.links = links;
 }
 
 /** Agent instances remembered per node (the ones heard of last). */

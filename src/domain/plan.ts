@@ -1,7 +1,7 @@
 // The supervisor's pure core. Level-triggered: every pass recomputes what should be open from the
 // full desired state, world state and open actions, never from the last event alone.
 import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Chain, type Risk, type UpdatePlan } from './actions.js';
-import { dependencyView, type DependencyEdge, type DependencyView } from './dependencies.js';
+import { dependencyView, learnedEdges, type DependencyEdge, type DependencyView } from './dependencies.js';
 import { parseImageRef } from './image-ref.js';
 import type { DesiredService, DesiredState, World } from './schemas.js';
 import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
@@ -180,7 +180,7 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
     const from = Math.max(Number.isFinite(firstSeen) ? firstSeen : -Infinity, Number.isFinite(added) ? added : -Infinity);
     return Number.isFinite(from) && now - from < graceMs;
   };
-  const deps = dependencyView({ node: dn, world: input.world, open: input.open, learned: input.learned?.[dn.node], blind: nodeSilent || engineDown, inGrace });
+  const deps = dependencyView({ node: dn, world: input.world, open: input.open, learned: input.learned?.[dn.node] ?? learnedEdges(wn), blind: nodeSilent || engineDown, inGrace });
   for (const s of monitored) planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace(s), deps);
   planDisk(ctx, dn.node, nodeSilent || engineDown);
 }

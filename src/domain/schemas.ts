@@ -63,6 +63,9 @@ export type ServiceState = z.infer<typeof ServiceStateSchema>;
 
 export const DiskPressure = z.enum(['high', 'normal']);
 
+export const LinkSchema = z.object({ on: z.string().nullable(), container: z.string(), how: z.enum(['network', 'compose']) });
+export type Link = z.infer<typeof LinkSchema>;
+
 export const NodeStateSchema = z.object({
   node: Name,
   last_seen: z.string().nullable(),
@@ -85,6 +88,11 @@ export const NodeStateSchema = z.object({
    * count): first and last heartbeat (event time) and the interval they announced.
    */
   agents: z.record(z.string(), z.object({ first: z.string(), last: z.string(), interval_s: z.number().nullable() })).optional(),
+  /**
+   * What the engine says each service depends on (agent/links.ts), by service: the newest report
+   * (event time) and its links. A link whose `on` is null names a container services.yaml does not.
+   */
+  links: z.record(z.string(), z.object({ at: z.string(), on: z.array(LinkSchema) })).optional(),
 });
 export type NodeState = z.infer<typeof NodeStateSchema>;
 

@@ -17,6 +17,8 @@ const AgentStateSchema = z.object({
   services: z.record(z.string(), z.enum(SERVICE_VERDICTS)),
   /** Per service, which containers (id and start time) the verdict was reported for. */
   instances: z.record(z.string(), z.string()).optional(),
+  /** Per service, the links (agent/links.ts) last reported, as JSON. */
+  links: z.record(z.string(), z.string()).optional(),
   disk: z.record(z.string(), z.enum(['high', 'normal'])),
 });
 export type AgentState = z.infer<typeof AgentStateSchema>;

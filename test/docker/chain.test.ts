@@ -9,10 +9,15 @@ import type Docker from 'dockerode';
 import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/domain/actions.js';
 import type { DesiredState } from '../../src/domain/schemas.js';
+import { Agent } from '../../src/agent/agent.js';
+import { LocalSink } from '../../src/agent/sinks.js';
+import { loadConfig } from '../../src/config.js';
 import { Executor } from '../../src/loops/executor.js';
+import { startControlPlane } from '../../src/main.js';
+import { FakeBotApi } from '../support/bot-api.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { dockerOrSkip, makeTestContainer, probeDocker, removeLabelled } from '../support/docker.js';
-import { memoryLogger, removeDir, tempDir, waitFor } from '../support/helpers.js';
+import { memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 
 const probe = await probeDocker();
 const run = dockerOrSkip(probe);
@@ -113,4 +118,48 @@ describe.skipIf(!run)('a chain on a real engine: the vpn, then what shares its n
     }
     expect((done.result as { chain: { outcome: string }[] }).chain.map((c) => c.outcome)).toEqual(['recreated', 'recreated']);
   });
+
+  it('the whole loop: kill the vpn → one pending action and one message naming both dependents (one declared, one learned); approve → all three healthy, verified', async () => {
+    const token = '987654321:AAE2eTestTokenForTheChainTest_abcdef';
+    const api = await new FakeBotApi(token).start();
+    const hosts = path.join(root, 'hosts');
+    const home = path.join(root, 'homelab');
+    const { vpn } = await startFleet('name');
+    await writeHosts(hosts, {
+      [NODE]: `docker:\n  socket: /var/run/docker.sock\nservices:\n  vpn:\n    containers: [${name('vpn')}]\n  a1:\n    containers: [${name('a1')}]\n    depends_on: [vpn]\n  a2:\n    containers: [${name('a2')}]\n`,
+    });
+    const running = await startControlPlane(
+      loadConfig({ PORT: '0', HOMELAB_ROOT: home, HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600', VERIFY_AFTER_S: '60', TELEGRAM_BOT_TOKEN: token, TELEGRAM_CHAT_ID: '777', TELEGRAM_ADMIN_IDS: '42', TELEGRAM_API_ROOT: api.url }),
+      memoryLogger().log,
+    );
+    const agent = new Agent({ node: NODE, desired: () => running.desired.current()[NODE]!, docker, sink: new LocalSink(path.join(home, 'events'), NODE), stateDir: path.join(root, 'agent'), log: memoryLogger().log, intervalMs: 60_000, diskPaths: [] });
+    await agent.init();
+    await agent.start();
+    try {
+      const world = () => running.observer.current();
+      await waitFor(() => ['vpn', 'a1', 'a2'].every((s) => world().services[`${NODE}/${s}`]?.status === 'healthy') && world().nodes[NODE]?.links?.a2 !== undefined, { timeoutMs: 30_000, what: 'all healthy, a2\'s link learned' });
+      expect(world().nodes[NODE]!.links!.a2!.on).toEqual([{ on: 'vpn', container: name('vpn'), how: 'network' }]);
+      await vpn.kill();
+      const id = `container-restart-${NODE}-vpn`;
+      const msg = await waitFor(() => api.chat(777).find((m) => m.text.includes(id)), { timeoutMs: 30_000, what: "the vpn's message" });
+      await waitFor(() => ['a1', 'a2'].every((s) => world().services[`${NODE}/${s}`]?.status === 'unhealthy'), { timeoutMs: 30_000, what: 'both dependents reported unhealthy' });
+      await running.loops.supervisor.runNow();
+      const pending = await running.actions.list('pending');
+      expect(pending.map((a) => a.id)).toEqual([id]);
+      expect(pending[0]!.chain?.dependents.map((d) => d.service)).toEqual(['a1', 'a2']);
+      expect(api.chat(777).filter((m) => /container-restart|redeploy/.test(m.text))).toHaveLength(1);
+      expect(msg.text).toContain('root cause of a1, a2');
+      api.press(msg.message_id, api.button(msg.message_id, '✅ Approve'), { id: 42, username: 'admin' });
+      await waitFor(() => /verified healthy/.test(api.messages.get(msg.message_id)!.text), { timeoutMs: 60_000, what: 'completed and verified' });
+      expect(api.messages.get(msg.message_id)!.text).toMatch(/Completed<\/b>.*then restarted a1, restarted a2/s);
+      for (const s of ['a1', 'a2']) expect(await health(docker.getContainer(name(s)))).toBe('healthy');
+      await running.loops.supervisor.runNow();
+      expect(await running.actions.list('pending')).toEqual([]);
+      expect(api.chat(777).filter((m) => /container-restart|redeploy/.test(m.text))).toHaveLength(1);
+    } finally {
+      await agent.stop();
+      await running.stop();
+      await api.close();
+    }
+  }, 180_000);
 });
