@@ -5,14 +5,8 @@
 // container and, when services.yaml names that container, its service; a link to a container
 // services.yaml does not name is reported (and shown), never acted on.
 import type Docker from 'dockerode';
-import type { DesiredNode } from '../domain/schemas.js';
+import type { DesiredNode, Link } from '../domain/schemas.js';
 
-export interface Link {
-  /** The service of this node that services.yaml gives the container, or null (shown, not acted on). */
-  on: string | null;
-  container: string;
-  how: 'network' | 'compose';
-}
 
 const PROJECT = 'com.docker.compose.project';
 const SERVICE = 'com.docker.compose.service';
