@@ -1,4 +1,5 @@
 // "Copy for AI": a markdown brief of the homelab's state, short enough to paste into a chat.
+import { dependencyLine } from '../domain/dependencies.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import type { Action } from '../domain/actions.js';
 import { ago, type Summary } from '../domain/summary.js';
@@ -30,6 +31,11 @@ export function aiContext(s: Summary, world: { services: Record<string, WorldSer
   if (s.services.missing_list.length) {
     out.push('', '## Desired but never reported');
     for (const m of s.services.missing_list) out.push(`- ${m.key}`);
+  }
+  if (s.dependencies.length) {
+    // A root's action brings its dependents back after it (docs/operator/dependencies.md).
+    out.push('', '## Dependencies (service → what it depends on, and where that came from)');
+    for (const d of s.dependencies) out.push(`- ${dependencyLine(d)}`);
   }
   out.push('', '## Open actions');
   const open = [...s.actions.pending, ...s.actions.approved, ...s.actions.running];

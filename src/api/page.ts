@@ -126,6 +126,10 @@ ${rows
     )
     .join('\n') || '<tr><td colspan="4" class="muted">No services reported yet.</td></tr>'}
 </tbody></table>
+${s.dependencies.length ? `<h2>Dependencies</h2>
+<table id="dependencies"><thead><tr><th>service</th><th>depends on</th><th>from</th></tr></thead><tbody>
+${s.dependencies.map((d) => `<tr><td><b>${h(d.service)}</b> <span class="muted">on ${h(d.node)}</span></td><td>${d.on === null ? `<span class="muted">${h(d.container ?? '?')} (not in services.yaml: not acted on)</span>` : h(d.on)}</td><td class="nw">${d.source === 'engine' ? `engine (${h(d.how ?? 'link')})` : 'services.yaml'}</td></tr>`).join('\n')}
+</tbody></table>` : ''}
 <h2>Open actions</h2>
 <table><thead><tr><th>action</th><th>type</th><th class="hide-sm">trigger</th><th>state</th><th class="hide-sm">updated</th></tr></thead><tbody>
 ${open.map((a) => actionRow(a, now) + evidenceRow(evidence.get(`${a.id}@${a.instance}`))).join('\n') || '<tr><td colspan="5" class="muted">Nothing waits for a decision.</td></tr>'}

@@ -1,5 +1,6 @@
 // `control-plane check`, `replay` and `observe --once`: the offline commands, refused beside a
 // running control plane where they would race it.
+import { dependencyLine, dependencyList } from '../domain/dependencies.js';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -28,7 +29,7 @@ export async function cmdCheck(argv: string[], env: NodeJS.ProcessEnv): Promise<
   const warnings = load.problems.length === 0 && nodes.length === 0 ? [`no node in ${hostsDir}: add <node>/services.yaml (see hosts/ in the repository for examples)`] : [];
   if (format === 'json') {
     const problems = load.problems.map((p) => ({ file: p.file, line: p.line, ...(p.col !== undefined ? { col: p.col } : {}), reason: p.reason }));
-    process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, hosts: hostsDir, nodes: nodes.length, services, problems, warnings }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ok: problems.length === 0, hosts: hostsDir, nodes: nodes.length, services, dependencies: dependencyList(load.desired, undefined), problems, warnings }, null, 2)}\n`);
     return problems.length ? 1 : 0;
   }
   for (const w of warnings) process.stderr.write(`control-plane: warning: ${w}\n`);
@@ -38,6 +39,8 @@ export async function cmdCheck(argv: string[], env: NodeJS.ProcessEnv): Promise<
     return 1;
   }
   process.stdout.write(`ok: ${nodes.length} node(s), ${services} service(s) in ${hostsDir}\n`);
+  // Declared here; the running control plane adds what the engine reports (/status, the page).
+  for (const d of dependencyList(load.desired, undefined)) process.stdout.write(`  depends: ${dependencyLine(d)}\n`);
   return 0;
 }
 

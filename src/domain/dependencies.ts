@@ -3,7 +3,7 @@
 // network namespace, a compose `depends_on` label). Pure: the graph, its checks, and which
 // unhealthy service is the root cause of which others.
 import type { Action, Chain } from './actions.js';
-import type { DesiredNode, DesiredService, World, WorldNode } from './schemas.js';
+import type { DesiredNode, DesiredService, DesiredState, World, WorldNode } from './schemas.js';
 
 /** One edge: `service` depends on `on`. */
 export interface DependencyEdge {
@@ -13,6 +13,40 @@ export interface DependencyEdge {
   source: 'services.yaml' | 'engine';
   /** How the engine tells it: the container shares `on`'s network namespace, or compose says so. */
   how?: 'network' | 'compose';
+}
+
+/** One dependency as the page, /status, /ai-context and `check` show it: where it came from too. */
+export interface DependencyShown {
+  node: string;
+  service: string;
+  /** The service it depends on; null: a container services.yaml does not name (shown, not acted on). */
+  on: string | null;
+  source: 'services.yaml' | 'engine';
+  how?: 'network' | 'compose';
+  container?: string;
+}
+
+/** Every dependency of the desired state and the world, declared ones first, sorted. */
+export function dependencyList(desired: DesiredState, world: Pick<World, 'nodes'> | undefined): DependencyShown[] {
+  const out: DependencyShown[] = [];
+  for (const dn of Object.values(desired)) {
+    for (const s of Object.values(dn.services)) for (const on of s.depends_on ?? []) out.push({ node: dn.node, service: s.service, on, source: 'services.yaml' });
+    for (const [service, l] of Object.entries(world?.nodes[dn.node]?.links ?? {})) {
+      if (!dn.services[service]) continue;
+      for (const link of l.on) {
+        if (link.on !== null && (dn.services[service]!.depends_on ?? []).includes(link.on)) continue;
+        out.push({ node: dn.node, service, on: link.on, source: 'engine', how: link.how, container: link.container });
+      }
+    }
+  }
+  return out.sort((a, b) => (a.node + a.service + (a.on ?? '') < b.node + b.service + (b.on ?? '') ? -1 : 1));
+}
+
+/** `nas: a1 → vpn (services.yaml)`, `nas: a2 → vpn (engine: network)`, `nas: a3 → stranger (engine: network, not in services.yaml: not acted on)`. */
+export function dependencyLine(d: DependencyShown): string {
+  const on = d.on ?? d.container ?? '?';
+  const from = d.source === 'engine' ? `engine: ${d.how ?? 'link'}${d.on === null ? `, container ${d.container} is not in services.yaml: shown, not acted on` : ''}` : 'services.yaml';
+  return `${d.node}: ${d.service} → ${on} (${from})`;
 }
 
 /** The edges the engine reported for a node's services (world: node.links); links to containers services.yaml does not name are left out. */

@@ -1,6 +1,7 @@
 // One summary of the whole system, shared by /status, GET /summary, the page and the digest.
 import type { Action, ActionState } from './actions.js';
 import type { DesiredState, World } from './schemas.js';
+import { dependencyList, type DependencyShown } from './dependencies.js';
 
 export interface BriefAction {
   id: string;
@@ -59,6 +60,8 @@ export interface Summary {
   actions: { counts: Record<ActionState, number>; pending: BriefAction[]; running: BriefAction[]; approved: BriefAction[] };
   notices: NoticeBrief[];
   config_errors: { file: string; line: number; reason: string }[];
+  /** What depends on what, and where each edge came from (docs/operator/dependencies.md). */
+  dependencies: DependencyShown[];
   observer: { events_applied: number; malformed_lines: number; duplicates: number; unknown_events: number };
 }
 
@@ -158,6 +161,7 @@ export function summarize(input: SummaryInput): Summary {
     actions: { counts: input.counts, pending: byState('pending'), approved: byState('approved'), running: byState('running') },
     notices: [...input.notices],
     config_errors: input.configErrors.map((p) => ({ file: p.file, line: p.line, reason: p.reason })),
+    dependencies: dependencyList(desired, world),
     observer: {
       events_applied: input.observer.applied,
       malformed_lines: input.observer.malformed,

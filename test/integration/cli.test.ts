@@ -47,6 +47,7 @@ describe('control-plane check', () => {
     ['bad service name', 'services:\n  "bad/name": {}\n', /services\.yaml:2: services\.bad\/name: service name must match/],
     ['socket and url', 'docker:\n  socket: /x\n  url: tcp://h:2375\nservices: {}\n', /services\.yaml:2: docker: set either socket or url/],
     ['a list instead of a map', '- a\n- b\n', /services\.yaml:1: top level must be a map/],
+    ['a depends_on cycle', 'services:\n  vpn:\n    depends_on: [app]\n  app:\n    depends_on: [vpn]\n', /services\.yaml:5:18: services\.app\.depends_on: depends_on makes a cycle: app → vpn → app/],
   ])('reports %s with file:line: reason and exits 1', async (_name, text, re) => {
     await writeHosts(path.join(dir, 'hosts'), { good: 'services:\n  a: {}\n', bad: text });
     const r = cli(['check']);
@@ -54,6 +55,14 @@ describe('control-plane check', () => {
     expect(r.out).toMatch(re);
     expect(r.out).toContain(path.join('hosts', 'bad', 'services.yaml'));
     expect(r.out).not.toContain(path.join('hosts', 'good'));
+  });
+
+  it('lists the dependencies services.yaml declares, with where they came from', async () => {
+    await writeHosts(path.join(dir, 'hosts'), { nas: 'services:\n  vpn: {}\n  a1:\n    depends_on: [vpn]\n' });
+    const r = cli(['check']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('  depends: nas: a1 → vpn (services.yaml)\n');
+    expect(JSON.parse(cli(['check', '-o', 'json']).out).dependencies).toEqual([{ node: 'nas', service: 'a1', on: 'vpn', source: 'services.yaml' }]);
   });
 
   it('--help explains the command', () => {
