@@ -26,11 +26,16 @@ export interface PlanConfig {
    * coming up reports its services one by one (MISSING_GRACE_S).
    */
   missingGraceS: number;
+  /**
+   * A container Docker's own restart policy is restarting is left to it this long before anything
+   * is proposed (it gives up by itself once its MaximumRetryCount is spent: the container exits).
+   */
+  restartPolicyGraceS?: number;
   /** How long after an action ended its effects are still its own (VERIFY_AFTER_S). */
   verifyAfterS: number;
 }
 
-export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60, verifyAfterS: 120 };
+export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60, restartPolicyGraceS: 60, verifyAfterS: 120 };
 
 /**
  * When one of our own actions was acting on a service: from its start to the end of its

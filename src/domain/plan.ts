@@ -199,6 +199,8 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   }
   if (blind || w?.status === 'unknown') return;
   if (!w && inGrace) return;
+  // Docker's restart policy is at work: give it its minute before stepping in (no race with it).
+  if (w?.reason === 'container_restarting' && input.now - Date.parse(w.since) < (cfg.restartPolicyGraceS ?? DEFAULT_PLAN_CONFIG.restartPolicyGraceS!) * 1000) return;
   // Its root cause is another service: that one's action brings it back; nothing of its own.
   if (deps.coveredBy.has(s.service)) {
     for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'covered_by_root');

@@ -102,7 +102,8 @@ export function evidenceFacts(e: Evidence): string[] {
     else if (c.state === 'running') bits.push('running');
     else bits.push(c.exit_code !== null ? `exit ${c.exit_code}` : c.state);
     if (c.oom_killed) bits.push('OOM-killed');
-    if (c.restart_count > 0) bits.push(`${c.restart_count} restart${c.restart_count > 1 ? 's' : ''}`);
+    if (c.state === 'restarting') bits.push(`Docker's restart policy has restarted it ${c.restart_count} time${c.restart_count === 1 ? '' : 's'} and keeps trying, each wait twice the last with no cap (moby #41856)`);
+    else if (c.restart_count > 0) bits.push(`${c.restart_count} restart${c.restart_count > 1 ? 's' : ''}`);
     if (c.health && c.health.status !== 'healthy') bits.push(`${c.health.status}${c.health.failing_streak > 0 ? ` ${c.health.failing_streak}×` : ''}${c.health.last_output ? ` ("${c.health.last_output.split('\n')[0]!.slice(0, 80)}")` : ''}`);
     return (e.containers.length > 1 ? `${c.name}: ` : '') + bits.join(' · ');
   });
