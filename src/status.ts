@@ -18,7 +18,7 @@ export interface StatusSources {
 }
 
 export async function currentSummary(src: StatusSources): Promise<Summary> {
-  const [open, counts, notices] = await Promise.all([src.actions.listOpen(), src.actions.counts(), src.supervisorState.notices()]);
+  const [open, counts, notices, heals] = await Promise.all([src.actions.listOpen(), src.actions.counts(), src.supervisorState.notices(), src.supervisorState.healBudgets()]);
   return summarize({
     world: src.world(),
     desired: src.desired(),
@@ -31,6 +31,7 @@ export async function currentSummary(src: StatusSources): Promise<Summary> {
     observer: src.observerCounters(),
     version: VERSION,
     now: src.now(),
+    heals,
   });
 }
 

@@ -14,6 +14,8 @@ export interface MetricsInput {
   telegram?: { sent: number; edited: number; retries: number; failures: number; rate_limited: number; queued: number };
   executor: { started: number; completed: number; failed: number; refused: number };
   notices_open: number;
+  /** Restart budgets of the services with heals on record (the rest are whole: no series). */
+  heal_budgets?: readonly { node: string; service: string; remaining: number }[];
 }
 
 export interface ScrapeInput extends MetricsInput {
@@ -62,6 +64,12 @@ export class Metrics {
         if (n.last_seen) lastSeen.set({ node }, Date.parse(n.last_seen) / 1000);
         if (n.engine) engineUp.set({ node }, n.engine === 'reachable' ? 1 : 0);
       }
+    });
+
+    const budget = new Gauge({ name: 'homelab_heal_budget_remaining', help: 'Heals left in the restart budget of each service with heals on record (a service without a series has its whole budget).', labelNames: ['node', 'service'], registers: r });
+    this.update.push((m) => {
+      budget.reset();
+      for (const b of m.heal_budgets ?? []) budget.set({ node: b.node, service: b.service }, b.remaining);
     });
 
     const actions = new Gauge({ name: 'homelab_actions', help: 'Action files by state and type.', labelNames: ['state', 'type'], registers: r });

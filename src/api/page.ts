@@ -130,6 +130,10 @@ ${s.dependencies.length ? `<h2>Dependencies</h2>
 <table id="dependencies"><thead><tr><th>service</th><th>depends on</th><th>from</th></tr></thead><tbody>
 ${s.dependencies.map((d) => `<tr><td><b>${h(d.service)}</b> <span class="muted">on ${h(d.node)}</span></td><td>${d.on === null ? `<span class="muted">${h(d.container ?? '?')} (not in services.yaml: not acted on)</span>` : h(d.on)}</td><td class="nw">${d.source === 'engine' ? `engine (${h(d.how ?? 'link')})` : 'services.yaml'}</td></tr>`).join('\n')}
 </tbody></table>` : ''}
+${s.heal_budgets.length ? `<h2>Restart budgets</h2>
+<table id="budgets"><thead><tr><th>service</th><th>heals used</th><th>next automatic heal</th></tr></thead><tbody>
+${s.heal_budgets.map((b) => `<tr class="${b.spent ? 'bad' : ''}"><td><b>${h(b.service)}</b> <span class="muted">on ${h(b.node)}</span></td><td class="nw">${b.used} of ${b.attempts}</td><td class="nw">${b.spent ? '<span class="badtxt">spent: a person decides</span>' : b.next_at ? `not before ${h(b.next_at.slice(11, 16))} UTC` : 'any time'}</td></tr>`).join('\n')}
+</tbody></table>` : ''}
 <h2>Open actions</h2>
 <table><thead><tr><th>action</th><th>type</th><th class="hide-sm">trigger</th><th>state</th><th class="hide-sm">updated</th></tr></thead><tbody>
 ${open.map((a) => actionRow(a, now) + evidenceRow(evidence.get(`${a.id}@${a.instance}`))).join('\n') || '<tr><td colspan="5" class="muted">Nothing waits for a decision.</td></tr>'}

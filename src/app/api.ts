@@ -13,6 +13,7 @@ import type { Bus } from './bus.js';
 import type { Parts } from './parts.js';
 import type { LoopName } from './loops.js';
 import { missingServices } from '../domain/summary.js';
+import { budgetList } from '../domain/heal-budget.js';
 
 /** The web page and API. */
 export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock): ReturnType<typeof buildServer> {
@@ -40,6 +41,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
       telegram: telegram ? { ...telegram.outbox.stats, queued: telegram.outbox.pending().length } : undefined,
       executor: p.executor.stats,
       notices_open: (await p.supervisorState.notices()).filter((n) => n.state === 'open').length,
+      heal_budgets: budgetList(p.desired.current(), await p.supervisorState.healBudgets(), p.status.now()),
     }),
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,

@@ -11,7 +11,7 @@ import { Executor } from '../loops/executor.js';
 import { EngineClients, engineOptionsOf } from '../docker/engine.js';
 import { remoteTargetWarnings } from '../docker/target-warnings.js';
 import { Inspector } from '../loops/inspector.js';
-import { EvidenceStore } from '../store/evidence.js';
+import { EvidenceStore, evidenceFacts } from '../store/evidence.js';
 import type { StatusSources } from '../status.js';
 import { Metrics } from '../api/metrics.js';
 import { ActionStore } from '../store/actions.js';
@@ -65,6 +65,10 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     onActionCreated: (a) => inspector.collect(a),
     updates: () => updates.updates(),
     skips: () => updates.skips(),
+    factsOf: async (a) => {
+      const e = await evidence.get(a.id, a.instance);
+      return e ? evidenceFacts(e) : undefined;
+    },
   });
   const exposition = new Metrics();
   const executor = new Executor({

@@ -1,5 +1,5 @@
 // What the bot says, as pure functions: text (Telegram HTML) and buttons. No grammY here.
-import { describeAction, type Action } from '../domain/actions.js';
+import { budgetWords, describeAction, type Action } from '../domain/actions.js';
 import { shortDigest } from '../domain/image-ref.js';
 import type { Op } from './callback-data.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
@@ -161,6 +161,13 @@ export function updateLines(a: Pick<Action, 'update'>, now: number): string[] {
   return lines;
 }
 
+/** The restart budget: used so far, or — spent — the escalation with each heal and what it found. */
+function budgetLines(a: Pick<Action, 'budget'>): string[] {
+  const [first, ...rest] = budgetWords(a.budget, hhmm);
+  if (first === undefined) return [];
+  return [a.budget?.escalation ? `🚨 <b>${esc(first)}</b>` : `🩹 ${esc(first)}`, ...rest.map((l) => esc(cap(l, 300)))];
+}
+
 /** Whether the action's message shows any part cut to its cap (then it offers 📄 Details). */
 export function actionCut(a: Action, evidence?: Evidence): boolean {
   return (
@@ -196,6 +203,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     `since ${hhmm(since)}`,
   ];
   if (a.type === 'image_update') lines.push(...updateLines(a, opts.now));
+  if (a.budget) lines.push(...budgetLines(a));
   if (a.chain) lines.push(`🔗 root cause of ${esc(cap(a.chain.dependents.map((d) => d.service).join(', ')))}: they are brought back after it`);
   if (opts.evidence) lines.push(evidenceLine(opts.evidence));
   if (a.state === 'pending') lines.push(`Approving will ${esc(describeAction(a))}.`);

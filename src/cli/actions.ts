@@ -1,6 +1,6 @@
 // `control-plane actions`: list, show, approve or reject actions; confirm a held bulk removal.
 import { realClock } from '../time/clock.js';
-import { describeAction, type Action, type Actor } from '../domain/actions.js';
+import { budgetWords, describeAction, type Action, type Actor } from '../domain/actions.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { TransitionError, type ActionStore } from '../store/actions.js';
 import { OUTPUT, UsageError, parse, outputFormat, table, statesOf, confirm, userName } from './args.js';
@@ -97,7 +97,7 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
       process.stdout.write(
         format === 'json'
           ? `${JSON.stringify(evidence ? { ...a, evidence } : a, null, 2)}\n`
-          : `${actionsTable([a])}\n${describeAction(a)}\n${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n${evidence ? evidenceText(evidence) : ''}`,
+          : `${actionsTable([a])}\n${describeAction(a)}\n${budgetWords(a.budget, (iso) => iso).map((l) => `${l}\n`).join('')}${a.history.map((h) => `  ${h.at} ${h.state} by ${h.by}${h.note ? ` (${h.note})` : ''}`).join('\n')}\n${evidence ? evidenceText(evidence) : ''}`,
       );
       return 0;
     }

@@ -116,6 +116,28 @@ export type ChainStep = z.infer<typeof ChainStep>;
 export const Chain = z.object({ dependents: z.array(ChainStep).min(1) });
 export type Chain = z.infer<typeof Chain>;
 
+/** One heal an escalation lists: when, what, how it ended, what the inspector had found. */
+const HealSeen = z.object({
+  id: z.string(),
+  instance: z.string(),
+  type: z.string(),
+  at: z.string(),
+  outcome: z.enum(['completed', 'failed']),
+  error: z.string().optional(),
+  facts: z.array(z.string()).optional(),
+});
+
+/**
+ * The restart budget as the action was proposed: heals used of `attempts`; an escalation (budget
+ * spent) is never approved by policy and lists each heal (domain/heal-budget.ts).
+ */
+export const HealBudgetSeen = z.object({
+  used: z.number().int(),
+  attempts: z.number().int(),
+  escalation: z.boolean(),
+  heals: z.array(HealSeen).default([]),
+});
+
 export const ActionSchema = z.looseObject({
   version: z.number().int().optional(),
   id: z.string().min(1).max(200),
@@ -154,6 +176,8 @@ export const ActionSchema = z.looseObject({
   rolled_back: z.boolean().optional(),
   /** A root's action: the dependents healed after it, in order. */
   chain: Chain.optional().catch(undefined),
+  /** The service's restart budget when it was proposed (restarts and redeploys). */
+  budget: HealBudgetSeen.optional().catch(undefined),
 });
 export type Action = z.infer<typeof ActionSchema>;
 
@@ -234,4 +258,26 @@ function describeOwn(a: Pick<Action, 'type' | 'node' | 'service'>): string {
     case 'image_update':
       return `pull the newer image of ${a.service} on ${a.node} by its digest and recreate its containers from it; rolled back if they do not come up healthy`;
   }
+}
+
+/** Heals an escalation lists one by one; the earlier ones are counted. */
+const HEAL_LINES = 5;
+
+/**
+ * The restart budget in words, plain text: one line while it lasts; spent, the escalation's
+ * headline, what it means, and each heal with what the inspector had found before it.
+ */
+export function budgetWords(b: Action['budget'], time: (iso: string) => string): string[] {
+  if (!b) return [];
+  if (!b.escalation) return [`restart budget: ${b.used} of ${b.attempts} heals used`];
+  const lines = [
+    `Restart budget spent: healed ${b.used} time${b.used === 1 ? '' : 's'} (budget ${b.attempts}) and still unhealthy`,
+    'Nothing more is done by policy; Approve tries again (the budget is not reset).',
+  ];
+  if (b.heals.length > HEAL_LINES) lines.push(`… ${b.heals.length - HEAL_LINES} earlier heal(s)`);
+  for (const h of b.heals.slice(-HEAL_LINES)) {
+    const what = h.type === 'redeploy' ? 'recreate' : 'restart';
+    lines.push(`• ${time(h.at)} ${what}: ${h.outcome}${h.error ? ` (${h.error.slice(0, 120)})` : ''}${h.facts?.length ? `; before it: ${h.facts.join('; ').slice(0, 160)}` : ''}`);
+  }
+  return lines;
 }

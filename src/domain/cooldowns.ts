@@ -11,6 +11,8 @@ export interface CooldownEntry {
   count: number;
   /** Finish time of the newest instance counted. */
   last_at: string;
+  /** How the newest one ended: completed, failed, rejected or cancelled (an operator's). */
+  last_outcome?: string;
 }
 export type Cooldowns = Record<string, CooldownEntry>;
 
@@ -104,7 +106,7 @@ export function updateCooldowns(prev: Cooldowns, finished: readonly Action[], wo
   for (const { a, at } of outcomes) {
     const e = next[a.id];
     if (e && at <= e.last_at) continue;
-    next[a.id] = { node: a.node, service: a.service ?? null, type: a.type, count: (e?.count ?? 0) + 1, last_at: at };
+    next[a.id] = { node: a.node, service: a.service ?? null, type: a.type, count: (e?.count ?? 0) + 1, last_at: at, last_outcome: a.state };
   }
   const steadyBefore = now - cfg.steadyS * 1000;
   for (const e of Object.values(next)) {

@@ -14,6 +14,6 @@ export function parseDuration(text: string): number {
     matched = re.lastIndex;
   }
   if (matched !== t.length || total <= 0) throw new Error(`not a duration: ${JSON.stringify(text)} (use e.g. 30m, 2h, 1d, 1h30m)`);
-  if (total > 365 * 86_400_000) throw new Error('a silence lasts at most a year');
+  if (total > 365 * 86_400_000) throw new Error('at most a year (365d)');
   return total;
 }

@@ -1,6 +1,9 @@
 // The supervisor's pure core. Level-triggered: every pass recomputes what should be open from the
 // full desired state, world state and open actions, never from the last event alone.
-import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Chain, type Risk, type UpdatePlan } from './actions.js';
+import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Chain, type HealBudgetSeen, type Risk, type UpdatePlan } from './actions.js';
+import type { z } from 'zod';
+import { budgetOf, healHeld, type HealBudgets } from './heal-budget.js';
+import { DEFAULT_HEAL } from './schemas.js';
 import { dependencyView, learnedEdges, type DependencyEdge, type DependencyView } from './dependencies.js';
 import { parseImageRef } from './image-ref.js';
 import type { DesiredService, DesiredState, World } from './schemas.js';
@@ -25,6 +28,8 @@ export interface ActionDraft {
   update?: UpdatePlan;
   /** A root cause's dependents, healed after it. */
   chain?: Chain;
+  /** The service's restart budget (restarts and redeploys). */
+  budget?: z.infer<typeof HealBudgetSeen>;
 }
 
 export interface Cancel {
@@ -52,6 +57,8 @@ export interface PlanInput {
   own?: Readonly<Record<string, readonly OwnWindow[]>>;
   /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
   desiredSince?: Readonly<Record<string, string>>;
+  /** Heals carried out per `node/service` since their last reset (domain/heal-budget.ts). */
+  heals?: HealBudgets;
   /** Dependencies the engine reported, by node (world: learned edges). */
   learned?: Readonly<Record<string, readonly DependencyEdge[]>>;
 }
@@ -226,7 +233,11 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   const others = open.filter((a) => a.id !== id);
   if (others.some((a) => a.state !== 'pending')) return; // the other action is under way: wait for it
   for (const a of others) ctx.cancel(a, 'superseded');
-  if (ctx.openById.has(id) || flapping || silenced(input.silences, node, s.service, input.now) || ctx.blocked(id)) return;
+  if (ctx.openById.has(id) || flapping || silenced(input.silences, node, s.service, input.now)) return;
+  // The restart budget, not a per-id cooldown: each heal waits its backoff; a rejection holds
+  // like one; past the budget, a person is asked at once (an escalation).
+  const budget = budgetOf(input.heals?.[key], s.heal ?? DEFAULT_HEAL, input.now);
+  if (healHeld(input.cooldowns[id], budget, s.heal ?? DEFAULT_HEAL, input.now)) return;
   out.create.push({
     id,
     instance: ctx.instance,
@@ -239,6 +250,7 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
     containers: s.containers,
     drift_since: w?.since ?? null,
     ...(deps.chainOf.has(s.service) ? { chain: deps.chainOf.get(s.service)! } : {}),
+    ...(budget.used > 0 ? { budget: { used: budget.used, attempts: budget.attempts, escalation: budget.spent, heals: budget.spent ? budget.heals : [] } } : {}),
   });
 }
 

@@ -1,6 +1,7 @@
 // Zod schemas for every on-disk and wire shape. Types are inferred from them so that the
 // validation and the types can never disagree.
 import { z } from 'zod';
+import { parseDuration } from './duration.js';
 
 /** Node and service names become parts of file names and action ids. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -123,6 +124,44 @@ const ContainerName = z.string().regex(CONTAINER_RE, 'is not a valid container n
 export const UpdatePolicy = z.enum(['notify', 'approve', 'auto', 'off'], { message: 'must be one of notify, approve, auto, off' });
 export type UpdatePolicy = z.infer<typeof UpdatePolicy>;
 
+export interface HealPolicy {
+  attempts: number;
+  /** Only heals within this long count (null: every heal since the last reset). */
+  withinMs: number | null;
+  backoffMs: number;
+  maxBackoffMs: number;
+  resetAfterMs: number;
+}
+
+/** Today's cooldown figures: 3 heals, 10 min doubling to 6 h, reset after 30 min healthy. */
+export const DEFAULT_HEAL: HealPolicy = { attempts: 3, withinMs: null, backoffMs: 600_000, maxBackoffMs: 6 * 3_600_000, resetAfterMs: 1_800_000 };
+
+/** A duration as people type it: `10m`, `2h`, `1h30m` (domain/duration.ts). */
+const DurationText = z.string().refine(
+  (t) => {
+    try {
+      parseDuration(t);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a duration such as 90s, 10m, 2h or 1d (at most a year)' },
+);
+
+/**
+ * A service's restart budget (domain/heal-budget.ts): per service, or a node default under
+ * `docker:`; each field left out is the node's, then the built-in default.
+ */
+export const HealSchema = z.strictObject({
+  attempts: z.number({ message: 'must be a whole number from 1 to 100' }).int('must be a whole number from 1 to 100').min(1, 'must be at least 1').max(100, 'must be at most 100').optional(),
+  within: DurationText.optional(),
+  backoff: DurationText.optional(),
+  max_backoff: DurationText.optional(),
+  reset_after: DurationText.optional(),
+});
+type HealText = z.infer<typeof HealSchema>;
+
 export const DesiredServiceSchema = z.strictObject({
   containers: z.array(ContainerName).min(1, 'needs at least one container').optional(),
   monitor: z.boolean().optional(),
@@ -130,6 +169,7 @@ export const DesiredServiceSchema = z.strictObject({
   updates: UpdatePolicy.optional(),
   /** Services of this node it needs: healed first, then it (domain/dependencies.ts). */
   depends_on: z.array(z.string().min(1, 'must be a service name')).optional(),
+  heal: HealSchema.optional(),
 });
 
 /**
@@ -166,6 +206,8 @@ const DockerTarget = z
       .optional(),
     /** The node's default for its services' `updates:`. */
     updates: UpdatePolicy.optional(),
+    /** The node's default for its services' `heal:` budget. */
+    heal: HealSchema.optional(),
     tls: TlsFiles.optional(),
   })
   .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' })
@@ -187,6 +229,8 @@ export interface DesiredService {
   updates: UpdatePolicy;
   /** The services of this node it depends on (services.yaml's `depends_on`). */
   depends_on: string[];
+  /** Its restart budget: its own `heal:` over its node's over the defaults. */
+  heal: HealPolicy;
 }
 export interface DesiredNode {
   node: string;
@@ -220,11 +264,25 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       auto_approve: s.auto_approve === true,
       updates: s.updates ?? file.docker?.updates ?? 'off',
       depends_on: s.depends_on ?? [],
+      heal: healPolicy(file.docker?.heal, s.heal),
     };
   }
   const target = file.docker?.url ? { url: file.docker.url, ...(file.docker.tls ? { tls: tlsPaths(file.docker.tls) } : {}) } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
   const docker = file.docker?.prune_label ? { ...target, prune_label: file.docker.prune_label } : target;
   return { node, docker, services };
+}
+
+function healPolicy(node: HealText | undefined, own: HealText | undefined): HealPolicy {
+  const pick = <K extends keyof HealText>(k: K) => own?.[k] ?? node?.[k];
+  const ms = (t: string | undefined, d: number) => (t === undefined ? d : parseDuration(t));
+  const within = pick('within');
+  return {
+    attempts: pick('attempts') ?? DEFAULT_HEAL.attempts,
+    withinMs: within === undefined ? null : parseDuration(within),
+    backoffMs: ms(pick('backoff'), DEFAULT_HEAL.backoffMs),
+    maxBackoffMs: Math.max(ms(pick('max_backoff'), DEFAULT_HEAL.maxBackoffMs), ms(pick('backoff'), DEFAULT_HEAL.backoffMs)),
+    resetAfterMs: ms(pick('reset_after'), DEFAULT_HEAL.resetAfterMs),
+  };
 }
 
 /** `<node>/<service>` split in two, or undefined for anything else. */

@@ -2,6 +2,7 @@
 import type { Action, ActionState } from './actions.js';
 import type { DesiredState, World } from './schemas.js';
 import { dependencyList, type DependencyShown } from './dependencies.js';
+import { budgetList, type BudgetShown, type HealBudgets } from './heal-budget.js';
 
 export interface BriefAction {
   id: string;
@@ -62,6 +63,8 @@ export interface Summary {
   config_errors: { file: string; line: number; reason: string }[];
   /** What depends on what, and where each edge came from (docs/operator/dependencies.md). */
   dependencies: DependencyShown[];
+  /** Restart budgets of the services that have heals on record (every other one is whole). */
+  heal_budgets: BudgetShown[];
   observer: { events_applied: number; malformed_lines: number; duplicates: number; unknown_events: number };
 }
 
@@ -75,6 +78,8 @@ export interface SummaryInput {
   observer: { applied: number; malformed: number; duplicate: number; unknown: number };
   version: string;
   now: number;
+  /** Heals on record per service (state/heal-budgets.json). */
+  heals?: HealBudgets;
 }
 
 export function brief(a: Action): BriefAction {
@@ -162,6 +167,7 @@ export function summarize(input: SummaryInput): Summary {
     notices: [...input.notices],
     config_errors: input.configErrors.map((p) => ({ file: p.file, line: p.line, reason: p.reason })),
     dependencies: dependencyList(desired, world),
+    heal_budgets: budgetList(desired, input.heals ?? {}, now),
     observer: {
       events_applied: input.observer.applied,
       malformed_lines: input.observer.malformed,

@@ -4,7 +4,8 @@ import type { Action } from '../domain/actions.js';
 import { desiredSince, plan, type Plan } from '../domain/plan.js';
 import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type OwnWindow, type PlanConfig } from '../domain/cooldowns.js';
 import { reviewRemovals } from '../domain/removals.js';
-import type { DesiredState, World } from '../domain/schemas.js';
+import { DEFAULT_HEAL, type DesiredState, type World } from '../domain/schemas.js';
+import { updateHealBudgets, type HealBudgets } from '../domain/heal-budget.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
 import type { DesiredProblem } from '../store/desired.js';
@@ -28,6 +29,8 @@ export interface SupervisorDeps {
   updates?: () => Updates;
   /** Digests skipped or rolled back, not to propose again. */
   skips?: () => Skips;
+  /** What the inspector found before an action (its evidence, in facts), for the heal budget's record. */
+  factsOf?: (a: Action) => Promise<string[] | undefined>;
 }
 
 export interface SupervisorPass {
@@ -79,6 +82,7 @@ export class Supervisor {
     const cooldowns = updateCooldowns(prevCooldowns, finished, world, now, this.deps.planConfig);
     if (JSON.stringify(cooldowns) !== JSON.stringify(prevCooldowns)) await state.saveCooldowns(cooldowns);
 
+    const heals = await this.healBudgets(finished, world, desired, now);
     const silences = await state.activeSilences(now);
     const p = plan({
       desired,
@@ -94,6 +98,7 @@ export class Supervisor {
       ...(this.deps.skips ? { skips: this.deps.skips() } : {}),
       own,
       desiredSince: since,
+      heals,
     });
 
     const cancelled: SupervisorPass['cancelled'] = [];
@@ -137,6 +142,20 @@ export class Supervisor {
     return finished;
   }
 
+  /** The heal budgets, with the heals finished since the last pass (and their evidence) recorded. */
+  private async healBudgets(finished: readonly Action[], world: World, desired: DesiredState, now: number): Promise<HealBudgets> {
+    const prev = await this.deps.state.healBudgets();
+    const facts = new Map<Action, string[] | undefined>();
+    if (this.deps.factsOf) for (const a of finished) if (a.type === 'container_restart' || a.type === 'redeploy') facts.set(a, await this.deps.factsOf(a).catch(() => undefined));
+    const policyOf = (key: string) => {
+      const [node, service] = key.split('/') as [string, string];
+      return desired[node]?.services[service]?.heal ?? DEFAULT_HEAL;
+    };
+    const next = updateHealBudgets(prev, finished, world, policyOf, now, (a) => facts.get(a));
+    if (JSON.stringify(next) !== JSON.stringify(prev)) await this.deps.state.saveHealBudgets(next);
+    return next;
+  }
+
   /** When our own actions acted on each service: the open ones and those finished lately. */
   private ownWindows(open: readonly Action[], finished: readonly Action[], now: number): Record<string, OwnWindow[]> {
     const cfg = this.deps.planConfig ?? DEFAULT_PLAN_CONFIG;
@@ -164,6 +183,8 @@ export class Supervisor {
       if (!svc) continue;
       // A chain is approved by policy only when each of its services would be on its own.
       const chainAuto = (a.chain?.dependents ?? []).every((d) => desired[a.node]?.services[d.service]?.auto_approve === true);
+      // Past its restart budget a service is a person's to decide: never approved by policy.
+      if (a.budget?.escalation) continue;
       const policy = a.type === 'image_update' ? (svc.updates === 'auto' ? 'updates: auto' : undefined) : a.risk === 'low' && svc.auto_approve && chainAuto ? 'auto_approve: true' : undefined;
       if (!policy) continue;
       try {

@@ -81,6 +81,7 @@ export class ActionStore extends ActionReader {
       drift_since: draft.drift_since,
       ...(draft.update ? { update: draft.update } : {}),
       ...(draft.chain ? { chain: draft.chain } : {}),
+      ...(draft.budget ? { budget: draft.budget } : {}),
       history: [{ state: 'pending', at, by }],
     };
     const ok = await this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action));

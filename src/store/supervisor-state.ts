@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Notice } from '../domain/plan-notices.js';
 import type { Silence } from '../domain/silences.js';
 import type { Cooldowns } from '../domain/cooldowns.js';
+import type { HealBudgets } from '../domain/heal-budget.js';
 import type { Accepted } from '../domain/removals.js';
 import { NAME_RE } from '../domain/schemas.js';
 import { ActionType } from '../domain/actions.js';
@@ -24,6 +25,27 @@ const CooldownsFile = z.object({
       type: ActionType,
       count: z.number().int().nonnegative(),
       last_at: z.string(),
+      last_outcome: z.string().optional(),
+    }),
+  ),
+});
+
+const HealBudgetsFile = z.object({
+  version: z.literal(VERSION),
+  services: z.record(
+    z.string(),
+    z.object({
+      heals: z.array(
+        z.object({
+          id: z.string(),
+          instance: z.string(),
+          type: z.string(),
+          at: z.string(),
+          outcome: z.enum(['completed', 'failed']),
+          error: z.string().optional(),
+          facts: z.array(z.string()).optional(),
+        }),
+      ),
     }),
   ),
 });
@@ -63,11 +85,12 @@ export type StoredNotice = z.infer<typeof StoredNoticeSchema>;
 const CLOSED_NOTICE_KEEP_MS = 7 * 86_400_000;
 
 export class SupervisorState {
-  readonly files: { cooldowns: string; silences: string; accepted: string; desiredSince: string; confirmations: string; notices: string };
+  readonly files: { cooldowns: string; healBudgets: string; silences: string; accepted: string; desiredSince: string; confirmations: string; notices: string };
 
   constructor(stateDir: string) {
     this.files = {
       cooldowns: path.join(stateDir, 'cooldowns.json'),
+      healBudgets: path.join(stateDir, 'heal-budgets.json'),
       silences: path.join(stateDir, 'silences.json'),
       accepted: path.join(stateDir, 'desired_accepted.json'),
       desiredSince: path.join(stateDir, 'desired_since.json'),
@@ -101,6 +124,14 @@ export class SupervisorState {
   }
   async saveCooldowns(ids: Cooldowns): Promise<void> {
     await writeJsonAtomic(this.files.cooldowns, { version: VERSION, ids });
+  }
+
+  /** Heals carried out per service since their last reset (domain/heal-budget.ts). */
+  async healBudgets(): Promise<HealBudgets> {
+    return (await this.readVersioned(this.files.healBudgets, HealBudgetsFile))?.services ?? {};
+  }
+  async saveHealBudgets(services: HealBudgets): Promise<void> {
+    await writeJsonAtomic(this.files.healBudgets, { version: VERSION, services });
   }
 
   async silences(): Promise<Silence[]> {

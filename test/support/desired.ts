@@ -1,7 +1,7 @@
 // Desired state for tests, in the short form: node → service → { containers, monitor }.
-import type { DesiredState, UpdatePolicy } from '../../src/domain/schemas.js';
+import { DEFAULT_HEAL, type DesiredState, type HealPolicy, type UpdatePolicy } from '../../src/domain/schemas.js';
 
-export function desiredState(spec: Record<string, Record<string, { containers?: string[]; monitor?: boolean; auto_approve?: boolean; updates?: UpdatePolicy; depends_on?: string[] }>>): DesiredState {
+export function desiredState(spec: Record<string, Record<string, { containers?: string[]; monitor?: boolean; auto_approve?: boolean; updates?: UpdatePolicy; depends_on?: string[]; heal?: Partial<HealPolicy> }>>): DesiredState {
   const out: DesiredState = {};
   for (const [node, services] of Object.entries(spec)) {
     out[node] = {
@@ -10,7 +10,7 @@ export function desiredState(spec: Record<string, Record<string, { containers?: 
       services: Object.fromEntries(
         Object.entries(services).map(([service, s]) => [
           service,
-          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: s.auto_approve === true, updates: s.updates ?? 'off', depends_on: s.depends_on ?? [] },
+          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: s.auto_approve === true, updates: s.updates ?? 'off', depends_on: s.depends_on ?? [], heal: { ...DEFAULT_HEAL, ...s.heal } },
         ]),
       ),
     };
