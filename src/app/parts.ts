@@ -24,6 +24,9 @@ import { RegistryClient, registryAuth, type RegistryAuth } from '../docker/regis
 import { UpdateChecker } from '../loops/updates.js';
 import type { DesiredState } from '../domain/schemas.js';
 
+/** How long an action waits for its evidence before its operation starts. */
+const EVIDENCE_FIRST_MS = 5000;
+
 export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
@@ -65,8 +68,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     onActionCreated: (a) => inspector.collect(a),
     updates: () => updates.updates(),
     skips: () => updates.skips(),
-    factsOf: async (a) => {
-      const e = await evidence.get(a.id, a.instance);
+    factsOf: async (id, instance) => {
+      const e = await evidence.get(id, instance);
       return e ? evidenceFacts(e) : undefined;
     },
   });
@@ -90,6 +93,11 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
       bus.emit('updatesChanged');
     },
     onImageUpdated: (a) => void checker.check(`${a.node}/${a.service}`).catch((err) => log.warn({ err, id: a.id }, 'checking the updated service again failed')),
+    // At most a few seconds: an engine that does not answer the inspector must not hold the repair.
+    evidenceFirst: async (a) => {
+      const done = new AbortController();
+      await Promise.race([inspector.collected(a), clock.sleep(EVIDENCE_FIRST_MS, done.signal)]).finally(() => done.abort());
+    },
     clock,
   });
   await executor.init();

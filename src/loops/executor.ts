@@ -46,6 +46,8 @@ export interface ExecutorDeps {
   onRolledBack?: (a: Action, digests: readonly string[]) => Promise<void> | void;
   /** An image update completed: its service is checked again. */
   onImageUpdated?: (a: Action) => void;
+  /** Awaited before an action's operation: its evidence is collected first (bounded by the caller). */
+  evidenceFirst?: (a: Action) => Promise<void>;
 }
 
 /** How often a stop that waits for an action says so. */
@@ -242,6 +244,10 @@ export class Executor {
 
   private async execute(approved: Action): Promise<void> {
     const { actions, now } = this.deps;
+    if (this.stopping) return;
+    // What the inspector reads must be the failure, not our repair (an action approved by policy
+    // is here a moment after it was proposed).
+    await this.deps.evidenceFirst?.(approved).catch(() => {});
     if (this.stopping) return;
     let a: Action;
     // A claim under way is waited for at stop: once it lands the action is under way (or not).

@@ -38,6 +38,8 @@ export interface InspectorDeps {
 export class Inspector {
   private readonly clock: Clock;
   private readonly underWay = new Set<Promise<void>>();
+  /** The collection under way for each action (`id@instance`). */
+  private readonly byAction = new Map<string, Promise<void>>();
   /** No new collection once stopping; nothing written once stopped. */
   private stopping = false;
   private stopped = false;
@@ -52,11 +54,24 @@ export class Inspector {
   /** Collects and stores the evidence of a new action in the background. */
   collect(a: Action): void {
     if (this.stopping) return;
+    const key = `${a.id}@${a.instance}`;
     const run = this.evidenceFor(a)
       .then((e) => this.store(e))
       .catch((err: unknown) => this.deps.log.error({ err, id: a.id }, `could not store the evidence of ${a.id}`))
-      .finally(() => this.underWay.delete(run));
+      .finally(() => {
+        this.underWay.delete(run);
+        this.byAction.delete(key);
+      });
     this.underWay.add(run);
+    this.byAction.set(key, run);
+  }
+
+  /**
+   * Resolves once the evidence of `a` is stored (or its collection failed), at once when none is
+   * under way: the executor waits for it, so that evidence shows the failure, not our own repair.
+   */
+  collected(a: Pick<Action, 'id' | 'instance'>): Promise<void> {
+    return this.byAction.get(`${a.id}@${a.instance}`) ?? Promise.resolve();
   }
 
   /** Writes evidence beside its action (not once stopped). */

@@ -30,7 +30,7 @@ export interface SupervisorDeps {
   /** Digests skipped or rolled back, not to propose again. */
   skips?: () => Skips;
   /** What the inspector found before an action (its evidence, in facts), for the heal budget's record. */
-  factsOf?: (a: Action) => Promise<string[] | undefined>;
+  factsOf?: (id: string, instance: string) => Promise<string[] | undefined>;
 }
 
 export interface SupervisorPass {
@@ -142,16 +142,27 @@ export class Supervisor {
     return finished;
   }
 
-  /** The heal budgets, with the heals finished since the last pass (and their evidence) recorded. */
+  /**
+   * The heal budgets, with the heals finished since the last pass recorded, and what the
+   * inspector found before each (its evidence may be stored a moment after the heal is: a heal
+   * without it is looked up again at the next passes, for as long as it counts).
+   */
   private async healBudgets(finished: readonly Action[], world: World, desired: DesiredState, now: number): Promise<HealBudgets> {
     const prev = await this.deps.state.healBudgets();
-    const facts = new Map<Action, string[] | undefined>();
-    if (this.deps.factsOf) for (const a of finished) if (a.type === 'container_restart' || a.type === 'redeploy') facts.set(a, await this.deps.factsOf(a).catch(() => undefined));
     const policyOf = (key: string) => {
       const [node, service] = key.split('/') as [string, string];
       return desired[node]?.services[service]?.heal ?? DEFAULT_HEAL;
     };
-    const next = updateHealBudgets(prev, finished, world, policyOf, now, (a) => facts.get(a));
+    const next = updateHealBudgets(prev, finished, world, policyOf, now);
+    if (this.deps.factsOf) {
+      for (const rec of Object.values(next)) {
+        for (const h of rec.heals) {
+          if (h.facts) continue;
+          const facts = await this.deps.factsOf(h.id, h.instance).catch(() => undefined);
+          if (facts?.length) h.facts = facts.slice(0, 4);
+        }
+      }
+    }
     if (JSON.stringify(next) !== JSON.stringify(prev)) await this.deps.state.saveHealBudgets(next);
     return next;
   }
