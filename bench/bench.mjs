@@ -261,6 +261,106 @@ async function benchEventToPending() {
 }
 
 /** The test suite's local Bot API server, transpiled on the fly (typescript is a dev dependency). */
+// Root cause first: an event for a root with 20 dependents → its one pending action (naming all
+// 20), beside the same fleet without dependencies (what the rule itself costs); and a whole chain
+// (root + 5 dependents in its network namespace) on the real engine.
+async function benchChains() {
+  const ROOTS = quick ? 20 : 100;
+  return {
+    event_to_pending_root_with_20_dependents_ms: await rootToPending(ROOTS, true),
+    same_fleet_without_dependencies_ms: await rootToPending(ROOTS, false),
+    services: ROOTS * 21,
+    docker_chain_root_and_5_dependents: await benchDockerChain(),
+  };
+}
+
+async function rootToPending(ROOTS, withDeps) {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-chain-'));
+  const hosts = path.join(root, 'hosts');
+  const DEPS = 20;
+  const lines = ['services:'];
+  for (let i = 0; i < ROOTS; i++) {
+    lines.push(`  r${i}: {}`);
+    for (let j = 0; j < DEPS; j++) lines.push(`  r${i}d${j}:`, withDeps ? `    depends_on: [r${i}]` : '    monitor: true');
+  }
+  await mkdir(path.join(hosts, 'ch'), { recursive: true });
+  await writeFile(path.join(hosts, 'ch', 'services.yaml'), `${lines.join('\n')}\n`);
+  const home = path.join(root, 'homelab');
+  const running = await startControlPlane(loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent' }), createLogger('silent'));
+  try {
+    const file = path.join(home, 'events', new Date().toISOString().slice(0, 10), 'ch.jsonl');
+    await mkdir(path.dirname(file), { recursive: true });
+    const healthy = [{ ts: new Date().toISOString(), node: 'ch', type: 'node_heartbeat' }];
+    for (let i = 0; i < ROOTS; i++) for (const s of [`r${i}`, ...Array.from({ length: DEPS }, (_, j) => `r${i}d${j}`)]) healthy.push({ ts: new Date().toISOString(), node: 'ch', type: 'service_healthy', service: s });
+    await appendFile(file, healthy.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    await waitUntil(() => Object.keys(running.observer.current().services).length === ROOTS * (DEPS + 1));
+    const lat = [];
+    for (let i = 0; i < ROOTS; i++) {
+      const pending = path.join(home, 'actions', 'pending', `container-restart-ch-r${i}.json`);
+      const t = performance.now();
+      await appendFile(file, `${JSON.stringify({ ts: new Date().toISOString(), node: 'ch', type: 'containers_not_running', service: `r${i}` })}\n`);
+      await waitUntil(() => existsSync(pending));
+      lat.push(performance.now() - t);
+      const named = JSON.parse(await readFile(pending, 'utf8')).chain?.dependents?.length ?? 0;
+      if (named !== (withDeps ? DEPS : 0)) throw new Error(`r${i}: the action names ${named} dependents`);
+    }
+    return dist3(lat);
+  } finally {
+    await running.stop();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+async function benchDockerChain() {
+  const Docker = (await import('dockerode')).default;
+  const { ActionStore } = await import(path.join(dist, 'store', 'actions.js'));
+  const { Executor } = await import(path.join(dist, 'loops', 'executor.js'));
+  const docker = new Docker({ socketPath: '/var/run/docker.sock' });
+  try {
+    await docker.ping();
+    await docker.getImage('homelab-test/busybox:1').inspect();
+  } catch {
+    return { skipped: 'no Docker Engine with the homelab-test/busybox:1 image here (bash scripts/test-image.sh)' };
+  }
+  const tag = `hcp-bench-${process.pid}`;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-dchain-'));
+  const labels = { 'homelab-control-plane.bench': tag };
+  const TRIALS = quick ? 3 : 10;
+  const ms = [];
+  try {
+    const vpn = await docker.createContainer({ Image: 'homelab-test/busybox:1', name: `${tag}-vpn`, Cmd: ['sh', '-c', 'mkdir -p /w && echo ok > /w/index.html && exec httpd -f -p 18098 -h /w'], Labels: labels, HostConfig: { Init: true } });
+    await vpn.start();
+    const deps = [];
+    for (let j = 0; j < 5; j++) {
+      const c = await docker.createContainer({ Image: 'homelab-test/busybox:1', name: `${tag}-d${j}`, Cmd: ['sleep', '3600'], Labels: labels, HostConfig: { Init: true, NetworkMode: `container:${tag}-vpn` } });
+      await c.start();
+      deps.push(`${tag}-d${j}`);
+    }
+    const svc = (s, c, depends_on = []) => ({ node: 'dk', service: s, containers: [c], monitor: true, auto_approve: false, updates: 'off', depends_on });
+    const desired = { dk: { node: 'dk', docker: { socket: '/var/run/docker.sock' }, services: Object.fromEntries([['vpn', svc('vpn', `${tag}-vpn`)], ...deps.map((d, j) => [`d${j}`, svc(`d${j}`, d, ['vpn'])])]) } };
+    const store = new ActionStore(path.join(root, 'actions'));
+    await store.ensureDirs();
+    const ex = new Executor({ actions: store, desired: () => desired, world: () => ({ services: {}, nodes: {} }), log: createLogger('silent'), now: Date.now, actionTimeoutS: 120, verifyAfterS: 60 });
+    for (let i = 0; i < TRIALS; i++) {
+      await vpn.kill().catch(() => {});
+      const instance = `20260527T1400${String(i).padStart(2, '0')}Z`;
+      await store.create({ id: 'container-restart-dk-vpn', instance, type: 'container_restart', risk: 'low', node: 'dk', service: 'vpn', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [`${tag}-vpn`], drift_since: null, chain: { dependents: deps.map((d, j) => ({ service: `d${j}`, containers: [d], needs: [] })) } });
+      await store.transition({ id: 'container-restart-dk-vpn', from: 'pending', to: 'approved', by: 'bench' });
+      const t = performance.now();
+      await ex.pass();
+      await ex.idle();
+      ms.push(performance.now() - t);
+      const done = (await store.list('completed')).find((a) => a.instance === instance);
+      if (!done) throw new Error(`chain trial ${i} did not complete: ${JSON.stringify((await store.list('failed')).map((a) => a.error))}`);
+    }
+    return { whole_chain_ms: dist3(ms), trials: TRIALS, note: 'kill the root, then one approved action: restart it (running for 1 s), then its 5 dependents one by one' };
+  } finally {
+    const list = await docker.listContainers({ all: true, filters: { label: [`homelab-control-plane.bench=${tag}`] } });
+    for (const c of list) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 async function fakeBotApi() {
   const ts = (await import('typescript')).default;
   const src = await readFile(path.join(here, '..', 'test', 'support', 'bot-api.ts'), 'utf8');
@@ -678,10 +778,10 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, node_flags: process.execArgv.join(' ') },
   quick,
 };
-// --only a,b runs a part of it: replay, supervisor, redact, live, serve, telegram, sustained, docker.
+// --only a,b runs a part of it: replay, supervisor, redact, live, chains, serve, telegram, sustained, docker.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
-const sections = { replay: benchReplay, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
+const sections = { replay: benchReplay, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
 report.section_seconds = {};
 for (const [name, run] of Object.entries(sections)) {
   if (!want(name)) continue;

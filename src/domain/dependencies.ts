@@ -167,22 +167,56 @@ export function rootCauses(edges: readonly DependencyEdge[], unhealthy: Readonly
 
 /**
  * Every service that depends on `root`, directly or through others, each after what it depends
- * on among them (ties by name): the order a chain heals them in.
+ * on among them (ties by name): the order a chain heals them in. `graph` is built once per node
+ * (graphOf), so each root costs its own dependents, not the node's edges.
  */
-export function dependentsInOrder(edges: readonly DependencyEdge[], root: string): string[] {
+export function dependentsInOrder(graph: Graph, root: string): string[] {
   const set = new Set<string>();
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const e of edges) if ((e.on === root || set.has(e.on)) && !set.has(e.service)) set.add(e.service), (grew = true);
+  const todo = [...(graph.dependents.get(root) ?? [])];
+  while (todo.length) {
+    const n = todo.pop()!;
+    if (set.has(n) || n === root) continue;
+    set.add(n);
+    todo.push(...(graph.dependents.get(n) ?? []));
   }
+  // Kahn's order within the set: a service goes once everything it depends on in the set has.
+  const waiting = new Map<string, number>();
+  for (const n of set) waiting.set(n, (graph.dependencies.get(n) ?? []).filter((d) => set.has(d)).length);
   const out: string[] = [];
-  const rest = [...set].sort();
-  while (rest.length) {
-    const i = rest.findIndex((s) => edges.every((e) => e.service !== s || !set.has(e.on) || out.includes(e.on)));
-    out.push(...rest.splice(i === -1 ? 0 : i, 1));
+  const ready = [...set].filter((n) => waiting.get(n) === 0).sort();
+  while (ready.length) {
+    const n = ready.shift()!;
+    out.push(n);
+    const freed: string[] = [];
+    for (const m of graph.dependents.get(n) ?? []) {
+      if (!set.has(m)) continue;
+      const left = waiting.get(m)! - 1;
+      waiting.set(m, left);
+      if (left === 0) freed.push(m);
+    }
+    if (freed.length) {
+      ready.push(...freed);
+      ready.sort();
+    }
   }
   return out;
+}
+
+/** A node's edges both ways, built once per pass. */
+export interface Graph {
+  /** service → what it depends on */
+  dependencies: Map<string, string[]>;
+  /** service → what depends on it */
+  dependents: Map<string, string[]>;
+}
+
+export function graphOf(edges: readonly DependencyEdge[]): Graph {
+  const g: Graph = { dependencies: new Map(), dependents: new Map() };
+  for (const e of edges) {
+    g.dependencies.set(e.service, [...(g.dependencies.get(e.service) ?? []), e.on]);
+    g.dependents.set(e.on, [...(g.dependents.get(e.on) ?? []), e.service]);
+  }
+  return g;
 }
 
 /** What the dependencies of one node's services mean for this pass (docs/design/supervisor.md, "Root cause first"). */
@@ -214,17 +248,18 @@ export function dependencyView(input: {
     if (w ? w.status === 'unhealthy' : !blind && !inGrace(s)) unhealthy.add(s.service);
   }
   for (const [s, roots] of rootCauses(edges, unhealthy)) if (roots.length > 0) view.coveredBy.set(s, roots[0]!);
+  const graph = graphOf(edges);
   // Every dependent of a root, whatever its health now: the chain is the graph's, so it does not
   // change (nor its message) as they fail one after the other.
   for (const r of unhealthy) {
     if (view.coveredBy.has(r)) continue;
-    const dependents = dependentsInOrder(edges, r);
+    const dependents = dependentsInOrder(graph, r);
     if (dependents.length === 0) continue;
     view.chainOf.set(r, {
       dependents: dependents.map((d) => ({
         service: d,
         containers: dn.services[d]?.containers ?? [d],
-        needs: edges.filter((e) => e.service === d && e.on !== r && !dependents.includes(e.on)).map((e) => e.on).sort(),
+        needs: (graph.dependencies.get(d) ?? []).filter((on) => on !== r && !dependents.includes(on)).sort(),
       })),
     });
   }
