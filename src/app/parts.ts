@@ -11,7 +11,7 @@ import { Executor } from '../loops/executor.js';
 import { EngineClients, engineOptionsOf } from '../docker/engine.js';
 import { remoteTargetWarnings } from '../docker/target-warnings.js';
 import { Inspector } from '../loops/inspector.js';
-import { EvidenceStore, evidenceFacts } from '../store/evidence.js';
+import { EvidenceStore } from '../store/evidence.js';
 import type { StatusSources } from '../status.js';
 import { Metrics } from '../api/metrics.js';
 import { ActionStore } from '../store/actions.js';
@@ -23,9 +23,6 @@ import { UpdatesStore } from '../store/updates.js';
 import { RegistryClient, registryAuth, type RegistryAuth } from '../docker/registry.js';
 import { UpdateChecker } from '../loops/updates.js';
 import type { DesiredState } from '../domain/schemas.js';
-
-/** How long an action waits for its evidence before its operation starts. */
-const EVIDENCE_FIRST_MS = 5000;
 
 export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
@@ -68,10 +65,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     onActionCreated: (a) => inspector.collect(a),
     updates: () => updates.updates(),
     skips: () => updates.skips(),
-    factsOf: async (id, instance) => {
-      const e = await evidence.get(id, instance);
-      return e ? evidenceFacts(e) : undefined;
-    },
+    factsOf: (id, instance) => evidence.facts(id, instance),
   });
   const exposition = new Metrics();
   const executor = new Executor({
@@ -93,11 +87,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
       bus.emit('updatesChanged');
     },
     onImageUpdated: (a) => void checker.check(`${a.node}/${a.service}`).catch((err) => log.warn({ err, id: a.id }, 'checking the updated service again failed')),
-    // At most a few seconds: an engine that does not answer the inspector must not hold the repair.
-    evidenceFirst: async (a) => {
-      const done = new AbortController();
-      await Promise.race([inspector.collected(a), clock.sleep(EVIDENCE_FIRST_MS, done.signal)]).finally(() => done.abort());
-    },
+    evidenceFirst: (a) => inspector.collected(a),
     clock,
   });
   await executor.init();

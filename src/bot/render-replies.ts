@@ -26,6 +26,12 @@ export function renderStatus(s: Summary, now: number): string {
   lines.push('', `Actions: ${c.pending} pending, ${c.approved} approved, ${c.running} running · ${c.completed} completed, ${c.failed} failed, ${c.rejected} rejected, ${c.cancelled} cancelled`);
   if (s.notices.length) lines.push(`Notices: ${s.notices.map((n) => esc(n.key)).join(', ')}`);
   if (s.config_errors.length) lines.push(`⚠️ ${s.config_errors.length} problem(s) in hosts/: run /status after fixing, or control-plane check`);
+  if (s.dependencies.length) {
+    const learned = s.dependencies.filter((d) => d.source === 'engine').length;
+    lines.push(`🔗 ${s.dependencies.length} dependenc${s.dependencies.length === 1 ? 'y' : 'ies'} (${s.dependencies.length - learned} in services.yaml, ${learned} from the engine): ${s.dependencies.slice(0, 6).map((d) => `${esc(d.service)} → ${esc(d.on ?? d.container ?? '?')}`).join(', ')}${s.dependencies.length > 6 ? ', …' : ''}`);
+  }
+  const spent = s.heal_budgets.filter((b) => b.spent);
+  if (spent.length) lines.push(`🚨 restart budget spent: ${spent.map((b) => esc(`${b.node}/${b.service}`)).join(', ')}`);
   return lines.join('\n');
 }
 

@@ -255,8 +255,9 @@ export async function recreateContainer(ctx: OpContext, name: string, opts: { pu
     // Put the old one back exactly as it was.
     if (fresh) await fresh.remove({ force: true, v: false }).catch(() => {});
     await old.rename({ name });
-    if (wasRunning) await old.start().catch(() => {});
-    throw new OperationError(`new ${name} did not start (${reason.trim()}); the old container was put back${wasRunning ? ' and started' : ''}`);
+    // Said only when the engine says so: an old container in a namespace that is gone cannot start.
+    const restarted = wasRunning ? await old.start().then(() => 'and started', (e: { json?: { message?: string }; message?: string }) => `but it did not start (${(e.json?.message ?? e.message ?? String(e)).trim()})`) : '';
+    throw new OperationError(`new ${name} did not start (${reason.trim()}); the old container was put back${restarted ? ` ${restarted}` : ''}`);
   }
 }
 

@@ -68,10 +68,14 @@ export class Inspector {
 
   /**
    * Resolves once the evidence of `a` is stored (or its collection failed), at once when none is
-   * under way: the executor waits for it, so that evidence shows the failure, not our own repair.
+   * under way, and after `withinMs` at most (an engine that does not answer the inspector must not
+   * hold a repair): the executor waits for it, so that evidence shows the failure, not our repair.
    */
-  collected(a: Pick<Action, 'id' | 'instance'>): Promise<void> {
-    return this.byAction.get(`${a.id}@${a.instance}`) ?? Promise.resolve();
+  async collected(a: Pick<Action, 'id' | 'instance'>, withinMs = 5000): Promise<void> {
+    const run = this.byAction.get(`${a.id}@${a.instance}`);
+    if (!run) return;
+    const done = new AbortController();
+    await Promise.race([run, this.clock.sleep(withinMs, done.signal)]).finally(() => done.abort());
   }
 
   /** Writes evidence beside its action (not once stopped). */
@@ -94,7 +98,7 @@ export class Inspector {
   }
 
   /** Reads the evidence now (also for a fresh look when an admin opens old logs, or /logs). */
-  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'> & { type?: Action['type'] }, tailLines = this.deps.tailLines): Promise<Evidence> {
+  async evidenceFor(a: Pick<Action, 'id' | 'instance' | 'node' | 'service'> & { type?: Action['type']; chain?: Action['chain'] }, tailLines = this.deps.tailLines): Promise<Evidence> {
     const base = { version: 1 as const, id: a.id, instance: a.instance, node: a.node, service: a.service ?? null };
     const dn = this.deps.desired()[a.node];
     if (a.type === 'disk_cleanup') return this.diskEvidence(base, dn);
@@ -102,7 +106,9 @@ export class Inspector {
     if (!dn || !service) return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers: [], error: `${a.node}/${a.service ?? ''} is not in services.yaml: nothing was read` };
     try {
       const docker = this.clients.get(dn.docker);
-      const reads = Promise.all(service.containers.map((c) => inspectContainer(docker, c, tailLines)));
+      // A root's evidence shows its dependents too: what they look like while it is down.
+      const names = [...new Set([...service.containers, ...(a.chain?.dependents ?? []).flatMap((d) => d.containers)])];
+      const reads = Promise.all(names.map((c) => inspectContainer(docker, c, tailLines)));
       const containers = await this.withDeadline(reads, a.node);
       return { ...base, collected_at: new Date(this.clock.now()).toISOString(), containers };
     } catch (err) {

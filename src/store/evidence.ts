@@ -62,6 +62,12 @@ export class EvidenceStore {
     return this.cache.get(key) ?? undefined;
   }
 
+  /** What the evidence of one action instance says, in facts (evidenceFacts), or undefined when there is none. */
+  async facts(id: string, instance: string): Promise<string[] | undefined> {
+    const e = await this.get(id, instance);
+    return e ? evidenceFacts(e) : undefined;
+  }
+
   private file(id: string, instance: string): string | undefined {
     const name = `${id}@${instance}`;
     return NAME_RE.test(id) && NAME_RE.test(instance) ? path.join(this.dir, `${name}.json`) : undefined;

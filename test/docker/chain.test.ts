@@ -119,6 +119,21 @@ describe.skipIf(!run)('a chain on a real engine: the vpn, then what shares its n
     expect((done.result as { chain: { outcome: string }[] }).chain.map((c) => c.outcome)).toEqual(['recreated', 'recreated']);
   });
 
+  it('a failed step stops the chain; the action says what was done and what was not', async () => {
+    const { vpn, a1 } = await startFleet('name');
+    await vpn.kill();
+    const id = `container-restart-${NODE}-vpn`;
+    const chain = { dependents: [{ service: 'a1', containers: [name('a1')], needs: [] }, { service: 'gone', containers: [name('gone')], needs: [] }, { service: 'a2', containers: [name('a2')], needs: [] }] };
+    await store.create({ id, instance: '20260527T140000Z', type: 'container_restart', risk: 'low', node: NODE, service: 'vpn', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [name('vpn')], drift_since: null, chain });
+    await store.transition({ id, from: 'pending', to: 'approved', by: 'test' });
+    await runOnce();
+    const done = await finished(id);
+    expect(done.state).toBe('failed');
+    expect(done.error).toBe(`vpn came back, but gone did not: container ${name('gone')} not found. Done: vpn, a1 restarted. Not done: gone, a2`);
+    expect((await vpn.inspect()).State.Running).toBe(true);
+    expect(await health(a1)).toBe('healthy');
+  });
+
   it('the whole loop: kill the vpn → one pending action and one message naming both dependents (one declared, one learned); approve → all three healthy, verified', async () => {
     const token = '987654321:AAE2eTestTokenForTheChainTest_abcdef';
     const api = await new FakeBotApi(token).start();

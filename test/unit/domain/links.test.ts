@@ -54,4 +54,23 @@ describe('links the agent reads off the engine', () => {
     applyEvent(m, ev('2026-05-27T14:02:00Z', []), 'nas');
     expect(m.nodes.nas!.links).toEqual({});
   });
+
+  it('a link to a container services.yaml does not name is shown (with where it came from), never acted on', async () => {
+    const { dependencyList, dependencyLine } = await import('../../../src/domain/dependencies.js');
+    const { plan } = await import('../../../src/domain/plan.js');
+    const desired = desiredState({ nas: { a2: {}, vpn: {} } });
+    const at = '2026-05-27T14:00:00.000Z';
+    const svc = (service: string, status: 'healthy' | 'unhealthy') => ({ node: 'nas', service, status, reason: status === 'unhealthy' ? 'healthcheck_failed' : null, since: at, last_event_at: at, last_healthy_at: null, last_incident: null, changes: [] });
+    const world = {
+      services: { 'nas/a2': svc('a2', 'unhealthy'), 'nas/vpn': svc('vpn', 'unhealthy') },
+      nodes: { nas: { node: 'nas', last_seen: at, last_event_type: 'node_heartbeat', disk_pressure: 'normal' as const, disk_used_pct: 1, disk_updated_at: at, events_applied: 1, events_unknown: 0, agent: 'alive' as const, links: { a2: { at, on: [{ on: null, container: 'stranger', how: 'network' as const }] } } } },
+    };
+    const shown = dependencyList(desired, world);
+    expect(shown.map(dependencyLine)).toEqual(['nas: a2 → stranger (engine: network, container stranger is not in services.yaml: shown, not acted on)']);
+    const p = plan({ desired, world, open: [], cooldowns: {}, silences: [], held: {}, desiredProblems: [], now: Date.parse(at) + 60_000 });
+    expect(p.create.map((d) => [d.service, d.chain ?? null])).toEqual([
+      ['a2', null],
+      ['vpn', null],
+    ]);
+  });
 });
