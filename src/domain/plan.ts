@@ -219,7 +219,8 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   // Restarts, recreates, updates and rollbacks of our own make status changes too: they are the
   // action's outcome, never a sign of flapping.
   const changes = w ? changesNotOurs(w.changes, input.own?.[key]) : [];
-  const flapping = w !== undefined && isFlapping(changes, input.now, cfg);
+  // Docker's own restarts (its restart policy at work) count towards nothing of ours: not flapping.
+  const flapping = w !== undefined && w.reason !== 'container_restarting' && isFlapping(changes, input.now, cfg);
   if (w && flapping) {
     out.notices.push({
       key: `flapping-${node}-${s.service}`,

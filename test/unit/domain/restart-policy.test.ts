@@ -45,4 +45,17 @@ describe("Docker's restart policy first", () => {
     } as Evidence;
     expect(evidenceFacts(e)).toEqual(["exit 1 · Docker's restart policy has restarted it 7 times and keeps trying, each wait twice the last with no cap (moby #41856)"]);
   });
+
+  it("Docker's own restarts do not make the service flapping: after its minute, it is proposed", () => {
+    const i = input('container_restarting', 90);
+    const changes = Array.from({ length: 12 }, (_, k) => iso(-600 + k * 30));
+    i.world.services['nas/app'] = { ...i.world.services['nas/app']!, changes };
+    const p = plan(i);
+    expect(p.notices.filter((n) => n.kind === 'flapping')).toEqual([]);
+    expect(p.create.map((d) => d.id)).toEqual(['redeploy-nas-app']);
+    // The same changes for another reason are flapping, as before.
+    const other = input('healthcheck_failed', 90);
+    other.world.services['nas/app'] = { ...other.world.services['nas/app']!, changes };
+    expect(plan(other).notices.map((n) => n.kind)).toEqual(['flapping']);
+  });
 });
