@@ -33,6 +33,11 @@ export const BURST_WINDOW_MS = 30_000;
 export const EVIDENCE_WAIT_MS = 300;
 
 export const actionKey = (a: { id: string; instance: string }) => `action:${a.id}@${a.instance}`;
+/** Notices that only inform: sent without a sound (disable_notification). */
+const QUIET = new Set(['maintenance', 'maintenance_ended', 'image_update_available', 'agents_running']);
+/** Notices written closed, to be sent once. */
+const NEWS_ONCE = new Set(['maintenance_ended']);
+
 const noticeKey = (n: StoredNotice) => `notice:${n.key}@${n.opened_at}`;
 
 /** `action:<id>@<instance>` → its parts, or undefined for any other key. */
@@ -177,10 +182,12 @@ export class Notifier {
     for (const n of await this.deps.supervisorState.notices()) {
       const key = noticeKey(n);
       const rec = outbox.get(key);
-      if (!rec && n.state === 'closed') continue;
+      // A notice closed before it was sent is not news any more, but for one that is news once
+      // and over at once (a maintenance that ended).
+      if (!rec && n.state === 'closed' && !NEWS_ONCE.has(n.kind)) continue;
       if (rec?.meta.final === true) continue;
       const r = renderNotice(n, this.data(key));
-      await outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'notice', notice: n.key, node: n.node, final: n.state === 'closed' } });
+      await outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'notice', notice: n.key, node: n.node, final: n.state === 'closed' }, ...(QUIET.has(n.kind) ? { quiet: true } : {}) });
     }
   }
 

@@ -19,7 +19,8 @@ export interface QueueOptions {
   changed: () => void;
 }
 
-export type Content = { chatId: string; threadId?: number; text: string; buttons: Buttons; meta: Meta; urgent?: boolean };
+/** `quiet`: it only informs, and is sent without a sound (disable_notification). */
+export type Content = { chatId: string; threadId?: number; text: string; buttons: Buttons; meta: Meta; urgent?: boolean; quiet?: boolean };
 
 export class OutboxQueue {
   private records = new Map<string, OutRecord>();
@@ -115,6 +116,7 @@ export class OutboxQueue {
           last_error: null,
           ref: refFor(key),
           meta,
+          ...(content.quiet ? { quiet: true } : {}),
         };
     await this.save(rec);
     if (content.urgent && contentChanged) this.urgent.add(key);

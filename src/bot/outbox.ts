@@ -19,8 +19,8 @@ import { classifySendFailure } from './send-failure.js';
 
 /** What the sender needs from the Bot API. */
 export interface TelegramTransport {
-  /** `plain`: send the text as it is, without parse_mode. */
-  sendMessage(chatId: string, text: string, buttons: Buttons, threadId?: number, plain?: boolean): Promise<{ message_id: number }>;
+  /** `plain`: send the text as it is, without parse_mode; `quiet`: without a sound (disable_notification). */
+  sendMessage(chatId: string, text: string, buttons: Buttons, threadId?: number, plain?: boolean, quiet?: boolean): Promise<{ message_id: number }>;
   editMessageText(chatId: string, messageId: number, text: string, buttons: Buttons, plain?: boolean): Promise<void>;
 }
 
@@ -246,7 +246,7 @@ export class Outbox {
       if (messageId === null) {
         // The intent is on disk before the call, the message id as soon as it returns.
         await Promise.all([this.queue.save({ ...(this.queue.get(r.key) ?? r), in_flight_since: new Date(this.now()).toISOString() }), ready]);
-        messageId = (await transport.sendMessage(r.chat_id, text, r.buttons, r.thread_id ?? undefined, plain)).message_id;
+        messageId = (await transport.sendMessage(r.chat_id, text, r.buttons, r.thread_id ?? undefined, plain, r.quiet === true)).message_id;
         this.stats.sent++;
       } else {
         await ready;

@@ -260,9 +260,12 @@ export function renderNotice(n: { kind: string; node: string; message: string; s
     bulk_removal_held: '✋ Bulk removal held',
     flapping: '🔁 Service flapping',
     image_update_available: '🆕 Newer image',
+    maintenance: '🛠 Maintenance',
+    maintenance_ended: '🛠 Maintenance over',
   };
   const lines = [`${title[n.kind] ?? esc(n.kind)}: <b>${esc(n.node)}</b>`, esc(n.message)];
-  if (n.state === 'closed') lines.push('', `✅ Resolved at ${hhmm(n.closed_at)}`);
+  if (n.state === 'closed' && n.kind === 'maintenance') lines.push('', `✅ Ended at ${hhmm(n.closed_at)}`);
+  else if (n.state === 'closed' && n.kind !== 'maintenance_ended') lines.push('', `✅ Resolved at ${hhmm(n.closed_at)}`);
   const buttons: Buttons = n.kind === 'bulk_removal_held' && n.state === 'open' ? [[{ text: '✅ Confirm removal', data: refData('confirmRemoval') }]] : [];
   return { text: lines.join('\n'), buttons };
 }

@@ -37,8 +37,8 @@ export function grammyTransport(api: Api, log: Logger): TelegramTransport {
     };
   };
   return {
-    async sendMessage(chatId, text, buttons, threadId, plain) {
-      const m = await api.sendMessage(chatId, text, { ...(threadId !== undefined ? { message_thread_id: threadId } : {}), ...common(buttons, plain) });
+    async sendMessage(chatId, text, buttons, threadId, plain, quiet) {
+      const m = await api.sendMessage(chatId, text, { ...(threadId !== undefined ? { message_thread_id: threadId } : {}), ...(quiet ? { disable_notification: true } : {}), ...common(buttons, plain) });
       return { message_id: m.message_id };
     },
     async editMessageText(chatId, messageId, text, buttons, plain) {

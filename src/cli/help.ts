@@ -12,6 +12,7 @@ Commands:
   agent      the node agent: watch this node's Docker Engine and disks, write events
   mirror     copy another control plane's world state every few seconds
   silence    silence proposals for a node or a service for a while
+  maintenance  start, stop or list maintenance of a node or a service (quiet, nothing proposed)
   logs       the last log lines of a service's containers (read-only)
   updates    check for newer images now; list what the last checks found; skip a version
   hosts      trust a node's SSH host key (pinned in SSH_KNOWN_HOSTS)
@@ -119,6 +120,19 @@ While a silence lasts no action is proposed for that node or service; world stat
 recorded. Durations: 30m, 2h, 1d, 1h30m. The node and service must be in hosts/ (HOSTS_DIR);
 adding a silence for a target that has one extends it. Exit 1 when the target is unknown or
 there is nothing to remove.`;
+HELP.maintenance = `Usage:
+  control-plane maintenance start <node>[/<service>] --for DURATION [--reason TEXT] [--by NAME]
+  control-plane maintenance stop <id | node[/service]>
+  control-plane maintenance list [-o table|json]
+
+During maintenance the world is still observed and recorded, but nothing is proposed or approved
+by policy (image updates of updates: auto go ahead) and the chat hears one notice when it starts
+and one when it ends, with what happened meanwhile; what still drifts then is proposed at once.
+Windows that recur belong in services.yaml (maintenance:, docs/operator/maintenance.md); these
+are ad hoc. Durations: 30m, 2h, 1d. Exit 1 when the target is unknown or nothing is stopped.`;
+HELP['maintenance start'] = HELP.maintenance;
+HELP['maintenance stop'] = HELP.maintenance;
+HELP['maintenance list'] = HELP.maintenance;
 HELP['silence add'] = HELP.silence;
 HELP['silence list'] = HELP.silence;
 HELP['silence rm'] = HELP.silence;

@@ -8,6 +8,7 @@ import { UsageError, didYouMean, type Command } from './args.js';
 import { USAGE, help } from './help.js';
 import { cmdHosts } from './hosts.js';
 import { cmdLogs } from './logs.js';
+import { cmdMaintenance } from './maintenance.js';
 import { cmdMirror } from './mirror.js';
 import { cmdCheck, cmdObserve, cmdReplay } from './offline.js';
 import { cmdRun } from './run.js';
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   observe: cmdObserve,
   actions: cmdActions,
   silence: cmdSilence,
+  maintenance: cmdMaintenance,
   agent: cmdAgent,
   mirror: cmdMirror,
   logs: cmdLogs,

@@ -1,8 +1,9 @@
 // The notices about the desired state itself: a services.yaml that does not load, and a bulk
 // removal held for an operator's confirmation. Part of plan() (plan.ts).
 import type { DesiredState } from './schemas.js';
+import { maintenanceMessage, type Maintenance } from './maintenance.js';
 
-export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available' | 'agents_running';
+export type NoticeKind = 'node_silent' | 'engine_unreachable' | 'desired_invalid' | 'bulk_removal_held' | 'flapping' | 'image_update_available' | 'agents_running' | 'maintenance' | 'maintenance_ended';
 export interface Notice {
   key: string;
   kind: NoticeKind;
@@ -52,4 +53,17 @@ export function heldNotices(input: { held: Readonly<Record<string, readonly stri
       detail: { services: [...held] },
     });
   }
+}
+
+/** A maintenance in force: one notice per target while it lasts (maintenance.ts). */
+export function maintenanceNotice(m: Maintenance, node: string, service?: string): Notice {
+  return {
+    key: `maintenance-${node}${service ? `-${service}` : ''}`,
+    kind: 'maintenance',
+    node,
+    ...(service ? { service } : {}),
+    message: maintenanceMessage(m),
+    revision: `${m.source}:${m.until ?? ''}`,
+    detail: { target: m.target, source: m.source, until: m.until },
+  };
 }

@@ -8,7 +8,8 @@ import { dependencyView, learnedEdges, type DependencyEdge, type DependencyView 
 import { parseImageRef } from './image-ref.js';
 import type { DesiredService, DesiredState, World } from './schemas.js';
 import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
-import { heldNotices, problemNotices, type DesiredProblemRef, type Notice } from './plan-notices.js';
+import { heldNotices, maintenanceNotice, problemNotices, type DesiredProblemRef, type Notice } from './plan-notices.js';
+import { hasWindows, maintenanceOf, type Maintenance } from './maintenance.js';
 import { silenced, type Silence } from './silences.js';
 import { changesNotOurs, cooldownUntil, DEFAULT_PLAN_CONFIG, isFlapping, type Cooldowns, type OwnWindow, type PlanConfig } from './cooldowns.js';
 
@@ -57,6 +58,8 @@ export interface PlanInput {
   own?: Readonly<Record<string, readonly OwnWindow[]>>;
   /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
   desiredSince?: Readonly<Record<string, string>>;
+  /** Ad hoc maintenance in force (state/maintenance.json); windows are the desired state's. */
+  maintenance?: readonly Silence[];
   /** Heals carried out per `node/service` since their last reset (domain/heal-budget.ts). */
   heals?: HealBudgets;
   /** Dependencies the engine reported, by node (world: learned edges). */
@@ -144,6 +147,10 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
   const monitored = Object.values(dn.services).filter((s) => s.monitor);
   const wn = world.nodes[dn.node];
   const nodeSilent = !wn || wn.agent === 'silent';
+  // Maintenance of the whole node: still observed, but nothing proposed and only its own notice.
+  const nodeMaint = maintenanceOf(input.desired, input.maintenance ?? [], dn.node, null, now);
+  if (nodeMaint) out.notices.push(maintenanceNotice(nodeMaint, dn.node));
+  const before = out.notices.length;
   if (monitored.length > 0 && nodeSilent) {
     const since = wn?.last_seen ?? null;
     out.notices.push({
@@ -187,13 +194,19 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
     const from = Math.max(Number.isFinite(firstSeen) ? firstSeen : -Infinity, Number.isFinite(added) ? added : -Infinity);
     return Number.isFinite(from) && now - from < graceMs;
   };
+  // A node in maintenance says nothing else (its start and end notices are the news).
+  if (nodeMaint) out.notices.splice(before);
   const deps = dependencyView({ node: dn, world: input.world, open: input.open, learned: input.learned?.[dn.node] ?? learnedEdges(wn), blind: nodeSilent || engineDown, inGrace });
-  for (const s of monitored) planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace(s), deps);
-  planDisk(ctx, dn.node, nodeSilent || engineDown);
+  for (const s of monitored) {
+    const maint = nodeMaint ?? maintenanceOf(input.desired, input.maintenance ?? [], dn.node, s.service, now);
+    if (maint && !nodeMaint) out.notices.push(maintenanceNotice(maint, dn.node, s.service));
+    planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace(s), deps, maint);
+  }
+  planDisk(ctx, dn.node, nodeSilent || engineDown || nodeMaint !== undefined);
 }
 
 /** One watched service: cancel what a healthy one no longer needs, or propose what an unhealthy or missing one does. */
-function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: boolean, deps: DependencyView): void {
+function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: boolean, deps: DependencyView, maint: Maintenance | undefined): void {
   const { input, out, cfg } = ctx;
   const key = `${node}/${s.service}`;
   ctx.wanted.add(key);
@@ -201,10 +214,12 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   const open = ctx.openByService.get(key) ?? [];
   if (w && w.status === 'healthy') {
     for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'drift_resolved_auto');
-    planUpdate(ctx, node, s, blind);
+    planUpdate(ctx, node, s, blind, maint);
     return;
   }
   if (blind || w?.status === 'unknown') return;
+  // In maintenance: recorded, not acted on; when it ends, what still drifts is proposed at once.
+  if (maint) return;
   if (!w && inGrace) return;
   // Docker's restart policy is at work: give it its minute before stepping in (no race with it).
   if (w?.reason === 'container_restarting' && input.now - Date.parse(w.since) < (cfg.restartPolicyGraceS ?? DEFAULT_PLAN_CONFIG.restartPolicyGraceS!) * 1000) return;
@@ -262,7 +277,7 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
  * were turned off. After an outcome (done, failed, rejected) the same service is proposed again
  * only from a check made after it: at most once per check interval.
  */
-function planUpdate(ctx: PlanContext, node: string, s: DesiredService, blind: boolean): void {
+function planUpdate(ctx: PlanContext, node: string, s: DesiredService, blind: boolean, maint: Maintenance | undefined): void {
   const { input, out } = ctx;
   const key = `${node}/${s.service}`;
   const id = idFor('image_update', node, s.service);
@@ -281,6 +296,10 @@ function planUpdate(ctx: PlanContext, node: string, s: DesiredService, blind: bo
     else return;
   }
   if (blind || outdated.length === 0 || !entry || s.updates === 'off') return;
+  // In maintenance only `updates: auto` goes ahead; a node with windows of its own updates
+  // automatically only inside them (the one-line answer to "update only at night").
+  if (maint && s.updates !== 'auto') return;
+  if (s.updates === 'auto' && !maint && hasWindows(input.desired, node)) return;
   if (s.updates === 'notify') {
     out.notices.push({
       key: `image-update-${node}-${s.service}`,

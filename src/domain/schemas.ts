@@ -2,6 +2,7 @@
 // validation and the types can never disagree.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { TimeIntervalSchema, type TimeInterval } from './time-intervals.js';
 
 /** Node and service names become parts of file names and action ids. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -170,6 +171,8 @@ export const DesiredServiceSchema = z.strictObject({
   /** Services of this node it needs: healed first, then it (domain/dependencies.ts). */
   depends_on: z.array(z.string().min(1, 'must be a service name')).optional(),
   heal: HealSchema.optional(),
+  /** This service's own maintenance windows (beside its node's). */
+  maintenance: z.array(TimeIntervalSchema, { message: 'must be a list of windows (- times: …, weekdays: …)' }).optional(),
 });
 
 /**
@@ -208,6 +211,8 @@ const DockerTarget = z
     updates: UpdatePolicy.optional(),
     /** The node's default for its services' `heal:` budget. */
     heal: HealSchema.optional(),
+    /** The node's maintenance windows (every service of it). */
+    maintenance: z.array(TimeIntervalSchema, { message: 'must be a list of windows (- times: …, weekdays: …)' }).optional(),
     tls: TlsFiles.optional(),
   })
   .refine((d) => !(d.socket && d.url), { message: 'set either socket or url, not both' })
@@ -231,11 +236,15 @@ export interface DesiredService {
   depends_on: string[];
   /** Its restart budget: its own `heal:` over its node's over the defaults. */
   heal: HealPolicy;
+  /** Its own maintenance windows (its node's are the node's). */
+  maintenance: TimeInterval[];
 }
 export interface DesiredNode {
   node: string;
   docker: { socket?: string; url?: string; prune_label?: string; tls?: TlsPaths };
   services: Record<string, DesiredService>;
+  /** The node's maintenance windows (services.yaml: docker.maintenance). */
+  maintenance: TimeInterval[];
 }
 /** Keyed by node name. */
 export type DesiredState = Record<string, DesiredNode>;
@@ -265,11 +274,12 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       updates: s.updates ?? file.docker?.updates ?? 'off',
       depends_on: s.depends_on ?? [],
       heal: healPolicy(file.docker?.heal, s.heal),
+      maintenance: s.maintenance ?? [],
     };
   }
   const target = file.docker?.url ? { url: file.docker.url, ...(file.docker.tls ? { tls: tlsPaths(file.docker.tls) } : {}) } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
   const docker = file.docker?.prune_label ? { ...target, prune_label: file.docker.prune_label } : target;
-  return { node, docker, services };
+  return { node, docker, services, maintenance: file.docker?.maintenance ?? [] };
 }
 
 function healPolicy(node: HealText | undefined, own: HealText | undefined): HealPolicy {

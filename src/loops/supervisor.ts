@@ -6,6 +6,8 @@ import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type OwnWindow, type 
 import { reviewRemovals } from '../domain/removals.js';
 import { DEFAULT_HEAL, type DesiredState, type World } from '../domain/schemas.js';
 import { updateHealBudgets, type HealBudgets } from '../domain/heal-budget.js';
+import { maintenanceOf, maintenanceSummary } from '../domain/maintenance.js';
+import type { Silence } from '../domain/silences.js';
 import type { Logger } from '../log.js';
 import { ActionStore, TransitionError } from '../store/actions.js';
 import type { DesiredProblem } from '../store/desired.js';
@@ -84,6 +86,7 @@ export class Supervisor {
 
     const heals = await this.healBudgets(finished, world, desired, now);
     const silences = await state.activeSilences(now);
+    const maintenance = await state.maintenanceWindows.active(now);
     const p = plan({
       desired,
       world,
@@ -99,6 +102,7 @@ export class Supervisor {
       own,
       desiredSince: since,
       heals,
+      maintenance,
     });
 
     const cancelled: SupervisorPass['cancelled'] = [];
@@ -122,11 +126,30 @@ export class Supervisor {
       this.deps.onActionChanged?.(a);
       this.deps.onActionCreated?.(a);
     }
-    await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelled.some((c) => c.id === a.id)), ...created]);
+    await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelled.some((c) => c.id === a.id)), ...created], maintenance, now);
     const notices = await state.reconcileNotices(p.notices, now);
+    await this.maintenanceEnded(notices.closed, world, desired, now);
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
     return { created, cancelled, notices, held: review.held, plan: p };
+  }
+
+  /**
+   * A maintenance that ended (its notice closed): one message saying so, with what happened
+   * during it and what is proposed now that it is over.
+   */
+  private async maintenanceEnded(closed: readonly string[], world: World, desired: DesiredState, now: number): Promise<void> {
+    const ended = closed.filter((k) => k.startsWith('maintenance-'));
+    if (ended.length === 0) return;
+    const stored = new Map((await this.deps.state.notices()).map((n) => [n.key, n]));
+    for (const key of ended) {
+      const n = stored.get(key);
+      const target = typeof n?.detail?.target === 'string' ? n.detail.target : undefined;
+      if (!n || !target) continue;
+      const message = maintenanceSummary(world, desired, target, n.opened_at, now);
+      await this.deps.state.recordNotice({ key: `maintenance-ended-${key.slice('maintenance-'.length)}`, kind: 'maintenance_ended', node: n.node, ...(n.service ? { service: n.service } : {}), message, revision: n.opened_at, detail: { target, from: n.opened_at } }, now);
+      this.deps.log.info({ target }, message);
+    }
   }
 
   /** Finished actions not seen by an earlier pass (their files never change once finished). */
@@ -188,10 +211,12 @@ export class Supervisor {
    * `updates: auto`, are approved by policy. They cannot loop: each outcome starts the id's
    * cooldown (for an update: no new proposal before the next check; a rolled-back digest never).
    */
-  private async autoApprove(desired: DesiredState, pending: Action[]): Promise<void> {
+  private async autoApprove(desired: DesiredState, pending: Action[], maintenance: readonly Silence[], now: number): Promise<void> {
     for (const a of pending) {
       const svc = a.service ? desired[a.node]?.services[a.service] : undefined;
       if (!svc) continue;
+      // In maintenance nothing is approved by policy but an image update of `updates: auto`.
+      if (a.type !== 'image_update' && maintenanceOf(desired, maintenance, a.node, a.service ?? null, now)) continue;
       // A chain is approved by policy only when each of its services would be on its own.
       const chainAuto = (a.chain?.dependents ?? []).every((d) => desired[a.node]?.services[d.service]?.auto_approve === true);
       // Past its restart budget a service is a person's to decide: never approved by policy.

@@ -66,6 +66,8 @@ const RecordSchema = z.object({
   last_error: z.string().nullable(),
   /** Sent without parse_mode after Telegram refused its HTML (a bug on our side, said in the log). */
   plain: z.boolean().optional(),
+  /** Only informs: sent with disable_notification (no sound, no vibration). */
+  quiet: z.boolean().optional(),
   /**
    * Set (durably) just before a sendMessage and cleared with the message id it returns: found set
    * at start, the process died while Telegram may or may not have received it.

@@ -1,6 +1,5 @@
 // The supervisor's own files under state/: cooldowns, silences, the accepted desired state,
 // removal confirmations and notices. Each carries a version and is written atomically.
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -8,6 +7,7 @@ import type { Notice } from '../domain/plan-notices.js';
 import type { Silence } from '../domain/silences.js';
 import type { Cooldowns } from '../domain/cooldowns.js';
 import type { HealBudgets } from '../domain/heal-budget.js';
+import { TargetWindows } from './target-windows.js';
 import type { Accepted } from '../domain/removals.js';
 import { NAME_RE } from '../domain/schemas.js';
 import { ActionType } from '../domain/actions.js';
@@ -50,15 +50,6 @@ const HealBudgetsFile = z.object({
   ),
 });
 
-export const SilenceSchema = z.object({
-  id: z.string(),
-  target: z.string(),
-  until: z.string(),
-  reason: z.string().optional(),
-  created_at: z.string(),
-  by: z.string().optional(),
-});
-const SilencesFile = z.object({ version: z.literal(VERSION), silences: z.array(SilenceSchema) });
 const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.string(), z.array(z.string())) });
 /** When each watched `node/service` appeared in the desired state ('' : before this file existed). */
 const DesiredSinceFile = z.object({ version: z.literal(VERSION), since: z.record(z.string(), z.string()) });
@@ -66,7 +57,7 @@ const DesiredSinceFile = z.object({ version: z.literal(VERSION), since: z.record
 export const StoredNoticeSchema = z.object({
   version: z.literal(VERSION),
   key: z.string(),
-  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping', 'image_update_available', 'agents_running']),
+  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping', 'image_update_available', 'agents_running', 'maintenance', 'maintenance_ended']),
   node: z.string(),
   service: z.string().optional(),
   message: z.string(),
@@ -85,18 +76,21 @@ export type StoredNotice = z.infer<typeof StoredNoticeSchema>;
 const CLOSED_NOTICE_KEEP_MS = 7 * 86_400_000;
 
 export class SupervisorState {
-  readonly files: { cooldowns: string; healBudgets: string; silences: string; accepted: string; desiredSince: string; confirmations: string; notices: string };
+  readonly files: { cooldowns: string; healBudgets: string; silences: string; maintenance: string; accepted: string; desiredSince: string; confirmations: string; notices: string };
 
   constructor(stateDir: string) {
     this.files = {
       cooldowns: path.join(stateDir, 'cooldowns.json'),
       healBudgets: path.join(stateDir, 'heal-budgets.json'),
       silences: path.join(stateDir, 'silences.json'),
+      maintenance: path.join(stateDir, 'maintenance.json'),
       accepted: path.join(stateDir, 'desired_accepted.json'),
       desiredSince: path.join(stateDir, 'desired_since.json'),
       confirmations: path.join(stateDir, 'confirmations'),
       notices: path.join(stateDir, 'notices'),
     };
+    this.silenceWindows = new TargetWindows(this.files.silences, 'silences', 'silence');
+    this.maintenanceWindows = new TargetWindows(this.files.maintenance, 'windows', 'maintenance');
   }
 
   async ensureDirs(): Promise<void> {
@@ -134,61 +128,24 @@ export class SupervisorState {
     await writeJsonAtomic(this.files.healBudgets, { version: VERSION, services });
   }
 
-  async silences(): Promise<Silence[]> {
-    return (await this.readVersioned(this.files.silences, SilencesFile))?.silences ?? [];
-  }
-  async saveSilences(silences: Silence[]): Promise<void> {
-    await writeJsonAtomic(this.files.silences, { version: VERSION, silences });
-  }
+  /** An operator's silences (state/silences.json). */
+  readonly silenceWindows: TargetWindows;
+  /** Ad hoc maintenance (state/maintenance.json); windows in services.yaml are the desired state's. */
+  readonly maintenanceWindows: TargetWindows;
 
-  /** Adds a silence for `node` or `node/service` lasting `ms`. */
-  /**
-   * Silences `target` for `ms`. A silence of the same target that is still active is extended
-   * (never shortened) rather than doubled: `merged` says so.
-   */
-  async addSilence(target: string, ms: number, now: number, opts: { reason?: string; by?: string } = {}): Promise<Silence & { merged?: boolean }> {
-    const parts = target.split('/');
-    if (parts.length > 2 || !parts.every((p) => NAME_RE.test(p))) throw new Error(`silence target must be <node> or <node>/<service>, got ${JSON.stringify(target)}`);
-    const until = new Date(now + ms).toISOString();
-    const list = (await this.silences()).filter((x) => Date.parse(x.until) > now);
-    const same = list.find((x) => x.target === target);
-    if (same) {
-      const merged: Silence = {
-        ...same,
-        until: until > same.until ? until : same.until,
-        ...(opts.reason ? { reason: opts.reason } : {}),
-        ...(opts.by ? { by: opts.by } : {}),
-      };
-      await this.saveSilences(list.map((x) => (x === same ? merged : x)));
-      return { ...merged, merged: true };
-    }
-    const s: Silence = {
-      id: randomBytes(3).toString('hex'),
-      target,
-      until,
-      created_at: new Date(now).toISOString(),
-      ...(opts.reason ? { reason: opts.reason } : {}),
-      ...(opts.by ? { by: opts.by } : {}),
-    };
-    list.push(s);
-    await this.saveSilences(list);
-    return s;
+  /** Silences `target` for `ms` (an active one of the same target is extended, never shortened). */
+  addSilence(target: string, ms: number, now: number, opts: { reason?: string; by?: string } = {}): Promise<Silence & { merged?: boolean }> {
+    return this.silenceWindows.add(target, ms, now, opts);
   }
 
   /** Removes silences by id or target. Returns how many were removed. */
-  async removeSilence(idOrTarget: string): Promise<number> {
-    const list = await this.silences();
-    const keep = list.filter((s) => s.id !== idOrTarget && s.target !== idOrTarget);
-    if (keep.length !== list.length) await this.saveSilences(keep);
-    return list.length - keep.length;
+  removeSilence(idOrTarget: string): Promise<number> {
+    return this.silenceWindows.remove(idOrTarget);
   }
 
   /** Drops expired silences; returns the active ones. */
-  async activeSilences(now: number): Promise<Silence[]> {
-    const list = await this.silences();
-    const active = list.filter((s) => Date.parse(s.until) > now);
-    if (active.length !== list.length) await this.saveSilences(active);
-    return active;
+  activeSilences(now: number): Promise<Silence[]> {
+    return this.silenceWindows.active(now);
   }
 
   /** When each watched service appeared in the desired state; undefined before the first save. */
@@ -234,6 +191,17 @@ export class SupervisorState {
    * Level-based notices: opens the ones that hold now, updates those whose text changed, closes
    * those that no longer hold. Returns what changed.
    */
+  /**
+   * A notice that is news once and over at once (a maintenance that ended): written closed, so
+   * the bot sends it once and nothing keeps it open. A later one of the same key replaces it.
+   */
+  async recordNotice(n: Notice, now: number): Promise<void> {
+    const at = new Date(now).toISOString();
+    const old = (await this.notices()).find((x) => x.key === n.key);
+    const stored: StoredNotice = { version: VERSION, key: n.key, kind: n.kind, node: n.node, ...(n.service ? { service: n.service } : {}), message: n.message, revision: n.revision, seq: (old?.seq ?? 0) + 1, state: 'closed', opened_at: at, updated_at: at, closed_at: at, ...(n.detail ? { detail: n.detail } : {}) };
+    await writeJsonAtomic(path.join(this.files.notices, `${n.key}.json`), stored);
+  }
+
   async reconcileNotices(active: readonly Notice[], now: number): Promise<{ opened: string[]; updated: string[]; closed: string[] }> {
     const at = new Date(now).toISOString();
     const existing = new Map((await this.notices()).map((n) => [n.key, n]));

@@ -20,6 +20,8 @@ export interface StoredMessage {
   edits: number;
   /** The forum topic it was sent to. */
   message_thread_id?: number;
+  /** Sent without a sound. */
+  disable_notification?: boolean;
 }
 
 interface Failure {
@@ -381,7 +383,8 @@ export class FakeBotApi {
         if (refused) return new Error(refused);
         const message_id = this.nextMessageId++;
         const thread = p.message_thread_id === undefined ? undefined : Number(p.message_thread_id);
-        this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0, ...(thread !== undefined ? { message_thread_id: thread } : {}) });
+        if (p.disable_notification !== undefined && typeof p.disable_notification !== 'boolean') return new Error('Bad Request: disable_notification must be a Boolean');
+        this.messages.set(message_id, { message_id, chat_id, text, reply_markup: p.reply_markup as StoredMessage['reply_markup'], edits: 0, ...(thread !== undefined ? { message_thread_id: thread } : {}), ...(p.disable_notification === true ? { disable_notification: true } : {}) });
         if (this.holdSends) await new Promise<void>((resolve) => this.heldSends.push(resolve));
         return { message_id, date: Math.floor(Date.now() / 1000), chat: { id: chat_id, type: 'private' }, text };
       }

@@ -7,10 +7,11 @@ export function desiredState(spec: Record<string, Record<string, { containers?: 
     out[node] = {
       node,
       docker: { socket: '/var/run/docker.sock' },
+      maintenance: [],
       services: Object.fromEntries(
         Object.entries(services).map(([service, s]) => [
           service,
-          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: s.auto_approve === true, updates: s.updates ?? 'off', depends_on: s.depends_on ?? [], heal: { ...DEFAULT_HEAL, ...s.heal } },
+          { node, service, containers: s.containers ?? [service], monitor: s.monitor !== false, auto_approve: s.auto_approve === true, updates: s.updates ?? 'off', depends_on: s.depends_on ?? [], heal: { ...DEFAULT_HEAL, ...s.heal }, maintenance: [] },
         ]),
       ),
     };

@@ -45,3 +45,26 @@ describe('depends_on refusals, each at its line and column', () => {
     expect(r.ok && Object.fromEntries(Object.values(r.value.services).map((s) => [s.service, s.depends_on]))).toEqual({ vpn: [], a1: ['vpn'], a2: [] });
   });
 });
+
+describe('maintenance windows in services.yaml, each refusal at its line', () => {
+  const words = (text: string) => {
+    const r = parseDesiredText('n1', 'hosts/n1/services.yaml', text);
+    if (r.ok) throw new Error('expected problems');
+    return r.problems.map((p) => `${p.line}: ${p.reason}`);
+  };
+  it.each([
+    ['docker:\n  maintenance:\n    - weekdays: [funday]\nservices: {}\n', '3: docker.maintenance.0.weekdays.0: "funday" is not a weekday or a range of them (e.g. saturday, \'monday:friday\')'],
+    ['docker:\n  maintenance:\n    - times: [{ start_time: "25:00", end_time: "26:00" }]\nservices: {}\n', '3: docker.maintenance.0.times.0.start_time: start_time "25:00" is not a time of day HH:MM from 00:00 to 23:59'],
+    ['services:\n  app:\n    maintenance:\n      - times: "25:00-26:00"\n', '4: services.app.maintenance.0.times: must be a list, e.g. [a, b], not "25:00-26:00"'],
+    ['docker:\n  maintenance:\n    - weekdays: [saturday]\n      location: Mars/Olympus\nservices: {}\n', '4: docker.maintenance.0.location: is not a time zone this system knows (an IANA name such as Europe/Berlin, or UTC)'],
+  ])('%j', (text, first) => {
+    expect(words(text)[0]).toBe(first);
+  });
+
+  it('a good window loads for the node and for a service', () => {
+    const r = parseDesiredText('n1', 'hosts/n1/services.yaml', 'docker:\n  maintenance:\n    - weekdays: [saturday, sunday]\n      times: [{ start_time: "02:00", end_time: "04:00" }]\n      location: Europe/Berlin\nservices:\n  app:\n    maintenance:\n      - days_of_month: [\'-1\']\n');
+    if (!r.ok) throw new Error(r.problems[0]!.reason);
+    expect(r.value.maintenance).toEqual([{ times: [[120, 240]], weekdays: [[6, 6], [0, 0]], daysOfMonth: [], months: [], years: [], location: 'Europe/Berlin' }]);
+    expect(r.value.services.app!.maintenance).toEqual([{ times: [], weekdays: [], daysOfMonth: [[-1, -1]], months: [], years: [], location: 'UTC' }]);
+  });
+});
