@@ -230,6 +230,29 @@ describe('approving and rejecting from the CLI or with mv', () => {
     expect(await files('pending')).toEqual([`${ID}.json`]);
   });
 
+  it('maintenance start/list/stop: quiet while it lasts (one notice), then an end notice with what happened, and the drift proposed', async () => {
+    await start();
+    expect(cli(['maintenance', 'start', 'chelsty-infra', '--for', '2h', '--reason', 'moving disks', '--by', 'me']).code).toBe(0);
+    expect(cli(['maintenance', 'list']).out).toMatch(/chelsty-infra\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+me\s+moving disks/);
+    expect(cli(['maintenance', 'start', 'nowhere', '--for', '1h']).code).toBe(1);
+    expect(cli(['maintenance', 'start', 'chelsty-infra']).code).toBe(2);
+    await appendEvents(l.root, [ev('node_heartbeat'), ev('service_healthy', 'mosquitto'), ev('containers_not_running', 'zigbee2mqtt')]);
+    await running!.loops.observer.runNow();
+    await running!.loops.supervisor.runNow();
+    expect(await files('pending')).toEqual([]);
+    const notices = path.join(l.state, 'notices');
+    const during = JSON.parse(await readFile(path.join(notices, 'maintenance-chelsty-infra.json'), 'utf8'));
+    expect(during).toMatchObject({ kind: 'maintenance', state: 'open', message: expect.stringContaining('started by me: moving disks') });
+    expect((await readdir(notices)).sort()).toEqual(['maintenance-chelsty-infra.json']);
+    expect(cli(['maintenance', 'stop', 'chelsty-infra']).code).toBe(0);
+    expect(cli(['maintenance', 'stop', 'chelsty-infra']).code).toBe(1);
+    await running!.loops.supervisor.runNow();
+    expect(await files('pending')).toEqual([`${ID}.json`]);
+    const ended = JSON.parse(await readFile(path.join(notices, 'maintenance-ended-chelsty-infra.json'), 'utf8'));
+    expect(ended).toMatchObject({ kind: 'maintenance_ended', state: 'closed', message: expect.stringMatching(/^Maintenance on chelsty-infra ended after \d+ min\. .*Still drifting, proposed now: zigbee2mqtt \(containers_not_running/) });
+    expect(JSON.parse(await readFile(path.join(notices, 'maintenance-chelsty-infra.json'), 'utf8')).state).toBe('closed');
+  });
+
   it('a bulk removal is held until confirm-removal', async () => {
     const many = `services:\n${['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'].map((s) => `  ${s}: {}\n`).join('')}`;
     await writeHosts(hosts, { 'chelsty-infra': many });

@@ -361,6 +361,37 @@ describe('notices', () => {
   });
 });
 
+describe('maintenance in the chat', () => {
+  it('one quiet notice when it starts, no other message during it, one quiet notice when it ends with what happened', async () => {
+    await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n  db: {}\n' });
+    await start({ executor: false });
+    await running!.supervisorState.maintenanceWindows.add('n2', 3_600_000, Date.now(), { by: 'me', reason: 'new disk' });
+    await appendEvents(l.root, [ev('node_heartbeat', undefined, 'n2'), ev('service_healthy', 'web', 'n2'), ev('containers_not_running', 'db', 'n2')]);
+    await running!.loops.observer.runNow();
+    await running!.loops.supervisor.runNow();
+    await running!.telegram!.loop.runNow();
+    const started = await waitFor(() => api.chat(CHAT).find((m) => m.text.startsWith('🛠 Maintenance: ')), { what: 'maintenance notice' });
+    expect(started.text).toContain('started by me: new disk');
+    expect(started.disable_notification).toBe(true);
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.chat(CHAT).map((m) => m.text.split('\n')[0])).toEqual(['🛠 Maintenance: <b>n2</b>']);
+    await running!.supervisorState.maintenanceWindows.remove('n2');
+    await running!.loops.supervisor.runNow();
+    await running!.telegram!.loop.runNow();
+    const ended = await waitFor(() => api.chat(CHAT).find((m) => m.text.startsWith('🛠 Maintenance over')), { what: 'end notice' });
+    expect(ended.text).toMatch(/Still drifting, proposed now: db \(containers_not_running/);
+    expect(ended.disable_notification).toBe(true);
+    await waitFor(() => /Ended at/.test(api.messages.get(started.message_id)!.text), { what: 'the start notice says it ended' });
+    await waitFor(() => api.chat(CHAT).some((m) => m.text.includes('container-restart-n2-db')), { what: 'the drift proposed' });
+    // The proposal makes a sound; the notices did not.
+    expect(api.chat(CHAT).find((m) => m.text.includes('container-restart-n2-db'))!.disable_notification).toBeUndefined();
+    await running!.loops.supervisor.runNow();
+    await running!.telegram!.loop.runNow();
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.chat(CHAT).filter((m) => m.text.startsWith('🛠 Maintenance over'))).toHaveLength(1);
+  });
+});
+
 describe('commands', () => {
   it('/status, /pending, /history, /silence, /recover replay, /help and the digest', async () => {
     await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
