@@ -1,5 +1,5 @@
-// The commands that look (/status, /history, /silence without arguments, /help) and /silence,
-// which changes something (admins).
+// The commands that look (/status, /history, /silence and /maintenance without arguments, /help)
+// and /silence and /maintenance, which change something (admins).
 import { Composer } from 'grammy';
 import { TERMINAL_STATES } from '../domain/actions.js';
 import { unknownTarget } from '../domain/schemas.js';
@@ -8,7 +8,9 @@ import { requireAdmin } from './auth.js';
 import { encode } from './callback-data.js';
 import type { BotContext, BotKit } from './context.js';
 import { esc } from './render.js';
-import { HELP_TEXT, renderHistory, renderSilences, renderStatus } from './render-replies.js';
+import { HELP_TEXT, renderHistory, renderMaintenance, renderSilences, renderStatus } from './render-replies.js';
+import type { Buttons } from './render.js';
+import type { TargetWindows } from '../store/target-windows.js';
 
 /** The /silence list as it is now: text and a Remove button per silence. */
 export async function silenceList(kit: BotKit): Promise<ReturnType<typeof renderSilences>> {
@@ -16,34 +18,67 @@ export async function silenceList(kit: BotKit): Promise<ReturnType<typeof render
   return renderSilences(await deps.supervisorState.activeSilences(deps.now()), deps.now(), (id) => encode({ op: 'removeSilence', ref: id }));
 }
 
-/** /silence target duration [reason] (an admin), or the list of silences (anyone). */
-async function silence(kit: BotKit, ctx: BotContext): Promise<void> {
+/** What /silence and /maintenance say and do (both add a window for a node or a service). */
+interface WindowCommand {
+  name: 'silence' | 'maintenance';
+  windows: (kit: BotKit) => TargetWindows;
+  list: (kit: BotKit) => Promise<{ text: string; buttons: Buttons }>;
+  usage: string;
+  refused: string;
+  done: (merged: boolean) => string;
+}
+
+/** `/<name> target duration [reason]` (an admin), `/<name> stop target` (maintenance), or the list (anyone). */
+async function windowCommand(kit: BotKit, ctx: BotContext, cmd: WindowCommand): Promise<void> {
   const { deps } = kit;
   const args = String(ctx.match ?? '').trim().split(/\s+/).filter(Boolean);
   if (args.length === 0) {
-    const r = await silenceList(kit);
+    const r = await cmd.list(kit);
     return void (await kit.reply(ctx, r.text, { buttons: r.buttons }));
   }
-  if (!(await requireAdmin(kit, ctx, '/silence'))) return;
+  if (!(await requireAdmin(kit, ctx, `/${cmd.name}`))) return;
+  if (cmd.name === 'maintenance' && args[0] === 'stop' && args.length === 2) {
+    const n = await cmd.windows(kit).remove(args[1]!);
+    deps.kickSupervisor();
+    return void (await kit.reply(ctx, n ? `🛠 Maintenance of <b>${esc(args[1]!)}</b> stopped: what still drifts is proposed now, with a summary.` : `No ad hoc maintenance for ${esc(args[1]!)}.`));
+  }
   const [target, duration, ...reason] = args;
   let ms: number;
   try {
     if (!duration) throw new Error('missing duration');
     ms = parseDuration(duration);
   } catch {
-    return void (await kit.reply(ctx, 'Usage: /silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason], e.g. /silence piha/webui 2h router swap'));
+    return void (await kit.reply(ctx, cmd.usage));
   }
   const unknown = unknownTarget(deps.desired(), target!);
-  if (unknown) return void (await kit.reply(ctx, `Not silenced: ${esc(unknown)}.`));
+  if (unknown) return void (await kit.reply(ctx, `${cmd.refused}: ${esc(unknown)}.`));
   try {
     const by = ctx.from?.username ? `@${ctx.from.username}` : String(ctx.from?.id);
-    const s = await deps.supervisorState.addSilence(target!, ms, deps.now(), { reason: reason.join(' ') || undefined, by: `telegram:${by}` });
+    const w = await cmd.windows(kit).add(target!, ms, deps.now(), { reason: reason.join(' ') || undefined, by: `telegram:${by}` });
     deps.kickSupervisor();
-    await kit.reply(ctx, `🔕 ${s.merged ? 'Silence extended for' : 'Silenced'} <b>${esc(s.target)}</b> until ${s.until.slice(0, 16).replace('T', ' ')} UTC${s.reason ? `: ${esc(s.reason)}` : ''}.`);
+    await kit.reply(ctx, `${cmd.done(w.merged === true)} <b>${esc(w.target)}</b> until ${w.until.slice(0, 16).replace('T', ' ')} UTC${w.reason ? `: ${esc(w.reason)}` : ''}.`);
   } catch (err) {
     await kit.reply(ctx, esc((err as Error).message));
   }
 }
+
+const SILENCE: WindowCommand = {
+  name: 'silence',
+  windows: (kit) => kit.deps.supervisorState.silenceWindows,
+  list: silenceList,
+  usage: 'Usage: /silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason], e.g. /silence piha/webui 2h router swap',
+  refused: 'Not silenced',
+  done: (merged) => `🔕 ${merged ? 'Silence extended for' : 'Silenced'}`,
+};
+
+const MAINTENANCE: WindowCommand = {
+  name: 'maintenance',
+  windows: (kit) => kit.deps.supervisorState.maintenanceWindows,
+  list: async (kit) => renderMaintenance(await kit.deps.supervisorState.maintenanceWindows.active(kit.deps.now()), kit.deps.now()),
+  usage: 'Usage: /maintenance &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason], /maintenance stop &lt;node&gt;[/&lt;service&gt;], or /maintenance for the list',
+  refused: 'No maintenance started',
+  done: (merged) => `🛠 ${merged ? 'Maintenance extended for' : 'Maintenance of'}`,
+};
 
 export function commandComposer(kit: BotKit): Composer<BotContext> {
   const c = new Composer<BotContext>();
@@ -55,7 +90,8 @@ export function commandComposer(kit: BotKit): Composer<BotContext> {
     const { actions: list } = await deps.actions.query({ states: TERMINAL_STATES, limit: n });
     await kit.reply(ctx, renderHistory(list, deps.now()));
   });
-  c.command('silence', (ctx) => silence(kit, ctx));
+  c.command('silence', (ctx) => windowCommand(kit, ctx, SILENCE));
+  c.command('maintenance', (ctx) => windowCommand(kit, ctx, MAINTENANCE));
   // Any other command (ours; one for another bot, /cmd@otherbot, is not ours to answer): say so.
   c.on('message:entities:bot_command', async (ctx, next) => {
     const entity = ctx.message.entities.find((e) => e.type === 'bot_command' && e.offset === 0);
@@ -73,6 +109,7 @@ export const COMMAND_MENU = [
   { command: 'pending', description: 'Actions waiting for a decision' },
   { command: 'history', description: 'The last finished actions' },
   { command: 'silence', description: 'Silence a node or service for a while' },
+  { command: 'maintenance', description: 'Maintenance: quiet until it ends (list, start, stop)' },
   { command: 'logs', description: 'The last log lines of a service (admins)' },
   { command: 'recover', description: 'Replay world, diagnose a flood, cancel all pending' },
   { command: 'help', description: 'What this bot does' },

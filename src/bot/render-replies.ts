@@ -55,6 +55,14 @@ export function renderSilences(list: Silence[], now: number, data: (id: string) 
   return { text: lines.join('\n'), buttons };
 }
 
+/** /maintenance: the ad hoc windows in force (windows in services.yaml announce themselves). */
+export function renderMaintenance(list: Silence[], now: number): Rendered {
+  if (list.length === 0) return { text: 'No ad hoc maintenance. Start one: /maintenance &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason] (windows in services.yaml are announced when they start).', buttons: [] };
+  const lines = ['🛠 <b>Maintenance</b>', ''];
+  for (const s of list) lines.push(`• <b>${esc(s.target)}</b> until ${hhmm(s.until)} (${timeLeft(s.until, now)} left)${s.by ? ` by ${esc(s.by)}` : ''}${s.reason ? `: ${esc(s.reason)}` : ''} · /maintenance stop ${esc(s.target)}`);
+  return { text: lines.join('\n'), buttons: [] };
+}
+
 /** How long until `iso`: `45s`, `12m`, `3h`, `2d`. */
 export function timeLeft(iso: string, now: number): string {
   const s = Math.max(0, Math.round((Date.parse(iso) - now) / 1000));
@@ -78,6 +86,7 @@ export const HELP_TEXT = [
   '/history [n]: the last n finished actions',
   '/silence &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason]: no proposals for a while (e.g. 2h) 🔑',
   '/silence: list silences, with Remove buttons',
+  '/maintenance &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason]: quiet until it ends, then a summary 🔑 · /maintenance stop &lt;target&gt; 🔑 · /maintenance: the list',
   '/logs &lt;node&gt;/&lt;service&gt; [lines]: the last log lines of a service services.yaml names 🔑',
   '/recover: replay world, diagnose a flood of pending actions, cancel all pending 🔑',
   '/help: this text',

@@ -425,6 +425,15 @@ describe('commands', () => {
     expect(await reply('/silence n1/nosuch 1h')).toMatch(/Not silenced: no service "nosuch" in hosts\/n1\/services\.yaml \(services: /);
     expect(await reply('/silence n1/s3 3h')).toMatch(/Silence extended for <b>n1\/s3<\/b>/);
     expect(await reply('/silence n1 1h', STRANGER)).toMatch(/Not authorized/);
+    expect((commandMenu.params.commands as { command: string }[]).map((c) => c.command)).toContain('maintenance');
+    expect(await reply('/maintenance')).toMatch(/^No ad hoc maintenance\./);
+    expect(await reply('/maintenance n1/s5 2h new disk')).toMatch(/^🛠 Maintenance of <b>n1\/s5<\/b> until .* UTC: new disk\.$/);
+    expect(await reply('/maintenance')).toMatch(/n1\/s5<\/b> until .* by telegram:@\w+: new disk · \/maintenance stop n1\/s5/);
+    expect(await reply('/maintenance n1/s5 soon')).toMatch(/^Usage: \/maintenance/);
+    expect(await reply('/maintenance n9 1h')).toMatch(/^No maintenance started: no node "n9"/);
+    expect(await reply('/maintenance stop n1/s5', STRANGER)).toMatch(/Not authorized/);
+    expect(await reply('/maintenance stop n1/s5')).toMatch(/Maintenance of <b>n1\/s5<\/b> stopped/);
+    expect(await reply('/maintenance stop n1/s5')).toBe('No ad hoc maintenance for n1/s5.');
     // An unknown command is answered; one for another bot is not ours to answer.
     expect(await reply('/stauts')).toBe('Unknown command /stauts. /help lists what this bot does.');
     const before = api.callsOf('sendMessage').length;
