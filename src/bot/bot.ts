@@ -14,6 +14,7 @@ import { COMMAND_MENU, commandComposer } from './commands.js';
 import { answer, threadOf, type BotContext, type BotKit, type TelegramDeps } from './context.js';
 import { sendDigest } from './digest.js';
 import { noticeComposer } from './notices.js';
+import { snoozeComposer } from './snooze.js';
 import { Notifier } from './notifier.js';
 import { Outbox } from './outbox.js';
 import { logsComposer } from './logs.js';
@@ -60,7 +61,7 @@ export class TelegramBot {
       ctx.button = b;
       await next();
     });
-    for (const feature of [actionComposer, pendingComposer, logsComposer, noticeComposer, recoverComposer, commandComposer]) this.bot.use(feature(this.kit));
+    for (const feature of [actionComposer, snoozeComposer, pendingComposer, logsComposer, noticeComposer, recoverComposer, commandComposer]) this.bot.use(feature(this.kit));
     this.bot.on('callback_query:data', (ctx) => answer(ctx, 'This button is not valid.'));
     this.bot.catch((err) => {
       // A press answered after Telegram's deadline (about 15 s, e.g. after a slow replay) is not

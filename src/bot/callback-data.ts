@@ -14,6 +14,11 @@ export const OPS = {
   details: 'dt',
   /** An image update: reject it and never propose that digest again. */
   skipVersion: 'sv',
+  /** Snooze its service for an hour, until the next morning, or until it recovers; and undo it. */
+  snoozeHour: 'zh',
+  snoozeMorning: 'zm',
+  snoozeRecover: 'zr',
+  unsnooze: 'zu',
   // A group of actions, or the list /pending shows.
   approveLowRisk: 'ga',
   rejectAll: 'gr',

@@ -92,6 +92,13 @@ function seconds(from?: string, to?: string): string {
   return ` in ${((Date.parse(to) - Date.parse(from)) / 1000).toFixed(1)} s`;
 }
 
+/** A snoozed action's state: until when and by whom, and who ended it early. */
+function snoozeLine(z: NonNullable<Action['snooze']>): string {
+  const until = z.recover ? 'until it recovers' : `until ${hhmm(z.until)}`;
+  const over = z.unsnoozed_at ? ` · unsnoozed at ${hhmm(z.unsnoozed_at)} by ${esc(cap(z.unsnoozed_by ?? 'someone', 64))}: proposed again if it still drifts` : '';
+  return `💤 <b>Snoozed</b> ${until} by ${esc(cap(z.by, 64))}${over}`;
+}
+
 export function stateLine(a: Action): string {
   switch (a.state) {
     case 'pending':
@@ -113,6 +120,7 @@ export function stateLine(a: Action): string {
     case 'rejected':
       return `🚫 <b>Rejected</b> by ${esc(who(a.rejected_by))}`;
     case 'cancelled':
+      if (a.cancel_reason === 'cancelled_by_snooze' && a.snooze) return snoozeLine(a.snooze);
       return `🗑 <b>Cancelled</b>: ${esc(CANCEL_TEXT[a.cancel_reason ?? ''] ?? cap(a.cancel_reason ?? 'cancelled', 100))}`;
   }
 }
@@ -225,9 +233,16 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
     } else {
       buttons = [[{ text: '✅ Approve', data: refData('approve') }, { text: '✖️ Reject', data: refData('reject') }]];
       if (a.type === 'image_update') buttons.push([{ text: '⏭ Skip this version', data: refData('skipVersion') }]);
+      buttons.push([
+        { text: '💤 1 h', data: refData('snoozeHour') },
+        { text: '💤 till 08:00', data: refData('snoozeMorning') },
+        { text: '💤 till it recovers', data: refData('snoozeRecover') },
+      ]);
     }
     if (opts.evidence && opts.evidence.containers.some((c) => c.logs.length > 0)) buttons.push([{ text: '📜 Logs', data: refData('logs') }]);
   }
+  // A snooze still running can be ended from the message it was made on.
+  if (a.state === 'cancelled' && a.snooze && !a.snooze.unsnoozed_at && (a.snooze.recover || Date.parse(a.snooze.until) > opts.now)) buttons.push([{ text: '⏰ Unsnooze', data: refData('unsnooze') }]);
   if (squeezed || actionCut(a, opts.evidence)) buttons.push([{ text: '📄 Details', data: refData('details') }]);
   return { text: lines.join('\n'), buttons };
 }

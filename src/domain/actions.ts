@@ -178,6 +178,11 @@ export const ActionSchema = z.looseObject({
   chain: Chain.optional().catch(undefined),
   /** The service's restart budget when it was proposed (restarts and redeploys). */
   budget: HealBudgetSeen.optional().catch(undefined),
+  /** Snoozed from its message (cancelled_by_snooze): the silence, until when, by whom; and its end by hand. */
+  snooze: z
+    .object({ id: z.string(), until: z.string(), recover: z.boolean(), by: z.string(), unsnoozed_by: z.string().optional(), unsnoozed_at: z.string().optional() })
+    .optional()
+    .catch(undefined),
 });
 export type Action = z.infer<typeof ActionSchema>;
 

@@ -100,6 +100,7 @@ export function updateCooldowns(prev: Cooldowns, finished: readonly Action[], wo
   const next: Cooldowns = structuredClone(prev) as Cooldowns;
   const outcomes = finished
     // An operator's cancel (/recover → Cancel all) holds like a rejection: same cooldown.
+    // (A snooze holds by its silence; when it ends, a drift still there is proposed at once.)
     .filter((a) => a.state === 'completed' || a.state === 'failed' || a.state === 'rejected' || (a.state === 'cancelled' && a.cancel_reason === 'cancelled_by_operator'))
     .map((a) => ({ a, at: a.finished_at ?? a.updated_at }))
     .sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));

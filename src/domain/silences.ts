@@ -9,6 +9,8 @@ export interface Silence {
   reason?: string;
   created_at: string;
   by?: string;
+  /** Made from a message's 💤 button: which message, and whether it ends when the service recovers. */
+  snooze?: { message: string; recover: boolean };
 }
 
 /** The silence in force for this node or service now, if any (a node's covers its services). */

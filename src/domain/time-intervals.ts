@@ -161,3 +161,13 @@ export function windowEnd(ivs: readonly TimeInterval[], at: number, horizonMs = 
   for (const end = at + horizonMs; t <= end; t += 60_000) if (!inAnyInterval(ivs, t)) return t;
   return undefined;
 }
+
+/** The first instant after `at` whose wall-clock time in `tz` is `hhmm` ("08:00"): tomorrow morning, or this one. */
+export function nextWallClock(at: number, tz: string, hhmm: string): number {
+  const target = minutes(hhmm);
+  if (target === undefined) throw new Error(`not a time of day: ${hhmm}`);
+  let t = Math.floor(at / 60_000) * 60_000 + 60_000;
+  // At most two days ahead (a day and the hour a DST change may skip).
+  for (const end = at + 49 * 3_600_000; t <= end; t += 60_000) if (wallClock(t, tz).minute === target) return t;
+  throw new Error(`${hhmm} does not occur in ${tz} within two days`);
+}

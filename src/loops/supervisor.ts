@@ -85,7 +85,7 @@ export class Supervisor {
     if (JSON.stringify(cooldowns) !== JSON.stringify(prevCooldowns)) await state.saveCooldowns(cooldowns);
 
     const heals = await this.healBudgets(finished, world, desired, now);
-    const silences = await state.activeSilences(now);
+    const silences = await this.liftRecovered(await state.activeSilences(now), world, now);
     const maintenance = await state.maintenanceWindows.active(now);
     const p = plan({
       desired,
@@ -132,6 +132,30 @@ export class Supervisor {
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
     return { created, cancelled, notices, held: review.held, plan: p };
+  }
+
+  /**
+   * Snoozes "until it recovers" end when their service has reported healthy since they began:
+   * lifted, and the snoozed action's record says so. Returns the silences still in force.
+   */
+  private async liftRecovered(silences: Silence[], world: World, now: number): Promise<Silence[]> {
+    const keep: Silence[] = [];
+    for (const s of silences) {
+      const w = world.services[s.target];
+      if (!s.snooze?.recover || w?.status !== 'healthy' || Date.parse(w.since) < Date.parse(s.created_at)) {
+        keep.push(s);
+        continue;
+      }
+      await this.deps.state.silenceWindows.remove(s.id);
+      this.deps.log.info({ target: s.target }, `snooze of ${s.target} lifted: it recovered`);
+      const [id, instance] = s.snooze.message.split('@') as [string, string];
+      const a = await this.deps.actions.find(id, instance);
+      if (a?.state === 'cancelled' && a.snooze && !a.snooze.unsnoozed_at) {
+        const updated = await this.deps.actions.annotate('cancelled', a, { snooze: { ...a.snooze, unsnoozed_by: 'its recovery', unsnoozed_at: new Date(now).toISOString() } });
+        if (updated) this.deps.onActionChanged?.(updated);
+      }
+    }
+    return keep;
   }
 
   /**

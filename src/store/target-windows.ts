@@ -17,6 +17,8 @@ export const WindowSchema = z.object({
   reason: z.string().optional(),
   created_at: z.string(),
   by: z.string().optional(),
+  /** Made from a message's 💤 button: which one, and whether it ends when the service recovers. */
+  snooze: z.object({ message: z.string(), recover: z.boolean() }).optional(),
 });
 
 export class TargetWindows {
@@ -47,18 +49,18 @@ export class TargetWindows {
    * A window for `target` lasting `ms`. One for the same target that is still active is extended
    * (never shortened) rather than doubled: `merged` says so.
    */
-  async add(target: string, ms: number, now: number, opts: { reason?: string; by?: string } = {}): Promise<Silence & { merged?: boolean }> {
+  async add(target: string, ms: number, now: number, opts: { reason?: string; by?: string; snooze?: Silence['snooze'] } = {}): Promise<Silence & { merged?: boolean }> {
     const parts = target.split('/');
     if (parts.length > 2 || !parts.every((p) => NAME_RE.test(p))) throw new Error(`${this.what} target must be <node> or <node>/<service>, got ${JSON.stringify(target)}`);
     const until = new Date(now + ms).toISOString();
     const list = (await this.all()).filter((x) => Date.parse(x.until) > now);
     const same = list.find((x) => x.target === target);
     if (same) {
-      const merged: Silence = { ...same, until: until > same.until ? until : same.until, ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}) };
+      const merged: Silence = { ...same, until: until > same.until ? until : same.until, ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}), ...(opts.snooze ? { snooze: opts.snooze } : {}) };
       await this.save(list.map((x) => (x === same ? merged : x)));
       return { ...merged, merged: true };
     }
-    const s: Silence = { id: randomBytes(3).toString('hex'), target, until, created_at: new Date(now).toISOString(), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}) };
+    const s: Silence = { id: randomBytes(3).toString('hex'), target, until, created_at: new Date(now).toISOString(), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}), ...(opts.snooze ? { snooze: opts.snooze } : {}) };
     list.push(s);
     await this.save(list);
     return s;

@@ -61,6 +61,8 @@ const store = () => new ActionStore(l.actions);
 function messageAbout(id: string): StoredMessage | undefined {
   return api.chat(CHAT).find((m) => m.text.includes(id));
 }
+/** The snooze row every pending action's message has. */
+const SNOOZE = ['💤 1 h', '💤 till 08:00', '💤 till it recovers'];
 function buttons(m: StoredMessage | undefined): string[] {
   return (m?.reply_markup?.inline_keyboard ?? []).flat().map((b) => b.text);
 }
@@ -82,7 +84,7 @@ describe('one living message per action', () => {
     expect(msg.text).toMatch(/n1/);
     expect(msg.text).toMatch(/unhealthy_service/);
     expect(msg.text).toMatch(/containers_not_running/);
-    expect(buttons(msg)).toEqual(['✅ Approve', '✖️ Reject']);
+    expect(buttons(msg)).toEqual(['✅ Approve', '✖️ Reject', ...SNOOZE]);
     for (const b of msg.reply_markup!.inline_keyboard.flat()) expect(Buffer.byteLength(b.callback_data!)).toBeLessThanOrEqual(64);
 
     const cq = api.press(msg.message_id, api.button(msg.message_id, '✅ Approve'), ADMIN);
@@ -332,7 +334,7 @@ describe('nothing is lost', () => {
     api.clearFailures();
     await start({ executor: false });
     const m = await waitFor(() => messageAbout('container-restart-n1-s9'), { what: 'delivered after restart' });
-    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject']);
+    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject', ...SNOOZE]);
     await running!.telegram!.outbox.whenIdle();
     expect(api.callsOf('sendMessage').filter((c) => String(c.params.text).includes('container-restart-n1-s9'))).toHaveLength(1);
   });
@@ -358,6 +360,49 @@ describe('notices', () => {
     cq = api.press(held.message_id, api.button(held.message_id, '✅ Confirm removal'), ADMIN);
     expect((await answered(cq)).text).toBe('Removal on n2 confirmed.');
     await waitFor(() => /Resolved at/.test(api.messages.get(held.message_id)!.text), { what: 'held notice resolved' });
+  });
+});
+
+describe('snooze from a message', () => {
+  it('💤 1 h: admins only; cancels the action (cancelled_by_snooze) as a silence; ⏰ Unsnooze proposes it again at once', async () => {
+    await start({ executor: false });
+    await drift([['s1', 'containers_not_running']]);
+    const id = 'container-restart-n1-s1';
+    const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
+    let cq = api.press(msg.message_id, api.button(msg.message_id, '💤 1 h'), STRANGER);
+    expect((await answered(cq)).text).toMatch(/Not authorized/);
+    cq = api.press(msg.message_id, api.button(msg.message_id, '💤 1 h'), ADMIN);
+    expect((await answered(cq)).text).toMatch(/^💤 Snoozed n1\/s1 until \d\d:\d\d UTC\.$/);
+    const cancelled = (await store().list('cancelled')).find((a) => a.id === id)!;
+    expect(cancelled).toMatchObject({ cancel_reason: 'cancelled_by_snooze', snooze: { recover: false, by: '@oskar' } });
+    const silences = await running!.supervisorState.activeSilences(Date.now());
+    expect(silences).toEqual([expect.objectContaining({ target: 'n1/s1', by: 'telegram:@oskar', snooze: { message: `${id}@${cancelled.instance}`, recover: false } })]);
+    await waitFor(() => /💤 <b>Snoozed<\/b> until \d\d:\d\d UTC by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'snoozed edit' });
+    expect(buttons(api.messages.get(msg.message_id))).toEqual(['⏰ Unsnooze']);
+    // While it lasts, the drift is not proposed again.
+    await running!.loops.supervisor.runNow();
+    expect(await store().list('pending')).toEqual([]);
+    cq = api.press(msg.message_id, api.button(msg.message_id, '⏰ Unsnooze'), ADMIN);
+    expect((await answered(cq)).text).toMatch(/Unsnoozed/);
+    expect(await running!.supervisorState.activeSilences(Date.now())).toEqual([]);
+    await waitFor(() => /unsnoozed at .* by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'unsnoozed edit' });
+    const again = await waitFor(() => api.chat(CHAT).filter((m) => m.text.includes(id)).find((m) => m.message_id !== msg.message_id), { what: 'proposed again' });
+    expect(buttons(again)).toEqual(['✅ Approve', '✖️ Reject', ...SNOOZE]);
+  });
+
+  it('💤 till it recovers: lifted when the service reports healthy; a later drift is proposed', async () => {
+    await start({ executor: false });
+    await drift([['s2', 'containers_not_running']]);
+    const id = 'container-restart-n1-s2';
+    const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
+    const cq = api.press(msg.message_id, api.button(msg.message_id, '💤 till it recovers'), ADMIN);
+    expect((await answered(cq)).text).toBe('💤 Snoozed n1/s2 until it recovers.');
+    await waitFor(() => /Snoozed<\/b> until it recovers by @oskar/.test(api.messages.get(msg.message_id)!.text), { what: 'snoozed edit' });
+    await appendEvents(l.root, [ev('service_recovered', 's2')]);
+    await running!.loops.observer.runNow();
+    await running!.loops.supervisor.runNow();
+    expect(await running!.supervisorState.activeSilences(Date.now())).toEqual([]);
+    expect((await store().list('cancelled')).find((a) => a.id === id)?.snooze).toMatchObject({ unsnoozed_by: 'its recovery' });
   });
 });
 
@@ -573,7 +618,7 @@ describe('commands', () => {
     expect(mem.text()).not.toMatch(/given up/);
     api.unknownChats.delete(CHAT);
     const m = await waitFor(() => messageAbout('container-restart-n1-s13'), { timeoutMs: 30_000, what: 'the pending action after the chat is back' });
-    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject']);
+    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject', ...SNOOZE]);
     // The answer to that send is what says the chat is back (the message lands a moment before).
     await waitFor(() => running!.telegram!.outbox.health.state === 'ok', { what: 'the chat seen as back' });
   });
@@ -725,7 +770,7 @@ describe('image updates', () => {
     const m = await waitFor(() => messageAbout(id), { what: 'update message' });
     expect(m.text).toContain('🛡 <b>Update s1 on n1</b>');
     expect(m.text).toContain('🆕 <code>koenkk/zigbee2mqtt:latest</code> 111111111111 → <b>222222222222</b> (version <b>2.1.0</b>, built 2 days ago) · <a href="https://github.com/Koenkk/zigbee2mqtt">source</a>');
-    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject', '⏭ Skip this version']);
+    expect(buttons(m)).toEqual(['✅ Approve', '✖️ Reject', '⏭ Skip this version', ...SNOOZE]);
     // updates: notify → a notice, no action.
     const notice = await waitFor(() => api.chat(CHAT).find((x) => x.text.includes('🆕 Newer image')), { what: 'notify notice' });
     expect(notice.text).toContain('A newer image for s2 on n1: koenkk/zigbee2mqtt:latest 111111111111 → 222222222222 (2.1.0)');

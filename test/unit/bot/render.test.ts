@@ -31,13 +31,21 @@ describe('render', () => {
     expect(esc('a & <b>')).toBe('a &amp; &lt;b&gt;');
   });
   it('pending has Approve/Reject; a guarded one being confirmed has Confirm/Back; finished ones have none', () => {
-    expect(renderAction(base, data, { now: NOW }).buttons).toEqual([[{ text: '✅ Approve', data: 'ap:REF' }, { text: '✖️ Reject', data: 'rj:REF' }]]);
+    const snoozeRow = [{ text: '💤 1 h', data: 'zh:REF' }, { text: '💤 till 08:00', data: 'zm:REF' }, { text: '💤 till it recovers', data: 'zr:REF' }];
+    expect(renderAction(base, data, { now: NOW }).buttons).toEqual([[{ text: '✅ Approve', data: 'ap:REF' }, { text: '✖️ Reject', data: 'rj:REF' }], snoozeRow]);
     expect(renderAction(base, data, { now: NOW, confirming: true }).buttons).toEqual([[{ text: '⚠️ Confirm', data: 'cf:REF' }, { text: '↩️ Back', data: 'bk:REF' }]]);
     for (const state of ['approved', 'running', 'completed', 'failed', 'rejected', 'cancelled'] as const) {
       expect(renderAction({ ...base, state }, data, { now: NOW }).buttons).toEqual([]);
     }
     expect(renderAction({ ...base, state: 'failed', error: 'engine <down>' }, data, { now: NOW }).text).toContain('Failed</b>: engine &lt;down&gt;');
     expect(renderAction({ ...base, state: 'completed', verified: false }, data, { now: NOW }).text).toContain('restarted but still unhealthy');
+    // Snoozed: says until when and by whom, with Unsnooze while it runs; not after, nor once ended by hand.
+    const snoozed = { ...base, state: 'cancelled' as const, cancel_reason: 'cancelled_by_snooze', snooze: { id: 'abc', until: new Date(NOW + 3_600_000).toISOString(), recover: false, by: '@admin' } };
+    const r = renderAction(snoozed, data, { now: NOW });
+    expect(r.text).toContain(`💤 <b>Snoozed</b> until ${new Date(NOW + 3_600_000).toISOString().slice(11, 16)} UTC by @admin`);
+    expect(r.buttons).toEqual([[{ text: '⏰ Unsnooze', data: 'zu:REF' }]]);
+    expect(renderAction(snoozed, data, { now: NOW + 3_700_000 }).buttons).toEqual([]);
+    expect(renderAction({ ...snoozed, snooze: { ...snoozed.snooze, unsnoozed_at: new Date(NOW).toISOString(), unsnoozed_by: '@x' } }, data, { now: NOW }).text).toContain('unsnoozed at');
   });
   it('a living message does not change with the clock (no edit storm on the rate limit)', () => {
     expect(renderAction(base, data, { now: NOW }).text).toBe(renderAction(base, data, { now: NOW + 3_600_000 }).text);
