@@ -189,6 +189,7 @@ export function renderDigest(d: Digest, now: number): string {
   }
   const c = d.counts;
   lines.push(`Actions: ${c.completed} completed, ${c.failed} failed, ${c.rejected} rejected, ${c.cancelled} cancelled`);
+  if (d.quiet.recovered_by_themselves || d.quiet.snoozed) lines.push(`Kept quiet: ${d.quiet.recovered_by_themselves} drift(s) recovered by themselves, ${d.quiet.snoozed} snoozed (edits, no new messages)`);
   for (const a of d.failed.slice(0, 10)) lines.push(`  ❌ <code>${esc(a.id)}</code>: ${esc(a.error ?? '')}`);
   lines.push('');
   if (d.still_unhealthy.length === 0) lines.push('✅ Everything is healthy now.');

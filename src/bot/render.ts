@@ -121,6 +121,8 @@ export function stateLine(a: Action): string {
       return `🚫 <b>Rejected</b> by ${esc(who(a.rejected_by))}`;
     case 'cancelled':
       if (a.cancel_reason === 'cancelled_by_snooze' && a.snooze) return snoozeLine(a.snooze);
+      // Not news: the same message says so, no new one.
+      if (a.cancel_reason === 'drift_resolved_auto') return `✅ <b>Recovered by itself</b> at ${hhmm(a.updated_at)}: nothing was done, nothing is needed`;
       return `🗑 <b>Cancelled</b>: ${esc(CANCEL_TEXT[a.cancel_reason ?? ''] ?? cap(a.cancel_reason ?? 'cancelled', 100))}`;
   }
 }

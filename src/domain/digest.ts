@@ -23,6 +23,8 @@ export interface Digest {
   opened: WorldService[];
   resolved: WorldService[];
   counts: { completed: number; failed: number; rejected: number; cancelled: number };
+  /** What stayed quiet: drifts that recovered by themselves, and snoozes (each an edit, no new message). */
+  quiet: { recovered_by_themselves: number; snoozed: number };
   failed: Action[];
   still_unhealthy: WorldService[];
   /** Nodes services.yaml names whose agent is silent. */
@@ -46,6 +48,10 @@ export function digestOf(input: DigestInput): Digest {
     opened: services.filter((s) => s.status === 'unhealthy' && s.since > since),
     resolved: services.filter((s) => s.last_incident !== undefined && s.last_incident !== null && s.last_incident.resolved_at > since),
     counts: { completed: count('completed'), failed: count('failed'), rejected: count('rejected'), cancelled: count('cancelled') },
+    quiet: {
+      recovered_by_themselves: input.finished.filter((a) => a.state === 'cancelled' && a.cancel_reason === 'drift_resolved_auto').length,
+      snoozed: input.finished.filter((a) => a.state === 'cancelled' && a.cancel_reason === 'cancelled_by_snooze').length,
+    },
     failed: input.finished.filter((a) => a.state === 'failed'),
     still_unhealthy: services.filter((s) => s.status === 'unhealthy'),
     silent_agents: Object.values(input.world.nodes).filter((n) => n.agent === 'silent' && input.desired[n.node]).map((n) => n.node),

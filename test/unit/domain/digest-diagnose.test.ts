@@ -68,9 +68,11 @@ describe('digestOf', () => {
   ];
   for (const r of rows) {
     it(r.name, () => {
-      const finished = [act('x1', 'completed'), act('x2', 'failed', { error: 'engine down' }), act('x3', 'rejected'), act('x4', 'cancelled'), act('x5', 'failed')];
+      const finished = [act('x1', 'completed'), act('x2', 'failed', { error: 'engine down' }), act('x3', 'rejected'), act('x4', 'cancelled', { cancel_reason: 'drift_resolved_auto' }), act('x5', 'failed'), act('x6', 'cancelled', { cancel_reason: 'cancelled_by_snooze' })];
       const d = digestOf({ since: r.since, now: NOW, world: w, desired: desired({ a: ['web', 'old'], b: ['db'] }), finished, pending: [act('p1', 'pending')] });
-      expect(d.counts).toEqual({ completed: 1, failed: 2, rejected: 1, cancelled: 1 });
+      expect(d.counts).toEqual({ completed: 1, failed: 2, rejected: 1, cancelled: 2 });
+      // What stayed quiet is counted.
+      expect(d.quiet).toEqual({ recovered_by_themselves: 1, snoozed: 1 });
       expect(d.failed.map((a) => a.id)).toEqual(['x2', 'x5']);
       expect(d.pending.map((a) => a.id)).toEqual(['p1']);
       r.expect(d);
