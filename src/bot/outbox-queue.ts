@@ -140,8 +140,10 @@ export class OutboxQueue {
 
   /** Memory first, then the file (in the order of the saves: OutboxFiles.write). */
   async save(rec: OutRecord): Promise<void> {
-    this.index(rec);
-    await this.o.files.write(rec);
+    // Written in this version's shape (a record read as version 1 is one of it from now on).
+    const current: OutRecord = rec.version === OUTBOX_VERSION ? rec : { ...rec, version: OUTBOX_VERSION };
+    this.index(current);
+    await this.o.files.write(current);
   }
 
   /** Changes the current revision of `key` (whatever it is by now) and saves it. */

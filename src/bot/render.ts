@@ -5,11 +5,15 @@ import type { Op } from './callback-data.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { plainText, shortenHtml, splitHtml } from './html-split.js';
 
-export interface Button {
-  text: string;
-  data: string;
-}
+/**
+ * A button: one that calls back with `data` (Bot API 9.4 `style`: green for what goes ahead, red
+ * for what stops or confirms a risk), or one that copies `copy` to the clipboard (7.11 `copy_text`).
+ */
+export type Button = { text: string; data: string; style?: 'success' | 'danger' | 'primary' } | { text: string; copy: string };
 export type Buttons = Button[][];
+
+/** The longest text a copy_text button may carry (Bot API: 1–256 characters). */
+export const COPY_TEXT_MAX = 256;
 /** Makes a button's callback data for an operation on one reference (callback-data.ts). */
 export type ButtonData = (op: Op, n?: number) => string;
 export interface Rendered {
@@ -142,7 +146,8 @@ export function renderLogs(title: string, e: Evidence): string {
   if (e.error) lines.push(esc(e.error));
   for (const c of e.containers) {
     lines.push('', `<b>${esc(c.name)}</b>: ${esc(c.state)}${c.exit_code !== null ? `, exit ${c.exit_code}` : ''}${c.logs_truncated ? ' (older lines left out)' : ''}`);
-    lines.push(c.logs.length ? `<pre>${esc(c.logs.join('\n'))}</pre>` : '<i>no log lines</i>');
+    // An expandable quote (Bot API 7.4): the chat shows a few lines, a tap the rest.
+    lines.push(c.logs.length ? `<blockquote expandable>${esc(c.logs.join('\n'))}</blockquote>` : '<i>no log lines</i>');
   }
   return lines.join('\n');
 }
@@ -231,9 +236,9 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
   if (a.state === 'pending') {
     if (opts.confirming && a.risk === 'guarded') {
       lines.push(GUARD_LINE);
-      buttons = [[{ text: '⚠️ Confirm', data: refData('confirm') }, { text: '↩️ Back', data: refData('back') }]];
+      buttons = [[{ text: '⚠️ Confirm', data: refData('confirm'), style: 'danger' }, { text: '↩️ Back', data: refData('back') }]];
     } else {
-      buttons = [[{ text: '✅ Approve', data: refData('approve') }, { text: '✖️ Reject', data: refData('reject') }]];
+      buttons = [[{ text: '✅ Approve', data: refData('approve'), style: 'success' }, { text: '✖️ Reject', data: refData('reject'), style: 'danger' }]];
       if (a.type === 'image_update') buttons.push([{ text: '⏭ Skip this version', data: refData('skipVersion') }]);
       buttons.push([
         { text: '💤 1 h', data: refData('snoozeHour') },
@@ -242,6 +247,9 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
       ]);
     }
     if (opts.evidence && opts.evidence.containers.some((c) => c.logs.length > 0)) buttons.push([{ text: '📜 Logs', data: refData('logs') }]);
+    // The command to look for oneself, on the node (copied, not run).
+    const container = a.containers?.[0];
+    if (container) buttons.push([{ text: '📋 docker logs', copy: `docker logs --tail 100 ${container}`.slice(0, COPY_TEXT_MAX) }]);
   }
   // A snooze still running can be ended from the message it was made on.
   if (a.state === 'cancelled' && a.snooze && !a.snooze.unsnoozed_at && (a.snooze.recover || Date.parse(a.snooze.until) > opts.now)) buttons.push([{ text: '⏰ Unsnooze', data: refData('unsnooze') }]);

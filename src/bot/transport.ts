@@ -20,7 +20,13 @@ export function keyboard(buttons: Buttons, log?: Logger): InlineKeyboard | undef
       break;
     }
     if (i > 0) kb.row();
-    for (const b of row) kb.text(b.text, b.data);
+    for (const b of row) {
+      if ('copy' in b) kb.copyText(b.text, b.copy);
+      else {
+        kb.text(b.text, b.data);
+        if (b.style) kb.style(b.style);
+      }
+    }
     n += row.length;
   }
   return kb;

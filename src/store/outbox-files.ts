@@ -8,7 +8,8 @@ import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readJsonFile, removeStaleTemps, writeJsonAtomic } from './atomic.js';
 
-export const OUTBOX_VERSION = 1;
+/** 2: buttons may be copy_text buttons (no callback data) and carry a style; 1 is read as it is. */
+export const OUTBOX_VERSION = 2;
 
 /** What a message is about: each kind of message keeps what it needs to be rendered again. */
 export const MetaSchema = z.discriminatedUnion('kind', [
@@ -50,13 +51,13 @@ export type Meta = z.infer<typeof MetaSchema>;
 export type MetaOf<K extends Meta['kind']> = Extract<Meta, { kind: K }>;
 
 const RecordSchema = z.object({
-  version: z.literal(OUTBOX_VERSION),
+  version: z.union([z.literal(1), z.literal(OUTBOX_VERSION)]),
   key: z.string(),
   chat_id: z.string(),
   /** The forum topic of a supergroup the message goes to (TELEGRAM_THREAD_ID, or where a command was sent). */
   thread_id: z.number().int().nullable().optional(),
   text: z.string(),
-  buttons: z.array(z.array(z.object({ text: z.string(), data: z.string() }))),
+  buttons: z.array(z.array(z.union([z.object({ text: z.string(), data: z.string(), style: z.enum(['success', 'danger', 'primary']).optional() }), z.object({ text: z.string(), copy: z.string() })]))),
   rev: z.number().int(),
   delivered_rev: z.number().int(),
   queued_at: z.string(),

@@ -16,7 +16,7 @@ export interface StoredMessage {
   message_id: number;
   chat_id: number;
   text: string;
-  reply_markup: { inline_keyboard: { text: string; callback_data?: string; url?: string }[][] } | undefined;
+  reply_markup: { inline_keyboard: { text: string; callback_data?: string; url?: string; copy_text?: { text: string }; style?: string }[][] } | undefined;
   edits: number;
   /** The forum topic it was sent to. */
   message_thread_id?: number;
@@ -63,6 +63,41 @@ export function refuseText(text: string, html: boolean): string | undefined {
   return undefined;
 }
 
+/**
+ * The parameters of each method the bot uses, as the Bot API documentation lists them (required
+ * and optional), with the stated allowed values. A parameter not in its method's list is refused:
+ * Telegram would ignore it, and a typo of ours would silently do nothing.
+ */
+const METHODS: Record<string, { required: string[]; optional: string[] }> = {
+  getMe: { required: [], optional: [] },
+  getChat: { required: ['chat_id'], optional: [] },
+  deleteWebhook: { required: [], optional: ['drop_pending_updates'] },
+  setMyCommands: { required: ['commands'], optional: ['scope', 'language_code'] },
+  getUpdates: { required: [], optional: ['offset', 'limit', 'timeout', 'allowed_updates'] },
+  sendChatAction: { required: ['chat_id', 'action'], optional: ['business_connection_id', 'message_thread_id'] },
+  sendMessage: {
+    required: ['chat_id', 'text'],
+    optional: ['business_connection_id', 'message_thread_id', 'direct_messages_topic_id', 'parse_mode', 'entities', 'link_preview_options', 'disable_notification', 'protect_content', 'allow_paid_broadcast', 'message_effect_id', 'suggested_post_parameters', 'reply_parameters', 'reply_markup'],
+  },
+  editMessageText: { required: ['text'], optional: ['business_connection_id', 'chat_id', 'message_id', 'inline_message_id', 'parse_mode', 'entities', 'link_preview_options', 'reply_markup'] },
+  editMessageReplyMarkup: { required: [], optional: ['business_connection_id', 'chat_id', 'message_id', 'inline_message_id', 'reply_markup'] },
+  answerCallbackQuery: { required: ['callback_query_id'], optional: ['text', 'show_alert', 'url', 'cache_time'] },
+  deleteMessage: { required: ['chat_id', 'message_id'], optional: [] },
+};
+const PARSE_MODES = new Set(['HTML', 'MarkdownV2', 'Markdown']);
+
+/** A request's parameters against METHODS: missing, unknown, or a value the documentation does not allow. */
+export function refuseParams(method: string, p: Record<string, unknown>): string | undefined {
+  const m = METHODS[method];
+  if (!m) return `Not Found: method ${method} is not in the stand-in's table (add it from the Bot API documentation)`;
+  for (const k of m.required) if (p[k] === undefined) return `Bad Request: ${k} is required`;
+  for (const k of Object.keys(p)) if (!m.required.includes(k) && !m.optional.includes(k)) return `Bad Request: unexpected parameter ${k} for ${method}`;
+  if (p.parse_mode !== undefined && !PARSE_MODES.has(String(p.parse_mode))) return `Bad Request: unsupported parse_mode ${String(p.parse_mode)}`;
+  for (const k of ['disable_notification', 'protect_content', 'show_alert', 'drop_pending_updates']) if (p[k] !== undefined && typeof p[k] !== 'boolean') return `Bad Request: ${k} must be a Boolean`;
+  if (typeof p.text === 'string' && method === 'answerCallbackQuery' && p.text.length > 200) return 'Bad Request: text of the callback answer is too long (0-200 characters)';
+  return undefined;
+}
+
 /** What Telegram answers for an inline keyboard it will not take (callback data 1–64 bytes, ≤ 100 buttons, no empty rows). */
 export function refuseMarkup(markup: unknown): string | undefined {
   if (markup === undefined) return undefined;
@@ -71,10 +106,16 @@ export function refuseMarkup(markup: unknown): string | undefined {
   let n = 0;
   for (const row of rows) {
     if (!Array.isArray(row)) return 'Bad Request: can\'t parse inline keyboard button: InlineKeyboardButton must be an Object';
-    for (const b of row as { text?: unknown; callback_data?: unknown }[]) {
+    for (const b of row as { text?: unknown; callback_data?: unknown; url?: unknown; copy_text?: { text?: unknown }; style?: unknown }[]) {
       n++;
       if (typeof b.text !== 'string' || b.text === '') return 'Bad Request: can\'t parse inline keyboard button: Text must be non-empty';
       if (typeof b.callback_data === 'string' && (b.callback_data.length === 0 || Buffer.byteLength(b.callback_data) > 64)) return 'Bad Request: BUTTON_DATA_INVALID';
+      // Exactly one of the fields other than text, icon_custom_emoji_id and style (Bot API 9.4).
+      const kinds = Object.keys(b).filter((k) => !['text', 'icon_custom_emoji_id', 'style'].includes(k));
+      if (kinds.length !== 1) return `Bad Request: can't parse inline keyboard button: exactly one of callback_data, url, copy_text, … must be given (got ${kinds.join(', ') || 'none'})`;
+      if (!['callback_data', 'url', 'copy_text'].includes(kinds[0]!)) return `Bad Request: the stand-in does not know the button field ${kinds[0]}`;
+      if (b.style !== undefined && !['danger', 'success', 'primary'].includes(String(b.style))) return 'Bad Request: can\'t parse inline keyboard button: style must be one of "danger", "success", "primary"';
+      if (b.copy_text !== undefined && (typeof b.copy_text?.text !== 'string' || b.copy_text.text.length < 1 || b.copy_text.text.length > 256)) return 'Bad Request: can\'t parse inline keyboard button: copy_text must have 1-256 characters of text';
     }
   }
   if (rows.some((r) => Array.isArray(r) && r.length === 0) && n === 0) return 'Bad Request: REPLY_MARKUP_INVALID';
@@ -333,6 +374,8 @@ export class FakeBotApi {
   }
 
   private async dispatch(method: string, p: Record<string, unknown>, req: http.IncomingMessage): Promise<unknown> {
+    const wrong = refuseParams(method, p);
+    if (wrong) return new Error(wrong);
     const limited = this.groupLimit(method, p);
     if (limited) return limited;
     if (method !== 'getUpdates' && method !== 'getMe' && method !== 'answerCallbackQuery' && method !== 'setMyCommands') {

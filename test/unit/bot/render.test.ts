@@ -32,8 +32,10 @@ describe('render', () => {
   });
   it('pending has Approve/Reject; a guarded one being confirmed has Confirm/Back; finished ones have none', () => {
     const snoozeRow = [{ text: '💤 1 h', data: 'zh:REF' }, { text: '💤 till 08:00', data: 'zm:REF' }, { text: '💤 till it recovers', data: 'zr:REF' }];
-    expect(renderAction(base, data, { now: NOW }).buttons).toEqual([[{ text: '✅ Approve', data: 'ap:REF' }, { text: '✖️ Reject', data: 'rj:REF' }], snoozeRow]);
-    expect(renderAction(base, data, { now: NOW, confirming: true }).buttons).toEqual([[{ text: '⚠️ Confirm', data: 'cf:REF' }, { text: '↩️ Back', data: 'bk:REF' }]]);
+    expect(renderAction(base, data, { now: NOW }).buttons).toEqual([[{ text: '✅ Approve', data: 'ap:REF', style: 'success' }, { text: '✖️ Reject', data: 'rj:REF', style: 'danger' }], snoozeRow]);
+    expect(renderAction(base, data, { now: NOW, confirming: true }).buttons).toEqual([[{ text: '⚠️ Confirm', data: 'cf:REF', style: 'danger' }, { text: '↩️ Back', data: 'bk:REF' }]]);
+    // With the containers it names: a copy_text button with the command to read their logs.
+    expect(renderAction({ ...base, containers: ['z2m'] }, data, { now: NOW }).buttons.at(-1)).toEqual([{ text: '📋 docker logs', copy: 'docker logs --tail 100 z2m' }]);
     for (const state of ['approved', 'running', 'completed', 'failed', 'rejected', 'cancelled'] as const) {
       expect(renderAction({ ...base, state }, data, { now: NOW }).buttons).toEqual([]);
     }
