@@ -9,6 +9,7 @@ import type { ActionStore } from '../store/actions.js';
 import type { StoredNotice, SupervisorState } from '../store/supervisor-state.js';
 import { buttonsFor } from './callback-data.js';
 import type { Outbox } from './outbox.js';
+import type { Silence } from '../domain/silences.js';
 import type { MetaOf } from '../store/outbox-files.js';
 import type { RefTable } from './refs.js';
 import type { Evidence } from '../store/evidence.js';
@@ -179,6 +180,9 @@ export class Notifier {
 
   private async notices(): Promise<void> {
     const { outbox } = this.deps;
+    // Snoozes made from a notice's 💤 button, by the notice they were made on.
+    const snoozes = new Map<string, Silence>();
+    for (const s of await this.deps.supervisorState.activeSilences(this.deps.now())) if (s.snooze?.message.startsWith('notice:')) snoozes.set(s.snooze.message, s);
     for (const n of await this.deps.supervisorState.notices()) {
       const key = noticeKey(n);
       const rec = outbox.get(key);
@@ -186,7 +190,8 @@ export class Notifier {
       // and over at once (a maintenance that ended).
       if (!rec && n.state === 'closed' && !NEWS_ONCE.has(n.kind)) continue;
       if (rec?.meta.final === true) continue;
-      const r = renderNotice(n, this.data(key));
+      const z = snoozes.get(`notice:${n.key}`);
+      const r = renderNotice(n, this.data(key), z ? { until: z.until, recover: z.snooze!.recover, by: z.by?.replace(/^telegram:/, '') ?? 'someone' } : undefined);
       await outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'notice', notice: n.key, node: n.node, final: n.state === 'closed' }, ...(QUIET.has(n.kind) ? { quiet: true } : {}) });
     }
   }

@@ -277,7 +277,17 @@ export function renderGroup(node: string, members: Action[], refData: ButtonData
   return { text: lines.join('\n'), buttons };
 }
 
-export function renderNotice(n: { kind: string; node: string; message: string; state: string; opened_at: string; closed_at?: string }, refData: ButtonData): Rendered {
+/** Notices about trouble someone may want to snooze (not the ones that only inform or ask to confirm). */
+const SNOOZABLE = new Set(['node_silent', 'engine_unreachable', 'flapping', 'agents_running']);
+
+/** A snooze in force on a notice's target (a silence made from its 💤 button). */
+export interface NoticeSnooze {
+  until: string;
+  recover: boolean;
+  by: string;
+}
+
+export function renderNotice(n: { kind: string; node: string; message: string; state: string; opened_at: string; closed_at?: string }, refData: ButtonData, snoozed?: NoticeSnooze): Rendered {
   const title: Record<string, string> = {
     node_silent: '📵 Node agent silent',
     engine_unreachable: '🔌 Docker Engine unreachable',
@@ -292,6 +302,18 @@ export function renderNotice(n: { kind: string; node: string; message: string; s
   if (n.state === 'closed' && n.kind === 'maintenance') lines.push('', `✅ Ended at ${hhmm(n.closed_at)}`);
   else if (n.state === 'closed' && n.kind !== 'maintenance_ended') lines.push('', `✅ Resolved at ${hhmm(n.closed_at)}`);
   const buttons: Buttons = n.kind === 'bulk_removal_held' && n.state === 'open' ? [[{ text: '✅ Confirm removal', data: refData('confirmRemoval') }]] : [];
+  if (n.state === 'open' && SNOOZABLE.has(n.kind)) {
+    if (snoozed) {
+      lines.push('', `💤 <b>Snoozed</b> ${snoozed.recover ? 'until it recovers' : `until ${hhmm(snoozed.until)}`} by ${esc(cap(snoozed.by, 64))}: nothing is proposed for it meanwhile`);
+      buttons.push([{ text: '⏰ Unsnooze', data: refData('unsnooze') }]);
+    } else {
+      buttons.push([
+        { text: '💤 1 h', data: refData('snoozeHour') },
+        { text: '💤 till 08:00', data: refData('snoozeMorning') },
+        { text: '💤 till it recovers', data: refData('snoozeRecover') },
+      ]);
+    }
+  }
   return { text: lines.join('\n'), buttons };
 }
 

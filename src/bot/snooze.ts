@@ -23,13 +23,36 @@ async function actionOf(kit: BotKit, ref: string): Promise<Action | undefined> {
   return target ? kit.deps.actions.find(target.id, target.instance) : undefined;
 }
 
+/** Until when a snooze made now lasts. */
+function snoozeUntil(kit: BotKit, how: 'snoozeHour' | 'snoozeMorning' | 'snoozeRecover', now: number): number {
+  return how === 'snoozeHour' ? now + HOUR_MS : how === 'snoozeMorning' ? nextWallClock(now, kit.deps.options.tz, '08:00') : now + RECOVER_SNOOZE_MAX_MS;
+}
+
+/** 💤 on a notice: a silence of its node (or service); the notice says so while it lasts. */
+async function snoozeNotice(kit: BotKit, ctx: BotContext, how: 'snoozeHour' | 'snoozeMorning' | 'snoozeRecover', key: string): Promise<void> {
+  const { deps } = kit;
+  const rec = kit.outbox.get(key);
+  if (rec?.meta.kind !== 'notice' || rec.meta.final) return answer(ctx, 'This notice is over.');
+  const stored = (await deps.supervisorState.notices()).find((n) => `notice:${n.key}@${n.opened_at}` === key);
+  if (!stored || stored.state !== 'open') return answer(ctx, 'This notice is over.');
+  const now = deps.now();
+  const target = stored.service ? `${stored.node}/${stored.service}` : stored.node;
+  const recover = how === 'snoozeRecover';
+  const s = await deps.supervisorState.silenceWindows.add(target, snoozeUntil(kit, how, now) - now, now, { by: `telegram:${actorOf(ctx).name}`, reason: `snoozed from the notice ${stored.key}`, snooze: { message: `notice:${stored.key}`, recover } });
+  deps.kickSupervisor();
+  kit.kick();
+  return answer(ctx, recover ? `💤 Snoozed ${target} until it recovers.` : `💤 Snoozed ${target} until ${hhmm(s.until)}.`);
+}
+
 async function snooze(kit: BotKit, ctx: BotContext, how: 'snoozeHour' | 'snoozeMorning' | 'snoozeRecover', ref: string): Promise<void> {
   const { deps } = kit;
+  const key = kit.refs.resolve(ref);
+  if (key?.startsWith('notice:')) return snoozeNotice(kit, ctx, how, key);
   const a = await actionOf(kit, ref);
   if (!a) return answer(ctx, 'This action no longer exists.');
   if (a.state !== 'pending') return answer(ctx, `Nothing changed: this action is ${a.state} now.`);
   const now = deps.now();
-  const until = how === 'snoozeHour' ? now + HOUR_MS : how === 'snoozeMorning' ? nextWallClock(now, deps.options.tz, '08:00') : now + RECOVER_SNOOZE_MAX_MS;
+  const until = snoozeUntil(kit, how, now);
   const actor = actorOf(ctx);
   const by = actor.name;
   const target = a.service ? `${a.node}/${a.service}` : a.node;
@@ -51,6 +74,15 @@ async function snooze(kit: BotKit, ctx: BotContext, how: 'snoozeHour' | 'snoozeM
 
 async function unsnooze(kit: BotKit, ctx: BotContext, ref: string): Promise<void> {
   const { deps } = kit;
+  const key = kit.refs.resolve(ref);
+  if (key?.startsWith('notice:')) {
+    const notice = key.slice('notice:'.length, key.lastIndexOf('@'));
+    const made = (await deps.supervisorState.activeSilences(deps.now())).filter((s) => s.snooze?.message === `notice:${notice}`);
+    for (const s of made) await deps.supervisorState.silenceWindows.remove(s.id);
+    deps.kickSupervisor();
+    kit.kick();
+    return answer(ctx, made.length ? '⏰ Unsnoozed.' : 'That snooze was over already.');
+  }
   const a = await actionOf(kit, ref);
   if (!a?.snooze || a.state !== 'cancelled') return answer(ctx, 'This button is not valid any more.');
   if (a.snooze.unsnoozed_at) return answer(ctx, 'Unsnoozed already.');

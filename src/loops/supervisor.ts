@@ -140,14 +140,19 @@ export class Supervisor {
    */
   private async liftRecovered(silences: Silence[], world: World, now: number): Promise<Silence[]> {
     const keep: Silence[] = [];
+    const openNotices = silences.some((s) => s.snooze?.recover && s.snooze.message.startsWith('notice:')) ? new Set((await this.deps.state.notices()).filter((n) => n.state === 'open').map((n) => `notice:${n.key}`)) : new Set<string>();
     for (const s of silences) {
       const w = world.services[s.target];
-      if (!s.snooze?.recover || w?.status !== 'healthy' || Date.parse(w.since) < Date.parse(s.created_at)) {
+      // Made on a notice: over when the notice is (the trouble it reported has gone).
+      const fromNotice = s.snooze?.message.startsWith('notice:') === true;
+      const recovered = fromNotice ? !openNotices.has(s.snooze!.message) : w?.status === 'healthy' && Date.parse(w.since) >= Date.parse(s.created_at);
+      if (!s.snooze?.recover || !recovered) {
         keep.push(s);
         continue;
       }
       await this.deps.state.silenceWindows.remove(s.id);
       this.deps.log.info({ target: s.target }, `snooze of ${s.target} lifted: it recovered`);
+      if (fromNotice) continue;
       const [id, instance] = s.snooze.message.split('@') as [string, string];
       const a = await this.deps.actions.find(id, instance);
       if (a?.state === 'cancelled' && a.snooze && !a.snooze.unsnoozed_at) {

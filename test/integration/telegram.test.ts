@@ -394,6 +394,32 @@ describe('snooze from a message', () => {
     expect(buttons(again)).toEqual(['✅ Approve', '✖️ Reject', ...SNOOZE]);
   });
 
+  it('💤 on a notice: a silence of its node; the notice says snoozed, with Unsnooze; till it recovers ends with the notice', async () => {
+    await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
+    await start({ executor: false });
+    const notice = await waitFor(() => api.chat(CHAT).find((m) => /Node agent silent/.test(m.text) && /n2/.test(m.text)), { what: 'silent notice' });
+    expect(buttons(notice)).toEqual(SNOOZE.slice(0, 3));
+    let cq = api.press(notice.message_id, api.button(notice.message_id, '💤 till it recovers'), ADMIN);
+    expect((await answered(cq)).text).toBe('💤 Snoozed n2 until it recovers.');
+    expect(await running!.supervisorState.activeSilences(Date.now())).toEqual([expect.objectContaining({ target: 'n2', snooze: { message: 'notice:node-silent-n2', recover: true } })]);
+    await running!.telegram!.loop.runNow();
+    await waitFor(() => /Snoozed<\/b> until it recovers by @oskar/.test(api.messages.get(notice.message_id)!.text), { what: 'snoozed notice' });
+    expect(buttons(api.messages.get(notice.message_id))).toEqual(['⏰ Unsnooze']);
+    cq = api.press(notice.message_id, api.button(notice.message_id, '⏰ Unsnooze'), ADMIN);
+    expect((await answered(cq)).text).toBe('⏰ Unsnoozed.');
+    await running!.telegram!.loop.runNow();
+    await waitFor(() => buttons(api.messages.get(notice.message_id)).includes('💤 1 h'), { what: 'snooze buttons back' });
+    // Snoozed again until it recovers: the node reports, the notice closes, the snooze is lifted.
+    cq = api.press(notice.message_id, api.button(notice.message_id, '💤 till it recovers'), ADMIN);
+    await answered(cq);
+    await appendEvents(l.root, [ev('node_heartbeat', undefined, 'n2'), ev('service_healthy', 'web', 'n2')]);
+    await running!.loops.observer.runNow();
+    await running!.loops.supervisor.runNow();
+    await running!.loops.supervisor.runNow();
+    expect(await running!.supervisorState.activeSilences(Date.now())).toEqual([]);
+    await waitFor(() => /Resolved at/.test(api.messages.get(notice.message_id)!.text), { what: 'notice resolved' });
+  });
+
   it('💤 till it recovers: lifted when the service reports healthy; a later drift is proposed', async () => {
     await start({ executor: false });
     await drift([['s2', 'containers_not_running']]);
