@@ -386,6 +386,10 @@ describe('snooze from a message', () => {
     // While it lasts, the drift is not proposed again.
     await running!.loops.supervisor.runNow();
     expect(await store().list('pending')).toEqual([]);
+    // The button still works after a restart (its reference is on disk).
+    await restart({ executor: false });
+    await running!.loops.supervisor.runNow();
+    expect(await store().list('pending')).toEqual([]);
     cq = api.press(msg.message_id, api.button(msg.message_id, '⏰ Unsnooze'), ADMIN);
     expect((await answered(cq)).text).toMatch(/Unsnoozed/);
     expect(await running!.supervisorState.activeSilences(Date.now())).toEqual([]);
