@@ -14,7 +14,7 @@ import type { MetaOf } from '../store/outbox-files.js';
 import type { RefTable } from './refs.js';
 import type { Evidence } from '../store/evidence.js';
 import type { Clock } from '../time/clock.js';
-import { renderAction, renderGroup, renderNotice, type ButtonData } from './render.js';
+import { renderAction, renderFailureNote, renderGroup, renderNotice, type ButtonData } from './render.js';
 import { renderList } from './render-replies.js';
 
 /** What a stop waits for on an action under way. */
@@ -116,6 +116,10 @@ export class Notifier {
     await this.deps.outbox.upsert(key, { chatId: this.deps.chatId, text: r.text, buttons: r.buttons, meta: { kind: 'action', id: a.id, instance: a.instance, final, ...(confirming ? { confirming } : {}) }, urgent: opts.urgent === true });
     if (final) this.rendered.delete(key);
     else this.rendered.set(key, from(this.deps.outbox.get(key)?.rev));
+    // A failure makes a sound: edits never notify, so it gets a short message of its own, once.
+    if (a.state === 'failed' && !this.deps.outbox.get(`failed:${key}`)) {
+      await this.deps.outbox.upsert(`failed:${key}`, { chatId: this.deps.chatId, text: renderFailureNote(a), buttons: [], meta: { kind: 'reply', final: true } });
+    }
   }
 
   /**

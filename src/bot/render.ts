@@ -257,6 +257,12 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
   return { text: lines.join('\n'), buttons };
 }
 
+/** A failed action's own short message (a failure makes a sound; the living message above has the details). */
+export function renderFailureNote(a: Action): string {
+  const target = a.service ? `${a.service} on ${a.node}` : a.node;
+  return `❌ <b>${esc(TYPE_TITLE[a.type] ?? a.type)} ${esc(target)} failed</b>: ${esc(cap(a.error ?? 'unknown error', 300))}\n<code>${esc(a.id)}</code> · the message about it has the details`;
+}
+
 /** The longest line a pending guarded message adds after the state line. */
 const GUARD_LINE = '⚠️ Guarded action: press Confirm to approve it.';
 

@@ -440,6 +440,27 @@ describe('snooze from a message', () => {
   });
 });
 
+describe('a failure makes a sound', () => {
+  it('a failed action: its message is edited, and one short message of its own says it failed (once, across passes)', async () => {
+    await start({ executor: false });
+    await drift([['s8', 'containers_not_running']]);
+    const id = 'container-restart-n1-s8';
+    const msg = await waitFor(() => messageAbout(id), { what: 'action message' });
+    const s = store();
+    await s.transition({ id, from: 'pending', to: 'approved', by: 'test' });
+    await s.transition({ id, from: 'approved', to: 'running', by: 'test' });
+    await s.transition({ id, from: 'running', to: 'failed', by: 'test', patch: { error: 'cannot reach n1\'s Docker Engine' } });
+    await running!.telegram!.loop.runNow();
+    const note = await waitFor(() => api.chat(CHAT).find((m) => m.text.startsWith('❌ <b>Restart s8 on n1 failed</b>')), { what: 'failure note' });
+    expect(note.text).toContain("cannot reach n1's Docker Engine");
+    expect(note.disable_notification).toBeUndefined();
+    await waitFor(() => /Failed<\/b>/.test(api.messages.get(msg.message_id)!.text), { what: 'the message edited' });
+    await running!.telegram!.loop.runNow();
+    await running!.telegram!.outbox.whenIdle();
+    expect(api.chat(CHAT).filter((m) => m.text.startsWith('❌'))).toHaveLength(1);
+  });
+});
+
 describe('maintenance in the chat', () => {
   it('one quiet notice when it starts, no other message during it, one quiet notice when it ends with what happened', async () => {
     await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n  db: {}\n' });
