@@ -132,8 +132,8 @@ describe.skipIf(!run)('evidence on a real engine', () => {
       const cq = api.press(msg.message_id, api.button(msg.message_id, '📜 Logs'), TEST_BOT.admin);
       await waitFor(() => api.answers.get(cq), { what: 'the press answered' });
       const logs = await waitFor(() => api.chat(TEST_BOT.chat).find((m) => /📜 <b>Logs of app on evnode<\/b>/.test(m.text)), { what: 'the logs reply' });
-      expect(logs.text).toMatch(/<pre>[^<]*about to fail[^<]*<\/pre>/);
-      expect(logs.text).toMatch(/<pre>[^<]*db password=&lt;redacted&gt;[^<]*<\/pre>/);
+      expect(logs.text).toMatch(/<blockquote expandable>[^<]*about to fail[^<]*<\/blockquote>/);
+      expect(logs.text).toMatch(/<blockquote expandable>[^<]*db password=&lt;redacted&gt;[^<]*<\/blockquote>/);
       expect(api.chat(TEST_BOT.chat).some((m) => m.text.includes('hunter2'))).toBe(false);
       expect(api.unexpectedRefusals()).toEqual([]);
       // Copy for AI and the CLI carry the same evidence, redacted.
