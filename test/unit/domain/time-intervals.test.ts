@@ -67,3 +67,16 @@ describe('time intervals', () => {
     expect(r.error!.issues.map((i) => i.message).join(' | ')).toContain(message);
   });
 });
+
+describe('the next 08:00 (💤 till 08:00)', () => {
+  it('tomorrow morning in TZ, or this one before 08:00; across a DST change', async () => {
+    const { nextWallClock } = await import('../../../src/domain/time-intervals.js');
+    // 22:30 in Berlin (CEST) on 2026-06-05 → 08:00 CEST on the 6th = 06:00 UTC.
+    expect(new Date(nextWallClock(Date.parse('2026-06-05T20:30:00Z'), 'Europe/Berlin', '08:00')).toISOString()).toBe('2026-06-06T06:00:00.000Z');
+    // 06:00 in Berlin → 08:00 the same morning.
+    expect(new Date(nextWallClock(Date.parse('2026-06-06T04:00:00Z'), 'Europe/Berlin', '08:00')).toISOString()).toBe('2026-06-06T06:00:00.000Z');
+    // The night clocks go forward: 08:00 CEST is 06:00 UTC, not 07:00.
+    expect(new Date(nextWallClock(Date.parse('2026-03-28T22:00:00Z'), 'Europe/Berlin', '08:00')).toISOString()).toBe('2026-03-29T06:00:00.000Z');
+    expect(new Date(nextWallClock(Date.parse('2026-06-06T08:00:00Z'), 'UTC', '08:00')).toISOString()).toBe('2026-06-07T08:00:00.000Z');
+  });
+});
