@@ -114,6 +114,9 @@ const EnvSchema = z.object({
   SSH_AUTH_SOCK: optionalString,
   SSH_KNOWN_HOSTS: optionalString,
   UPDATE_CHECK_INTERVAL_H: intIn(1, 24 * 30).default(6),
+  HEARTBEAT_URL: optionalString.pipe(z.url({ message: 'must be a URL: a healthchecks.io check (https://hc-ping.com/<uuid>) or an Uptime Kuma push URL (…/api/push/<token>)' }).optional()),
+  HEARTBEAT_KIND: optionalString.pipe(z.enum(['healthchecks', 'kuma'], { message: 'must be healthchecks or kuma' }).optional()),
+  HEARTBEAT_INTERVAL_S: intIn(10, 3600).default(60),
   INSECURE_REGISTRIES: z
     .string()
     .transform((text, ctx) => {
@@ -178,6 +181,8 @@ export interface Config {
   ingestTokens: Readonly<Record<string, string>>;
   /** knownHosts: the OpenSSH known_hosts file every ssh:// target's host key must be listed in. */
   ssh: { keyPath: string | undefined; authSock: string | undefined; knownHosts: string };
+  /** The dead-man's switch (loops/heartbeat.ts): where to ping, in which dialect, how often. */
+  heartbeat: { url: string; kind: 'healthchecks' | 'kuma'; intervalMs: number } | undefined;
   updates: {
     intervalMs: number;
     /** Registries spoken to over plain HTTP besides loopback ones. */
@@ -255,6 +260,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     ingestTokens: e.INGEST_TOKENS,
     ssh: { keyPath: e.SSH_KEY_PATH, authSock: e.SSH_AUTH_SOCK, knownHosts: path.resolve(e.SSH_KNOWN_HOSTS ?? path.join(e.HOMELAB_ROOT, 'ssh', 'known_hosts')) },
+    heartbeat: e.HEARTBEAT_URL
+      ? { url: e.HEARTBEAT_URL, kind: e.HEARTBEAT_KIND ?? (/\/api\/push\//.test(e.HEARTBEAT_URL) ? 'kuma' : 'healthchecks'), intervalMs: e.HEARTBEAT_INTERVAL_S * 1000 }
+      : undefined,
     updates: {
       intervalMs: e.UPDATE_CHECK_INTERVAL_H * 3600_000,
       insecure: e.INSECURE_REGISTRIES,

@@ -14,7 +14,8 @@ import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
 import { buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
-import { executorComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
+import { buildHeartbeat, executorComponent, heartbeatComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
+import type { Heartbeat } from './loops/heartbeat.js';
 
 export type { LoopName } from './app/loops.js';
 
@@ -27,6 +28,7 @@ export interface Running extends Parts {
   loops: Record<LoopName, Runner>;
   runners: Runner[];
   bus: Bus;
+  heartbeat: Heartbeat | undefined;
   stop(): Promise<void>;
 }
 
@@ -41,7 +43,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     await parts.observer.pass();
     const loops = buildLoops(config, parts, bus, log, clock);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
-    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock);
+    const heartbeat = buildHeartbeat(config, loops, telegram, log, clock);
+    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat);
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
@@ -57,10 +60,12 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),
       serverComponent(server, config, address),
+      // Last: /start only once everything else has started.
+      ...(heartbeat ? [heartbeatComponent(heartbeat)] : []),
     ]);
     log.info({ address: address.value }, `web page and API on ${address.value}`);
     log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(parts.desired.current()) }, 'control plane running');
-    return { ...parts, telegram, server, address: address.value, loops, runners: Object.values(loops), bus, stop: () => lifecycle.stop() };
+    return { ...parts, telegram, server, address: address.value, loops, runners: Object.values(loops), bus, heartbeat, stop: () => lifecycle.stop() };
   } catch (err) {
     await lifecycle.stop();
     await releaseRoot(l);

@@ -35,6 +35,8 @@ export interface ApiDeps {
   telegram?: () => { state: string; reason?: string; since?: string };
   /** Timers of the /summary publisher (default: the real clock). */
   clock?: Clock;
+  /** The dead-man's switch's last ping (shown by /healthz, never a 503); undefined when it is off. */
+  heartbeat?: () => { last_at: string | null; last_status: string | null; last_error?: string };
   /** Nodes with two or more agent instances running at once (shown by /healthz, never a 503). */
   agentsRunning?: () => { node: string; instances: string[] }[];
   /** The registry /metrics is written from (the executor observes action durations into it). */
@@ -273,7 +275,7 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
     const telegram = deps.telegram ? deps.telegram() : { state: 'off' };
     // Shown, never a 503: both agents' events are kept, the control plane works on.
     const warnings = (deps.agentsRunning?.() ?? []).map((a) => `two agents send heartbeats for ${a.node} at once (instances ${a.instances.join(', ')})`);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, warnings, loops, telegram, ...(storage ? { storage } : {}) });
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, warnings, loops, telegram, heartbeat: deps.heartbeat ? deps.heartbeat() : { state: 'off' }, ...(storage ? { storage } : {}) });
   });
 
   app.get('/metrics', async (_req, reply) => {

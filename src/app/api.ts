@@ -14,9 +14,10 @@ import type { Parts } from './parts.js';
 import type { LoopName } from './loops.js';
 import { missingServices } from '../domain/summary.js';
 import { budgetList } from '../domain/heal-budget.js';
+import type { Heartbeat } from '../loops/heartbeat.js';
 
 /** The web page and API. */
-export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock): ReturnType<typeof buildServer> {
+export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock, heartbeat?: Heartbeat): ReturnType<typeof buildServer> {
   // What the read-only routes show changes only on these signals: their bodies are built once per change.
   let generation = 0;
   for (const signal of ['worldPublished', 'actionsChanged', 'updatesChanged', 'desiredChanged'] as const) bus.on(signal, () => void generation++);
@@ -48,5 +49,6 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
     agentsRunning: () => nodesWithAgentsRunning(p.observer.current()),
     storage: () => storageStatus(l.root),
     ...(telegram ? { telegram: () => telegram.outbox.health } : {}),
+    ...(heartbeat ? { heartbeat: () => heartbeat.status } : {}),
   });
 }

@@ -15,6 +15,8 @@ import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
 import type { Runner } from '../loops/runner.js';
+import { Heartbeat } from '../loops/heartbeat.js';
+import type { Clock } from '../time/clock.js';
 import type { Layout } from '../store/paths.js';
 import { releaseRoot } from '../store/pid.js';
 import type { Bus } from './bus.js';
@@ -163,4 +165,23 @@ export function serverComponent(server: ReturnType<typeof buildServer>, config: 
     },
     stop: () => server.close(),
   };
+}
+
+/**
+ * The dead-man's switch (HEARTBEAT_URL): /start when everything has started, then a ping every
+ * HEARTBEAT_INTERVAL_S saying whether the loops and the chat work (loops/heartbeat.ts).
+ */
+export function buildHeartbeat(config: Config, loops: Record<string, Runner>, telegram: TelegramBot | undefined, log: Logger, clock: Clock): Heartbeat | undefined {
+  if (!config.heartbeat) return undefined;
+  return new Heartbeat({
+    ...config.heartbeat,
+    runners: () => [...Object.values(loops).map((r) => r.status), ...(telegram ? [telegram.loop.status] : [])],
+    ...(telegram ? { stalledSince: () => telegram.outbox.stalledSince() } : {}),
+    log: log.child({ component: 'heartbeat' }),
+    clock,
+  });
+}
+
+export function heartbeatComponent(heartbeat: Heartbeat): Component {
+  return { name: 'heartbeat', start: () => heartbeat.start(), stop: () => heartbeat.stop() };
 }

@@ -9,6 +9,8 @@ export class ChatPace {
   private readonly windows = new Map<string, Limiter>();
   private readonly pausedUntil = new Map<string, number>();
   private readonly failuresInRow = new Map<string, number>();
+  /** Until when each chat waits because Telegram said so (429): a wait, not a fault. */
+  private readonly rateLimitedUntil = new Map<string, number>();
 
   constructor(private readonly limiter?: (chatId: string) => Limiter) {}
 
@@ -33,9 +35,15 @@ export class ChatPace {
     this.failuresInRow.delete(chatId);
   }
 
-  /** Telegram said when (429 retry_after), or never again until a restart (401: Infinity). */
-  pauseUntil(chatId: string, at: number): void {
+  /** Telegram said when (429 retry_after: `rateLimit`), or never again until a restart (401: Infinity). */
+  pauseUntil(chatId: string, at: number, rateLimit = false): void {
     this.pausedUntil.set(chatId, at);
+    if (rateLimit) this.rateLimitedUntil.set(chatId, at);
+  }
+
+  /** Whether the chat waits now only because Telegram asked it to (429), or by its own window. */
+  waitsAsAsked(chatId: string, lane: Lane, now: number): boolean {
+    return (this.rateLimitedUntil.get(chatId) ?? 0) > now || this.window(chatId).readyAt(now, lane) > now;
   }
 
   /** One more failure in a row: pauses the chat by the policy's delay for it, and returns the delay. */

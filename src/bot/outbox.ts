@@ -160,6 +160,21 @@ export class Outbox {
     w?.();
   }
 
+  /**
+   * Since when the oldest message has waited to be delivered, not counting one that waits only
+   * because Telegram asked (429) or its chat's window is full: the dead-man's switch reads it.
+   */
+  stalledSince(): number | undefined {
+    const now = this.now();
+    let oldest: number | undefined;
+    for (const r of this.queue.pending()) {
+      if (this.pace.waitsAsAsked(r.chat_id, this.queue.lane(r), now)) continue;
+      const t = Date.parse(r.queued_at);
+      if (oldest === undefined || t < oldest) oldest = t;
+    }
+    return oldest;
+  }
+
   /** Resolves once nothing is waiting to be delivered (for tests and shutdown). */
   whenIdle(): Promise<void> {
     if (this.pending().length === 0) return Promise.resolve();
@@ -278,7 +293,7 @@ export class Outbox {
     if (typeof code === 'number' && this.queue.get(r.key)?.in_flight_since) await this.queue.patch(r.key, () => ({ in_flight_since: null }));
     switch (verdict.kind) {
       case 'rate_limited':
-        this.pace.pauseUntil(r.chat_id, this.now() + verdict.afterMs);
+        this.pace.pauseUntil(r.chat_id, this.now() + verdict.afterMs, true);
         this.stats.rate_limited++;
         this.stats.retries++;
         log.warn({ key: r.key, retry_after_s: verdict.afterMs / 1000 }, 'Telegram asked to slow down (429); waiting as told');

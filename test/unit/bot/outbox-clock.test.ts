@@ -189,6 +189,24 @@ describe('Outbox on a fake clock', () => {
     await o.stop();
   });
 
+  it('stalledSince (the heartbeat reads it): a message held by a failing Telegram counts from its queueing; one waiting as a 429 asked does not', async () => {
+    const clock = new FakeClock(T0);
+    const { transport } = recording(clock, () => Object.assign(new Error('Bad Gateway'), { error_code: 502, description: 'Bad Gateway' }));
+    const { o } = await outbox(clock, transport);
+    expect(o.stalledSince()).toBeUndefined();
+    await o.upsert('a', { chatId: '42', text: 'hello', buttons: [], meta: reply });
+    await runFor(clock, o, 3000);
+    expect(o.stalledSince()).toBe(T0);
+    await o.stop();
+    const clock2 = new FakeClock(T0);
+    const limited = recording(clock2, () => Object.assign(new Error('Too Many Requests'), { error_code: 429, description: 'Too Many Requests: retry after 600', parameters: { retry_after: 600 } }));
+    const second = await outbox(clock2, limited.transport);
+    await second.o.upsert('b', { chatId: '43', text: 'hello', buttons: [], meta: reply });
+    await runOutboxUntil(clock2, second.o, T0 + 3000);
+    expect(second.o.stalledSince()).toBeUndefined();
+    await second.o.stop();
+  });
+
   it('backs off 0.5 s, 1 s, 2 s … while Telegram is down, and loses nothing', async () => {
     const clock = new FakeClock(T0);
     const down = (n: number) => (n <= 4 ? Object.assign(new Error('Bad Gateway'), { error_code: 502, description: 'Bad Gateway' }) : undefined);
