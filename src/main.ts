@@ -14,7 +14,7 @@ import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
 import { buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
-import { buildHeartbeat, executorComponent, heartbeatComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
+import { buildHeartbeat, executorComponent, heartbeatComponent, watchdogComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
 import type { Heartbeat } from './loops/heartbeat.js';
 
 export type { LoopName } from './app/loops.js';
@@ -32,7 +32,11 @@ export interface Running extends Parts {
   stop(): Promise<void>;
 }
 
-export async function startControlPlane(config: Config, log: Logger, clock: Clock = realClock): Promise<Running> {
+/**
+ * `onStuck`: what the watchdog does about a loop stuck in one pass (the run command: exit 1, so
+ * the container restarts); without it the watchdog only says so (tests, tools).
+ */
+export async function startControlPlane(config: Config, log: Logger, clock: Clock = realClock, onStuck?: (why: string) => void): Promise<Running> {
   await probeListen(config);
   const l = await claimRoot(config.homelabRoot);
   const lifecycle = new Lifecycle(log, clock);
@@ -60,6 +64,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),
       serverComponent(server, config, address),
+      watchdogComponent([...Object.values(loops), ...(telegram ? [telegram.loop] : [])], log, clock, onStuck ?? (() => {})),
       // Last: /start only once everything else has started.
       ...(heartbeat ? [heartbeatComponent(heartbeat)] : []),
     ]);

@@ -14,7 +14,7 @@ import type { Config } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
-import type { Runner } from '../loops/runner.js';
+import { stuckLoops, type Runner } from '../loops/runner.js';
 import { Heartbeat } from '../loops/heartbeat.js';
 import type { Clock } from '../time/clock.js';
 import type { Layout } from '../store/paths.js';
@@ -184,4 +184,28 @@ export function buildHeartbeat(config: Config, loops: Record<string, Runner>, te
 
 export function heartbeatComponent(heartbeat: Heartbeat): Component {
   return { name: 'heartbeat', start: () => heartbeat.start(), stop: () => heartbeat.stop() };
+}
+
+/**
+ * The product's own watchdog: a loop whose pass has been under way for more than five of its
+ * intervals is stuck (a call that never returns), which no retry can cure. It says which loop and
+ * since when, then `onStuck` ends the process (exit 1) so that Docker's `restart: unless-stopped`
+ * starts a fresh one. Checked every `everyMs`.
+ */
+export function watchdogComponent(loops: readonly Runner[], log: Logger, clock: Clock, onStuck: (why: string) => void, everyMs = 10_000): Component {
+  let cancel: (() => void) | undefined;
+  const check = () => {
+    const stuck = stuckLoops(loops.map((r) => r.status), clock.now());
+    if (stuck.length) {
+      const why = stuck.map((s) => `the ${s.name} loop has been in one pass for ${Math.round(s.sinceMs / 1000)} s`).join('; ');
+      log.fatal({ stuck }, `watchdog: ${why}`);
+      return onStuck(why);
+    }
+    cancel = clock.timer(everyMs, check);
+  };
+  return {
+    name: 'watchdog',
+    start: () => void (cancel = clock.timer(everyMs, check)),
+    stop: () => cancel?.(),
+  };
 }

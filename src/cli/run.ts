@@ -20,7 +20,11 @@ export async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   }
   const note = nodeSupportNote(process.versions.node);
   if (note) log.warn({ node: process.versions.node }, note);
-  const running = await startControlPlane(cfg, log);
+  // The product's own watchdog: a loop stuck in one pass ends the process (exit 1) for a restart.
+  const running = await startControlPlane(cfg, log, undefined, () => {
+    log.fatal('exiting (status 1) so that the container restarts: a stuck loop is not cured by waiting');
+    process.exit(1);
+  });
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGINT', () => resolve('SIGINT'));
     process.once('SIGTERM', () => resolve('SIGTERM'));

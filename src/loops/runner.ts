@@ -24,6 +24,8 @@ export interface RunnerStatus {
   /** The last failure cannot be cured by trying again soon: the next pass waits for the interval. */
   lastErrorTerminal?: boolean;
   intervalMs: number;
+  /** When the pass under way began (null between passes): a pass that never ends is stuck. */
+  inFlightSince?: number | null;
 }
 
 export class Runner {
@@ -114,6 +116,7 @@ export class Runner {
 
   private async runOnce(rethrow = false): Promise<void> {
     const started = this.clock.now();
+    this.status.inFlightSince = started;
     try {
       await this.pass();
       this.status.passes++;
@@ -136,6 +139,8 @@ export class Runner {
       if (repeated) this.log.debug({ loop: this.name, failures: this.status.consecutiveFailures }, `${this.name} pass failed again the same way`);
       else this.log.error({ err, loop: this.name, failures: this.status.consecutiveFailures, ...(terminal ? { terminal: true } : {}) }, terminal ? `${this.name} pass failed; trying again in ${Math.round(this.intervalMs / 1000)} s (retrying sooner cannot help)` : `${this.name} pass failed`);
       if (rethrow) throw err;
+    } finally {
+      this.status.inFlightSince = null;
     }
   }
 
@@ -147,4 +152,12 @@ export class Runner {
     this.cancelTimer = undefined;
     while (this.running) await this.running;
   }
+}
+
+/** A loop whose pass has been under way this many intervals is stuck, not slow. */
+export const STUCK_INTERVALS = 5;
+
+/** The loops stuck in one pass now (loops/runner.ts: the watchdog in app/components.ts acts on them). */
+export function stuckLoops(statuses: readonly RunnerStatus[], now: number): { name: string; sinceMs: number }[] {
+  return statuses.flatMap((r) => (r.inFlightSince != null && now - r.inFlightSince > STUCK_INTERVALS * r.intervalMs ? [{ name: r.name, sinceMs: now - r.inFlightSince }] : []));
 }
