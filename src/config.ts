@@ -102,6 +102,7 @@ const EnvSchema = z.object({
   TELEGRAM_ADMIN_IDS: idList.default([]),
   TELEGRAM_THREAD_ID: intIn(1, 2_147_483_647).optional(),
   TELEGRAM_API_ROOT: z.url({ message: 'must be a URL such as https://api.telegram.org' }).default('https://api.telegram.org'),
+  TELEGRAM_LIFECYCLE_MESSAGES: z.enum(['on', 'off'], { message: 'must be on or off' }).default('on'),
   DIGEST_CRON: z
     .string()
     .min(1)
@@ -174,6 +175,8 @@ export interface Config {
     apiRoot: string;
     /** The forum topic of a supergroup every message goes to. */
     threadId: number | undefined;
+    /** A quiet message at each start (after a gap: what changed) and at a clean stop (TELEGRAM_LIFECYCLE_MESSAGES). */
+    lifecycleMessages: boolean;
   };
   digestCron: string;
   tz: string;
@@ -254,6 +257,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       adminIds: e.TELEGRAM_ADMIN_IDS,
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
       threadId: e.TELEGRAM_THREAD_ID,
+      lifecycleMessages: e.TELEGRAM_LIFECYCLE_MESSAGES === 'on',
     },
     digestCron: e.DIGEST_CRON,
     tz: e.TZ,

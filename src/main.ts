@@ -8,11 +8,12 @@ import type { Runner } from './loops/runner.js';
 import type { TelegramBot } from './bot/bot.js';
 import type { buildServer } from './api/server.js';
 import { claimRoot, releaseRoot } from './store/pid.js';
+import { WorldFiles } from './store/world.js';
 import { Bus } from './app/bus.js';
 import { Lifecycle } from './app/lifecycle.js';
 import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
-import { buildTelegram } from './app/telegram.js';
+import { announceComponent, buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
 import { buildHeartbeat, executorComponent, heartbeatComponent, watchdogComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
 import type { Heartbeat } from './loops/heartbeat.js';
@@ -43,7 +44,9 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
   try {
     const bus = new Bus();
     const parts = await buildParts(config, l, log, clock, bus);
-    // World must be current before the supervisor judges it: catch up once before the loops start.
+    // World must be current before the supervisor judges it: catch up once before the loops start
+    // (what the checkpoint held before is what the start message compares with).
+    const before = await new WorldFiles(l, log).read();
     await parts.observer.pass();
     const loops = buildLoops(config, parts, bus, log, clock);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
@@ -58,6 +61,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       // Telegram stops after the executor (components stop in reverse): what a stop waits for
       // and an action it records interrupted reach the chat.
       ...(telegram ? [telegramComponent(telegram, () => parts.executor.waitedAtStop)] : []),
+      ...(telegram && config.telegram.lifecycleMessages ? [announceComponent(telegram, l, parts, before, log, clock)] : []),
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
       ...Object.values(loops).map(runnerComponent),

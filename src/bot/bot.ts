@@ -105,6 +105,11 @@ export class TelegramBot {
     await this.outbox.stop();
   }
 
+  /** A message that only informs (start, stop): sent once, without a sound. */
+  async announce(key: string, text: string): Promise<void> {
+    await this.outbox.upsert(key, { chatId: this.deps.options.chatId, text, buttons: [], meta: { kind: 'reply', final: true }, quiet: true });
+  }
+
   sendDigest(): Promise<string> {
     return sendDigest(this.kit);
   }

@@ -32,11 +32,13 @@ export interface TelegramFiles {
   outbox: string;
   /** When the last daily digest was sent (store/digest-mark.ts). */
   digest: string;
+  /** The last sign of life and the last start announced (store/lifecycle-mark.ts). */
+  lifecycle: string;
 }
 
 export function telegramFiles(stateDir: string): TelegramFiles {
   const dir = path.join(stateDir, 'telegram');
-  return { refs: path.join(dir, 'refs.json'), outbox: path.join(dir, 'outbox'), digest: path.join(dir, 'digest.json') };
+  return { refs: path.join(dir, 'refs.json'), outbox: path.join(dir, 'outbox'), digest: path.join(dir, 'digest.json'), lifecycle: path.join(dir, 'lifecycle.json') };
 }
 
 export function layout(root: string): Layout {

@@ -461,6 +461,41 @@ describe('a failure makes a sound', () => {
   });
 });
 
+describe('start and stop messages', () => {
+  it('a quiet start message, a stop message, and after a gap what changed meanwhile; a crash loop is one message with a count', async () => {
+    const env = { ...botEnv(api), TELEGRAM_LIFECYCLE_MESSAGES: 'on' };
+    running = await f.start(env);
+    const first = await waitFor(() => api.chat(CHAT).find((m) => m.text.startsWith('▶️ Control plane')), { what: 'start message' });
+    expect(first.text).toBe('▶️ Control plane 0.1.0 started: 1 node(s), 14 service(s), 0 action(s) pending.');
+    expect(first.disable_notification).toBe(true);
+    await f.stop();
+    const stop = api.chat(CHAT).find((m) => m.text.startsWith('⏹ Control plane stopping'));
+    expect(stop?.disable_notification).toBe(true);
+    // While it is down, s1 fails; the next start (past the 10-minute limit) says so.
+    await appendEvents(l.root, [ev('containers_not_running', 's1')]);
+    const { LifecycleFile } = await import('../../src/store/lifecycle-mark.js');
+    const mark = new LifecycleFile(l.state);
+    const back = (min: number) => new Date(Date.now() - min * 60_000).toISOString();
+    await mark.write({ ...(await mark.read()), announced_at: back(11) });
+    running = await f.start(env);
+    const second = await waitFor(() => api.chat(CHAT).filter((m) => m.text.startsWith('▶️')).at(1), { what: 'second start message' });
+    expect(second.text).toMatch(/^▶️ Control plane 0\.1\.0 started: 1 node\(s\), 14 service\(s\), \d action\(s\) pending\.\nWhile it was away \(0 min since .* UTC\):\n• n1\/s1: healthy → unhealthy \(containers_not_running\)$/);
+    // Two quick restarts: no message for them; the next one allowed counts them.
+    await f.stop();
+    running = await f.start(env);
+    await f.stop();
+    running = await f.start(env);
+    await running.telegram!.outbox.whenIdle();
+    expect(api.chat(CHAT).filter((m) => m.text.startsWith('▶️'))).toHaveLength(2);
+    expect((await mark.read()).unannounced).toBe(2);
+    await f.stop();
+    await mark.write({ ...(await mark.read()), announced_at: back(11) });
+    running = await f.start(env);
+    const third = await waitFor(() => api.chat(CHAT).filter((m) => m.text.startsWith('▶️')).at(2), { what: 'third start message' });
+    expect(third.text).toContain('It started 3 times in the last minutes: is it crashing? See its log.');
+  });
+});
+
 describe('maintenance in the chat', () => {
   it('one quiet notice when it starts, no other message during it, one quiet notice when it ends with what happened', async () => {
     await writeHosts(hosts, { n2: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n  db: {}\n' });

@@ -486,5 +486,7 @@ export function botEnv(api: FakeBotApi): Record<string, string> {
     TELEGRAM_CHAT_ID: String(TEST_BOT.chat),
     TELEGRAM_ADMIN_IDS: String(TEST_BOT.admin.id),
     TELEGRAM_API_ROOT: api.url,
+    // The start and stop messages have a test of their own; elsewhere they would be noise.
+    TELEGRAM_LIFECYCLE_MESSAGES: 'off',
   };
 }
