@@ -103,6 +103,7 @@ const EnvSchema = z.object({
   TELEGRAM_THREAD_ID: intIn(1, 2_147_483_647).optional(),
   TELEGRAM_API_ROOT: z.url({ message: 'must be a URL such as https://api.telegram.org' }).default('https://api.telegram.org'),
   TELEGRAM_LIFECYCLE_MESSAGES: z.enum(['on', 'off'], { message: 'must be on or off' }).default('on'),
+  TELEGRAM_POLL_TIMEOUT_S: intIn(1, 50).default(30),
   DIGEST_CRON: z
     .string()
     .min(1)
@@ -177,6 +178,8 @@ export interface Config {
     threadId: number | undefined;
     /** A quiet message at each start (after a gap: what changed) and at a clean stop (TELEGRAM_LIFECYCLE_MESSAGES). */
     lifecycleMessages: boolean;
+    /** getUpdates' long-poll timeout; the polling watchdog restarts a poll silent for 3× it. */
+    pollTimeoutS: number;
   };
   digestCron: string;
   tz: string;
@@ -258,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       apiRoot: e.TELEGRAM_API_ROOT.replace(/\/+$/, ''),
       threadId: e.TELEGRAM_THREAD_ID,
       lifecycleMessages: e.TELEGRAM_LIFECYCLE_MESSAGES === 'on',
+      pollTimeoutS: e.TELEGRAM_POLL_TIMEOUT_S,
     },
     digestCron: e.DIGEST_CRON,
     tz: e.TZ,

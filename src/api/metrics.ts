@@ -11,7 +11,7 @@ export interface MetricsInput {
   /** Services services.yaml asks to watch that world state has never heard of. */
   missing: number;
   nodes: Record<string, { agent: string; last_seen: string | null; engine?: string | null }>;
-  telegram?: { sent: number; edited: number; retries: number; failures: number; rate_limited: number; queued: number };
+  telegram?: { sent: number; edited: number; retries: number; failures: number; rate_limited: number; queued: number; poll_restarts?: number };
   executor: { started: number; completed: number; failed: number; refused: number };
   notices_open: number;
   /** Restart budgets of the services with heals on record (the rest are whole: no series). */
@@ -96,19 +96,27 @@ export class Metrics {
       }
     });
 
-    const telegram = new Counter({ name: 'homelab_telegram_messages_total', help: 'Telegram calls by outcome.', labelNames: ['outcome'], registers: r });
-    const queued = new Gauge({ name: 'homelab_telegram_outbox_queued', help: 'Messages waiting to be delivered.', registers: r });
-    this.update.push((m) => {
-      telegram.reset();
-      queued.reset();
-      if (!m.telegram) return;
-      const t = m.telegram;
-      for (const [outcome, v] of [['sent', t.sent], ['edited', t.edited], ['retried', t.retries], ['failed', t.failures], ['rate_limited', t.rate_limited]] as const) telegram.inc({ outcome }, v);
-      queued.set(t.queued);
-    });
+    this.telegramMetrics(r);
 
     const notices = new Gauge({ name: 'homelab_notices_open', help: 'Open notices.', registers: r });
     this.update.push((m) => notices.set(m.notices_open));
+  }
+
+  /** The outbox's calls, its queue and the polling watchdog. */
+  private telegramMetrics(r: Registry[]): void {
+    const telegram = new Counter({ name: 'homelab_telegram_messages_total', help: 'Telegram calls by outcome.', labelNames: ['outcome'], registers: r });
+    const queued = new Gauge({ name: 'homelab_telegram_outbox_queued', help: 'Messages waiting to be delivered.', registers: r });
+    const pollRestarts = new Counter({ name: 'homelab_telegram_poll_restarts_total', help: 'Times the polling watchdog restarted a long poll that never returned.', registers: r });
+    this.update.push((m) => {
+      telegram.reset();
+      queued.reset();
+      pollRestarts.reset();
+      if (!m.telegram) return;
+      const t = m.telegram;
+      pollRestarts.inc(t.poll_restarts ?? 0);
+      for (const [outcome, v] of [['sent', t.sent], ['edited', t.edited], ['retried', t.retries], ['failed', t.failures], ['rate_limited', t.rate_limited]] as const) telegram.inc({ outcome }, v);
+      queued.set(t.queued);
+    });
   }
 
   /** A counter whose total lives elsewhere (the observer's counters): copied at scrape time. */

@@ -39,7 +39,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
       services: p.observer.current().services,
       nodes: p.observer.current().nodes,
       missing: missingServices(p.observer.current(), p.desired.current()).length,
-      telegram: telegram ? { ...telegram.outbox.stats, queued: telegram.outbox.pending().length } : undefined,
+      telegram: telegram ? { ...telegram.outbox.stats, queued: telegram.outbox.pending().length, poll_restarts: telegram.pollingHealth.restarts } : undefined,
       executor: p.executor.stats,
       notices_open: (await p.supervisorState.notices()).filter((n) => n.state === 'open').length,
       heal_budgets: budgetList(p.desired.current(), await p.supervisorState.healBudgets(), p.status.now()),
@@ -48,7 +48,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
     aliases: config.aliases,
     agentsRunning: () => nodesWithAgentsRunning(p.observer.current()),
     storage: () => storageStatus(l.root),
-    ...(telegram ? { telegram: () => telegram.outbox.health } : {}),
+    ...(telegram ? { telegram: () => ({ ...telegram.outbox.health, polling: telegram.pollingHealth }) } : {}),
     ...(heartbeat ? { heartbeat: () => heartbeat.status } : {}),
   });
 }

@@ -28,6 +28,7 @@ export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record
       tz: config.tz,
       pageUrl: `http://${config.host}:${config.port}/`,
       intervalMs: config.reconcileIntervalS * 1000,
+      pollTimeoutS: config.telegram.pollTimeoutS,
       ...(config.telegram.threadId !== undefined ? { threadId: config.telegram.threadId } : {}),
     },
     stateDir: l.state,

@@ -51,6 +51,14 @@ export class TelegramBot {
     this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, clock: this.clock, wake: () => this.loop.kick(), ...(deps.evidence ? { evidence: deps.evidence.get } : {}), ...(deps.stopping ? { stopping: deps.stopping } : {}) });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);
     this.kit = { deps, outbox: this.outbox, refs: this.refs, notifier: this.notifier, stats: this.stats, reply: (ctx, text, o) => this.reply(ctx, text, o), kick: () => this.loop.kick() };
+    // Every long poll that returns (or fails) is a sign the connection lives (the polling watchdog).
+    this.bot.api.config.use(async (prev, method, payload, signal) => {
+      try {
+        return await prev(method, payload, signal);
+      } finally {
+        if (method === 'getUpdates') this.lastPollAt = this.clock.now();
+      }
+    });
     this.bot.use(guard(this.kit));
     // An update is handled between two notifier passes, never during one.
     this.bot.use((ctx, next) => this.notifier.exclusive(next));
@@ -84,12 +92,47 @@ export class TelegramBot {
     const { digestCron, tz } = this.deps.options;
     this.cronTask = cron.schedule(digestCron, () => void this.sendDigest().catch((err) => this.deps.log.error({ err }, 'digest failed')), { timezone: tz, noOverlap: true });
     this.polling = this.poll();
+    this.watchPolling();
     void this.retry('setMyCommands (the command menu)', () => this.registerCommands());
+  }
+
+  /** The last getUpdates that returned (or failed): a long poll that never returns is a dead connection. */
+  private lastPollAt: number | undefined;
+  private cancelPollWatch: (() => void) | undefined;
+  readonly pollStats = { restarts: 0 };
+
+  /** Polling as /healthz and /metrics show it. */
+  get pollingHealth(): { last_poll_at: string | null; restarts: number } {
+    return { last_poll_at: this.lastPollAt === undefined ? null : new Date(this.lastPollAt).toISOString(), restarts: this.pollStats.restarts };
+  }
+
+  /**
+   * The polling watchdog: no getUpdates has returned within 3× its timeout → the connection is
+   * dead (grammY would wait minutes for it): polling is stopped and started again, and said.
+   */
+  private watchPolling(): void {
+    const timeoutMs = (this.deps.options.pollTimeoutS ?? 30) * 1000;
+    const since = this.clock.now();
+    const check = async () => {
+      if (this.stopped) return;
+      const last = this.lastPollAt ?? since;
+      if (this.clock.now() - last > 3 * timeoutMs && this.bot.isRunning()) {
+        this.pollStats.restarts++;
+        this.deps.log.warn({ last_poll_at: this.pollingHealth.last_poll_at, restarts: this.pollStats.restarts }, `Telegram polling has not completed a getUpdates for ${Math.round((this.clock.now() - last) / 1000)} s: restarting it`);
+        this.lastPollAt = this.clock.now();
+        await Promise.race([this.bot.stop().catch(() => {}), this.clock.sleep(1000)]);
+        await Promise.race([this.polling, this.clock.sleep(1000)]);
+        if (!this.stopped) this.polling = this.poll();
+      }
+      if (!this.stopped) this.cancelPollWatch = this.clock.timer(timeoutMs, () => void check());
+    };
+    this.cancelPollWatch = this.clock.timer(timeoutMs, () => void check());
   }
 
   /** `drain`: a stop waited for an action: its last messages get a moment to reach the chat. */
   async stop(drain = false): Promise<void> {
     this.stopped = true;
+    this.cancelPollWatch?.();
     this.abort.abort();
     await this.cronTask?.stop();
     // grammY's stop() asks Telegram once more (to save the offset): it gets a moment and no more.

@@ -461,6 +461,22 @@ describe('a failure makes a sound', () => {
   });
 });
 
+describe('the polling watchdog', () => {
+  it('a long poll that never returns is restarted after 3× its timeout; polling works again', async () => {
+    running = await f.start({ ...botEnv(api), TELEGRAM_POLL_TIMEOUT_S: '1' });
+    await waitFor(() => api.callsOf('getUpdates').length > 0, { what: 'polling' });
+    api.hangPolls = true;
+    await waitFor(() => running!.telegram!.pollingHealth.restarts > 0, { timeoutMs: 20_000, what: 'a restart' });
+    expect(f.mem.text()).toMatch(/Telegram polling has not completed a getUpdates for \d+ s: restarting it/);
+    const health = (await (await fetch(`${running.address}/healthz`)).json()) as { telegram: { polling: { restarts: number } } };
+    expect(health.telegram.polling.restarts).toBeGreaterThan(0);
+    expect(await (await fetch(`${running.address}/metrics`)).text()).toMatch(/homelab_telegram_poll_restarts_total [1-9]/);
+    api.answerPolls();
+    api.userMessage(CHAT, ADMIN, '/status');
+    await waitFor(() => api.chat(CHAT).some((m) => m.text.startsWith('📊')), { timeoutMs: 20_000, what: 'a command answered again' });
+  });
+});
+
 describe('start and stop messages', () => {
   it('a quiet start message, a stop message, and after a gap what changed meanwhile; a crash loop is one message with a count', async () => {
     const env = { ...botEnv(api), TELEGRAM_LIFECYCLE_MESSAGES: 'on' };

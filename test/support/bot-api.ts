@@ -173,6 +173,15 @@ export class FakeBotApi {
     this.failures.push({ method, code, remaining: count, retryAfter, ...(description ? { description } : {}) });
   }
 
+  /** While true, getUpdates never answers (until `answerPolls`). */
+  hangPolls = false;
+  private hung: (() => void)[] = [];
+  /** getUpdates answers again; the hung ones end. */
+  answerPolls(): void {
+    this.hangPolls = false;
+    for (const r of this.hung.splice(0)) r();
+  }
+
   /** While true, sendMessage stores the message (it has landed) and keeps the answer back. */
   holdSends = false;
   private heldSends: (() => void)[] = [];
@@ -399,6 +408,8 @@ export class FakeBotApi {
       case 'setMyCommands':
         return true;
       case 'getUpdates': {
+        // A Bot API that stops answering long polls (a dead connection): the call hangs until closed.
+        if (this.hangPolls) await new Promise<void>((resolve) => this.hung.push(resolve));
         const offset = Number(p.offset ?? 0);
         this.confirmedOffset = Math.max(this.confirmedOffset, offset);
         this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
