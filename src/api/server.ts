@@ -8,7 +8,7 @@ import { canonicalNode, classify } from '../domain/observe.js';
 import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js';
 import { restamp, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
-import type { RunnerStatus } from '../loops/runner.js';
+import { sincePass, type RunnerStatus } from '../loops/runner.js';
 import type { ActionStore } from '../store/actions.js';
 import { DEFAULT_QUERY_LIMIT } from '../store/action-queries.js';
 import { fileStamp, readRegularFile } from '../store/atomic.js';
@@ -37,6 +37,8 @@ export interface ApiDeps {
   clock?: Clock;
   /** The dead-man's switch's last ping (shown by /healthz, never a 503); undefined when it is off. */
   heartbeat?: () => { last_at: string | null; last_status: string | null; last_error?: string };
+  /** The clock that never steps (Clock.monotonic), for how long since each loop's pass. */
+  monotonic?: () => number;
   /** Nodes with two or more agent instances running at once (shown by /healthz, never a 503). */
   agentsRunning?: () => { node: string; instances: string[] }[];
   /** The registry /metrics is written from (the executor observes action durations into it). */
@@ -247,11 +249,12 @@ function pageRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Vers
 /** /healthz (503 only for storage and loops) and /metrics. */
 function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
   app.get('/healthz', async (_req, reply) => {
-    const now = deps.now();
+    const nowMono = (deps.monotonic ?? realClock.monotonic)();
     const loops = deps.runners().map((r) => {
       // A loop still in its first pass is judged from its start: not stale in its first seconds.
-      const since = r.lastSuccessAt ?? r.startedAt ?? null;
-      const stale = since === null || now - since > 3 * r.intervalMs;
+      // (Monotonic: a step of the wall clock makes no loop look stale.)
+      const ago = sincePass(r, nowMono);
+      const stale = ago === null || ago > 3 * r.intervalMs;
       return {
         loop: r.name,
         ok: !stale,

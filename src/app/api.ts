@@ -29,6 +29,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
     evidence: (id, instance) => p.evidence.get(id, instance),
     log: log.child({ component: 'api' }),
     now: p.status.now,
+    monotonic: () => clock.monotonic(),
     // Shared by the representation cache: one computation per change (and second) for every client.
     summary: () => currentSummary(p.status),
     runners: () => Object.values(loops).map((r) => r.status),

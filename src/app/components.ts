@@ -195,7 +195,7 @@ export function heartbeatComponent(heartbeat: Heartbeat): Component {
 export function watchdogComponent(loops: readonly Runner[], log: Logger, clock: Clock, onStuck: (why: string) => void, everyMs = 10_000): Component {
   let cancel: (() => void) | undefined;
   const check = () => {
-    const stuck = stuckLoops(loops.map((r) => r.status), clock.now());
+    const stuck = stuckLoops(loops.map((r) => r.status), clock.monotonic());
     if (stuck.length) {
       const why = stuck.map((s) => `the ${s.name} loop has been in one pass for ${Math.round(s.sinceMs / 1000)} s`).join('; ');
       log.fatal({ stuck }, `watchdog: ${why}`);

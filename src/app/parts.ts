@@ -60,6 +60,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     world: () => observer.current(),
     desired: () => desired.current(),
     desiredProblems: () => desired.problems(),
+    monotonic: () => clock.monotonic(),
     planConfig: { ...DEFAULT_PLAN_CONFIG, missingGraceS: config.missingGraceS, verifyAfterS: config.verifyAfterS },
     onActionChanged: () => bus.emit('actionsChanged'),
     onActionCreated: (a) => inspector.collect(a),

@@ -58,6 +58,10 @@ export interface PlanInput {
   own?: Readonly<Record<string, readonly OwnWindow[]>>;
   /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
   desiredSince?: Readonly<Record<string, string>>;
+  /** When the wall clock last stepped (the supervisor tells it from the monotonic clock). */
+  clockSteppedAt?: number;
+  /** The notices open now (their keys): one open before a step of the clock stays as it is. */
+  openNotices?: ReadonlySet<string>;
   /** Ad hoc maintenance in force (state/maintenance.json); windows are the desired state's. */
   maintenance?: readonly Silence[];
   /** Heals carried out per `node/service` since their last reset (domain/heal-budget.ts). */
@@ -109,6 +113,9 @@ interface PlanContext {
   blocked: (id: string) => boolean;
 }
 
+/** After a step of the wall clock, how long before a node with an old last_seen counts as silent. */
+const CLOCK_STEP_GRACE_MS = 120_000;
+
 export function plan(input: PlanInput): Plan {
   const cfg = input.cfg ?? DEFAULT_PLAN_CONFIG;
   const out: Plan = { create: [], cancel: [], notices: [] };
@@ -151,7 +158,10 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
   const nodeMaint = maintenanceOf(input.desired, input.maintenance ?? [], dn.node, null, now);
   if (nodeMaint) out.notices.push(maintenanceNotice(nodeMaint, dn.node));
   const before = out.notices.length;
-  if (monitored.length > 0 && nodeSilent) {
+  // Just after a step of the wall clock, last_seen says nothing yet: no silent-node notice for a
+  // moment (the agents report within their interval), rather than one for every node at once.
+  const justStepped = input.clockSteppedAt !== undefined && now - input.clockSteppedAt < CLOCK_STEP_GRACE_MS;
+  if (monitored.length > 0 && nodeSilent && (!justStepped || input.openNotices?.has(`node-silent-${dn.node}`))) {
     const since = wn?.last_seen ?? null;
     out.notices.push({
       key: `node-silent-${dn.node}`,

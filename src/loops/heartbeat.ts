@@ -7,7 +7,7 @@
 // A ping that cannot be sent is logged once per outage and never blocks a loop.
 import type { Logger } from '../log.js';
 import type { Clock } from '../time/clock.js';
-import type { RunnerStatus } from './runner.js';
+import { sincePass, type RunnerStatus } from './runner.js';
 
 export interface HeartbeatDeps {
   url: string;
@@ -26,12 +26,13 @@ const STALLED_MS = 2 * 60_000;
 const PING_TIMEOUT_MS = 10_000;
 
 /** Whether everything works now, and if not, why (the failure ping's message). */
-export function heartbeatVerdict(runners: readonly RunnerStatus[], now: number, stalledSince: number | undefined): { ok: true } | { ok: false; reason: string } {
+export function heartbeatVerdict(runners: readonly RunnerStatus[], now: number, stalledSince: number | undefined, nowMono: number = now): { ok: true } | { ok: false; reason: string } {
   const reasons: string[] = [];
   for (const r of runners) {
-    const since = r.lastSuccessAt ?? r.startedAt ?? null;
+    // Monotonic: a step of the wall clock makes no loop look stale.
+    const ago = sincePass(r, nowMono);
     const intervals = r.name === 'observer' ? 2 : 3;
-    if (since === null || now - since > intervals * r.intervalMs) reasons.push(`the ${r.name} loop has not completed a pass for ${Math.round((now - (since ?? now)) / 1000)} s${r.lastError ? ` (${r.lastError.slice(0, 120)})` : ''}`);
+    if (ago === null || ago > intervals * r.intervalMs) reasons.push(`the ${r.name} loop has not completed a pass for ${Math.round((ago ?? 0) / 1000)} s${r.lastError ? ` (${r.lastError.slice(0, 120)})` : ''}`);
   }
   if (stalledSince !== undefined && now - stalledSince > STALLED_MS) reasons.push(`a Telegram message has waited ${Math.round((now - stalledSince) / 60_000)} min to be delivered`);
   return reasons.length ? { ok: false, reason: reasons.join('; ') } : { ok: true };
@@ -68,7 +69,7 @@ export class Heartbeat {
   private schedule(): void {
     if (this.stopped) return;
     this.cancel = this.deps.clock.timer(this.deps.intervalMs, () => {
-      const v = heartbeatVerdict(this.deps.runners(), this.deps.clock.now(), this.deps.stalledSince?.());
+      const v = heartbeatVerdict(this.deps.runners(), this.deps.clock.now(), this.deps.stalledSince?.(), this.deps.clock.monotonic());
       void this.ping(v.ok ? 'up' : 'fail', v.ok ? 'OK' : v.reason).finally(() => this.schedule());
     });
   }

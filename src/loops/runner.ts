@@ -26,6 +26,11 @@ export interface RunnerStatus {
   intervalMs: number;
   /** When the pass under way began (null between passes): a pass that never ends is stuck. */
   inFlightSince?: number | null;
+  /**
+   * The same moments on the monotonic clock (Clock.monotonic): what staleness and the watchdog
+   * measure, so that a step of the wall clock (NTP, a VM resume) makes no loop look stale or stuck.
+   */
+  mono?: { started: number | null; lastSuccess: number | null; inFlightSince: number | null };
 }
 
 export class Runner {
@@ -55,6 +60,7 @@ export class Runner {
       lastErrorCode: null,
       lastErrorTerminal: false,
       intervalMs,
+      mono: { started: null, lastSuccess: null, inFlightSince: null },
     };
   }
 
@@ -62,6 +68,7 @@ export class Runner {
     if (!this.stopped) return;
     this.stopped = false;
     this.status.startedAt ??= this.clock.now();
+    this.status.mono!.started ??= this.clock.monotonic();
     this.kick();
   }
 
@@ -117,11 +124,13 @@ export class Runner {
   private async runOnce(rethrow = false): Promise<void> {
     const started = this.clock.now();
     this.status.inFlightSince = started;
+    this.status.mono!.inFlightSince = this.clock.monotonic();
     try {
       await this.pass();
       this.status.passes++;
       this.status.consecutiveFailures = 0;
       this.status.lastSuccessAt = this.clock.now();
+      this.status.mono!.lastSuccess = this.clock.monotonic();
       this.status.lastDurationMs = this.clock.now() - started;
       this.status.lastError = null;
       this.status.lastErrorCode = null;
@@ -141,6 +150,7 @@ export class Runner {
       if (rethrow) throw err;
     } finally {
       this.status.inFlightSince = null;
+      this.status.mono!.inFlightSince = null;
     }
   }
 
@@ -157,7 +167,16 @@ export class Runner {
 /** A loop whose pass has been under way this many intervals is stuck, not slow. */
 export const STUCK_INTERVALS = 5;
 
-/** The loops stuck in one pass now (loops/runner.ts: the watchdog in app/components.ts acts on them). */
-export function stuckLoops(statuses: readonly RunnerStatus[], now: number): { name: string; sinceMs: number }[] {
-  return statuses.flatMap((r) => (r.inFlightSince != null && now - r.inFlightSince > STUCK_INTERVALS * r.intervalMs ? [{ name: r.name, sinceMs: now - r.inFlightSince }] : []));
+/** The loops stuck in one pass now (on the monotonic clock: `nowMono` is Clock.monotonic()). */
+export function stuckLoops(statuses: readonly RunnerStatus[], nowMono: number): { name: string; sinceMs: number }[] {
+  return statuses.flatMap((r) => {
+    const since = r.mono?.inFlightSince;
+    return since != null && nowMono - since > STUCK_INTERVALS * r.intervalMs ? [{ name: r.name, sinceMs: nowMono - since }] : [];
+  });
+}
+
+/** How long since a loop last completed a pass (or started, before its first), on the monotonic clock; null if never started. */
+export function sincePass(r: RunnerStatus, nowMono: number): number | null {
+  const since = r.mono?.lastSuccess ?? r.mono?.started ?? null;
+  return since === null ? null : nowMono - since;
 }

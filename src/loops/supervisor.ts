@@ -19,6 +19,8 @@ export interface SupervisorDeps {
   state: SupervisorState;
   log: Logger;
   now: () => number;
+  /** The clock that never steps (Clock.monotonic): a step of the wall clock is told from it. */
+  monotonic?: () => number;
   world: () => World;
   desired: () => DesiredState;
   desiredProblems: () => readonly DesiredProblem[];
@@ -57,6 +59,7 @@ export class Supervisor {
   async pass(): Promise<SupervisorPass> {
     const { actions, state, log, now: clock } = this.deps;
     const now = clock();
+    const jumpedAt = this.wallClockStep(now);
     const desired = this.deps.desired();
     const world = this.deps.world();
 
@@ -103,6 +106,7 @@ export class Supervisor {
       desiredSince: since,
       heals,
       maintenance,
+      ...(jumpedAt !== undefined ? { clockSteppedAt: jumpedAt, openNotices: new Set((await state.notices()).filter((n) => n.state === 'open').map((n) => n.key)) } : {}),
     });
 
     const cancelled: SupervisorPass['cancelled'] = [];
@@ -132,6 +136,27 @@ export class Supervisor {
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
     return { created, cancelled, notices, held: review.held, plan: p };
+  }
+
+  /** The wall clock's offset from the monotonic one at the last pass, and when it last stepped. */
+  private offset: number | undefined;
+  private steppedAt: number | undefined;
+
+  /**
+   * When the wall clock last stepped (NTP, a VM resume: wall and monotonic time moved apart by
+   * more than a minute between two passes), said once per step. The plan gives agents a moment
+   * to report after it before calling their nodes silent.
+   */
+  private wallClockStep(now: number): number | undefined {
+    const mono = this.deps.monotonic?.();
+    if (mono === undefined) return undefined;
+    const offset = now - mono;
+    if (this.offset !== undefined && Math.abs(offset - this.offset) > 60_000) {
+      this.steppedAt = now;
+      this.deps.log.warn({ step_s: Math.round((offset - this.offset) / 1000) }, `the wall clock stepped by ${Math.round((offset - this.offset) / 1000)} s (NTP, a resumed VM): agents get a moment to report before any node counts as silent`);
+    }
+    this.offset = offset;
+    return this.steppedAt;
   }
 
   /**

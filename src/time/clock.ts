@@ -3,8 +3,13 @@
 // and so makes time-driven code testable without waiting.
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch: the wall clock, which NTP or a VM resume may step. */
   now(): number;
+  /**
+   * Milliseconds on a clock that never steps (it only moves forward, with real time): for how long
+   * something in this process has lasted — a pass, a wait, a watchdog — never for what time it is.
+   */
+  monotonic(): number;
   /** Resolves after `ms`, or as soon as `signal` aborts (it never rejects). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
   /** Calls `fn` once after `ms`; returns a function that cancels it. Never keeps the process alive. */
@@ -15,6 +20,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export const realClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   sleep(ms, signal) {
     return new Promise((resolve) => {
       if (signal?.aborted) return resolve();
@@ -64,6 +70,7 @@ interface Pending {
  */
 export class FakeClock implements Clock {
   private t: number;
+  private mono = 0;
   private seq = 0;
   private queue: Pending[] = [];
 
@@ -75,8 +82,22 @@ export class FakeClock implements Clock {
     return this.t;
   }
 
+  /** Moves with advance() and set(), not with jump(). */
+  monotonic(): number {
+    return this.mono;
+  }
+
+  /**
+   * Steps the wall clock by `ms` (forward or back, as NTP or a VM resume does) without time
+   * passing: no timer runs, the monotonic clock stays where it is.
+   */
+  jump(ms: number): void {
+    this.t += ms;
+  }
+
+  /** Timers run on the monotonic timeline, as setTimeout does: a jump of the wall clock moves none. */
   timer(ms: number, fn: () => void): () => void {
-    const p: Pending = { at: this.t + Math.max(0, ms), seq: this.seq++, fn };
+    const p: Pending = { at: this.mono + Math.max(0, ms), seq: this.seq++, fn };
     this.queue.push(p);
     return () => {
       this.queue = this.queue.filter((x) => x !== p);
@@ -103,9 +124,9 @@ export class FakeClock implements Clock {
     return this.queue.length;
   }
 
-  /** When the next timer falls due, or undefined. */
+  /** When the next timer falls due (wall-clock time, as now() reads), or undefined. */
   get nextAt(): number | undefined {
-    return this.queue.length ? Math.min(...this.queue.map((p) => p.at)) : undefined;
+    return this.queue.length ? this.t + (Math.min(...this.queue.map((p) => p.at)) - this.mono) : undefined;
   }
 
   /** Moves time forward by `ms`, running everything that falls due on the way. */
@@ -113,18 +134,22 @@ export class FakeClock implements Clock {
     await this.set(this.t + ms);
   }
 
-  /** Moves time to `to`, running everything that falls due on the way, in order. */
+  /** Moves time to `to` (wall clock), running everything that falls due on the way, in order. */
   async set(to: number): Promise<void> {
     await settle();
+    const end = this.mono + Math.max(0, to - this.t);
     for (;;) {
-      const due = this.queue.filter((p) => p.at <= to).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      const due = this.queue.filter((p) => p.at <= end).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
       if (!due) break;
       this.queue = this.queue.filter((p) => p !== due);
-      this.t = Math.max(this.t, due.at);
+      const step = Math.max(0, due.at - this.mono);
+      this.mono += step;
+      this.t += step;
       due.fn();
       await settle();
     }
-    this.t = Math.max(this.t, to);
+    this.t += end - this.mono;
+    this.mono = end;
     await settle();
   }
 

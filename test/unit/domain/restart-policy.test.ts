@@ -59,3 +59,15 @@ describe("Docker's restart policy first", () => {
     expect(plan(other).notices.map((n) => n.kind)).toEqual(['flapping']);
   });
 });
+
+describe('a step of the wall clock', () => {
+  it('no silent-node notice for every node at once just after it; nothing proposed for them either; the notice comes after the grace', () => {
+    const i = input('containers_not_running', 1);
+    i.world.nodes.nas = { ...i.world.nodes.nas!, agent: 'silent', last_seen: iso(-3600) };
+    expect(plan(i).notices.map((n) => n.kind)).toEqual(['node_silent']);
+    const stepped = { ...i, clockSteppedAt: NOW - 30_000 };
+    expect(plan(stepped).notices).toEqual([]);
+    expect(plan(stepped).create).toEqual([]);
+    expect(plan({ ...i, clockSteppedAt: NOW - 121_000 }).notices.map((n) => n.kind)).toEqual(['node_silent']);
+  });
+});

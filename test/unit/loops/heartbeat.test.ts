@@ -8,7 +8,8 @@ import { FakeClock } from '../../../src/time/clock.js';
 import { memoryLogger } from '../../support/helpers.js';
 
 const T0 = Date.parse('2026-05-27T14:00:00.000Z');
-const runner = (name: string, lastSuccessAt: number | null, intervalMs = 30_000, lastError: string | null = null): RunnerStatus => ({ name, passes: 1, failures: 0, consecutiveFailures: 0, lastSuccessAt, startedAt: T0, lastDurationMs: 5, lastError, lastErrorCode: null, intervalMs });
+/** A loop's status; `mono`: its moments on the monotonic clock (the wall-clock ones by default). */
+const runner = (name: string, lastSuccessAt: number | null, intervalMs = 30_000, lastError: string | null = null, mono = { started: T0, lastSuccess: lastSuccessAt }): RunnerStatus => ({ name, passes: 1, failures: 0, consecutiveFailures: 0, lastSuccessAt, startedAt: T0, lastDurationMs: 5, lastError, lastErrorCode: null, intervalMs, mono: { ...mono, inFlightSince: null } });
 
 describe('heartbeat', () => {
   it('the verdict: every loop within 3 intervals, the observer within 2, no message stalled over 2 min', () => {
@@ -31,7 +32,7 @@ describe('heartbeat', () => {
       return new Response('OK');
     }) as unknown as typeof globalThis.fetch;
     const mem = memoryLogger();
-    const hb = new Heartbeat({ url: 'https://hc-ping.com/abc/', kind: 'healthchecks', intervalMs: 60_000, runners: () => [runner('observer', healthy ? clock.now() : T0)], log: mem.log, clock, fetch });
+    const hb = new Heartbeat({ url: 'https://hc-ping.com/abc/', kind: 'healthchecks', intervalMs: 60_000, runners: () => [runner('observer', healthy ? clock.now() : T0, 30_000, null, { started: 0, lastSuccess: healthy ? clock.monotonic() : 0 })], log: mem.log, clock, fetch });
     hb.start();
     await clock.advance(0);
     expect(calls.map((c) => `${c.method} ${c.url} ${String(c.body)}`)).toEqual(['POST https://hc-ping.com/abc/start started']);
@@ -61,5 +62,13 @@ describe('heartbeat', () => {
     const hb = new Heartbeat({ url: 'http://kuma.lan:3001/api/push/Tok3n?status=up&msg=OK&ping=', kind: 'kuma', intervalMs: 60_000, runners: () => [], log: memoryLogger().log, clock: new FakeClock(T0) });
     expect(hb.request('up', 'OK').url).toBe('http://kuma.lan:3001/api/push/Tok3n?status=up&msg=OK');
     expect(hb.request('fail', 'the executor loop is stuck').url).toBe('http://kuma.lan:3001/api/push/Tok3n?status=down&msg=the+executor+loop+is+stuck');
+  });
+
+  it('a step of the wall clock (NTP, a VM resume) makes no loop look stale: staleness is monotonic', () => {
+    // The loop passed 10 s ago by the monotonic clock; the wall clock jumped an hour ahead.
+    const r = runner('supervisor', T0, 30_000, null, { started: 0, lastSuccess: 90_000 });
+    expect(heartbeatVerdict([r], T0 + 3_600_000, undefined, 100_000)).toEqual({ ok: true });
+    expect(heartbeatVerdict([r], T0 - 3_600_000, undefined, 100_000)).toEqual({ ok: true });
+    expect(heartbeatVerdict([r], T0, undefined, 200_000)).toMatchObject({ ok: false });
   });
 });

@@ -33,6 +33,26 @@ describe('watchdog', () => {
 
   it('stuckLoops reads only passes under way', () => {
     const base = { passes: 0, failures: 0, consecutiveFailures: 0, lastSuccessAt: null, lastDurationMs: null, lastError: null, lastErrorCode: null, intervalMs: 1000 };
-    expect(stuckLoops([{ ...base, name: 'a', inFlightSince: 0 }, { ...base, name: 'b', inFlightSince: null }, { ...base, name: 'c' }], 6000)).toEqual([{ name: 'a', sinceMs: 6000 }]);
+    const mono = (inFlightSince: number | null) => ({ started: 0, lastSuccess: null, inFlightSince });
+    expect(stuckLoops([{ ...base, name: 'a', mono: mono(0) }, { ...base, name: 'b', mono: mono(null) }, { ...base, name: 'c' }], 6000)).toEqual([{ name: 'a', sinceMs: 6000 }]);
+  });
+
+  it('a jump of the wall clock, forward or back, makes no pass stuck (FakeClock.jump)', async () => {
+    const clock = new FakeClock();
+    const mem = memoryLogger();
+    let end: () => void = () => {};
+    const slow = new Runner('observer', 1000, () => new Promise<void>((r) => (end = r)), mem.log, clock);
+    const why: string[] = [];
+    const dog = watchdogComponent([slow], mem.log, clock, (w) => why.push(w), 1000);
+    slow.start();
+    await dog.start(new AbortController().signal);
+    await clock.advance(2000);
+    clock.jump(3_600_000);
+    await clock.advance(1000);
+    clock.jump(-7_200_000);
+    await clock.advance(1000);
+    expect(why).toEqual([]);
+    end();
+    await dog.stop();
   });
 });
