@@ -65,15 +65,7 @@ export class Supervisor {
 
     for (const line of await actions.adoptMoved()) log.info(line);
 
-    // Bulk removals wait for a confirmation.
-    const confirmations = await state.pendingConfirmations();
-    const accepted = await state.accepted();
-    const review = reviewRemovals(accepted, desired, confirmations);
-    if (JSON.stringify(review.accepted) !== JSON.stringify(accepted)) await state.saveAccepted(review.accepted);
-    for (const node of confirmations) {
-      await state.clearConfirmation(node);
-      log.info({ node }, 'bulk removal confirmed by an operator');
-    }
+    const review = await this.reviewRemovals(desired);
 
     // Open actions are read before finished ones: an action that finishes in between is then
     // either still open here or counted for its cooldown below, never proposed again at once.
@@ -109,18 +101,7 @@ export class Supervisor {
       ...(jumpedAt !== undefined ? { clockSteppedAt: jumpedAt, openNotices: new Set((await state.notices()).filter((n) => n.state === 'open').map((n) => n.key)) } : {}),
     });
 
-    const cancelled: SupervisorPass['cancelled'] = [];
-    for (const c of p.cancel) {
-      try {
-        await actions.transition({ id: c.id, from: 'pending', to: 'cancelled', instance: c.instance, by: 'supervisor', patch: { cancel_reason: c.reason } });
-        cancelled.push({ id: c.id, reason: c.reason });
-        log.info({ id: c.id, instance: c.instance, reason: c.reason }, `cancelled ${c.id}: ${c.reason}`);
-      } catch (err) {
-        // Someone else moved it first (an approval, a rejection): that transition won.
-        if (!(err instanceof TransitionError)) throw err;
-        log.debug({ id: c.id, err: err.message }, 'auto-cancel lost a race');
-      }
-    }
+    const cancelled = await this.cancel(p.cancel);
     const created: Action[] = [];
     for (const draft of p.create) {
       const a = await actions.create(draft);
@@ -136,6 +117,37 @@ export class Supervisor {
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
     return { created, cancelled, notices, held: review.held, plan: p };
+  }
+
+  /** Bulk removals wait for a confirmation: what is held, with the confirmations given applied. */
+  private async reviewRemovals(desired: DesiredState): Promise<ReturnType<typeof reviewRemovals>> {
+    const { state, log } = this.deps;
+    const confirmations = await state.pendingConfirmations();
+    const accepted = await state.accepted();
+    const review = reviewRemovals(accepted, desired, confirmations);
+    if (JSON.stringify(review.accepted) !== JSON.stringify(accepted)) await state.saveAccepted(review.accepted);
+    for (const node of confirmations) {
+      await state.clearConfirmation(node);
+      log.info({ node }, 'bulk removal confirmed by an operator');
+    }
+    return review;
+  }
+
+  /** The plan's cancellations; one that lost a race (an approval, a rejection first) is left alone. */
+  private async cancel(list: Plan['cancel']): Promise<SupervisorPass['cancelled']> {
+    const { actions, log } = this.deps;
+    const cancelled: SupervisorPass['cancelled'] = [];
+    for (const c of list) {
+      try {
+        await actions.transition({ id: c.id, from: 'pending', to: 'cancelled', instance: c.instance, by: 'supervisor', patch: { cancel_reason: c.reason } });
+        cancelled.push({ id: c.id, reason: c.reason });
+        log.info({ id: c.id, instance: c.instance, reason: c.reason }, `cancelled ${c.id}: ${c.reason}`);
+      } catch (err) {
+        if (!(err instanceof TransitionError)) throw err;
+        log.debug({ id: c.id, err: err.message }, 'auto-cancel lost a race');
+      }
+    }
+    return cancelled;
   }
 
   /** The wall clock's offset from the monotonic one at the last pass, and when it last stepped. */
