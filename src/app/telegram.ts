@@ -84,7 +84,7 @@ export function announceComponent(bot: TelegramBot, l: Layout, p: Parts, before:
   };
   return {
     name: 'start and stop messages',
-    stopBudgetMs: 2500,
+    stopBudgetMs: 1500,
     start: async () => {
       const now = clock.now();
       const mark = await file.read();
@@ -105,9 +105,12 @@ export function announceComponent(bot: TelegramBot, l: Layout, p: Parts, before:
       const mark = await file.read();
       await file.write({ ...mark, alive_at: now, stopped_at: now }).catch(() => {});
       await bot.announce(`lifecycle:stop@${now}`, `⏹ Control plane stopping at ${now.slice(11, 16)} UTC (a clean stop): nothing is watched until it starts again.`);
-      // The outbox still runs (the bot stops after this): a moment for the message, never more.
+      // The outbox still runs (the bot stops after this): a moment for the message when Telegram
+      // answers (a poll came back lately), none when it does not — the stop stays within 5 s.
+      const lastPoll = bot.pollingHealth.last_poll_at;
+      if (bot.outbox.health.state !== 'ok' || !lastPoll || clock.now() - Date.parse(lastPoll) > 120_000) return;
       const done = new AbortController();
-      await Promise.race([bot.outbox.whenIdle(), clock.sleep(1500, done.signal)]).finally(() => done.abort());
+      await Promise.race([bot.outbox.whenIdle(), clock.sleep(1000, done.signal)]).finally(() => done.abort());
     },
   };
 }
