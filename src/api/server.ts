@@ -253,7 +253,7 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
     const loops = deps.runners().map((r) => {
       // A loop still in its first pass is judged from its start: not stale in its first seconds.
       // (Monotonic: a step of the wall clock makes no loop look stale.)
-      const ago = sincePass(r, nowMono);
+      const ago = sincePass(r, nowMono, deps.now());
       const stale = ago === null || ago > 3 * r.intervalMs;
       return {
         loop: r.name,

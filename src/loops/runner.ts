@@ -175,8 +175,16 @@ export function stuckLoops(statuses: readonly RunnerStatus[], nowMono: number): 
   });
 }
 
-/** How long since a loop last completed a pass (or started, before its first), on the monotonic clock; null if never started. */
-export function sincePass(r: RunnerStatus, nowMono: number): number | null {
+/**
+ * How long since a loop last completed a pass (or started, before its first), on the monotonic
+ * clock; null if never started. A status without monotonic moments (made elsewhere than by a
+ * Runner) is read on the wall clock, `nowWall`.
+ */
+export function sincePass(r: RunnerStatus, nowMono: number, nowWall?: number): number | null {
+  if (!r.mono && nowWall !== undefined) {
+    const wall = r.lastSuccessAt ?? r.startedAt ?? null;
+    return wall === null ? null : nowWall - wall;
+  }
   const since = r.mono?.lastSuccess ?? r.mono?.started ?? null;
   return since === null ? null : nowMono - since;
 }
