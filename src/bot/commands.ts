@@ -15,7 +15,7 @@ import type { TargetWindows } from '../store/target-windows.js';
 /** The /silence list as it is now: text and a Remove button per silence. */
 export async function silenceList(kit: BotKit): Promise<ReturnType<typeof renderSilences>> {
   const { deps } = kit;
-  return renderSilences(await deps.supervisorState.activeSilences(deps.now()), deps.now(), (id) => encode({ op: 'removeSilence', ref: id }));
+  return renderSilences(await deps.supervisorState.silenceWindows.current(deps.now()), deps.now(), (id) => encode({ op: 'removeSilence', ref: id }));
 }
 
 /** What /silence and /maintenance say and do (both add a window for a node or a service). */
@@ -74,7 +74,7 @@ const SILENCE: WindowCommand = {
 const MAINTENANCE: WindowCommand = {
   name: 'maintenance',
   windows: (kit) => kit.deps.supervisorState.maintenanceWindows,
-  list: async (kit) => renderMaintenance(await kit.deps.supervisorState.maintenanceWindows.active(kit.deps.now()), kit.deps.now()),
+  list: async (kit) => renderMaintenance(await kit.deps.supervisorState.maintenanceWindows.current(kit.deps.now()), kit.deps.now()),
   usage: 'Usage: /maintenance &lt;node&gt;[/&lt;service&gt;] &lt;duration&gt; [reason], /maintenance stop &lt;node&gt;[/&lt;service&gt;], or /maintenance for the list',
   refused: 'No maintenance started',
   done: (merged) => `🛠 ${merged ? 'Maintenance extended for' : 'Maintenance of'}`,

@@ -186,7 +186,7 @@ export class Notifier {
     const { outbox } = this.deps;
     // Snoozes made from a notice's 💤 button, by the notice they were made on.
     const snoozes = new Map<string, Silence>();
-    for (const s of await this.deps.supervisorState.activeSilences(this.deps.now())) if (s.snooze?.message.startsWith('notice:')) snoozes.set(s.snooze.message, s);
+    for (const s of await this.deps.supervisorState.silenceWindows.current(this.deps.now())) if (s.snooze?.message.startsWith('notice:')) snoozes.set(s.snooze.message, s);
     for (const n of await this.deps.supervisorState.notices()) {
       const key = noticeKey(n);
       const rec = outbox.get(key);

@@ -77,7 +77,7 @@ async function unsnooze(kit: BotKit, ctx: BotContext, ref: string): Promise<void
   const key = kit.refs.resolve(ref);
   if (key?.startsWith('notice:')) {
     const notice = key.slice('notice:'.length, key.lastIndexOf('@'));
-    const made = (await deps.supervisorState.activeSilences(deps.now())).filter((s) => s.snooze?.message === `notice:${notice}`);
+    const made = (await deps.supervisorState.silenceWindows.current(deps.now())).filter((s) => s.snooze?.message === `notice:${notice}`);
     for (const s of made) await deps.supervisorState.silenceWindows.remove(s.id);
     deps.kickSupervisor();
     kit.kick();

@@ -116,8 +116,8 @@ export type ChainStep = z.infer<typeof ChainStep>;
 export const Chain = z.object({ dependents: z.array(ChainStep).min(1) });
 export type Chain = z.infer<typeof Chain>;
 
-/** One heal an escalation lists: when, what, how it ended, what the inspector had found. */
-const HealSeen = z.object({
+/** One heal carried out: when, what, how it ended, what the inspector had found (an escalation lists them; state/heal-budgets.json keeps them). */
+export const HealSeen = z.object({
   id: z.string(),
   instance: z.string(),
   type: z.string(),

@@ -3,23 +3,13 @@
 // the last reset; each waits `backoff`, doubling up to `max_backoff`, after the one before; past
 // `attempts` nothing is approved by policy and one escalation asks a person, with what each heal
 // found. Healthy for `reset_after` after the last heal resets the count. Pure.
-import type { Action } from './actions.js';
+import type { z } from 'zod';
+import type { Action, HealSeen } from './actions.js';
 import type { CooldownEntry } from './cooldowns.js';
 import type { DesiredState, HealPolicy, World } from './schemas.js';
 
-/** One heal carried out. */
-export interface HealEntry {
-  id: string;
-  instance: string;
-  type: string;
-  /** When it finished. */
-  at: string;
-  outcome: 'completed' | 'failed';
-  /** Its error, when it failed. */
-  error?: string;
-  /** What the inspector found before it (exit code, OOM, restarts, health), when it had looked. */
-  facts?: string[];
-}
+/** One heal carried out (its schema: actions.ts HealSeen). */
+export type HealEntry = z.infer<typeof HealSeen>;
 
 /** Per `node/service`: the heals since the last reset, oldest first. */
 export type HealBudgets = Record<string, { heals: HealEntry[] }>;

@@ -5,7 +5,7 @@
 // it starts and one when it ends, summarising what happened meanwhile. Pure.
 import type { DesiredState, World } from './schemas.js';
 import type { Silence } from './silences.js';
-import { inAnyInterval, windowEnd } from './time-intervals.js';
+import { inAnyInterval, windowEnd, type TimeInterval } from './time-intervals.js';
 
 export interface Maintenance {
   /** `node` or `node/service`. */
@@ -29,11 +29,25 @@ export function maintenanceOf(desired: DesiredState, adHoc: readonly Silence[], 
     if (a) return { target, source: 'ad hoc', until: a.until, ...(a.reason ? { reason: a.reason } : {}), ...(a.by ? { by: a.by } : {}) };
     const windows = target === node ? dn?.maintenance : dn?.services[service!]?.maintenance;
     if (windows?.length && inAnyInterval(windows, now)) {
-      const end = windowEnd(windows, now);
+      const end = endOf(windows, now);
       return { target, source: 'services.yaml', until: end === undefined ? null : new Date(end).toISOString() };
     }
   }
   return undefined;
+}
+
+/**
+ * When the window holding `now` ends. Every minute from where it was last worked out to that end
+ * is inside the windows, so the same end holds until then: each pass does not scan the window's
+ * minutes again (a weekend-long window is thousands of them).
+ */
+const ends = new WeakMap<readonly TimeInterval[], { from: number; end: number | undefined }>();
+function endOf(windows: readonly TimeInterval[], now: number): number | undefined {
+  const known = ends.get(windows);
+  if (known?.end !== undefined && known.from <= now && now < known.end) return known.end;
+  const end = windowEnd(windows, now);
+  ends.set(windows, { from: now, end });
+  return end;
 }
 
 /** Whether the node has windows of its own in services.yaml (then `updates: auto` waits for them). */

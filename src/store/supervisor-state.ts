@@ -7,6 +7,7 @@ import type { Notice } from '../domain/plan-notices.js';
 import type { Silence } from '../domain/silences.js';
 import type { Cooldowns } from '../domain/cooldowns.js';
 import type { HealBudgets } from '../domain/heal-budget.js';
+import { HealSeen } from '../domain/actions.js';
 import { TargetWindows } from './target-windows.js';
 import type { Accepted } from '../domain/removals.js';
 import { NAME_RE } from '../domain/schemas.js';
@@ -35,17 +36,7 @@ const HealBudgetsFile = z.object({
   services: z.record(
     z.string(),
     z.object({
-      heals: z.array(
-        z.object({
-          id: z.string(),
-          instance: z.string(),
-          type: z.string(),
-          at: z.string(),
-          outcome: z.enum(['completed', 'failed']),
-          error: z.string().optional(),
-          facts: z.array(z.string()).optional(),
-        }),
-      ),
+      heals: z.array(HealSeen),
     }),
   ),
 });

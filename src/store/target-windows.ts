@@ -74,6 +74,11 @@ export class TargetWindows {
     return list.length - keep.length;
   }
 
+  /** The active windows, read only (a reader that is not the supervisor never rewrites the file). */
+  async current(now: number): Promise<Silence[]> {
+    return (await this.all()).filter((s) => Date.parse(s.until) > now);
+  }
+
   /** Drops expired windows; returns the active ones. */
   async active(now: number): Promise<Silence[]> {
     const list = await this.all();
