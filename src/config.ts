@@ -119,6 +119,9 @@ const EnvSchema = z.object({
   HEARTBEAT_URL: optionalString.pipe(z.url({ message: 'must be a URL: a healthchecks.io check (https://hc-ping.com/<uuid>) or an Uptime Kuma push URL (…/api/push/<token>)' }).optional()),
   HEARTBEAT_KIND: optionalString.pipe(z.enum(['healthchecks', 'kuma'], { message: 'must be healthchecks or kuma' }).optional()),
   HEARTBEAT_INTERVAL_S: intIn(10, 3600).default(60),
+  EVENTS_RETENTION_DAYS: intIn(0, 36_500).default(30),
+  ACTIONS_RETENTION_DAYS: intIn(0, 36_500).default(90),
+  ACTIONS_ARCHIVE: z.enum(['0', '1'], { message: 'must be 1 (archive removed actions) or 0' }).default('0'),
   INSECURE_REGISTRIES: z
     .string()
     .transform((text, ctx) => {
@@ -189,6 +192,11 @@ export interface Config {
   ssh: { keyPath: string | undefined; authSock: string | undefined; knownHosts: string };
   /** The dead-man's switch (loops/heartbeat.ts): where to ping, in which dialect, how often. */
   heartbeat: { url: string; kind: 'healthchecks' | 'kuma'; intervalMs: number } | undefined;
+  /**
+   * What retention keeps (docs/design/files.md "Retention"): event days and finished actions, in
+   * days (0: everything, for ever); `archive`: removed actions go to archive/actions-YYYY-MM.jsonl.gz.
+   */
+  retention: { eventsDays: number; actionsDays: number; archive: boolean };
   updates: {
     intervalMs: number;
     /** Registries spoken to over plain HTTP besides loopback ones. */
@@ -271,6 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     heartbeat: e.HEARTBEAT_URL
       ? { url: e.HEARTBEAT_URL, kind: e.HEARTBEAT_KIND ?? (/\/api\/push\//.test(e.HEARTBEAT_URL) ? 'kuma' : 'healthchecks'), intervalMs: e.HEARTBEAT_INTERVAL_S * 1000 }
       : undefined,
+    retention: { eventsDays: e.EVENTS_RETENTION_DAYS, actionsDays: e.ACTIONS_RETENTION_DAYS, archive: e.ACTIONS_ARCHIVE === '1' },
     updates: {
       intervalMs: e.UPDATE_CHECK_INTERVAL_H * 3600_000,
       insecure: e.INSECURE_REGISTRIES,

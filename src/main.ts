@@ -15,7 +15,9 @@ import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
 import { announceComponent, buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
-import { buildHeartbeat, executorComponent, heartbeatComponent, watchdogComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
+import { buildRetention } from './app/retention.js';
+import type { Retention } from './loops/retention.js';
+import { buildHeartbeat, executorComponent, retentionComponent, heartbeatComponent, watchdogComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
 import type { Heartbeat } from './loops/heartbeat.js';
 
 export type { LoopName } from './app/loops.js';
@@ -30,6 +32,7 @@ export interface Running extends Parts {
   runners: Runner[];
   bus: Bus;
   heartbeat: Heartbeat | undefined;
+  retention: Retention;
   stop(): Promise<void>;
 }
 
@@ -48,10 +51,14 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     // (what the checkpoint held before is what the start message compares with).
     const before = await new WorldFiles(l, log).read();
     await parts.observer.pass();
+    // Written before the loops start: retention removes only what the checkpoint on disk has applied.
+    await parts.observer.flush();
     const loops = buildLoops(config, parts, bus, log, clock);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock);
-    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat);
+    const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
+    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention);
+    parts.status.data = () => retention.retention.status;
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
@@ -65,16 +72,17 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
       ...Object.values(loops).map(runnerComponent),
+      retentionComponent(retention.retention, retention.runner),
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile]),
       serverComponent(server, config, address),
-      watchdogComponent([...Object.values(loops), ...(telegram ? [telegram.loop] : [])], log, clock, onStuck ?? (() => {})),
+      watchdogComponent([...Object.values(loops), retention.runner, ...(telegram ? [telegram.loop] : [])], log, clock, onStuck ?? (() => {})),
       // Last: /start only once everything else has started.
       ...(heartbeat ? [heartbeatComponent(heartbeat)] : []),
     ]);
     log.info({ address: address.value }, `web page and API on ${address.value}`);
     log.info({ root: l.root, hosts: config.hostsDir, nodes: Object.keys(parts.desired.current()) }, 'control plane running');
-    return { ...parts, telegram, server, address: address.value, loops, runners: Object.values(loops), bus, heartbeat, stop: () => lifecycle.stop() };
+    return { ...parts, telegram, server, address: address.value, loops, runners: Object.values(loops), bus, heartbeat, retention: retention.retention, stop: () => lifecycle.stop() };
   } catch (err) {
     await lifecycle.stop();
     await releaseRoot(l);

@@ -1,5 +1,5 @@
 // Gathers what summarize() needs from the running parts. Shared by the bot and the web API.
-import { summarize, type Summary } from './domain/summary.js';
+import { summarize, type DataShown, type Summary } from './domain/summary.js';
 import type { DesiredState, World } from './domain/schemas.js';
 import type { ActionStore } from './store/actions.js';
 import type { DesiredProblem } from './store/desired.js';
@@ -15,6 +15,8 @@ export interface StatusSources {
   supervisorState: SupervisorState;
   observerCounters: () => { applied: number; malformed: number; duplicate: number; unknown: number };
   now: () => number;
+  /** What the data takes (the retention loop's last measure); set once retention is built. */
+  data?: () => DataShown | undefined;
 }
 
 export async function currentSummary(src: StatusSources): Promise<Summary> {
@@ -32,6 +34,7 @@ export async function currentSummary(src: StatusSources): Promise<Summary> {
     version: VERSION,
     now: src.now(),
     heals,
+    ...(src.data?.() ? { data: src.data()! } : {}),
   });
 }
 

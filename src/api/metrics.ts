@@ -16,6 +16,8 @@ export interface MetricsInput {
   notices_open: number;
   /** Restart budgets of the services with heals on record (the rest are whole: no series). */
   heal_budgets?: readonly { node: string; service: string; remaining: number }[];
+  /** Bytes per kind of data under HOMELAB_ROOT, as the retention loop last measured them. */
+  data_bytes?: Readonly<Record<string, number>>;
 }
 
 export interface ScrapeInput extends MetricsInput {
@@ -97,6 +99,12 @@ export class Metrics {
     });
 
     this.telegramMetrics(r);
+
+    const data = new Gauge({ name: 'homelab_data_bytes', help: 'Bytes under HOMELAB_ROOT by kind (events, snapshot, actions, evidence, archive), measured at each retention pass.', labelNames: ['kind'], registers: r });
+    this.update.push((m) => {
+      data.reset();
+      for (const [kind, n] of Object.entries(m.data_bytes ?? {})) data.set({ kind }, n);
+    });
 
     const notices = new Gauge({ name: 'homelab_notices_open', help: 'Open notices.', registers: r });
     this.update.push((m) => notices.set(m.notices_open));

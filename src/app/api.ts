@@ -15,12 +15,13 @@ import type { LoopName } from './loops.js';
 import { missingServices } from '../domain/summary.js';
 import { budgetList } from '../domain/heal-budget.js';
 import type { Heartbeat } from '../loops/heartbeat.js';
+import type { Retention } from '../loops/retention.js';
 
 /** The web page and API. */
-export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock, heartbeat?: Heartbeat): ReturnType<typeof buildServer> {
+export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock, heartbeat?: Heartbeat, retention?: { retention: Retention; runner: Runner }): ReturnType<typeof buildServer> {
   // What the read-only routes show changes only on these signals: their bodies are built once per change.
   let generation = 0;
-  for (const signal of ['worldPublished', 'actionsChanged', 'updatesChanged', 'desiredChanged'] as const) bus.on(signal, () => void generation++);
+  for (const signal of ['worldPublished', 'actionsChanged', 'updatesChanged', 'desiredChanged', 'retentionPassed'] as const) bus.on(signal, () => void generation++);
   return buildServer({
     generation: () => generation,
     clock,
@@ -32,7 +33,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
     monotonic: () => clock.monotonic(),
     // Shared by the representation cache: one computation per change (and second) for every client.
     summary: () => currentSummary(p.status),
-    runners: () => Object.values(loops).map((r) => r.status),
+    runners: () => [...Object.values(loops).map((r) => r.status), ...(retention ? [retention.runner.status] : [])],
     exposition: p.exposition,
     metrics: async () => ({
       version: VERSION,
@@ -44,6 +45,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
       executor: p.executor.stats,
       notices_open: (await p.supervisorState.notices()).filter((n) => n.state === 'open').length,
       heal_budgets: budgetList(p.desired.current(), await p.supervisorState.healBudgets(), p.status.now()),
+      ...(retention?.retention.status ? { data_bytes: retention.retention.status.bytes } : {}),
     }),
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,

@@ -19,6 +19,8 @@ export interface Signals {
   actionFileAdded: [state: string];
   /** An update check wrote world/updates.json, or a digest was skipped (here or by the CLI). */
   updatesChanged: [];
+  /** Retention ran: it measured the data and may have removed old days and finished actions. */
+  retentionPassed: [];
 }
 
 type Listener<K extends keyof Signals> = (...args: Signals[K]) => void;

@@ -77,6 +77,11 @@ export function runnerComponent(r: Runner): Component {
   return { name: `${r.name} loop`, start: () => r.start(), stop: () => r.stop(), stopBudgetMs: 1000 };
 }
 
+/** The retention loop: a stop makes a fold under way give up between two files. */
+export function retentionComponent(retention: { stop(): void }, runner: Runner): Component {
+  return { name: 'retention loop', start: () => runner.start(), stop: () => (retention.stop(), runner.stop()), stopBudgetMs: 1000 };
+}
+
 /**
  * File watchers as hints: events/ (chokidar's raw inotify events, one per append), hosts/, and
  * actions/ (a file moved by hand is noticed at once). The loops also rescan every interval, so a

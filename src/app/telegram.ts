@@ -54,6 +54,7 @@ export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record
       tail: (node, service, lines) => p.inspector.tail(node, service, lines),
     },
     updates: () => ({ updates: p.updates.updates(), skips: p.updates.skips() }),
+    data: () => p.status.data?.()?.bytes,
     skipVersion: async (a, by) => {
       for (const img of a.update?.images ?? []) await p.updates.skip(`${a.node}/${a.service}`, { digest: img.to_digest, at: new Date(clock.now()).toISOString(), reason: 'skipped', by });
     },

@@ -63,6 +63,8 @@ export interface TelegramDeps {
   };
   /** What the update checks found and the digests skipped (the digest lists updates waiting). */
   updates?: () => { updates: Updates; skips: Skips };
+  /** Bytes per kind of data, as retention last measured them (the digest shows them). */
+  data?: () => Readonly<Record<string, number>> | undefined;
   /** Remembers an image update's digests as skipped (Skip this version). */
   skipVersion?: (a: Action, by: string) => Promise<void>;
 }

@@ -21,6 +21,7 @@ export async function sendDigest(kit: BotKit): Promise<string> {
     finished: await deps.actions.finishedSince(digestSince(since, now)),
     pending: await deps.actions.list('pending'),
     ...(deps.updates ? deps.updates() : {}),
+    ...(deps.data?.() ? { data: deps.data()! } : {}),
   });
   const text = renderDigest(d, now);
   const key = `digest:${new Date(now).toISOString()}`;

@@ -3,7 +3,7 @@
 // which order they go (lane, then the oldest change). The worker that makes Telegram match is
 // outbox.ts; each chat's pace is chat-pace.ts.
 import type { Logger } from '../log.js';
-import { MetaSchema, OUTBOX_VERSION, type Meta, type MetaOf, type OutboxFiles, type OutRecord } from '../store/outbox-files.js';
+import { MetaSchema, OUTBOX_VERSION, retiredRecord, type Meta, type MetaOf, type OutboxFiles, type OutRecord } from '../store/outbox-files.js';
 import type { Lane } from './rate-window.js';
 import { shorten, type Buttons } from './render.js';
 import { refFor } from './refs.js';
@@ -135,7 +135,15 @@ export class OutboxQueue {
     if (!r) return;
     this.records.delete(key);
     this.urgent.delete(key);
+    if (r.message_id !== null) this.byMessageMap.delete(`${r.chat_id}/${r.message_id}`);
     await this.o.files.remove(key);
+  }
+
+  /** Removes what retention retires (outbox-files.ts retiredRecord); returns their keys. */
+  async prune(beforeIso: string, removedKeys: ReadonlySet<string>): Promise<string[]> {
+    const gone = [...this.records.values()].filter((r) => retiredRecord(r, beforeIso, removedKeys)).map((r) => r.key);
+    for (const key of gone) await this.remove(key);
+    return gone;
   }
 
   /** Memory first, then the file (in the order of the saves: OutboxFiles.write). */

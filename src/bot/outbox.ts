@@ -137,6 +137,11 @@ export class Outbox {
     return this.queue.remove(key);
   }
 
+  /** Removes the records retention retires (store/outbox-files.ts retiredRecord); returns their keys. */
+  prune(beforeIso: string, removedKeys: ReadonlySet<string>): Promise<string[]> {
+    return this.queue.prune(beforeIso, removedKeys);
+  }
+
   /** Which lane the next delivery of a record is in (rate-window.ts). */
   lane(r: OutRecord): Lane {
     return this.queue.lane(r);

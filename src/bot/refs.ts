@@ -76,6 +76,26 @@ export class RefTable {
     return this.refs.get(ref)?.key;
   }
 
+  /**
+   * Forgets the references of `keys` (what retention removed) and those unused for 30 days — at
+   * start and, in a process that runs for months, at every retention pass. Returns how many.
+   */
+  forget(keys: ReadonlySet<string>): number {
+    const cutoff = this.now() - KEEP_MS;
+    let n = 0;
+    for (const [ref, e] of this.refs) {
+      if (!keys.has(e.key) && Date.parse(e.at) >= cutoff) continue;
+      this.refs.delete(ref);
+      this.memo.delete(e.key);
+      n++;
+    }
+    if (n > 0) {
+      this.dirty = true;
+      void this.flush().catch((err: unknown) => this.log.error({ err }, 'could not write the button reference table; retrying with the next change'));
+    }
+    return n;
+  }
+
   get size(): number {
     return this.refs.size;
   }

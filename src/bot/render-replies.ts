@@ -5,7 +5,7 @@ import type { Diagnosis } from '../domain/diagnose.js';
 import type { Digest } from '../domain/digest.js';
 import type { Silence } from '../domain/silences.js';
 import { ago, type BriefAction, type Summary } from '../domain/summary.js';
-import { esc, hhmm, stateLine, type Rendered, type Buttons, type Button, type ButtonData } from './render.js';
+import { esc, formatBytes, hhmm, stateLine, type Rendered, type Buttons, type Button, type ButtonData } from './render.js';
 
 export function renderStatus(s: Summary, now: number): string {
   const lines = ['📊 <b>Homelab status</b>', ''];
@@ -32,6 +32,7 @@ export function renderStatus(s: Summary, now: number): string {
   }
   const spent = s.heal_budgets.filter((b) => b.spent);
   if (spent.length) lines.push(`🚨 restart budget spent: ${spent.map((b) => esc(`${b.node}/${b.service}`)).join(', ')}`);
+  if (s.data) lines.push(dataLine(s.data.bytes));
   return lines.join('\n');
 }
 
@@ -179,6 +180,11 @@ export function renderDiagnosis(d: Diagnosis, now: number): string {
   return lines.join('\n');
 }
 
+/** What the data under HOMELAB_ROOT takes, by kind (retention's last measure). */
+function dataLine(bytes: Readonly<Record<string, number>>): string {
+  return `💾 Data: ${Object.entries(bytes).map(([kind, n]) => `${kind} ${formatBytes(n)}`).join(', ')}`;
+}
+
 export function renderDigest(d: Digest, now: number): string {
   const lines = [`📰 <b>Digest</b> since ${d.since.slice(0, 16).replace('T', ' ')} UTC`, ''];
   lines.push(`Incidents: ${d.opened.length} opened, ${d.resolved.length} resolved`);
@@ -208,5 +214,6 @@ export function renderDigest(d: Digest, now: number): string {
     for (const a of d.pending.slice(0, 10)) lines.push(`  • ${renderBrief(a)}`);
     if (d.pending.length > 10) lines.push(`  … and ${d.pending.length - 10} more`);
   }
+  if (d.data) lines.push('', dataLine(d.data));
   return lines.join('\n');
 }

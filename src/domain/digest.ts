@@ -16,6 +16,8 @@ export interface DigestInput {
   /** What the update checks found, and the digests skipped. */
   updates?: Updates;
   skips?: Skips;
+  /** Bytes per kind of data under HOMELAB_ROOT (retention's last measure). */
+  data?: Readonly<Record<string, number>>;
 }
 
 export interface Digest {
@@ -32,6 +34,7 @@ export interface Digest {
   pending: Action[];
   /** Services whose `updates:` is on and whose image is behind its tag: `node/service` and what. */
   updates_waiting: { key: string; images: string }[];
+  data?: Readonly<Record<string, number>>;
 }
 
 /** Since when a digest looks: the last digest's time, or 24 h back for the first one. */
@@ -64,5 +67,6 @@ export function digestOf(input: DigestInput): Digest {
       .map(([key, e]) => ({ key, images: describeUpdates(outdatedImages(e.images, input.skips?.[key])) }))
       .filter((u) => u.images !== '')
       .sort((x, y) => (x.key < y.key ? -1 : 1)),
+    ...(input.data ? { data: input.data } : {}),
   };
 }

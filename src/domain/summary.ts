@@ -66,6 +66,15 @@ export interface Summary {
   /** Restart budgets of the services that have heals on record (every other one is whole). */
   heal_budgets: BudgetShown[];
   observer: { events_applied: number; malformed_lines: number; duplicates: number; unknown_events: number };
+  /** What the data under HOMELAB_ROOT takes, by kind, and what retention keeps (after its first pass). */
+  data?: DataShown;
+}
+
+/** Bytes per kind (events, snapshot, actions, evidence, archive), when measured, and the retention settings. */
+export interface DataShown {
+  bytes: Record<string, number>;
+  measured_at: string;
+  retention: { events_days: number; actions_days: number; archive: boolean };
 }
 
 export interface SummaryInput {
@@ -80,6 +89,7 @@ export interface SummaryInput {
   now: number;
   /** Heals on record per service (state/heal-budgets.json). */
   heals?: HealBudgets;
+  data?: DataShown;
 }
 
 export function brief(a: Action): BriefAction {
@@ -174,6 +184,7 @@ export function summarize(input: SummaryInput): Summary {
       duplicates: input.observer.duplicate,
       unknown_events: input.observer.unknown,
     },
+    ...(input.data ? { data: { bytes: input.data.bytes, measured_at: input.data.measured_at, retention: input.data.retention } } : {}),
   };
 }
 

@@ -6,21 +6,20 @@
 // restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { lstatSync, promises as fs } from 'node:fs';
 import {
-  applyEvent,
   emptyModel,
   forgetSilentAgents,
   renderWorld,
   type ObserveConfig,
-  type ObserverModel,
   type RenderConfig,
 } from '../domain/observe.js';
-import { parseEventLine } from '../domain/event-line.js';
+import { applyingSink, forgetGonePositions, type Model } from './event-sink.js';
 import type { DesiredState, ServiceState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
 import { listEventFiles, readLines, type FilePos } from '../store/events.js';
 import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
+import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { ObserverReports } from './observer-reports.js';
@@ -28,7 +27,6 @@ import { ObserverReports } from './observer-reports.js';
 /** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
 const MALFORMED_LOGGED_PER_FILE = 10;
 
-type Model = ObserverModel & { malformed_by_node: Record<string, number> };
 
 export interface ObserverDeps {
   layout: Layout;
@@ -86,6 +84,10 @@ export class Observer {
   private inPass = false;
   /** The last write of the files failed: passes wait for theirs (and fail with it). */
   private writeFailed = false;
+  /** The read positions in the checkpoint last written (or loaded): what retention may remove. */
+  private persistedPositions: Record<string, Record<string, FilePos>> = {};
+  /** Passes and retention's removals take turns (exclusive). */
+  private gate: Promise<unknown> = Promise.resolve();
   /** What the passes say about duplicates and agents running at once (observer-reports.ts). */
   private readonly reports: ObserverReports;
 
@@ -111,7 +113,8 @@ export class Observer {
     if (cp) {
       this.positions = cp.positions;
       this.model = cp.model as Model;
-    }
+      this.persistedPositions = structuredClone(cp.positions);
+    } else await this.startFromSnapshot();
     for (const [key, file] of [
       ['services', layout.worldServices],
       ['nodes', layout.worldNodes],
@@ -127,6 +130,43 @@ export class Observer {
       return undefined;
     }
     return cp;
+  }
+
+  /**
+   * The model and positions of the events snapshot, when retention has made one (else empty):
+   * what a replay starts from before it reads the days still kept (docs/design/files.md).
+   */
+  private async startFromSnapshot(): Promise<void> {
+    const snap = await readEventsSnapshot(this.deps.layout.eventsSnapshot, this.deps.log);
+    this.model = snap ? (snap.model as Model) : { ...emptyModel(), malformed_by_node: {} };
+    this.positions = snap ? snap.positions : {};
+    if (!snap) return;
+    if (snap.fingerprint !== this.fingerprint) {
+      this.deps.log.warn({ through: snap.through }, `the events snapshot (through ${snap.through}) was read with another NODE_ALIAS_MAP: its nodes are kept as it has them`);
+    }
+    this.deps.log.info({ from: snap.from, through: snap.through }, `starting from the events snapshot (the days ${snap.from} to ${snap.through} retention removed), then the days kept`);
+  }
+
+  /** The observer's fingerprint: the checkpoint and the snapshot are read with it. */
+  get configFingerprint(): string {
+    return this.fingerprint;
+  }
+
+  /** node → day → position, as the last written checkpoint has them: what is safely applied. */
+  persisted(): Readonly<Record<string, Readonly<Record<string, Readonly<FilePos>>>>> {
+    return this.persistedPositions;
+  }
+
+  /** node → day → position read so far (in memory). */
+  readPositions(): Readonly<Record<string, Readonly<Record<string, Readonly<FilePos>>>>> {
+    return this.positions;
+  }
+
+  /** Runs `fn` between passes: no pass starts until it is done (retention's removals). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.gate.then(fn);
+    this.gate = run.catch(() => {});
+    return run;
   }
 
   /** The next pass forgets the checkpoint and reads every event again ("replay world"). */
@@ -159,13 +199,15 @@ export class Observer {
    * backlog never delays another's, and publishes after each round. Always publishes at least
    * once, so that clock-driven changes (agent silent, pruning) reach the world files.
    */
-  async pass(): Promise<PassStats> {
-    this.inPass = true;
-    try {
-      return await this.passNow();
-    } finally {
-      this.inPass = false;
-    }
+  pass(): Promise<PassStats> {
+    return this.exclusive(async () => {
+      this.inPass = true;
+      try {
+        return await this.passNow();
+      } finally {
+        this.inPass = false;
+      }
+    });
   }
 
   private async passNow(): Promise<PassStats> {
@@ -174,12 +216,11 @@ export class Observer {
     log.trace('observer pass started');
     if (this.replayRequested) {
       this.replayRequested = false;
-      this.model = { ...emptyModel(), malformed_by_node: {} };
-      this.positions = {};
       log.warn('replaying all events from the start, as an operator asked');
+      await this.startFromSnapshot();
     }
     const files = await listEventFiles(layout.events);
-    let moved = this.prunePositions(files);
+    let moved = forgetGonePositions(this.positions, files);
     const done = new Set<string>();
     const nodes = [...files.keys()].sort();
     while (done.size < nodes.length) {
@@ -208,26 +249,10 @@ export class Observer {
     return stats;
   }
 
-  /** Forgets positions of files that are gone. Returns true when anything was forgotten. */
-  private prunePositions(files: Map<string, { day: string }[]>): boolean {
-    let changed = false;
-    for (const [node, days] of Object.entries(this.positions)) {
-      const present = new Set((files.get(node) ?? []).map((f) => f.day));
-      for (const day of Object.keys(days)) {
-        if (!present.has(day)) {
-          delete days[day];
-          changed = true;
-        }
-      }
-      if (Object.keys(days).length === 0) delete this.positions[node];
-    }
-    return changed;
-  }
-
   /** Reads one chunk from the node's oldest file with unread data. */
   private async readNodeChunk(
     node: string,
-    files: { day: string; path: string }[],
+    files: { node: string; day: string; path: string }[],
     stats: PassStats,
   ): Promise<{ more: boolean; moved: boolean }> {
     const { config, log } = this.deps;
@@ -247,32 +272,18 @@ export class Observer {
       }
       let malformedHere = 0;
       let unloggedHere = 0;
-      const model = this.model;
-      const malformed = (line: number, reason: string) => {
-        model.counters.malformed++;
-        model.malformed_by_node[node] = (model.malformed_by_node[node] ?? 0) + 1;
-        stats.malformed++;
-        malformedHere++;
-        const logged = this.malformedLogged.get(file.path) ?? 0;
-        if (logged < MALFORMED_LOGGED_PER_FILE) {
-          this.malformedLogged.set(file.path, logged + 1);
-          log.warn({ file: file.path, line, reason }, 'skipped malformed event line');
-        } else unloggedHere++;
-      };
-      const out = await readLines(file.path, pos, config.observerChunkBytes, {
-        line: (buf, lineNo) => {
-          stats.lines++;
-          const r = parseEventLine(buf, node, file.day, config, passNow);
-          if (!r.ok) return malformed(lineNo, r.reason);
-          if (applyEvent(model, r.event, node, this.fresh)) stats.applied++;
-          else this.reports.duplicate(node);
+      const sink = applyingSink(this.model, file, config, passNow, stats, {
+        malformed: (line, reason) => {
+          malformedHere++;
+          const logged = this.malformedLogged.get(file.path) ?? 0;
+          if (logged < MALFORMED_LOGGED_PER_FILE) {
+            this.malformedLogged.set(file.path, logged + 1);
+            log.warn({ file: file.path, line, reason }, 'skipped malformed event line');
+          } else unloggedHere++;
         },
-        oversized: (lineNo) => {
-          stats.lines++;
-          model.counters.oversized++;
-          malformed(lineNo, 'line longer than 64 KiB');
-        },
-      });
+        duplicate: () => this.reports.duplicate(node),
+      }, this.fresh);
+      const out = await readLines(file.path, pos, config.observerChunkBytes, sink);
       if (!out) continue;
       if (unloggedHere > 0) {
         // One line per chunk read, so a flood of bad lines cannot flood the log.
@@ -349,21 +360,22 @@ export class Observer {
     await this.persist();
   }
 
-  private snapshot(): WorldStep | undefined {
+  private snapshot(): (WorldStep & { positions?: Record<string, Record<string, FilePos>> }) | undefined {
     if (!this.worldDirty && !this.checkpointDirty) return undefined;
     this.persistedAt = this.deps.now();
     const snap = {
       ...(this.worldDirty ? { services: stableJson(this.world.services), nodes: stableJson(this.world.nodes) } : {}),
-      ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model) } : {}),
+      ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
     };
     this.worldDirty = false;
     this.checkpointDirty = false;
     return snap;
   }
 
-  private async write(snap: WorldStep): Promise<void> {
+  private async write(snap: WorldStep & { positions?: Record<string, Record<string, FilePos>> }): Promise<void> {
     try {
       if (await writeWorldStep(this.deps.layout, snap, this.written)) this.totals.publishes++;
+      if (snap.positions) this.persistedPositions = snap.positions;
       this.writeFailed = false;
     } catch (err) {
       // Not written: the next publish serialises and tries again at once (a full disk, for one).

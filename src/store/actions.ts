@@ -13,6 +13,7 @@ import {
   canTransition,
   fileNameFor,
   isOpen,
+  TERMINAL_STATES,
   parseFileName,
   type Action,
   type ActionState,
@@ -213,6 +214,28 @@ export class ActionStore extends ActionReader {
     const updated: Action = { ...current, ...patch, updated_at: new Date(this.now()).toISOString() };
     await writeFileAtomic(file, stableJson(updated));
     return updated;
+  }
+
+  /**
+   * Finished actions that ended before `beforeMs` (retention): the files last written before it
+   * are read (a finished file is only ever annotated later, never earlier), then their end.
+   */
+  async finishedBefore(beforeMs: number): Promise<Action[]> {
+    const out: Action[] = [];
+    for (const { state, name } of await this.finishedNames(TERMINAL_STATES)) {
+      const st = await fs.lstat(path.join(this.dir(state), name)).catch(() => undefined);
+      if (!st || st.mtimeMs >= beforeMs) continue;
+      const a = await this.read(state, name);
+      if (a && Date.parse(a.finished_at ?? a.updated_at) < beforeMs) out.push({ ...a, state });
+    }
+    return out;
+  }
+
+  /** Removes a finished action's file (retention); an open action is never removed. */
+  async removeFinished(a: Action): Promise<void> {
+    if (isOpen(a.state)) throw new Error(`only finished actions are removed; ${a.id} is ${a.state}`);
+    const file = path.join(this.dir(a.state), fileNameFor(a));
+    await fs.rm(file, { force: true });
   }
 
   /**

@@ -10,32 +10,36 @@ import type { FilePos } from './events.js';
 
 export const CHECKPOINT_VERSION = 1;
 
-const FilePosSchema = z.object({
+export const FilePosSchema = z.object({
   ino: z.number(),
   offset: z.number().int().nonnegative(),
   line: z.number().int().nonnegative(),
   skip: z.boolean(),
   head: z.string(),
 });
+/** node → day → where reading stopped. */
+export const PositionsSchema = z.record(z.string(), z.record(z.string(), FilePosSchema));
+/** The observer's model (domain/observe.ts) as the checkpoint and the events snapshot keep it. */
+export const ModelSchema = z.object({
+  services: z.record(z.string(), ServiceStateSchema),
+  nodes: z.record(z.string(), NodeStateSchema),
+  seq: z.record(z.string(), z.number()),
+  seq_seen: z.record(z.string(), z.string()).optional(),
+  first_reasons: z.record(z.string(), z.string().nullable()).optional(),
+  counters: z.object({
+    applied: z.number(),
+    malformed: z.number(),
+    oversized: z.number(),
+    duplicate: z.number(),
+    unknown: z.number(),
+  }),
+  malformed_by_node: z.record(z.string(), z.number()),
+});
 const CheckpointSchema = z.object({
   version: z.literal(CHECKPOINT_VERSION),
   fingerprint: z.string(),
-  positions: z.record(z.string(), z.record(z.string(), FilePosSchema)),
-  model: z.object({
-    services: z.record(z.string(), ServiceStateSchema),
-    nodes: z.record(z.string(), NodeStateSchema),
-    seq: z.record(z.string(), z.number()),
-    seq_seen: z.record(z.string(), z.string()).optional(),
-    first_reasons: z.record(z.string(), z.string().nullable()).optional(),
-    counters: z.object({
-      applied: z.number(),
-      malformed: z.number(),
-      oversized: z.number(),
-      duplicate: z.number(),
-      unknown: z.number(),
-    }),
-    malformed_by_node: z.record(z.string(), z.number()),
-  }),
+  positions: PositionsSchema,
+  model: ModelSchema,
 });
 type Checkpoint = z.infer<typeof CheckpointSchema>;
 export type { Checkpoint };

@@ -199,6 +199,80 @@ function isBlank(data: Uint8Array, from: number, to: number): boolean {
 
 const appendQueues = new Map<string, Promise<void>>();
 
+/** One file's writes (appends, removal) one after another in this process. */
+async function serially<T>(file: string, io: () => Promise<T>): Promise<T> {
+  const next = (appendQueues.get(file) ?? Promise.resolve()).then(io);
+  const settled = next.then(
+    () => {},
+    () => {},
+  );
+  appendQueues.set(file, settled);
+  try {
+    return await next;
+  } finally {
+    if (appendQueues.get(file) === settled) appendQueues.delete(file);
+  }
+}
+
+/**
+ * Removes an event file that retention has folded into the snapshot — only while it is still the
+ * file read (`ino`) and holds exactly the `size` bytes read. It is first renamed to a dot-name
+ * (readers skip those; an append by another process then makes a new file), then checked again:
+ * grown in between, it is put back (or kept under the dot-name, said, when a new file took its
+ * place) and nothing read is lost. In this process, appends and the removal take turns.
+ */
+export function removeEventFile(file: string, expect: { ino: number; size: number }): Promise<'removed' | 'changed' | 'gone'> {
+  return serially(file, async () => {
+    const st = await fs.lstat(file).catch(() => undefined);
+    if (!st) return 'gone';
+    if (!st.isFile() || st.ino !== expect.ino || st.size !== expect.size) return 'changed';
+    const aside = path.join(path.dirname(file), `.${path.basename(file)}.removing`);
+    await fs.rename(file, aside);
+    const after = await fs.lstat(aside);
+    if (after.size !== expect.size) {
+      // An append landed between the check and the rename: the file goes back, read on later.
+      await fs.link(aside, file).then(
+        () => fs.unlink(aside),
+        (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err;
+          throw storageError(new Error(`${file} grew while it was being removed and a new file took its place; its unread lines are kept in ${aside}`), file);
+        },
+      );
+      return 'changed';
+    }
+    await fs.unlink(aside);
+    return 'removed';
+  });
+}
+
+/**
+ * Opens an event file for appending, making its day's directory. A day retention removed may
+ * come back (a late event, a spool delivered after days offline); one removed between the mkdir
+ * and the open (retention emptying it) is made again.
+ */
+async function openForAppend(dayDir: string, file: string): Promise<fs.FileHandle> {
+  for (let attempt = 0; ; attempt++) {
+    await fs.mkdir(dayDir, { recursive: true });
+    try {
+      return await fs.open(file, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW, 0o644);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw err;
+    }
+  }
+}
+
+/** Removes an event day's directory once it is empty (a day still holding a file stays). */
+export async function removeEmptyDay(eventsDir: string, day: string): Promise<boolean> {
+  try {
+    await fs.rmdir(path.join(eventsDir, day));
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 /**
  * Appends events of one node as whole lines to `events/<day of ts>/<node>.jsonl`: one write per
  * file, synced, one writer per file at a time in this process. Used by the ingest route and the
@@ -211,25 +285,17 @@ export async function appendEventLines(eventsDir: string, node: string, events: 
     byDay.set(day, [...(byDay.get(day) ?? []), e.line]);
   }
   for (const [day, lines] of byDay) {
-    await fs.mkdir(path.join(eventsDir, day), { recursive: true });
     const file = path.join(eventsDir, day, `${node}.jsonl`);
-    const next = (appendQueues.get(file) ?? Promise.resolve()).then(async () => {
-      const fd = await fs.open(file, C.O_WRONLY | C.O_APPEND | C.O_CREAT | C.O_NOFOLLOW, 0o644);
+    await serially(file, async () => {
+      const fd = await openForAppend(path.join(eventsDir, day), file);
       try {
         await fd.appendFile(`${lines.join('\n')}\n`);
         await fd.datasync();
       } finally {
         await fd.close();
       }
-    });
-    const settled = next.catch(() => {});
-    appendQueues.set(file, settled);
-    try {
-      await next;
-    } catch (err) {
+    }).catch((err: unknown) => {
       throw storageError(err, file);
-    } finally {
-      if (appendQueues.get(file) === settled) appendQueues.delete(file);
-    }
+    });
   }
 }

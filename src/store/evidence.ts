@@ -94,6 +94,7 @@ export class EvidenceStore {
   async remove(id: string, instance: string): Promise<void> {
     const file = this.file(id, instance);
     if (file) await fs.rm(file, { force: true });
+    this.cache.delete(`${id}@${instance}`);
   }
 }
 

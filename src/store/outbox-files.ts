@@ -87,6 +87,14 @@ const RecordSchema = z.object({
 });
 export type OutRecord = z.infer<typeof RecordSchema>;
 
+/**
+ * A record retention removes (ACTIONS_RETENTION_DAYS): one about a removed action, or a final,
+ * delivered message last changed before `beforeIso` — nothing will edit it again.
+ */
+export function retiredRecord(rec: OutRecord, beforeIso: string, removedKeys: ReadonlySet<string>): boolean {
+  return removedKeys.has(rec.key) || (rec.meta.final && rec.delivered_rev === rec.rev && rec.queued_at < beforeIso);
+}
+
 export class OutboxFiles {
   /** The writes of each record's file, one after another (see write). */
   private readonly writes = new Map<string, Promise<void>>();

@@ -13,7 +13,11 @@ export interface Layout {
   worldNodes: string;
   state: string;
   checkpoint: string;
+  /** What the event days retention removed produced (store/events-snapshot.ts). */
+  eventsSnapshot: string;
   actions: string;
+  /** Monthly archives of removed actions, with ACTIONS_ARCHIVE=1 (store/action-archive.ts). */
+  archive: string;
   actionDir: (state: ActionState) => string;
   notices: string;
   /** Operations a stop or kill interrupted (store/interrupted.ts). */
@@ -51,7 +55,9 @@ export function layout(root: string): Layout {
     worldNodes: path.join(r, 'world', 'nodes.json'),
     state: path.join(r, 'state'),
     checkpoint: path.join(r, 'state', 'observer_checkpoint.json'),
+    eventsSnapshot: path.join(r, 'state', 'events_snapshot.json'),
     actions: path.join(r, 'actions'),
+    archive: path.join(r, 'archive'),
     actionDir: (state) => path.join(r, 'actions', state),
     notices: path.join(r, 'state', 'notices'),
     interrupted: path.join(r, 'state', 'interrupted-redeploys.json'),
