@@ -125,6 +125,121 @@ async function benchReplay() {
   }
 }
 
+/**
+ * A simulated year under retention (docs/design/files.md "Retention"): 365 days × 5 nodes × 20
+ * services, a heartbeat every 30 s per node and a state change per service per hour, written day
+ * by day while the observer reads and retention (EVENTS_RETENTION_DAYS=30) folds and removes —
+ * then the bytes kept, and a replay from the snapshot and the days kept (compared with the live world).
+ */
+async function benchYear() {
+  const { Observer } = await import(path.join(dist, 'loops', 'observer.js'));
+  const { EventRetention } = await import(path.join(dist, 'loops', 'event-retention.js'));
+  const { layout, ensureLayout } = await import(path.join(dist, 'store', 'paths.js'));
+  const { measureData } = await import(path.join(dist, 'store', 'data-sizes.js'));
+  const DAYS = quick ? 60 : 365;
+  const YEAR_NODES = 5;
+  const YEAR_SERVICES = 20;
+  const KEEP = 30;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-year-'));
+  try {
+    const l = layout(root);
+    await ensureLayout(l);
+    const hostsDir = path.join(root, 'hosts');
+    const desired = {};
+    for (let n = 0; n < YEAR_NODES; n++) {
+      const services = Object.fromEntries(Array.from({ length: YEAR_SERVICES }, (_, s) => [`svc-${s}`, { service: `svc-${s}`, monitor: true }]));
+      desired[`node-${n}`] = { node: `node-${n}`, services };
+      await mkdir(path.join(hostsDir, `node-${n}`), { recursive: true });
+    }
+    const cfg = loadConfig({ HOMELAB_ROOT: root, HOSTS_DIR: hostsDir, EVENTS_RETENTION_DAYS: String(KEEP) });
+    const log = createLogger('silent');
+    const start = Date.parse('2026-01-01T00:00:00.000Z');
+    let now = start;
+    const observer = new Observer({ layout: l, config: cfg, log, now: () => now, desired: () => desired });
+    await observer.init();
+    const retention = new EventRetention({ layout: l, days: KEEP, config: cfg, observer, log, now: () => now });
+    const seq = new Array(YEAR_NODES).fill(0);
+    let generated = 0;
+    let lines = 0;
+    let readS = 0;
+    let retentionS = 0;
+    let genS = 0;
+    let peakEvents = 0;
+    for (let d = 0; d < DAYS; d++) {
+      const dayStart = start + d * 86_400_000;
+      const day = new Date(dayStart).toISOString().slice(0, 10);
+      await mkdir(path.join(l.events, day), { recursive: true });
+      let t = performance.now();
+      for (let n = 0; n < YEAR_NODES; n++) {
+        const node = `node-${n}`;
+        const out = [];
+        for (let i = 0; i < 2880; i++) {
+          const ts = dayStart + i * 30_000;
+          out.push(JSON.stringify({ ts: new Date(ts).toISOString(), node, type: 'node_heartbeat', seq: ++seq[n], agent: 'a1', detail: { interval_s: 30, engine: 'ok' } }));
+          // Every 6th heartbeat (3 minutes), a state change of one of the services: 20 an hour each.
+          if (i % 6 === 3) {
+            const k = (i / 6) | 0;
+            const s = k % YEAR_SERVICES;
+            const type = Math.floor(k / YEAR_SERVICES) % 2 === 0 ? 'containers_not_running' : 'service_healthy';
+            out.push(JSON.stringify({ ts: new Date(ts + 1000).toISOString(), node, type, service: `svc-${s}`, seq: ++seq[n], agent: 'a1' }));
+          }
+        }
+        const text = `${out.join('\n')}\n`;
+        generated += text.length;
+        lines += out.length;
+        await writeFile(path.join(l.events, day, `${node}.jsonl`), text);
+      }
+      genS += (performance.now() - t) / 1000;
+      now = dayStart + 86_400_000 - 1;
+      t = performance.now();
+      await observer.pass();
+      await observer.flush();
+      readS += (performance.now() - t) / 1000;
+      t = performance.now();
+      await retention.pass();
+      retentionS += (performance.now() - t) / 1000;
+      if (d % 30 === 29) peakEvents = Math.max(peakEvents, (await measureData(l)).events);
+    }
+    const bytes = await measureData(l);
+    const live = { services: await readFile(l.worldServices, 'utf8'), nodes: await readFile(l.worldNodes, 'utf8') };
+    const r = child(YEAR_REPLAY, [root, dist, String(now), hostsDir]);
+    const replayed = { services: await readFile(l.worldServices, 'utf8'), nodes: await readFile(l.worldNodes, 'utf8') };
+    return {
+      simulated: { days: DAYS, nodes: YEAR_NODES, services_per_node: YEAR_SERVICES, lines, mb_written: mb(generated), generated_in_s: Math.round(genS * 10) / 10 },
+      retention_days: KEEP,
+      kept_mb: Object.fromEntries(Object.entries(bytes).map(([k, v]) => [k, Math.round((v / 1048576) * 10) / 10])),
+      events_mb_peak: mb(peakEvents),
+      observer_read_s: Math.round(readS * 10) / 10,
+      retention_s: Math.round(retentionS * 10) / 10,
+      replay: { seconds: Math.round(r.seconds * 100) / 100, events: r.events, peak_rss_mb: Math.round(r.rss_mb), same_world: live.services === replayed.services && live.nodes === replayed.nodes },
+    };
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** A replay from the events snapshot and the days kept, in a process of its own (the simulated year). */
+const YEAR_REPLAY = `
+import path from 'node:path';
+const [root, dist, nowText, hostsDir] = process.argv.slice(1);
+const now = Number(nowText);
+const { Observer } = await import(path.join(dist, 'loops', 'observer.js'));
+const { layout } = await import(path.join(dist, 'store', 'paths.js'));
+const { loadConfig } = await import(path.join(dist, 'config.js'));
+const { createLogger } = await import(path.join(dist, 'log.js'));
+const l = layout(root);
+const desired = {};
+for (let n = 0; n < 5; n++) desired['node-' + n] = { node: 'node-' + n, services: Object.fromEntries(Array.from({ length: 20 }, (_, s) => ['svc-' + s, { service: 'svc-' + s, monitor: true }])) };
+const cfg = loadConfig({ HOMELAB_ROOT: root, HOSTS_DIR: hostsDir });
+const o = new Observer({ layout: l, config: cfg, log: createLogger('silent'), now: () => now, desired: () => desired });
+const t = performance.now();
+await o.initFresh();
+const st = await o.pass();
+await o.flush();
+const s = (performance.now() - t) / 1000;
+console.log(JSON.stringify({ seconds: s, events: st.applied, rss_mb: process.resourceUsage().maxRSS / 1024 }));
+`;
+
 function bigState(nServices, unhealthyEvery = 100) {
   const now = Date.now();
   const desired = {};
@@ -778,10 +893,10 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, node_flags: process.execArgv.join(' ') },
   quick,
 };
-// --only a,b runs a part of it: replay, supervisor, redact, live, chains, serve, telegram, sustained, docker.
+// --only a,b runs a part of it: replay, year, supervisor, redact, live, chains, serve, telegram, sustained, docker.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
-const sections = { replay: benchReplay, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
+const sections = { replay: benchReplay, year: benchYear, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
 report.section_seconds = {};
 for (const [name, run] of Object.entries(sections)) {
   if (!want(name)) continue;

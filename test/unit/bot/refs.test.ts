@@ -46,4 +46,20 @@ describe('RefTable', () => {
     expect(t.ref('action:x@1')).toBe(refFor('action:x@1'));
     await t.flushed();
   });
+
+  it('forget drops the references of removed keys and those unused for 30 days, on disk too (retention in a process that runs for months)', async () => {
+    let now = T0;
+    const t = new RefTable(`${dir}/refs.json`, () => now, memoryLogger().log);
+    await t.load();
+    const [oldRef] = t.ensure(['action:old@1']);
+    now = T0 + 20 * 86_400_000;
+    const [goneRef, keptRef] = t.ensure(['action:gone@1', 'action:kept@1']);
+    now = T0 + 31 * 86_400_000;
+    expect(t.forget(new Set(['action:gone@1']))).toBe(2);
+    await t.flushed();
+    expect([t.resolve(oldRef!), t.resolve(goneRef!), t.resolve(keptRef!)]).toEqual([undefined, undefined, 'action:kept@1']);
+    const again = new RefTable(`${dir}/refs.json`, () => now, memoryLogger().log);
+    await again.load();
+    expect(again.size).toBe(1);
+  });
 });

@@ -79,3 +79,15 @@ describe('digestOf', () => {
     });
   }
 });
+
+describe('the digest and /status with the data retention measured', () => {
+  it('say the bytes of each kind in one line; without a measure, nothing', async () => {
+    const { renderDigest } = await import('../../../src/bot/render-replies.js');
+    const world: World = { services: { 'n/a': svc('n/a') }, nodes: { n: node('n', 'alive') } };
+    const input = { since: null, now: NOW, world, desired: desired({ n: ['a'] }), finished: [], pending: [] };
+    const data = { events: 71_303_168, snapshot: 98_304, actions: 412_000, evidence: 0, archive: 0 };
+    const text = renderDigest(digestOf({ ...input, data }), NOW);
+    expect(text).toContain('💾 Data: events 68.0 MiB, snapshot 96.0 KiB, actions 402.3 KiB, evidence 0 B, archive 0 B');
+    expect(renderDigest(digestOf(input), NOW)).not.toContain('Data:');
+  });
+});
