@@ -221,7 +221,11 @@ export class Supervisor {
   /** Finished actions not seen by an earlier pass (their files never change once finished). */
   private async newlyFinished(): Promise<Action[]> {
     const finished: Action[] = [];
-    for (const { state: s, name } of await this.deps.actions.finishedNames(TERMINAL_COUNTED)) {
+    const names = await this.deps.actions.finishedNames(TERMINAL_COUNTED);
+    // Files retention removed are forgotten here too (a process that runs for a year).
+    const present = new Set(names.map(({ state: s, name }) => `${s}/${name}`));
+    for (const key of this.counted) if (!present.has(key)) this.counted.delete(key);
+    for (const { state: s, name } of names) {
       const key = `${s}/${name}`;
       if (this.counted.has(key)) continue;
       this.counted.add(key);
