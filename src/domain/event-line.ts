@@ -7,7 +7,7 @@ import { classify, canonicalNode, type ObserveConfig } from './observe.js';
 
 export type LineResult =
   | { ok: true; event: NodeEvent }
-  | { ok: false; reason: string };
+  | { ok: false; reason: string; /** Set when the line was refused for being stamped ahead of the clock: by how much. */ aheadMs?: number };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const DAY_MS = 86_400_000;
@@ -51,7 +51,8 @@ export function parseEventLine(line: string | Uint8Array, fileNode: string, file
     return { ok: false, reason: `ts ${event.ts} is not on the file's day ${fileDay}` };
   }
   if (now !== undefined && cfg.maxFutureMs !== undefined && (t === undefined ? event.ts > isoAt(now + cfg.maxFutureMs) : t > now + cfg.maxFutureMs)) {
-    return { ok: false, reason: `ts ${event.ts} is ${Math.round(((t ?? Date.parse(event.ts)) - now) / 1000)} s ahead of this machine's clock` };
+    const aheadMs = (t ?? Date.parse(event.ts)) - now;
+    return { ok: false, reason: `ts ${event.ts} is ${Math.round(aheadMs / 1000)} s ahead of this machine's clock`, aheadMs };
   }
   const kind = classify(event.type);
   if ((kind === 'positive' || kind === 'negative') && !event.service) {

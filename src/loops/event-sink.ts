@@ -23,21 +23,21 @@ export function applyingSink(
   config: ObserveConfig,
   now: number,
   counts: LineCounts,
-  on: { malformed?: (lineNo: number, reason: string) => void; duplicate?: () => void },
+  on: { malformed?: (lineNo: number, reason: string, aheadMs?: number) => void; duplicate?: () => void },
   fresh?: WeakSet<ServiceState>,
 ): LineSink {
   const { node, day } = file;
-  const malformed = (lineNo: number, reason: string) => {
+  const malformed = (lineNo: number, reason: string, aheadMs?: number) => {
     model.counters.malformed++;
     model.malformed_by_node[node] = (model.malformed_by_node[node] ?? 0) + 1;
     counts.malformed++;
-    on.malformed?.(lineNo, reason);
+    on.malformed?.(lineNo, reason, aheadMs);
   };
   return {
     line: (buf, lineNo) => {
       counts.lines++;
       const r = parseEventLine(buf, node, day, config, now);
-      if (!r.ok) return malformed(lineNo, r.reason);
+      if (!r.ok) return malformed(lineNo, r.reason, r.aheadMs);
       if (applyEvent(model, r.event, node, fresh)) counts.applied++;
       else on.duplicate?.();
     },

@@ -1,5 +1,6 @@
 // What the observer says about events it skips and agents it hears twice: duplicates (same node,
-// agent and seq: delivered twice) are never silent, one line a minute with the counts; two agents
+// agent and seq: delivered twice) and lines stamped ahead of the clock are never silent, one line
+// a minute each with the counts; two agents
 // sending heartbeats for one node are said once per set of instances, and once when it ends.
 import type { World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
@@ -11,6 +12,9 @@ export class ObserverReports {
   /** Duplicates skipped per node since the last line that said so. */
   private readonly duplicatesUnlogged = new Map<string, number>();
   private duplicatesLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Lines stamped ahead of the clock per node since the last line that said so. */
+  private readonly futureUnlogged = new Map<string, { count: number; maxAheadMs: number }>();
+  private futureLoggedAt = Number.NEGATIVE_INFINITY;
   /** Per node, the agent instances last said to run at once (logged when it changes). */
   private readonly agentsRunningLogged = new Map<string, string>();
 
@@ -32,6 +36,28 @@ export class ObserverReports {
     this.log.warn({ count, by_node, total }, `skipped ${count} duplicate event(s) (same node, agent and seq: delivered twice)${first ? '' : ' in the last minute'}`);
     this.duplicatesUnlogged.clear();
     this.duplicatesLoggedAt = this.now();
+  }
+
+  future(node: string, aheadMs: number): void {
+    const f = this.futureUnlogged.get(node);
+    this.futureUnlogged.set(node, { count: (f?.count ?? 0) + 1, maxAheadMs: Math.max(f?.maxAheadMs ?? 0, aheadMs) });
+  }
+
+  /**
+   * At most once a minute: the event lines skipped for being stamped ahead of this machine's clock
+   * (EVENT_MAX_FUTURE_S), per node — one line, however many nodes and lines a step of the clock
+   * back makes look early.
+   */
+  logFuture(): void {
+    if (this.futureUnlogged.size === 0 || this.now() - this.futureLoggedAt < DUPLICATES_LOG_MS) return;
+    const by_node = Object.fromEntries([...this.futureUnlogged].map(([n, f]) => [n, f.count]));
+    const count = Object.values(by_node).reduce((a, b) => a + b, 0);
+    const aheadS = Math.round(Math.max(...[...this.futureUnlogged.values()].map((f) => f.maxAheadMs)) / 1000);
+    const nodes = Object.keys(by_node);
+    const why = nodes.length > 1 ? "this machine's clock is behind (a step back, a VM resumed) or the agents' clocks are ahead" : `${nodes[0]}'s clock is ahead or this machine's is behind`;
+    this.log.warn({ count, by_node, max_ahead_s: aheadS }, `skipped ${count} event line(s) stamped up to ${aheadS} s ahead of this machine's clock (${nodes.join(', ')}): ${why}; compare \`date -u\` on both`);
+    this.futureUnlogged.clear();
+    this.futureLoggedAt = this.now();
   }
 
   logAgentsRunning(world: World): void {

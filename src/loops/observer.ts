@@ -240,6 +240,7 @@ export class Observer {
     if (forgotten > 0) log.info({ forgotten }, `forgot the sequence state of ${forgotten} agent instance(s) not heard of for 24 h`);
     if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved || forgotten > 0, stats.lines > 0);
     this.reports.logDuplicates(this.model.counters.duplicate);
+    this.reports.logFuture();
     this.reports.logAgentsRunning(this.world);
     this.totals.bytes += stats.bytes;
     this.totals.lines += stats.lines;
@@ -273,7 +274,10 @@ export class Observer {
       let malformedHere = 0;
       let unloggedHere = 0;
       const sink = applyingSink(this.model, file, config, passNow, stats, {
-        malformed: (line, reason) => {
+        malformed: (line, reason, aheadMs) => {
+          // Stamped ahead of the clock: summed up once a minute, not line by line — after a step
+          // of this machine's clock back, every node's events are (observer-reports.ts).
+          if (aheadMs !== undefined) return this.reports.future(node, aheadMs);
           malformedHere++;
           const logged = this.malformedLogged.get(file.path) ?? 0;
           if (logged < MALFORMED_LOGGED_PER_FILE) {

@@ -129,6 +129,32 @@ describe('observer on real files', () => {
     expect(cp.model.counters.applied).toBe(501);
   });
 
+  it('lines stamped ahead of the clock (this machine stepped back): one summary a minute, not a warning per line', async () => {
+    let now = Date.parse(`${DAY1}T12:00:00.000Z`);
+    const mem = memoryLogger();
+    const cfg = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: hosts });
+    const observer = new Observer({ layout: l, config: cfg, log: mem.log, now: () => now, desired: () => ({}) });
+    await observer.init();
+    const early = (node: string, i: number): Ev => ({ ts: new Date(now + 3_600_000 + i * 1000).toISOString(), node, type: 'node_heartbeat' });
+    for (const node of ['n1', 'n2', 'n3']) await appendEvents(l.root, Array.from({ length: 30 }, (_, i) => early(node, i)));
+    await observer.pass();
+    const summaries = () => mem.lines.filter((x) => typeof x.msg === 'string' && x.msg.includes("ahead of this machine's clock"));
+    expect(summaries()).toHaveLength(1);
+    expect(summaries()[0]).toMatchObject({ count: 90, by_node: { n1: 30, n2: 30, n3: 30 } });
+    expect(String(summaries()[0]!.msg)).toMatch(/up to 3629 s ahead .*n1, n2, n3.*clock is behind/);
+    expect(mem.lines.filter((x) => x.msg === 'skipped malformed event line')).toHaveLength(0);
+    expect(observer.counters().malformed).toBe(90);
+    // More within the minute: counted, said in the next summary.
+    await appendEvents(l.root, [early('n1', 40)]);
+    await observer.pass();
+    expect(summaries()).toHaveLength(1);
+    now += 61_000;
+    await observer.pass();
+    expect(summaries()).toHaveLength(2);
+    expect(summaries()[1]).toMatchObject({ count: 1, by_node: { n1: 1 } });
+    await observer.flush();
+  });
+
   it('skips and counts 1 % garbage lines, logs each with file and line, and the world stays right', async () => {
     const clean: string[] = [];
     for (let i = 0; i < 2000; i++) clean.push(eventLine(ev(i % 2 ? 'service_healthy' : 'containers_not_running', at(i % 59, i % 60), `svc-${i % 40}`)));
