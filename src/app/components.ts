@@ -181,7 +181,7 @@ export function buildHeartbeat(config: Config, loops: Record<string, Runner>, te
   return new Heartbeat({
     ...config.heartbeat,
     runners: () => [...Object.values(loops).map((r) => r.status), ...(telegram ? [telegram.loop.status] : [])],
-    ...(telegram ? { stalledSince: () => telegram.outbox.stalledSince() } : {}),
+    ...(telegram ? { stalledForMs: () => telegram.outbox.stalledForMs() } : {}),
     log: log.child({ component: 'heartbeat' }),
     clock,
   });

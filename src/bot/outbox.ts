@@ -76,6 +76,10 @@ export class Outbox {
   private idleWaiters: (() => void)[] = [];
   readonly stats: OutboxStats = { sent: 0, edited: 0, retries: 0, failures: 0, rate_limited: 0 };
   private readonly clock: Clock;
+  /** Per waiting record, when its own wait ends (monotonic), and the stamps it was worked out from: ownWaitMs. */
+  private readonly ownDue = new Map<string, { stamp: string; at: number }>();
+  /** Per message waiting to be delivered, since when (monotonic): stalledForMs. */
+  private readonly waitingSince = new Map<string, number>();
   private readonly queue: OutboxQueue;
   /** Each chat's window and pauses (chat-pace.ts). */
   private readonly pace: ChatPace;
@@ -95,6 +99,11 @@ export class Outbox {
 
   private now(): number {
     return this.clock.now();
+  }
+
+  /** The chats' pace (windows, pauses, backoffs) runs on the monotonic clock: a step of the wall clock neither holds a chat nor lets it burst. */
+  private mono(): number {
+    return this.clock.monotonic();
   }
 
   load(): Promise<void> {
@@ -166,18 +175,25 @@ export class Outbox {
   }
 
   /**
-   * Since when the oldest message has waited to be delivered, not counting one that waits only
+   * How long the oldest message has waited to be delivered, not counting one that waits only
    * because Telegram asked (429) or its chat's window is full: the dead-man's switch reads it.
    */
-  stalledSince(): number | undefined {
+  stalledForMs(): number | undefined {
     const now = this.now();
-    let oldest: number | undefined;
+    const mono = this.mono();
+    let longest: number | undefined;
+    const waiting = new Set<string>();
     for (const r of this.queue.pending()) {
-      if (this.pace.waitsAsAsked(r.chat_id, this.queue.lane(r), now)) continue;
-      const t = Date.parse(r.queued_at);
-      if (oldest === undefined || t < oldest) oldest = t;
+      if (this.pace.waitsAsAsked(r.chat_id, this.queue.lane(r), mono)) continue;
+      waiting.add(r.key);
+      // First seen waiting: its wall-clock age then, carried on the monotonic clock from there on
+      // (a step of the wall clock makes no message look stalled, or fresh).
+      let since = this.waitingSince.get(r.key);
+      if (since === undefined) this.waitingSince.set(r.key, (since = mono - Math.max(0, now - Date.parse(r.queued_at))));
+      if (longest === undefined || mono - since > longest) longest = mono - since;
     }
-    return oldest;
+    for (const key of this.waitingSince.keys()) if (!waiting.has(key)) this.waitingSince.delete(key);
+    return longest;
   }
 
   /** Resolves once nothing is waiting to be delivered (for tests and shutdown). */
@@ -187,14 +203,22 @@ export class Outbox {
   }
 
   /**
-   * When a record itself may go, whatever the chat's window: after its `retry_at`, and — for an
+   * How long a record itself must still wait, whatever the chat's window: until its `retry_at`, and — for an
    * edit that answers no press — EDIT_MERGE_MS after its last delivery, so that quick successive
    * changes of one message ("completed", then "verified" a moment later) are one edit.
    */
-  private ownReadyAt(r: OutRecord): number {
-    const retry = r.retry_at ? Date.parse(r.retry_at) : 0;
-    const merge = r.message_id !== null && r.delivered_at && !this.queue.isUrgent(r.key) ? Date.parse(r.delivered_at) + EDIT_MERGE_MS : 0;
-    return Math.max(retry, merge);
+  private ownWaitMs(r: OutRecord, now: number, mono: number): number {
+    const urgent = this.queue.isUrgent(r.key);
+    const stamp = `${r.retry_at ?? ''}|${r.delivered_at ?? ''}|${r.message_id ?? ''}|${urgent}`;
+    let due = this.ownDue.get(r.key);
+    if (due?.stamp !== stamp) {
+      // The persisted wall times are read once, each wait capped at its longest, and carried on
+      // the monotonic clock from then on: a step of the wall clock back holds no record longer.
+      const retry = r.retry_at ? Math.min(Date.parse(r.retry_at) - now, RETRY_POLICIES.outboxRefused.maxMs) : 0;
+      const merge = r.message_id !== null && r.delivered_at && !urgent ? Math.min(Date.parse(r.delivered_at) + EDIT_MERGE_MS - now, EDIT_MERGE_MS) : 0;
+      this.ownDue.set(r.key, (due = { stamp, at: mono + Math.max(retry, merge, 0) }));
+    }
+    return Math.max(0, due.at - mono);
   }
   /** The worker waits (for a wake or a timer) and is doing nothing else: what a test on a fake clock waits for. */
   get parked(): boolean {
@@ -220,32 +244,37 @@ export class Outbox {
         continue;
       }
       const now = this.now();
+      const mono = this.mono();
       // The first in order per chat; a chat that must wait does not hold up another chat.
       const seen = new Set<string>();
       let next: OutRecord | undefined;
-      let soonest = Infinity;
+      let wait = Infinity;
       for (const r of waiting) {
         // A record's own wait (a retry later, or an edit merged with the next ones) holds up only it.
-        const own = this.ownReadyAt(r);
-        if (own > now) {
-          soonest = Math.min(soonest, own);
+        const own = this.ownWaitMs(r, now, mono);
+        if (own > 0) {
+          wait = Math.min(wait, own);
           continue;
         }
         if (seen.has(r.chat_id)) continue;
         seen.add(r.chat_id);
-        const at = this.pace.readyAt(r.chat_id, this.queue.lane(r), now);
-        if (at <= now) {
+        const at = this.pace.readyAt(r.chat_id, this.queue.lane(r), mono);
+        if (at <= mono) {
           next = r;
           break;
         }
-        soonest = Math.min(soonest, at);
+        wait = Math.min(wait, at - mono);
+      }
+      if (this.ownDue.size > waiting.length) {
+        const keys = new Set(waiting.map((r) => r.key));
+        for (const key of this.ownDue.keys()) if (!keys.has(key)) this.ownDue.delete(key);
       }
       if (!next) {
         const woken = new AbortController();
         this.wake = () => woken.abort();
         // Paused for good (401): only a wake (a stop) ends the wait.
-        if (!Number.isFinite(soonest)) await this.park(new Promise<void>((resolve) => woken.signal.addEventListener('abort', () => resolve(), { once: true })));
-        else await this.park(this.clock.sleep(Math.max(1, soonest - now), woken.signal));
+        if (!Number.isFinite(wait)) await this.park(new Promise<void>((resolve) => woken.signal.addEventListener('abort', () => resolve(), { once: true })));
+        else await this.park(this.clock.sleep(Math.max(1, wait), woken.signal));
         continue;
       }
       await this.deliver(next);
@@ -255,7 +284,7 @@ export class Outbox {
   private async deliver(r: OutRecord): Promise<void> {
     const rev = r.rev;
     const { transport } = this.opts;
-    this.pace.called(r.chat_id, this.now());
+    this.pace.called(r.chat_id, this.mono());
     const plain = r.plain === true;
     const marked = r.resent ? `${plain ? '' : '<i>'}↻ re-sent after a restart${plain ? '' : '</i>'}\n${r.text}` : r.text;
     const text = plain ? plainText(marked) : marked;
@@ -298,7 +327,7 @@ export class Outbox {
     if (typeof code === 'number' && this.queue.get(r.key)?.in_flight_since) await this.queue.patch(r.key, () => ({ in_flight_since: null }));
     switch (verdict.kind) {
       case 'rate_limited':
-        this.pace.pauseUntil(r.chat_id, this.now() + verdict.afterMs, true);
+        this.pace.pauseUntil(r.chat_id, this.mono() + verdict.afterMs, true);
         this.stats.rate_limited++;
         this.stats.retries++;
         log.warn({ key: r.key, retry_after_s: verdict.afterMs / 1000 }, 'Telegram asked to slow down (429); waiting as told');
@@ -317,7 +346,7 @@ export class Outbox {
       case 'refused':
         return this.refused(r, rev, method, code!, desc);
       case 'transient': {
-        const backoff = this.pace.backOff(r.chat_id, this.now(), RETRY_POLICIES.outboxSend);
+        const backoff = this.pace.backOff(r.chat_id, this.mono(), RETRY_POLICIES.outboxSend);
         this.stats.retries++;
         await this.queue.patch(r.key, (cur) => ({ attempts: cur.attempts + 1, last_error: desc.slice(0, 300) }));
         log.warn({ key: r.key, code, error: desc, retry_in_ms: backoff }, 'sending to Telegram failed; will retry');
@@ -348,7 +377,7 @@ export class Outbox {
 
   /** 403: blocked by the user, kicked from the group, or the chat is gone. Keep everything; probe with backoff. */
   private unavailable(r: OutRecord, desc: string): void {
-    this.pace.backOff(r.chat_id, this.now(), RETRY_POLICIES.outboxProbe);
+    this.pace.backOff(r.chat_id, this.mono(), RETRY_POLICIES.outboxProbe);
     if (this.healthState.state !== 'unavailable') {
       this.opts.log.error({ chat: r.chat_id, reason: desc }, `the Telegram chat is unavailable (${desc}): add the bot to the chat again or unblock it; every message is kept and sent when it is back`);
       this.healthState = { state: 'unavailable', reason: desc, since: new Date(this.now()).toISOString() };

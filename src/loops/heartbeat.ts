@@ -14,8 +14,8 @@ export interface HeartbeatDeps {
   kind: 'healthchecks' | 'kuma';
   intervalMs: number;
   runners: () => readonly RunnerStatus[];
-  /** Since when the oldest message has waited for Telegram (outbox.stalledSince), if one has. */
-  stalledSince?: () => number | undefined;
+  /** How long the oldest message has waited for Telegram (outbox.stalledForMs), if one has. */
+  stalledForMs?: () => number | undefined;
   log: Logger;
   clock: Clock;
   fetch?: typeof fetch;
@@ -26,7 +26,7 @@ const STALLED_MS = 2 * 60_000;
 const PING_TIMEOUT_MS = 10_000;
 
 /** Whether everything works now, and if not, why (the failure ping's message). */
-export function heartbeatVerdict(runners: readonly RunnerStatus[], now: number, stalledSince: number | undefined, nowMono: number = now): { ok: true } | { ok: false; reason: string } {
+export function heartbeatVerdict(runners: readonly RunnerStatus[], stalledMs: number | undefined, nowMono: number): { ok: true } | { ok: false; reason: string } {
   const reasons: string[] = [];
   for (const r of runners) {
     // Monotonic: a step of the wall clock makes no loop look stale.
@@ -34,7 +34,7 @@ export function heartbeatVerdict(runners: readonly RunnerStatus[], now: number, 
     const intervals = r.name === 'observer' ? 2 : 3;
     if (ago === null || ago > intervals * r.intervalMs) reasons.push(`the ${r.name} loop has not completed a pass for ${Math.round((ago ?? 0) / 1000)} s${r.lastError ? ` (${r.lastError.slice(0, 120)})` : ''}`);
   }
-  if (stalledSince !== undefined && now - stalledSince > STALLED_MS) reasons.push(`a Telegram message has waited ${Math.round((now - stalledSince) / 60_000)} min to be delivered`);
+  if (stalledMs !== undefined && stalledMs > STALLED_MS) reasons.push(`a Telegram message has waited ${Math.round(stalledMs / 60_000)} min to be delivered`);
   return reasons.length ? { ok: false, reason: reasons.join('; ') } : { ok: true };
 }
 
@@ -69,7 +69,7 @@ export class Heartbeat {
   private schedule(): void {
     if (this.stopped) return;
     this.cancel = this.deps.clock.timer(this.deps.intervalMs, () => {
-      const v = heartbeatVerdict(this.deps.runners(), this.deps.clock.now(), this.deps.stalledSince?.(), this.deps.clock.monotonic());
+      const v = heartbeatVerdict(this.deps.runners(), this.deps.stalledForMs?.(), this.deps.clock.monotonic());
       void this.ping(v.ok ? 'up' : 'fail', v.ok ? 'OK' : v.reason).finally(() => this.schedule());
     });
   }

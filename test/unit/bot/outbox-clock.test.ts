@@ -189,22 +189,50 @@ describe('Outbox on a fake clock', () => {
     await o.stop();
   });
 
-  it('stalledSince (the heartbeat reads it): a message held by a failing Telegram counts from its queueing; one waiting as a 429 asked does not', async () => {
+  it('stalledForMs (the heartbeat reads it): a message held by a failing Telegram counts from its queueing, on the monotonic clock; one waiting as a 429 asked does not', async () => {
     const clock = new FakeClock(T0);
     const { transport } = recording(clock, () => Object.assign(new Error('Bad Gateway'), { error_code: 502, description: 'Bad Gateway' }));
     const { o } = await outbox(clock, transport);
-    expect(o.stalledSince()).toBeUndefined();
+    expect(o.stalledForMs()).toBeUndefined();
     await o.upsert('a', { chatId: '42', text: 'hello', buttons: [], meta: reply });
     await runFor(clock, o, 3000);
-    expect(o.stalledSince()).toBe(T0);
+    expect(o.stalledForMs()).toBe(3000);
+    // A step of the wall clock, either way, changes nothing: it has waited 3 s more, not an hour.
+    clock.jump(3_600_000);
+    expect(o.stalledForMs()).toBe(3000);
+    await runOutboxUntil(clock, o, T0 + 3_600_000 + 6000);
+    expect(o.stalledForMs()).toBe(6000);
+    clock.jump(-7_200_000);
+    expect(o.stalledForMs()).toBe(6000);
     await o.stop();
     const clock2 = new FakeClock(T0);
     const limited = recording(clock2, () => Object.assign(new Error('Too Many Requests'), { error_code: 429, description: 'Too Many Requests: retry after 600', parameters: { retry_after: 600 } }));
     const second = await outbox(clock2, limited.transport);
     await second.o.upsert('b', { chatId: '43', text: 'hello', buttons: [], meta: reply });
     await runOutboxUntil(clock2, second.o, T0 + 3000);
-    expect(second.o.stalledSince()).toBeUndefined();
+    expect(second.o.stalledForMs()).toBeUndefined();
     await second.o.stop();
+  });
+
+  it('a step of the wall clock back holds nothing: a backoff under way, and an edit right after a delivery, go on the monotonic clock', async () => {
+    const clock = new FakeClock(T0);
+    const { transport, calls } = recording(clock, (n) => (n <= 2 ? Object.assign(new Error('Bad Gateway'), { error_code: 502, description: 'Bad Gateway' }) : undefined));
+    const { o } = await outbox(clock, transport);
+    await o.upsert('a', { chatId: '42', text: 'hello', buttons: [], meta: { kind: 'reply', final: false } });
+    await runFor(clock, o, 100); // the first call failed: a backoff of 0.5 s runs
+    clock.jump(-3_600_000);
+    const back = clock.now();
+    await runOutboxUntil(clock, o, back + 2000);
+    expect(calls.filter((c) => c.method === 'send')).toHaveLength(3);
+    expect(o.pending()).toEqual([]);
+    // Delivered a moment ago (by the clock before the next step): the edit waits its 1 s and the
+    // chat's window (a private chat: about one call a second), not an hour.
+    await o.upsert('a', { chatId: '42', text: 'hello again', buttons: [], meta: { kind: 'reply', final: true } });
+    clock.jump(-3_600_000);
+    await runOutboxUntil(clock, o, clock.now() + 3000);
+    expect(calls.map((c) => c.method)).toContain('edit');
+    expect(o.pending()).toEqual([]);
+    await o.stop();
   });
 
   it('backs off 0.5 s, 1 s, 2 s … while Telegram is down, and loses nothing', async () => {

@@ -14,11 +14,11 @@ const runner = (name: string, lastSuccessAt: number | null, intervalMs = 30_000,
 describe('heartbeat', () => {
   it('the verdict: every loop within 3 intervals, the observer within 2, no message stalled over 2 min', () => {
     const now = T0 + 200_000;
-    expect(heartbeatVerdict([runner('observer', now - 50_000), runner('supervisor', now - 80_000)], now, undefined)).toEqual({ ok: true });
-    expect(heartbeatVerdict([runner('observer', now - 70_000, 30_000, 'EIO: i/o error')], now, undefined)).toEqual({ ok: false, reason: 'the observer loop has not completed a pass for 70 s (EIO: i/o error)' });
-    expect(heartbeatVerdict([runner('executor', now - 100_000)], now, undefined)).toMatchObject({ ok: false });
-    expect(heartbeatVerdict([], now, now - 121_000)).toEqual({ ok: false, reason: 'a Telegram message has waited 2 min to be delivered' });
-    expect(heartbeatVerdict([], now, now - 100_000)).toEqual({ ok: true });
+    expect(heartbeatVerdict([runner('observer', now - 50_000), runner('supervisor', now - 80_000)], undefined, now)).toEqual({ ok: true });
+    expect(heartbeatVerdict([runner('observer', now - 70_000, 30_000, 'EIO: i/o error')], undefined, now)).toEqual({ ok: false, reason: 'the observer loop has not completed a pass for 70 s (EIO: i/o error)' });
+    expect(heartbeatVerdict([runner('executor', now - 100_000)], undefined, now)).toMatchObject({ ok: false });
+    expect(heartbeatVerdict([], 121_000, now)).toEqual({ ok: false, reason: 'a Telegram message has waited 2 min to be delivered' });
+    expect(heartbeatVerdict([], 100_000, now)).toEqual({ ok: true });
   });
 
   it('healthchecks.io: /start, then <url> or <url>/fail with the reason; said once when the watcher is down', async () => {
@@ -67,8 +67,8 @@ describe('heartbeat', () => {
   it('a step of the wall clock (NTP, a VM resume) makes no loop look stale: staleness is monotonic', () => {
     // The loop passed 10 s ago by the monotonic clock; the wall clock jumped an hour ahead.
     const r = runner('supervisor', T0, 30_000, null, { started: 0, lastSuccess: 90_000 });
-    expect(heartbeatVerdict([r], T0 + 3_600_000, undefined, 100_000)).toEqual({ ok: true });
-    expect(heartbeatVerdict([r], T0 - 3_600_000, undefined, 100_000)).toEqual({ ok: true });
-    expect(heartbeatVerdict([r], T0, undefined, 200_000)).toMatchObject({ ok: false });
+    expect(heartbeatVerdict([r], undefined, 100_000)).toEqual({ ok: true });
+    expect(heartbeatVerdict([r], undefined, 100_000)).toEqual({ ok: true });
+    expect(heartbeatVerdict([r], undefined, 200_000)).toMatchObject({ ok: false });
   });
 });
