@@ -4,7 +4,7 @@
 // written in one atomic rename. World files are rendered from that model and written before the
 // checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
 // restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
-import { lstatSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import {
   emptyModel,
   forgetSilentAgents,
@@ -12,12 +12,13 @@ import {
   type ObserveConfig,
   type RenderConfig,
 } from '../domain/observe.js';
-import { applyingSink, forgetGonePositions, type Model } from './event-sink.js';
+import { forgetGonePositions, type Model } from './event-sink.js';
+import { readNodeChunk, type ReadReports } from './event-reader.js';
 import type { DesiredState, ServiceState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
-import { listEventFiles, readLines, type FilePos } from '../store/events.js';
+import { listEventFiles, type FilePos } from '../store/events.js';
 import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
@@ -88,6 +89,22 @@ export class Observer {
   private persistedPositions: Record<string, Record<string, FilePos>> = {};
   /** Passes and retention's removals take turns (exclusive). */
   private gate: Promise<unknown> = Promise.resolve();
+  /** What reading says, logged (event-reader.ts): malformed lines (the first of each file one by one), resets, duplicates. */
+  private readonly readReports: ReadReports = {
+    malformed: (file, line, reason) => {
+      const logged = this.malformedLogged.get(file) ?? 0;
+      if (logged >= MALFORMED_LOGGED_PER_FILE) return false;
+      this.malformedLogged.set(file, logged + 1);
+      this.deps.log.warn({ file, line, reason }, 'skipped malformed event line');
+      return true;
+    },
+    unlogged: (file, count, unlogged) => {
+      this.deps.log.warn({ file, count, unlogged }, `skipped ${count} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
+    },
+    reset: (file, why) => this.deps.log.warn({ file, why }, `event file was ${why}; reading it again from the start`),
+    future: (node, aheadMs) => this.reports.future(node, aheadMs),
+    duplicate: (node) => this.reports.duplicate(node),
+  };
   /** What the passes say about duplicates and agents running at once (observer-reports.ts). */
   private readonly reports: ObserverReports;
 
@@ -227,7 +244,7 @@ export class Observer {
       stats.rounds++;
       for (const node of nodes) {
         if (done.has(node)) continue;
-        const pending = await this.readNodeChunk(node, files.get(node)!, stats);
+        const pending = await readNodeChunk({ model: this.model, positions: this.positions, fresh: this.fresh }, node, files.get(node)!, stats, this.deps.config, this.deps.now(), this.readReports);
         if (pending.moved) moved = true;
         if (!pending.more) done.add(node);
       }
@@ -248,59 +265,6 @@ export class Observer {
     if (stats.lines > 0) log.debug({ ...stats }, 'observer pass');
     this.lastPass = stats;
     return stats;
-  }
-
-  /** Reads one chunk from the node's oldest file with unread data. */
-  private async readNodeChunk(
-    node: string,
-    files: { node: string; day: string; path: string }[],
-    stats: PassStats,
-  ): Promise<{ more: boolean; moved: boolean }> {
-    const { config, log } = this.deps;
-    const passNow = this.deps.now();
-    const positions = (this.positions[node] ??= {});
-    for (const file of files) {
-      const pos = positions[file.day];
-      if (pos) {
-        // Synchronous: one cheap lstat(2) per node file and pass (docs/benchmarks.md).
-        let st: import('node:fs').Stats | undefined;
-        try {
-          st = lstatSync(file.path, { throwIfNoEntry: false });
-        } catch {
-          st = undefined;
-        }
-        if (!st || !st.isFile() || (st.ino === pos.ino && st.size === pos.offset)) continue;
-      }
-      let malformedHere = 0;
-      let unloggedHere = 0;
-      const sink = applyingSink(this.model, file, config, passNow, stats, {
-        malformed: (line, reason, aheadMs) => {
-          // Stamped ahead of the clock: summed up once a minute, not line by line — after a step
-          // of this machine's clock back, every node's events are (observer-reports.ts).
-          if (aheadMs !== undefined) return this.reports.future(node, aheadMs);
-          malformedHere++;
-          const logged = this.malformedLogged.get(file.path) ?? 0;
-          if (logged < MALFORMED_LOGGED_PER_FILE) {
-            this.malformedLogged.set(file.path, logged + 1);
-            log.warn({ file: file.path, line, reason }, 'skipped malformed event line');
-          } else unloggedHere++;
-        },
-        duplicate: () => this.reports.duplicate(node),
-      }, this.fresh);
-      const out = await readLines(file.path, pos, config.observerChunkBytes, sink);
-      if (!out) continue;
-      if (unloggedHere > 0) {
-        // One line per chunk read, so a flood of bad lines cannot flood the log.
-        log.warn({ file: file.path, count: malformedHere, unlogged: unloggedHere }, `skipped ${malformedHere} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
-      }
-      if (out.reset) log.warn({ file: file.path, why: out.reset }, `event file was ${out.reset}; reading it again from the start`);
-      const moved = !pos || out.bytes > 0 || out.reset !== undefined || pos.offset !== out.pos.offset || pos.skip !== out.pos.skip || pos.head !== out.pos.head;
-      positions[file.day] = out.pos;
-      stats.bytes += out.bytes;
-      if (!out.caughtUp) return { more: true, moved };
-      if (moved) return { more: true, moved };
-    }
-    return { more: false, moved: false };
   }
 
   /**
