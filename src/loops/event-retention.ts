@@ -67,7 +67,9 @@ export class EventRetention {
     if (this.deps.days <= 0) return report;
     const keepFrom = firstDayKept(this.deps.now(), this.deps.days);
     const files = await listEventFiles(layout.events);
-    const old = [...files.values()].flat().filter((f) => f.day < keepFrom);
+    // Day by day, each day's nodes in order: the order a replay reads them in when each file is one
+    // chunk (two files of one node — an alias during a rename — take turns, day by day).
+    const old = [...files.values()].flat().filter((f) => f.day < keepFrom).sort((a, b) => (a.day !== b.day ? (a.day < b.day ? -1 : 1) : a.node < b.node ? -1 : a.node > b.node ? 1 : 0));
     if (old.length === 0) return report;
     const done = await this.fold(files, old, report);
     if (done.length === 0) return report;

@@ -5,6 +5,7 @@
 // checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
 // restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import {
   emptyModel,
   forgetSilentAgents,
@@ -14,11 +15,12 @@ import {
 } from '../domain/observe.js';
 import { forgetGonePositions, type Model } from './event-sink.js';
 import { readNodeChunk, type ReadReports } from './event-reader.js';
+import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parallel-replay.js';
 import type { DesiredState, ServiceState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
-import { listEventFiles, type FilePos } from '../store/events.js';
+import { listEventFiles, type EventFile, type FilePos } from '../store/events.js';
 import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
@@ -37,6 +39,11 @@ export interface ObserverDeps {
   desired: () => DesiredState;
   /** Timers (the trailing write of the world files); default the real clock. */
   clock?: Clock;
+  /**
+   * A full replay of at least `minBytes` is read by `workers` threads (parallel-replay.ts); default
+   * up to 4 (the cores there are) from 32 MiB. Workers below 2 read it in this thread.
+   */
+  parallelReplay?: { workers: number; minBytes: number };
 }
 
 export interface PassStats {
@@ -89,6 +96,8 @@ export class Observer {
   private persistedPositions: Record<string, Record<string, FilePos>> = {};
   /** Passes and retention's removals take turns (exclusive). */
   private gate: Promise<unknown> = Promise.resolve();
+  /** The next pass reads everything from the snapshot (or nothing): a replay, which may run in parallel. */
+  private replaying = false;
   /** What reading says, logged (event-reader.ts): malformed lines (the first of each file one by one), resets, duplicates. */
   private readonly readReports: ReadReports = {
     malformed: (file, line, reason) => {
@@ -154,6 +163,7 @@ export class Observer {
    * what a replay starts from before it reads the days still kept (docs/design/files.md).
    */
   private async startFromSnapshot(): Promise<void> {
+    this.replaying = true;
     const snap = await readEventsSnapshot(this.deps.layout.eventsSnapshot, this.deps.log);
     this.model = snap ? (snap.model as Model) : { ...emptyModel(), malformed_by_node: {} };
     this.positions = snap ? snap.positions : {};
@@ -238,6 +248,10 @@ export class Observer {
     }
     const files = await listEventFiles(layout.events);
     let moved = forgetGonePositions(this.positions, files);
+    if (this.replaying) {
+      this.replaying = false;
+      if (await this.replayInParallel(files, stats)) moved = true;
+    }
     const done = new Set<string>();
     const nodes = [...files.keys()].sort();
     while (done.size < nodes.length) {
@@ -265,6 +279,29 @@ export class Observer {
     if (stats.lines > 0) log.debug({ ...stats }, 'observer pass');
     this.lastPass = stats;
     return stats;
+  }
+
+  /**
+   * A replay with enough to read, in worker threads (docs/design/observer.md). Returns whether it
+   * ran; when it cannot (a worker failed), what it took is put back and the pass reads as always.
+   */
+  private async replayInParallel(files: Map<string, EventFile[]>, stats: PassStats): Promise<boolean> {
+    const opts = this.deps.parallelReplay ?? { workers: Math.min(4, availableParallelism()), minBytes: 32 * 1024 * 1024 };
+    if (opts.workers < 2 || !parallelReplayAvailable() || bytesToRead(files, this.positions) < opts.minBytes) return false;
+    const started = performance.now();
+    const before = structuredClone({ model: this.model, positions: this.positions });
+    try {
+      const state = { model: this.model, positions: this.positions };
+      const r = await replayInParallel(files, state, this.deps.config, this.deps.now(), opts.workers, { ...this.readReports, saidSoFar: (file) => this.malformedLogged.get(file) ?? 0 });
+      for (const k of ['bytes', 'lines', 'applied', 'malformed'] as const) stats[k] += r[k];
+      this.deps.log.info({ workers: opts.workers, ...r, seconds: Math.round((performance.now() - started) / 100) / 10 }, `replayed ${r.applied} events in ${opts.workers} worker threads`);
+      return true;
+    } catch (err) {
+      this.model = before.model;
+      this.positions = before.positions;
+      this.deps.log.warn({ err }, 'the parallel replay failed; replaying in this thread');
+      return false;
+    }
   }
 
   /**
