@@ -1,6 +1,7 @@
 // The control plane's components, each with start(signal)/stop() for the Lifecycle, in the order
 // main.ts starts them (and the reverse of the order they stop in).
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
+import { ACTION_STATES } from '../domain/actions.js';
 import net from 'node:net';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -90,6 +91,7 @@ export function retentionComponent(retention: { stop(): void }, runner: Runner):
  */
 export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = []): Component {
   const watchers: FSWatcher[] = [];
+  const actionWatchers: NodeWatcher[] = [];
   const ignoreDot = (p: string) => path.basename(p).startsWith('.');
   const opts = { ignoreInitial: true, ignored: ignoreDot, followSymlinks: false };
   return {
@@ -104,19 +106,31 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
       events.on('raw', () => bus.emit('eventsWritten'));
       const hosts = watch(hostsDir, { ...opts, depth: 2 });
       hosts.on('all', () => bus.emit('hostsTouched'));
-      const actions = watch(l.actions, { ...opts, depth: 1 });
-      actions.on('all', () => bus.emit('actionsChanged'));
-      actions.on('add', (p) => bus.emit('actionFileAdded', path.basename(path.dirname(p))));
+      // actions/<state>/ through inotify itself (fs.watch), one watch per directory: chokidar reads
+      // a directory whole (readdir + an lstat per entry) at every change in it, which with a
+      // thousand open actions cost a second of CPU per action written (docs/benchmarks.md).
+      for (const state of ACTION_STATES) {
+        const dir = l.actionDir(state);
+        const w = fsWatch(dir, { persistent: false }, (type, name) => {
+          if (!name || name.startsWith('.')) return;
+          bus.emit('actionsChanged');
+          // A name that appeared (created, or moved here: an approval by `mv`): a hint, checked by its loop.
+          if (type === 'rename' && existsSync(path.join(dir, name))) bus.emit('actionFileAdded', state);
+        });
+        w.on('error', (err) => log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`));
+        actionWatchers.push(w);
+      }
       // `control-plane updates check` and `updates skip` write these from another process.
       const updates = watch([...updateFiles], { ...opts, ignored: undefined });
       updates.on('all', () => bus.emit('updatesChanged'));
-      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/'], [actions, 'actions/'], [updates, 'the update files']] as const) {
+      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/'], [updates, 'the update files']] as const) {
         w.on('error', (err) => log.warn({ err }, `watching ${what} failed; falling back to the interval rescan`));
         watchers.push(w);
       }
       await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
     },
     stop: async () => {
+      for (const w of actionWatchers.splice(0)) w.close();
       await Promise.all(watchers.map((w) => w.close()));
     },
   };

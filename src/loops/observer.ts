@@ -86,6 +86,8 @@ export class Observer {
   /** The world in memory is newer than the world files. */
   private worldDirty = false;
   private persistedAt = Number.NEGATIVE_INFINITY;
+  /** The least time between two writes: PERSIST_MS, or 4× the last serialisation on a large fleet. */
+  private persistGapMs = PERSIST_MS;
   private cancelPersist: (() => void) | undefined;
   /** Writes of the files, one after another (a pass's publish and the trailing timer). */
   private persisting: Promise<void> = Promise.resolve();
@@ -327,7 +329,7 @@ export class Observer {
       for (const fn of this.listeners) fn(this.world);
     }
     if (!this.worldDirty && !this.checkpointDirty) return;
-    if (now() - this.persistedAt < PERSIST_MS) return this.schedulePersist();
+    if (now() - this.persistedAt < this.persistGapMs) return this.schedulePersist();
     const write = this.persist();
     // The pass does not wait for the fsyncs (the next pass may read on meanwhile: what is written
     // was serialised above) — unless the last write failed: then every pass waits and fails
@@ -338,7 +340,7 @@ export class Observer {
 
   private schedulePersist(): void {
     if (this.cancelPersist) return;
-    const wait = Math.max(0, this.persistedAt + PERSIST_MS - this.deps.now());
+    const wait = Math.max(0, this.persistedAt + this.persistGapMs - this.deps.now());
     this.cancelPersist = (this.deps.clock ?? realClock).timer(wait, () => {
       this.cancelPersist = undefined;
       // Mid-pass the model is ahead of the rendered world: the pass's own publish writes instead.
@@ -368,12 +370,15 @@ export class Observer {
   private snapshot(): (WorldStep & { positions?: Record<string, Record<string, FilePos>> }) | undefined {
     if (!this.worldDirty && !this.checkpointDirty) return undefined;
     this.persistedAt = this.deps.now();
+    const started = performance.now();
     const snap = {
       ...(this.worldDirty ? { services: stableJson(this.world.services), nodes: stableJson(this.world.nodes) } : {}),
       ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
     };
     this.worldDirty = false;
     this.checkpointDirty = false;
+    // Serialising takes this thread: on a large fleet the writes come at most every 4× that.
+    this.persistGapMs = Math.max(PERSIST_MS, 4 * (performance.now() - started));
     return snap;
   }
 

@@ -270,11 +270,16 @@ export class Supervisor {
 
   /** When each watched service appeared in services.yaml (a new one gets the missing grace too). */
   private async desiredSince(desired: DesiredState, now: number): Promise<Record<string, string>> {
+    // The same desired state (the store hands out one object until a reload) gives the same map:
+    // worked out and written once per change of hosts/, not read and compared at every pass.
+    if (this.since?.desired === desired) return this.since.map;
     const prev = await this.deps.state.desiredSince();
     const since = desiredSince(prev, desired, now);
     if (JSON.stringify(since) !== JSON.stringify(prev)) await this.deps.state.saveDesiredSince(since);
+    this.since = { desired, map: since };
     return since;
   }
+  private since: { desired: DesiredState; map: Record<string, string> } | undefined;
 
   /**
    * Low-risk actions of services marked `auto_approve: true`, and image updates of services with

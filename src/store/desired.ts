@@ -266,7 +266,8 @@ export class DesiredStore {
     const changed =
       JSON.stringify(load.fingerprints) !== JSON.stringify(this.lastFingerprints) ||
       JSON.stringify(load.problems) !== JSON.stringify(this.lastProblems);
-    this.state = load.desired;
+    // Unchanged files keep the object in force: who worked something out of it keeps it.
+    if (changed) this.state = load.desired;
     this.lastProblems = load.problems;
     this.lastFingerprints = load.fingerprints;
     return { changed, problems: load.problems };
