@@ -240,6 +240,21 @@ const s = (performance.now() - t) / 1000;
 console.log(JSON.stringify({ seconds: s, events: st.applied, rss_mb: process.resourceUsage().maxRSS / 1024 }));
 `;
 
+/**
+ * The cost of one event by fleet size: 10, 100 and 1 000 nodes × 50 services with 100, 1 000 and
+ * 1 000 open actions, each in a process of its own with the flags `npm start` uses.
+ */
+async function benchScale() {
+  const sizes = quick ? [[10, 100, 20], [100, 1000, 20]] : [[10, 100, 40], [100, 1000, 40], [1000, 1000, 20]];
+  const out = [];
+  for (const [nodes, open, trials] of sizes) {
+    const r = spawnSync(process.execPath, ['--heap-growing-percent=50', '--max-semi-space-size=4', path.join(here, 'scale-child.mjs'), dist, String(nodes), String(open), String(trials)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    if (r.status !== 0) throw new Error(`scale ${nodes}: ${r.stderr}`);
+    out.push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
+  }
+  return out;
+}
+
 function bigState(nServices, unhealthyEvery = 100) {
   const now = Date.now();
   const desired = {};
@@ -893,10 +908,10 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, node_flags: process.execArgv.join(' ') },
   quick,
 };
-// --only a,b runs a part of it: replay, year, supervisor, redact, live, chains, serve, telegram, sustained, docker.
+// --only a,b runs a part of it: replay, year, scale, supervisor, redact, live, chains, serve, telegram, sustained, docker.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
-const sections = { replay: benchReplay, year: benchYear, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
+const sections = { replay: benchReplay, year: benchYear, scale: benchScale, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
 report.section_seconds = {};
 for (const [name, run] of Object.entries(sections)) {
   if (!want(name)) continue;

@@ -1,0 +1,59 @@
+// One fleet size of `npm run bench -- --only=scale`, in a process of its own: N nodes × 50
+// services, `open` actions left pending, then `trials` drifts each timed from the append of its
+// event to its pending action file; CPU per event and RSS of this process (the control plane).
+import { mkdir, mkdtemp, writeFile, appendFile, rm, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+const dist = process.argv[2];
+const NODES = Number(process.argv[3] ?? 1000);
+const OPEN = Number(process.argv[4] ?? 1000);
+// Trials use the services s0–s9 of each node: at most 10 a node.
+const TRIALS = Number(process.argv[5] ?? 30);
+const SERVICES = 50;
+const { loadConfig } = await import(path.join(dist, 'config.js'));
+const { startControlPlane } = await import(path.join(dist, 'main.js'));
+const { createLogger } = await import(path.join(dist, 'log.js'));
+const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-scale-'));
+const hosts = path.join(root, 'hosts');
+const home = path.join(root, 'homelab');
+const day = new Date().toISOString().slice(0, 10);
+await mkdir(path.join(home, 'events', day), { recursive: true });
+const svcYaml = ['services:', ...Array.from({ length: SERVICES }, (_, s) => `  s${s}: {}`)].join('\n') + '\n';
+const now = new Date().toISOString();
+for (let n = 0; n < NODES; n++) {
+  await mkdir(path.join(hosts, `n${n}`), { recursive: true });
+  await writeFile(path.join(hosts, `n${n}`, 'services.yaml'), svcYaml);
+  const lines = [{ ts: now, node: `n${n}`, type: 'node_heartbeat' }];
+  for (let s = 0; s < SERVICES; s++) lines.push({ ts: now, node: `n${n}`, type: 'service_healthy', service: `s${s}` });
+  await writeFile(path.join(home, 'events', day, `n${n}.jsonl`), lines.map((e) => JSON.stringify(e)).join('\n') + '\n');
+}
+const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', MISSING_GRACE_S: '1' });
+const t0 = performance.now();
+const running = await startControlPlane(cfg, createLogger('silent'));
+const startS = (performance.now() - t0) / 1000;
+const waitUntil = async (fn, ms = 120_000) => { const end = Date.now() + ms; while (!(await fn())) { if (Date.now() > end) throw new Error('timeout'); await new Promise((r) => setTimeout(r, 2)); } };
+// Open actions: services made unhealthy, spread over the fleet.
+const pending = path.join(home, 'actions', 'pending');
+for (let i = 0; i < OPEN; i++) {
+  const n = i % NODES, s = 10 + (Math.floor(i / NODES) % (SERVICES - 10));
+  await appendFile(path.join(home, 'events', day, `n${n}.jsonl`), JSON.stringify({ ts: new Date().toISOString(), node: `n${n}`, type: 'containers_not_running', service: `s${s}` }) + '\n');
+}
+await waitUntil(async () => (await readdir(pending)).filter((x) => x.endsWith('.json')).length >= OPEN);
+const lat = [];
+const cpu0 = process.cpuUsage();
+for (let i = 0; i < TRIALS; i++) {
+  // Each trial a service of its own (s0–s9 are never made unhealthy before): its action is new.
+  const n = i % NODES, svc = `s${Math.floor(i / NODES)}`;
+  const id = `container-restart-n${n}-${svc}.json`;
+  const t = performance.now();
+  await appendFile(path.join(home, 'events', day, `n${n}.jsonl`), JSON.stringify({ ts: new Date().toISOString(), node: `n${n}`, type: 'containers_not_running', service: svc }) + '\n');
+  await waitUntil(() => existsSync(path.join(pending, id)));
+  lat.push(performance.now() - t);
+}
+const cpu = process.cpuUsage(cpu0);
+lat.sort((a, b) => a - b);
+const p = (q) => Math.round(lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] * 10) / 10;
+console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), rss_mb: Math.round(process.memoryUsage().rss / 1048576) }));
+await running.stop();
+await rm(root, { recursive: true, force: true });
