@@ -4,6 +4,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { main } from './cli/main.js';
+import { endParentless, rerunWithHeapFlags } from './cli/heap-flags.js';
 
 export { main } from './cli/main.js';
 export { nodeSupportNote } from './cli/run.js';
@@ -16,7 +17,8 @@ function isEntryPoint(): boolean {
   }
 }
 
-if (isEntryPoint()) main(process.argv.slice(2)).then(
+if (isEntryPoint()) endParentless();
+if (isEntryPoint()) (rerunWithHeapFlags(process.argv.slice(2)) ?? main(process.argv.slice(2))).then(
   (code) => {
     process.exitCode = code;
   },

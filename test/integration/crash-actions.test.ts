@@ -10,7 +10,7 @@ import { ACTION_STATES, type Action } from '../../src/domain/actions.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { layout } from '../../src/store/paths.js';
 import { FakeDocker } from '../support/fake-docker.js';
-import { appendEvents, cliPath, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
+import { appendEvents, runNodeArgs, removeDir, tempDir, waitFor, writeHosts, type Ev } from '../support/helpers.js';
 import { cleanReplay } from '../support/replay.js';
 import { mulberry32, report, scale } from '../support/soak.js';
 
@@ -62,7 +62,7 @@ interface Child {
 }
 
 function startRun(): Child {
-  const proc = spawn(process.execPath, [cliPath, 'run'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...runNodeArgs, 'run'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

@@ -81,3 +81,47 @@ describe('shutdown', () => {
     expect(child.output()).toMatch(/"msg":"stopped"/);
   });
 });
+
+describe('control-plane run without the heap flags', () => {
+  it('runs itself again with them: the control plane (the pid file\'s process) has them, signals reach it, and it never outlives its parent', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const { cliPath } = await import('../support/helpers.js');
+    const wait = waitFor;
+    for (const ending of ['SIGTERM', 'SIGKILL'] as const) {
+      const dir = await tempDir('hcp-reexec-');
+      try {
+        const hosts = path.join(dir, 'hosts');
+        await writeHosts(hosts, { n1: 'services:\n  app: {}\n' });
+        const home = path.join(dir, 'home');
+        const parent = spawn(process.execPath, [cliPath, 'run'], { env: { PATH: process.env.PATH, HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+        let out = '';
+        parent.stdout!.on('data', (d) => (out += d));
+        parent.stderr!.on('data', (d) => (out += d));
+        const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => parent.on('exit', (code, signal) => resolve({ code, signal })));
+        await wait(() => /web page and API on/.test(out), { timeoutMs: 20_000, what: 'the control plane to listen' });
+        const pid = Number(readFileSync(path.join(home, 'state', 'control-plane.pid'), 'utf8').trim().split(/\s/)[0]);
+        expect(pid).not.toBe(parent.pid);
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        expect(cmdline).toEqual(expect.arrayContaining(['--heap-growing-percent=50', '--max-semi-space-size=4', 'run']));
+        const alive = () => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        };
+        parent.kill(ending);
+        const r = await exited;
+        if (ending === 'SIGTERM') {
+          expect(r.code).toBe(0);
+          expect(out).toMatch(/"msg":"stopped"/);
+        }
+        await wait(() => !alive(), { timeoutMs: 5000, what: `the control plane to end after its parent's ${ending}` });
+      } finally {
+        await removeDir(dir);
+      }
+    }
+  });
+});

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { layout, type Layout } from '../../src/store/paths.js';
-import { appendEvents, cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+import { appendEvents, runNodeArgs, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { report } from '../support/soak.js';
 
 function mountProbe(): string | undefined {
@@ -107,7 +107,7 @@ describe.skipIf(reason !== undefined)('storage faults', () => {
     const events = path.join(l.root, 'events');
     await mkdir(events, { recursive: true });
     mount(events, 'size=1m');
-    const child = spawn(process.execPath, [cliPath, 'run'], { env: { PATH: process.env.PATH, HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...runNodeArgs, 'run'], { env: { PATH: process.env.PATH, HOMELAB_ROOT: l.root, HOSTS_DIR: hosts, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));

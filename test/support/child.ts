@@ -1,6 +1,6 @@
 // `control-plane run` in a child process: its output, its address once it listens, and its exit.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cliPath, waitFor } from './helpers.js';
+import { runNodeArgs, waitFor } from './helpers.js';
 
 export interface RunChild {
   proc: ChildProcess;
@@ -11,7 +11,7 @@ export interface RunChild {
 }
 
 export function startRunChild(env: NodeJS.ProcessEnv, args: string[] = ['run']): RunChild {
-  const proc = spawn(process.execPath, [cliPath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...runNodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

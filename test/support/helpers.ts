@@ -87,3 +87,5 @@ export async function writeHosts(dir: string, files: Record<string, string>): Pr
 
 export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const cliPath = path.join(repoRoot, 'dist', 'cli.js');
+/** `node <these> run …`: the heap flags `npm start` and the image pass (else `run` starts itself again with them). */
+export const runNodeArgs = ['--heap-growing-percent=50', '--max-semi-space-size=4', cliPath];

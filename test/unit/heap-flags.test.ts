@@ -18,6 +18,14 @@ describe('heap settings', () => {
     expect((JSON.parse(entry) as string[]).filter((f) => /heap|semi-space/.test(f))).toEqual(FLAGS);
   });
 
+  it('are the ones `control-plane run` starts itself again with when it was started without them', async () => {
+    const { HEAP_FLAGS, missingHeapFlags } = await import('../../src/cli/heap-flags.js');
+    expect([...HEAP_FLAGS]).toEqual(FLAGS);
+    expect(missingHeapFlags([])).toEqual(FLAGS);
+    expect(missingHeapFlags(['--enable-source-maps', '--heap-growing-percent=30'])).toEqual(['--max-semi-space-size=4']);
+    expect(missingHeapFlags([...FLAGS])).toEqual([]);
+  });
+
   it('node accepts them', async () => {
     const { spawnSync } = await import('node:child_process');
     const r = spawnSync(process.execPath, [...FLAGS, '-e', 'process.exit(0)'], { encoding: 'utf8' });
