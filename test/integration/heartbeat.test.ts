@@ -52,3 +52,65 @@ describe('heartbeat to a watcher', () => {
     expect(loadConfig({}).heartbeat).toBeUndefined();
   });
 });
+
+describe('heartbeat while Telegram answers 502 (a real outbox against the Bot API stand-in, on a fake clock)', () => {
+  for (const kind of ['healthchecks', 'kuma'] as const) {
+    it(`${kind}: success while a message waits under 2 minutes, /fail with the reason after, success again once it is delivered`, async () => {
+      const { Api } = await import('grammy');
+      const { FakeBotApi, TEST_BOT } = await import('../support/bot-api.js');
+      const { Outbox } = await import('../../src/bot/outbox.js');
+      const { grammyTransport } = await import('../../src/bot/transport.js');
+      const { Heartbeat } = await import('../../src/loops/heartbeat.js');
+      const { FakeClock } = await import('../../src/time/clock.js');
+      const { runOutboxUntil } = await import('../support/outbox-clock.js');
+      const seen: { url: string; body: string }[] = [];
+      server = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          seen.push({ url: req.url!, body });
+          res.end('OK');
+        });
+      });
+      await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+      const port = (server.address() as { port: number }).port;
+      const api = await new FakeBotApi(TEST_BOT.token).start();
+      root = await tempDir('hcp-hb-tg-');
+      const clock = new FakeClock(Date.parse('2026-05-27T14:00:00.000Z'));
+      const T0 = clock.now();
+      const log = memoryLogger().log;
+      const outbox = new Outbox({ dir: path.join(root, 'outbox'), transport: grammyTransport(new Api(TEST_BOT.token, { apiRoot: api.url }), log), log, clock });
+      const url = kind === 'kuma' ? `http://127.0.0.1:${port}/api/push/tok?status=up&msg=OK&ping=` : `http://127.0.0.1:${port}/ping/uuid-2`;
+      const hb = new Heartbeat({ url, kind, intervalMs: 60_000, runners: () => [], stalledForMs: () => outbox.stalledForMs(), log, clock });
+      try {
+        await outbox.load();
+        outbox.start();
+        api.fail('sendMessage', 502, 10_000, undefined, 'Bad Gateway');
+        hb.start();
+        await waitFor(() => seen.length === 1, { what: 'the start ping' });
+        await outbox.upsert('action:a@1', { chatId: String(TEST_BOT.chat), text: 'Restart <b>app</b>?', buttons: [], meta: { kind: 'action', id: 'a', instance: '1', final: false } });
+        // One minute on: the message has waited 1 min (Telegram answers 502): still working.
+        await runOutboxUntil(clock, outbox, T0 + 60_500);
+        await waitFor(() => seen.length === 2, { what: 'the first interval ping' });
+        // Three minutes on: waited over 2 min: the watcher is told, with the reason.
+        await runOutboxUntil(clock, outbox, T0 + 180_500);
+        await waitFor(() => seen.length === 4, { what: 'the third interval ping' });
+        const said = (s: { url: string; body: string }) => (kind === 'kuma' ? decodeURIComponent(new URL(s.url, 'http://x').searchParams.get('msg') ?? '') : s.body);
+        const status = (s: { url: string }) => (kind === 'kuma' ? new URL(s.url, 'http://x').searchParams.get('status') : s.url.endsWith('/fail') ? 'down' : s.url.endsWith('/start') ? 'start' : 'up');
+        expect(seen.map(status)).toEqual([kind === 'kuma' ? 'up' : 'start', 'up', 'up', 'down']);
+        expect(said(seen[3]!)).toMatch(/a Telegram message has waited 3 min to be delivered/);
+        // Telegram answers again: the message goes out, and the next ping says all is well.
+        api.clearFailures();
+        await runOutboxUntil(clock, outbox, T0 + 240_500);
+        await waitFor(() => seen.length === 5, { what: 'the ping after delivery' });
+        expect(outbox.pending()).toEqual([]);
+        expect(status(seen[4]!)).toBe('up');
+        expect(api.calls.filter((c) => c.method === 'sendMessage').length).toBeGreaterThan(5);
+      } finally {
+        hb.stop();
+        await outbox.stop();
+        await api.close();
+      }
+    });
+  }
+});
