@@ -26,7 +26,7 @@ function menu(d: ReturnType<typeof buttonsFor>): [string, Buttons] {
 async function step(kit: BotKit, ctx: BotContext, op: Op, d: ReturnType<typeof buttonsFor>): Promise<[string, Buttons, string]> {
   switch (op) {
     case 'replay':
-      return ['🔁 <b>Replay world state from all events?</b>\nThe observer forgets its checkpoint and reads every event again. Actions are not touched.', [[{ text: '⚠️ Yes, replay', data: d('replayConfirmed') }, { text: '↩️ Back', data: d('recoverMenu') }]], 'Confirm to replay.'];
+      return ['🔁 <b>Replay world state from all events?</b>\nThe observer forgets its checkpoint and reads every event again (from the snapshot of the days retention removed). Actions are not touched.', [[{ text: '⚠️ Yes, replay', data: d('replayConfirmed') }, { text: '↩️ Back', data: d('recoverMenu') }]], 'Confirm to replay.'];
     case 'replayConfirmed': {
       const r = await kit.deps.replay();
       return [`🔁 World replayed: ${r.applied} events applied, ${r.malformed} malformed lines skipped.`, [], 'Replayed.'];

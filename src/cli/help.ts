@@ -34,8 +34,9 @@ Exit 0 when all are valid (an empty directory is a warning); otherwise exit 1 an
 file:line[:column]: reason for each problem.`,
   replay: `Usage: control-plane replay
 
-Rebuilds world/services.json, world/nodes.json and the observer checkpoint from every event
-under HOMELAB_ROOT/events, ignoring the old checkpoint. Refuses while 'run' is running on the
+Rebuilds world/services.json, world/nodes.json and the observer checkpoint from the events
+snapshot (state/events_snapshot.json: the days retention removed) and every event under
+HOMELAB_ROOT/events, ignoring the old checkpoint. Refuses while 'run' is running on the
 same HOMELAB_ROOT. Prints what it did: events applied, malformed lines, nodes, services, seconds.`,
   observe: `Usage: control-plane observe --once
 
