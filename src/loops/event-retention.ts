@@ -106,7 +106,13 @@ export class EventRetention {
       // Read on from where the snapshot stopped in this very file (same inode, same first bytes);
       // a file new since (a late event for a removed day) is read from its start.
       let pos: FilePos | undefined = positions[file.node]?.[file.day];
-      if (pos && (pos.ino !== upTo.ino || !sameStart(pos.head, upTo.head) || pos.offset > upTo.offset)) pos = undefined;
+      if (pos && (pos.ino !== upTo.ino || !sameStart(pos.head, upTo.head))) pos = undefined;
+      // The snapshot ahead of the checkpoint (a checkpoint restored from a backup): nothing of it
+      // is read twice; the file waits until the observer has read as far again.
+      if (pos && pos.offset > upTo.offset) {
+        report.waiting++;
+        continue;
+      }
       const sink = applyingSink(model, file, this.deps.config, this.deps.now(), counts, {});
       // The checkpoint's offset is a line's start: each read ends on a newline at or before it.
       while ((pos?.offset ?? 0) < upTo.offset) {

@@ -171,6 +171,24 @@ describe('event retention', () => {
     expect(await replayedWorld()).toEqual(before);
   });
 
+  it('a checkpoint behind the snapshot (restored from a backup): nothing folded twice, the days wait', async () => {
+    await writeHistory();
+    const live = await observer();
+    await live.pass();
+    const before = await worldFiles();
+    // A stop before the removal leaves the days and a snapshot that holds them…
+    const view = (persisted: ObserverView['persisted']): ObserverView => ({ configFingerprint: live.o.configFingerprint, persisted, readPositions: () => live.o.readPositions(), exclusive: () => Promise.reject(new Error('stopped')) });
+    await expect(retention(view(() => live.o.persisted())).pass()).rejects.toThrow('stopped');
+    // …then a checkpoint from before those days were read is put back.
+    const r = await retention({ ...view(() => ({})), exclusive: (fn) => live.o.exclusive(fn) }).pass();
+    expect(r).toMatchObject({ removed: 0 });
+    expect(r.waiting).toBeGreaterThan(0);
+    const halfway = Object.fromEntries(Object.entries(live.o.persisted()).map(([n, days]) => [n, Object.fromEntries(Object.entries(days).map(([d, p]) => [d, { ...p, offset: Math.floor(p.offset / 2) }]))]));
+    const r2 = await retention({ ...view(() => halfway), exclusive: (fn) => live.o.exclusive(fn) }).pass();
+    expect(r2).toMatchObject({ removed: 0 });
+    expect(await replayedWorld()).toEqual(before);
+  });
+
   it('EVENTS_RETENTION_DAYS=0 keeps every day', async () => {
     await writeHistory();
     const live = await observer();
