@@ -37,6 +37,9 @@ export interface EventRetentionReport {
   waiting: number;
 }
 
+/** How much of a file the fold reads at a time (more than the longest line, 64 KiB). */
+const FOLD_CHUNK_BYTES = 1024 * 1024;
+
 /** An agent instance not heard of for this long before the oldest day kept is forgotten in the snapshot. */
 const AGENT_FORGET_MS = 24 * 3_600_000;
 
@@ -114,9 +117,10 @@ export class EventRetention {
         continue;
       }
       const sink = applyingSink(model, file, this.deps.config, this.deps.now(), counts, {});
-      // The checkpoint's offset is a line's start: each read ends on a newline at or before it.
+      // The checkpoint's offset is a line's start: each read ends on a newline at or before it. A
+      // megabyte at a time (never less than a line's 64 KiB), so the loops sharing this thread go on.
       while ((pos?.offset ?? 0) < upTo.offset) {
-        const out = await readLines(file.path, pos, upTo.offset - (pos?.offset ?? 0), sink);
+        const out = await readLines(file.path, pos, Math.min(upTo.offset - (pos?.offset ?? 0), FOLD_CHUNK_BYTES), sink);
         if (!out || out.bytes === 0) break;
         pos = out.pos;
         changed = true;

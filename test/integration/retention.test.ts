@@ -189,6 +189,20 @@ describe('event retention', () => {
     expect(await replayedWorld()).toEqual(before);
   });
 
+  it('a day file larger than the fold reads at a time (1 MiB) is folded whole, each line once', async () => {
+    await writeHistory();
+    const many: Ev[] = Array.from({ length: 12_000 }, (_, i) => ({ ts: new Date(Date.parse(ts(7, 0)) + i * 5000).toISOString(), node: 'b', type: i % 500 === 0 ? 'mqtt_unreachable' : i % 500 === 1 ? 'service_healthy' : 'node_heartbeat', ...(i % 500 < 2 ? { service: 'x' } : {}), seq: i + 1, agent: 'big' }));
+    await appendEvents(l.root, many);
+    expect((await stat(path.join(l.events, day(7), 'b.jsonl'))).size).toBeGreaterThan(1024 * 1024);
+    const live = await observer();
+    await live.pass();
+    const before = await worldFiles();
+    const r = await retention(live.o).pass();
+    expect(r.daysRemoved).toEqual([day(10), day(7), day(6)]);
+    expect(r.applied).toBeGreaterThan(12_000);
+    expect(await replayedWorld()).toEqual(before);
+  });
+
   it('EVENTS_RETENTION_DAYS=0 keeps every day', async () => {
     await writeHistory();
     const live = await observer();
