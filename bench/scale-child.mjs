@@ -53,7 +53,20 @@ for (let i = 0; i < TRIALS; i++) {
 }
 const cpu = process.cpuUsage(cpu0);
 lat.sort((a, b) => a - b);
-const p = (q) => Math.round(lat[Math.min(lat.length - 1, Math.floor(q * lat.length))] * 10) / 10;
-console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), rss_mb: Math.round(process.memoryUsage().rss / 1048576) }));
+const pOf = (xs, q) => Math.round(xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] * 10) / 10;
+const p = (q) => pOf(lat, q);
+// /summary against /healthz, one request at a time (plain, as curl or a Home Assistant sensor asks).
+const timed = async (route) => {
+  const xs = [];
+  for (let i = 0; i < 100; i++) {
+    const t = performance.now();
+    await (await fetch(`${running.address}${route}`)).arrayBuffer();
+    xs.push(performance.now() - t);
+  }
+  return xs.sort((a, b) => a - b);
+};
+const summaryMs = await timed('/summary');
+const healthzMs = await timed('/healthz');
+console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: Math.round(process.memoryUsage().rss / 1048576) }));
 await running.stop();
 await rm(root, { recursive: true, force: true });
