@@ -6,7 +6,7 @@ import { lstat } from 'node:fs/promises';
 import { emptyModel, forgetSilentAgents, type ObserveConfig } from '../domain/observe.js';
 import type { Logger } from '../log.js';
 import { listEventFiles, readLines, removeEmptyDay, removeEventFile, type EventFile, type FilePos } from '../store/events.js';
-import { readEventsSnapshot, SNAPSHOT_VERSION, writeEventsSnapshot } from '../store/events-snapshot.js';
+import { eventsSnapshotState, SNAPSHOT_VERSION, writeEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { applyingSink, forgetGonePositions, type LineCounts, type Model } from './event-sink.js';
 
@@ -58,6 +58,8 @@ export class EventRetention {
   constructor(private readonly deps: EventRetentionDeps) {}
 
   private stopping = false;
+  /** The problem with the snapshot last said (said once while it lasts). */
+  private snapshotProblem: string | undefined;
 
   /** A pass under way stops between two files and writes nothing (what it folded is folded again later). */
   stop(): void {
@@ -89,7 +91,17 @@ export class EventRetention {
    */
   private async fold(files: Map<string, EventFile[]>, old: EventFile[], report: EventRetentionReport): Promise<{ file: EventFile; ino: number; size: number }[]> {
     const { layout, log, observer } = this.deps;
-    const prev = await readEventsSnapshot(layout.eventsSnapshot, log);
+    const state = await eventsSnapshotState(layout.eventsSnapshot);
+    if (state.problem) {
+      // Never written over: it holds the days removed before. Nothing is removed until it is fixed
+      // or moved aside (then a new snapshot starts from the days still here).
+      report.waiting += old.length;
+      if (this.snapshotProblem !== state.problem) log.error({ file: layout.eventsSnapshot, problem: state.problem }, `event retention paused: the events snapshot is ${state.problem}; move it aside to start a new one (a replay then knows only the days kept)`);
+      this.snapshotProblem = state.problem;
+      return [];
+    }
+    this.snapshotProblem = undefined;
+    const prev = state.snap;
     const model: Model = prev ? (prev.model as Model) : { ...emptyModel(), malformed_by_node: {} };
     const positions = prev ? prev.positions : {};
     let changed = forgetGonePositions(positions, files);
@@ -125,7 +137,11 @@ export class EventRetention {
         pos = out.pos;
         changed = true;
       }
-      if (!pos) continue;
+      if (!pos) {
+        // An empty file: nothing to fold, nothing lost by removing it.
+        if (st.size === 0 && upTo.offset === 0) whole.push({ file, ino: st.ino, size: 0 });
+        continue;
+      }
       (positions[file.node] ??= {})[file.day] = pos;
       report.folded++;
       if (from === null || file.day < from) from = file.day;

@@ -28,11 +28,17 @@ export type EventsSnapshot = z.infer<typeof SnapshotSchema>;
  * replay then starts empty and the removed days are missing from it (the live world keeps them).
  */
 export async function readEventsSnapshot(file: string, log: Logger): Promise<EventsSnapshot | undefined> {
+  const r = await eventsSnapshotState(file);
+  if (r.problem) log.error({ file, problem: r.problem }, `the events snapshot is ${r.problem}: a replay starts without the event days retention removed`);
+  return r.snap;
+}
+
+/** The snapshot (none: neither), or what is wrong with the file that is there. */
+export async function eventsSnapshotState(file: string): Promise<{ snap?: EventsSnapshot; problem?: string }> {
   const r = await readChecked(file, SnapshotSchema);
-  if (r.ok) return r.value;
-  if (r.why === 'unreadable') log.error({ err: r.err, file }, 'the events snapshot is unreadable: a replay starts without the event days retention removed');
-  else if (r.why === 'invalid') log.error({ file, problem: r.problem }, 'the events snapshot is invalid: a replay starts without the event days retention removed');
-  return undefined;
+  if (r.ok) return { snap: r.value };
+  if (r.why === 'none') return {};
+  return { problem: r.why === 'unreadable' ? `unreadable (${(r.err as Error).message ?? r.err})` : `invalid (${r.problem ?? 'schema'})` };
 }
 
 export function writeEventsSnapshot(file: string, snap: EventsSnapshot): Promise<void> {

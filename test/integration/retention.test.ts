@@ -1,6 +1,6 @@
 // Event retention (docs/design/files.md "Retention"): old days folded into the snapshot and
 // removed once the checkpoint has applied them; a replay afterwards gives the same world.
-import { appendFile, readFile, readdir, stat } from 'node:fs/promises';
+import { appendFile, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -201,6 +201,31 @@ describe('event retention', () => {
     expect(r.daysRemoved).toEqual([day(10), day(7), day(6)]);
     expect(r.applied).toBeGreaterThan(12_000);
     expect(await replayedWorld()).toEqual(before);
+  });
+
+  it('an unreadable snapshot is never written over: retention pauses, says so once, removes nothing', async () => {
+    await writeHistory();
+    const live = await observer();
+    await live.pass();
+    await writeFile(l.eventsSnapshot, '{"version": 1, "cut off');
+    const mem = memoryLogger();
+    const r = new EventRetention({ layout: l, days: 5, config: config(), observer: live.o, log: mem.log, now: () => now });
+    expect(await r.pass()).toMatchObject({ removed: 0 });
+    expect(await r.pass()).toMatchObject({ removed: 0 });
+    expect(await readFile(l.eventsSnapshot, 'utf8')).toBe('{"version": 1, "cut off');
+    expect(await days()).toHaveLength(4);
+    expect(mem.lines.filter((x) => typeof x.msg === 'string' && x.msg.startsWith('event retention paused'))).toHaveLength(1);
+    // Moved aside: a new snapshot starts, and the old days go.
+    await rm(l.eventsSnapshot);
+    expect((await r.pass()).daysRemoved).toEqual([day(10), day(6)]);
+  });
+
+  it('an empty file of an old day goes with its day', async () => {
+    await writeHistory();
+    await writeFile(path.join(l.events, day(10), 'c.jsonl'), '');
+    const live = await observer();
+    await live.pass();
+    expect((await retention(live.o).pass()).daysRemoved).toEqual([day(10), day(6)]);
   });
 
   it('EVENTS_RETENTION_DAYS=0 keeps every day', async () => {
