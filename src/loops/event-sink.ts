@@ -64,20 +64,3 @@ export function forgetGonePositions(positions: Record<string, Record<string, Fil
   }
   return changed;
 }
-
-/**
- * A copy of the model that later events do not change: its maps are copied, and its node objects
- * (changed in place by applyEvent); service objects are shared — once published they are never
- * changed again (copy on write, observe.ts).
- */
-export function modelCopy(m: Model): Model {
-  return {
-    services: { ...m.services },
-    nodes: Object.fromEntries(Object.entries(m.nodes).map(([k, n]) => [k, { ...n }])),
-    seq: { ...m.seq },
-    ...(m.seq_seen ? { seq_seen: { ...m.seq_seen } } : {}),
-    ...(m.first_reasons ? { first_reasons: { ...m.first_reasons } } : {}),
-    counters: { ...m.counters },
-    malformed_by_node: { ...m.malformed_by_node },
-  };
-}

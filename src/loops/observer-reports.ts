@@ -4,17 +4,11 @@
 // sending heartbeats for one node are said once per set of instances, and once when it ends.
 import type { World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import type { ReadReports } from './event-reader.js';
-
-/** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per chunk. */
-const MALFORMED_LOGGED_PER_FILE = 10;
 
 /** Duplicate events are summed up in one log line at most this often. */
 const DUPLICATES_LOG_MS = 60_000;
 
-export class ObserverReports implements ReadReports {
-  /** Malformed lines said one by one so far, per file. */
-  private readonly malformedLogged = new Map<string, number>();
+export class ObserverReports {
   /** Duplicates skipped per node since the last line that said so. */
   private readonly duplicatesUnlogged = new Map<string, number>();
   private duplicatesLoggedAt = Number.NEGATIVE_INFINITY;
@@ -28,27 +22,6 @@ export class ObserverReports implements ReadReports {
     private readonly log: Logger,
     private readonly now: () => number,
   ) {}
-
-  malformed(file: string, line: number, reason: string): boolean {
-    const logged = this.malformedLogged.get(file) ?? 0;
-    if (logged >= MALFORMED_LOGGED_PER_FILE) return false;
-    this.malformedLogged.set(file, logged + 1);
-    this.log.warn({ file, line, reason }, 'skipped malformed event line');
-    return true;
-  }
-
-  /** How many malformed lines of `file` were said one by one (a replay's workers go on from there). */
-  saidSoFar(file: string): number {
-    return this.malformedLogged.get(file) ?? 0;
-  }
-
-  unlogged(file: string, count: number, unlogged: number): void {
-    this.log.warn({ file, count, unlogged }, `skipped ${count} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
-  }
-
-  reset(file: string, why: 'replaced' | 'truncated'): void {
-    this.log.warn({ file, why }, `event file was ${why}; reading it again from the start`);
-  }
 
   duplicate(node: string): void {
     this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + 1);

@@ -5,6 +5,7 @@
 // checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
 // restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { promises as fs } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import {
   emptyModel,
   forgetSilentAgents,
@@ -12,21 +13,22 @@ import {
   type ObserveConfig,
   type RenderConfig,
 } from '../domain/observe.js';
-import { forgetGonePositions, modelCopy, type Model } from './event-sink.js';
-import { readNodeChunk } from './event-reader.js';
-import { parallelReplay } from './parallel-replay.js';
+import { forgetGonePositions, type Model } from './event-sink.js';
+import { readNodeChunk, type ReadReports } from './event-reader.js';
+import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parallel-replay.js';
 import type { DesiredState, ServiceState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
 import { listEventFiles, type EventFile, type FilePos } from '../store/events.js';
-import { CHECKPOINT_VERSION, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
-import { checkpointTextSliced, stableJsonSliced } from '../store/chunked-json.js';
+import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { ObserverReports } from './observer-reports.js';
 
+/** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
+const MALFORMED_LOGGED_PER_FILE = 10;
 
 
 export interface ObserverDeps {
@@ -63,12 +65,6 @@ const IDLE_RENDER_MS = 1000;
  */
 export const PERSIST_MS = 500;
 
-/** What one write of the files holds, taken at once (Observer.capture). */
-interface Capture {
-  world?: World;
-  checkpoint?: { positions: Record<string, Record<string, FilePos>>; model: Model };
-}
-
 export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
   /** Service objects made since the last publish: no world holds them yet (docs/design/observer.md). */
@@ -80,6 +76,7 @@ export class Observer {
   private readonly fingerprint: string;
   /** Lines read since this process started (a resumed start reads none of the old ones). */
   readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
+  private readonly malformedLogged = new Map<string, number>();
   /** Positions moved since the checkpoint was last written (a failed write is retried). */
   private checkpointDirty = false;
   /** When the world was last rendered (ms): a pass that read nothing renders it at most once a second. */
@@ -104,6 +101,21 @@ export class Observer {
   /** The next pass reads everything from the snapshot (or nothing): a replay, which may run in parallel. */
   private replaying = false;
   /** What reading says, logged (event-reader.ts): malformed lines (the first of each file one by one), resets, duplicates. */
+  private readonly readReports: ReadReports = {
+    malformed: (file, line, reason) => {
+      const logged = this.malformedLogged.get(file) ?? 0;
+      if (logged >= MALFORMED_LOGGED_PER_FILE) return false;
+      this.malformedLogged.set(file, logged + 1);
+      this.deps.log.warn({ file, line, reason }, 'skipped malformed event line');
+      return true;
+    },
+    unlogged: (file, count, unlogged) => {
+      this.deps.log.warn({ file, count, unlogged }, `skipped ${count} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
+    },
+    reset: (file, why) => this.deps.log.warn({ file, why }, `event file was ${why}; reading it again from the start`),
+    future: (node, aheadMs) => this.reports.future(node, aheadMs),
+    duplicate: (node) => this.reports.duplicate(node),
+  };
   /** What the passes say about duplicates and agents running at once (observer-reports.ts). */
   private readonly reports: ObserverReports;
 
@@ -248,7 +260,7 @@ export class Observer {
       stats.rounds++;
       for (const node of nodes) {
         if (done.has(node)) continue;
-        const pending = await readNodeChunk({ model: this.model, positions: this.positions, fresh: this.fresh }, node, files.get(node)!, stats, this.deps.config, this.deps.now(), this.reports);
+        const pending = await readNodeChunk({ model: this.model, positions: this.positions, fresh: this.fresh }, node, files.get(node)!, stats, this.deps.config, this.deps.now(), this.readReports);
         if (pending.moved) moved = true;
         if (!pending.more) done.add(node);
       }
@@ -271,14 +283,27 @@ export class Observer {
     return stats;
   }
 
-  /** A replay with enough to read, in worker threads (parallel-replay.ts); false when it did not run. */
+  /**
+   * A replay with enough to read, in worker threads (docs/design/observer.md). Returns whether it
+   * ran; when it cannot (a worker failed), what it took is put back and the pass reads as always.
+   */
   private async replayInParallel(files: Map<string, EventFile[]>, stats: PassStats): Promise<boolean> {
-    const state = { model: this.model, positions: this.positions };
-    const ran = await parallelReplay(files, state, this.deps, stats, this.reports);
-    // A worker that failed: everything taken was put back (in new objects).
-    this.model = state.model;
-    this.positions = state.positions;
-    return ran;
+    const opts = this.deps.parallelReplay ?? { workers: Math.min(4, availableParallelism()), minBytes: 32 * 1024 * 1024 };
+    if (opts.workers < 2 || !parallelReplayAvailable() || bytesToRead(files, this.positions) < opts.minBytes) return false;
+    const started = performance.now();
+    const before = structuredClone({ model: this.model, positions: this.positions });
+    try {
+      const state = { model: this.model, positions: this.positions };
+      const r = await replayInParallel(files, state, this.deps.config, this.deps.now(), opts.workers, { ...this.readReports, saidSoFar: (file) => this.malformedLogged.get(file) ?? 0 });
+      for (const k of ['bytes', 'lines', 'applied', 'malformed'] as const) stats[k] += r[k];
+      this.deps.log.info({ workers: opts.workers, ...r, seconds: Math.round((performance.now() - started) / 100) / 10 }, `replayed ${r.applied} events in ${opts.workers} worker threads`);
+      return true;
+    } catch (err) {
+      this.model = before.model;
+      this.positions = before.positions;
+      this.deps.log.warn({ err }, 'the parallel replay failed; replaying in this thread');
+      return false;
+    }
   }
 
   /**
@@ -329,8 +354,8 @@ export class Observer {
    * its writes (the world files, then the checkpoint) behind any still under way.
    */
   persist(): Promise<void> {
-    const cap = this.capture();
-    const run = this.persisting.then(async () => (cap ? this.write(await this.serialise(cap)) : undefined));
+    const snap = this.snapshot();
+    const run = this.persisting.then(() => (snap ? this.write(snap) : undefined));
     this.persisting = run.catch(() => {});
     return run;
   }
@@ -342,36 +367,19 @@ export class Observer {
     await this.persist();
   }
 
-  /**
-   * What is not written yet, taken now while the world and the model agree: the world (its objects
-   * never change once published) and a copy of the model's maps (observe.ts: copy on write).
-   */
-  private capture(): Capture | undefined {
+  private snapshot(): (WorldStep & { positions?: Record<string, Record<string, FilePos>> }) | undefined {
     if (!this.worldDirty && !this.checkpointDirty) return undefined;
     this.persistedAt = this.deps.now();
-    const cap: Capture = {
-      ...(this.worldDirty ? { world: this.world } : {}),
-      ...(this.checkpointDirty ? { checkpoint: { positions: structuredClone(this.positions), model: modelCopy(this.model) } } : {}),
+    const started = performance.now();
+    const snap = {
+      ...(this.worldDirty ? { services: stableJson(this.world.services), nodes: stableJson(this.world.nodes) } : {}),
+      ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
     };
     this.worldDirty = false;
     this.checkpointDirty = false;
-    return cap;
-  }
-
-  /** The texts of a capture, a slice at a time (store/chunked-json.ts); writes come at most every 4× the time it took. */
-  private async serialise(cap: Capture): Promise<WorldStep & { positions?: Record<string, Record<string, FilePos>> }> {
-    const spent = { ms: 0 };
-    const step: WorldStep & { positions?: Record<string, Record<string, FilePos>> } = {};
-    if (cap.world) {
-      step.services = await stableJsonSliced(cap.world.services, spent);
-      step.nodes = await stableJsonSliced(cap.world.nodes, spent);
-    }
-    if (cap.checkpoint) {
-      step.checkpoint = await checkpointTextSliced(this.fingerprint, cap.checkpoint.positions, cap.checkpoint.model, spent);
-      step.positions = cap.checkpoint.positions;
-    }
-    this.persistGapMs = Math.max(PERSIST_MS, 4 * spent.ms);
-    return step;
+    // Serialising takes this thread: on a large fleet the writes come at most every 4× that.
+    this.persistGapMs = Math.max(PERSIST_MS, 4 * (performance.now() - started));
+    return snap;
   }
 
   private async write(snap: WorldStep & { positions?: Record<string, Record<string, FilePos>> }): Promise<void> {

@@ -5,8 +5,6 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { availableParallelism } from 'node:os';
-import type { Logger } from '../log.js';
 import { canonicalNode, type ObserveConfig } from '../domain/observe.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { readNodeChunk, type ReadReports, type ReadStats } from './event-reader.js';
@@ -107,35 +105,6 @@ export async function replayInParallel(
     for (const [node, n] of Object.entries(r.said.duplicates)) for (let i = 0; i < n; i++) reports.duplicate(node);
   }
   return stats;
-}
-
-/**
- * A full replay with at least `minBytes` to read, in `workers` threads (default: up to 4, the cores
- * there are, from 32 MiB). Returns whether it ran; a worker that fails puts back what was taken
- * (`state` then holds copies of the model and positions as they were) and the pass reads as always.
- */
-export async function parallelReplay(
-  files: ReadonlyMap<string, EventFile[]>,
-  state: { model: Model; positions: Record<string, Record<string, FilePos>> },
-  deps: { config: ObserveConfig & { observerChunkBytes: number }; now: () => number; log: Logger; parallelReplay?: { workers: number; minBytes: number } },
-  stats: ReadStats,
-  reports: ReadReports & { saidSoFar(file: string): number },
-): Promise<boolean> {
-  const opts = deps.parallelReplay ?? { workers: Math.min(4, availableParallelism()), minBytes: 32 * 1024 * 1024 };
-  if (opts.workers < 2 || !parallelReplayAvailable() || bytesToRead(files, state.positions) < opts.minBytes) return false;
-  const started = performance.now();
-  const before = structuredClone(state);
-  try {
-    const r = await replayInParallel(files, state, deps.config, deps.now(), opts.workers, reports);
-    for (const k of ['bytes', 'lines', 'applied', 'malformed'] as const) stats[k] += r[k];
-    deps.log.info({ workers: opts.workers, ...r, seconds: Math.round((performance.now() - started) / 100) / 10 }, `replayed ${r.applied} events in ${opts.workers} worker threads`);
-    return true;
-  } catch (err) {
-    state.model = before.model;
-    state.positions = before.positions;
-    deps.log.warn({ err }, 'the parallel replay failed; replaying in this thread');
-    return false;
-  }
 }
 
 /** Reads `nodes` (file nodes) to their ends, one chunk per node per round, as a pass does. */

@@ -159,15 +159,7 @@ export class FakeClock implements Clock {
   }
 }
 
-/**
- * One turn of the event loop: what is ready (I/O callbacks, timers due) runs before the caller goes
- * on. Not a wait on the clock: long work done in slices lets the loops that share the thread in.
- */
-export function nextTurn(): Promise<void> {
-  return new Promise<void>((resolve) => setImmediate(resolve));
-}
-
 /** Lets pending promise callbacks (and those they schedule) run. */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 20; i++) await nextTurn();
+  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
