@@ -14,9 +14,10 @@ export interface ReadReports {
   /** A chunk with malformed lines not said one by one. */
   unlogged(file: string, count: number, unlogged: number): void;
   reset(file: string, why: 'replaced' | 'truncated'): void;
-  /** A line stamped ahead of the clock (summed up once a minute). */
-  future(node: string, aheadMs: number): void;
-  duplicate(node: string): void;
+  /** `n` lines stamped ahead of the clock, the furthest by `aheadMs` (summed up once a minute). */
+  future(node: string, aheadMs: number, n?: number): void;
+  /** `n` duplicates (summed up once a minute). */
+  duplicate(node: string, n?: number): void;
 }
 
 export interface ReadState {

@@ -23,8 +23,8 @@ export class ObserverReports {
     private readonly now: () => number,
   ) {}
 
-  duplicate(node: string): void {
-    this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + 1);
+  duplicate(node: string, n = 1): void {
+    this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + n);
   }
 
   /** At most once a minute: how many duplicates were skipped, per node; `total` since the start. */
@@ -38,9 +38,9 @@ export class ObserverReports {
     this.duplicatesLoggedAt = this.now();
   }
 
-  future(node: string, aheadMs: number): void {
+  future(node: string, aheadMs: number, n = 1): void {
     const f = this.futureUnlogged.get(node);
-    this.futureUnlogged.set(node, { count: (f?.count ?? 0) + 1, maxAheadMs: Math.max(f?.maxAheadMs ?? 0, aheadMs) });
+    this.futureUnlogged.set(node, { count: (f?.count ?? 0) + n, maxAheadMs: Math.max(f?.maxAheadMs ?? 0, aheadMs) });
   }
 
   /**

@@ -113,8 +113,8 @@ export class Observer {
       this.deps.log.warn({ file, count, unlogged }, `skipped ${count} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
     },
     reset: (file, why) => this.deps.log.warn({ file, why }, `event file was ${why}; reading it again from the start`),
-    future: (node, aheadMs) => this.reports.future(node, aheadMs),
-    duplicate: (node) => this.reports.duplicate(node),
+    future: (node, aheadMs, n) => this.reports.future(node, aheadMs, n),
+    duplicate: (node, n) => this.reports.duplicate(node, n),
   };
   /** What the passes say about duplicates and agents running at once (observer-reports.ts). */
   private readonly reports: ObserverReports;

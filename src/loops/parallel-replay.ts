@@ -94,15 +94,15 @@ export async function replayInParallel(
   const tasks = away.map((s) => ({ share: s, task: taskFor(s, files, state, config, now, reports) }));
   for (const { share } of tasks) removePart(state, (node) => owner(node) === share);
   const stats: ReadStats = { bytes: 0, lines: 0, applied: 0, malformed: 0 };
-  const [results] = await Promise.all([Promise.all(tasks.map(({ task }) => runWorker(task))), here ? readShare(here.nodes, files, state, stats, config, now, reports) : undefined]);
+  const [results] = await Promise.all([Promise.all(tasks.map(({ task }) => runWorker(task))), here ? readShare(here.nodes, shareFiles(here.nodes, files), state, stats, config, now, reports) : undefined]);
   for (const r of results) {
     mergePart(state, r);
     for (const k of ['bytes', 'lines', 'applied', 'malformed'] as const) stats[k] += r.stats[k];
     for (const m of r.said.malformed) reports.malformed(m.file, m.line, m.reason);
     for (const u of r.said.unlogged) reports.unlogged(u.file, u.count, u.unlogged);
     for (const x of r.said.resets) reports.reset(x.file, x.why);
-    for (const [node, f] of Object.entries(r.said.future)) for (let i = 0; i < f.count; i++) reports.future(node, f.maxAheadMs);
-    for (const [node, n] of Object.entries(r.said.duplicates)) for (let i = 0; i < n; i++) reports.duplicate(node);
+    for (const [node, f] of Object.entries(r.said.future)) reports.future(node, f.maxAheadMs, f.count);
+    for (const [node, n] of Object.entries(r.said.duplicates)) reports.duplicate(node, n);
   }
   return stats;
 }
@@ -110,7 +110,7 @@ export async function replayInParallel(
 /** Reads `nodes` (file nodes) to their ends, one chunk per node per round, as a pass does. */
 export async function readShare(
   nodes: readonly string[],
-  files: ReadonlyMap<string, readonly EventFile[]> | Readonly<Record<string, readonly EventFile[]>>,
+  files: Readonly<Record<string, readonly EventFile[]>>,
   state: { model: Model; positions: Record<string, Record<string, FilePos>>; fresh?: WeakSet<ServiceState> },
   stats: ReadStats,
   config: ObserveConfig & { observerChunkBytes: number },
@@ -118,17 +118,28 @@ export async function readShare(
   reports: ReadReports,
 ): Promise<void> {
   const order = [...nodes].sort();
-  const listOf = (node: string) => (files instanceof Map ? files.get(node) : (files as Record<string, readonly EventFile[]>)[node]) ?? [];
   const read = { model: state.model, positions: state.positions, fresh: state.fresh ?? new WeakSet<ServiceState>() };
   const done = new Set<string>();
   while (done.size < order.length) {
     for (const node of order) {
       if (done.has(node)) continue;
-      const r = await readNodeChunk(read, node, listOf(node), stats, config, now, reports);
+      const r = await readNodeChunk(read, node, files[node] ?? [], stats, config, now, reports);
       if (!r.more) done.add(node);
     }
   }
 }
+
+/** The model's maps by node: each with the node an entry belongs to (a worker takes its nodes' entries). */
+type NodeMap = 'services' | 'nodes' | 'seq' | 'seq_seen' | 'first_reasons' | 'malformed_by_node';
+const BY_NODE: readonly (readonly [NodeMap, (key: string, value: unknown) => string])[] = [
+  ['services', (_, s) => (s as ServiceState).node],
+  ['nodes', (k) => k],
+  ['seq', streamNode],
+  ['seq_seen', streamNode],
+  ['first_reasons', (k) => k.split('/')[0]!],
+  ['malformed_by_node', (k) => k],
+];
+const mapOf = (m: Model, name: NodeMap) => m[name] as Record<string, unknown> | undefined;
 
 /** One worker's part: its nodes' files, positions, and the part of the model about them. */
 function taskFor(
@@ -140,48 +151,39 @@ function taskFor(
   reports: { saidSoFar(file: string): number },
 ): ReplayTask {
   const mine = (node: string) => share.canon.has(canonicalNode(node, config));
-  const m = state.model;
-  const pick = <T>(rec: Record<string, T> | undefined, nodeOf: (key: string, v: T) => string) =>
-    Object.fromEntries(Object.entries(rec ?? {}).filter(([k, v]) => mine(nodeOf(k, v))));
-  const model: Model = {
-    services: pick(m.services, (_, s) => s.node),
-    nodes: pick(m.nodes, (k) => k),
-    seq: pick(m.seq, streamNode),
-    seq_seen: pick(m.seq_seen, streamNode),
-    ...(m.first_reasons ? { first_reasons: pick(m.first_reasons, (k) => k.split('/')[0]!) } : {}),
-    counters: { applied: 0, malformed: 0, oversized: 0, duplicate: 0, unknown: 0 },
-    malformed_by_node: pick(m.malformed_by_node, (k) => k),
-  };
-  const nodeFiles = Object.fromEntries(share.nodes.map((n) => [n, files.get(n)!]));
+  const pick = <T>(rec: Record<string, T>, nodeOf: (key: string, v: T) => string) => Object.fromEntries(Object.entries(rec).filter(([k, v]) => mine(nodeOf(k, v))));
+  const part: Record<string, unknown> = { counters: { applied: 0, malformed: 0, oversized: 0, duplicate: 0, unknown: 0 } };
+  for (const [name, nodeOf] of BY_NODE) {
+    const rec = mapOf(state.model, name);
+    if (rec) part[name] = pick(rec, nodeOf);
+  }
+  const nodeFiles = shareFiles(share.nodes, files);
   const saidBefore = Object.fromEntries(Object.values(nodeFiles).flat().map((f) => [f.path, reports.saidSoFar(f.path)]));
-  return { nodes: [...share.nodes].sort(), files: nodeFiles, model, positions: pick(state.positions, (k) => k), config: { aliases: config.aliases, ...(config.maxFutureMs !== undefined ? { maxFutureMs: config.maxFutureMs } : {}), observerChunkBytes: config.observerChunkBytes }, now, saidBefore };
+  return { nodes: [...share.nodes].sort(), files: nodeFiles, model: part as unknown as Model, positions: pick(state.positions, (k) => k), config: { aliases: config.aliases, ...(config.maxFutureMs !== undefined ? { maxFutureMs: config.maxFutureMs } : {}), observerChunkBytes: config.observerChunkBytes }, now, saidBefore };
+}
+
+/** The files of a share's nodes. */
+function shareFiles(nodes: readonly string[], files: ReadonlyMap<string, EventFile[]>): Record<string, EventFile[]> {
+  return Object.fromEntries(nodes.map((n) => [n, files.get(n)!]));
 }
 
 /** Takes the entries of the nodes a worker reads out of the model (the worker's result puts them back). */
 function removePart(state: { model: Model; positions: Record<string, Record<string, FilePos>> }, isPart: (node: string) => boolean): void {
-  const m = state.model;
-  const drop = <T>(rec: Record<string, T> | undefined, nodeOf: (key: string, v: T) => string) => {
+  const drop = (rec: Record<string, unknown> | undefined, nodeOf: (key: string, v: unknown) => string) => {
     for (const [k, v] of Object.entries(rec ?? {})) if (isPart(nodeOf(k, v))) delete rec![k];
   };
-  drop(m.services, (_, s) => s.node);
-  drop(m.nodes, (k) => k);
-  drop(m.seq, streamNode);
-  drop(m.seq_seen, streamNode);
-  drop(m.first_reasons, (k) => k.split('/')[0]!);
-  drop(m.malformed_by_node, (k) => k);
+  for (const [name, nodeOf] of BY_NODE) drop(mapOf(state.model, name), nodeOf);
   drop(state.positions, (k) => k);
 }
 
 function mergePart(state: { model: Model; positions: Record<string, Record<string, FilePos>> }, r: ReplayResult): void {
-  const m = state.model;
-  Object.assign(m.services, r.model.services);
-  Object.assign(m.nodes, r.model.nodes);
-  Object.assign(m.seq, r.model.seq);
-  m.seq_seen = { ...(m.seq_seen ?? {}), ...(r.model.seq_seen ?? {}) };
-  // Made (and kept, even emptied) by the first reason that changed during an incident: so here.
-  if (r.model.first_reasons) m.first_reasons = { ...(m.first_reasons ?? {}), ...r.model.first_reasons };
-  Object.assign(m.malformed_by_node, r.model.malformed_by_node);
-  for (const k of ['applied', 'malformed', 'oversized', 'duplicate', 'unknown'] as const) m.counters[k] += r.model.counters[k];
+  const m = state.model as unknown as Record<NodeMap, Record<string, unknown> | undefined>;
+  // A map a worker made (first_reasons: by the first reason that changed during an incident) is made here too.
+  for (const [name] of BY_NODE) {
+    const part = mapOf(r.model, name);
+    if (part) m[name] = Object.assign(m[name] ?? {}, part);
+  }
+  for (const k of ['applied', 'malformed', 'oversized', 'duplicate', 'unknown'] as const) state.model.counters[k] += r.model.counters[k];
   Object.assign(state.positions, r.positions);
 }
 

@@ -53,6 +53,14 @@ async function observer(fresh = false) {
   return { o, pass, mem };
 }
 
+/** The observer as retention sees it, for a test to change one part of. */
+const viewOf = (o: Observer): ObserverView => ({
+  configFingerprint: o.configFingerprint,
+  persisted: () => o.persisted(),
+  readPositions: () => o.readPositions(),
+  exclusive: (fn) => o.exclusive(fn),
+});
+
 function retention(o: ObserverView, days = 5) {
   const cfg = config();
   return new EventRetention({ layout: l, days, config: cfg, observer: o, log: memoryLogger().log, now: () => now });
@@ -155,13 +163,8 @@ describe('event retention', () => {
     const live = await observer();
     await live.pass();
     const before = await worldFiles();
-    const view: ObserverView = {
-      configFingerprint: live.o.configFingerprint,
-      persisted: () => live.o.persisted(),
-      readPositions: () => live.o.readPositions(),
-      exclusive: () => Promise.reject(new Error('stopped before the removal')),
-    };
-    await expect(retention(view).pass()).rejects.toThrow('stopped before the removal');
+    const stopped = { ...viewOf(live.o), exclusive: () => Promise.reject(new Error('stopped before the removal')) };
+    await expect(retention(stopped).pass()).rejects.toThrow('stopped before the removal');
     expect((await stat(l.eventsSnapshot)).isFile()).toBe(true);
     expect(await days()).toEqual([day(10), day(6), day(3), day(0)]);
     expect(await replayedWorld()).toEqual(before);
@@ -177,14 +180,13 @@ describe('event retention', () => {
     await live.pass();
     const before = await worldFiles();
     // A stop before the removal leaves the days and a snapshot that holds them…
-    const view = (persisted: ObserverView['persisted']): ObserverView => ({ configFingerprint: live.o.configFingerprint, persisted, readPositions: () => live.o.readPositions(), exclusive: () => Promise.reject(new Error('stopped')) });
-    await expect(retention(view(() => live.o.persisted())).pass()).rejects.toThrow('stopped');
+    await expect(retention({ ...viewOf(live.o), exclusive: () => Promise.reject(new Error('stopped')) }).pass()).rejects.toThrow('stopped');
     // …then a checkpoint from before those days were read is put back.
-    const r = await retention({ ...view(() => ({})), exclusive: (fn) => live.o.exclusive(fn) }).pass();
+    const r = await retention({ ...viewOf(live.o), persisted: () => ({}) }).pass();
     expect(r).toMatchObject({ removed: 0 });
     expect(r.waiting).toBeGreaterThan(0);
     const halfway = Object.fromEntries(Object.entries(live.o.persisted()).map(([n, days]) => [n, Object.fromEntries(Object.entries(days).map(([d, p]) => [d, { ...p, offset: Math.floor(p.offset / 2) }]))]));
-    const r2 = await retention({ ...view(() => halfway), exclusive: (fn) => live.o.exclusive(fn) }).pass();
+    const r2 = await retention({ ...viewOf(live.o), persisted: () => halfway }).pass();
     expect(r2).toMatchObject({ removed: 0 });
     expect(await replayedWorld()).toEqual(before);
   });
