@@ -6,6 +6,9 @@ import { constants } from 'node:os';
 
 export const HEAP_FLAGS = ['--heap-growing-percent=50', '--max-semi-space-size=4'] as const;
 
+/** Set in the child's environment: it runs with the flags and does not start itself again. */
+export const RERUN_MARK = 'HOMELAB_HEAP_FLAGS_SET';
+
 /** The heap flags missing from a process started with `execArgv` (each by its name). */
 export function missingHeapFlags(execArgv: readonly string[]): string[] {
   return HEAP_FLAGS.filter((f) => !execArgv.some((a) => a.split('=')[0] === f.split('=')[0]));
@@ -18,12 +21,12 @@ export function missingHeapFlags(execArgv: readonly string[]): string[] {
  */
 export function rerunWithHeapFlags(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> | undefined {
   const missing = missingHeapFlags(process.execArgv);
-  if (argv[0] !== 'run' || missing.length === 0 || env.HOMELAB_HEAP_FLAGS_SET === '1' || process.argv[1] === undefined) return undefined;
+  if (argv[0] !== 'run' || missing.length === 0 || env[RERUN_MARK] === '1' || process.argv[1] === undefined) return undefined;
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...missing, ...process.execArgv, process.argv[1]!, ...argv], {
       // The IPC channel tells the child at once when this process is gone (endParentless).
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, HOMELAB_HEAP_FLAGS_SET: '1' },
+      env: { ...env, [RERUN_MARK]: '1' },
     });
     const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
     const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
@@ -41,7 +44,7 @@ export function rerunWithHeapFlags(argv: readonly string[], env: NodeJS.ProcessE
  * cannot forward), the child ends too, as abruptly — never a control plane left running unseen.
  */
 export function endParentless(env: NodeJS.ProcessEnv = process.env): void {
-  if (env.HOMELAB_HEAP_FLAGS_SET !== '1' || !process.connected) return;
+  if (env[RERUN_MARK] !== '1' || !process.connected) return;
   process.once('disconnect', () => process.kill(process.pid, 'SIGKILL'));
   process.channel?.unref();
 }
