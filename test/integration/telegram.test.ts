@@ -186,11 +186,13 @@ describe('one living message per action', () => {
     // or already failed, since the test engine does not exist.)
     cq = api.press(m.message_id, approve, ADMIN);
     expect((await answered(cq)).text).toMatch(/^Nothing changed: this action is (approved|running|failed) now\.$/);
-    // (If the executor took it, wait until it has finished moving to failed/.)
+    // (If the executor took it, wait until it has finished moving to failed/: it first waits up to
+    // 5 s for the inspector's evidence, whose engine call has a 10 s deadline — on a loaded machine
+    // longer than waitFor's default.)
     const history = await waitFor(async () => {
       const h = await store().history(id);
       return h.length === 1 && h[0]!.state !== 'running' ? h : undefined;
-    }, { what: 'the action at rest' });
+    }, { what: 'the action at rest', timeoutMs: 30_000 });
     expect(history[0]!.history.map((h) => h.state).slice(0, 2)).toEqual(['pending', 'approved']);
     expect(history[0]!.history.filter((h) => h.state === 'approved')).toHaveLength(1);
   });
