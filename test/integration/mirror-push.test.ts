@@ -109,8 +109,10 @@ describe('agent push mode', () => {
     await sink.drain();
     await waitFor(async () => (await sink.spooled()).length === 0, { what: 'spool drained' });
     sink.stop();
-    const day = new Date().toISOString().slice(0, 10);
-    const lines = (await readFile(path.join(home, 'events', day, 'pushnode.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    // Every day's file, oldest first: a run across midnight UTC writes two.
+    const days = (await readdir(path.join(home, 'events'))).filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d)).sort();
+    const text = (await Promise.all(days.map((d) => readFile(path.join(home, 'events', d, 'pushnode.jsonl'), 'utf8').catch(() => '')))).join('');
+    const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const seqs = lines.map((e: { seq: number }) => e.seq);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
