@@ -41,6 +41,8 @@ for (let i = 0; i < OPEN; i++) {
 }
 await waitUntil(async () => (await readdir(pending)).filter((x) => x.endsWith('.json')).length >= OPEN);
 const lat = [];
+// SCALE_PROFILE=<file>: a CPU profile of the trials alone (not the start nor the open actions).
+const profiler = process.env.SCALE_PROFILE ? await startProfile() : undefined;
 const cpu0 = process.cpuUsage();
 for (let i = 0; i < TRIALS; i++) {
   // Each trial a service of its own (s0–s9 are never made unhealthy before): its action is new.
@@ -52,6 +54,7 @@ for (let i = 0; i < TRIALS; i++) {
   lat.push(performance.now() - t);
 }
 const cpu = process.cpuUsage(cpu0);
+if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
 lat.sort((a, b) => a - b);
 const pOf = (xs, q) => Math.round(xs[Math.min(xs.length - 1, Math.floor(q * xs.length))] * 10) / 10;
 const p = (q) => pOf(lat, q);
@@ -70,3 +73,12 @@ const healthzMs = await timed('/healthz');
 console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: Math.round(process.memoryUsage().rss / 1048576) }));
 await running.stop();
 await rm(root, { recursive: true, force: true });
+
+async function startProfile() {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return { stop: async (file) => { const { profile } = await session.post('Profiler.stop'); await writeFile(file, JSON.stringify(profile)); session.disconnect(); } };
+}

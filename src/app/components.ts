@@ -91,6 +91,7 @@ export function retentionComponent(retention: { stop(): void }, runner: Runner):
  */
 export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = []): Component {
   const watchers: FSWatcher[] = [];
+  /** fs.watch watchers: actions/<state>/ and the update files' directories. */
   const actionWatchers: NodeWatcher[] = [];
   const ignoreDot = (p: string) => path.basename(p).startsWith('.');
   const opts = { ignoreInitial: true, ignored: ignoreDot, followSymlinks: false };
@@ -120,10 +121,22 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
         w.on('error', (err) => log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`));
         actionWatchers.push(w);
       }
-      // `control-plane updates check` and `updates skip` write these from another process.
-      const updates = watch([...updateFiles], { ...opts, ignored: undefined });
-      updates.on('all', () => bus.emit('updatesChanged'));
-      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/'], [updates, 'the update files']] as const) {
+      // `control-plane updates check` and `updates skip` write these from another process. Their
+      // directories through fs.watch, the names filtered here: chokidar reads a watched file's
+      // directory whole at every change in it, and world/ changes at every write of the world.
+      for (const dir of new Set(updateFiles.map((f) => path.dirname(f)))) {
+        const names = new Set(updateFiles.filter((f) => path.dirname(f) === dir).map((f) => path.basename(f)));
+        try {
+          const w = fsWatch(dir, { persistent: false }, (_type, name) => {
+            if (name && names.has(name)) bus.emit('updatesChanged');
+          });
+          w.on('error', (err) => log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`));
+          actionWatchers.push(w);
+        } catch (err) {
+          log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`);
+        }
+      }
+      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/']] as const) {
         w.on('error', (err) => log.warn({ err }, `watching ${what} failed; falling back to the interval rescan`));
         watchers.push(w);
       }

@@ -87,6 +87,22 @@ export function healHeld(entry: CooldownEntry | undefined, budget: Budget, polic
   return !budget.spent && now < budget.nextAt;
 }
 
+/**
+ * The times at which budgetOf and healHeld may answer otherwise by the clock alone: a heal leaving
+ * the `within` window, the end of a backoff (for every count of heals that may still hold), the
+ * end of a rejection's hold. Incremental planning wakes the service's node then.
+ */
+export function healTimes(entry: CooldownEntry | undefined, rec: { heals: readonly HealEntry[] } | undefined, policy: HealPolicy): number[] {
+  const out: number[] = [];
+  if (entry && entry.count > 0) out.push(Date.parse(entry.last_at) + Math.min(policy.backoffMs * 2 ** Math.min(entry.count - 1, 30), policy.maxBackoffMs));
+  const heals = rec?.heals ?? [];
+  if (policy.withinMs !== null) for (const h of heals) out.push(Date.parse(h.at) + policy.withinMs);
+  // The newest heal's backoff, for every count of heals the window may leave by then.
+  const last = heals.at(-1);
+  if (last) for (let used = 1; used <= heals.length; used++) out.push(Date.parse(last.at) + Math.min(policy.backoffMs * 2 ** Math.min(used - 1, 30), policy.maxBackoffMs));
+  return out;
+}
+
 /** One service's restart budget, as the page, /summary and /metrics show it. */
 export interface BudgetShown {
   node: string;

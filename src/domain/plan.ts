@@ -1,74 +1,20 @@
 // The supervisor's pure core. Level-triggered: every pass recomputes what should be open from the
-// full desired state, world state and open actions, never from the last event alone.
-import { actionForTrigger, idFor, instanceFrom, type Action, type ActionType, type Chain, type HealBudgetSeen, type Risk, type UpdatePlan } from './actions.js';
-import type { z } from 'zod';
-import { budgetOf, healHeld, type HealBudgets } from './heal-budget.js';
+// full desired state, world state and open actions, never from the last event alone. Each node is
+// planned on its own (planNodeOf), so that plan-incremental.ts can keep the parts of the nodes
+// whose inputs did not change and give the same plan (docs/design/supervisor.md).
+import { actionForTrigger, idFor, instanceFrom } from './actions.js';
+import { budgetOf, healHeld, healTimes } from './heal-budget.js';
 import { DEFAULT_HEAL } from './schemas.js';
-import { dependencyView, learnedEdges, type DependencyEdge, type DependencyView } from './dependencies.js';
-import { parseImageRef } from './image-ref.js';
-import type { DesiredService, DesiredState, World } from './schemas.js';
-import { describeUpdates, outdatedImages, type Skips, type Updates } from './updates.js';
-import { heldNotices, maintenanceNotice, problemNotices, type DesiredProblemRef, type Notice } from './plan-notices.js';
-import { hasWindows, maintenanceOf, type Maintenance } from './maintenance.js';
-import { silenced, type Silence } from './silences.js';
-import { changesNotOurs, cooldownUntil, DEFAULT_PLAN_CONFIG, isFlapping, type Cooldowns, type OwnWindow, type PlanConfig } from './cooldowns.js';
+import { dependencyView, learnedEdges, type DependencyView } from './dependencies.js';
+import type { DesiredService, DesiredState } from './schemas.js';
+import { heldNotices, maintenanceNotice, problemNotices } from './plan-notices.js';
+import { maintenanceOf, type Maintenance } from './maintenance.js';
+import { silenced } from './silences.js';
+import { changesNotOurs, DEFAULT_PLAN_CONFIG, isFlapping, type PlanConfig } from './cooldowns.js';
+import { indexOpen, nodeContext, type NodePlan, type OpenIndex, type Plan, type PlanContext, type PlanInput } from './plan-context.js';
+import { planDisk, planUpdate } from './plan-update.js';
 
-export interface ActionDraft {
-  id: string;
-  instance: string;
-  type: ActionType;
-  risk: Risk;
-  node: string;
-  service: string | null;
-  drift: 'missing_service' | 'unhealthy_service' | 'disk_pressure' | 'outdated_image';
-  trigger: string;
-  containers: string[];
-  /** Since when the drift holds (world time), when known. */
-  drift_since: string | null;
-  /** An image_update's images. */
-  update?: UpdatePlan;
-  /** A root cause's dependents, healed after it. */
-  chain?: Chain;
-  /** The service's restart budget (restarts and redeploys). */
-  budget?: z.infer<typeof HealBudgetSeen>;
-}
-
-export interface Cancel {
-  id: string;
-  instance: string;
-  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded' | 'updates_off' | 'version_skipped' | 'covered_by_root';
-}
-
-export interface PlanInput {
-  desired: DesiredState;
-  world: World;
-  open: readonly Action[];
-  cooldowns: Cooldowns;
-  silences: readonly Silence[];
-  /** node → services whose removal waits for an operator's confirmation. */
-  held: Readonly<Record<string, readonly string[]>>;
-  desiredProblems: readonly DesiredProblemRef[];
-  now: number;
-  cfg?: PlanConfig;
-  /** What the update checks found (world/updates.json), by `node/service`. */
-  updates?: Updates;
-  /** Digests not to propose again, by `node/service`. */
-  skips?: Skips;
-  /** When our own actions were acting on each service (`node/service`): not flapping (ownWindows). */
-  own?: Readonly<Record<string, readonly OwnWindow[]>>;
-  /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
-  desiredSince?: Readonly<Record<string, string>>;
-  /** When the wall clock last stepped (the supervisor tells it from the monotonic clock). */
-  clockSteppedAt?: number;
-  /** The notices open now (their keys): one open before a step of the clock stays as it is. */
-  openNotices?: ReadonlySet<string>;
-  /** Ad hoc maintenance in force (state/maintenance.json); windows are the desired state's. */
-  maintenance?: readonly Silence[];
-  /** Heals carried out per `node/service` since their last reset (domain/heal-budget.ts). */
-  heals?: HealBudgets;
-  /** Dependencies the engine reported, by node (world: learned edges). */
-  learned?: Readonly<Record<string, readonly DependencyEdge[]>>;
-}
+export type { ActionDraft, Plan, PlanInput } from './plan-context.js';
 
 /**
  * When each watched service appeared in the desired state: kept from `prev`, `now` for a new one.
@@ -88,63 +34,53 @@ export function desiredSince(prev: Readonly<Record<string, string>> | undefined,
   return out;
 }
 
-export interface Plan {
-  create: ActionDraft[];
-  cancel: Cancel[];
-  notices: Notice[];
-}
-
 function minutes(ms: number): string {
   const m = Math.round(ms / 60_000);
   return m < 120 ? `${m} min` : `${Math.round(m / 60)} h`;
 }
 
-/** What every rule of one plan() call shares: the inputs, indexes of the open actions, the output. */
-interface PlanContext {
-  input: PlanInput;
+/** After a step of the wall clock, how long before a node with an old last_seen counts as silent. */
+export const CLOCK_STEP_GRACE_MS = 120_000;
+
+/** What the nodes of one plan share: worked out once per plan. */
+export interface PlanShared {
   cfg: PlanConfig;
   instance: string;
-  out: Plan;
-  openById: Map<string, Action>;
-  openByService: Map<string, Action[]>;
-  /** Services some node wants watched (for the orphan rule). */
-  wanted: Set<string>;
-  cancel: (a: Action, reason: Cancel['reason']) => void;
-  blocked: (id: string) => boolean;
+  open: OpenIndex;
 }
 
-/** After a step of the wall clock, how long before a node with an old last_seen counts as silent. */
-const CLOCK_STEP_GRACE_MS = 120_000;
+export function planShared(input: PlanInput): PlanShared {
+  return { cfg: input.cfg ?? DEFAULT_PLAN_CONFIG, instance: instanceFrom(new Date(input.now).toISOString()), open: indexOpen(input.open) };
+}
 
 export function plan(input: PlanInput): Plan {
-  const cfg = input.cfg ?? DEFAULT_PLAN_CONFIG;
+  const shared = planShared(input);
+  return assemblePlan(input, shared, (dn) => planNodeOf(input, shared, dn));
+}
+
+/**
+ * The plan from each node's part (`nodePlan`), in the order of the desired state, between the
+ * notices about the desired state itself and the cancellations of what no node wants any more.
+ */
+export function assemblePlan(input: PlanInput, shared: PlanShared, nodePlan: (dn: DesiredState[string]) => NodePlan): Plan {
   const out: Plan = { create: [], cancel: [], notices: [] };
-  const openByService = new Map<string, Action[]>();
-  for (const a of input.open) {
-    const k = `${a.node}/${a.service ?? ''}`;
-    openByService.set(k, [...(openByService.get(k) ?? []), a]);
-  }
-  const cancelled = new Set<string>();
-  const ctx: PlanContext = {
-    input,
-    cfg,
-    instance: instanceFrom(new Date(input.now).toISOString()),
-    out,
-    openById: new Map(input.open.map((a) => [a.id, a])),
-    openByService,
-    wanted: new Set(),
-    cancel: (a, reason) => {
-      if (a.state !== 'pending' || cancelled.has(a.id)) return;
-      cancelled.add(a.id);
-      out.cancel.push({ id: a.id, instance: a.instance, reason });
-    },
-    blocked: (id) => input.now < cooldownUntil(input.cooldowns[id], cfg),
-  };
   problemNotices(input, out.notices);
   heldNotices(input, out.notices);
-  for (const dn of Object.values(input.desired)) planNode(ctx, dn);
-  cancelOrphans(ctx);
+  for (const dn of Object.values(input.desired)) {
+    const np = nodePlan(dn);
+    for (const c of np.create) out.create.push(c);
+    for (const c of np.cancel) out.cancel.push(c);
+    for (const n of np.notices) out.notices.push(n);
+  }
+  cancelOrphans(input, shared, out);
   return out;
+}
+
+/** One node's part of the plan: its notices, what to propose and cancel, and when the clock alone changes it. */
+export function planNodeOf(input: PlanInput, shared: PlanShared, dn: DesiredState[string]): NodePlan {
+  const ctx = nodeContext(input, shared.cfg, shared.instance, shared.open);
+  planNode(ctx, dn);
+  return ctx.out;
 }
 
 /** The rules of one node: silent agent, unreachable engine, each watched service, disk pressure. */
@@ -157,12 +93,16 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
   // Maintenance of the whole node: still observed, but nothing proposed and only its own notice.
   const nodeMaint = maintenanceOf(input.desired, input.maintenance ?? [], dn.node, null, now);
   if (nodeMaint) out.notices.push(maintenanceNotice(nodeMaint, dn.node));
+  noteClockDues(ctx, dn);
   const before = out.notices.length;
   // Just after a step of the wall clock, last_seen says nothing yet: no silent-node notice for a
   // moment (the agents report within their interval), rather than one for every node at once.
   const justStepped = input.clockSteppedAt !== undefined && now - input.clockSteppedAt < CLOCK_STEP_GRACE_MS;
+  if (input.clockSteppedAt !== undefined) ctx.due(input.clockSteppedAt + CLOCK_STEP_GRACE_MS);
   if (monitored.length > 0 && nodeSilent && (!justStepped || input.openNotices?.has(`node-silent-${dn.node}`))) {
     const since = wn?.last_seen ?? null;
+    // The message says for how long, in minutes: it changes when the rounded figure does.
+    if (since) ctx.due(Date.parse(since) + (Math.round((now - Date.parse(since)) / 60_000) + 0.5) * 60_000);
     out.notices.push({
       key: `node-silent-${dn.node}`,
       kind: 'node_silent',
@@ -202,26 +142,27 @@ function planNode(ctx: PlanContext, dn: DesiredState[string]): void {
   const inGrace = (s: DesiredService) => {
     const added = Date.parse(input.desiredSince?.[`${dn.node}/${s.service}`] ?? '');
     const from = Math.max(Number.isFinite(firstSeen) ? firstSeen : -Infinity, Number.isFinite(added) ? added : -Infinity);
-    return Number.isFinite(from) && now - from < graceMs;
+    if (!Number.isFinite(from)) return false;
+    ctx.due(from + graceMs);
+    return now - from < graceMs;
   };
   // A node in maintenance says nothing else (its start and end notices are the news).
   if (nodeMaint) out.notices.splice(before);
-  const deps = dependencyView({ node: dn, world: input.world, open: input.open, learned: input.learned?.[dn.node] ?? learnedEdges(wn), blind: nodeSilent || engineDown, inGrace });
+  const deps = dependencyView({ node: dn, world: input.world, open: ctx.open.byNode.get(dn.node) ?? [], learned: input.learned?.[dn.node] ?? learnedEdges(wn), blind: nodeSilent || engineDown, inGrace });
   for (const s of monitored) {
     const maint = nodeMaint ?? maintenanceOf(input.desired, input.maintenance ?? [], dn.node, s.service, now);
     if (maint && !nodeMaint) out.notices.push(maintenanceNotice(maint, dn.node, s.service));
-    planService(ctx, dn.node, s, nodeSilent || engineDown, inGrace(s), deps, maint);
+    planService(ctx, dn.node, s, nodeSilent || engineDown, () => inGrace(s), deps, maint);
   }
   planDisk(ctx, dn.node, nodeSilent || engineDown || nodeMaint !== undefined);
 }
 
 /** One watched service: cancel what a healthy one no longer needs, or propose what an unhealthy or missing one does. */
-function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: boolean, deps: DependencyView, maint: Maintenance | undefined): void {
+function planService(ctx: PlanContext, node: string, s: DesiredState[string]['services'][string], blind: boolean, inGrace: () => boolean, deps: DependencyView, maint: Maintenance | undefined): void {
   const { input, out, cfg } = ctx;
   const key = `${node}/${s.service}`;
-  ctx.wanted.add(key);
   const w = input.world.services[key];
-  const open = ctx.openByService.get(key) ?? [];
+  const open = ctx.open.byService.get(key) ?? [];
   if (w && w.status === 'healthy') {
     for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'drift_resolved_auto');
     planUpdate(ctx, node, s, blind, maint);
@@ -230,9 +171,14 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   if (blind || w?.status === 'unknown') return;
   // In maintenance: recorded, not acted on; when it ends, what still drifts is proposed at once.
   if (maint) return;
-  if (!w && inGrace) return;
+  // (Asked only of a service not reported: its grace's end is then a due time of the node.)
+  if (!w && inGrace()) return;
   // Docker's restart policy is at work: give it its minute before stepping in (no race with it).
-  if (w?.reason === 'container_restarting' && input.now - Date.parse(w.since) < (cfg.restartPolicyGraceS ?? DEFAULT_PLAN_CONFIG.restartPolicyGraceS!) * 1000) return;
+  if (w?.reason === 'container_restarting') {
+    const until = Date.parse(w.since) + (cfg.restartPolicyGraceS ?? DEFAULT_PLAN_CONFIG.restartPolicyGraceS!) * 1000;
+    ctx.due(until);
+    if (input.now < until) return;
+  }
   // Its root cause is another service: that one's action brings it back; nothing of its own.
   if (deps.coveredBy.has(s.service)) {
     for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'covered_by_root');
@@ -246,6 +192,8 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   const changes = w ? changesNotOurs(w.changes, input.own?.[key]) : [];
   // Docker's own restarts (its restart policy at work) count towards nothing of ours: not flapping.
   const flapping = w !== undefined && w.reason !== 'container_restarting' && isFlapping(changes, input.now, cfg);
+  // Flapping ends once the last change is steadyS old (isFlapping).
+  if (changes.length > cfg.flapChanges) ctx.due(Date.parse(changes[changes.length - 1]!) + cfg.steadyS * 1000);
   if (w && flapping) {
     out.notices.push({
       key: `flapping-${node}-${s.service}`,
@@ -259,11 +207,13 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
   const others = open.filter((a) => a.id !== id);
   if (others.some((a) => a.state !== 'pending')) return; // the other action is under way: wait for it
   for (const a of others) ctx.cancel(a, 'superseded');
-  if (ctx.openById.has(id) || flapping || silenced(input.silences, node, s.service, input.now)) return;
+  if (ctx.open.byId.has(id) || flapping || silenced(input.silences, node, s.service, input.now)) return;
   // The restart budget, not a per-id cooldown: each heal waits its backoff; a rejection holds
   // like one; past the budget, a person is asked at once (an escalation).
-  const budget = budgetOf(input.heals?.[key], s.heal ?? DEFAULT_HEAL, input.now);
-  if (healHeld(input.cooldowns[id], budget, s.heal ?? DEFAULT_HEAL, input.now)) return;
+  const policy = s.heal ?? DEFAULT_HEAL;
+  const budget = budgetOf(input.heals?.[key], policy, input.now);
+  for (const t of healTimes(input.cooldowns[id], input.heals?.[key], policy)) ctx.due(t);
+  if (healHeld(input.cooldowns[id], budget, policy, input.now)) return;
   out.create.push({
     id,
     instance: ctx.instance,
@@ -281,119 +231,41 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
 }
 
 /**
- * A healthy service whose image is behind its tag (docs/design/updates.md): an image_update to
- * approve (`approve`, `auto`) or a notice (`notify`). A pending one is cancelled when the service
- * caught up by other means, superseded when a newer digest appeared, and cancelled when updates
- * were turned off. After an outcome (done, failed, rejected) the same service is proposed again
- * only from a check made after it: at most once per check interval.
+ * The times at which the clock alone changes what the node's silences and maintenance say: their
+ * ends, and for windows in services.yaml (minutes of a wall clock) the next minute.
  */
-function planUpdate(ctx: PlanContext, node: string, s: DesiredService, blind: boolean, maint: Maintenance | undefined): void {
-  const { input, out } = ctx;
-  const key = `${node}/${s.service}`;
-  const id = idFor('image_update', node, s.service);
-  const entry = input.updates?.[key];
-  const outdated = entry ? outdatedImages(entry.images, input.skips?.[key]) : [];
-  const open = ctx.openById.get(id);
-  if (open) {
-    if (open.state !== 'pending') return;
-    if (s.updates === 'off' || s.updates === 'notify') return ctx.cancel(open, 'updates_off');
-    if (!entry) return;
-    const wanted = new Set(outdated.map((i) => `${i.image}@${i.remote_digest}`));
-    const planned = new Set((open.update?.images ?? []).map((i) => `${i.image}@${i.to_digest}`));
-    const skipped = (open.update?.images ?? []).some((i) => input.skips?.[key]?.some((x) => x.digest === i.to_digest));
-    if (wanted.size === 0) return ctx.cancel(open, skipped ? 'version_skipped' : 'drift_resolved_auto');
-    if ([...wanted].some((x) => !planned.has(x)) || [...planned].some((x) => !wanted.has(x))) ctx.cancel(open, 'superseded');
-    else return;
+function noteClockDues(ctx: PlanContext, dn: DesiredState[string]): void {
+  const prefix = `${dn.node}/`;
+  for (const list of [ctx.input.silences, ctx.input.maintenance ?? []]) {
+    for (const x of list) if (x.target === dn.node || x.target.startsWith(prefix)) ctx.due(Date.parse(x.until));
   }
-  if (blind || outdated.length === 0 || !entry || s.updates === 'off') return;
-  // In maintenance only `updates: auto` goes ahead; a node with windows of its own updates
-  // automatically only inside them (the one-line answer to "update only at night").
-  if (maint && s.updates !== 'auto') return;
-  if (s.updates === 'auto' && !maint && hasWindows(input.desired, node)) return;
-  if (s.updates === 'notify') {
-    out.notices.push({
-      key: `image-update-${node}-${s.service}`,
-      kind: 'image_update_available',
-      node,
-      service: s.service,
-      message: `A newer image for ${s.service} on ${node}: ${describeUpdates(outdated)}. updates: notify in hosts/${node}/services.yaml, so nothing is proposed; set updates: approve for an Update button.`,
-      revision: outdated.map((i) => i.remote_digest).join(','),
-      detail: { images: outdated.map((i) => ({ image: i.image, from: i.local_digest, to: i.remote_digest, ...(i.version ? { version: i.version } : {}), ...(i.source ? { source: i.source } : {}) })) },
-    });
-    return;
-  }
-  const last = input.cooldowns[id]?.last_at;
-  if (last !== undefined && last >= entry.checked_at) return;
-  if (silenced(input.silences, node, s.service, input.now)) return;
-  const images = outdated.map((i) => {
-    const ref = parseImageRef(i.image);
-    return {
-      image: i.image,
-      repository: i.repository ?? ref.name,
-      tag: i.tag ?? ref.tag ?? 'latest',
-      containers: i.containers,
-      from_digest: i.local_digest,
-      to_digest: i.remote_digest!,
-      ...(i.created ? { created: i.created } : {}),
-      ...(i.version ? { version: i.version } : {}),
-      ...(i.source ? { source: i.source } : {}),
-    };
-  });
-  out.create.push({
-    id,
-    instance: ctx.instance,
-    type: 'image_update',
-    risk: 'guarded',
-    node,
-    service: s.service,
-    drift: 'outdated_image',
-    trigger: 'image_update_available',
-    containers: [...new Set(images.flatMap((i) => i.containers))],
-    drift_since: entry.checked_at,
-    update: { images },
-  });
+  if (dn.maintenance.length > 0 || Object.values(dn.services).some((s) => s.maintenance?.length)) ctx.due(Math.floor(ctx.input.now / 60_000) * 60_000 + 60_000);
 }
 
-/** Disk pressure is per node: propose a cleanup, or cancel one the node no longer needs. */
-function planDisk(ctx: PlanContext, node: string, blind: boolean): void {
-  const { input, out } = ctx;
-  const wn = input.world.nodes[node];
-  const diskId = idFor('disk_cleanup', node, null);
-  const diskOpen = ctx.openById.get(diskId);
-  if (wn?.disk_pressure === 'high') {
-    if (!blind && !diskOpen && !silenced(input.silences, node, null, input.now) && !ctx.blocked(diskId)) {
-      out.create.push({
-        id: diskId,
-        instance: ctx.instance,
-        type: 'disk_cleanup',
-        risk: 'guarded',
-        node,
-        service: null,
-        drift: 'disk_pressure',
-        trigger: 'disk_pressure',
-        containers: [],
-        drift_since: wn.disk_updated_at,
-      });
-    }
-  } else if (diskOpen && wn?.disk_pressure === 'normal') {
-    ctx.cancel(diskOpen, 'drift_resolved_auto');
-  }
+/** `node/service` of every watched service: worked out once per desired state. */
+const wantedCache = new WeakMap<DesiredState, Set<string>>();
+function wantedKeys(desired: DesiredState): Set<string> {
+  let keys = wantedCache.get(desired);
+  if (keys) return keys;
+  keys = new Set();
+  for (const dn of Object.values(desired)) for (const s of Object.values(dn.services)) if (s.monitor) keys.add(`${dn.node}/${s.service}`);
+  wantedCache.set(desired, keys);
+  return keys;
 }
 
 /** Pending actions whose service left the desired state (or is no longer monitored). */
-function cancelOrphans(ctx: PlanContext): void {
-  const { input } = ctx;
+function cancelOrphans(input: PlanInput, shared: PlanShared, out: Plan): void {
+  const ctx = nodeContext(input, shared.cfg, shared.instance, shared.open);
+  const wanted = wantedKeys(input.desired);
   for (const a of input.open) {
     if (a.type === 'disk_cleanup') {
       if (!input.desired[a.node]) ctx.cancel(a, 'service_removed_from_desired_state');
       continue;
     }
     const key = `${a.node}/${a.service ?? ''}`;
-    if (ctx.wanted.has(key)) continue;
+    if (wanted.has(key)) continue;
     if (input.held[a.node]?.includes(a.service ?? '')) continue;
     ctx.cancel(a, 'service_removed_from_desired_state');
   }
+  for (const c of ctx.out.cancel) out.cancel.push(c);
 }
-
-// ---------------------------------------------------------------------------------------------
-// Cooldown bookkeeping

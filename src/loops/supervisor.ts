@@ -1,7 +1,8 @@
 // The supervisor: compares desired state with world state and keeps the pending actions right.
 // All decisions are made by plan() (pure); this file reads its inputs and applies its result.
 import type { Action } from '../domain/actions.js';
-import { desiredSince, plan, type Plan } from '../domain/plan.js';
+import { desiredSince, type Plan } from '../domain/plan.js';
+import { IncrementalPlanner } from '../domain/plan-incremental.js';
 import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type OwnWindow, type PlanConfig } from '../domain/cooldowns.js';
 import { reviewRemovals } from '../domain/removals.js';
 import { DEFAULT_HEAL, type DesiredState, type World } from '../domain/schemas.js';
@@ -53,6 +54,8 @@ export class Supervisor {
   private counted = new Set<string>();
   /** Finished actions that acted on a service recently: their windows are not flapping. */
   private recent: Action[] = [];
+  /** Plans again only the nodes whose inputs changed or whose timers fell due (plan-incremental.ts). */
+  private readonly planner = new IncrementalPlanner();
 
   constructor(private readonly deps: SupervisorDeps) {}
 
@@ -82,7 +85,7 @@ export class Supervisor {
     const heals = await this.healBudgets(finished, world, desired, now);
     const silences = await this.liftRecovered(await state.activeSilences(now), world, now);
     const maintenance = await state.maintenanceWindows.active(now);
-    const p = plan({
+    const p = this.planner.plan({
       desired,
       world,
       open,
@@ -123,6 +126,9 @@ export class Supervisor {
   private async reviewRemovals(desired: DesiredState): Promise<ReturnType<typeof reviewRemovals>> {
     const { state, log } = this.deps;
     const confirmations = await state.pendingConfirmations();
+    // The same desired state and nothing confirmed: the same review (only this loop writes what
+    // was accepted), not the list of every watched service read and compared at every pass.
+    if (confirmations.length === 0 && this.review?.desired === desired) return this.review.result;
     const accepted = await state.accepted();
     const review = reviewRemovals(accepted, desired, confirmations);
     if (JSON.stringify(review.accepted) !== JSON.stringify(accepted)) await state.saveAccepted(review.accepted);
@@ -130,8 +136,10 @@ export class Supervisor {
       await state.clearConfirmation(node);
       log.info({ node }, 'bulk removal confirmed by an operator');
     }
+    this.review = { desired, result: review };
     return review;
   }
+  private review: { desired: DesiredState; result: ReturnType<typeof reviewRemovals> } | undefined;
 
   /** The plan's cancellations; one that lost a race (an approval, a rejection first) is left alone. */
   private async cancel(list: Plan['cancel']): Promise<SupervisorPass['cancelled']> {

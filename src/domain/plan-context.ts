@@ -1,0 +1,144 @@
+// What every rule of a plan shares (plan.ts, plan-update.ts): the inputs and the output's types,
+// the index of the open actions, and one node's context — its output, its cancellations, and
+// the times at which the clock alone could change it (docs/design/supervisor.md, "Incremental
+// planning").
+import type { z } from 'zod';
+import type { Action, ActionType, Chain, HealBudgetSeen, Risk, UpdatePlan } from './actions.js';
+import { cooldownUntil, type Cooldowns, type OwnWindow, type PlanConfig } from './cooldowns.js';
+import type { DependencyEdge } from './dependencies.js';
+import type { HealBudgets } from './heal-budget.js';
+import type { DesiredProblemRef, Notice } from './plan-notices.js';
+import type { DesiredState, World } from './schemas.js';
+import type { Silence } from './silences.js';
+import type { Skips, Updates } from './updates.js';
+
+export interface ActionDraft {
+  id: string;
+  instance: string;
+  type: ActionType;
+  risk: Risk;
+  node: string;
+  service: string | null;
+  drift: 'missing_service' | 'unhealthy_service' | 'disk_pressure' | 'outdated_image';
+  trigger: string;
+  containers: string[];
+  /** Since when the drift holds (world time), when known. */
+  drift_since: string | null;
+  /** An image_update's images. */
+  update?: UpdatePlan;
+  /** A root cause's dependents, healed after it. */
+  chain?: Chain;
+  /** The service's restart budget (restarts and redeploys). */
+  budget?: z.infer<typeof HealBudgetSeen>;
+}
+
+export interface Cancel {
+  id: string;
+  instance: string;
+  reason: 'drift_resolved_auto' | 'service_removed_from_desired_state' | 'superseded' | 'updates_off' | 'version_skipped' | 'covered_by_root';
+}
+
+export interface PlanInput {
+  desired: DesiredState;
+  world: World;
+  open: readonly Action[];
+  cooldowns: Cooldowns;
+  silences: readonly Silence[];
+  /** node → services whose removal waits for an operator's confirmation. */
+  held: Readonly<Record<string, readonly string[]>>;
+  desiredProblems: readonly DesiredProblemRef[];
+  now: number;
+  cfg?: PlanConfig;
+  /** What the update checks found (world/updates.json), by `node/service`. */
+  updates?: Updates;
+  /** Digests not to propose again, by `node/service`. */
+  skips?: Skips;
+  /** When our own actions were acting on each service (`node/service`): not flapping (ownWindows). */
+  own?: Readonly<Record<string, readonly OwnWindow[]>>;
+  /** When each watched `node/service` appeared in the desired state (desiredSince); '' or absent: long ago. */
+  desiredSince?: Readonly<Record<string, string>>;
+  /** When the wall clock last stepped (the supervisor tells it from the monotonic clock). */
+  clockSteppedAt?: number;
+  /** The notices open now (their keys): one open before a step of the clock stays as it is. */
+  openNotices?: ReadonlySet<string>;
+  /** Ad hoc maintenance in force (state/maintenance.json); windows are the desired state's. */
+  maintenance?: readonly Silence[];
+  /** Heals carried out per `node/service` since their last reset (domain/heal-budget.ts). */
+  heals?: HealBudgets;
+  /** Dependencies the engine reported, by node (world: learned edges). */
+  learned?: Readonly<Record<string, readonly DependencyEdge[]>>;
+}
+
+export interface Plan {
+  create: ActionDraft[];
+  cancel: Cancel[];
+  notices: Notice[];
+}
+
+/** One node's part of a plan, and the first time after `now` at which the clock alone could change it. */
+export interface NodePlan extends Plan {
+  /** Epoch ms; Infinity: only a change of the node's inputs changes it. */
+  due: number;
+}
+
+/** The open actions by id and by `node/service`, worked out once per plan. */
+export interface OpenIndex {
+  byId: Map<string, Action>;
+  byService: Map<string, Action[]>;
+  byNode: Map<string, Action[]>;
+}
+
+export function indexOpen(open: readonly Action[]): OpenIndex {
+  const ix: OpenIndex = { byId: new Map(), byService: new Map(), byNode: new Map() };
+  for (const a of open) {
+    ix.byId.set(a.id, a);
+    const k = `${a.node}/${a.service ?? ''}`;
+    const list = ix.byService.get(k);
+    if (list) list.push(a);
+    else ix.byService.set(k, [a]);
+    const n = ix.byNode.get(a.node);
+    if (n) n.push(a);
+    else ix.byNode.set(a.node, [a]);
+  }
+  return ix;
+}
+
+/** What one node's rules share: the inputs, the open actions, the node's output. */
+export interface PlanContext {
+  input: PlanInput;
+  cfg: PlanConfig;
+  instance: string;
+  out: NodePlan;
+  open: OpenIndex;
+  cancel: (a: Action, reason: Cancel['reason']) => void;
+  /** Whether `id`'s cooldown still runs (its end noted as a due time). */
+  blocked: (id: string) => boolean;
+  /** Notes a time at which an answer of the rules changes by the clock alone (ignored unless after now). */
+  due: (t: number) => void;
+}
+
+export function nodeContext(input: PlanInput, cfg: PlanConfig, instance: string, open: OpenIndex): PlanContext {
+  const out: NodePlan = { create: [], cancel: [], notices: [], due: Infinity };
+  const cancelled = new Set<string>();
+  const due = (t: number) => {
+    if (t > input.now && t < out.due) out.due = t;
+  };
+  return {
+    input,
+    cfg,
+    instance,
+    out,
+    open,
+    cancel: (a, reason) => {
+      if (a.state !== 'pending' || cancelled.has(a.id)) return;
+      cancelled.add(a.id);
+      out.cancel.push({ id: a.id, instance: a.instance, reason });
+    },
+    blocked: (id) => {
+      const until = cooldownUntil(input.cooldowns[id], cfg);
+      due(until);
+      return input.now < until;
+    },
+    due,
+  };
+}

@@ -1,0 +1,247 @@
+// Incremental planning gives the plan a full plan gives: random histories of a small fleet (world
+// changes, the clock, actions proposed, approved, finished, silences, maintenance, a reload of
+// hosts/, a step of the wall clock), both planners asked at every step.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Action } from '../../../src/domain/actions.js';
+import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type Cooldowns, type PlanConfig } from '../../../src/domain/cooldowns.js';
+import { updateHealBudgets, type HealBudgets } from '../../../src/domain/heal-budget.js';
+import { plan, type PlanInput } from '../../../src/domain/plan.js';
+import { IncrementalPlanner } from '../../../src/domain/plan-incremental.js';
+import type { DesiredState, ServiceState, WorldNode } from '../../../src/domain/schemas.js';
+import type { Silence } from '../../../src/domain/silences.js';
+import { TimeIntervalSchema } from '../../../src/domain/time-intervals.js';
+import { DEFAULT_HEAL } from '../../../src/domain/schemas.js';
+import { desiredState } from '../../support/desired.js';
+
+const T0 = Date.parse('2026-05-27T01:30:00.000Z');
+const iso = (t: number) => new Date(t).toISOString();
+
+function fleet(): DesiredState {
+  const d = desiredState({
+    n0: { a: {}, b: { depends_on: ['a'] }, c: { auto_approve: true } },
+    n1: { a: {}, b: { heal: { attempts: 2, backoffMs: 60_000, maxBackoffMs: 600_000, withinMs: 3_600_000 } }, c: { monitor: false } },
+    n2: { a: {}, b: {} },
+  });
+  // n2/b has a window in services.yaml (02:00–03:00 UTC): n2 is planned each minute.
+  d.n2!.services.b!.maintenance = [TimeIntervalSchema.parse({ times: [{ start_time: '02:00', end_time: '03:00' }] })];
+  return d;
+}
+const NODES = ['n0', 'n1', 'n2'];
+const SERVICES = ['a', 'b', 'c'];
+// Short windows, so that a history of 80 steps reaches flapping and the budget's backoffs.
+const CFG: PlanConfig = { ...DEFAULT_PLAN_CONFIG, flapChanges: 2, steadyS: 600, cooldownBaseS: 120, cooldownMaxS: 1200 };
+const REASONS = ['containers_not_running', 'healthcheck_failed', 'container_restarting'];
+
+type Step =
+  | { kind: 'service'; node: number; service: number; status: 'healthy' | 'unhealthy' | 'gone'; reason: number }
+  | { kind: 'flap'; node: number; service: number }
+  | { kind: 'node'; node: number; what: 'heartbeat' | 'silent' | 'engine_down' | 'engine_up' | 'disk_high' | 'disk_normal' | 'new_agent' }
+  | { kind: 'tick'; ms: number }
+  | { kind: 'apply' }
+  | { kind: 'advance'; pick: number; to: 'approved' | 'running' | 'completed' | 'failed' | 'rejected' }
+  | { kind: 'silence'; node: number; service: number; forMs: number; maintenance: boolean }
+  | { kind: 'vanish'; pick: number }
+  | { kind: 'outcome'; node: number; service: number; state: 'completed' | 'rejected' }
+  | { kind: 'reload' }
+  | { kind: 'clock_step' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('flap' as const), node: fc.nat(1), service: fc.nat(1) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('service' as const), node: fc.constantFrom(0, 0, 1, 1, 2), service: fc.constantFrom(0, 1, 1, 2), status: fc.constantFrom('healthy' as const, 'unhealthy' as const, 'gone' as const), reason: fc.nat(2) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('node' as const), node: fc.nat(2), what: fc.constantFrom('heartbeat' as const, 'silent' as const, 'engine_down' as const, 'engine_up' as const, 'disk_high' as const, 'disk_normal' as const, 'new_agent' as const) }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.oneof(fc.integer({ min: 0, max: 90_000 }), fc.integer({ min: 0, max: 900_000 }), fc.integer({ min: 0, max: 4 * 3_600_000 })) }) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'apply' as const }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), pick: fc.nat(20), to: fc.constantFrom('approved' as const, 'running' as const, 'completed' as const, 'failed' as const, 'rejected' as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('silence' as const), node: fc.nat(2), service: fc.integer({ min: -1, max: 2 }), forMs: fc.integer({ min: 1000, max: 3_600_000 }), maintenance: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('vanish' as const), pick: fc.nat(20) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('outcome' as const), node: fc.nat(1), service: fc.nat(1), state: fc.constantFrom('completed' as const, 'rejected' as const) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'reload' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'clock_step' as const }) },
+);
+
+/** The supervisor's side of a history: what it reads, and what it does with a plan. */
+class History {
+  now = T0;
+  desired = fleet();
+  services: Record<string, ServiceState> = {};
+  nodes: Record<string, Omit<WorldNode, 'agent'> & { silent: boolean }> = {};
+  open: Action[] = [];
+  finished: Action[] = [];
+  cooldowns: Cooldowns = {};
+  heals: HealBudgets = {};
+  silences: Silence[] = [];
+  maintenance: Silence[] = [];
+  since: Record<string, string> = {};
+  stepped: number | undefined;
+  private n = 0;
+
+  constructor() {
+    for (const node of NODES) this.heartbeat(node);
+    // Every service healthy at first (one of n2 just added): drifts are the history's.
+    for (const node of NODES) for (const service of SERVICES) this.services[`${node}/${service}`] = { node, service, status: 'healthy', reason: null, since: iso(T0), last_event_at: iso(T0), last_healthy_at: iso(T0), last_incident: null, changes: [] };
+    delete this.services['n1/a'];
+    this.since = { [`n1/a`]: iso(T0) };
+  }
+
+  private heartbeat(node: string): void {
+    const prev = this.nodes[node];
+    this.nodes[node] = { node, last_seen: iso(this.now), last_event_type: 'node_heartbeat', disk_pressure: prev?.disk_pressure ?? 'normal', disk_used_pct: 40, disk_updated_at: prev?.disk_updated_at ?? iso(this.now), events_applied: (prev?.events_applied ?? 0) + 1, events_unknown: 0, first_seen: prev?.first_seen ?? iso(this.now - 3_600_000), engine: prev?.engine ?? 'reachable', engine_since: prev?.engine_since ?? iso(this.now), silent: false };
+  }
+
+  private policy(key: string) {
+    const [node, service] = key.split('/') as [string, string];
+    return this.desired[node]?.services[service]?.heal ?? DEFAULT_HEAL;
+  }
+
+  private record(done: Action, last: PlanInput): void {
+    this.finished.push(done);
+    this.cooldowns = updateCooldowns(this.cooldowns, [done], last.world, this.now, CFG);
+    this.heals = updateHealBudgets(this.heals, [done], last.world, (key) => this.policy(key), this.now);
+  }
+
+  input(): PlanInput {
+    const world = {
+      services: { ...this.services },
+      // Rendered anew each time, as the observer does.
+      nodes: Object.fromEntries(Object.values(this.nodes).map(({ silent, ...n }) => [n.node, { ...n, agent: silent ? ('silent' as const) : ('alive' as const) }])),
+    };
+    // As the supervisor does at each pass: counts reset by a steady service, heals by reset_after.
+    this.cooldowns = updateCooldowns(this.cooldowns, [], world, this.now, CFG);
+    this.heals = updateHealBudgets(this.heals, [], world, (key) => this.policy(key), this.now);
+    const recent = this.finished.filter((a) => Date.parse(a.finished_at!) >= this.now - (CFG.steadyS + CFG.verifyAfterS) * 1000);
+    return {
+      desired: this.desired,
+      world,
+      open: [...this.open],
+      cooldowns: this.cooldowns,
+      silences: this.silences,
+      maintenance: this.maintenance,
+      held: {},
+      desiredProblems: [],
+      now: this.now,
+      own: ownWindows([...this.open, ...recent], this.now, CFG),
+      cfg: CFG,
+      desiredSince: this.since,
+      heals: this.heals,
+      ...(this.stepped !== undefined ? { clockSteppedAt: this.stepped, openNotices: new Set(['node-silent-n1']) } : {}),
+    };
+  }
+
+  run(s: Step, last: PlanInput, p: ReturnType<typeof plan>): void {
+    const node = NODES[(s as { node?: number }).node ?? 0]!;
+    switch (s.kind) {
+      case 'service': {
+        const key = `${node}/${SERVICES[s.service]}`;
+        if (s.status === 'gone') {
+          delete this.services[key];
+          break;
+        }
+        const prev = this.services[key];
+        this.services[key] = { node, service: SERVICES[s.service]!, status: s.status, reason: s.status === 'healthy' ? null : REASONS[s.reason]!, since: iso(this.now), last_event_at: iso(this.now), last_healthy_at: null, last_incident: null, changes: [...(prev?.changes ?? []), iso(this.now)].slice(-10) };
+        break;
+      }
+      case 'flap': {
+        const key = `${node}/${SERVICES[s.service]}`;
+        const prev = this.services[key];
+        const changes = [...(prev?.changes ?? []), iso(this.now - 2000), iso(this.now - 1000), iso(this.now)].slice(-10);
+        this.services[key] = { node, service: SERVICES[s.service]!, status: 'unhealthy', reason: REASONS[0]!, since: iso(this.now), last_event_at: iso(this.now), last_healthy_at: null, last_incident: null, changes };
+        break;
+      }
+      case 'node': {
+        const n = this.nodes[node]!;
+        if (s.what === 'heartbeat') this.heartbeat(node);
+        else if (s.what === 'silent') this.nodes[node] = { ...n, silent: true };
+        else if (s.what === 'engine_down' || s.what === 'engine_up') this.nodes[node] = { ...n, engine: s.what === 'engine_down' ? 'unreachable' : 'reachable', engine_since: iso(this.now) };
+        else if (s.what === 'new_agent') this.nodes[node] = { ...n, first_seen: iso(this.now), silent: false };
+        else this.nodes[node] = { ...n, disk_pressure: s.what === 'disk_high' ? 'high' : 'normal', disk_updated_at: iso(this.now) };
+        break;
+      }
+      case 'tick':
+        this.now += s.ms;
+        break;
+      case 'apply': {
+        const gone = new Set(p.cancel.map((c) => c.id));
+        this.finished.push(...this.open.filter((a) => gone.has(a.id)).map((a) => ({ ...a, state: 'cancelled' as const, finished_at: iso(this.now), updated_at: iso(this.now) })));
+        this.open = this.open.filter((a) => !gone.has(a.id));
+        for (const d of p.create) {
+          if (this.open.some((a) => a.id === d.id)) continue;
+          this.open.push({ id: d.id, instance: d.instance, type: d.type, risk: d.risk, node: d.node, service: d.service, drift: d.drift, trigger: d.trigger, state: 'pending', created_at: iso(this.now), updated_at: iso(this.now), history: [], ...(d.chain ? { chain: d.chain } : {}) } as Action);
+        }
+        break;
+      }
+      case 'advance': {
+        const a = this.open[s.pick % Math.max(1, this.open.length)];
+        if (!a) break;
+        const at = iso(this.now);
+        const next = { ...a, state: s.to, updated_at: at, ...(s.to === 'running' || s.to === 'completed' || s.to === 'failed' ? { started_at: a.started_at ?? at } : {}) } as Action;
+        this.open = this.open.filter((x) => x !== a);
+        if (s.to === 'approved' || s.to === 'running') this.open.push(next);
+        else {
+          this.record({ ...next, finished_at: at }, last);
+        }
+        break;
+      }
+      case 'silence': {
+        const target = s.service < 0 ? node : `${node}/${SERVICES[s.service]}`;
+        const entry: Silence = { id: `s${++this.n}`, target, until: iso(this.now + s.forMs), created_at: iso(this.now) };
+        if (s.maintenance) this.maintenance = [...this.maintenance, entry];
+        else this.silences = [...this.silences, entry];
+        break;
+      }
+      case 'vanish': {
+        // A file removed by hand, or an action another process moved: no outcome recorded.
+        const a = this.open[s.pick % Math.max(1, this.open.length)];
+        this.open = this.open.filter((x) => x !== a);
+        break;
+      }
+      case 'outcome': {
+        // An action that was never open at a pass (made and carried out between two): its outcome only.
+        const service = SERVICES[s.service]!;
+        const at = iso(this.now);
+        const done = { id: `container-restart-${node}-${service}`, instance: `x${++this.n}`, type: 'container_restart', risk: 'low', node, service, drift: 'unhealthy_service', trigger: 'containers_not_running', state: s.state, created_at: at, updated_at: at, started_at: at, finished_at: at, history: [] } as Action;
+        this.record(done, last);
+        break;
+      }
+      case 'reload':
+        this.desired = fleet();
+        this.since = { ...this.since };
+        break;
+      case 'clock_step':
+        this.stepped = this.now;
+        break;
+    }
+  }
+}
+
+describe('incremental planning', () => {
+  it('gives the plan a full plan gives, at every step of random histories', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
+        const h = new History();
+        const planner = new IncrementalPlanner(Infinity);
+        let planned = 0;
+        for (const s of steps) {
+          const input = h.input();
+          const full = plan(input);
+          const { planned: n, full: _full, ...incremental } = planner.plan(input);
+          planned += n;
+          expect(incremental).toEqual(full);
+          h.run(s, input, full);
+        }
+        return planned >= 0;
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('plans again only the nodes whose inputs changed', () => {
+    const h = new History();
+    const planner = new IncrementalPlanner(Infinity);
+    expect(planner.plan(h.input()).planned).toBe(3);
+    expect(planner.plan(h.input()).planned).toBe(0);
+    h.run({ kind: 'service', node: 1, service: 0, status: 'healthy', reason: 0 }, h.input(), plan(h.input()));
+    expect(planner.plan(h.input()).planned).toBe(1);
+    expect(planner.plan(h.input()).planned).toBe(0);
+  });
+});
