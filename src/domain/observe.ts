@@ -312,14 +312,28 @@ function byKey<T>(entries: [string, T][]): Record<string, T> {
  * that no desired state names. Nodes of the desired state that never spoke are listed as silent.
  */
 export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World {
-  const pruneBefore = now - cfg.worldPruneAfterH * 3_600_000;
+  return { services: renderServices(model, desired, cfg, now).services, nodes: renderNodes(model, desired, cfg, now) };
+}
+
+/**
+ * The world's services, and the first time at which one of them is old enough to be pruned (the
+ * same model, desired state and clock before then give the same services: world-render.ts).
+ */
+export function renderServices(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): { services: World['services']; nextPruneAt: number } {
+  const pruneMs = cfg.worldPruneAfterH * 3_600_000;
+  const pruneBefore = now - pruneMs;
+  let nextPruneAt = Infinity;
   const services: [string, ServiceState][] = [];
   // A node whose agent cannot reach its engine: what its services do is unknown, not "missing".
   const blind = (node: string) => model.nodes[node]?.engine === 'unreachable';
   for (const key of sortedKeys(model.services, cfg)) {
     const s = model.services[key]!;
     const wanted = desired[s.node]?.services[s.service] !== undefined;
-    if (!wanted && Date.parse(s.last_event_at) < pruneBefore) continue;
+    if (!wanted) {
+      const at = Date.parse(s.last_event_at);
+      if (at < pruneBefore) continue;
+      if (at + pruneMs < nextPruneAt) nextPruneAt = at + pruneMs;
+    }
     // Shared with the model: applyServiceEvent replaces a service object, never changes it.
     services.push([key, blind(s.node) ? { ...s, status: 'unknown', reason: 'engine_unreachable', since: model.nodes[s.node]!.engine_since ?? s.since } : s]);
   }
@@ -334,6 +348,11 @@ export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: Re
       sorted = false;
     }
   }
+  return { services: sorted ? Object.fromEntries(services) : byKey(services), nextPruneAt };
+}
+
+/** The world's nodes: each node of the model (canonical), alive or silent by the clock, and the desired ones never heard of. */
+export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World['nodes'] {
   const silentBefore = now - cfg.agentSilentAfterS * 1000;
   const nodes: [string, World['nodes'][string]][] = [];
   const seen = new Set<string>();
@@ -347,7 +366,7 @@ export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: Re
   for (const name of Object.keys(desired)) {
     if (!seen.has(name)) nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);
   }
-  return { services: sorted ? Object.fromEntries(services) : byKey(services), nodes: byKey(nodes) };
+  return byKey(nodes);
 }
 
 /**

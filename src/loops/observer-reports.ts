@@ -4,6 +4,10 @@
 // sending heartbeats for one node are said once per set of instances, and once when it ends.
 import type { World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
+import type { ReadReports } from './event-reader.js';
+
+/** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
+const MALFORMED_LOGGED_PER_FILE = 10;
 
 /** Duplicate events are summed up in one log line at most this often. */
 const DUPLICATES_LOG_MS = 60_000;
@@ -18,10 +22,34 @@ export class ObserverReports {
   /** Per node, the agent instances last said to run at once (logged when it changes). */
   private readonly agentsRunningLogged = new Map<string, string>();
 
+  private readonly malformedLogged = new Map<string, number>();
+
   constructor(
     private readonly log: Logger,
     private readonly now: () => number,
   ) {}
+
+  /** What reading says, logged (event-reader.ts): malformed lines (the first of each file one by one), resets, duplicates. */
+  readonly read: ReadReports = {
+    malformed: (file, line, reason) => {
+      const logged = this.malformedLogged.get(file) ?? 0;
+      if (logged >= MALFORMED_LOGGED_PER_FILE) return false;
+      this.malformedLogged.set(file, logged + 1);
+      this.log.warn({ file, line, reason }, 'skipped malformed event line');
+      return true;
+    },
+    unlogged: (file, count, unlogged) => {
+      this.log.warn({ file, count, unlogged }, `skipped ${count} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
+    },
+    reset: (file, why) => this.log.warn({ file, why }, `event file was ${why}; reading it again from the start`),
+    future: (node, aheadMs, n) => this.future(node, aheadMs, n),
+    duplicate: (node, n) => this.duplicate(node, n),
+  };
+
+  /** Malformed lines of `file` logged one by one so far. */
+  saidSoFar(file: string): number {
+    return this.malformedLogged.get(file) ?? 0;
+  }
 
   duplicate(node: string, n = 1): void {
     this.duplicatesUnlogged.set(node, (this.duplicatesUnlogged.get(node) ?? 0) + n);

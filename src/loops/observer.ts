@@ -9,14 +9,13 @@ import { availableParallelism } from 'node:os';
 import {
   emptyModel,
   forgetSilentAgents,
-  renderWorld,
   type ObserveConfig,
   type RenderConfig,
 } from '../domain/observe.js';
 import { forgetGonePositions, type Model } from './event-sink.js';
-import { readNodeChunk, type ReadReports } from './event-reader.js';
+import { readNodeChunk } from './event-reader.js';
 import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parallel-replay.js';
-import type { DesiredState, ServiceState, World } from '../domain/schemas.js';
+import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
@@ -26,9 +25,7 @@ import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { ObserverReports } from './observer-reports.js';
-
-/** Malformed lines logged one by one per event file (for the life of the process); the rest are summed up per pass. */
-const MALFORMED_LOGGED_PER_FILE = 10;
+import { FreshServices, WorldRenderer } from '../domain/world-render.js';
 
 
 export interface ObserverDeps {
@@ -68,7 +65,9 @@ export const PERSIST_MS = 500;
 export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
   /** Service objects made since the last publish: no world holds them yet (docs/design/observer.md). */
-  private fresh = new WeakSet<ServiceState>();
+  private fresh = new FreshServices();
+  /** Renders what changed since the last render (world-render.ts). */
+  readonly renderer = new WorldRenderer();
   /** node → day → position */
   private positions: Record<string, Record<string, FilePos>> = {};
   private world: World = { services: {}, nodes: {} };
@@ -76,7 +75,6 @@ export class Observer {
   private readonly fingerprint: string;
   /** Lines read since this process started (a resumed start reads none of the old ones). */
   readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
-  private readonly malformedLogged = new Map<string, number>();
   /** Positions moved since the checkpoint was last written (a failed write is retried). */
   private checkpointDirty = false;
   /** When the world was last rendered (ms): a pass that read nothing renders it at most once a second. */
@@ -100,23 +98,7 @@ export class Observer {
   private gate: Promise<unknown> = Promise.resolve();
   /** The next pass reads everything from the snapshot (or nothing): a replay, which may run in parallel. */
   private replaying = false;
-  /** What reading says, logged (event-reader.ts): malformed lines (the first of each file one by one), resets, duplicates. */
-  private readonly readReports: ReadReports = {
-    malformed: (file, line, reason) => {
-      const logged = this.malformedLogged.get(file) ?? 0;
-      if (logged >= MALFORMED_LOGGED_PER_FILE) return false;
-      this.malformedLogged.set(file, logged + 1);
-      this.deps.log.warn({ file, line, reason }, 'skipped malformed event line');
-      return true;
-    },
-    unlogged: (file, count, unlogged) => {
-      this.deps.log.warn({ file, count, unlogged }, `skipped ${count} malformed event lines (the first ${MALFORMED_LOGGED_PER_FILE} of each file are logged one by one)`);
-    },
-    reset: (file, why) => this.deps.log.warn({ file, why }, `event file was ${why}; reading it again from the start`),
-    future: (node, aheadMs, n) => this.reports.future(node, aheadMs, n),
-    duplicate: (node, n) => this.reports.duplicate(node, n),
-  };
-  /** What the passes say about duplicates and agents running at once (observer-reports.ts). */
+  /** What reading and the passes say: malformed lines, duplicates, agents running at once (observer-reports.ts). */
   private readonly reports: ObserverReports;
 
   constructor(private readonly deps: ObserverDeps) {
@@ -260,7 +242,7 @@ export class Observer {
       stats.rounds++;
       for (const node of nodes) {
         if (done.has(node)) continue;
-        const pending = await readNodeChunk({ model: this.model, positions: this.positions, fresh: this.fresh }, node, files.get(node)!, stats, this.deps.config, this.deps.now(), this.readReports);
+        const pending = await readNodeChunk({ model: this.model, positions: this.positions, fresh: this.fresh }, node, files.get(node)!, stats, this.deps.config, this.deps.now(), this.reports.read);
         if (pending.moved) moved = true;
         if (!pending.more) done.add(node);
       }
@@ -294,7 +276,9 @@ export class Observer {
     const before = structuredClone({ model: this.model, positions: this.positions });
     try {
       const state = { model: this.model, positions: this.positions };
-      const r = await replayInParallel(files, state, this.deps.config, this.deps.now(), opts.workers, { ...this.readReports, saidSoFar: (file) => this.malformedLogged.get(file) ?? 0 });
+      // The model changes in place, without `fresh`: the next render is whole.
+      this.renderer.reset();
+      const r = await replayInParallel(files, state, this.deps.config, this.deps.now(), opts.workers, { ...this.reports.read, saidSoFar: (file) => this.reports.saidSoFar(file) });
       for (const k of ['bytes', 'lines', 'applied', 'malformed'] as const) stats[k] += r[k];
       this.deps.log.info({ workers: opts.workers, ...r, seconds: Math.round((performance.now() - started) / 100) / 10 }, `replayed ${r.applied} events in ${opts.workers} worker threads`);
       return true;
@@ -316,12 +300,12 @@ export class Observer {
     const { config, now, desired } = this.deps;
     if (checkpointMoved) this.checkpointDirty = true;
     this.renderedAt = now();
-    this.world = renderWorld(this.model, desired(), config, this.renderedAt);
+    this.world = this.renderer.render(this.model, desired(), config, this.renderedAt, this.fresh);
     // The world now shares every service object: from here on, a change copies it first.
-    this.fresh = new WeakSet();
+    this.fresh = new FreshServices();
     // With lines read the world has moved; without, only a clock-driven change can show, and the
     // comparison with what was written (at most once a second) tells.
-    const changed = linesRead || stableJson(this.world.services) !== this.written.services || stableJson(this.world.nodes) !== this.written.nodes;
+    const changed = linesRead || this.servicesJson() !== this.written.services || stableJson(this.world.nodes) !== this.written.nodes;
     // Listeners read the world from memory: tell them before the (fsync-bound) writes. A crash
     // right after changes nothing they could rely on: the restart reaches the same world.
     if (changed) {
@@ -372,7 +356,7 @@ export class Observer {
     this.persistedAt = this.deps.now();
     const started = performance.now();
     const snap = {
-      ...(this.worldDirty ? { services: stableJson(this.world.services), nodes: stableJson(this.world.nodes) } : {}),
+      ...(this.worldDirty ? { services: this.servicesJson(), nodes: stableJson(this.world.nodes) } : {}),
       ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
     };
     this.worldDirty = false;
@@ -381,6 +365,13 @@ export class Observer {
     this.persistGapMs = Math.max(PERSIST_MS, 4 * (performance.now() - started));
     return snap;
   }
+
+  /** world/services.json's text: the renderer keeps the record when no service changed, and so is its text kept. */
+  private servicesJson(): string {
+    if (this.servicesText?.record !== this.world.services) this.servicesText = { record: this.world.services, text: stableJson(this.world.services) };
+    return this.servicesText.text;
+  }
+  private servicesText: { record: World['services']; text: string } | undefined;
 
   private async write(snap: WorldStep & { positions?: Record<string, Record<string, FilePos>> }): Promise<void> {
     try {

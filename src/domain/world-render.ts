@@ -1,0 +1,70 @@
+// The world rendered from what changed (docs/design/observer.md, "Rendering"): renderServices
+// goes over every service of the model (50 000 on a large fleet), but between two renders only the
+// services whose objects were replaced changed — applyServiceEvent never edits an object a world
+// holds. So a render keeps the last services record when none changed, or copies it with the
+// changed ones put in, as long as nothing else it depends on moved: the same model, desired state
+// and configuration, the same nodes blind (engine unreachable), no service old enough to prune,
+// and every changed service already in the record on a node that is not blind. Otherwise it
+// renders whole. Nodes (one per host) are rendered whole each time. The result is renderWorld's
+// (a property test compares both).
+import { renderNodes, renderServices, type ObserveConfig, type ObserverModel, type RenderConfig } from './observe.js';
+import type { DesiredState, ServiceState, World } from './schemas.js';
+
+/**
+ * The service objects made since the last render: no world holds them yet, so they may change in
+ * place (applyServiceEvent), and their keys are what the next render puts in.
+ */
+export class FreshServices extends WeakSet<ServiceState> {
+  readonly changed: string[] = [];
+  override add(s: ServiceState): this {
+    this.changed.push(`${s.node}/${s.service}`);
+    return super.add(s);
+  }
+}
+
+export interface RenderStats {
+  whole: number;
+  kept: number;
+  patched: number;
+}
+
+export class WorldRenderer {
+  private last: { services: ObserverModel['services']; desired: DesiredState; cfg: object; blind: string; nextPruneAt: number; world: World } | undefined;
+  readonly stats: RenderStats = { whole: 0, kept: 0, patched: 0 };
+
+  /** The next render is made whole (the model was replaced or changed without `fresh`: a replay). */
+  reset(): void {
+    this.last = undefined;
+  }
+
+  render(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices): World {
+    const blind = blindNodes(model);
+    const l = this.last;
+    if (l && l.services === model.services && l.desired === desired && l.cfg === cfg && l.blind === blind && now <= l.nextPruneAt && fresh.changed.every((k) => k in l.world.services && model.nodes[k.slice(0, k.indexOf('/'))]?.engine !== 'unreachable')) {
+      let services = l.world.services;
+      if (fresh.changed.length > 0) {
+        services = Object.assign({}, services);
+        for (const k of fresh.changed) services[k] = model.services[k]!;
+        this.stats.patched++;
+      } else this.stats.kept++;
+      const world = { services, nodes: renderNodes(model, desired, cfg, now) };
+      this.last = { ...l, world };
+      return world;
+    }
+    this.stats.whole++;
+    const r = renderServices(model, desired, cfg, now);
+    const world = { services: r.services, nodes: renderNodes(model, desired, cfg, now) };
+    this.last = { services: model.services, desired, cfg, blind, nextPruneAt: r.nextPruneAt, world };
+    return world;
+  }
+}
+
+/** The nodes whose engine is unreachable, with since when: their services render otherwise. */
+function blindNodes(model: ObserverModel): string {
+  let out = '';
+  for (const name in model.nodes) {
+    const n = model.nodes[name]!;
+    if (n.engine === 'unreachable') out += `${name}@${n.engine_since ?? ''}\n`;
+  }
+  return out;
+}

@@ -1,0 +1,107 @@
+// Rendering what changed gives the world a whole render gives: random histories of events (service
+// reports, heartbeats with the engine lost and found, a node under another name), the clock moving
+// past the prune window, the desired state swapped, a render after each step or after several.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { applyEvent, emptyModel, renderWorld, type ObserverModel } from '../../../src/domain/observe.js';
+import type { DesiredState, NodeEvent } from '../../../src/domain/schemas.js';
+import { FreshServices, WorldRenderer } from '../../../src/domain/world-render.js';
+import { desiredState } from '../../support/desired.js';
+
+const T0 = Date.parse('2026-12-02T10:00:00.000Z');
+const CFG = { aliases: { old: 'n0' }, agentSilentAfterS: 60, worldPruneAfterH: 1 };
+const DESIRED: DesiredState[] = [desiredState({ n0: { a: {}, b: {} }, n1: { a: {} } }), desiredState({ n0: { a: {} }, n2: { c: {}, d: { monitor: false } } })];
+
+type Step =
+  | { kind: 'service'; node: number; service: number; healthy: boolean; dt: number }
+  | { kind: 'heartbeat'; node: number; engine: 'ok' | 'unreachable' | 'none'; dt: number }
+  | { kind: 'tick'; ms: number }
+  | { kind: 'desired'; which: number }
+  | { kind: 'render' };
+
+const NODES = ['n0', 'n1', 'n2', 'old'];
+const SERVICES = ['a', 'b', 'c', 'd'];
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('service' as const), node: fc.nat(3), service: fc.nat(3), healthy: fc.boolean(), dt: fc.integer({ min: -120_000, max: 60_000 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('heartbeat' as const), node: fc.nat(3), engine: fc.constantFrom('ok' as const, 'unreachable' as const, 'none' as const), dt: fc.integer({ min: -60_000, max: 1000 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.oneof(fc.integer({ min: 0, max: 60_000 }), fc.integer({ min: 0, max: 2 * 3_600_000 })) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('desired' as const), which: fc.nat(1) }) },
+  { weight: 4, arbitrary: fc.constant({ kind: 'render' as const }) },
+);
+
+describe('WorldRenderer', () => {
+  it('renders what a whole render renders, key order included, over random histories', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
+        const model: ObserverModel = emptyModel();
+        const renderer = new WorldRenderer();
+        let fresh = new FreshServices();
+        let now = T0;
+        let desired = DESIRED[0]!;
+        for (const s of steps) {
+          if (s.kind === 'service' || s.kind === 'heartbeat') {
+            const ts = new Date(now + s.dt).toISOString();
+            const ev: NodeEvent =
+              s.kind === 'service'
+                ? { ts, node: NODES[s.node]!, type: s.healthy ? 'service_healthy' : 'containers_not_running', service: SERVICES[s.service]! }
+                : { ts, node: NODES[s.node]!, type: 'node_heartbeat', ...(s.engine === 'none' ? {} : { detail: { engine: s.engine } }) };
+            applyEvent(model, ev, ev.node, fresh);
+          } else if (s.kind === 'tick') now += s.ms;
+          else if (s.kind === 'desired') desired = DESIRED[s.which]!;
+          else {
+            const got = renderer.render(model, desired, CFG, now, fresh);
+            fresh = new FreshServices();
+            expect(JSON.stringify(got)).toBe(JSON.stringify(renderWorld(model, desired, CFG, now)));
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a service reported on a node whose engine is unreachable stays unknown', () => {
+    const model = emptyModel();
+    const r = new WorldRenderer();
+    let fresh = new FreshServices();
+    const d = DESIRED[0]!;
+    const ts = new Date(T0).toISOString();
+    applyEvent(model, { ts, node: 'n0', type: 'node_heartbeat', detail: { engine: 'unreachable' } }, 'n0', fresh);
+    r.render(model, d, CFG, T0, fresh);
+    fresh = new FreshServices();
+    applyEvent(model, { ts, node: 'n0', type: 'containers_not_running', service: 'a' }, 'n0', fresh);
+    expect(r.render(model, d, CFG, T0, fresh)).toEqual(renderWorld(model, d, CFG, T0));
+    expect(r.render(model, d, CFG, T0, fresh).services['n0/a']!.status).toBe('unknown');
+  });
+
+  it('a service the desired state no longer names is pruned on time after a change of hosts/', () => {
+    const model = emptyModel();
+    const r = new WorldRenderer();
+    const fresh = new FreshServices();
+    applyEvent(model, { ts: new Date(T0).toISOString(), node: 'n1', type: 'service_healthy', service: 'a' }, 'n1', fresh);
+    r.render(model, DESIRED[0]!, CFG, T0, fresh);
+    const later = T0 + 2 * 3_600_000;
+    const w = r.render(model, DESIRED[1]!, CFG, later, new FreshServices());
+    expect(w.services['n1/a']).toBeUndefined();
+    expect(w).toEqual(renderWorld(model, DESIRED[1]!, CFG, later));
+  });
+
+  it('keeps the services record when no service changed, copies it when one did', () => {
+    const model = emptyModel();
+    const renderer = new WorldRenderer();
+    let fresh = new FreshServices();
+    const d = DESIRED[0]!;
+    applyEvent(model, { ts: new Date(T0).toISOString(), node: 'n0', type: 'service_healthy', service: 'a' }, 'n0', fresh);
+    const w1 = renderer.render(model, d, CFG, T0, fresh);
+    fresh = new FreshServices();
+    applyEvent(model, { ts: new Date(T0 + 1000).toISOString(), node: 'n0', type: 'node_heartbeat' }, 'n0', fresh);
+    const w2 = renderer.render(model, d, CFG, T0 + 1000, fresh);
+    expect(w2.services).toBe(w1.services);
+    fresh = new FreshServices();
+    applyEvent(model, { ts: new Date(T0 + 2000).toISOString(), node: 'n0', type: 'containers_not_running', service: 'a' }, 'n0', fresh);
+    const w3 = renderer.render(model, d, CFG, T0 + 2000, fresh);
+    expect(w3.services).not.toBe(w1.services);
+    expect(w3.services['n0/a']!.status).toBe('unhealthy');
+    expect(w1.services['n0/a']!.status).toBe('healthy');
+    expect(renderer.stats).toEqual({ whole: 1, kept: 1, patched: 1 });
+  });
+});
