@@ -1,7 +1,7 @@
 // The control plane's components, each with start(signal)/stop() for the Lifecycle, in the order
 // main.ts starts them (and the reverse of the order they stop in).
 import { existsSync, promises as fs, watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
-import { ACTION_STATES } from '../domain/actions.js';
+import { ACTION_STATES, type ActionState } from '../domain/actions.js';
 import net from 'node:net';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -83,13 +83,20 @@ export function retentionComponent(retention: { stop(): void }, runner: Runner):
   return { name: 'retention loop', start: () => runner.start(), stop: () => (retention.stop(), runner.stop()), stopBudgetMs: 1000 };
 }
 
+/** What the action store takes from the watchers (store/action-queries.ts). */
+export interface ActionHints {
+  indexByHints(): void;
+  dropIndex(): void;
+  hint(state: ActionState, name: string): void;
+}
+
 /**
  * File watchers as hints: events/ (chokidar's raw inotify events, one per append), hosts/, and
  * actions/ (a file moved by hand is noticed at once). The loops also rescan every interval, so a
  * missed event costs one interval. Started once they are ready: what was written before is
  * caught by the first pass of each loop.
  */
-export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = []): Component {
+export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = [], actions?: ActionHints): Component {
   const watchers: FSWatcher[] = [];
   /** fs.watch watchers: actions/<state>/ and the update files' directories. */
   const actionWatchers: NodeWatcher[] = [];
@@ -113,14 +120,20 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
       for (const state of ACTION_STATES) {
         const dir = l.actionDir(state);
         const w = fsWatch(dir, { persistent: false }, (type, name) => {
+          if (name) actions?.hint(state, name);
           if (!name || name.startsWith('.')) return;
           bus.emit('actionsChanged');
           // A name that appeared (created, or moved here: an approval by `mv`): a hint, checked by its loop.
           if (type === 'rename' && existsSync(path.join(dir, name))) bus.emit('actionFileAdded', state);
         });
-        w.on('error', (err) => log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`));
+        w.on('error', (err) => {
+          actions?.dropIndex();
+          log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`);
+        });
         actionWatchers.push(w);
       }
+      // Every action directory is watched: the store lists from what it read until a hint says otherwise.
+      actions?.indexByHints();
       // `control-plane updates check` and `updates skip` write these from another process. Their
       // directories through fs.watch, the names filtered here: chokidar reads a watched file's
       // directory whole at every change in it, and world/ changes at every write of the world.
@@ -143,6 +156,7 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
       await Promise.all(watchers.map((w) => new Promise<void>((resolve) => w.once('ready', () => resolve()))));
     },
     stop: async () => {
+      actions?.dropIndex();
       for (const w of actionWatchers.splice(0)) w.close();
       await Promise.all(watchers.map((w) => w.close()));
     },

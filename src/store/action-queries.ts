@@ -41,9 +41,56 @@ export class ActionReader {
   dir(state: ActionState): string {
     return path.join(this.root, state);
   }
+  /**
+   * While the directories are watched (indexByHints): each directory's names as last read, and when
+   * each file was last checked, valid until a hint says that name (or its directory) changed, and
+   * at most INDEX_FRESH_MS in any case (a hint lost on the way costs that long). Without it, every
+   * listing reads the directories and lstat(2)s every file it reads (docs/design/claims.md).
+   */
+  private index: { names: Map<ActionState, { names: string[]; at: number }>; checked: Map<string, number> } | undefined;
+  /** Hints seen so far: a read that a hint overtook is not remembered as current. */
+  private hints = 0;
+  static readonly INDEX_FRESH_MS = 30_000;
+
+  /** The directories are watched from now on: `hint` is told of every change in them. */
+  indexByHints(): void {
+    this.index = { names: new Map(), checked: new Map() };
+  }
+
+  /** Watching stopped or failed: every listing reads the directories again. */
+  dropIndex(): void {
+    this.index = undefined;
+  }
+
+  /** `name` in `state`'s directory changed (the watcher saw it, or this store wrote it). */
+  hint(state: ActionState, name: string): void {
+    this.hints++;
+    if (!this.index) return;
+    this.index.names.delete(state);
+    this.index.checked.delete(path.join(this.dir(state), name));
+  }
+
+  /** This store changed these files (said at once: the watcher's word comes a moment later). */
+  protected touched(...files: string[]): void {
+    for (const file of files) {
+      const state = ACTION_STATES.find((s) => this.dir(s) === path.dirname(file));
+      if (state) this.hint(state, path.basename(file));
+    }
+  }
+
+  private fresh(at: number | undefined): boolean {
+    return at !== undefined && Math.abs(this.now() - at) < ActionReader.INDEX_FRESH_MS;
+  }
+
   /** The names in a state's directory (none when it is not there): every listing goes through it. */
   protected async names(state: ActionState): Promise<string[]> {
-    return fs.readdir(this.dir(state)).catch(() => [] as string[]);
+    const ix = this.index;
+    const kept = ix?.names.get(state);
+    if (kept && this.fresh(kept.at)) return [...kept.names];
+    const hints = this.hints;
+    const names = await fs.readdir(this.dir(state)).catch(() => [] as string[]);
+    if (ix && this.index === ix && this.hints === hints) ix.names.set(state, { names: [...names], at: this.now() });
+    return names;
   }
 
   /**
@@ -55,6 +102,21 @@ export class ActionReader {
   private static readonly CACHE_MAX = 20_000;
 
   protected async readAction(file: string): Promise<Action | undefined> {
+    const ix = this.index;
+    if (ix && this.fresh(ix.checked.get(file))) {
+      const hit = this.cache.get(file);
+      if (hit) return hit.action;
+    }
+    const hints = this.hints;
+    const action = await this.readActionFile(file);
+    if (ix && this.index === ix && this.hints === hints && this.cache.has(file)) {
+      if (ix.checked.size >= ActionReader.CACHE_MAX) ix.checked.clear();
+      ix.checked.set(file, this.now());
+    }
+    return action;
+  }
+
+  private async readActionFile(file: string): Promise<Action | undefined> {
     // One lstat(2) per file and pass: made synchronously, it costs microseconds where a round
     // trip through libuv's thread pool costs tens of them (docs/benchmarks.md).
     let st: import('node:fs').BigIntStats | undefined;

@@ -100,6 +100,7 @@ export class ActionStore extends ActionReader {
     }
     try {
       await fs.link(tmp, final);
+      this.touched(final);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -122,6 +123,7 @@ export class ActionStore extends ActionReader {
     const claim = path.join(this.dir(req.to), `.${req.id}.${randomBytes(4).toString('hex')}.claim`);
     try {
       await fs.rename(src, claim);
+      this.touched(src, claim);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       const current = await this.get(req.id);
@@ -162,6 +164,7 @@ export class ActionStore extends ActionReader {
     try {
       tmp = await writeTemp(claim, stableJson(action));
       await fs.rename(tmp, claim);
+      this.touched(claim);
     } catch (err) {
       if (tmp) await fs.rm(tmp, { force: true });
       throw storageError(err, claim);
@@ -180,9 +183,12 @@ export class ActionStore extends ActionReader {
         // History is never overwritten: keep both, under a name that says why.
         const alt = path.join(dir, `${action.id}@${action.instance}-dup-${randomBytes(2).toString('hex')}.json`);
         await fs.link(claim, alt);
+        this.touched(alt);
       }
     }
+    this.touched(final);
     await fs.unlink(claim);
+    this.touched(claim);
     await fsyncDir(dir);
   }
 
@@ -192,7 +198,9 @@ export class ActionStore extends ActionReader {
         // Put back already, by a run that crashed before its unlink.
         if (err.code !== 'EEXIST' || !(await sameFile(claim, src))) throw err;
       });
+      this.touched(src);
       await fs.unlink(claim);
+      this.touched(claim);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // A new instance appeared meanwhile (only possible by hand): keep this one as history.
@@ -213,6 +221,7 @@ export class ActionStore extends ActionReader {
     if (!current) return undefined;
     const updated: Action = { ...current, ...patch, updated_at: new Date(this.now()).toISOString() };
     await writeFileAtomic(file, stableJson(updated));
+    this.touched(file);
     return updated;
   }
 
@@ -236,6 +245,7 @@ export class ActionStore extends ActionReader {
     if (isOpen(a.state)) throw new Error(`only finished actions are removed; ${a.id} is ${a.state}`);
     const file = path.join(this.dir(a.state), fileNameFor(a));
     await fs.rm(file, { force: true });
+    this.touched(file);
   }
 
   /**
@@ -253,6 +263,7 @@ export class ActionStore extends ActionReader {
         const full = path.join(dir, name);
         if (name.startsWith('.') && name.endsWith('.tmp')) {
           await fs.rm(full, { force: true });
+          this.touched(full);
           done.push(`removed temp ${state}/${name}`);
           continue;
         }
@@ -260,6 +271,7 @@ export class ActionStore extends ActionReader {
         let a = await this.readAction(full);
         if (!a) {
           await fs.rm(full, { force: true });
+          this.touched(full);
           done.push(`removed unreadable claim ${state}/${name}`);
           continue;
         }
@@ -320,6 +332,7 @@ export class ActionStore extends ActionReader {
         const claim = path.join(dir, `.${seen.id}.${randomBytes(4).toString('hex')}.claim`);
         try {
           await fs.rename(path.join(dir, name), claim);
+          this.touched(path.join(dir, name), claim);
         } catch {
           continue; // someone else adopted it first
         }
