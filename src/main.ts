@@ -74,7 +74,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       ...Object.values(loops).map(runnerComponent),
       retentionComponent(retention.retention, retention.runner),
       updateCheckerComponent(parts.checker, parts.updates),
-      watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile], parts.actions),
+      watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile], parts.actions, parts.observer.eventHints),
       serverComponent(server, config, address),
       watchdogComponent([...Object.values(loops), retention.runner, ...(telegram ? [telegram.loop] : [])], log, clock, onStuck ?? (() => {})),
       // Last: /start only once everything else has started.

@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { Executor } from '../loops/executor.js';
 import { stuckLoops, type Runner } from '../loops/runner.js';
 import { Heartbeat } from '../loops/heartbeat.js';
+import { EventsWatcher, type EventHintsSink } from './events-watcher.js';
 import type { Clock } from '../time/clock.js';
 import type { Layout } from '../store/paths.js';
 import { releaseRoot } from '../store/pid.js';
@@ -91,13 +92,15 @@ export interface ActionHints {
 }
 
 /**
- * File watchers as hints: events/ (chokidar's raw inotify events, one per append), hosts/, and
- * actions/ (a file moved by hand is noticed at once). The loops also rescan every interval, so a
- * missed event costs one interval. Started once they are ready: what was written before is
- * caught by the first pass of each loop.
+ * File watchers as hints: events/ and its days (events-watcher.ts: each write names its file, and
+ * the observer reads only those), hosts/, actions/ (a file moved by hand is noticed at once; the
+ * store lists from what it read until a hint names a change) and the update files. The loops also
+ * rescan every interval, so a missed event costs one interval. Started once they are ready: what
+ * was written before is caught by the first pass of each loop.
  */
-export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = [], actions?: ActionHints): Component {
+export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Logger, updateFiles: readonly string[] = [], actions?: ActionHints, eventHints?: EventHintsSink): Component {
   const watchers: FSWatcher[] = [];
+  let events: EventsWatcher | undefined;
   /** fs.watch watchers: actions/<state>/ and the update files' directories. */
   const actionWatchers: NodeWatcher[] = [];
   const ignoreDot = (p: string) => path.basename(p).startsWith('.');
@@ -106,12 +109,10 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
     name: 'watchers',
     stopBudgetMs: 1000,
     async start() {
-      const events = watch(l.events, { ...opts, depth: 1 });
-      events.on('all', () => bus.emit('eventsWritten'));
-      // chokidar drops a 'change' whose mtime equals the last one it saw, and Linux stamps mtimes
-      // with a coarse clock: two quick appends can look like one. 'raw' events come straight
-      // from inotify, one per write.
-      events.on('raw', () => bus.emit('eventsWritten'));
+      // One event per write, straight from inotify (chokidar drops a 'change' whose mtime equals
+      // the last one it saw, and reads the directory whole at each).
+      events = new EventsWatcher(l.events, () => bus.emit('eventsWritten'), eventHints, log);
+      await events.start();
       const hosts = watch(hostsDir, { ...opts, depth: 2 });
       hosts.on('all', () => bus.emit('hostsTouched'));
       // actions/<state>/ through inotify itself (fs.watch), one watch per directory: chokidar reads
@@ -149,7 +150,7 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
           log.warn({ err }, `watching ${dir} failed; falling back to the interval rescan`);
         }
       }
-      for (const [w, what] of [[events, 'events/'], [hosts, 'hosts/']] as const) {
+      for (const [w, what] of [[hosts, 'hosts/']] as const) {
         w.on('error', (err) => log.warn({ err }, `watching ${what} failed; falling back to the interval rescan`));
         watchers.push(w);
       }
@@ -157,6 +158,7 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
     },
     stop: async () => {
       actions?.dropIndex();
+      events?.stop();
       for (const w of actionWatchers.splice(0)) w.close();
       await Promise.all(watchers.map((w) => w.close()));
     },

@@ -19,7 +19,8 @@ import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
-import { listEventFiles, type EventFile, type FilePos } from '../store/events.js';
+import type { EventFile, FilePos } from '../store/events.js';
+import { EventHints } from './event-hints.js';
 import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
@@ -30,7 +31,7 @@ import { FreshServices, WorldRenderer } from '../domain/world-render.js';
 
 export interface ObserverDeps {
   layout: Layout;
-  config: ObserveConfig & RenderConfig & { observerChunkBytes: number };
+  config: ObserveConfig & RenderConfig & { observerChunkBytes: number; reconcileIntervalS?: number };
   log: Logger;
   now: () => number;
   desired: () => DesiredState;
@@ -105,7 +106,10 @@ export class Observer {
     const aliases = Object.entries(deps.config.aliases).sort(([a], [b]) => (a < b ? -1 : 1));
     this.fingerprint = JSON.stringify({ v: CHECKPOINT_VERSION, aliases });
     this.reports = new ObserverReports(deps.log, () => deps.now());
+    this.eventHints = new EventHints(deps.layout.events, (deps.config.reconcileIntervalS ?? 30) * 1000);
   }
+  /** Which node files a pass reads: what the watcher named, or all of them (event-hints.ts). */
+  readonly eventHints: EventHints;
 
   /** Starts from no checkpoint at all: the next pass replays every event. */
   async initFresh(): Promise<void> {
@@ -222,7 +226,7 @@ export class Observer {
   }
 
   private async passNow(): Promise<PassStats> {
-    const { layout, log } = this.deps;
+    const { log } = this.deps;
     const stats: PassStats = { bytes: 0, lines: 0, applied: 0, malformed: 0, rounds: 0 };
     log.trace('observer pass started');
     if (this.replayRequested) {
@@ -230,14 +234,14 @@ export class Observer {
       log.warn('replaying all events from the start, as an operator asked');
       await this.startFromSnapshot();
     }
-    const files = await listEventFiles(layout.events);
-    let moved = forgetGonePositions(this.positions, files);
+    if (this.replaying) this.eventHints.sweep();
+    const { files, nodes, swept } = await this.eventHints.next(this.deps.now());
+    let moved = swept && forgetGonePositions(this.positions, files);
     if (this.replaying) {
       this.replaying = false;
       if (await this.replayInParallel(files, stats)) moved = true;
     }
     const done = new Set<string>();
-    const nodes = [...files.keys()].sort();
     while (done.size < nodes.length) {
       stats.rounds++;
       for (const node of nodes) {

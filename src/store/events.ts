@@ -43,6 +43,14 @@ async function readdirSafe(dir: string): Promise<Dirent[]> {
   }
 }
 
+/** The event file `name` of `day`, when it is one the observer reads (listEventFiles' rules, without the file type). */
+export function eventFileOf(eventsDir: string, day: string, name: string): EventFile | undefined {
+  if (!DAY_RE.test(day) || name.startsWith('.')) return undefined;
+  const m = FILE_RE.exec(name);
+  if (!m || !NAME_RE.test(m[1]!)) return undefined;
+  return { node: m[1]!, day, path: path.join(eventsDir, day, name) };
+}
+
 /**
  * Lists event files grouped by node, oldest day first. Dot-names, symlinks, FIFOs and names that
  * are not valid node names are never opened.
@@ -53,13 +61,11 @@ export async function listEventFiles(eventsDir: string): Promise<Map<string, Eve
   days.sort();
   for (const day of days) {
     for (const entry of await readdirSafe(path.join(eventsDir, day))) {
-      if (!entry.isFile() || entry.name.startsWith('.')) continue;
-      const m = FILE_RE.exec(entry.name);
-      if (!m || !NAME_RE.test(m[1]!)) continue;
-      const node = m[1]!;
-      let list = byNode.get(node);
-      if (!list) byNode.set(node, (list = []));
-      list.push({ node, day, path: path.join(eventsDir, day, entry.name) });
+      const file = entry.isFile() ? eventFileOf(eventsDir, day, entry.name) : undefined;
+      if (!file) continue;
+      let list = byNode.get(file.node);
+      if (!list) byNode.set(file.node, (list = []));
+      list.push(file);
     }
   }
   return byNode;
