@@ -370,12 +370,13 @@ export class Observer {
     return snap;
   }
 
-  /** world/services.json's text: the renderer keeps the record when no service changed, and so is its text kept. */
+  /** world/services.json's text, kept while the renderer's record does not change. */
   private servicesJson(): string {
-    if (this.servicesText?.record !== this.world.services) this.servicesText = { record: this.world.services, text: stableJson(this.world.services) };
+    const generation = this.renderer.generation;
+    if (this.servicesText?.generation !== generation) this.servicesText = { generation, text: stableJson(this.world.services) };
     return this.servicesText.text;
   }
-  private servicesText: { record: World['services']; text: string } | undefined;
+  private servicesText: { generation: number; text: string } | undefined;
 
   private async write(snap: WorldStep & { positions?: Record<string, Record<string, FilePos>> }): Promise<void> {
     try {
