@@ -34,6 +34,8 @@ export class WorldRenderer {
   readonly stats: RenderStats = { whole: 0, kept: 0, patched: 0 };
   /** Moves whenever the services record changes (a whole render, or services put in). */
   generation = 0;
+  /** What the last render changed: every service ('all': rendered whole) or these keys. */
+  lastChange: 'all' | readonly string[] = 'all';
 
   /** The next render is made whole (the model was replaced or changed without `fresh`: a replay). */
   reset(): void {
@@ -49,14 +51,19 @@ export class WorldRenderer {
       if (fresh.changed.length > 0) {
         for (const k of fresh.changed) services[k] = model.services[k]!;
         this.generation++;
+        this.lastChange = fresh.changed;
         this.stats.patched++;
-      } else this.stats.kept++;
+      } else {
+        this.stats.kept++;
+        this.lastChange = [];
+      }
       const world = { services, nodes: renderNodes(model, desired, cfg, now) };
       this.last = { ...l, world };
       return world;
     }
     this.stats.whole++;
     this.generation++;
+    this.lastChange = 'all';
     const r = renderServices(model, desired, cfg, now);
     const world = { services: r.services, nodes: renderNodes(model, desired, cfg, now) };
     this.last = { services: model.services, desired, cfg, blind, nextPruneAt: r.nextPruneAt, world };

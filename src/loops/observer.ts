@@ -21,7 +21,8 @@ import { removeStaleTemps, stableJson } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { EventHints } from './event-hints.js';
-import { CHECKPOINT_VERSION, checkpointText, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
+import { CHECKPOINT_VERSION, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
+import { ObserverTexts } from './observer-texts.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
@@ -305,6 +306,7 @@ export class Observer {
     if (checkpointMoved) this.checkpointDirty = true;
     this.renderedAt = now();
     this.world = this.renderer.render(this.model, desired(), config, this.renderedAt, this.fresh);
+    this.texts.rendered(this.renderer.lastChange);
     // The world now shares every service object: from here on, a change copies it first.
     this.fresh = new FreshServices();
     // With lines read the world has moved; without, only a clock-driven change can show, and the
@@ -361,7 +363,7 @@ export class Observer {
     const started = performance.now();
     const snap = {
       ...(this.worldDirty ? { services: this.servicesJson(), nodes: stableJson(this.world.nodes) } : {}),
-      ...(this.checkpointDirty ? { checkpoint: checkpointText(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
+      ...(this.checkpointDirty ? { checkpoint: this.texts.checkpoint(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
     };
     this.worldDirty = false;
     this.checkpointDirty = false;
@@ -370,13 +372,11 @@ export class Observer {
     return snap;
   }
 
-  /** world/services.json's text, kept while the renderer's record does not change. */
+  /** world/services.json's text, serialised per node (observer-texts.ts). */
   private servicesJson(): string {
-    const generation = this.renderer.generation;
-    if (this.servicesText?.generation !== generation) this.servicesText = { generation, text: stableJson(this.world.services) };
-    return this.servicesText.text;
+    return this.texts.services(this.world, this.renderer.generation);
   }
-  private servicesText: { generation: number; text: string } | undefined;
+  private readonly texts = new ObserverTexts();
 
   private async write(snap: WorldStep & { positions?: Record<string, Record<string, FilePos>> }): Promise<void> {
     try {

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { NodeStateSchema, ServiceStateSchema } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { readChecked } from './atomic.js';
+import { compactWith } from './grouped-json.js';
 import type { FilePos } from './events.js';
 
 export const CHECKPOINT_VERSION = 1;
@@ -53,7 +54,12 @@ export async function readCheckpoint(file: string, log: Logger): Promise<Checkpo
   return undefined;
 }
 
-/** The checkpoint's text for these positions and this model (serialised now: the model moves on). */
-export function checkpointText(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Checkpoint['model']): string {
-  return JSON.stringify({ version: CHECKPOINT_VERSION, fingerprint, positions, model } satisfies Checkpoint);
+/**
+ * The checkpoint's text for these positions and this model (serialised now: the model moves on);
+ * `servicesText`, when given, is the model's services already serialised (grouped-json.ts).
+ */
+export function checkpointText(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Checkpoint['model'], servicesText?: string): string {
+  const checkpoint = { version: CHECKPOINT_VERSION, fingerprint, positions, model } satisfies Checkpoint;
+  if (servicesText === undefined) return JSON.stringify(checkpoint);
+  return compactWith({ ...checkpoint, model: null }, 'model', compactWith(model, 'services', servicesText));
 }

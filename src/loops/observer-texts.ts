@@ -1,0 +1,50 @@
+// The texts the observer writes (world/services.json and the checkpoint), serialised per node:
+// each render says which services changed (world-render.ts), and a write serialises only the
+// nodes changed since the last write of that file (store/grouped-json.ts). A render made whole
+// (a new service, a replay, a change of hosts/) serialises everything at the next write.
+import type { World } from '../domain/schemas.js';
+import { checkpointText } from '../store/checkpoint.js';
+import type { FilePos } from '../store/events.js';
+import { GroupedJson, type Changed } from '../store/grouped-json.js';
+import type { Model } from './event-sink.js';
+
+type Pending = Set<string> | 'all';
+
+export class ObserverTexts {
+  private readonly world = new GroupedJson(true);
+  private readonly model = new GroupedJson(false);
+  private pendingWorld: Pending = 'all';
+  private pendingModel: Pending = 'all';
+  private lastWorld: { generation: number; text: string } | undefined;
+
+  /** A render changed these services (their keys), or all of them. */
+  rendered(change: 'all' | readonly string[]): void {
+    if (change === 'all') {
+      this.pendingWorld = 'all';
+      this.pendingModel = 'all';
+      return;
+    }
+    for (const key of change) {
+      const node = GroupedJson.groupOf(key);
+      if (this.pendingWorld !== 'all') this.pendingWorld.add(node);
+      if (this.pendingModel !== 'all') this.pendingModel.add(node);
+    }
+  }
+
+  /** world/services.json's text (stableJson of the record), kept while `generation` holds. */
+  services(world: World, generation: number): string {
+    if (this.lastWorld?.generation === generation) return this.lastWorld.text;
+    const changed: Changed = this.pendingWorld;
+    this.pendingWorld = new Set();
+    const text = `${this.world.text(world.services, changed)}\n`;
+    this.lastWorld = { generation, text };
+    return text;
+  }
+
+  /** The checkpoint's text, the model's services serialised per node. */
+  checkpoint(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Model): string {
+    const changed = this.pendingModel;
+    this.pendingModel = new Set();
+    return checkpointText(fingerprint, positions, model, this.model.text(model.services, changed));
+  }
+}
