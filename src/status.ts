@@ -1,6 +1,7 @@
 // Gathers what summarize() needs from the running parts. Shared by the bot and the web API.
 import { summarize, type DataShown, type Summary } from './domain/summary.js';
 import type { DesiredState, World } from './domain/schemas.js';
+import type { SummaryTally, WorldChanges } from './domain/summary-tally.js';
 import type { ActionStore } from './store/actions.js';
 import type { DesiredProblem } from './store/desired.js';
 import type { SupervisorState } from './store/supervisor-state.js';
@@ -17,6 +18,9 @@ export interface StatusSources {
   now: () => number;
   /** What the data takes (the retention loop's last measure); set once retention is built. */
   data?: () => DataShown | undefined;
+  /** Each node's part of the services, kept between summaries (summary-tally.ts), and who says which changed. */
+  tally?: SummaryTally;
+  changes?: WorldChanges;
 }
 
 export async function currentSummary(src: StatusSources): Promise<Summary> {
@@ -35,6 +39,8 @@ export async function currentSummary(src: StatusSources): Promise<Summary> {
     now: src.now(),
     heals,
     ...(src.data?.() ? { data: src.data()! } : {}),
+    ...(src.tally ? { tally: src.tally } : {}),
+    ...(src.changes ? { changes: src.changes } : {}),
   });
 }
 

@@ -1,5 +1,6 @@
 // The parts of a running control plane, built one way for `run` and for the commands that need
 // the same stores: desired state, the stores, observer, supervisor, executor, inspector, updates.
+import { SummaryTally } from '../domain/summary-tally.js';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
@@ -100,6 +101,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     supervisorState,
     observerCounters: () => observer.counters(),
     now,
+    tally: new SummaryTally(),
+    changes: observer.renderer,
   };
   return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector, updates, checker };
 }

@@ -80,9 +80,11 @@ async function onActionButton(kit: BotKit, ctx: BotContext, op: 'approve' | 'rej
     if (op === 'skipVersion') {
       if (a.type !== 'image_update' || !kit.deps.skipVersion) return answer(ctx, 'Only an image update has a version to skip.');
       if (place && confirming) await setConfirming(kit, key, ref, place, false);
-      // Remembered first: once rejected, the next pass must already know not to propose it again.
-      await kit.deps.skipVersion(a, `telegram:${actorOf(ctx).id}`);
+      // Rejected first, then remembered: a skip written first lets the supervisor cancel the
+      // update as skipped before the person's rejection lands. The rejection's cooldown keeps the
+      // next pass from proposing it again until a newer check, and the skip is on disk before that.
       const done = await decide(kit, ctx, a, 'rejected');
+      await kit.deps.skipVersion(a, `telegram:${actorOf(ctx).id}`);
       await showChange(kit, done, place);
       return answer(ctx, '⏭ Skipped: this version is not proposed again; a newer one will be.');
     }

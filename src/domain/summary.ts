@@ -3,6 +3,7 @@ import type { Action, ActionState } from './actions.js';
 import type { DesiredState, World } from './schemas.js';
 import { dependencyList, type DependencyShown } from './dependencies.js';
 import { budgetList, type BudgetShown, type HealBudgets } from './heal-budget.js';
+import { SummaryTally, type WorldChanges } from './summary-tally.js';
 
 export interface BriefAction {
   id: string;
@@ -90,6 +91,9 @@ export interface SummaryInput {
   /** Heals on record per service (state/heal-budgets.json). */
   heals?: HealBudgets;
   data?: DataShown;
+  /** Each node's part of the services kept between summaries, and what tells which changed. */
+  tally?: SummaryTally;
+  changes?: WorldChanges;
 }
 
 export function brief(a: Action): BriefAction {
@@ -110,14 +114,16 @@ export function brief(a: Action): BriefAction {
   };
 }
 
-export function summarize(input: SummaryInput): Summary {
-  const { world, desired, now } = input;
-  const monitored = (node: string, service: string) => desired[node]?.services[service]?.monitor === true;
-  const nodeNames = [...new Set([...Object.keys(world.nodes), ...Object.keys(desired)])].sort();
+/**
+ * The services part: counts per node and the lists, node by node — each node's part kept while
+ * its services do not change (summary-tally.ts) — in the world's order, missing ones in the
+ * desired state's.
+ */
+function servicesPart(input: SummaryInput) {
+  const { world, desired } = input;
   const unhealthy: Summary['services']['unhealthy_list'] = [];
   const unknown: Summary['services']['unknown_list'] = [];
   const missing: Summary['services']['missing_list'] = [];
-  // Per node counts in one pass over the services (5 000 services × 100 nodes must not be a product).
   const perNode = new Map<string, { total: number; healthy: number; unknown: number; missing: number }>();
   const countsOf = (node: string) => {
     let c = perNode.get(node);
@@ -125,21 +131,32 @@ export function summarize(input: SummaryInput): Summary {
     return c;
   };
   let healthy = 0;
-  for (const [key, s] of Object.entries(world.services)) {
-    const c = countsOf(s.node);
-    c.total++;
-    if (s.status === 'healthy') {
-      healthy++;
-      c.healthy++;
-    } else if (s.status === 'unknown') {
-      c.unknown++;
-      unknown.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since });
-    } else unhealthy.push({ key, node: s.node, service: s.service, reason: s.reason, since: s.since, desired: monitored(s.node, s.service) });
+  const { groups, order } = (input.tally ?? new SummaryTally()).tally(world, desired, input.changes);
+  for (const node of order) {
+    const t = groups.get(node)!;
+    for (const [name, n] of t.counts) {
+      const c = countsOf(name);
+      c.total += n.total;
+      c.healthy += n.healthy;
+      c.unknown += n.unknown;
+      healthy += n.healthy;
+    }
+    for (const u of t.unhealthy) unhealthy.push(u);
+    for (const u of t.unknown) unknown.push(u);
   }
-  for (const m of missingServices(world, desired)) {
-    missing.push(m);
-    countsOf(m.node).missing++;
+  for (const node of Object.keys(desired)) {
+    for (const m of groups.get(node)?.missing ?? []) {
+      missing.push(m);
+      countsOf(m.node).missing++;
+    }
   }
+  return { unhealthy, unknown, missing, perNode, healthy };
+}
+
+export function summarize(input: SummaryInput): Summary {
+  const { world, desired, now } = input;
+  const nodeNames = [...new Set([...Object.keys(world.nodes), ...Object.keys(desired)])].sort();
+  const { unhealthy, unknown, missing, perNode, healthy } = servicesPart(input);
   unhealthy.sort((a, b) => (a.since < b.since ? -1 : 1));
   const nodes = nodeNames.map((name) => {
     const w = world.nodes[name];
@@ -164,7 +181,7 @@ export function summarize(input: SummaryInput): Summary {
     version: input.version,
     nodes,
     services: {
-      total: Object.keys(world.services).length,
+      total: [...perNode.values()].reduce((n, c) => n + c.total, 0),
       healthy,
       unhealthy: unhealthy.length,
       unknown: unknown.length,

@@ -29,6 +29,9 @@ export interface RenderStats {
   patched: number;
 }
 
+/** Renders whose changes are kept for changedSince: a reader further behind works everything out again. */
+const CHANGES_KEPT = 256;
+
 export class WorldRenderer {
   private last: { services: ObserverModel['services']; desired: DesiredState; cfg: object; blind: string; nextPruneAt: number; world: World } | undefined;
   readonly stats: RenderStats = { whole: 0, kept: 0, patched: 0 };
@@ -36,6 +39,28 @@ export class WorldRenderer {
   generation = 0;
   /** What the last render changed: every service ('all': rendered whole) or these keys. */
   lastChange: 'all' | readonly string[] = 'all';
+  /** The changes of the last renders that changed something, by generation (changedSince). */
+  private readonly log: { generation: number; change: 'all' | readonly string[] }[] = [];
+
+  /** The nodes whose services changed after `generation`, or 'all' (a whole render since, or a change older than the log). */
+  changedSince(generation: number): ReadonlySet<string> | 'all' {
+    const nodes = new Set<string>();
+    if (generation === this.generation) return nodes;
+    if (generation > this.generation || this.log.length === 0 || this.log[0]!.generation > generation + 1) return 'all';
+    for (const e of this.log) {
+      if (e.generation <= generation) continue;
+      if (e.change === 'all') return 'all';
+      for (const k of e.change) nodes.add(k.slice(0, k.indexOf('/')));
+    }
+    return nodes;
+  }
+
+  private changed(change: 'all' | readonly string[]): void {
+    this.generation++;
+    this.lastChange = change;
+    this.log.push({ generation: this.generation, change });
+    if (this.log.length > CHANGES_KEPT) this.log.shift();
+  }
 
   /** The next render is made whole (the model was replaced or changed without `fresh`: a replay). */
   reset(): void {
@@ -50,8 +75,7 @@ export class WorldRenderer {
       const services = l.world.services;
       if (fresh.changed.length > 0) {
         for (const k of fresh.changed) services[k] = model.services[k]!;
-        this.generation++;
-        this.lastChange = fresh.changed;
+        this.changed(fresh.changed);
         this.stats.patched++;
       } else {
         this.stats.kept++;
@@ -62,8 +86,7 @@ export class WorldRenderer {
       return world;
     }
     this.stats.whole++;
-    this.generation++;
-    this.lastChange = 'all';
+    this.changed('all');
     const r = renderServices(model, desired, cfg, now);
     const world = { services: r.services, nodes: renderNodes(model, desired, cfg, now) };
     this.last = { services: model.services, desired, cfg, blind, nextPruneAt: r.nextPruneAt, world };

@@ -50,6 +50,23 @@ export class ActionReader {
   private index: { names: Map<ActionState, { names: string[]; at: number }>; checked: Map<string, number> } | undefined;
   /** Hints seen so far: a read that a hint overtook is not remembered as current. */
   private hints = 0;
+  /**
+   * This store's writes under way: what they did is on disk before they can say so, so while one
+   * runs every listing reads the disk and nothing read is remembered.
+   */
+  private writing = 0;
+
+  /** Runs one of this store's writes (ActionStore): the index is set aside while it runs. */
+  protected async mutation<T>(fn: () => Promise<T>): Promise<T> {
+    this.hints++;
+    this.writing++;
+    try {
+      return await fn();
+    } finally {
+      this.writing--;
+      this.hints++;
+    }
+  }
   static readonly INDEX_FRESH_MS = 30_000;
 
   /** The directories are watched from now on: `hint` is told of every change in them. */
@@ -84,12 +101,12 @@ export class ActionReader {
 
   /** The names in a state's directory (none when it is not there): every listing goes through it. */
   protected async names(state: ActionState): Promise<string[]> {
-    const ix = this.index;
+    const ix = this.writing === 0 ? this.index : undefined;
     const kept = ix?.names.get(state);
     if (kept && this.fresh(kept.at)) return [...kept.names];
     const hints = this.hints;
     const names = await fs.readdir(this.dir(state)).catch(() => [] as string[]);
-    if (ix && this.index === ix && this.hints === hints) ix.names.set(state, { names: [...names], at: this.now() });
+    if (ix && this.index === ix && this.hints === hints && this.writing === 0) ix.names.set(state, { names: [...names], at: this.now() });
     return names;
   }
 
@@ -102,14 +119,14 @@ export class ActionReader {
   private static readonly CACHE_MAX = 20_000;
 
   protected async readAction(file: string): Promise<Action | undefined> {
-    const ix = this.index;
+    const ix = this.writing === 0 ? this.index : undefined;
     if (ix && this.fresh(ix.checked.get(file))) {
       const hit = this.cache.get(file);
       if (hit) return hit.action;
     }
     const hints = this.hints;
     const action = await this.readActionFile(file);
-    if (ix && this.index === ix && this.hints === hints && this.cache.has(file)) {
+    if (ix && this.index === ix && this.hints === hints && this.writing === 0 && this.cache.has(file)) {
       if (ix.checked.size >= ActionReader.CACHE_MAX) ix.checked.clear();
       ix.checked.set(file, this.now());
     }

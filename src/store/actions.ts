@@ -85,7 +85,7 @@ export class ActionStore extends ActionReader {
       ...(draft.budget ? { budget: draft.budget } : {}),
       history: [{ state: 'pending', at, by }],
     };
-    const ok = await this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action));
+    const ok = await this.mutation(() => this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action)));
     return ok ? action : undefined;
   }
 
@@ -115,7 +115,11 @@ export class ActionStore extends ActionReader {
    * Moves one action from `from` to `to`. Exactly one of several concurrent callers wins; the
    * others get a TransitionError that carries the action's current state.
    */
-  async transition(req: TransitionRequest): Promise<Action> {
+  transition(req: TransitionRequest): Promise<Action> {
+    return this.mutation(() => this.transitionNow(req));
+  }
+
+  private async transitionNow(req: TransitionRequest): Promise<Action> {
     if (!canTransition(req.from, req.to)) {
       throw new TransitionError(`cannot move an action from ${req.from} to ${req.to}`, 'illegal');
     }
@@ -220,7 +224,7 @@ export class ActionStore extends ActionReader {
     const current = await this.readAction(file);
     if (!current) return undefined;
     const updated: Action = { ...current, ...patch, updated_at: new Date(this.now()).toISOString() };
-    await writeFileAtomic(file, stableJson(updated));
+    await this.mutation(() => writeFileAtomic(file, stableJson(updated)));
     this.touched(file);
     return updated;
   }
@@ -244,7 +248,7 @@ export class ActionStore extends ActionReader {
   async removeFinished(a: Action): Promise<void> {
     if (isOpen(a.state)) throw new Error(`only finished actions are removed; ${a.id} is ${a.state}`);
     const file = path.join(this.dir(a.state), fileNameFor(a));
-    await fs.rm(file, { force: true });
+    await this.mutation(() => fs.rm(file, { force: true }));
     this.touched(file);
   }
 
@@ -253,7 +257,11 @@ export class ActionStore extends ActionReader {
    * files whose content says another state are adopted (a hand-made `mv pending → approved` is an
    * approval by file), and stray temp files are removed. Returns what it did, for the log.
    */
-  async recover(): Promise<string[]> {
+  recover(): Promise<string[]> {
+    return this.mutation(() => this.recoverNow());
+  }
+
+  private async recoverNow(): Promise<string[]> {
     const done: string[] = [];
     const at = new Date(this.now()).toISOString();
     for (const state of ACTION_STATES) {
@@ -329,41 +337,48 @@ export class ActionStore extends ActionReader {
           done.push(`ignored ${state}/${name}: moved by hand from ${seen.state}, which is not a legal move`);
           continue;
         }
-        const claim = path.join(dir, `.${seen.id}.${randomBytes(4).toString('hex')}.claim`);
-        try {
-          await fs.rename(path.join(dir, name), claim);
-          this.touched(path.join(dir, name), claim);
-        } catch {
-          continue; // someone else adopted it first
-        }
-        // What the claim holds now (the file may have changed since it was listed).
-        const a = await this.readAction(claim);
-        if (!a || a.state === state || !canTransition(a.state, state)) {
-          await this.restore(claim, path.join(dir, name));
-          continue;
-        }
-        const at = new Date(this.now()).toISOString();
-        const actor: Actor = { via: 'file', name: 'file' };
-        const adopted: Action = {
-          ...a,
-          state,
-          updated_at: at,
-          ...(state === 'approved' ? { approved_by: actor } : {}),
-          ...(state === 'rejected' ? { rejected_by: actor } : {}),
-          ...(state === 'cancelled' ? { cancel_reason: 'cancelled_by_file' } : {}),
-          history: [...a.history, { state, at, by: 'file', note: 'moved by hand' }],
-        };
-        try {
-          await this.rewriteClaim(claim, adopted);
-        } catch (err) {
-          await this.restore(claim, path.join(dir, name)).catch(() => {});
-          throw err;
-        }
-        await this.publishClaim(claim, adopted);
-        done.push(`adopted ${a.id}: ${a.state} → ${state} by file`);
-        for (const fn of this.adoptedListeners) fn(adopted);
+        const line = await this.mutation(() => this.adoptOne(state, name, seen));
+        if (line) done.push(line);
       }
     }
     return done;
+  }
+
+  /** Adopts one file moved by hand into `state` (adoptMoved); undefined when another took it first or it is not one. */
+  private async adoptOne(state: ActionState, name: string, seen: Action): Promise<string | undefined> {
+    const dir = this.dir(state);
+    const claim = path.join(dir, `.${seen.id}.${randomBytes(4).toString('hex')}.claim`);
+    try {
+      await fs.rename(path.join(dir, name), claim);
+      this.touched(path.join(dir, name), claim);
+    } catch {
+      return undefined; // someone else adopted it first
+    }
+    // What the claim holds now (the file may have changed since it was listed).
+    const a = await this.readAction(claim);
+    if (!a || a.state === state || !canTransition(a.state, state)) {
+      await this.restore(claim, path.join(dir, name));
+      return undefined;
+    }
+    const at = new Date(this.now()).toISOString();
+    const actor: Actor = { via: 'file', name: 'file' };
+    const adopted: Action = {
+      ...a,
+      state,
+      updated_at: at,
+      ...(state === 'approved' ? { approved_by: actor } : {}),
+      ...(state === 'rejected' ? { rejected_by: actor } : {}),
+      ...(state === 'cancelled' ? { cancel_reason: 'cancelled_by_file' } : {}),
+      history: [...a.history, { state, at, by: 'file', note: 'moved by hand' }],
+    };
+    try {
+      await this.rewriteClaim(claim, adopted);
+    } catch (err) {
+      await this.restore(claim, path.join(dir, name)).catch(() => {});
+      throw err;
+    }
+    await this.publishClaim(claim, adopted);
+    for (const fn of this.adoptedListeners) fn(adopted);
+    return `adopted ${a.id}: ${a.state} → ${state} by file`;
   }
 }
