@@ -101,7 +101,11 @@ export class ActionReader {
 
   /** The names in a state's directory (none when it is not there): every listing goes through it. */
   protected async names(state: ActionState): Promise<string[]> {
-    const ix = this.writing === 0 ? this.index : undefined;
+    // Only the open states' names are kept: the supervisor reads the open actions first and the
+    // finished ones after, so that an action that finished in between is either still open or
+    // counted. A name list kept of a finished directory could miss one another process (the CLI,
+    // a `mv`) just moved there before its hint arrived, and the action would be neither.
+    const ix = this.writing === 0 && isOpen(state) ? this.index : undefined;
     const kept = ix?.names.get(state);
     if (kept && this.fresh(kept.at)) return [...kept.names];
     const hints = this.hints;

@@ -63,6 +63,21 @@ describe('the action index', () => {
     expect(await open()).toEqual(['approved:container-restart-n-a', 'pending:container-restart-n-b']);
   });
 
+  it('an action another process finished before its hint arrived is open or finished, never neither', async () => {
+    store.indexByHints();
+    await store.create(draft('a'));
+    // Everything read once: the index holds every directory.
+    expect((await store.listOpenOrMoving()).map((a) => a.id)).toEqual(['container-restart-n-a']);
+    expect(await store.finishedNames(['rejected'])).toEqual([]);
+    // Another process rejects it (no hint reaches this store).
+    await new ActionStore(l.actions, () => clock).transition({ id: 'container-restart-n-a', from: 'pending', to: 'rejected', by: 'cli' });
+    // The supervisor's order: open actions first, then the finished ones.
+    const open = (await store.listOpenOrMoving()).map((a) => a.id);
+    const finished = (await store.finishedNames(['rejected'])).map((f) => f.name);
+    expect(open.length + finished.length).toBeGreaterThan(0);
+    expect(finished).toEqual([expect.stringMatching(/^container-restart-n-a@/)]);
+  });
+
   it('with the watchers, a file moved by hand is listed within a second', async () => {
     const bus = new Bus();
     const w = watchersComponent(path.join(root, 'hosts'), l, bus, memoryLogger().log, [], store);

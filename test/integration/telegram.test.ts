@@ -192,7 +192,11 @@ describe('one living message per action', () => {
     const history = await waitFor(async () => {
       const h = await store().history(id);
       return h.length === 1 && h[0]!.state !== 'running' ? h : undefined;
-    }, { what: 'the action at rest', timeoutMs: 30_000 });
+    }, { what: 'the action at rest', timeoutMs: 30_000 }).catch(async (err: Error) => {
+      // Say what was there instead: each instance with its transitions.
+      const h = (await store().history(id)).map((a) => `${a.instance}: ${a.history.map((x) => `${x.state}@${x.at.slice(11)} by ${x.by}`).join(', ')}`);
+      throw new Error(`${err.message}; instances: ${h.join(' | ')}`);
+    });
     expect(history[0]!.history.map((h) => h.state).slice(0, 2)).toEqual(['pending', 'approved']);
     expect(history[0]!.history.filter((h) => h.state === 'approved')).toHaveLength(1);
   });
