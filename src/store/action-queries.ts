@@ -308,6 +308,21 @@ export class ActionReader {
     return found.includes(true);
   }
 
+  /**
+   * Where `id` is once a transition under way (its claim) has landed: the open instance or the
+   * newest finished one — or, if the claim is still held after a moment, the action as the claim
+   * has it, in the state it is moving to. What a refused transition reports as the action's state.
+   */
+  async settled(id: string): Promise<Action | undefined> {
+    for (let attempt = 0; attempt < 20 && (await this.moving(id)); attempt++) await realClock.sleep(5);
+    for (const s of ACTION_STATES) {
+      const claim = (await this.names(s)).find((n) => CLAIM_RE.exec(n)?.[1] === id);
+      const a = claim ? await this.readAction(path.join(this.dir(s), claim)) : undefined;
+      if (a) return { ...a, state: s };
+    }
+    return this.get(id);
+  }
+
   /** True when `id` is open (any file name `<id>.json` in an open state) or being moved. */
   async busy(id: string): Promise<boolean> {
     const open = await Promise.all(OPEN_STATES.map((s) => exists(path.join(this.dir(s), `${id}.json`))));

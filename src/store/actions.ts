@@ -130,7 +130,8 @@ export class ActionStore extends ActionReader {
       this.touched(src, claim);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      const current = await this.get(req.id);
+      // Another transition may hold it this moment: its outcome, not "gone", is the answer.
+      const current = await this.settled(req.id);
       if (!current) throw new TransitionError(`no action ${req.id}`, 'not_found');
       throw new TransitionError(`${req.id} is ${current.state}, not ${req.from}`, 'wrong_state', current);
     }

@@ -34,6 +34,15 @@ afterEach(async () => {
 });
 
 describe('ActionStore', () => {
+  it('a transition refused while another holds the action says where that one takes it, not "gone"', async () => {
+    await store.create(draft());
+    // Another transition has claimed it for approved/ and not published it yet.
+    await rename(path.join(root, 'pending', 'container-restart-n-s.json'), path.join(root, 'approved', '.container-restart-n-s.0badc0de.claim'));
+    const err = await store.transition({ id: 'container-restart-n-s', from: 'pending', to: 'rejected', by: 't' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransitionError);
+    expect(err).toMatchObject({ code: 'wrong_state', current: { state: 'approved' } });
+  });
+
   it('never writes an open id twice', async () => {
     expect(await store.create(draft())).toBeDefined();
     expect(await store.create(draft())).toBeUndefined();
