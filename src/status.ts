@@ -1,7 +1,8 @@
 // Gathers what summarize() needs from the running parts. Shared by the bot and the web API.
 import { summarize, type DataShown, type Summary } from './domain/summary.js';
 import type { DesiredState, World } from './domain/schemas.js';
-import type { SummaryTally, WorldChanges } from './domain/summary-tally.js';
+import type { SummaryTally } from './domain/summary-tally.js';
+import type { WorldChanges } from './domain/world-render.js';
 import type { ActionStore } from './store/actions.js';
 import type { DesiredProblem } from './store/desired.js';
 import type { SupervisorState } from './store/supervisor-state.js';

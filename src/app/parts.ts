@@ -58,6 +58,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     state: supervisorState,
     log: log.child({ component: 'supervisor' }),
     now,
+    worldChanges: observer.renderer,
     world: () => observer.current(),
     desired: () => desired.current(),
     desiredProblems: () => desired.problems(),

@@ -11,6 +11,7 @@ import type { HealBudgets } from './heal-budget.js';
 import { assemblePlan, CLOCK_STEP_GRACE_MS, planNodeOf, planShared } from './plan.js';
 import type { NodePlan, Plan, PlanInput } from './plan-context.js';
 import type { DesiredState, ServiceState, WorldNode } from './schemas.js';
+import type { WorldChanges } from './world-render.js';
 
 /** How often the plan is made from scratch, whatever changed (a safety net, not a need). */
 export const FULL_PLAN_MS = 10 * 60_000;
@@ -48,10 +49,16 @@ export class IncrementalPlanner {
   private kept = new Map<string, Kept>();
   private shared: Shared | undefined;
   private fullAt = Number.NEGATIVE_INFINITY;
+  /** The services record and the renderer's generation the last plan saw. */
+  private seen: { record: PlanInput['world']['services']; generation: number } | undefined;
 
   constructor(private readonly fullEveryMs = FULL_PLAN_MS) {}
 
-  plan(input: PlanInput): IncrementalResult {
+  /**
+   * `changes`: the renderer that made the world, when there is one (the observer's): then only
+   * the nodes whose services it changed since the last plan have their services compared.
+   */
+  plan(input: PlanInput, changes?: WorldChanges): IncrementalResult {
     const shared = planShared(input);
     const now = input.now;
     const next: Shared = {
@@ -71,6 +78,9 @@ export class IncrementalPlanner {
       this.fullAt = now;
     }
     this.shared = next;
+    const record = input.world.services;
+    const moved = changes && this.seen?.record === record ? changes.changedSince(this.seen.generation) : 'all';
+    this.seen = changes ? { record, generation: changes.generation } : undefined;
     const rest = byNode(input);
     let planned = 0;
     const seen = new Set<string>();
@@ -79,7 +89,7 @@ export class IncrementalPlanner {
       const open = shared.open.byNode.get(dn.node) ?? [];
       const restText = rest.get(dn.node) ?? '';
       const k = this.kept.get(dn.node);
-      if (k && !changed(k, input, dn, open, restText)) return k.plan;
+      if (k && !changed(k, input, dn, open, restText, moved === 'all' || moved.has(dn.node))) return k.plan;
       planned++;
       const np = planNodeOf(input, shared, dn);
       this.kept.set(dn.node, { dn, node: input.world.nodes[dn.node], services: watched(dn).map((key) => input.world.services[key]), open, rest: restText, plan: np });
@@ -95,10 +105,12 @@ function sameShared(a: Shared, b: Shared): boolean {
 }
 
 /** Whether a node's part must be made again. */
-function changed(k: Kept, input: PlanInput, dn: DesiredState[string], open: readonly Action[], rest: string): boolean {
+function changed(k: Kept, input: PlanInput, dn: DesiredState[string], open: readonly Action[], rest: string, servicesMoved: boolean): boolean {
   const p = k.plan;
   if (p.create.length > 0 || p.cancel.length > 0 || input.now >= p.due) return true;
   if (k.dn !== dn || k.rest !== rest || !sameList(k.open, open) || !sameNode(k.node, input.world.nodes[dn.node])) return true;
+  // (Each kept part's services are the world's as of the last plan: only a change since can differ.)
+  if (!servicesMoved) return false;
   const keys = watched(dn);
   for (let i = 0; i < keys.length; i++) if (input.world.services[keys[i]!] !== k.services[i]) return true;
   return false;

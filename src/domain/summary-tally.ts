@@ -5,6 +5,7 @@
 // another desired state, a render made whole — every node is worked out again. summarize() gives
 // the same summary either way (a property test compares both).
 import type { DesiredState, World } from './schemas.js';
+import type { WorldChanges } from './world-render.js';
 
 export interface UnhealthyShown {
   key: string;
@@ -35,12 +36,6 @@ export interface NodeTally {
   missing: MissingShown[];
 }
 
-/** What the world renderer tells of its changes. */
-export interface WorldChanges {
-  readonly generation: number;
-  /** The nodes whose services changed after `generation`, or 'all' (a whole render, or too long ago). */
-  changedSince(generation: number): ReadonlySet<string> | 'all';
-}
 
 /** Keys `<node>/<service>` by node, in the record's order (the world's: sorted). */
 function groupKeys(services: World['services']): Map<string, string[]> {

@@ -3,7 +3,8 @@ import type { Action, ActionState } from './actions.js';
 import type { DesiredState, World } from './schemas.js';
 import { dependencyList, type DependencyShown } from './dependencies.js';
 import { budgetList, type BudgetShown, type HealBudgets } from './heal-budget.js';
-import { SummaryTally, type WorldChanges } from './summary-tally.js';
+import { SummaryTally } from './summary-tally.js';
+import type { WorldChanges } from './world-render.js';
 
 export interface BriefAction {
   id: string;

@@ -29,10 +29,17 @@ export interface RenderStats {
   patched: number;
 }
 
+/** What the world renderer tells of its changes. */
+export interface WorldChanges {
+  readonly generation: number;
+  /** The nodes whose services changed after `generation`, or 'all' (a whole render, or too long ago). */
+  changedSince(generation: number): ReadonlySet<string> | 'all';
+}
+
 /** Renders whose changes are kept for changedSince: a reader further behind works everything out again. */
 const CHANGES_KEPT = 256;
 
-export class WorldRenderer {
+export class WorldRenderer implements WorldChanges {
   private last: { services: ObserverModel['services']; desired: DesiredState; cfg: object; blind: string; nextPruneAt: number; world: World } | undefined;
   readonly stats: RenderStats = { whole: 0, kept: 0, patched: 0 };
   /** Moves whenever the services record changes (a whole render, or services put in). */

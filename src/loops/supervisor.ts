@@ -3,6 +3,7 @@
 import type { Action } from '../domain/actions.js';
 import { desiredSince, type Plan } from '../domain/plan.js';
 import { IncrementalPlanner } from '../domain/plan-incremental.js';
+import type { WorldChanges } from '../domain/world-render.js';
 import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type OwnWindow, type PlanConfig } from '../domain/cooldowns.js';
 import { reviewRemovals } from '../domain/removals.js';
 import { DEFAULT_HEAL, type DesiredState, type World } from '../domain/schemas.js';
@@ -23,6 +24,8 @@ export interface SupervisorDeps {
   /** The clock that never steps (Clock.monotonic): a step of the wall clock is told from it. */
   monotonic?: () => number;
   world: () => World;
+  /** The renderer of that world (the observer's): the planner compares only the nodes it changed. */
+  worldChanges?: WorldChanges;
   desired: () => DesiredState;
   desiredProblems: () => readonly DesiredProblem[];
   planConfig?: PlanConfig;
@@ -102,7 +105,7 @@ export class Supervisor {
       heals,
       maintenance,
       ...(jumpedAt !== undefined ? { clockSteppedAt: jumpedAt, openNotices: new Set((await state.notices()).filter((n) => n.state === 'open').map((n) => n.key)) } : {}),
-    });
+    }, this.deps.worldChanges);
 
     const cancelled = await this.cancel(p.cancel);
     const created: Action[] = [];

@@ -8,6 +8,7 @@ import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type Cooldowns, type 
 import { updateHealBudgets, type HealBudgets } from '../../../src/domain/heal-budget.js';
 import { plan, type PlanInput } from '../../../src/domain/plan.js';
 import { IncrementalPlanner } from '../../../src/domain/plan-incremental.js';
+import type { WorldChanges } from '../../../src/domain/world-render.js';
 import type { DesiredState, ServiceState, WorldNode } from '../../../src/domain/schemas.js';
 import type { Silence } from '../../../src/domain/silences.js';
 import { TimeIntervalSchema } from '../../../src/domain/time-intervals.js';
@@ -60,8 +61,29 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'clock_step' as const }) },
 );
 
+/** The renderer's word on what changed, as world-render.ts keeps it. */
+class FakeChanges implements WorldChanges {
+  generation = 0;
+  private readonly log: { generation: number; nodes: ReadonlySet<string> | 'all' }[] = [];
+  note(nodes: ReadonlySet<string> | 'all'): void {
+    this.generation++;
+    this.log.push({ generation: this.generation, nodes });
+  }
+  changedSince(g: number): ReadonlySet<string> | 'all' {
+    const out = new Set<string>();
+    for (const e of this.log) {
+      if (e.generation <= g) continue;
+      if (e.nodes === 'all') return 'all';
+      for (const n of e.nodes) out.add(n);
+    }
+    return out;
+  }
+}
+
 /** The supervisor's side of a history: what it reads, and what it does with a plan. */
 class History {
+  /** The world's services record changes in place for a service already in it, as the observer's does. */
+  readonly changes = new FakeChanges();
   now = T0;
   desired = fleet();
   services: Record<string, ServiceState> = {};
@@ -84,6 +106,21 @@ class History {
     this.since = { [`n1/a`]: iso(T0) };
   }
 
+  /** A service's new object: put in place when the key is there, else a new record (a whole render). */
+  private put(key: string, value: ServiceState | undefined): void {
+    const node = key.slice(0, key.indexOf('/'));
+    if (value && key in this.services) {
+      this.services[key] = value;
+      this.changes.note(new Set([node]));
+      return;
+    }
+    const next = { ...this.services };
+    if (value) next[key] = value;
+    else delete next[key];
+    this.services = next;
+    this.changes.note('all');
+  }
+
   private heartbeat(node: string): void {
     const prev = this.nodes[node];
     this.nodes[node] = { node, last_seen: iso(this.now), last_event_type: 'node_heartbeat', disk_pressure: prev?.disk_pressure ?? 'normal', disk_used_pct: 40, disk_updated_at: prev?.disk_updated_at ?? iso(this.now), events_applied: (prev?.events_applied ?? 0) + 1, events_unknown: 0, first_seen: prev?.first_seen ?? iso(this.now - 3_600_000), engine: prev?.engine ?? 'reachable', engine_since: prev?.engine_since ?? iso(this.now), silent: false };
@@ -102,7 +139,7 @@ class History {
 
   input(): PlanInput {
     const world = {
-      services: { ...this.services },
+      services: this.services,
       // Rendered anew each time, as the observer does.
       nodes: Object.fromEntries(Object.values(this.nodes).map(({ silent, ...n }) => [n.node, { ...n, agent: silent ? ('silent' as const) : ('alive' as const) }])),
     };
@@ -134,18 +171,18 @@ class History {
       case 'service': {
         const key = `${node}/${SERVICES[s.service]}`;
         if (s.status === 'gone') {
-          delete this.services[key];
+          this.put(key, undefined);
           break;
         }
         const prev = this.services[key];
-        this.services[key] = { node, service: SERVICES[s.service]!, status: s.status, reason: s.status === 'healthy' ? null : REASONS[s.reason]!, since: iso(this.now), last_event_at: iso(this.now), last_healthy_at: null, last_incident: null, changes: [...(prev?.changes ?? []), iso(this.now)].slice(-10) };
+        this.put(key, { node, service: SERVICES[s.service]!, status: s.status, reason: s.status === 'healthy' ? null : REASONS[s.reason]!, since: iso(this.now), last_event_at: iso(this.now), last_healthy_at: null, last_incident: null, changes: [...(prev?.changes ?? []), iso(this.now)].slice(-10) });
         break;
       }
       case 'flap': {
         const key = `${node}/${SERVICES[s.service]}`;
         const prev = this.services[key];
         const changes = [...(prev?.changes ?? []), iso(this.now - 2000), iso(this.now - 1000), iso(this.now)].slice(-10);
-        this.services[key] = { node, service: SERVICES[s.service]!, status: 'unhealthy', reason: REASONS[0]!, since: iso(this.now), last_event_at: iso(this.now), last_healthy_at: null, last_incident: null, changes };
+        this.put(key, { node, service: SERVICES[s.service]!, status: 'unhealthy', reason: REASONS[0]!, since: iso(this.now), last_event_at: iso(this.now), last_healthy_at: null, last_incident: null, changes });
         break;
       }
       case 'node': {
@@ -220,6 +257,8 @@ describe('incremental planning', () => {
       fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
         const h = new History();
         const planner = new IncrementalPlanner(Infinity);
+        // The same, told by the renderer which nodes' services changed (the supervisor's case).
+        const told = new IncrementalPlanner(Infinity);
         let planned = 0;
         for (const s of steps) {
           const input = h.input();
@@ -227,6 +266,8 @@ describe('incremental planning', () => {
           const { planned: n, full: _full, ...incremental } = planner.plan(input);
           planned += n;
           expect(incremental).toEqual(full);
+          const { planned: _n, full: _f, ...byWord } = told.plan(input, h.changes);
+          expect(byWord).toEqual(full);
           h.run(s, input, full);
         }
         return planned >= 0;
