@@ -11,7 +11,7 @@ import type { HealBudgets } from './heal-budget.js';
 import { assemblePlan, CLOCK_STEP_GRACE_MS, planNodeOf, planShared } from './plan.js';
 import type { NodePlan, Plan, PlanInput } from './plan-context.js';
 import type { DesiredState, ServiceState, WorldNode } from './schemas.js';
-import type { WorldChanges } from './world-render.js';
+import { nodeOfKey, type WorldChanges } from './world-render.js';
 
 /** How often the plan is made from scratch, whatever changed (a safety net, not a need). */
 export const FULL_PLAN_MS = 10 * 60_000;
@@ -163,8 +163,8 @@ function byNode(input: PlanInput): Map<string, string> {
     else parts.set(node, [v]);
   };
   for (const [id, e] of Object.entries(input.cooldowns) as [string, CooldownEntry][]) add(e.node, ['c', id, e]);
-  for (const [key, rec] of Object.entries(input.heals ?? ({} as HealBudgets))) add(key.slice(0, key.indexOf('/')), ['h', key, rec]);
-  for (const [key, w] of Object.entries(input.own ?? {})) add(key.slice(0, key.indexOf('/')), ['o', key, w]);
+  for (const [key, rec] of Object.entries(input.heals ?? ({} as HealBudgets))) add(nodeOfKey(key), ['h', key, rec]);
+  for (const [key, w] of Object.entries(input.own ?? {})) add(nodeOfKey(key), ['o', key, w]);
   const out = new Map<string, string>();
   for (const [node, list] of parts) out.set(node, JSON.stringify(list));
   return out;

@@ -5,7 +5,7 @@
 // another desired state, a render made whole — every node is worked out again. summarize() gives
 // the same summary either way (a property test compares both).
 import type { DesiredState, World } from './schemas.js';
-import type { WorldChanges } from './world-render.js';
+import { keysByNode, type WorldChanges } from './world-render.js';
 
 export interface UnhealthyShown {
   key: string;
@@ -37,18 +37,6 @@ export interface NodeTally {
 }
 
 
-/** Keys `<node>/<service>` by node, in the record's order (the world's: sorted). */
-function groupKeys(services: World['services']): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const key in services) {
-    const node = key.slice(0, key.indexOf('/'));
-    const list = out.get(node);
-    if (list) list.push(key);
-    else out.set(node, [key]);
-  }
-  return out;
-}
-
 export class SummaryTally {
   private seen: { services: World['services']; desired: DesiredState; generation: number } | undefined;
   private groups = new Map<string, string[]>();
@@ -62,7 +50,7 @@ export class SummaryTally {
     const since = changes && s && s.services === world.services && s.desired === desired ? changes.changedSince(s.generation) : 'all';
     this.made = 0;
     if (since === 'all') {
-      this.groups = groupKeys(world.services);
+      this.groups = keysByNode(world.services);
       this.tallies.clear();
     }
     const order = [...this.groups.keys()];

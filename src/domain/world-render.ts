@@ -29,6 +29,24 @@ export interface RenderStats {
   patched: number;
 }
 
+/** The node of a service key `<node>/<service>` (the key itself when it has no '/'). */
+export function nodeOfKey(key: string): string {
+  const i = key.indexOf('/');
+  return i < 0 ? key : key.slice(0, i);
+}
+
+/** A record's keys by node, nodes in the order of their first key, keys in the record's order. */
+export function keysByNode(record: Readonly<Record<string, unknown>>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const key in record) {
+    const node = nodeOfKey(key);
+    const list = out.get(node);
+    if (list) list.push(key);
+    else out.set(node, [key]);
+  }
+  return out;
+}
+
 /** What the world renderer tells of its changes. */
 export interface WorldChanges {
   readonly generation: number;
@@ -57,7 +75,7 @@ export class WorldRenderer implements WorldChanges {
     for (const e of this.log) {
       if (e.generation <= generation) continue;
       if (e.change === 'all') return 'all';
-      for (const k of e.change) nodes.add(k.slice(0, k.indexOf('/')));
+      for (const k of e.change) nodes.add(nodeOfKey(k));
     }
     return nodes;
   }
@@ -77,7 +95,7 @@ export class WorldRenderer implements WorldChanges {
   render(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices): World {
     const blind = blindNodes(model);
     const l = this.last;
-    if (l && l.services === model.services && l.desired === desired && l.cfg === cfg && l.blind === blind && now <= l.nextPruneAt && fresh.changed.every((k) => k in l.world.services && model.nodes[k.slice(0, k.indexOf('/'))]?.engine !== 'unreachable')) {
+    if (l && l.services === model.services && l.desired === desired && l.cfg === cfg && l.blind === blind && now <= l.nextPruneAt && fresh.changed.every((k) => k in l.world.services && model.nodes[nodeOfKey(k)]?.engine !== 'unreachable')) {
       // In place: a copy of 50 000 entries per event costs more than the rest of the render.
       const services = l.world.services;
       if (fresh.changed.length > 0) {

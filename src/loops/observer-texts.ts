@@ -3,6 +3,7 @@
 // nodes changed since the last write of that file (store/grouped-json.ts). A render made whole
 // (a new service, a replay, a change of hosts/) serialises everything at the next write.
 import type { World } from '../domain/schemas.js';
+import { nodeOfKey } from '../domain/world-render.js';
 import { checkpointText } from '../store/checkpoint.js';
 import type { FilePos } from '../store/events.js';
 import { GroupedJson, type Changed } from '../store/grouped-json.js';
@@ -25,7 +26,7 @@ export class ObserverTexts {
       return;
     }
     for (const key of change) {
-      const node = GroupedJson.groupOf(key);
+      const node = nodeOfKey(key);
       if (this.pendingWorld !== 'all') this.pendingWorld.add(node);
       if (this.pendingModel !== 'all') this.pendingModel.add(node);
     }

@@ -4,6 +4,7 @@
 // is JSON.stringify's for the record's key order when each group's keys are contiguous in it (the
 // world's sorted record); otherwise the keys come grouped, each group in its first place (the
 // observer's model, whose order is arrival order: the checkpoint reads back the same record).
+import { keysByNode } from '../domain/world-render.js';
 
 export type Changed = ReadonlySet<string> | 'all';
 
@@ -14,12 +15,6 @@ export class GroupedJson {
   made = 0;
 
   constructor(private readonly pretty: boolean) {}
-
-  /** The group of a key: what comes before its first '/'. */
-  static groupOf(key: string): string {
-    const i = key.indexOf('/');
-    return i < 0 ? key : key.slice(0, i);
-  }
 
   /**
    * The record's text. `changed`: the groups whose entries changed since the last call, or 'all'
@@ -45,14 +40,7 @@ export class GroupedJson {
   }
 
   private regroup(record: Readonly<Record<string, unknown>>): void {
-    const byName = new Map<string, string[]>();
-    for (const key in record) {
-      const name = GroupedJson.groupOf(key);
-      const keys = byName.get(name);
-      if (keys) keys.push(key);
-      else byName.set(name, [key]);
-    }
-    this.groups = [...byName].map(([name, keys]) => ({ name, keys }));
+    this.groups = [...keysByNode(record)].map(([name, keys]) => ({ name, keys }));
     this.texts.clear();
   }
 }

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkpointText } from '../../../src/store/checkpoint.js';
 import { compactWith, GroupedJson } from '../../../src/store/grouped-json.js';
+import { nodeOfKey } from '../../../src/domain/world-render.js';
 
 const value = fc.record({ status: fc.constantFrom('healthy', 'unhealthy'), reason: fc.option(fc.string({ unit: 'binary', maxLength: 8 })), changes: fc.array(fc.string({ maxLength: 4 }), { maxLength: 2 }) });
 const key = fc.tuple(fc.constantFrom('n1', 'n10', 'n2', 'a-b', 'z'), fc.constantFrom('s', 's1', 'x.y', 'web')).map(([n, s]) => `${n}/${s}`);
@@ -18,7 +19,7 @@ function run(sorted: boolean, history: [string, unknown][], check: (text: string
     if (v === null) delete record[k];
     else record[k] = v;
     if (sorted) record = Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)));
-    check(g.text(record, added ? 'all' : new Set([GroupedJson.groupOf(k)])), record);
+    check(g.text(record, added ? 'all' : new Set([nodeOfKey(k)])), record);
   }
 }
 
