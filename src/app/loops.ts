@@ -21,6 +21,8 @@ export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, cloc
     }, log, clock),
     supervisor: new Runner('supervisor', interval, async () => {
       const r = await p.supervisor.pass();
+      // Planned on reads an outcome overtook: once more, with it.
+      if (r.deferred.length) loops.supervisor.kick();
       if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) bus.emit('actionsChanged');
     }, log, clock),
     executor: new Runner('executor', interval, () => p.executor.pass(), log, clock),

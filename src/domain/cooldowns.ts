@@ -33,11 +33,17 @@ export interface PlanConfig {
    * is proposed (it gives up by itself once its MaximumRetryCount is spent: the container exits).
    */
   restartPolicyGraceS?: number;
+  /**
+   * A service that depends on another (depends_on, or a link the agent learned) and turned
+   * unhealthy waits this long before anything of its own is proposed: the root's report, when
+   * the dependency is the cause, arrives in the meantime and covers it (one message, not two).
+   */
+  dependentSettleS?: number;
   /** How long after an action ended its effects are still its own (VERIFY_AFTER_S). */
   verifyAfterS: number;
 }
 
-export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60, restartPolicyGraceS: 60, verifyAfterS: 120 };
+export const DEFAULT_PLAN_CONFIG: PlanConfig = { cooldownBaseS: 600, cooldownMaxS: 6 * 3600, steadyS: 1800, flapChanges: 6, missingGraceS: 60, restartPolicyGraceS: 60, dependentSettleS: 30, verifyAfterS: 120 };
 
 /**
  * When one of our own actions was acting on a service: from its start to the end of its

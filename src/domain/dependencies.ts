@@ -225,6 +225,8 @@ export interface DependencyView {
   coveredBy: Map<string, string>;
   /** A root cause's chain: its dependents, in order. */
   chainOf: Map<string, Chain>;
+  /** Services that depend on another (declared or learned): they wait DEPENDENT_SETTLE_S first. */
+  dependents: Set<string>;
 }
 
 export function dependencyView(input: {
@@ -238,9 +240,10 @@ export function dependencyView(input: {
   inGrace: (s: DesiredService) => boolean;
 }): DependencyView {
   const { node: dn, blind, inGrace } = input;
-  const view: DependencyView = { coveredBy: new Map(), chainOf: new Map() };
+  const view: DependencyView = { coveredBy: new Map(), chainOf: new Map(), dependents: new Set() };
   const edges = nodeEdges(dn.services, input.learned);
   if (edges.length === 0) return view;
+  for (const e of edges) view.dependents.add(e.service);
   const unhealthy = new Set<string>();
   for (const s of Object.values(dn.services)) {
     if (!s.monitor) continue;

@@ -184,6 +184,14 @@ function planService(ctx: PlanContext, node: string, s: DesiredState[string]['se
     for (const a of open) if (a.type !== 'image_update') ctx.cancel(a, 'covered_by_root');
     return;
   }
+  // A dependent fails with what it depends on, and the agent may report it first (its health
+  // check fails before the engine calls the dependency dead): it waits a moment for the root's
+  // report before it gets anything of its own.
+  if (w && deps.dependents.has(s.service)) {
+    const until = Date.parse(w.since) + (cfg.dependentSettleS ?? DEFAULT_PLAN_CONFIG.dependentSettleS!) * 1000;
+    ctx.due(until);
+    if (input.now < until) return;
+  }
   const trigger = w ? (w.reason ?? 'service_unhealthy') : 'missing_service';
   const { type, risk } = actionForTrigger(trigger);
   const id = idFor(type, node, s.service);

@@ -1,6 +1,6 @@
 // The supervisor: compares desired state with world state and keeps the pending actions right.
 // All decisions are made by plan() (pure); this file reads its inputs and applies its result.
-import type { Action } from '../domain/actions.js';
+import { parseFileName, type Action } from '../domain/actions.js';
 import { desiredSince, type Plan } from '../domain/plan.js';
 import { IncrementalPlanner } from '../domain/plan-incremental.js';
 import type { WorldChanges } from '../domain/world-render.js';
@@ -44,6 +44,8 @@ export interface SupervisorDeps {
 export interface SupervisorPass {
   created: Action[];
   cancelled: { id: string; reason: string }[];
+  /** Proposals left to the next pass: an instance of theirs finished while this one planned. */
+  deferred: string[];
   notices: { opened: string[]; updated: string[]; closed: string[] };
   held: Record<string, string[]>;
   plan: Plan;
@@ -109,7 +111,16 @@ export class Supervisor {
 
     const cancelled = await this.cancel(p.cancel);
     const created: Action[] = [];
+    const deferred: string[] = [];
+    const stale = p.create.length > 0 ? await this.finishedSinceRead() : new Set<string>();
     for (const draft of p.create) {
+      if (stale.has(draft.id)) {
+        // Planned without an outcome that landed meanwhile (its cooldown, its budget): the next
+        // pass plans with it.
+        log.info({ id: draft.id }, `${draft.id} not proposed: an instance of it finished while this pass planned; the next pass decides`);
+        deferred.push(draft.id);
+        continue;
+      }
       const a = await actions.create(draft);
       if (!a) continue;
       created.push(a);
@@ -122,7 +133,7 @@ export class Supervisor {
     await this.maintenanceEnded(notices.closed, world, desired, now);
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
     for (const key of notices.closed) log.info({ notice: key }, `notice closed: ${key}`);
-    return { created, cancelled, notices, held: review.held, plan: p };
+    return { created, cancelled, deferred, notices, held: review.held, plan: p };
   }
 
   /** Bulk removals wait for a confirmation: what is held, with the confirmations given applied. */
@@ -227,6 +238,19 @@ export class Supervisor {
       await this.deps.state.recordNotice({ key: `maintenance-ended-${key.slice('maintenance-'.length)}`, kind: 'maintenance_ended', node: n.node, ...(n.service ? { service: n.service } : {}), message, revision: n.opened_at, detail: { target, from: n.opened_at } }, now);
       this.deps.log.info({ target }, message);
     }
+  }
+
+  /**
+   * Ids with a finished file this pass has not counted: they finished after its reads, so its
+   * plan for them is stale (an action that moved from one open state to the next and on to
+   * failed between the two reads would otherwise be proposed again at once, with no backoff).
+   */
+  private async finishedSinceRead(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const { state: s, name } of await this.deps.actions.finishedNames(TERMINAL_COUNTED)) {
+      if (!this.counted.has(`${s}/${name}`)) out.add(parseFileName(name)!.id);
+    }
+    return out;
   }
 
   /** Finished actions not seen by an earlier pass (their files never change once finished). */

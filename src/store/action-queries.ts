@@ -283,21 +283,35 @@ export class ActionReader {
    * between two states is never mistaken for a missing one and proposed again.
    */
   async listOpenOrMoving(): Promise<Action[]> {
-    const out = await this.listOpen();
-    const seen = new Set(out.map((a) => a.id));
-    for (const s of ACTION_STATES) {
-      const names = await this.names(s);
-      for (const name of names) {
-        const m = CLAIM_RE.exec(name);
-        if (!m || seen.has(m[1]!)) continue;
-        const a = await this.readAction(path.join(this.dir(s), name));
-        if (a) {
-          out.push({ ...a, state: s });
-          seen.add(a.id);
+    // A transition moves a file through up to three names (open file, claim, next file); a
+    // listing taken across it may see none of them. Every name is listed first and read after:
+    // a listed file gone by its read means a transition ran in between, and the whole listing
+    // is taken again (docs/design/claims.md, "Reading open actions").
+    for (let attempt = 1; ; attempt++) {
+      const listed: { state: ActionState; name: string; claim: boolean }[] = [];
+      for (const s of ACTION_STATES) {
+        for (const name of await this.names(s)) {
+          if (isOpen(s) && parseFileName(name)) listed.push({ state: s, name, claim: false });
+          else if (CLAIM_RE.test(name)) listed.push({ state: s, name, claim: true });
         }
       }
+      const read = await mapLimit(listed, 8, (x) => this.readAction(path.join(this.dir(x.state), x.name)));
+      let vanished = false;
+      for (let i = 0; i < listed.length && !vanished; i++) {
+        if (read[i] === undefined && !(await exists(path.join(this.dir(listed[i]!.state), listed[i]!.name)))) vanished = true;
+      }
+      if (vanished && attempt < 5) continue;
+      const open = read.filter((a, i): a is Action => a !== undefined && !listed[i]!.claim).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const seen = new Set(open.map((a) => a.id));
+      const out = [...open];
+      listed.forEach((x, i) => {
+        const a = read[i];
+        if (!x.claim || !a || seen.has(a.id)) return;
+        out.push({ ...a, state: x.state });
+        seen.add(a.id);
+      });
+      return out;
     }
-    return out;
   }
 
   /** True while a transition of `id` holds its claim (a dot-name) somewhere. */

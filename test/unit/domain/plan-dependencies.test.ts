@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { dependsOnProblems, rootCauses, type DependencyEdge } from '../../../src/domain/dependencies.js';
-import { plan, type PlanInput } from '../../../src/domain/plan.js';
+import { plan, planNodeOf, planShared, type PlanInput } from '../../../src/domain/plan.js';
 import type { World, WorldService } from '../../../src/domain/schemas.js';
 import { desiredState } from '../../support/desired.js';
 
@@ -64,6 +64,27 @@ describe('root cause first: the table of graphs', () => {
     const p = plan(input({ vpn: [], a1: ['vpn'] }, { vpn: 'healthy', a1: 'unhealthy' }, { open: [root] }));
     expect(p.create).toEqual([]);
     expect(p.notices).toEqual([]);
+  });
+
+  it('a dependent that just turned unhealthy while its dependency still reads healthy waits 30 s for the root: then covered, or its own', () => {
+    // The agent's pass inspected the vpn a moment before it died, a1 a moment after.
+    const fresh = (status: Record<string, 'healthy' | 'unhealthy'>, sinceS: number, over: Partial<PlanInput> = {}) => {
+      const i = input({ vpn: [], a1: ['vpn'], b: [] }, status, over);
+      for (const s of ['a1', 'b']) if (i.world.services[`${N}/${s}`]!.status === 'unhealthy') i.world.services[`${N}/${s}`]!.since = iso(sinceS);
+      return i;
+    };
+    const early = fresh({ vpn: 'healthy', a1: 'unhealthy', b: 'unhealthy' }, -5);
+    // b depends on nothing: proposed at once; a1 waits, and wakes the node when its wait ends.
+    expect(proposed(early)).toEqual(['b']);
+    expect(planNodeOf(early, planShared(early), early.desired[N]!).due).toBe(Date.parse(iso(25)));
+    // The vpn's report arrives within the wait: one action, for the vpn, naming a1.
+    expect(proposed(fresh({ vpn: 'unhealthy', a1: 'unhealthy', b: 'healthy' }, -5))).toEqual(['vpn → a1']);
+    // The vpn stays healthy: a1 gets its own once the wait is over.
+    expect(proposed(fresh({ vpn: 'healthy', a1: 'unhealthy', b: 'healthy' }, -30))).toEqual(['a1']);
+    // A learned edge waits the same.
+    const learned: DependencyEdge[] = [{ service: 'b', on: 'vpn', source: 'engine', how: 'network' }];
+    expect(proposed(fresh({ vpn: 'healthy', a1: 'healthy', b: 'unhealthy' }, -5, { learned: { [N]: learned } }))).toEqual([]);
+    expect(proposed(fresh({ vpn: 'healthy', a1: 'healthy', b: 'unhealthy' }, -5))).toEqual(['b']);
   });
 
   it('a root removed from services.yaml: its dependents are roots of their own again', () => {
