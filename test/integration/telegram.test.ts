@@ -556,6 +556,10 @@ describe('commands', () => {
     await drift([['s1', 'containers_not_running']]);
     await appendEvents(l.root, [ev('service_healthy', 's2')]);
     await waitFor(() => messageAbout('container-restart-n1-s1'), { what: 'action message' });
+    // n2 never reported: its notice is sent too. Once it is out, each reply below is the only
+    // message sent after its command.
+    await waitFor(() => api.chat(CHAT).some((m) => /Node agent silent: <b>n2<\/b>/.test(m.text)), { what: "n2's notice" });
+    await running!.telegram!.outbox.whenIdle();
     const reply = async (text: string, from = ADMIN) => {
       const before = api.callsOf('sendMessage').length;
       api.userMessage(CHAT, from, text);
