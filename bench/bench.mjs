@@ -247,8 +247,10 @@ console.log(JSON.stringify({ seconds: s, events: st.applied, rss_mb: process.res
 async function benchScale() {
   const sizes = quick ? [[10, 100, 20], [100, 1000, 20]] : [[10, 100, 40], [100, 1000, 40], [1000, 1000, 20]];
   const out = [];
+  // Event → Telegram message as well: the strict Bot API stand-in, in the child's process.
+  const botApi = await fakeBotApiFile();
   for (const [nodes, open, trials] of sizes) {
-    const r = spawnSync(process.execPath, ['--heap-growing-percent=50', '--max-semi-space-size=4', path.join(here, 'scale-child.mjs'), dist, String(nodes), String(open), String(trials)], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const r = spawnSync(process.execPath, ['--heap-growing-percent=50', '--max-semi-space-size=4', path.join(here, 'scale-child.mjs'), dist, String(nodes), String(open), String(trials)], { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, SCALE_BOTAPI: botApi, ...(quick ? { SCALE_MESSAGE_TRIALS: '8' } : {}) } });
     if (r.status !== 0) throw new Error(`scale ${nodes}: ${r.stderr}`);
     out.push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
   }
@@ -492,12 +494,17 @@ async function benchDockerChain() {
 }
 
 async function fakeBotApi() {
+  return (await import(await fakeBotApiFile())).FakeBotApi;
+}
+
+/** test/support/bot-api.ts as a module of its own (a scale child imports it too). */
+async function fakeBotApiFile() {
   const ts = (await import('typescript')).default;
   const src = await readFile(path.join(here, '..', 'test', 'support', 'bot-api.ts'), 'utf8');
   const js = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-botapi-')), 'bot-api.mjs');
   await writeFile(file, js);
-  return (await import(file)).FakeBotApi;
+  return file;
 }
 
 /**

@@ -28,7 +28,12 @@ for (let n = 0; n < NODES; n++) {
   for (let s = 0; s < SERVICES; s++) lines.push({ ts: now, node: `n${n}`, type: 'service_healthy', service: `s${s}` });
   await writeFile(path.join(home, 'events', day, `n${n}.jsonl`), lines.map((e) => JSON.stringify(e)).join('\n') + '\n');
 }
-const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', MISSING_GRACE_S: '1' });
+// SCALE_BOTAPI=<module>: the Bot API stand-in of the tests (bench.mjs transpiles it), so that
+// event → Telegram message is measured too, after the pending trials.
+const TOKEN = '123456789:AAHscaleScaleScaleScaleScaleScal_x';
+const api = process.env.SCALE_BOTAPI ? await new (await import(process.env.SCALE_BOTAPI)).FakeBotApi(TOKEN).start() : undefined;
+const telegramEnv = api ? { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_CHAT_ID: '5', TELEGRAM_ADMIN_IDS: '1', TELEGRAM_API_ROOT: api.url } : {};
+const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', MISSING_GRACE_S: '1', ...telegramEnv });
 const t0 = performance.now();
 const running = await startControlPlane(cfg, createLogger('silent'));
 const startS = (performance.now() - t0) / 1000;
@@ -70,9 +75,49 @@ const timed = async (route) => {
 };
 const summaryMs = await timed('/summary');
 const healthzMs = await timed('/healthz');
-console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: Math.round(process.memoryUsage().rss / 1048576) }));
+const rssMb = Math.round(process.memoryUsage().rss / 1048576);
+const message = api ? await messageTrials() : undefined;
+console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), ...(message ? { message_p50: pOf(message, 0.5), message_p99: pOf(message, 0.99), message_trials: message.length } : {}), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: rssMb }));
 await running.stop();
+await api?.close();
 await rm(root, { recursive: true, force: true });
+
+/**
+ * Event appended → its action's message at the Bot API, one drift at a time on a fleet that
+ * already has OPEN actions in the chat (they went out as one burst: a group message). The burst
+ * window (30 s) is waited out first, so each trial is sent as its own message, as a drift alone
+ * is; each drift resolves after its message (its edit), and trials are 2.1 s apart: within a
+ * private chat's 1 message a second, each measures one message alone (as bench.mjs's own
+ * event → message does).
+ */
+async function messageTrials() {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await running.telegram.outbox.whenIdle();
+  await sleep(31_000);
+  await running.telegram.outbox.whenIdle();
+  const n = Number(process.env.SCALE_MESSAGE_TRIALS ?? 20);
+  const out = [];
+  let seen = api.calls.length;
+  for (let i = 0; i < n; i++) {
+    // Services s5–s9: neither the open actions' nor the pending trials'.
+    const node = `n${(i * 7) % NODES}`, svc = `s${5 + (Math.floor((i * 7) / NODES) % 5)}`;
+    const id = `container-restart-${node}-${svc}`;
+    const file = path.join(home, 'events', day, `${node}.jsonl`);
+    const t = performance.now();
+    await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'containers_not_running', service: svc }) + '\n');
+    await waitUntil(() => {
+      let hit = false;
+      // Only the calls made since the last look are read.
+      for (; seen < api.calls.length; seen++) if ((api.calls[seen].method === 'sendMessage' || api.calls[seen].method === 'editMessageText') && String(api.calls[seen].params.text).includes(id)) hit = true;
+      return hit;
+    }, 30_000);
+    out.push(performance.now() - t);
+    await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'service_healthy', service: svc }) + '\n');
+    await sleep(2100);
+  }
+  if (api.unexpectedRefusals().length) throw new Error(`the Bot API refused: ${JSON.stringify(api.unexpectedRefusals().slice(0, 3))}`);
+  return out.sort((a, b) => a - b);
+}
 
 async function startProfile() {
   const { Session } = await import('node:inspector/promises');

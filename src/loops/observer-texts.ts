@@ -6,7 +6,7 @@ import type { World } from '../domain/schemas.js';
 import { nodeOfKey } from '../domain/world-render.js';
 import { checkpointText } from '../store/checkpoint.js';
 import type { FilePos } from '../store/events.js';
-import { GroupedJson, type Changed } from '../store/grouped-json.js';
+import { GroupedJson, type Changed, type Chunks } from '../store/grouped-json.js';
 import type { Model } from './event-sink.js';
 
 type Pending = Set<string> | 'all';
@@ -16,7 +16,7 @@ export class ObserverTexts {
   private readonly model = new GroupedJson(false);
   private pendingWorld: Pending = 'all';
   private pendingModel: Pending = 'all';
-  private lastWorld: { generation: number; text: string } | undefined;
+  private lastWorld: { generation: number; chunks: Chunks } | undefined;
 
   /** A render changed these services (their keys), or all of them. */
   rendered(change: 'all' | readonly string[]): void {
@@ -32,20 +32,26 @@ export class ObserverTexts {
     }
   }
 
-  /** world/services.json's text (stableJson of the record), kept while `generation` holds. */
-  services(world: World, generation: number): string {
-    if (this.lastWorld?.generation === generation) return this.lastWorld.text;
+  /** world/services.json's text (stableJson of the record) in parts, kept while `generation` holds. */
+  services(world: World, generation: number): Chunks {
+    if (this.lastWorld?.generation === generation) return this.lastWorld.chunks;
     const changed: Changed = this.pendingWorld;
     this.pendingWorld = new Set();
-    const text = `${this.world.text(world.services, changed)}\n`;
-    this.lastWorld = { generation, text };
-    return text;
+    const chunks = [...this.world.chunks(world.services, changed), NEWLINE];
+    this.lastWorld = { generation, chunks };
+    return chunks;
   }
 
-  /** The checkpoint's text, the model's services serialised per node. */
-  checkpoint(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Model): string {
+  /** The checkpoint's text in parts, the model's services serialised per node. */
+  checkpoint(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Model): Chunks {
     const changed = this.pendingModel;
     this.pendingModel = new Set();
-    return checkpointText(fingerprint, positions, model, this.model.text(model.services, changed));
+    const services = this.model.chunks(model.services, changed);
+    // The rest of the checkpoint around a mark no JSON text holds raw (JSON.stringify escapes it).
+    const [head, tail] = checkpointText(fingerprint, positions, model, MARK).split(MARK) as [string, string];
+    return [Buffer.from(head, 'utf8'), ...services, Buffer.from(tail, 'utf8')];
   }
 }
+
+const NEWLINE = Buffer.from('\n');
+const MARK = '\u0000services\u0000';

@@ -20,7 +20,7 @@ export function tempName(file: string): string {
 }
 
 /** Writes `data` to `file` atomically and durably. A full disk is a StorageFullError. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
   try {
     await writeAtomic(file, data);
   } catch (err) {
@@ -28,8 +28,9 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   }
 }
 
-async function writeAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = await writeTemp(file, data);
+async function writeAtomic(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<void> {
+  // A text in parts (grouped-json.ts): one copy of its bytes, none of them encoded again.
+  const tmp = await writeTemp(file, Array.isArray(data) ? Buffer.concat(data as readonly Uint8Array[]) : (data as string | Uint8Array));
   try {
     await fs.rename(tmp, file);
   } catch (err) {

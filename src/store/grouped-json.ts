@@ -8,41 +8,78 @@ import { keysByNode } from '../domain/world-render.js';
 
 export type Changed = ReadonlySet<string> | 'all';
 
+/**
+ * A text as bytes in parts, written out as they are (one copy into the file's buffer): a group
+ * that did not change keeps its part, the same object, so two texts are compared part by part
+ * by identity (sameText) and a write encodes only the groups that changed.
+ */
+export type Chunks = readonly Uint8Array[];
+
+const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+const PRETTY = { open: bytes('{\n'), sep: bytes(',\n'), close: bytes('\n}'), empty: bytes('{}') };
+const COMPACT = { open: bytes('{'), sep: bytes(','), close: bytes('}'), empty: bytes('{}') };
+
 export class GroupedJson {
   private groups: { name: string; keys: string[] }[] = [];
-  private readonly texts = new Map<string, string>();
+  private readonly parts = new Map<string, Buffer>();
   /** Groups serialised by the last call (for tests and the bench). */
   made = 0;
 
   constructor(private readonly pretty: boolean) {}
 
   /**
-   * The record's text. `changed`: the groups whose entries changed since the last call, or 'all'
-   * when keys were added or removed (or the record is another one).
+   * The record's text, in parts. `changed`: the groups whose entries changed since the last
+   * call, or 'all' when keys were added or removed (or the record is another one).
    */
-  text(record: Readonly<Record<string, unknown>>, changed: Changed): string {
-    if (changed === 'all') this.regroup(record);
+  chunks(record: Readonly<Record<string, unknown>>, changed: Changed): Uint8Array[] {
+    const prev = changed === 'all' ? this.regroup(record) : undefined;
     this.made = 0;
-    const parts: string[] = [];
+    const p = this.pretty ? PRETTY : COMPACT;
+    if (this.groups.length === 0) return [p.empty];
+    const out: Uint8Array[] = [p.open];
     for (const g of this.groups) {
-      let t = changed === 'all' || changed.has(g.name) ? undefined : this.texts.get(g.name);
-      if (t === undefined) {
+      let part = changed === 'all' || changed.has(g.name) ? undefined : this.parts.get(g.name);
+      if (part === undefined) {
         const sub: Record<string, unknown> = {};
         for (const k of g.keys) sub[k] = record[k];
-        t = this.pretty ? JSON.stringify(sub, null, 2).slice(2, -2) : JSON.stringify(sub).slice(1, -1);
-        this.texts.set(g.name, t);
+        part = bytes(this.pretty ? JSON.stringify(sub, null, 2).slice(2, -2) : JSON.stringify(sub).slice(1, -1));
+        // The same bytes as before: the same part (sameText compares parts by identity).
+        const old = prev?.get(g.name) ?? this.parts.get(g.name);
+        if (old?.equals(part)) part = old;
+        this.parts.set(g.name, part);
         this.made++;
       }
-      parts.push(t);
+      if (out.length > 1) out.push(p.sep);
+      out.push(part);
     }
-    if (parts.length === 0) return '{}';
-    return this.pretty ? `{\n${parts.join(',\n')}\n}` : `{${parts.join(',')}}`;
+    out.push(p.close);
+    return out;
   }
 
-  private regroup(record: Readonly<Record<string, unknown>>): void {
-    this.groups = [...keysByNode(record)].map(([name, keys]) => ({ name, keys }));
-    this.texts.clear();
+  /** The record's text as one string (chunks, joined). */
+  text(record: Readonly<Record<string, unknown>>, changed: Changed): string {
+    return Buffer.concat(this.chunks(record, changed)).toString('utf8');
   }
+
+  /** Groups anew from the record's keys; returns the parts made so far (kept when unchanged). */
+  private regroup(record: Readonly<Record<string, unknown>>): Map<string, Buffer> {
+    this.groups = [...keysByNode(record)].map(([name, keys]) => ({ name, keys }));
+    const prev = new Map(this.parts);
+    this.parts.clear();
+    return prev;
+  }
+}
+
+/**
+ * Whether two texts are the same: part by part by identity (a text made from the other's parts),
+ * else byte by byte (a text read from a file: once, then the caller keeps the parts).
+ */
+export function sameText(a: Chunks, b: Chunks | string): boolean {
+  if (typeof b === 'string') return Buffer.concat(a).equals(Buffer.from(b, 'utf8'));
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !Buffer.from(a[i]!.buffer, a[i]!.byteOffset, a[i]!.byteLength).equals(b[i]!)) return false;
+  return true;
 }
 
 /** `JSON.stringify(obj)` with the member `name` given as text already made. */

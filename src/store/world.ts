@@ -8,6 +8,7 @@ import { WorldNodesFile, WorldServicesFile, type WorldNode, type WorldService } 
 import type { Logger } from '../log.js';
 import { readRegularFile, writeFileAtomic } from './atomic.js';
 import type { Layout } from './paths.js';
+import { sameText, type Chunks } from './grouped-json.js';
 
 export class WorldFiles {
   /** Per file, the problem last logged (the same one again is not). */
@@ -64,9 +65,15 @@ export class WorldFiles {
 
 /** What one publish of the observer writes: the world files (serialised) and the checkpoint. */
 export interface WorldStep {
-  services?: string;
+  services?: Chunks;
   nodes?: string;
-  checkpoint?: string;
+  checkpoint?: Chunks;
+}
+
+/** What is in the world files now: the text last written (or read at the start). */
+export interface WorldWritten {
+  services: Chunks | string;
+  nodes: string;
 }
 
 /**
@@ -75,12 +82,12 @@ export interface WorldStep {
  * services.json, each only when it differs from `written` (updated as each lands), then the
  * checkpoint — so the world files are never behind it. Returns whether the checkpoint was written.
  */
-export async function writeWorldStep(l: Layout, step: WorldStep, written: { services: string; nodes: string }): Promise<boolean> {
+export async function writeWorldStep(l: Layout, step: WorldStep, written: WorldWritten): Promise<boolean> {
   if (step.nodes !== undefined && step.nodes !== written.nodes) {
     await writeFileAtomic(l.worldNodes, step.nodes);
     written.nodes = step.nodes;
   }
-  if (step.services !== undefined && step.services !== written.services) {
+  if (step.services !== undefined && !sameText(step.services, written.services)) {
     await writeFileAtomic(l.worldServices, step.services);
     written.services = step.services;
   }
