@@ -6,7 +6,8 @@ import type { World } from '../domain/schemas.js';
 import { nodeOfKey } from '../domain/world-render.js';
 import { checkpointText } from '../store/checkpoint.js';
 import type { FilePos } from '../store/events.js';
-import { GroupedJson, type Changed, type Chunks } from '../store/grouped-json.js';
+import { GroupedJson, sameText, type Changed, type Chunks } from '../store/grouped-json.js';
+import type { WorldWritten } from '../store/world.js';
 import type { Model } from './event-sink.js';
 
 type Pending = Set<string> | 'all';
@@ -17,6 +18,8 @@ export class ObserverTexts {
   private pendingWorld: Pending = 'all';
   private pendingModel: Pending = 'all';
   private lastWorld: { generation: number; chunks: Chunks } | undefined;
+  /** What the world files hold: the texts last written (or read at the start). */
+  readonly written: WorldWritten = { services: '', nodes: '' };
 
   /** A render changed these services (their keys), or all of them. */
   rendered(change: 'all' | readonly string[]): void {
@@ -40,6 +43,14 @@ export class ObserverTexts {
     const chunks = [...this.world.chunks(world.services, changed), NEWLINE];
     this.lastWorld = { generation, chunks };
     return chunks;
+  }
+
+  /** Whether world/services.json holds the world's services now (a text read at the start is compared once). */
+  servicesWritten(world: World, generation: number): boolean {
+    const now = this.services(world, generation);
+    if (!sameText(now, this.written.services)) return false;
+    this.written.services = now;
+    return true;
   }
 
   /** The checkpoint's text in parts, the model's services serialised per node. */

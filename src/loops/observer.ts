@@ -18,8 +18,8 @@ import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parall
 import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps, stableJson } from '../store/atomic.js';
-import { writeWorldStep, type WorldStep, type WorldWritten } from '../store/world.js';
-import { sameText, type Chunks } from '../store/grouped-json.js';
+import { writeWorldStep, type WorldStep } from '../store/world.js';
+import type { Chunks } from '../store/grouped-json.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { EventHints } from './event-hints.js';
 import { CHECKPOINT_VERSION, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
@@ -74,7 +74,6 @@ export class Observer {
   /** node → day → position */
   private positions: Record<string, Record<string, FilePos>> = {};
   private world: World = { services: {}, nodes: {} };
-  private written: WorldWritten = { services: '', nodes: '' };
   private readonly fingerprint: string;
   /** Lines read since this process started (a resumed start reads none of the old ones). */
   readonly totals = { bytes: 0, lines: 0, passes: 0, publishes: 0 };
@@ -135,7 +134,7 @@ export class Observer {
       ['services', layout.worldServices],
       ['nodes', layout.worldNodes],
     ] as const) {
-      this.written[key] = await fs.readFile(file, 'utf8').catch(() => '');
+      this.texts.written[key] = await fs.readFile(file, 'utf8').catch(() => '');
     }
   }
 
@@ -312,7 +311,7 @@ export class Observer {
     this.fresh = new FreshServices();
     // With lines read the world has moved; without, only a clock-driven change can show, and the
     // comparison with what was written (at most once a second) tells.
-    const changed = linesRead || !this.servicesWritten() || stableJson(this.world.nodes) !== this.written.nodes;
+    const changed = linesRead || !this.texts.servicesWritten(this.world, this.renderer.generation) || stableJson(this.world.nodes) !== this.texts.written.nodes;
     // Listeners read the world from memory: tell them before the (fsync-bound) writes. A crash
     // right after changes nothing they could rely on: the restart reaches the same world.
     if (changed) {
@@ -377,19 +376,11 @@ export class Observer {
   private servicesJson(): Chunks {
     return this.texts.services(this.world, this.renderer.generation);
   }
-
-  /** Whether world/services.json holds the world's services now (its text as read at the start compared once). */
-  private servicesWritten(): boolean {
-    const now = this.servicesJson();
-    if (!sameText(now, this.written.services)) return false;
-    this.written.services = now;
-    return true;
-  }
   private readonly texts = new ObserverTexts();
 
   private async write(snap: WorldStep & { positions?: Record<string, Record<string, FilePos>> }): Promise<void> {
     try {
-      if (await writeWorldStep(this.deps.layout, snap, this.written)) this.totals.publishes++;
+      if (await writeWorldStep(this.deps.layout, snap, this.texts.written)) this.totals.publishes++;
       if (snap.positions) this.persistedPositions = snap.positions;
       this.writeFailed = false;
     } catch (err) {
