@@ -27,42 +27,80 @@ function decodeEntity(e: string): string {
   return NAMED[body.toLowerCase()] ?? e;
 }
 
-/** Tags, entities and grapheme clusters of `html`, each with what it adds to the plain text. */
-function tokenize(html: string): Token[] {
-  const out: Token[] = [];
+/**
+ * Tags, entities and grapheme clusters of `html`, each with what it adds to the plain text, as
+ * they come: a reader that stops early (shortenHtml) segments only what it read.
+ */
+function* tokens(html: string): Generator<Token> {
   let text = '';
-  const flush = () => {
-    for (const { segment } of segmenter.segment(text)) out.push({ kind: 'text', html: segment, plain: segment });
+  function* flush(): Generator<Token> {
+    if (text === '') return;
+    const run = text;
     text = '';
-  };
+    for (const { segment } of segmenter.segment(run)) yield { kind: 'text', html: segment, plain: segment };
+  }
   for (let i = 0; i < html.length; ) {
-    const rest = html.slice(i, i + 300);
-    const tag = html[i] === '<' ? TAG_RE.exec(rest) : null;
+    const tag = html[i] === '<' ? TAG_RE.exec(html.slice(i, i + 300)) : null;
     if (tag) {
-      flush();
-      out.push({ kind: tag[1] ? 'close' : 'open', html: tag[0], name: tag[2]!.toLowerCase() });
+      yield* flush();
+      yield { kind: tag[1] ? 'close' : 'open', html: tag[0], name: tag[2]!.toLowerCase() };
       i += tag[0].length;
       continue;
     }
-    const entity = html[i] === '&' ? ENTITY_RE.exec(rest) : null;
+    const entity = html[i] === '&' ? ENTITY_RE.exec(html.slice(i, i + 300)) : null;
     if (entity) {
-      flush();
-      out.push({ kind: 'text', html: entity[0], plain: decodeEntity(entity[0]) });
+      yield* flush();
+      yield { kind: 'text', html: entity[0], plain: decodeEntity(entity[0]) };
       i += entity[0].length;
       continue;
     }
-    text += html[i];
-    i++;
+    // A run of plain characters up to the next tag or entity, at once.
+    let j = i + 1;
+    while (j < html.length && html[j] !== '<' && html[j] !== '&') j++;
+    text += html.slice(i, j);
+    i = j;
   }
-  flush();
-  return out;
+  yield* flush();
+}
+
+function tokenize(html: string): Token[] {
+  return [...tokens(html)];
 }
 
 /** The text Telegram shows for `html` (tags removed, entities decoded). */
 export function plainText(html: string): string {
-  return tokenize(html)
-    .map((t) => (t.kind === 'text' ? t.plain : ''))
-    .join('');
+  let out = '';
+  for (const t of scan(html)) out += t;
+  return out;
+}
+
+/** How long the text Telegram shows for `html` is (UTF-16 units): no grapheme segmentation needed. */
+export function plainLength(html: string): number {
+  // Tags and entities only shorten: a text no longer than `max` as HTML is no longer as plain text.
+  let n = 0;
+  for (const t of scan(html)) n += t.length;
+  return n;
+}
+
+/** The plain text of `html` in pieces (runs of characters, decoded entities), tags left out. */
+function* scan(html: string): Generator<string> {
+  for (let i = 0; i < html.length; ) {
+    const tag = html[i] === '<' ? TAG_RE.exec(html.slice(i, i + 300)) : null;
+    if (tag) {
+      i += tag[0].length;
+      continue;
+    }
+    const entity = html[i] === '&' ? ENTITY_RE.exec(html.slice(i, i + 300)) : null;
+    if (entity) {
+      yield decodeEntity(entity[0]);
+      i += entity[0].length;
+      continue;
+    }
+    let j = i + 1;
+    while (j < html.length && html[j] !== '<' && html[j] !== '&') j++;
+    yield html.slice(i, j);
+    i = j;
+  }
 }
 
 const closeTag = (open: { name: string }) => `</${open.name}>`;
@@ -72,7 +110,7 @@ const closeTag = (open: { name: string }) => `</${open.name}>`;
  * part a balanced fragment; the parts' plain texts joined are the input's plain text.
  */
 export function splitHtml(html: string, max: number): string[] {
-  if (plainText(html).length <= max) return [html];
+  if (html.length <= max || plainLength(html) <= max) return [html];
   const parts: string[] = [];
   const open: { name: string; html: string }[] = [];
   let cur: Token[] = [];
@@ -133,12 +171,13 @@ export function splitHtml(html: string, max: number): string[] {
  * whole grapheme clusters and balanced.
  */
 export function shortenHtml(html: string, max: number, tail: string): string {
-  if (plainText(html).length <= max) return html;
-  const budget = Math.max(0, max - plainText(tail).length);
+  if (html.length <= max || plainLength(html) <= max) return html;
+  const budget = Math.max(0, max - plainLength(tail));
   const open: { name: string }[] = [];
   let out = '';
   let len = 0;
-  for (const t of tokenize(html)) {
+  // Read as far as the budget goes: a long text is segmented up to its cut, not to its end.
+  for (const t of tokens(html)) {
     if (t.kind === 'text') {
       if (len + t.plain.length > budget) break;
       out += t.html;

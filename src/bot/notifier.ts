@@ -66,7 +66,7 @@ export interface NotifierDeps {
 
 export class Notifier {
   private lock: Promise<unknown> = Promise.resolve();
-  /** What each action message was last rendered from: unchanged, it is not rendered again. */
+  /** What each action or group message was last rendered from: unchanged, it is not rendered again. */
   private rendered = new Map<string, string>();
 
   constructor(private readonly deps: NotifierDeps) {}
@@ -140,8 +140,16 @@ export class Notifier {
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {
     const rec = this.deps.outbox.get(key);
     const members = await this.members(meta.members);
+    // A group of a thousand actions is rendered again only when one of them moved (or its record did).
+    let from = '';
+    for (const m of members) from += `${m.id}@${m.instance}|${m.state}|${m.updated_at}\n`;
+    const stamp = (rev: number | undefined) => `${from}${rev ?? 0}`;
+    if (rec && !urgent && this.rendered.get(key) === stamp(rec.rev)) return;
     const g = renderGroup(meta.node, members, this.data(key));
-    await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final: members.every((m) => !isOpen(m.state)) }, urgent });
+    const final = members.every((m) => !isOpen(m.state));
+    await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final }, urgent });
+    if (final) this.rendered.delete(key);
+    else this.rendered.set(key, stamp(this.deps.outbox.get(key)?.rev));
   }
 
   /** `threadId`: the forum topic of a new list (where its command was sent). */

@@ -3,7 +3,7 @@ import { budgetWords, describeAction, type Action } from '../domain/actions.js';
 import { shortDigest } from '../domain/image-ref.js';
 import type { Op } from './callback-data.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
-import { plainText, shortenHtml, splitHtml } from './html-split.js';
+import { plainLength, shortenHtml, splitHtml } from './html-split.js';
 
 /**
  * A button: one that calls back with `data` (Bot API 9.4 `style`: green for what goes ahead, red
@@ -226,7 +226,7 @@ export function renderAction(a: Action, refData: ButtonData, opts: { confirming?
   // way, never the title or the state and its buttons.
   const state = ['', stateLine(a), ...(a.state === 'running' && opts.stopping ? [`⏳ stopping: the control plane waits for ${esc(cap(opts.stopping.waitingFor, 200))} (at most SHUTDOWN_GRACE_S, ${opts.stopping.graceS} s)`] : [])];
   let squeezed = false;
-  while (lines.length > 2 && plainText([...lines, ...(squeezed ? ['…'] : []), ...state, GUARD_LINE].join('\n')).length > MAX_TEXT) {
+  while (lines.length > 2 && plainLength([...lines, ...(squeezed ? ['…'] : []), ...state, GUARD_LINE].join('\n')) > MAX_TEXT) {
     lines.pop();
     squeezed = true;
   }

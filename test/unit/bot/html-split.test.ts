@@ -3,7 +3,7 @@
 // HTML fragment, and the parts together say exactly what the input said.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { plainText, shortenHtml, splitHtml } from '../../../src/bot/html-split.js';
+import { plainLength, plainText, shortenHtml, splitHtml } from '../../../src/bot/html-split.js';
 import { esc } from '../../../src/bot/render.js';
 
 const pieces = ['a', 'Z', ' ', '\n', '&', '<', '>', '"', 'é', 'e\u0301', '👍', '👨‍👩‍👧‍👦', '🇵🇱', '漢', 'x\u0301\u0302\u0303', '\u200d'];
@@ -65,7 +65,25 @@ describe('splitHtml', () => {
   });
 });
 
+describe('plainLength', () => {
+  it('is the length of the plain text, tags and entities counted as Telegram counts them', () => {
+    fc.assert(fc.property(big, (input) => {
+      expect(plainLength(input)).toBe(plainText(input).length);
+    }), { numRuns: 300 });
+    expect(plainLength('<b>a&amp;b</b> &#128512; &bogus; <x')).toBe('a&b 😀 &bogus; <x'.length);
+  });
+});
+
 describe('shortenHtml', () => {
+  it('a long text (a group of 1 000 actions) is read only as far as its cut: the same result as the whole text cut', () => {
+    const line = (i: number) => `• <code>container-restart-n${i}-s${i % 50}</code> (low): ⏳ pending &amp; waiting`;
+    const input = Array.from({ length: 1000 }, (_, i) => line(i)).join('\n');
+    const out = shortenHtml(input, 4096, '\n… (shortened)');
+    expect(plainLength(out)).toBeLessThanOrEqual(4096);
+    expect(out.startsWith(input.slice(0, 2000))).toBe(true);
+    expect(balanced(out)).toBe(true);
+  });
+
   it('fits, stays valid and balanced, and ends with the pointer', () => {
     fc.assert(
       fc.property(big, fc.integer({ min: 60, max: 4096 }), (input, max) => {

@@ -99,6 +99,25 @@ describe('Notifier on a fake clock', () => {
     expect(outbox.all().find((r) => r.meta.kind === 'group')!.text).toMatch(/6 actions on n1, n2/);
   });
 
+  it('a group is rendered again only when one of its actions moved', async () => {
+    const { actions, notifier, draft, outbox } = await setup();
+    for (const s of ['a', 'b', 'c', 'd', 'e']) await actions.create(draft('n1', s));
+    await notifier.sync();
+    const upserts: string[] = [];
+    const upsert = outbox.upsert.bind(outbox);
+    outbox.upsert = async (key, r) => {
+      upserts.push(key);
+      return upsert(key, r);
+    };
+    await notifier.sync();
+    await notifier.sync();
+    expect(upserts.filter((k) => k.startsWith('group'))).toEqual([]);
+    await actions.transition({ id: 'container-restart-n1-c', from: 'pending', to: 'rejected', by: 'cli:x' });
+    await notifier.sync();
+    expect(upserts.filter((k) => k.startsWith('group'))).toHaveLength(1);
+    expect(outbox.all().find((r) => r.meta.kind === "group")!.text).toMatch(/container-restart-n1-c<\/code> \(low\): 🚫 <b>Rejected/);
+  });
+
   it('after the burst window a new action gets its own message again', async () => {
     const { clock, actions, notifier, draft, kinds } = await setup();
     for (const s of ['a', 'b', 'c', 'd']) await actions.create(draft('n1', s));
