@@ -46,8 +46,10 @@ for (let i = 0; i < OPEN; i++) {
 }
 await waitUntil(async () => (await readdir(pending)).filter((x) => x.endsWith('.json')).length >= OPEN);
 const lat = [];
-// SCALE_PROFILE=<file>: a CPU profile of the trials alone (not the start nor the open actions).
-const profiler = process.env.SCALE_PROFILE ? await startProfile() : undefined;
+// SCALE_PROFILE=<file>: a CPU profile of the trials alone (not the start nor the open actions);
+// with SCALE_PROFILE_PHASE=message, of the event → message trials instead.
+const profilePhase = process.env.SCALE_PROFILE_PHASE ?? 'pending';
+const profiler = process.env.SCALE_PROFILE && profilePhase === 'pending' ? await startProfile() : undefined;
 const cpu0 = process.cpuUsage();
 for (let i = 0; i < TRIALS; i++) {
   // Each trial a service of its own (s0–s9 are never made unhealthy before): its action is new.
@@ -98,6 +100,7 @@ async function messageTrials() {
   const n = Number(process.env.SCALE_MESSAGE_TRIALS ?? 20);
   const out = [];
   let seen = api.calls.length;
+  const profiler = process.env.SCALE_PROFILE && profilePhase === 'message' ? await startProfile() : undefined;
   for (let i = 0; i < n; i++) {
     // Services s5–s9: neither the open actions' nor the pending trials'.
     const node = `n${(i * 7) % NODES}`, svc = `s${5 + (Math.floor((i * 7) / NODES) % 5)}`;
@@ -115,6 +118,7 @@ async function messageTrials() {
     await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'service_healthy', service: svc }) + '\n');
     await sleep(2100);
   }
+  if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
   if (api.unexpectedRefusals().length) throw new Error(`the Bot API refused: ${JSON.stringify(api.unexpectedRefusals().slice(0, 3))}`);
   return out.sort((a, b) => a - b);
 }

@@ -33,6 +33,12 @@ export const BURST_WINDOW_MS = 30_000;
 /** A new action's own message waits this long for its evidence, so that it is one send, not a send and an edit. */
 export const EVIDENCE_WAIT_MS = 300;
 
+/** The open actions as one listing found them, by key, with the store's change mark before it. */
+interface OpenListing {
+  mark: number;
+  byKey: ReadonlyMap<string, Action>;
+}
+
 export const actionKey = (a: { id: string; instance: string }) => `action:${a.id}@${a.instance}`;
 /** Notices that only inform: sent without a sound (disable_notification). */
 const QUIET = new Set(['maintenance', 'maintenance_ended', 'image_update_available', 'agents_running']);
@@ -87,9 +93,16 @@ export class Notifier {
   }
 
   /** The actions behind action keys, in that order (gone ones left out). */
-  async members(keys: readonly string[]): Promise<Action[]> {
+  /** `open`: the open actions as a pass listed them, used while nothing has changed since. */
+  async members(keys: readonly string[], open?: OpenListing): Promise<Action[]> {
     const out: Action[] = [];
+    const known = open && open.mark === this.deps.actions.changeMark() ? open.byKey : undefined;
     for (const k of keys) {
+      const listed = known?.get(k);
+      if (listed) {
+        out.push(listed);
+        continue;
+      }
       const p = parseActionKey(k);
       const a = p ? await this.deps.actions.find(p.id, p.instance) : undefined;
       if (a) out.push(a);
@@ -137,9 +150,9 @@ export class Notifier {
     }
   }
 
-  async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false): Promise<void> {
+  async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false, open?: OpenListing): Promise<void> {
     const rec = this.deps.outbox.get(key);
-    const members = await this.members(meta.members);
+    const members = await this.members(meta.members, open);
     // A group of a thousand actions is rendered again only when one of them moved (or its record did).
     let from = '';
     for (const m of members) from += `${m.id}@${m.instance}|${m.state}|${m.updated_at}\n`;
@@ -168,16 +181,19 @@ export class Notifier {
    * (`exclusive`), so a press is handled between two pieces, not after the whole pass.
    */
   async sync(): Promise<void> {
+    const mark = this.deps.actions.changeMark();
     const open = await this.deps.actions.listOpen();
+    // A group's members are looked up here while nothing changed since (no file read per member).
+    const listing: OpenListing | undefined = mark === undefined ? undefined : { mark, byKey: new Map(open.map((a) => [actionKey(a), a])) };
     // 1. Open actions nobody has seen yet first: a new pending action is what the chat waits for.
     await this.exclusive(() => this.announce(open));
     // 2. Messages already in the chat follow their subjects to their end.
-    for (const r of this.deps.outbox.all()) if (!r.meta.final) await this.exclusive(() => this.follow(r.key));
+    for (const r of this.deps.outbox.all()) if (!r.meta.final) await this.exclusive(() => this.follow(r.key, listing));
     // 3. Notices: sent once when they open, edited when they change or close.
     await this.exclusive(() => this.notices());
   }
 
-  private async follow(key: string): Promise<void> {
+  private async follow(key: string, open?: OpenListing): Promise<void> {
     const { actions, outbox } = this.deps;
     const r = outbox.get(key);
     if (!r || r.meta.final) return;
@@ -186,7 +202,7 @@ export class Notifier {
       // Its file is gone (retention, or removed by hand): there is nothing more to follow.
       if (!a) return void (await outbox.setMeta(key, 'action', { final: true }));
       await this.renderActionMessage(a);
-    } else if (r.meta.kind === 'group') await this.renderGroupMessage(r.key, r.meta);
+    } else if (r.meta.kind === 'group') await this.renderGroupMessage(r.key, r.meta, false, open);
     else if (r.meta.kind === 'list') await this.renderListMessage(r.key, r.meta);
   }
 

@@ -69,6 +69,15 @@ export class ActionReader {
   }
   static readonly INDEX_FRESH_MS = 30_000;
 
+  /**
+   * A mark of every change the store has heard of (its own writes, the watcher's hints), while the
+   * directories are watched: a listing taken after a mark is still current while the mark is the
+   * same. Undefined when nothing is watched or a write is under way (nothing can be known then).
+   */
+  changeMark(): number | undefined {
+    return this.index && this.writing === 0 ? this.hints : undefined;
+  }
+
   /** The directories are watched from now on: `hint` is told of every change in them. */
   indexByHints(): void {
     this.index = { names: new Map(), checked: new Map() };

@@ -34,6 +34,30 @@ afterEach(async () => {
 });
 
 describe('the action index', () => {
+  it('the change mark: none without the index; moves with every write and hint; a group message reads its open members from a listing only while it holds', async () => {
+    expect(store.changeMark()).toBeUndefined();
+    store.indexByHints();
+    const m0 = store.changeMark()!;
+    await store.create(draft('a'));
+    const m1 = store.changeMark()!;
+    expect(m1).not.toBe(m0);
+    await store.listOpen();
+    expect(store.changeMark()).toBe(m1);
+    store.hint('pending', 'x.json');
+    expect(store.changeMark()).not.toBe(m1);
+    // The notifier's lookup: from the listing while the mark holds, from the files once it moved.
+    const { Notifier, actionKey } = await import('../../src/bot/notifier.js');
+    const notifier = new Notifier({ actions: store, chatId: '1', log: memoryLogger().log, now: () => clock } as never);
+    const [a] = await store.listOpen();
+    const listed = { ...a!, trigger: 'as listed' };
+    const key = actionKey(a!);
+    const mark = store.changeMark()!;
+    expect((await notifier.members([key], { mark, byKey: new Map([[key, listed]]) }))[0]!.trigger).toBe('as listed');
+    await store.transition({ id: a!.id, from: 'pending', to: 'approved', by: 'test' });
+    const moved = await notifier.members([key], { mark, byKey: new Map([[key, listed]]) });
+    expect(moved.map((x) => `${x.state}:${x.trigger}`)).toEqual(['approved:containers_not_running']);
+  });
+
   it("lists this store's own writes at once, another's after a hint or INDEX_FRESH_MS", async () => {
     store.indexByHints();
     await store.create(draft('a'));
