@@ -78,6 +78,8 @@ const timed = async (route) => {
 const summaryMs = await timed('/summary');
 const healthzMs = await timed('/healthz');
 const rssMb = Math.round(process.memoryUsage().rss / 1048576);
+// SCALE_HEAP=<file>: a heap snapshot here (what the RSS is made of).
+if (process.env.SCALE_HEAP) (await import('node:v8')).writeHeapSnapshot(process.env.SCALE_HEAP);
 const message = api ? await messageTrials() : undefined;
 console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, p50: p(0.5), p99: p(0.99), ...(message ? { message_p50: pOf(message, 0.5), message_p99: pOf(message, 0.99), message_trials: message.length } : {}), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: rssMb }));
 await running.stop();

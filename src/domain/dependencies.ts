@@ -30,7 +30,7 @@ export interface DependencyShown {
 export function dependencyList(desired: DesiredState, world: Pick<World, 'nodes'> | undefined): DependencyShown[] {
   const out: DependencyShown[] = [];
   for (const dn of Object.values(desired)) {
-    for (const s of Object.values(dn.services)) for (const on of s.depends_on ?? []) out.push({ node: dn.node, service: s.service, on, source: 'services.yaml' });
+    for (const d of declaredOf(dn)) out.push({ ...d });
     for (const [service, l] of Object.entries(world?.nodes[dn.node]?.links ?? {})) {
       if (!dn.services[service]) continue;
       for (const link of l.on) {
@@ -40,6 +40,18 @@ export function dependencyList(desired: DesiredState, world: Pick<World, 'nodes'
     }
   }
   return out.sort((a, b) => (a.node + a.service + (a.on ?? '') < b.node + b.service + (b.on ?? '') ? -1 : 1));
+}
+
+/** A node's declared dependencies, worked out once per desired node (the summary asks at every build). */
+const declared = new WeakMap<DesiredState[string], readonly DependencyShown[]>();
+function declaredOf(dn: DesiredState[string]): readonly DependencyShown[] {
+  let out = declared.get(dn);
+  if (!out) {
+    const list: DependencyShown[] = [];
+    for (const s of Object.values(dn.services)) for (const on of s.depends_on ?? []) list.push({ node: dn.node, service: s.service, on, source: 'services.yaml' });
+    declared.set(dn, (out = list));
+  }
+  return out;
 }
 
 /** `nas: a1 → vpn (services.yaml)`, `nas: a2 → vpn (engine: network)`, `nas: a3 → stranger (engine: network, not in services.yaml: not acted on)`. */

@@ -1,9 +1,10 @@
 // The world files as the page reads them back: checked against the schema, a bad one said once
 // (until it changes) and shown as it is; a file that is not JSON shown as empty.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ensureLayout, layout, type Layout } from '../../../src/store/paths.js';
 import { WorldFiles } from '../../../src/store/world.js';
+import { writeFileAtomic } from '../../../src/store/atomic.js';
 import { worldFixture } from '../../support/api-fixture.js';
 import { memoryLogger, removeDir, tempDir } from '../../support/helpers.js';
 
@@ -15,6 +16,14 @@ beforeEach(async () => {
   await ensureLayout(l);
 });
 afterEach(() => removeDir(root));
+
+describe('writing a text in parts', () => {
+  it('more parts than one writev takes (IOV_MAX), some empty, multi-byte ones included: the bytes in order', async () => {
+    const parts = Array.from({ length: 2500 }, (_, i) => Buffer.from(i % 7 === 0 ? '' : `${i}:żółw🐢,`, 'utf8'));
+    await writeFileAtomic(l.worldServices, parts);
+    expect(await readFile(l.worldServices)).toEqual(Buffer.concat(parts));
+  });
+});
 
 describe('WorldFiles', () => {
   it('reads what the observer writes, without a word', async () => {
