@@ -1,6 +1,7 @@
 // npm run bench: measures the product and prints one JSON object. Each figure stands next to the
 // baseline it is compared with, measured in the same run on the same machine.
 import { spawn, spawnSync } from 'node:child_process';
+import { chatWatcher } from './chat-calls.mjs';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -575,18 +576,13 @@ async function benchEventToMessage(api, token, accumulate) {
   try {
     await waitUntil(() => Object.keys(running.observer.current().services).length === NODES * services);
     const lat = [];
-    let seen = api.calls.length;
+    const chat = chatWatcher(api);
     for (let i = 0; i < TRIALS; i++) {
       const id = `container-restart-${nodeOf(i)}-${serviceOf(i)}`;
       const t = performance.now();
       await appendFile(file(nodeOf(i)), ev(nodeOf(i), 'containers_not_running', serviceOf(i)));
-      // Only the calls made since the last look are read: the wait costs the control plane nothing.
-      await waitUntil(() => {
-        let hit = false;
-        // Its own message, or (past 3 pending within 30 s) the group message it joins by an edit.
-        for (; seen < api.calls.length; seen++) if ((api.calls[seen].method === 'sendMessage' || api.calls[seen].method === 'editMessageText') && String(api.calls[seen].params.text).includes(id)) hit = true;
-        return hit;
-      }, 20_000);
+      // Its own message, or (past 3 pending within 30 s) the group message it joins by an edit.
+      await waitUntil(() => chat.named(id), 20_000);
       lat.push(performance.now() - t);
       if (!accumulate) await appendFile(file(nodeOf(i)), ev(nodeOf(i), 'service_healthy', serviceOf(i)));
       // Within a private chat's limit (1/s: a message, and its edit when the drift resolves), so

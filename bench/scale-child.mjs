@@ -2,6 +2,7 @@
 // services, `open` actions left pending, then `trials` drifts each timed from the append of its
 // event to its pending action file; CPU per event and RSS of this process (the control plane).
 import { mkdir, mkdtemp, writeFile, appendFile, rm, readdir } from 'node:fs/promises';
+import { chatWatcher } from './chat-calls.mjs';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,7 +102,7 @@ async function messageTrials() {
   await running.telegram.outbox.whenIdle();
   const n = Number(process.env.SCALE_MESSAGE_TRIALS ?? 20);
   const out = [];
-  let seen = api.calls.length;
+  const chat = chatWatcher(api);
   const profiler = process.env.SCALE_PROFILE && profilePhase === 'message' ? await startProfile() : undefined;
   for (let i = 0; i < n; i++) {
     // Services s5–s9: neither the open actions' nor the pending trials'.
@@ -110,12 +111,7 @@ async function messageTrials() {
     const file = path.join(home, 'events', day, `${node}.jsonl`);
     const t = performance.now();
     await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'containers_not_running', service: svc }) + '\n');
-    await waitUntil(() => {
-      let hit = false;
-      // Only the calls made since the last look are read.
-      for (; seen < api.calls.length; seen++) if ((api.calls[seen].method === 'sendMessage' || api.calls[seen].method === 'editMessageText') && String(api.calls[seen].params.text).includes(id)) hit = true;
-      return hit;
-    }, 30_000);
+    await waitUntil(() => chat.named(id), 30_000);
     out.push(performance.now() - t);
     await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'service_healthy', service: svc }) + '\n');
     await sleep(2100);
