@@ -352,21 +352,51 @@ export function renderServices(model: ObserverModel, desired: DesiredState, cfg:
 }
 
 /** The world's nodes: each node of the model (canonical), alive or silent by the clock, and the desired ones never heard of. */
-export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World['nodes'] {
+export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, prev?: World['nodes']): World['nodes'] {
   const silentBefore = now - cfg.agentSilentAfterS * 1000;
   const nodes: [string, World['nodes'][string]][] = [];
   const seen = new Set<string>();
+  // A node that reads as it did in `prev` is that object again (no copy of a thousand nodes per
+  // render; whoever compares nodes sees the same one); the record too when every node is.
+  let kept = 0;
   for (const [name, n] of Object.entries(model.nodes)) {
     if (canonicalNode(name, cfg) !== name) continue;
     seen.add(name);
     const alive = n.last_seen !== null && Date.parse(n.last_seen) >= silentBefore;
     const running = agentsRunning(n, now, cfg.agentSilentAfterS);
-    nodes.push([name, { ...n, agent: alive ? 'alive' : 'silent', ...(running ? { agents_running: running } : {}) }]);
+    const agent = alive ? 'alive' : 'silent';
+    const p = prev?.[name];
+    if (p && p.agent === agent && (p.agents_running ?? []).join('\n') === (running ?? []).join('\n') && sameFields(n, p)) {
+      nodes.push([name, p]);
+      kept++;
+    } else nodes.push([name, { ...n, agent, ...(running ? { agents_running: running } : {}) }]);
   }
   for (const name of Object.keys(desired)) {
-    if (!seen.has(name)) nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);
+    if (seen.has(name)) continue;
+    const p = prev?.[name];
+    if (p && p.agent === 'silent' && sameFields(emptyNode(name), p)) {
+      nodes.push([name, p]);
+      kept++;
+    } else nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);
+  }
+  if (prev && kept === nodes.length) {
+    let count = 0;
+    for (const _ in prev) count++;
+    if (count === kept) return prev;
   }
   return byKey(nodes);
+}
+
+/** Whether a rendered node holds exactly the model node's fields (besides what rendering adds). */
+function sameFields(n: NodeState, p: World['nodes'][string]): boolean {
+  let count = 0;
+  for (const key in n) {
+    count++;
+    if ((n as Record<string, unknown>)[key] !== (p as Record<string, unknown>)[key]) return false;
+  }
+  let other = 0;
+  for (const key in p) if (key !== 'agent' && key !== 'agents_running') other++;
+  return other === count;
 }
 
 /**

@@ -106,14 +106,14 @@ export class WorldRenderer implements WorldChanges {
         this.stats.kept++;
         this.lastChange = [];
       }
-      const world = { services, nodes: renderNodes(model, desired, cfg, now) };
+      const world = { services, nodes: renderNodes(model, desired, cfg, now, l.world.nodes) };
       this.last = { ...l, world };
       return world;
     }
     this.stats.whole++;
     this.changed('all');
     const r = renderServices(model, desired, cfg, now);
-    const world = { services: r.services, nodes: renderNodes(model, desired, cfg, now) };
+    const world = { services: r.services, nodes: renderNodes(model, desired, cfg, now, this.last?.world.nodes) };
     this.last = { services: model.services, desired, cfg, blind, nextPruneAt: r.nextPruneAt, world };
     return world;
   }

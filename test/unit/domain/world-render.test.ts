@@ -105,4 +105,25 @@ describe('WorldRenderer', () => {
     expect(renderer.generation).toBe(generation + 1);
     expect(renderer.stats).toEqual({ whole: 1, kept: 1, patched: 1 });
   });
+
+  it('a node that reads as before is the same object (the record too, when every node is); one that changed or went silent by the clock is new', () => {
+    const model = emptyModel();
+    const renderer = new WorldRenderer();
+    const d = DESIRED[0]!;
+    const fresh = () => new FreshServices();
+    applyEvent(model, { ts: new Date(T0).toISOString(), node: 'n0', type: 'node_heartbeat' }, 'n0', fresh());
+    const w1 = renderer.render(model, d, CFG, T0, fresh());
+    const w2 = renderer.render(model, d, CFG, T0 + 1000, fresh());
+    expect(w2.nodes).toBe(w1.nodes);
+    applyEvent(model, { ts: new Date(T0 + 2000).toISOString(), node: 'n0', type: 'node_heartbeat' }, 'n0', fresh());
+    const w3 = renderer.render(model, d, CFG, T0 + 2000, fresh());
+    expect(w3.nodes).not.toBe(w1.nodes);
+    expect(w3.nodes.n0).not.toBe(w1.nodes.n0);
+    expect(w3.nodes.n1).toBe(w1.nodes.n1);
+    expect(w3.nodes.n0!.events_applied).toBe(2);
+    // 60 s without a word: silent, by the clock alone.
+    const w4 = renderer.render(model, d, CFG, T0 + 2000 + 61_000, fresh());
+    expect(w4.nodes.n0!.agent).toBe('silent');
+    expect(w4).toEqual(renderWorld(model, d, CFG, T0 + 2000 + 61_000));
+  });
 });
