@@ -1,7 +1,7 @@
 // The web page and JSON API wired to the parts they show.
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
-import { nodesWithAgentsRunning } from '../domain/observe.js';
+import { nodesWithAgentsRunning } from '../domain/agents-running.js';
 import type { Clock } from '../time/clock.js';
 import type { Runner } from '../loops/runner.js';
 import type { TelegramBot } from '../bot/bot.js';

@@ -1,6 +1,7 @@
 // The observer's pure core: event lines in, world state out. No fs, no clock, no env.
 import { z } from 'zod';
 import { LinkSchema, NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
+import { agentsRunning } from './agents-running.js';
 
 export type EventKind = 'positive' | 'negative' | 'node' | 'unknown';
 
@@ -175,30 +176,6 @@ export function forgetSilentAgents(model: ObserverModel, before: string): number
     n++;
   }
   return n;
-}
-
-/**
- * Agent instances of one node running at once: each heard of recently (within three of its
- * intervals, or the silence threshold), with heartbeats that interleave — one's first heartbeat
- * before the other's last, both ways. A restart (the old instance's last heartbeat before the new
- * one's first) is not two agents. Returns the ids, sorted, or undefined.
- */
-export function agentsRunning(node: NodeState, now: number, silentAfterS: number): string[] | undefined {
-  const agents = node.agents;
-  if (!agents) return undefined;
-  const current = Object.entries(agents).filter(([, a]) => now - Date.parse(a.last) <= Math.max(3 * (a.interval_s ?? 0), silentAfterS) * 1000);
-  const running = new Set<string>();
-  for (const [i, [x, a]] of current.entries()) {
-    for (const [y, b] of current.slice(i + 1)) {
-      if (a.first < b.last && b.first < a.last) running.add(x).add(y);
-    }
-  }
-  return running.size ? [...running].sort() : undefined;
-}
-
-/** The nodes of a world with two or more agents running at once, for /healthz. */
-export function nodesWithAgentsRunning(world: World): { node: string; instances: string[] }[] {
-  return Object.values(world.nodes).flatMap((n) => (n.agents_running ? [{ node: n.node, instances: n.agents_running }] : []));
 }
 
 /** A heartbeat (the engine as the agent sees it) or a disk pressure report, newest wins. */

@@ -1,5 +1,5 @@
 // A web server over a temp HOMELAB_ROOT with a hand-made world, for API and browser tests.
-import { nodesWithAgentsRunning } from '../../src/domain/observe.js';
+import { nodesWithAgentsRunning } from '../../src/domain/agents-running.js';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { buildServer } from '../../src/api/server.js';
