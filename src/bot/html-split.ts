@@ -27,9 +27,32 @@ function decodeEntity(e: string): string {
   return NAMED[body.toLowerCase()] ?? e;
 }
 
+/** `html` in pieces as they come: a tag, an entity (with its plain text), or a run of characters between them. */
+function* pieces(html: string): Generator<{ kind: 'tag'; m: RegExpExecArray } | { kind: 'entity'; html: string } | { kind: 'run'; text: string }> {
+  for (let i = 0; i < html.length; ) {
+    const tag = html[i] === '<' ? TAG_RE.exec(html.slice(i, i + 300)) : null;
+    if (tag) {
+      yield { kind: 'tag', m: tag };
+      i += tag[0].length;
+      continue;
+    }
+    const entity = html[i] === '&' ? ENTITY_RE.exec(html.slice(i, i + 300)) : null;
+    if (entity) {
+      yield { kind: 'entity', html: entity[0] };
+      i += entity[0].length;
+      continue;
+    }
+    let j = i + 1;
+    while (j < html.length && html[j] !== '<' && html[j] !== '&') j++;
+    yield { kind: 'run', text: html.slice(i, j) };
+    i = j;
+  }
+}
+
 /**
  * Tags, entities and grapheme clusters of `html`, each with what it adds to the plain text, as
- * they come: a reader that stops early (shortenHtml) segments only what it read.
+ * they come: a reader that stops early (shortenHtml) segments only what it read. Runs next to
+ * each other (a `&` that is no entity between them) are segmented as one.
  */
 function* tokens(html: string): Generator<Token> {
   let text = '';
@@ -39,26 +62,14 @@ function* tokens(html: string): Generator<Token> {
     text = '';
     for (const { segment } of segmenter.segment(run)) yield { kind: 'text', html: segment, plain: segment };
   }
-  for (let i = 0; i < html.length; ) {
-    const tag = html[i] === '<' ? TAG_RE.exec(html.slice(i, i + 300)) : null;
-    if (tag) {
-      yield* flush();
-      yield { kind: tag[1] ? 'close' : 'open', html: tag[0], name: tag[2]!.toLowerCase() };
-      i += tag[0].length;
+  for (const p of pieces(html)) {
+    if (p.kind === 'run') {
+      text += p.text;
       continue;
     }
-    const entity = html[i] === '&' ? ENTITY_RE.exec(html.slice(i, i + 300)) : null;
-    if (entity) {
-      yield* flush();
-      yield { kind: 'text', html: entity[0], plain: decodeEntity(entity[0]) };
-      i += entity[0].length;
-      continue;
-    }
-    // A run of plain characters up to the next tag or entity, at once.
-    let j = i + 1;
-    while (j < html.length && html[j] !== '<' && html[j] !== '&') j++;
-    text += html.slice(i, j);
-    i = j;
+    yield* flush();
+    if (p.kind === 'tag') yield { kind: p.m[1] ? 'close' : 'open', html: p.m[0], name: p.m[2]!.toLowerCase() };
+    else yield { kind: 'text', html: p.html, plain: decodeEntity(p.html) };
   }
   yield* flush();
 }
@@ -67,40 +78,27 @@ function tokenize(html: string): Token[] {
   return [...tokens(html)];
 }
 
+/** The plain text of `html` in pieces (runs of characters, decoded entities), tags left out: no grapheme segmentation. */
+function* plainPieces(html: string): Generator<string> {
+  for (const p of pieces(html)) {
+    if (p.kind === 'run') yield p.text;
+    else if (p.kind === 'entity') yield decodeEntity(p.html);
+  }
+}
+
 /** The text Telegram shows for `html` (tags removed, entities decoded). */
 export function plainText(html: string): string {
   let out = '';
-  for (const t of scan(html)) out += t;
+  for (const t of plainPieces(html)) out += t;
   return out;
 }
 
-/** How long the text Telegram shows for `html` is (UTF-16 units): no grapheme segmentation needed. */
+/** How long the text Telegram shows for `html` is (UTF-16 units). */
 export function plainLength(html: string): number {
-  // Tags and entities only shorten: a text no longer than `max` as HTML is no longer as plain text.
+  // (Tags and entities only shorten: a text no longer than `max` as HTML is no longer as plain text.)
   let n = 0;
-  for (const t of scan(html)) n += t.length;
+  for (const t of plainPieces(html)) n += t.length;
   return n;
-}
-
-/** The plain text of `html` in pieces (runs of characters, decoded entities), tags left out. */
-function* scan(html: string): Generator<string> {
-  for (let i = 0; i < html.length; ) {
-    const tag = html[i] === '<' ? TAG_RE.exec(html.slice(i, i + 300)) : null;
-    if (tag) {
-      i += tag[0].length;
-      continue;
-    }
-    const entity = html[i] === '&' ? ENTITY_RE.exec(html.slice(i, i + 300)) : null;
-    if (entity) {
-      yield decodeEntity(entity[0]);
-      i += entity[0].length;
-      continue;
-    }
-    let j = i + 1;
-    while (j < html.length && html[j] !== '<' && html[j] !== '&') j++;
-    yield html.slice(i, j);
-    i = j;
-  }
 }
 
 const closeTag = (open: { name: string }) => `</${open.name}>`;

@@ -92,8 +92,10 @@ export class Notifier {
     return buttonsFor(this.deps.refs.ref(key));
   }
 
-  /** The actions behind action keys, in that order (gone ones left out). */
-  /** `open`: the open actions as a pass listed them, used while nothing has changed since. */
+  /**
+   * The actions behind action keys, in that order (gone ones left out). `open`: the open actions
+   * as a pass listed them, used while nothing has changed since.
+   */
   async members(keys: readonly string[], open?: OpenListing): Promise<Action[]> {
     const out: Action[] = [];
     const known = open && open.mark === this.deps.actions.changeMark() ? open.byKey : undefined;

@@ -237,7 +237,7 @@ export interface DependencyView {
   coveredBy: Map<string, string>;
   /** A root cause's chain: its dependents, in order. */
   chainOf: Map<string, Chain>;
-  /** Services that depend on another (declared or learned): they wait DEPENDENT_SETTLE_S first. */
+  /** Services that depend on another (declared or learned): they wait `dependentSettleS` first. */
   dependents: Set<string>;
 }
 

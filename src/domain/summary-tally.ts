@@ -36,7 +36,6 @@ export interface NodeTally {
   missing: MissingShown[];
 }
 
-
 export class SummaryTally {
   private seen: { services: World['services']; desired: DesiredState; generation: number } | undefined;
   private groups = new Map<string, string[]>();

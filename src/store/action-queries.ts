@@ -32,6 +32,11 @@ export async function exists(file: string): Promise<boolean> {
   );
 }
 
+/** Actions by a time, ties by id: the orders of a listing (query's `order`). */
+const byTime = (key: (a: Action) => string, dir: 1 | -1) => (a: Action, b: Action) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const oldestFirst = byTime((a) => a.created_at, 1);
+const newestFirst = byTime((a) => a.updated_at, -1);
+
 export class ActionReader {
   constructor(
     readonly root: string,
@@ -236,9 +241,7 @@ export class ActionReader {
         out.push(a);
       }
     }
-    const key = q.order === 'oldest' ? (a: Action) => a.created_at : (a: Action) => a.updated_at;
-    const dir = q.order === 'oldest' ? 1 : -1;
-    out.sort((a, b) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    out.sort(q.order === 'oldest' ? oldestFirst : newestFirst);
     const limit = q.limit ?? DEFAULT_QUERY_LIMIT;
     return { actions: out.slice(0, limit), total: out.length };
   }
@@ -310,7 +313,7 @@ export class ActionReader {
         if (read[i] === undefined && !(await exists(path.join(this.dir(listed[i]!.state), listed[i]!.name)))) vanished = true;
       }
       if (vanished && attempt < 5) continue;
-      const open = read.filter((a, i): a is Action => a !== undefined && !listed[i]!.claim).sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const open = read.filter((a, i): a is Action => a !== undefined && !listed[i]!.claim).sort(oldestFirst);
       const seen = new Set(open.map((a) => a.id));
       const out = [...open];
       listed.forEach((x, i) => {
