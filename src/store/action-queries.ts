@@ -4,6 +4,7 @@ import { lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ACTION_STATES, ACTION_TYPES, ActionSchema, TERMINAL_STATES, isOpen, OPEN_STATES, parseFileName, type Action, type ActionState, type ActionType } from '../domain/actions.js';
 import { realClock } from '../time/clock.js';
+import { ActionIndex } from './action-index.js';
 import { fileVersion, mapLimit, readRegularFileStat } from './atomic.js';
 
 /** A transition's claim: `.<id>.<8 hex>.claim` in the directory it moves to. */
@@ -46,71 +47,59 @@ export class ActionReader {
   dir(state: ActionState): string {
     return path.join(this.root, state);
   }
-  /**
-   * While the directories are watched (indexByHints): each directory's names as last read, and when
-   * each file was last checked, valid until a hint says that name (or its directory) changed, and
-   * at most INDEX_FRESH_MS in any case (a hint lost on the way costs that long). Without it, every
-   * listing reads the directories and lstat(2)s every file it reads (docs/design/claims.md).
-   */
-  private index: { names: Map<ActionState, { names: string[]; at: number }>; checked: Map<string, number> } | undefined;
-  /** Hints seen so far: a read that a hint overtook is not remembered as current. */
-  private hints = 0;
-  /**
-   * This store's writes under way: what they did is on disk before they can say so, so while one
-   * runs every listing reads the disk and nothing read is remembered.
-   */
-  private writing = 0;
+  /** While the directories are watched: what was read, until a hint names a change (action-index.ts). */
+  private readonly index = new ActionIndex(() => this.now());
+  static readonly INDEX_FRESH_MS = ActionIndex.FRESH_MS;
 
-  /** Runs one of this store's writes (ActionStore): the index is set aside while it runs. */
-  protected async mutation<T>(fn: () => Promise<T>): Promise<T> {
-    this.hints++;
-    this.writing++;
-    try {
-      return await fn();
-    } finally {
-      this.writing--;
-      this.hints++;
-    }
+  /** Runs one of this store's writes (ActionStore): every file it changes goes through `changing`. */
+  protected mutation<T>(fn: () => Promise<T>): Promise<T> {
+    return this.index.write(fn);
   }
-  static readonly INDEX_FRESH_MS = 30_000;
+
+  /** A lookup that must see the disk as it is now (action-index.ts `fromDisk`). */
+  protected fromDisk<T>(fn: () => Promise<T>): Promise<T> {
+    return this.index.fromDisk(fn);
+  }
+
+  /**
+   * One change of these files by this store (a rename, link, unlink, write): said before it starts
+   * and after it ends, so a listing meanwhile reads them from disk and remembers nothing of them.
+   */
+  protected changing<T>(files: readonly string[], op: () => Promise<T>): Promise<T> {
+    return this.index.changing(() => this.touched(files), op);
+  }
 
   /**
    * A mark of every change the store has heard of (its own writes, the watcher's hints), while the
    * directories are watched: a listing taken after a mark is still current while the mark is the
-   * same. Undefined when nothing is watched or a write is under way (nothing can be known then).
+   * same (each of the store's own changes moves it before it starts and after it ends). Undefined
+   * when nothing is watched.
    */
   changeMark(): number | undefined {
-    return this.index && this.writing === 0 ? this.hints : undefined;
+    return this.index.mark();
   }
 
   /** The directories are watched from now on: `hint` is told of every change in them. */
   indexByHints(): void {
-    this.index = { names: new Map(), checked: new Map() };
+    this.index.enable();
   }
 
   /** Watching stopped or failed: every listing reads the directories again. */
   dropIndex(): void {
-    this.index = undefined;
+    this.index.drop();
   }
 
   /** `name` in `state`'s directory changed (the watcher saw it, or this store wrote it). */
   hint(state: ActionState, name: string): void {
-    this.hints++;
-    if (!this.index) return;
-    this.index.names.delete(state);
-    this.index.checked.delete(path.join(this.dir(state), name));
+    this.index.hint(this.dir(state), path.join(this.dir(state), name));
   }
 
-  /** This store changed these files (said at once: the watcher's word comes a moment later). */
-  protected touched(...files: string[]): void {
+  /** This store changed these files. */
+  private touched(files: readonly string[]): void {
     for (const file of files) {
       const state = ACTION_STATES.find((s) => this.dir(s) === path.dirname(file));
       if (state) this.hint(state, path.basename(file));
     }
-  }
-
-  private fresh(at: number | undefined): boolean {
-    return at !== undefined && Math.abs(this.now() - at) < ActionReader.INDEX_FRESH_MS;
   }
 
   /** The names in a state's directory (none when it is not there): every listing goes through it. */
@@ -119,12 +108,12 @@ export class ActionReader {
     // finished ones after, so that an action that finished in between is either still open or
     // counted. A name list kept of a finished directory could miss one another process (the CLI,
     // a `mv`) just moved there before its hint arrived, and the action would be neither.
-    const ix = this.writing === 0 && isOpen(state) ? this.index : undefined;
-    const kept = ix?.names.get(state);
-    if (kept && this.fresh(kept.at)) return [...kept.names];
-    const hints = this.hints;
-    const names = await fs.readdir(this.dir(state)).catch(() => [] as string[]);
-    if (ix && this.index === ix && this.hints === hints && this.writing === 0) ix.names.set(state, { names: [...names], at: this.now() });
+    const dir = this.dir(state);
+    const kept = isOpen(state) ? this.index.names(dir) : undefined;
+    if (kept) return kept;
+    const start = this.index.begin();
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    if (isOpen(state)) this.index.rememberNames(dir, names, start);
     return names;
   }
 
@@ -137,17 +126,13 @@ export class ActionReader {
   private static readonly CACHE_MAX = 20_000;
 
   protected async readAction(file: string): Promise<Action | undefined> {
-    const ix = this.writing === 0 ? this.index : undefined;
-    if (ix && this.fresh(ix.checked.get(file))) {
+    if (this.index.checked(file)) {
       const hit = this.cache.get(file);
       if (hit) return hit.action;
     }
-    const hints = this.hints;
+    const start = this.index.begin();
     const action = await this.readActionFile(file);
-    if (ix && this.index === ix && this.hints === hints && this.writing === 0 && this.cache.has(file)) {
-      if (ix.checked.size >= ActionReader.CACHE_MAX) ix.checked.clear();
-      ix.checked.set(file, this.now());
-    }
+    if (this.cache.has(file)) this.index.rememberCheck(file, start);
     return action;
   }
 

@@ -99,8 +99,7 @@ export class ActionStore extends ActionReader {
       throw storageError(err, final);
     }
     try {
-      await fs.link(tmp, final);
-      this.touched(final);
+      await this.changing([final], () => fs.link(tmp, final));
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -126,12 +125,11 @@ export class ActionStore extends ActionReader {
     const src = path.join(this.dir(req.from), `${req.id}.json`);
     const claim = path.join(this.dir(req.to), `.${req.id}.${randomBytes(4).toString('hex')}.claim`);
     try {
-      await fs.rename(src, claim);
-      this.touched(src, claim);
+      await this.changing([src, claim], () => fs.rename(src, claim));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // Another transition may hold it this moment: its outcome, not "gone", is the answer.
-      const current = await this.settled(req.id);
+      const current = await this.fromDisk(() => this.settled(req.id));
       if (!current) throw new TransitionError(`no action ${req.id}`, 'not_found');
       throw new TransitionError(`${req.id} is ${current.state}, not ${req.from}`, 'wrong_state', current);
     }
@@ -139,7 +137,7 @@ export class ActionStore extends ActionReader {
     if (!action || action.state !== req.from || (req.instance !== undefined && action.instance !== req.instance)) {
       // Not what the caller meant (another instance, or a file moved by hand): put it back.
       await this.restore(claim, src);
-      const current = action ?? (await this.get(req.id));
+      const current = action ?? (await this.fromDisk(() => this.get(req.id)));
       if (action && req.instance !== undefined && action.instance !== req.instance) {
         throw new TransitionError(`${req.id}: instance ${req.instance} is no longer open (now ${action.instance}, ${action.state})`, 'stale_instance', action);
       }
@@ -168,8 +166,7 @@ export class ActionStore extends ActionReader {
     let tmp: string | undefined;
     try {
       tmp = await writeTemp(claim, stableJson(action));
-      await fs.rename(tmp, claim);
-      this.touched(claim);
+      await this.changing([claim], () => fs.rename(tmp!, claim));
     } catch (err) {
       if (tmp) await fs.rm(tmp, { force: true });
       throw storageError(err, claim);
@@ -180,32 +177,29 @@ export class ActionStore extends ActionReader {
     const dir = path.dirname(claim);
     const final = path.join(dir, fileNameFor(action));
     try {
-      await fs.link(claim, final);
+      await this.changing([final], () => fs.link(claim, final));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // A crash between link and unlink left the claim published already: only the unlink is due.
       if (!(await sameFile(claim, final))) {
         // History is never overwritten: keep both, under a name that says why.
         const alt = path.join(dir, `${action.id}@${action.instance}-dup-${randomBytes(2).toString('hex')}.json`);
-        await fs.link(claim, alt);
-        this.touched(alt);
+        await this.changing([alt], () => fs.link(claim, alt));
       }
     }
-    this.touched(final);
-    await fs.unlink(claim);
-    this.touched(claim);
+    await this.changing([claim], () => fs.unlink(claim));
     await fsyncDir(dir);
   }
 
   private async restore(claim: string, src: string): Promise<void> {
     try {
-      await fs.link(claim, src).catch(async (err: NodeJS.ErrnoException) => {
-        // Put back already, by a run that crashed before its unlink.
-        if (err.code !== 'EEXIST' || !(await sameFile(claim, src))) throw err;
-      });
-      this.touched(src);
-      await fs.unlink(claim);
-      this.touched(claim);
+      await this.changing([src], () =>
+        fs.link(claim, src).catch(async (err: NodeJS.ErrnoException) => {
+          // Put back already, by a run that crashed before its unlink.
+          if (err.code !== 'EEXIST' || !(await sameFile(claim, src))) throw err;
+        }),
+      );
+      await this.changing([claim], () => fs.unlink(claim));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // A new instance appeared meanwhile (only possible by hand): keep this one as history.
@@ -225,8 +219,7 @@ export class ActionStore extends ActionReader {
     const current = await this.readAction(file);
     if (!current) return undefined;
     const updated: Action = { ...current, ...patch, updated_at: new Date(this.now()).toISOString() };
-    await this.mutation(() => writeFileAtomic(file, stableJson(updated)));
-    this.touched(file);
+    await this.mutation(() => this.changing([file], () => writeFileAtomic(file, stableJson(updated))));
     return updated;
   }
 
@@ -249,8 +242,7 @@ export class ActionStore extends ActionReader {
   async removeFinished(a: Action): Promise<void> {
     if (isOpen(a.state)) throw new Error(`only finished actions are removed; ${a.id} is ${a.state}`);
     const file = path.join(this.dir(a.state), fileNameFor(a));
-    await this.mutation(() => fs.rm(file, { force: true }));
-    this.touched(file);
+    await this.mutation(() => this.changing([file], () => fs.rm(file, { force: true })));
   }
 
   /**
@@ -259,7 +251,7 @@ export class ActionStore extends ActionReader {
    * approval by file), and stray temp files are removed. Returns what it did, for the log.
    */
   recover(): Promise<string[]> {
-    return this.mutation(() => this.recoverNow());
+    return this.mutation(() => this.fromDisk(() => this.recoverNow()));
   }
 
   private async recoverNow(): Promise<string[]> {
@@ -271,16 +263,14 @@ export class ActionStore extends ActionReader {
       for (const name of names) {
         const full = path.join(dir, name);
         if (name.startsWith('.') && name.endsWith('.tmp')) {
-          await fs.rm(full, { force: true });
-          this.touched(full);
+          await this.changing([full], () => fs.rm(full, { force: true }));
           done.push(`removed temp ${state}/${name}`);
           continue;
         }
         if (!CLAIM_RE.test(name)) continue;
         let a = await this.readAction(full);
         if (!a) {
-          await fs.rm(full, { force: true });
-          this.touched(full);
+          await this.changing([full], () => fs.rm(full, { force: true }));
           done.push(`removed unreadable claim ${state}/${name}`);
           continue;
         }
@@ -350,8 +340,7 @@ export class ActionStore extends ActionReader {
     const dir = this.dir(state);
     const claim = path.join(dir, `.${seen.id}.${randomBytes(4).toString('hex')}.claim`);
     try {
-      await fs.rename(path.join(dir, name), claim);
-      this.touched(path.join(dir, name), claim);
+      await this.changing([path.join(dir, name), claim], () => fs.rename(path.join(dir, name), claim));
     } catch {
       return undefined; // someone else adopted it first
     }

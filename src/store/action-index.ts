@@ -1,0 +1,140 @@
+// The action store's index while its directories are watched (docs/design/claims.md "Index"):
+// each open directory's names as last read and when each file was last checked, valid until a
+// hint names that file (or directory) and at most FRESH_MS in any case. What a read finds is
+// remembered unless a hint named the same file while the read ran. The store's own changes are
+// said before each system call and after it, so no reader beside a write meets the index stale.
+
+/** What a read began with: handed back to `rememberNames` / `rememberCheck` once it is done. */
+export interface ReadStart {
+  readonly hints: number;
+  readonly kept: Kept | undefined;
+}
+
+interface Kept {
+  names: Map<string, { names: string[]; at: number }>;
+  checked: Map<string, number>;
+}
+
+export class ActionIndex {
+  /** How long a kept name list or check holds without any hint (a hint lost on the way costs that long). */
+  static readonly FRESH_MS = 30_000;
+  /** Bound of the kept checks and of the hint marks. */
+  static readonly MAX = 20_000;
+
+  constructor(private readonly now: () => number) {}
+
+  private kept: Kept | undefined;
+  /** Hints and writes seen so far (`mark`). */
+  private hints = 0;
+  /**
+   * The hint count at the last hint of each file and directory. Bounded: when cleared, `floor`
+   * says that any read begun before then is not remembered either.
+   */
+  private readonly hintedAt = new Map<string, number>();
+  private floor = 0;
+  /** Lookups under way that must see the disk as it is now (`fromDisk`). */
+  private bypass = 0;
+
+  /** The directories are watched from now on: `hint` is told of every change in them. */
+  enable(): void {
+    this.kept = { names: new Map(), checked: new Map() };
+  }
+
+  /** Watching stopped or failed: every listing reads the disk again. */
+  drop(): void {
+    this.kept = undefined;
+  }
+
+  /**
+   * A mark of every change heard of (the store's own, the watcher's hints) while watched: a
+   * listing taken after a mark is current while the mark is the same.
+   */
+  mark(): number | undefined {
+    return this.kept ? this.hints : undefined;
+  }
+
+  /** `file` in directory `dir` changed. */
+  hint(dir: string, file: string): void {
+    this.hints++;
+    if (this.hintedAt.size >= ActionIndex.MAX) {
+      this.hintedAt.clear();
+      this.floor = this.hints;
+    }
+    this.hintedAt.set(dir, this.hints);
+    this.hintedAt.set(file, this.hints);
+    this.kept?.names.delete(dir);
+    this.kept?.checked.delete(file);
+  }
+
+  /** Runs one of the store's writes: every file it changes goes through `changing`. */
+  async write<T>(fn: () => Promise<T>): Promise<T> {
+    this.hints++;
+    try {
+      return await fn();
+    } finally {
+      this.hints++;
+    }
+  }
+
+  /**
+   * Runs a lookup that must see the disk as it is now, not as last heard (where is the action a
+   * failed rename did not find; what a crash left): every listing reads the disk while it runs.
+   */
+  async fromDisk<T>(fn: () => Promise<T>): Promise<T> {
+    this.bypass++;
+    try {
+      return await fn();
+    } finally {
+      this.bypass--;
+    }
+  }
+
+  /** One change (a rename, link, unlink, write): `say` is called before it starts and after it ends. */
+  async changing<T>(say: () => void, op: () => Promise<T>): Promise<T> {
+    say();
+    try {
+      return await op();
+    } finally {
+      say();
+    }
+  }
+
+  /** The kept names of a directory, if fresh. */
+  names(dir: string): string[] | undefined {
+    const kept = this.usable()?.names.get(dir);
+    return kept && this.fresh(kept.at) ? [...kept.names] : undefined;
+  }
+
+  /** True when `file` was checked recently and nothing said it changed since. */
+  checked(file: string): boolean {
+    return this.fresh(this.usable()?.checked.get(file));
+  }
+
+  begin(): ReadStart {
+    return { hints: this.hints, kept: this.kept };
+  }
+
+  rememberNames(dir: string, names: readonly string[], start: ReadStart): void {
+    if (this.current(start, dir)) start.kept!.names.set(dir, { names: [...names], at: this.now() });
+  }
+
+  rememberCheck(file: string, start: ReadStart): void {
+    if (!this.current(start, file)) return;
+    const checked = start.kept!.checked;
+    if (checked.size >= ActionIndex.MAX) checked.clear();
+    checked.set(file, this.now());
+  }
+
+  /** The read begun at `start` is still the truth about `key`: no hint named it meanwhile. */
+  private current(start: ReadStart, key: string): boolean {
+    return start.kept !== undefined && this.kept === start.kept && start.hints >= this.floor && (this.hintedAt.get(key) ?? -1) <= start.hints;
+  }
+
+  private usable(): Kept | undefined {
+    return this.bypass === 0 ? this.kept : undefined;
+  }
+
+  private fresh(at: number | undefined): boolean {
+    return at !== undefined && Math.abs(this.now() - at) < ActionIndex.FRESH_MS;
+  }
+}

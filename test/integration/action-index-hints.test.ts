@@ -1,0 +1,113 @@
+// The action index keeps what a read found unless a hint named that file or directory while the
+// read ran (docs/design/claims.md "Index"): a hint for another file — the watcher's word on the
+// supervisor's newest action, say — does not make a thousand open actions be checked again.
+// lstat(2) is counted through a wrapper of node:fs.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { ActionDraft } from '../../src/domain/plan.js';
+import { ActionStore } from '../../src/store/actions.js';
+import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
+import { removeDir, tempDir } from '../support/helpers.js';
+
+const probe = vi.hoisted(() => ({ lstats: new Map<string, number>(), onLstat: undefined as ((file: string) => void) | undefined }));
+vi.mock('node:fs', async (original) => {
+  const fs = await original<typeof import('node:fs')>();
+  const lstatSync = ((file: string, opts?: never) => {
+    probe.lstats.set(String(file), (probe.lstats.get(String(file)) ?? 0) + 1);
+    probe.onLstat?.(String(file));
+    return fs.lstatSync(file, opts);
+  }) as typeof fs.lstatSync;
+  return { ...fs, default: { ...fs, lstatSync }, lstatSync };
+});
+
+let root: string;
+let l: Layout;
+let store: ActionStore;
+const clock = Date.parse('2026-12-02T14:00:00.000Z');
+const draft = (service: string): ActionDraft => ({ id: `container-restart-n-${service}`, instance: '20261202T140000Z', type: 'container_restart', risk: 'low', node: 'n', service, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [service], drift_since: null });
+const total = () => [...probe.lstats.values()].reduce((a, b) => a + b, 0);
+
+beforeEach(async () => {
+  root = await tempDir('hcp-index-hints-');
+  l = layout(path.join(root, 'homelab'));
+  await ensureLayout(l);
+  store = new ActionStore(l.actions, () => clock);
+  await store.ensureDirs();
+  store.indexByHints();
+  probe.lstats.clear();
+  probe.onLstat = undefined;
+});
+afterEach(async () => {
+  probe.onLstat = undefined;
+  await removeDir(root);
+});
+
+describe('the action index and hints for other files', () => {
+  it('a listing that hints for other files overtook is remembered: the next one checks nothing', async () => {
+    for (let i = 0; i < 100; i++) await store.create(draft(`s${i}`));
+    // The first listing reads every file while hints for another directory keep arriving.
+    let listing = true;
+    let hints = 0;
+    const tick = () => {
+      if (!listing) return;
+      store.hint('approved', `other-${hints++}.json`);
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    expect((await store.listOpen()).length).toBe(100);
+    listing = false;
+    expect(hints).toBeGreaterThan(0);
+    probe.lstats.clear();
+    expect((await store.listOpen()).length).toBe(100);
+    // pending/ and running/ are kept; approved/ was hinted (its names read again, no file in it).
+    expect(total()).toBe(0);
+  });
+
+  it('a read that a hint for the same file overtook is not remembered: the file is checked again', async () => {
+    await store.create(draft('a'));
+    await store.create(draft('b'));
+    const file = path.join(l.actions, 'pending', 'container-restart-n-a.json');
+    // Another process rewrites a; its hint arrives while this store is reading a.
+    await writeFile(file, JSON.stringify({ ...JSON.parse(JSON.stringify((await store.listOpen())[0])), trigger: 'mqtt_unreachable' }));
+    store.hint('pending', 'container-restart-n-a.json');
+    probe.onLstat = (f) => {
+      if (f === file) store.hint('pending', 'container-restart-n-a.json');
+    };
+    await store.listOpen();
+    probe.onLstat = undefined;
+    probe.lstats.clear();
+    await store.listOpen();
+    expect(probe.lstats.get(file)).toBe(1);
+    expect(probe.lstats.get(path.join(l.actions, 'pending', 'container-restart-n-b.json'))).toBeUndefined();
+  });
+
+  it("a listing beside one of this store's writes: the write's files from disk, the rest from the index", async () => {
+    await store.create(draft('a'));
+    await store.create(draft('b'));
+    await store.listOpen();
+    const fileB = path.join(l.actions, 'pending', 'container-restart-n-b.json');
+    // While a transition of a runs, every listing beside it (the supervisor's, which counts claims)
+    // reads a from disk and b from the index, and sees a once, as it was or as it becomes.
+    const during: string[][] = [];
+    probe.lstats.clear();
+    let moving = true;
+    const tick = () => {
+      if (!moving) return;
+      void store.listOpenOrMoving().then((xs) => during.push(xs.map((x) => `${x.state}:${x.id}`)));
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const [, moved] = await Promise.all([store.listOpen(), store.transition({ id: 'container-restart-n-a', from: 'pending', to: 'approved', by: 't' })]);
+    moving = false;
+    expect(during.length).toBeGreaterThan(0);
+    expect(moved.state).toBe('approved');
+    expect(probe.lstats.get(fileB)).toBeUndefined();
+    for (const xs of during) expect(xs.filter((x) => x.endsWith('-a'))).toHaveLength(1);
+    const now = ['approved:container-restart-n-a', 'pending:container-restart-n-b'];
+    expect((await store.listOpen()).map((a) => `${a.state}:${a.id}`).sort()).toEqual(now);
+    probe.lstats.clear();
+    expect((await store.listOpen()).map((a) => `${a.state}:${a.id}`).sort()).toEqual(now);
+    expect(total()).toBe(0);
+  });
+});
