@@ -52,15 +52,17 @@ function* pieces(html: string): Generator<{ kind: 'tag'; m: RegExpExecArray } | 
 /**
  * Tags, entities and grapheme clusters of `html`, each with what it adds to the plain text, as
  * they come: a reader that stops early (shortenHtml) segments only what it read. Runs next to
- * each other (a `&` that is no entity between them) are segmented as one.
+ * each other (a `&` that is no entity between them) are segmented as one. `whole(run)`, asked
+ * when a run is reached: true yields the run as one token, unsegmented (a run that fits).
  */
-function* tokens(html: string): Generator<Token> {
+function* tokens(html: string, whole: (run: string) => boolean = () => false): Generator<Token> {
   let text = '';
   function* flush(): Generator<Token> {
     if (text === '') return;
     const run = text;
     text = '';
-    for (const { segment } of segmenter.segment(run)) yield { kind: 'text', html: segment, plain: segment };
+    if (whole(run)) yield { kind: 'text', html: run, plain: run };
+    else for (const { segment } of segmenter.segment(run)) yield { kind: 'text', html: segment, plain: segment };
   }
   for (const p of pieces(html)) {
     if (p.kind === 'run') {
@@ -174,8 +176,9 @@ export function shortenHtml(html: string, max: number, tail: string): string {
   const open: { name: string }[] = [];
   let out = '';
   let len = 0;
-  // Read as far as the budget goes: a long text is segmented up to its cut, not to its end.
-  for (const t of tokens(html)) {
+  // Read as far as the budget goes, and segment only the run the cut falls in: a run that fits
+  // whole is taken whole (its clusters would all fit).
+  for (const t of tokens(html, (run) => len + run.length <= budget)) {
     if (t.kind === 'text') {
       if (len + t.plain.length > budget) break;
       out += t.html;

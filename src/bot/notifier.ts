@@ -33,13 +33,24 @@ export const BURST_WINDOW_MS = 30_000;
 /** A new action's own message waits this long for its evidence, so that it is one send, not a send and an edit. */
 export const EVIDENCE_WAIT_MS = 300;
 
+/** More members than this are looked up in a listing of the open actions, not one by one. */
+const FEW_MEMBERS = 16;
+
 /** The open actions as one listing found them, by key, with the store's change mark before it. */
 interface OpenListing {
   mark: number;
   byKey: ReadonlyMap<string, Action>;
 }
 
-export const actionKey = (a: { id: string; instance: string }) => `action:${a.id}@${a.instance}`;
+/** Keys of the actions as read (the store's parsed objects, frozen): one string per object, made once. */
+const keys = new WeakMap<object, string>();
+export const actionKey = (a: { id: string; instance: string }): string => {
+  let key = keys.get(a);
+  if (key !== undefined) return key;
+  key = `action:${a.id}@${a.instance}`;
+  if (Object.isFrozen(a)) keys.set(a, key);
+  return key;
+};
 /** Notices that only inform: sent without a sound (disable_notification). */
 const QUIET = new Set(['maintenance', 'maintenance_ended', 'image_update_available', 'agents_running']);
 /** Notices written closed, to be sent once. */
@@ -98,7 +109,14 @@ export class Notifier {
    */
   async members(keys: readonly string[], open?: OpenListing): Promise<Action[]> {
     const out: Action[] = [];
-    const known = open && open.mark === this.deps.actions.changeMark() ? open.byKey : undefined;
+    let known = open && open.mark === this.deps.actions.changeMark() ? open.byKey : undefined;
+    if (!known && keys.length > FEW_MEMBERS) {
+      // Something changed since the pass's listing: one listing again, not a lookup per member
+      // (the pass's next messages use it too).
+      const fresh = await this.openListing();
+      if (fresh && open) Object.assign(open, fresh);
+      known = fresh?.byKey;
+    }
     for (const k of keys) {
       const listed = known?.get(k);
       if (listed) {
@@ -183,16 +201,27 @@ export class Notifier {
    * (`exclusive`), so a press is handled between two pieces, not after the whole pass.
    */
   async sync(): Promise<void> {
-    const mark = this.deps.actions.changeMark();
-    const open = await this.deps.actions.listOpen();
-    // A group's members are looked up here while nothing changed since (no file read per member).
-    const listing: OpenListing | undefined = mark === undefined ? undefined : { mark, byKey: new Map(open.map((a) => [actionKey(a), a])) };
+    const { open, listing } = await this.listOpen();
     // 1. Open actions nobody has seen yet first: a new pending action is what the chat waits for.
     await this.exclusive(() => this.announce(open));
     // 2. Messages already in the chat follow their subjects to their end.
     for (const r of this.deps.outbox.all()) if (!r.meta.final) await this.exclusive(() => this.follow(r.key, listing));
     // 3. Notices: sent once when they open, edited when they change or close.
     await this.exclusive(() => this.notices());
+  }
+
+  /**
+   * The open actions, and (while the store can say whether anything changed since) the listing
+   * a group's members are looked up in while nothing changed since (no file read per member).
+   */
+  private async listOpen(): Promise<{ open: Action[]; listing: OpenListing | undefined }> {
+    const mark = this.deps.actions.changeMark();
+    const open = await this.deps.actions.listOpen();
+    return { open, listing: mark === undefined ? undefined : { mark, byKey: new Map(open.map((a) => [actionKey(a), a])) } };
+  }
+
+  private async openListing(): Promise<OpenListing | undefined> {
+    return (await this.listOpen()).listing;
   }
 
   private async follow(key: string, open?: OpenListing): Promise<void> {

@@ -266,11 +266,20 @@ export function renderFailureNote(a: Action): string {
 /** The longest line a pending guarded message adds after the state line. */
 const GUARD_LINE = '⚠️ Guarded action: press Confirm to approve it.';
 
-export function renderGroup(node: string, members: Action[], refData: ButtonData): Rendered {
+/**
+ * A group's message. Its member lines stop once the text is longer than `max` plain characters:
+ * shortened to fit (outbox), it says the same as with every line, and a group of a thousand
+ * actions costs what fits in a message, not a thousand lines.
+ */
+export function renderGroup(node: string, members: Action[], refData: ButtonData, max = MAX_TEXT): Rendered {
   const pending = members.filter((m) => m.state === 'pending');
   const lines = [`🚨 <b>${members.length} ${members.length === 1 ? 'action' : 'actions'} on ${esc(node)}</b> became pending together`, ''];
+  let length = plainLength(lines.join('\n'));
   for (const m of members) {
-    lines.push(`• <code>${esc(m.id)}</code> (${esc(m.risk)}): ${stateLine(m).split('\n')[0]}`);
+    if (length > max) break;
+    const line = `• <code>${esc(m.id)}</code> (${esc(m.risk)}): ${stateLine(m).split('\n')[0]}`;
+    lines.push(line);
+    length += 1 + plainLength(line);
   }
   lines.push('', `first at ${hhmm(members[0]?.created_at ?? null)}`);
   const buttons: Buttons = [];

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { ACTION_STATES, ACTION_TYPES, ActionSchema, TERMINAL_STATES, isOpen, OPEN_STATES, parseFileName, type Action, type ActionState, type ActionType } from '../domain/actions.js';
 import { realClock } from '../time/clock.js';
 import { ActionIndex } from './action-index.js';
+import { ActionPaths } from './action-paths.js';
 import { fileVersion, mapLimit, readRegularFileStat } from './atomic.js';
 
 /** A transition's claim: `.<id>.<8 hex>.claim` in the directory it moves to. */
@@ -42,11 +43,21 @@ export class ActionReader {
   constructor(
     readonly root: string,
     protected readonly now: () => number = realClock.now,
-  ) {}
+  ) {
+    this.paths = new ActionPaths(root);
+  }
+
+  private readonly paths: ActionPaths;
 
   dir(state: ActionState): string {
-    return path.join(this.root, state);
+    return this.paths.dir(state);
   }
+
+  /** The path of `name` in `state`'s directory (the same string each time). */
+  protected file(state: ActionState, name: string): string {
+    return this.paths.file(state, name);
+  }
+
   /** While the directories are watched: what was read, until a hint names a change (action-index.ts). */
   private readonly index = new ActionIndex(() => this.now());
   static readonly INDEX_FRESH_MS = ActionIndex.FRESH_MS;
@@ -91,7 +102,7 @@ export class ActionReader {
 
   /** `name` in `state`'s directory changed (the watcher saw it, or this store wrote it). */
   hint(state: ActionState, name: string): void {
-    this.index.hint(this.dir(state), path.join(this.dir(state), name));
+    this.index.hint(this.dir(state), this.file(state, name));
   }
 
   /** This store changed these files. */
@@ -179,7 +190,7 @@ export class ActionReader {
   async find(id: string, instance: string): Promise<Action | undefined> {
     for (let attempt = 0; ; attempt++) {
       for (const s of ACTION_STATES) {
-        const a = await this.readAction(path.join(this.dir(s), isOpen(s) ? `${id}.json` : `${id}@${instance}.json`));
+        const a = await this.readAction(this.file(s, isOpen(s) ? `${id}.json` : `${id}@${instance}.json`));
         if (a && a.instance === instance) return a;
       }
       // A file moving on while we looked (or holding a dot-name claim) is looked for again.
@@ -217,7 +228,7 @@ export class ActionReader {
         const fresh = await mapLimit(names, 8, async (n) => ((await fs.lstat(path.join(dir, n)).catch(() => undefined))?.mtime.toISOString() ?? '') >= since);
         names = names.filter((_, i) => fresh[i]);
       }
-      const read = await mapLimit(names, 8, (name) => this.readAction(path.join(dir, name)));
+      const read = await mapLimit(names, 8, (name) => this.readAction(this.file(s, name)));
       for (const a of read) {
         if (!a) continue;
         if (q.node !== undefined && a.node !== q.node) continue;
@@ -261,7 +272,7 @@ export class ActionReader {
   /** One file of a state's directory, by name. */
   async read(state: ActionState, name: string): Promise<Action | undefined> {
     if (!parseFileName(name)) return undefined;
-    return this.readAction(path.join(this.dir(state), name));
+    return this.readAction(this.file(state, name));
   }
 
   /** Action files of one state, oldest first (all of them). Unreadable files are skipped. */
@@ -292,10 +303,10 @@ export class ActionReader {
           else if (CLAIM_RE.test(name)) listed.push({ state: s, name, claim: true });
         }
       }
-      const read = await mapLimit(listed, 8, (x) => this.readAction(path.join(this.dir(x.state), x.name)));
+      const read = await mapLimit(listed, 8, (x) => this.readAction(this.file(x.state, x.name)));
       let vanished = false;
       for (let i = 0; i < listed.length && !vanished; i++) {
-        if (read[i] === undefined && !(await exists(path.join(this.dir(listed[i]!.state), listed[i]!.name)))) vanished = true;
+        if (read[i] === undefined && !(await exists(this.file(listed[i]!.state, listed[i]!.name)))) vanished = true;
       }
       if (vanished && attempt < 5) continue;
       const open = read.filter((a, i): a is Action => a !== undefined && !listed[i]!.claim).sort(oldestFirst);
@@ -328,7 +339,7 @@ export class ActionReader {
     for (let attempt = 0; attempt < 20 && (await this.moving(id)); attempt++) await realClock.sleep(5);
     for (const s of ACTION_STATES) {
       const claim = (await this.names(s)).find((n) => CLAIM_RE.exec(n)?.[1] === id);
-      const a = claim ? await this.readAction(path.join(this.dir(s), claim)) : undefined;
+      const a = claim ? await this.readAction(this.file(s, claim)) : undefined;
       if (a) return { ...a, state: s };
     }
     return this.get(id);
@@ -336,20 +347,20 @@ export class ActionReader {
 
   /** True when `id` is open (any file name `<id>.json` in an open state) or being moved. */
   async busy(id: string): Promise<boolean> {
-    const open = await Promise.all(OPEN_STATES.map((s) => exists(path.join(this.dir(s), `${id}.json`))));
+    const open = await Promise.all(OPEN_STATES.map((s) => exists(this.file(s, `${id}.json`))));
     return open.includes(true) || (await this.moving(id));
   }
 
   /** True when a finished file already carries this instance of `id` (names are unique). */
   protected async instanceUsed(id: string, instance: string): Promise<boolean> {
     const finished = ACTION_STATES.filter((s) => !isOpen(s));
-    return (await Promise.all(finished.map((s) => exists(path.join(this.dir(s), `${id}@${instance}.json`))))).includes(true);
+    return (await Promise.all(finished.map((s) => exists(this.file(s, `${id}@${instance}.json`))))).includes(true);
   }
 
   /** The open instance of `id`, or the newest finished one. */
   async get(id: string): Promise<Action | undefined> {
     for (const s of OPEN_STATES) {
-      const a = await this.readAction(path.join(this.dir(s), `${id}.json`));
+      const a = await this.readAction(this.file(s, `${id}.json`));
       if (a) return a;
     }
     let newest: Action | undefined;
@@ -358,7 +369,7 @@ export class ActionReader {
       for (const name of names) {
         const p = parseFileName(name);
         if (!p || p.id !== id || !p.instance) continue;
-        const a = await this.readAction(path.join(this.dir(s), name));
+        const a = await this.readAction(this.file(s, name));
         if (a && (!newest || a.updated_at > newest.updated_at)) newest = a;
       }
     }
@@ -373,7 +384,7 @@ export class ActionReader {
       for (const name of names) {
         const p = parseFileName(name);
         if (!p || p.id !== id) continue;
-        const a = await this.readAction(path.join(this.dir(s), name));
+        const a = await this.readAction(this.file(s, name));
         if (a) out.push(a);
       }
     }

@@ -314,14 +314,13 @@ export class ActionStore extends ActionReader {
   async adoptMoved(states: readonly ActionState[] = ACTION_STATES): Promise<string[]> {
     const done: string[] = [];
     for (const state of states) {
-      const dir = this.dir(state);
       // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
       // name, so only those need reading in the (large) finished directories.
       const names = (await this.names(state)).filter((name) => {
         const p = parseFileName(name);
         return p !== undefined && (isOpen(state) || !p.instance);
       });
-      const read = await mapLimit(names, 8, async (name) => ({ name, a: await this.readAction(path.join(dir, name)) }));
+      const read = await mapLimit(names, 8, async (name) => ({ name, a: await this.readAction(this.file(state, name)) }));
       for (const { name, a: seen } of read) {
         if (!seen || seen.state === state) continue;
         if (!canTransition(seen.state, state)) {

@@ -4,7 +4,7 @@
 // case. With the real watchers component, a file moved by hand is listed as soon as it lands.
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Bus } from '../../src/app/bus.js';
 import { watchersComponent } from '../../src/app/components.js';
 import type { ActionDraft } from '../../src/domain/plan.js';
@@ -56,6 +56,26 @@ describe('the action index', () => {
     await store.transition({ id: a!.id, from: 'pending', to: 'approved', by: 'test' });
     const moved = await notifier.members([key], { mark, byKey: new Map([[key, listed]]) });
     expect(moved.map((x) => `${x.state}:${x.trigger}`)).toEqual(['approved:containers_not_running']);
+  });
+
+  it('a group of many members whose listing went stale is looked up in one new listing, not one file each', async () => {
+    store.indexByHints();
+    for (let i = 0; i < 20; i++) await store.create(draft(`s${i}`));
+    const { Notifier, actionKey } = await import('../../src/bot/notifier.js');
+    const notifier = new Notifier({ actions: store, chatId: '1', log: memoryLogger().log, now: () => clock } as never);
+    const all = await store.listOpen();
+    const listing = { mark: store.changeMark()!, byKey: new Map(all.map((a) => [actionKey(a), a])) };
+    await store.transition({ id: 'container-restart-n-s3', from: 'pending', to: 'approved', by: 'test' });
+    const find = vi.spyOn(store, 'find');
+    const list = vi.spyOn(store, 'listOpen');
+    const members = await notifier.members(all.map(actionKey), listing);
+    expect(members.map((m) => `${m.state}:${m.service}`)).toEqual(all.map((a) => `${a.service === 's3' ? 'approved' : 'pending'}:${a.service}`));
+    expect(find).not.toHaveBeenCalled();
+    expect(list).toHaveBeenCalledTimes(1);
+    // The listing handed in is the new one now: the next group of the pass uses it as it is.
+    expect(listing.mark).toBe(store.changeMark());
+    await notifier.members(all.map(actionKey), listing);
+    expect(list).toHaveBeenCalledTimes(1);
   });
 
   it("lists this store's own writes at once, another's after a hint or INDEX_FRESH_MS", async () => {

@@ -84,6 +84,51 @@ describe('shortenHtml', () => {
     expect(balanced(out)).toBe(true);
   });
 
+  it('cuts where a cluster-by-cluster reading cuts (runs that fit are taken whole, only the run at the cut is segmented)', () => {
+    const segmenter = new Intl.Segmenter('en', { granularity: 'grapheme' });
+    // The oracle: every tag, entity and grapheme cluster one by one, up to the budget.
+    const reference = (input: string, max: number, tail: string) => {
+      if (plainText(input).length <= max) return input;
+      const budget = max - plainText(tail).length;
+      const open: string[] = [];
+      let out = '';
+      let len = 0;
+      const parts = input.split(/(<\/?[a-z-]+>|&(?:#\d{1,7}|#x[0-9a-f]{1,6}|[a-z]+);)/i).filter((x) => x !== '');
+      // Runs next to each other (a bare & between) are one run, as Telegram's text is.
+      const merged: string[] = [];
+      for (const x of parts) {
+        const isMarkup = /^<|^&.+;$/.test(x);
+        if (!isMarkup && merged.length > 0 && !/^<|^&.+;$/.test(merged[merged.length - 1]!)) merged[merged.length - 1] += x;
+        else merged.push(x);
+      }
+      outer: for (const x of merged) {
+        const tag = /^<(\/?)([a-z-]+)>$/i.exec(x);
+        if (tag) {
+          if (tag[1]) open.splice(open.lastIndexOf(tag[2]!), 1);
+          else open.push(tag[2]!);
+          out += x;
+        } else if (/^&.+;$/.test(x)) {
+          if (len + plainText(x).length > budget) break;
+          out += x;
+          len += plainText(x).length;
+        } else {
+          for (const { segment } of segmenter.segment(x)) {
+            if (len + segment.length > budget) break outer;
+            out += segment;
+            len += segment.length;
+          }
+        }
+      }
+      return out + [...open].reverse().map((t) => `</${t}>`).join('') + tail;
+    };
+    fc.assert(
+      fc.property(big, fc.integer({ min: 60, max: 4096 }), (input, max) => {
+        expect(shortenHtml(input, max, '\n… (shortened)')).toBe(reference(input, max, '\n… (shortened)'));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('fits, stays valid and balanced, and ends with the pointer', () => {
     fc.assert(
       fc.property(big, fc.integer({ min: 60, max: 4096 }), (input, max) => {

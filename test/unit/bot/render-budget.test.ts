@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
 import { plainText } from '../../../src/bot/html-split.js';
 import { buttonsFor } from '../../../src/bot/callback-data.js';
-import { cap, MAX_TEXT, PART_MAX, renderAction, renderDetails, renderGroup, splitText, stateLine } from '../../../src/bot/render.js';
+import { cap, MAX_TEXT, PART_MAX, renderAction, renderDetails, renderGroup, shorten, splitText, stateLine } from '../../../src/bot/render.js';
 import { renderSilences } from '../../../src/bot/render-replies.js';
 import type { Evidence } from '../../../src/store/evidence.js';
 
@@ -92,6 +92,21 @@ describe('an action message within its budget', () => {
     expect(renderSilences([{ id: 's1', target: 'n1', until: new Date(NOW + 45_000).toISOString() } as never], NOW, () => 'sr:x').text).toContain('(45s left)');
     expect(renderGroup('n1', [base], data).text).toContain('1 action on n1</b>');
     expect(renderGroup('n1', [base, { ...base, id: 'x' }], data).text).toContain('2 actions on n1</b>');
+  });
+
+  it('a group renders only the member lines that fit: shortened, it says what the group with every line says', () => {
+    const states = ['pending', 'approved', 'running', 'completed', 'failed'] as const;
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1200 }), fc.string({ maxLength: 40 }), fc.nat(), (n, tag, seed) => {
+        const members = Array.from({ length: n }, (_, i): Action => ({ ...base, id: `container-restart-n${i}-${tag}&<${i}>`, state: states[(seed + i) % states.length]!, risk: i % 3 ? 'low' : 'medium' }));
+        const all = renderGroup('n1, n2', members, data, Infinity);
+        const fit = renderGroup('n1, n2', members, data);
+        expect(shorten(fit.text, 'http://x/')).toBe(shorten(all.text, 'http://x/'));
+        expect(fit.buttons).toEqual(all.buttons);
+        expect(plainText(fit.text).length).toBeLessThan(MAX_TEXT + 1000);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('cap never splits a surrogate pair and marks the cut', () => {
