@@ -89,6 +89,7 @@ export interface ActionHints {
   indexByHints(): void;
   dropIndex(): void;
   hint(state: ActionState, name: string): void;
+  hintDir(state: ActionState): void;
 }
 
 /**
@@ -122,6 +123,7 @@ export function watchersComponent(hostsDir: string, l: Layout, bus: Bus, log: Lo
         const dir = l.actionDir(state);
         const w = fsWatch(dir, { persistent: false }, (type, name) => {
           if (name) actions?.hint(state, name);
+          else actions?.hintDir(state);
           if (!name || name.startsWith('.')) return;
           bus.emit('actionsChanged');
           // A name that appeared (created, or moved here: an approval by `mv`): a hint, checked by its loop.

@@ -1,7 +1,6 @@
 // The observer's pure core: event lines in, world state out. No fs, no clock, no env.
 import { z } from 'zod';
 import { LinkSchema, NAME_RE, type DesiredState, type NodeEvent, type NodeState, type ServiceState, type World } from './schemas.js';
-import { agentsRunning } from './agents-running.js';
 
 export type EventKind = 'positive' | 'negative' | 'node' | 'unknown';
 
@@ -64,7 +63,7 @@ export function emptyModel(): ObserverModel {
   return { services: {}, nodes: {}, seq: {}, seq_seen: {}, counters: { applied: 0, malformed: 0, oversized: 0, duplicate: 0, unknown: 0 } };
 }
 
-function emptyNode(node: string): NodeState {
+export function emptyNode(node: string): NodeState {
   return {
     node,
     last_seen: null,
@@ -92,7 +91,7 @@ const later = (a: string | null, b: string): boolean => a === null || b >= a;
  * A status changes only for an event at least as new as the last one seen for that service, so
  * events delivered late (an agent's spool draining) never overwrite newer news.
  */
-export function applyEvent(model: ObserverModel, event: NodeEvent, source: string, fresh?: WeakSet<ServiceState>): boolean {
+export function applyEvent(model: ObserverModel, event: NodeEvent, source: string, fresh?: WeakSet<ServiceState> & { readonly nodes?: Set<string> }): boolean {
   if (event.seq !== undefined) {
     // Identity: node + agent + seq. Two agents of one node (or a restarted one) never collide.
     const stream = event.agent === undefined ? source : `${source}@${event.agent}`;
@@ -109,6 +108,7 @@ export function applyEvent(model: ObserverModel, event: NodeEvent, source: strin
   }
   const ts = event.ts;
   const node = (model.nodes[event.node] ??= emptyNode(event.node));
+  fresh?.nodes?.add(event.node);
   if (later(node.last_seen, ts)) {
     node.last_seen = ts;
     node.last_event_type = event.type;
@@ -278,18 +278,9 @@ export interface RenderConfig {
   worldPruneAfterH: number;
 }
 
-function byKey<T>(entries: [string, T][]): Record<string, T> {
+export function byKey<T>(entries: [string, T][]): Record<string, T> {
   entries.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return Object.fromEntries(entries);
-}
-
-/**
- * World state from the model, the desired state and the clock. Ghost keys are pruned: entries
- * whose key is not `<canonical node>/<service>`, and entries not heard of for WORLD_PRUNE_AFTER_H
- * that no desired state names. Nodes of the desired state that never spoke are listed as silent.
- */
-export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World {
-  return { services: renderServices(model, desired, cfg, now).services, nodes: renderNodes(model, desired, cfg, now) };
 }
 
 /**
@@ -326,54 +317,6 @@ export function renderServices(model: ObserverModel, desired: DesiredState, cfg:
     }
   }
   return { services: sorted ? Object.fromEntries(services) : byKey(services), nextPruneAt };
-}
-
-/** The world's nodes: each node of the model (canonical), alive or silent by the clock, and the desired ones never heard of. */
-export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, prev?: World['nodes']): World['nodes'] {
-  const silentBefore = now - cfg.agentSilentAfterS * 1000;
-  const nodes: [string, World['nodes'][string]][] = [];
-  const seen = new Set<string>();
-  // A node that reads as it did in `prev` is that object again (no copy of a thousand nodes per
-  // render; whoever compares nodes sees the same one); the record too when every node is.
-  let kept = 0;
-  for (const [name, n] of Object.entries(model.nodes)) {
-    if (canonicalNode(name, cfg) !== name) continue;
-    seen.add(name);
-    const alive = n.last_seen !== null && Date.parse(n.last_seen) >= silentBefore;
-    const running = agentsRunning(n, now, cfg.agentSilentAfterS);
-    const agent = alive ? 'alive' : 'silent';
-    const p = prev?.[name];
-    if (p && p.agent === agent && (p.agents_running ?? []).join('\n') === (running ?? []).join('\n') && sameFields(n, p)) {
-      nodes.push([name, p]);
-      kept++;
-    } else nodes.push([name, { ...n, agent, ...(running ? { agents_running: running } : {}) }]);
-  }
-  for (const name of Object.keys(desired)) {
-    if (seen.has(name)) continue;
-    const p = prev?.[name];
-    if (p && p.agent === 'silent' && sameFields(emptyNode(name), p)) {
-      nodes.push([name, p]);
-      kept++;
-    } else nodes.push([name, { ...emptyNode(name), agent: 'silent' }]);
-  }
-  if (prev && kept === nodes.length) {
-    let count = 0;
-    for (const _ in prev) count++;
-    if (count === kept) return prev;
-  }
-  return byKey(nodes);
-}
-
-/** Whether a rendered node holds exactly the model node's fields (besides what rendering adds). */
-function sameFields(n: NodeState, p: World['nodes'][string]): boolean {
-  let count = 0;
-  for (const key in n) {
-    count++;
-    if ((n as Record<string, unknown>)[key] !== (p as Record<string, unknown>)[key]) return false;
-  }
-  let other = 0;
-  for (const key in p) if (key !== 'agent' && key !== 'agents_running') other++;
-  return other === count;
 }
 
 /**

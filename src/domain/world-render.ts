@@ -6,10 +6,21 @@
 // same nodes blind (engine unreachable), no service old enough to prune, and every changed service
 // already in the record on a node that is not blind. Otherwise it renders whole, into a new record.
 // The record a world holds is therefore the current one, not a snapshot: read it synchronously for
-// one. Nodes (one per host) are rendered whole each time. The result is renderWorld's (a property
-// test compares both).
-import { renderNodes, renderServices, type ObserveConfig, type ObserverModel, type RenderConfig } from './observe.js';
+// one. Nodes (one per host) are rendered again when an event touched them or the clock reached
+// the time they read otherwise (silent, an agent instance no longer running); the others are the
+// last render's objects. The result is renderWorld's (a property test compares both).
+import { renderServices, type ObserveConfig, type ObserverModel, type RenderConfig } from './observe.js';
+import { renderNodes } from './render-nodes.js';
 import type { DesiredState, ServiceState, World } from './schemas.js';
+
+/**
+ * World state from the model, the desired state and the clock. Ghost keys are pruned: entries
+ * whose key is not `<canonical node>/<service>`, and entries not heard of for WORLD_PRUNE_AFTER_H
+ * that no desired state names. Nodes of the desired state that never spoke are listed as silent.
+ */
+export function renderWorld(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number): World {
+  return { services: renderServices(model, desired, cfg, now).services, nodes: renderNodes(model, desired, cfg, now) };
+}
 
 /**
  * The service objects made since the last render: no world holds them yet, so they may change in
@@ -17,6 +28,8 @@ import type { DesiredState, ServiceState, World } from './schemas.js';
  */
 export class FreshServices extends WeakSet<ServiceState> {
   readonly changed: string[] = [];
+  /** The nodes an event touched (applyEvent): the others read as rendered until the clock says otherwise. */
+  readonly nodes = new Set<string>();
   override add(s: ServiceState): this {
     this.changed.push(`${s.node}/${s.service}`);
     return super.add(s);
@@ -90,6 +103,19 @@ export class WorldRenderer implements WorldChanges {
   /** The next render is made whole (the model was replaced or changed without `fresh`: a replay). */
   reset(): void {
     this.last = undefined;
+    this.nodeUntil.clear();
+  }
+
+  /** Until when each node reads as last rendered, for one model's nodes and one configuration (renderNodes). */
+  private readonly nodeUntil = new Map<string, number>();
+  private nodesOf: { nodes: object; cfg: object } | undefined;
+
+  private nodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices, prev: World['nodes'] | undefined): World['nodes'] {
+    if (this.nodesOf?.nodes !== model.nodes || this.nodesOf.cfg !== cfg) {
+      this.nodeUntil.clear();
+      this.nodesOf = { nodes: model.nodes, cfg };
+    }
+    return renderNodes(model, desired, cfg, now, prev, { touched: fresh.nodes, until: this.nodeUntil });
   }
 
   render(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices): World {
@@ -106,14 +132,14 @@ export class WorldRenderer implements WorldChanges {
         this.stats.kept++;
         this.lastChange = [];
       }
-      const world = { services, nodes: renderNodes(model, desired, cfg, now, l.world.nodes) };
+      const world = { services, nodes: this.nodes(model, desired, cfg, now, fresh, l.world.nodes) };
       this.last = { ...l, world };
       return world;
     }
     this.stats.whole++;
     this.changed('all');
     const r = renderServices(model, desired, cfg, now);
-    const world = { services: r.services, nodes: renderNodes(model, desired, cfg, now, this.last?.world.nodes) };
+    const world = { services: r.services, nodes: this.nodes(model, desired, cfg, now, fresh, this.last?.world.nodes) };
     this.last = { services: model.services, desired, cfg, blind, nextPruneAt: r.nextPruneAt, world };
     return world;
   }

@@ -11,7 +11,8 @@ export interface ReadStart {
 }
 
 interface Kept {
-  names: Map<string, { names: string[]; at: number }>;
+  /** Per directory: its names as last read, the names hinted since (looked up one by one when next listed), when read. */
+  names: Map<string, { names: Set<string>; dirty: Set<string>; at: number }>;
   checked: Map<string, number>;
 }
 
@@ -20,6 +21,8 @@ export class ActionIndex {
   static readonly FRESH_MS = 30_000;
   /** Bound of the kept checks and of the hint marks. */
   static readonly MAX = 20_000;
+  /** More names hinted in one directory than this since its listing: it is read whole again. */
+  static readonly DIRTY_MAX = 256;
 
   constructor(private readonly now: () => number) {}
 
@@ -53,8 +56,8 @@ export class ActionIndex {
     return this.kept ? this.hints : undefined;
   }
 
-  /** `file` in directory `dir` changed. */
-  hint(dir: string, file: string): void {
+  /** `name` (path `file`) in directory `dir` changed. */
+  hint(dir: string, name: string, file: string): void {
     this.hints++;
     if (this.hintedAt.size >= ActionIndex.MAX) {
       this.hintedAt.clear();
@@ -62,8 +65,20 @@ export class ActionIndex {
     }
     this.hintedAt.set(dir, this.hints);
     this.hintedAt.set(file, this.hints);
-    this.kept?.names.delete(dir);
+    const list = this.kept?.names.get(dir);
+    if (list && list.dirty.size < ActionIndex.DIRTY_MAX) list.dirty.add(name);
+    else this.kept?.names.delete(dir);
     this.kept?.checked.delete(file);
+  }
+
+  /** Something changed in `dir` and the watcher could not say what: nothing kept of it holds. */
+  hintDir(dir: string): void {
+    this.hints++;
+    this.floor = this.hints;
+    this.hintedAt.clear();
+    if (!this.kept) return;
+    this.kept.names.delete(dir);
+    for (const file of this.kept.checked.keys()) if (file.startsWith(dir + '/')) this.kept.checked.delete(file);
   }
 
   /** Runs one of the store's writes: every file it changes goes through `changing`. */
@@ -99,10 +114,20 @@ export class ActionIndex {
     }
   }
 
-  /** The kept names of a directory, if fresh. */
-  names(dir: string): string[] | undefined {
+  /**
+   * The kept names of a directory, if fresh: the names hinted since are looked up one by one
+   * (`exists`, synchronous: nothing can change the list while it is brought up to date), which
+   * costs a system call per name that changed instead of a listing of a thousand.
+   */
+  names(dir: string, exists: (name: string) => boolean): string[] | undefined {
     const kept = this.usable()?.names.get(dir);
-    return kept && this.fresh(kept.at) ? [...kept.names] : undefined;
+    if (!kept || !this.fresh(kept.at)) return undefined;
+    for (const name of kept.dirty) {
+      if (exists(name)) kept.names.add(name);
+      else kept.names.delete(name);
+    }
+    kept.dirty.clear();
+    return [...kept.names];
   }
 
   /** True when `file` was checked recently and nothing said it changed since. */
@@ -115,7 +140,7 @@ export class ActionIndex {
   }
 
   rememberNames(dir: string, names: readonly string[], start: ReadStart): void {
-    if (this.current(start, dir)) start.kept!.names.set(dir, { names: [...names], at: this.now() });
+    if (this.current(start, dir)) start.kept!.names.set(dir, { names: new Set(names), dirty: new Set(), at: this.now() });
   }
 
   rememberCheck(file: string, start: ReadStart): void {

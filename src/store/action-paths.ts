@@ -1,6 +1,7 @@
 // The action directories' paths, each file's path made once: the same string object at every
 // listing is a map key whose hash is already known (a thousand open actions are looked up in the
 // index and the parsed-file cache at every pass; docs/benchmarks.md).
+import { lstatSync } from 'node:fs';
 import path from 'node:path';
 import { ACTION_STATES, type ActionState } from '../domain/actions.js';
 
@@ -29,5 +30,14 @@ export class ActionPaths {
     const file = path.join(this.dir(state), name);
     files.set(name, file);
     return file;
+  }
+
+  /** Whether `name` is in `state`'s directory now (one lstat; one that fails says yes: a read tells more). */
+  present(state: ActionState, name: string): boolean {
+    try {
+      return lstatSync(this.file(state, name), { throwIfNoEntry: false }) !== undefined;
+    } catch {
+      return true;
+    }
   }
 }

@@ -102,7 +102,12 @@ export class ActionReader {
 
   /** `name` in `state`'s directory changed (the watcher saw it, or this store wrote it). */
   hint(state: ActionState, name: string): void {
-    this.index.hint(this.dir(state), this.file(state, name));
+    this.index.hint(this.dir(state), name, this.file(state, name));
+  }
+
+  /** Something changed in `state`'s directory, the watcher could not say what (a queue overflow). */
+  hintDir(state: ActionState): void {
+    this.index.hintDir(this.dir(state));
   }
 
   /** This store changed these files. */
@@ -120,7 +125,7 @@ export class ActionReader {
     // counted. A name list kept of a finished directory could miss one another process (the CLI,
     // a `mv`) just moved there before its hint arrived, and the action would be neither.
     const dir = this.dir(state);
-    const kept = isOpen(state) ? this.index.names(dir) : undefined;
+    const kept = isOpen(state) ? this.index.names(dir, (name) => this.paths.present(state, name)) : undefined;
     if (kept) return kept;
     const start = this.index.begin();
     const names = await fs.readdir(dir).catch(() => [] as string[]);

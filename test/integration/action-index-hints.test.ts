@@ -2,7 +2,7 @@
 // read ran (docs/design/claims.md "Index"): a hint for another file — the watcher's word on the
 // supervisor's newest action, say — does not make a thousand open actions be checked again.
 // lstat(2) is counted through a wrapper of node:fs.
-import { writeFile } from 'node:fs/promises';
+import { readFile as readFileText, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActionDraft } from '../../src/domain/plan.js';
@@ -10,7 +10,7 @@ import { ActionStore } from '../../src/store/actions.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
 import { removeDir, tempDir } from '../support/helpers.js';
 
-const probe = vi.hoisted(() => ({ lstats: new Map<string, number>(), onLstat: undefined as ((file: string) => void) | undefined }));
+const probe = vi.hoisted(() => ({ lstats: new Map<string, number>(), readdirs: [] as string[], onLstat: undefined as ((file: string) => void) | undefined }));
 vi.mock('node:fs', async (original) => {
   const fs = await original<typeof import('node:fs')>();
   const lstatSync = ((file: string, opts?: never) => {
@@ -18,7 +18,12 @@ vi.mock('node:fs', async (original) => {
     probe.onLstat?.(String(file));
     return fs.lstatSync(file, opts);
   }) as typeof fs.lstatSync;
-  return { ...fs, default: { ...fs, lstatSync }, lstatSync };
+  const readdir = ((dir: string, ...rest: never[]) => {
+    probe.readdirs.push(path.basename(String(dir)));
+    return (fs.promises.readdir as (...a: unknown[]) => unknown)(dir, ...rest);
+  }) as typeof fs.promises.readdir;
+  const promises = { ...fs.promises, readdir };
+  return { ...fs, default: { ...fs, lstatSync, promises }, lstatSync, promises };
 });
 
 let root: string;
@@ -64,6 +69,33 @@ describe('the action index and hints for other files', () => {
     expect(total()).toBe(0);
   });
 
+  it('a hint for one name brings the kept list up to date by that name alone, not by listing the directory again', async () => {
+    for (let i = 0; i < 50; i++) await store.create(draft(`s${i}`));
+    await store.listOpen();
+    probe.readdirs.length = 0;
+    probe.lstats.clear();
+    // This store writes one more; another process removes one, and the watcher says its name.
+    await store.create(draft('new'));
+    await rm(path.join(l.actions, 'pending', 'container-restart-n-s7.json'));
+    store.hint('pending', 'container-restart-n-s7.json');
+    const ids = (await store.listOpen()).map((a) => a.service);
+    expect(ids).toContain('new');
+    expect(ids).not.toContain('s7');
+    expect(ids).toHaveLength(50);
+    expect(probe.readdirs.filter((d) => d === 'pending')).toEqual([]);
+    expect(total()).toBeLessThanOrEqual(4);
+  });
+
+  it('a change the watcher cannot name (no file name) sets the directory aside: listed again from disk', async () => {
+    await store.create(draft('a'));
+    await store.listOpen();
+    const b = JSON.parse(await readFileText(path.join(l.actions, 'pending', 'container-restart-n-a.json')));
+    await writeFile(path.join(l.actions, 'pending', 'container-restart-n-b.json'), JSON.stringify({ ...b, id: 'container-restart-n-b', service: 'b' }));
+    expect((await store.listOpen()).map((a) => a.service)).toEqual(['a']);
+    store.hintDir('pending');
+    expect((await store.listOpen()).map((a) => a.service).sort()).toEqual(['a', 'b']);
+  });
+
   it('a read that a hint for the same file overtook is not remembered: the file is checked again', async () => {
     await store.create(draft('a'));
     await store.create(draft('b'));
@@ -78,7 +110,7 @@ describe('the action index and hints for other files', () => {
     probe.onLstat = undefined;
     probe.lstats.clear();
     await store.listOpen();
-    expect(probe.lstats.get(file)).toBe(1);
+    expect(probe.lstats.get(file)).toBeGreaterThan(0);
     expect(probe.lstats.get(path.join(l.actions, 'pending', 'container-restart-n-b.json'))).toBeUndefined();
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, classify, emptyModel, renderWorld, type ObserverModel } from '../../../src/domain/observe.js';
+import { applyEvent, classify, emptyModel, type ObserverModel } from '../../../src/domain/observe.js';
+import { renderWorld } from '../../../src/domain/world-render.js';
 import { parseEventLine } from '../../../src/domain/event-line.js';
 import type { DesiredState, NodeEvent } from '../../../src/domain/schemas.js';
 import { desiredState } from '../../support/desired.js';
