@@ -1,12 +1,13 @@
 // Reading the action files (docs/design/claims.md): the one listing primitive, the parsed-file
 // cache and every query. The claim protocol that moves them is ActionStore (actions.ts).
-import { lstatSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ACTION_STATES, ACTION_TYPES, ActionSchema, TERMINAL_STATES, isOpen, OPEN_STATES, parseFileName, type Action, type ActionState, type ActionType } from '../domain/actions.js';
+import { ACTION_STATES, ACTION_TYPES, TERMINAL_STATES, isOpen, OPEN_STATES, parseFileName, type Action, type ActionState, type ActionType } from '../domain/actions.js';
 import { realClock } from '../time/clock.js';
 import { ActionIndex } from './action-index.js';
 import { ActionPaths } from './action-paths.js';
-import { fileVersion, mapLimit, readRegularFileStat } from './atomic.js';
+import { ParsedActions } from './action-files.js';
+import { mapLimit } from './atomic.js';
 
 /** A transition's claim: `.<id>.<8 hex>.claim` in the directory it moves to. */
 export const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
@@ -133,62 +134,15 @@ export class ActionReader {
     return names;
   }
 
-  /**
-   * Parsed action files by path, with the version (inode, size, times) they were read at. A file
-   * is parsed again only when one lstat(2) says it changed: every pass of the supervisor reads all
-   * open actions, and this keeps that one cheap system call each.
-   */
-  private readonly cache = new Map<string, { version: string; action: Action | undefined }>();
-  private static readonly CACHE_MAX = 20_000;
+  /** The parsed files, checked against the index (action-files.ts). */
+  private readonly parsed = new ParsedActions(this.index);
 
-  protected async readAction(file: string): Promise<Action | undefined> {
-    if (this.index.checked(file)) {
-      const hit = this.cache.get(file);
-      if (hit) return hit.action;
-    }
-    const start = this.index.begin();
-    const action = await this.readActionFile(file);
-    if (this.cache.has(file)) this.index.rememberCheck(file, start);
-    return action;
+  protected readAction(file: string): Promise<Action | undefined> {
+    return this.parsed.read(file);
   }
 
-  private async readActionFile(file: string): Promise<Action | undefined> {
-    // One lstat(2) per file and pass: made synchronously, it costs microseconds where a round
-    // trip through libuv's thread pool costs tens of them (docs/benchmarks.md).
-    let st: import('node:fs').BigIntStats | undefined;
-    try {
-      st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
-    } catch {
-      st = undefined; // ENOTDIR, EACCES: not an action we can read
-    }
-    if (!st) {
-      this.cache.delete(file);
-      return undefined;
-    }
-    if (!st.isFile()) return undefined; // a symlink, a FIFO or a directory is not an action
-    const hit = this.cache.get(file);
-    if (hit && hit.version === fileVersion(st)) return hit.action;
-    let read: Awaited<ReturnType<typeof readRegularFileStat>>;
-    try {
-      read = await readRegularFileStat(file);
-    } catch {
-      return undefined; // replaced by a symlink or a FIFO since the lstat
-    }
-    if (!read) {
-      this.cache.delete(file);
-      return undefined;
-    }
-    let action: Action | undefined;
-    try {
-      const parsed = ActionSchema.safeParse(JSON.parse(read.data.toString('utf8')));
-      action = parsed.success ? Object.freeze(parsed.data) : undefined;
-    } catch {
-      action = undefined;
-    }
-    this.cache.delete(file);
-    this.cache.set(file, { version: read.version, action });
-    if (this.cache.size > ActionReader.CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
-    return action;
+  protected readMany(files: readonly string[]): Promise<(Action | undefined)[]> {
+    return this.parsed.readMany(files);
   }
 
   /** One instance of an action, wherever it is now (waiting out a transition under way). */
@@ -233,7 +187,7 @@ export class ActionReader {
         const fresh = await mapLimit(names, 8, async (n) => ((await fs.lstat(path.join(dir, n)).catch(() => undefined))?.mtime.toISOString() ?? '') >= since);
         names = names.filter((_, i) => fresh[i]);
       }
-      const read = await mapLimit(names, 8, (name) => this.readAction(this.file(s, name)));
+      const read = await this.readMany(names.map((name) => this.file(s, name)));
       for (const a of read) {
         if (!a) continue;
         if (q.node !== undefined && a.node !== q.node) continue;
@@ -308,7 +262,7 @@ export class ActionReader {
           else if (CLAIM_RE.test(name)) listed.push({ state: s, name, claim: true });
         }
       }
-      const read = await mapLimit(listed, 8, (x) => this.readAction(this.file(x.state, x.name)));
+      const read = await this.readMany(listed.map((x) => this.file(x.state, x.name)));
       let vanished = false;
       for (let i = 0; i < listed.length && !vanished; i++) {
         if (read[i] === undefined && !(await exists(this.file(listed[i]!.state, listed[i]!.name)))) vanished = true;

@@ -22,7 +22,7 @@ import {
 import type { ActionDraft } from '../domain/plan.js';
 import { storageError } from '../errors.js';
 import { ActionReader, CLAIM_RE } from './action-queries.js';
-import { fsyncDir, mapLimit, stableJson, writeFileAtomic, writeTemp } from './atomic.js';
+import { fsyncDir, stableJson, writeFileAtomic, writeTemp } from './atomic.js';
 
 export class TransitionError extends Error {
   constructor(
@@ -320,8 +320,9 @@ export class ActionStore extends ActionReader {
         const p = parseFileName(name);
         return p !== undefined && (isOpen(state) || !p.instance);
       });
-      const read = await mapLimit(names, 8, async (name) => ({ name, a: await this.readAction(this.file(state, name)) }));
-      for (const { name, a: seen } of read) {
+      const read = await this.readMany(names.map((name) => this.file(state, name)));
+      for (const [i, seen] of read.entries()) {
+        const name = names[i]!;
         if (!seen || seen.state === state) continue;
         if (!canTransition(seen.state, state)) {
           done.push(`ignored ${state}/${name}: moved by hand from ${seen.state}, which is not a legal move`);
