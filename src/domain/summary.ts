@@ -154,6 +154,19 @@ function servicesPart(input: SummaryInput) {
   return { unhealthy, unknown, missing, perNode, healthy };
 }
 
+/** Whether a desired node has a service its agent watches, worked out once per desired node (a build lists every node). */
+const watchedOf = new WeakMap<object, boolean>();
+function watched(node: DesiredState[string] | undefined): boolean {
+  if (!node) return false;
+  let w = watchedOf.get(node);
+  if (w === undefined) {
+    w = false;
+    for (const name in node.services) if (node.services[name]!.monitor) w = true;
+    watchedOf.set(node, w);
+  }
+  return w;
+}
+
 export function summarize(input: SummaryInput): Summary {
   const { world, desired, now } = input;
   const nodeNames = [...new Set([...Object.keys(world.nodes), ...Object.keys(desired)])].sort();
@@ -167,7 +180,7 @@ export function summarize(input: SummaryInput): Summary {
       agent: w?.agent ?? 'silent',
       engine: w?.engine ?? null,
       engine_since: w?.engine_since ?? null,
-      watched: Object.values(desired[name]?.services ?? {}).some((s) => s.monitor),
+      watched: watched(desired[name]),
       last_seen: w?.last_seen ?? null,
       last_seen_age_s: w?.last_seen ? Math.max(0, Math.round((now - Date.parse(w.last_seen)) / 1000)) : null,
       disk_pressure: w?.disk_pressure ?? null,

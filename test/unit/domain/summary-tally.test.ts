@@ -73,3 +73,14 @@ describe('SummaryTally', () => {
     expect(tally.made).toBe(1);
   });
 });
+
+describe('summarize: a node is watched when its services.yaml has a service its agent watches', () => {
+  it('says so per desired node, and again for a new desired state', () => {
+    const input = (desired: DesiredState): SummaryInput => ({ world: { services: {}, nodes: {} }, desired, open: [], counts: {} as SummaryInput['counts'], notices: [], configErrors: [], observer: { applied: 0, malformed: 0, duplicate: 0, unknown: 0 }, version: 't', now: T0 });
+    const watched = (desired: DesiredState) => Object.fromEntries(summarize(input(desired)).nodes.map((n) => [n.node, n.watched]));
+    const d1 = desiredState({ a: { x: { monitor: false }, y: {} }, b: { z: { monitor: false } } });
+    expect(watched(d1)).toEqual({ a: true, b: false });
+    expect(watched(d1)).toEqual({ a: true, b: false });
+    expect(watched(desiredState({ a: { x: { monitor: false } }, b: { z: {} } }))).toEqual({ a: false, b: true });
+  });
+});
