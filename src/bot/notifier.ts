@@ -113,7 +113,7 @@ export class Notifier {
     if (!known && keys.length > FEW_MEMBERS) {
       // Something changed since the pass's listing: one listing again, not a lookup per member
       // (the pass's next messages use it too).
-      const fresh = await this.openListing();
+      const fresh = (await this.listOpen()).listing;
       if (fresh && open) Object.assign(open, fresh);
       known = fresh?.byKey;
     }
@@ -218,10 +218,6 @@ export class Notifier {
     const mark = this.deps.actions.changeMark();
     const open = await this.deps.actions.listOpen();
     return { open, listing: mark === undefined ? undefined : { mark, byKey: new Map(open.map((a) => [actionKey(a), a])) } };
-  }
-
-  private async openListing(): Promise<OpenListing | undefined> {
-    return (await this.listOpen()).listing;
   }
 
   private async follow(key: string, open?: OpenListing): Promise<void> {

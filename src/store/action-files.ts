@@ -24,7 +24,7 @@ export class ParsedActions {
     const out: (Action | undefined)[] = new Array(files.length);
     const misses: number[] = [];
     files.forEach((file, i) => {
-      const hit = this.index.checked(file) ? this.cache.get(file) : undefined;
+      const hit = this.kept(file);
       if (hit) out[i] = hit.action;
       else misses.push(i);
     });
@@ -34,14 +34,17 @@ export class ParsedActions {
   }
 
   async read(file: string): Promise<Action | undefined> {
-    if (this.index.checked(file)) {
-      const hit = this.cache.get(file);
-      if (hit) return hit.action;
-    }
+    const hit = this.kept(file);
+    if (hit) return hit.action;
     const start = this.index.begin();
     const action = await this.readActionFile(file);
     if (this.cache.has(file)) this.index.rememberCheck(file, start);
     return action;
+  }
+
+  /** The parsed file, when the index holds it as checked (no system call). */
+  private kept(file: string): { action: Action | undefined } | undefined {
+    return this.index.checked(file) ? this.cache.get(file) : undefined;
   }
 
   private async readActionFile(file: string): Promise<Action | undefined> {

@@ -1,5 +1,6 @@
-// Reading the action files (docs/design/claims.md): the one listing primitive, the parsed-file
-// cache and every query. The claim protocol that moves them is ActionStore (actions.ts).
+// Reading the action files (docs/design/claims.md): the one listing primitive and every query,
+// over the index (action-index.ts) and the parsed files (action-files.ts). The claim protocol
+// that moves them is ActionStore (actions.ts).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ACTION_STATES, ACTION_TYPES, TERMINAL_STATES, isOpen, OPEN_STATES, parseFileName, type Action, type ActionState, type ActionType } from '../domain/actions.js';
