@@ -246,7 +246,7 @@ console.log(JSON.stringify({ seconds: s, events: st.applied, rss_mb: process.res
  * 1 000 open actions, each in a process of its own with the flags `npm start` uses.
  */
 async function benchScale() {
-  const sizes = quick ? [[10, 100, 20], [100, 1000, 20]] : [[10, 100, 40], [100, 1000, 40], [1000, 1000, 20]];
+  const sizes = quick ? [[10, 100, 20], [100, 1000, 20]] : [[10, 100, 100], [100, 1000, 100], [1000, 1000, 100]];
   const out = [];
   // Event → Telegram message as well: the strict Bot API stand-in, in the child's process.
   const botApi = await fakeBotApiFile();

@@ -10,7 +10,7 @@
 // the time they read otherwise (silent, an agent instance no longer running); the others are the
 // last render's objects. The result is renderWorld's (a property test compares both).
 import { renderServices, type ObserveConfig, type ObserverModel, type RenderConfig } from './observe.js';
-import { renderNodes } from './render-nodes.js';
+import { renderNodes, type NodeMemo } from './render-nodes.js';
 import type { DesiredState, ServiceState, World } from './schemas.js';
 
 /**
@@ -103,23 +103,52 @@ export class WorldRenderer implements WorldChanges {
   /** The next render is made whole (the model was replaced or changed without `fresh`: a replay). */
   reset(): void {
     this.last = undefined;
-    this.nodeUntil.clear();
+    this.blind = undefined;
+    this.forgetNodes();
   }
 
   /** Until when each node reads as last rendered, for one model's nodes and one configuration (renderNodes). */
-  private readonly nodeUntil = new Map<string, number>();
+  private readonly nodeMemo: NodeMemo = { touched: new Set(), until: new Map(), due: Number.NEGATIVE_INFINITY };
   private nodesOf: { nodes: object; cfg: object } | undefined;
+
+  /** The nodes whose engine is unreachable, with since when (their services render otherwise), for one model's nodes. */
+  private blind: { nodes: object; since: Map<string, string>; text: string } | undefined;
+
+  /** What `blind` holds, as text: only the nodes an event touched can have changed since the last render. */
+  private blindNodes(model: ObserverModel, fresh: FreshServices): string {
+    let b = this.blind;
+    const touched: Iterable<string> = b?.nodes === model.nodes ? fresh.nodes : Object.keys(model.nodes);
+    if (b?.nodes !== model.nodes) b = this.blind = { nodes: model.nodes, since: new Map(), text: '' };
+    let moved = false;
+    for (const name of touched) {
+      const n = model.nodes[name];
+      const since = n?.engine === 'unreachable' ? (n.engine_since ?? '') : undefined;
+      if (b.since.get(name) === since) continue;
+      if (since === undefined) b.since.delete(name);
+      else b.since.set(name, since);
+      moved = true;
+    }
+    if (moved) b.text = [...b.since].map(([name, since]) => `${name}@${since}\n`).join('');
+    return b.text;
+  }
+
+  private forgetNodes(): void {
+    this.nodeMemo.until.clear();
+    this.nodeMemo.due = Number.NEGATIVE_INFINITY;
+    delete this.nodeMemo.desired;
+  }
 
   private nodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices, prev: World['nodes'] | undefined): World['nodes'] {
     if (this.nodesOf?.nodes !== model.nodes || this.nodesOf.cfg !== cfg) {
-      this.nodeUntil.clear();
+      this.forgetNodes();
       this.nodesOf = { nodes: model.nodes, cfg };
     }
-    return renderNodes(model, desired, cfg, now, prev, { touched: fresh.nodes, until: this.nodeUntil });
+    this.nodeMemo.touched = fresh.nodes;
+    return renderNodes(model, desired, cfg, now, prev, this.nodeMemo);
   }
 
   render(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices): World {
-    const blind = blindNodes(model);
+    const blind = this.blindNodes(model, fresh);
     const l = this.last;
     if (l && l.services === model.services && l.desired === desired && l.cfg === cfg && l.blind === blind && now <= l.nextPruneAt && fresh.changed.every((k) => k in l.world.services && model.nodes[nodeOfKey(k)]?.engine !== 'unreachable')) {
       // In place: a copy of 50 000 entries per event costs more than the rest of the render.
@@ -145,12 +174,4 @@ export class WorldRenderer implements WorldChanges {
   }
 }
 
-/** The nodes whose engine is unreachable, with since when: their services render otherwise. */
-function blindNodes(model: ObserverModel): string {
-  let out = '';
-  for (const name in model.nodes) {
-    const n = model.nodes[name]!;
-    if (n.engine === 'unreachable') out += `${name}@${n.engine_since ?? ''}\n`;
-  }
-  return out;
-}
+

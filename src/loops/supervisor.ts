@@ -128,7 +128,8 @@ export class Supervisor {
       this.deps.onActionChanged?.(a);
       this.deps.onActionCreated?.(a);
     }
-    await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelled.some((c) => c.id === a.id)), ...created], maintenance, now);
+    const cancelledIds = new Set(cancelled.map((c) => c.id));
+    await this.autoApprove(desired, [...open.filter((a) => a.state === 'pending' && !cancelledIds.has(a.id)), ...created], maintenance, now);
     const notices = await state.reconcileNotices(p.notices, now);
     await this.maintenanceEnded(notices.closed, world, desired, now);
     for (const key of notices.opened) log.warn({ notice: key, message: p.notices.find((n) => n.key === key)?.message }, `notice opened: ${key}`);
@@ -325,14 +326,14 @@ export class Supervisor {
     for (const a of pending) {
       const svc = a.service ? desired[a.node]?.services[a.service] : undefined;
       if (!svc) continue;
-      // In maintenance nothing is approved by policy but an image update of `updates: auto`.
-      if (a.type !== 'image_update' && maintenanceOf(desired, maintenance, a.node, a.service ?? null, now)) continue;
-      // A chain is approved by policy only when each of its services would be on its own.
-      const chainAuto = (a.chain?.dependents ?? []).every((d) => desired[a.node]?.services[d.service]?.auto_approve === true);
       // Past its restart budget a service is a person's to decide: never approved by policy.
       if (a.budget?.escalation) continue;
-      const policy = a.type === 'image_update' ? (svc.updates === 'auto' ? 'updates: auto' : undefined) : a.risk === 'low' && svc.auto_approve && chainAuto ? 'auto_approve: true' : undefined;
+      // A chain is approved by policy only when each of its services would be on its own.
+      const chainAuto = () => (a.chain?.dependents ?? []).every((d) => desired[a.node]?.services[d.service]?.auto_approve === true);
+      const policy = a.type === 'image_update' ? (svc.updates === 'auto' ? 'updates: auto' : undefined) : a.risk === 'low' && svc.auto_approve && chainAuto() ? 'auto_approve: true' : undefined;
       if (!policy) continue;
+      // In maintenance nothing is approved by policy but an image update of `updates: auto`.
+      if (a.type !== 'image_update' && maintenanceOf(desired, maintenance, a.node, a.service ?? null, now)) continue;
       try {
         const done = await this.deps.actions.transition({
           id: a.id,

@@ -37,15 +37,19 @@ export class ActionIndex {
   private floor = 0;
   /** Lookups under way that must see the disk as it is now (`fromDisk`). */
   private bypass = 0;
+  /** Per directory: the names hinted since the last `hintedSince` of it ('all': look at all of it), and when it was last looked at whole. */
+  private readonly journal = new Map<string, { names: Set<string> | 'all'; wholeAt: number }>();
 
   /** The directories are watched from now on: `hint` is told of every change in them. */
   enable(): void {
     this.kept = { names: new Map(), checked: new Map() };
+    this.journal.clear();
   }
 
   /** Watching stopped or failed: every listing reads the disk again. */
   drop(): void {
     this.kept = undefined;
+    this.journal.clear();
   }
 
   /**
@@ -69,6 +73,11 @@ export class ActionIndex {
     if (list && list.dirty.size < ActionIndex.DIRTY_MAX) list.dirty.add(name);
     else this.kept?.names.delete(dir);
     this.kept?.checked.delete(file);
+    const j = this.journal.get(dir);
+    if (j && j.names !== 'all') {
+      if (j.names.size < ActionIndex.DIRTY_MAX) j.names.add(name);
+      else j.names = 'all';
+    }
   }
 
   /** Something changed in `dir` and the watcher could not say what: nothing kept of it holds. */
@@ -76,6 +85,8 @@ export class ActionIndex {
     this.hints++;
     this.floor = this.hints;
     this.hintedAt.clear();
+    const j = this.journal.get(dir);
+    if (j) j.names = 'all';
     if (!this.kept) return;
     this.kept.names.delete(dir);
     for (const file of this.kept.checked.keys()) if (file.startsWith(dir + '/')) this.kept.checked.delete(file);
@@ -128,6 +139,19 @@ export class ActionIndex {
     }
     kept.dirty.clear();
     return [...kept.names];
+  }
+
+  /**
+   * The names of `dir` hinted since the last call for it, or undefined when all of it must be
+   * looked at: not watched, the first call, a change the watcher could not name, more than
+   * DIRTY_MAX names, or FRESH_MS since it was last looked at whole. A new list starts either way,
+   * before the caller reads: a hint from now on is in the next one.
+   */
+  hintedSince(dir: string): string[] | undefined {
+    const j = this.journal.get(dir);
+    const whole = !this.usable() || !j || j.names === 'all' || !this.fresh(j.wholeAt);
+    this.journal.set(dir, { names: new Set(), wholeAt: whole ? this.now() : j!.wholeAt });
+    return whole ? undefined : [...(j!.names as Set<string>)];
   }
 
   /** True when `file` was checked recently and nothing said it changed since. */

@@ -112,6 +112,14 @@ export class ActionReader {
     this.index.hintDir(this.dir(state));
   }
 
+  /**
+   * The names of `state`'s directory that changed since the last call (the watcher's hints and
+   * this store's writes), or undefined when all of it must be looked at (action-index.ts).
+   */
+  protected hintedSince(state: ActionState): string[] | undefined {
+    return this.index.hintedSince(this.dir(state));
+  }
+
   /** This store changed these files. */
   private touched(files: readonly string[]): void {
     for (const file of files) {

@@ -309,14 +309,17 @@ export class ActionStore extends ActionReader {
    * transition `via: file` (pending → approved is an approval); an illegal one is left alone and
    * reported. The store is the one owner of this: the supervisor's pass, the executor's pass and
    * the watcher all ask it, the first to claim a file adopts it, and every adoption is announced
-   * to the `onAdopted` listeners (an approval wakes the executor at once).
+   * to the `onAdopted` listeners (an approval wakes the executor at once). While the directories
+   * are watched, only the names a hint named since the last look are read (a file moved by hand
+   * is one), and each directory is looked at whole at least every ActionIndex.FRESH_MS.
    */
   async adoptMoved(states: readonly ActionState[] = ACTION_STATES): Promise<string[]> {
     const done: string[] = [];
     for (const state of states) {
+      const listed = this.hintedSince(state) ?? (await this.names(state));
       // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
       // name, so only those need reading in the (large) finished directories.
-      const names = (await this.names(state)).filter((name) => {
+      const names = listed.filter((name) => {
         const p = parseFileName(name);
         return p !== undefined && (isOpen(state) || !p.instance);
       });

@@ -2,7 +2,7 @@
 // read ran (docs/design/claims.md "Index"): a hint for another file — the watcher's word on the
 // supervisor's newest action, say — does not make a thousand open actions be checked again.
 // lstat(2) is counted through a wrapper of node:fs.
-import { readFile as readFileText, rm, writeFile } from 'node:fs/promises';
+import { readFile as readFileText, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActionDraft } from '../../src/domain/plan.js';
@@ -10,7 +10,7 @@ import { ActionStore } from '../../src/store/actions.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
 import { removeDir, tempDir } from '../support/helpers.js';
 
-const probe = vi.hoisted(() => ({ lstats: new Map<string, number>(), readdirs: [] as string[], onLstat: undefined as ((file: string) => void) | undefined }));
+const probe = vi.hoisted(() => ({ lstats: new Map<string, number>(), readdirs: [] as string[], opens: [] as string[], onLstat: undefined as ((file: string) => void) | undefined }));
 vi.mock('node:fs', async (original) => {
   const fs = await original<typeof import('node:fs')>();
   const lstatSync = ((file: string, opts?: never) => {
@@ -22,14 +22,19 @@ vi.mock('node:fs', async (original) => {
     probe.readdirs.push(path.basename(String(dir)));
     return (fs.promises.readdir as (...a: unknown[]) => unknown)(dir, ...rest);
   }) as typeof fs.promises.readdir;
-  const promises = { ...fs.promises, readdir };
+  const open = ((file: string, ...rest: never[]) => {
+    probe.opens.push(path.basename(String(file)));
+    return (fs.promises.open as (...a: unknown[]) => unknown)(file, ...rest);
+  }) as typeof fs.promises.open;
+  const promises = { ...fs.promises, readdir, open };
   return { ...fs, default: { ...fs, lstatSync, promises }, lstatSync, promises };
 });
 
 let root: string;
 let l: Layout;
 let store: ActionStore;
-const clock = Date.parse('2026-12-02T14:00:00.000Z');
+const T0 = Date.parse('2026-12-02T14:00:00.000Z');
+let clock = T0;
 const draft = (service: string): ActionDraft => ({ id: `container-restart-n-${service}`, instance: '20261202T140000Z', type: 'container_restart', risk: 'low', node: 'n', service, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [service], drift_since: null });
 const total = () => [...probe.lstats.values()].reduce((a, b) => a + b, 0);
 
@@ -37,6 +42,7 @@ beforeEach(async () => {
   root = await tempDir('hcp-index-hints-');
   l = layout(path.join(root, 'homelab'));
   await ensureLayout(l);
+  clock = T0;
   store = new ActionStore(l.actions, () => clock);
   await store.ensureDirs();
   store.indexByHints();
@@ -141,5 +147,39 @@ describe('the action index and hints for other files', () => {
     probe.lstats.clear();
     expect((await store.listOpen()).map((a) => `${a.state}:${a.id}`).sort()).toEqual(now);
     expect(total()).toBe(0);
+  });
+
+  it('adoption reads the names hinted since its last look; a directory whole only first, after a nameless change, or after FRESH_MS', async () => {
+    for (let i = 0; i < 50; i++) await store.create(draft(`s${i}`));
+    expect(await store.adoptMoved()).toEqual([]);
+    probe.readdirs.length = 0;
+    probe.opens.length = 0;
+    expect(await store.adoptMoved()).toEqual([]);
+    expect(probe.readdirs).toEqual([]);
+    expect(probe.opens).toEqual([]);
+    // Approved by `mv`: the watcher names the file in both directories.
+    const moveByHand = async (service: string) => {
+      const name = `container-restart-n-${service}.json`;
+      await rename(path.join(l.actions, 'pending', name), path.join(l.actions, 'approved', name));
+      return name;
+    };
+    const s3 = await moveByHand('s3');
+    store.hint('pending', s3);
+    store.hint('approved', s3);
+    expect(await store.adoptMoved()).toEqual(['adopted container-restart-n-s3: pending → approved by file']);
+    expect(probe.readdirs).toEqual([]);
+    // A change the watcher could not name: that directory is looked at whole.
+    await moveByHand('s4');
+    store.hintDir('approved');
+    probe.readdirs.length = 0;
+    expect(await store.adoptMoved(['approved'])).toEqual(['adopted container-restart-n-s4: pending → approved by file']);
+    expect(probe.readdirs).toEqual(['approved']);
+    // A hint lost on the way: found at the first look after FRESH_MS, when each directory is read whole.
+    await moveByHand('s5');
+    expect(await store.adoptMoved(['approved'])).toEqual([]);
+    clock += ActionStore.INDEX_FRESH_MS;
+    probe.readdirs.length = 0;
+    expect(await store.adoptMoved(['approved'])).toEqual(['adopted container-restart-n-s5: pending → approved by file']);
+    expect(probe.readdirs).toEqual(['approved']);
   });
 });

@@ -160,4 +160,38 @@ describe('WorldRenderer', () => {
     expect(at(T0 + 70_000)).toMatchObject({ agent: 'silent', agents_running: ['i1', 'i2'] });
     expect(at(T0 + 2000 + 360_001).agents_running).toBeUndefined();
   });
+
+  it('a render after an event looks at the nodes it touched, not at every node of the model', () => {
+    const model = emptyModel();
+    // The model's nodes behind a proxy that counts every walk over them and every node read.
+    let walks = 0;
+    const reads: string[] = [];
+    model.nodes = new Proxy(model.nodes, {
+      ownKeys: (t) => (walks++, Reflect.ownKeys(t)),
+      get: (t, k, r) => (typeof k === 'string' && k in t && reads.push(k), Reflect.get(t, k, r)),
+    });
+    const names = Array.from({ length: 200 }, (_, i) => `m${i}`);
+    const d = desiredState(Object.fromEntries(names.map((n) => [n, { a: {} }])));
+    const renderer = new WorldRenderer();
+    let fresh = new FreshServices();
+    for (const node of names) applyEvent(model, { ts: new Date(T0).toISOString(), node, type: 'service_healthy', service: 'a' }, node, fresh);
+    const render = (now: number) => {
+      const w = renderer.render(model, d, CFG, now, fresh);
+      fresh = new FreshServices();
+      return w;
+    };
+    render(T0);
+    walks = 0;
+    reads.length = 0;
+    applyEvent(model, { ts: new Date(T0 + 1000).toISOString(), node: 'm7', type: 'containers_not_running', service: 'a' }, 'm7', fresh);
+    const w = render(T0 + 1000);
+    expect(walks).toBe(0);
+    expect(new Set(reads)).toEqual(new Set(['m7']));
+    expect(w).toEqual(renderWorld(model, d, CFG, T0 + 1000));
+    // Past the time the nodes go silent, every node is looked at again (and renders silent).
+    const late = render(T0 + 61_000);
+    expect(walks).toBeGreaterThan(0);
+    expect(late.nodes.m0!.agent).toBe('silent');
+    expect(late.nodes.m7!.agent).toBe('alive');
+  });
 });
