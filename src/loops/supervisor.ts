@@ -323,7 +323,10 @@ export class Supervisor {
    * cooldown (for an update: no new proposal before the next check; a rolled-back digest never).
    */
   private async autoApprove(desired: DesiredState, pending: Action[], maintenance: readonly Silence[], now: number): Promise<void> {
+    const nodes = policyNodes(desired);
+    if (nodes.size === 0) return;
     for (const a of pending) {
+      if (!nodes.has(a.node)) continue;
       const svc = a.service ? desired[a.node]?.services[a.service] : undefined;
       if (!svc) continue;
       // Past its restart budget a service is a person's to decide: never approved by policy.
@@ -351,4 +354,15 @@ export class Supervisor {
       }
     }
   }
+}
+
+/** The nodes with a service approved by policy (`auto_approve: true`, `updates: auto`), once per desired state. */
+const policyNodesOf = new WeakMap<DesiredState, ReadonlySet<string>>();
+function policyNodes(desired: DesiredState): ReadonlySet<string> {
+  let nodes = policyNodesOf.get(desired);
+  if (!nodes) {
+    nodes = new Set(Object.keys(desired).filter((node) => Object.values(desired[node]!.services).some((svc) => svc.auto_approve || svc.updates === 'auto')));
+    policyNodesOf.set(desired, nodes);
+  }
+  return nodes;
 }
