@@ -37,19 +37,22 @@ export class ActionIndex {
   private floor = 0;
   /** Lookups under way that must see the disk as it is now (`fromDisk`). */
   private bypass = 0;
-  /** Per directory: the names hinted since the last `hintedSince` of it ('all': look at all of it), and when it was last looked at whole. */
-  private readonly journal = new Map<string, { names: Set<string> | 'all'; wholeAt: number }>();
+  /**
+   * Per reader (adoption, the open listing), per directory: the names hinted since its last
+   * `hintedSince` of it ('all': look at all of it), and when it last looked at it whole.
+   */
+  private readonly journals = new Map<string, Map<string, { names: Set<string> | 'all'; wholeAt: number }>>();
 
   /** The directories are watched from now on: `hint` is told of every change in them. */
   enable(): void {
     this.kept = { names: new Map(), checked: new Map() };
-    this.journal.clear();
+    this.journals.clear();
   }
 
   /** Watching stopped or failed: every listing reads the disk again. */
   drop(): void {
     this.kept = undefined;
-    this.journal.clear();
+    this.journals.clear();
   }
 
   /**
@@ -73,8 +76,9 @@ export class ActionIndex {
     if (list && list.dirty.size < ActionIndex.DIRTY_MAX) list.dirty.add(name);
     else this.kept?.names.delete(dir);
     this.kept?.checked.delete(file);
-    const j = this.journal.get(dir);
-    if (j && j.names !== 'all') {
+    for (const journal of this.journals.values()) {
+      const j = journal.get(dir);
+      if (!j || j.names === 'all') continue;
       if (j.names.size < ActionIndex.DIRTY_MAX) j.names.add(name);
       else j.names = 'all';
     }
@@ -85,8 +89,10 @@ export class ActionIndex {
     this.hints++;
     this.floor = this.hints;
     this.hintedAt.clear();
-    const j = this.journal.get(dir);
-    if (j) j.names = 'all';
+    for (const journal of this.journals.values()) {
+      const j = journal.get(dir);
+      if (j) j.names = 'all';
+    }
     if (!this.kept) return;
     this.kept.names.delete(dir);
     for (const file of this.kept.checked.keys()) if (file.startsWith(dir + '/')) this.kept.checked.delete(file);
@@ -142,15 +148,17 @@ export class ActionIndex {
   }
 
   /**
-   * The names of `dir` hinted since the last call for it, or undefined when all of it must be
+   * The names of `dir` hinted since `reader`'s last call for it, or undefined when all of it must be
    * looked at: not watched, the first call, a change the watcher could not name, more than
    * DIRTY_MAX names, or FRESH_MS since it was last looked at whole. A new list starts either way,
    * before the caller reads: a hint from now on is in the next one.
    */
-  hintedSince(dir: string): string[] | undefined {
-    const j = this.journal.get(dir);
+  hintedSince(reader: string, dir: string): string[] | undefined {
+    let journal = this.journals.get(reader);
+    if (!journal) this.journals.set(reader, (journal = new Map()));
+    const j = journal.get(dir);
     const whole = !this.usable() || !j || j.names === 'all' || !this.fresh(j.wholeAt);
-    this.journal.set(dir, { names: new Set(), wholeAt: whole ? this.now() : j!.wholeAt });
+    journal.set(dir, { names: new Set(), wholeAt: whole ? this.now() : j!.wholeAt });
     return whole ? undefined : [...(j!.names as Set<string>)];
   }
 

@@ -9,6 +9,7 @@ import { ActionIndex } from './action-index.js';
 import { ActionPaths } from './action-paths.js';
 import { ParsedActions } from './action-files.js';
 import { mapLimit } from './atomic.js';
+import { byTime, oldestFirst, OpenListing } from './open-listing.js';
 
 /** A transition's claim: `.<id>.<8 hex>.claim` in the directory it moves to. */
 export const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
@@ -36,9 +37,6 @@ export async function exists(file: string): Promise<boolean> {
   );
 }
 
-/** Actions by a time, ties by id: the orders of a listing (query's `order`). */
-const byTime = (key: (a: Action) => string, dir: 1 | -1) => (a: Action, b: Action) => (key(a) < key(b) ? -dir : key(a) > key(b) ? dir : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-const oldestFirst = byTime((a) => a.created_at, 1);
 const newestFirst = byTime((a) => a.updated_at, -1);
 
 export class ActionReader {
@@ -116,8 +114,8 @@ export class ActionReader {
    * The names of `state`'s directory that changed since the last call (the watcher's hints and
    * this store's writes), or undefined when all of it must be looked at (action-index.ts).
    */
-  protected hintedSince(state: ActionState): string[] | undefined {
-    return this.index.hintedSince(this.dir(state));
+  protected hintedSince(reader: 'adoption' | 'open listing', state: ActionState): string[] | undefined {
+    return this.index.hintedSince(reader, this.dir(state));
   }
 
   /** This store changed these files. */
@@ -248,9 +246,18 @@ export class ActionReader {
     return (await this.query({ states: [state], order: 'oldest', limit: Infinity })).actions;
   }
 
+  /** The open actions as last listed, brought up to date by the names hinted since (open-listing.ts). */
+  private readonly openListing = new OpenListing({
+    hintedSince: (s) => this.hintedSince('open listing', s),
+    names: (s) => this.names(s),
+    file: (s, name) => this.file(s, name),
+    readMany: (files) => this.readMany(files),
+    present: (s, name) => this.paths.present(s, name),
+  });
+
   /** Every open action (pending, approved, running), oldest first. */
   async listOpen(): Promise<Action[]> {
-    return (await this.query({ states: OPEN_STATES, order: 'oldest', limit: Infinity })).actions;
+    return this.openListing.list();
   }
 
   /**
@@ -260,29 +267,26 @@ export class ActionReader {
    */
   async listOpenOrMoving(): Promise<Action[]> {
     // A transition moves a file through up to three names (open file, claim, next file); a
-    // listing taken across it may see none of them. Every name is listed first and read after:
-    // a listed file gone by its read means a transition ran in between, and the whole listing
-    // is taken again (docs/design/claims.md, "Reading open actions").
+    // listing taken across it may see none of them. The open files are listed (and read) first,
+    // the claims after: a listed claim gone by its read means a transition ran in between, and
+    // the whole listing is taken again (docs/design/claims.md, "Reading open actions").
     for (let attempt = 1; ; attempt++) {
-      const listed: { state: ActionState; name: string; claim: boolean }[] = [];
-      for (const s of ACTION_STATES) {
-        for (const name of await this.names(s)) {
-          if (isOpen(s) && parseFileName(name)) listed.push({ state: s, name, claim: false });
-          else if (CLAIM_RE.test(name)) listed.push({ state: s, name, claim: true });
-        }
-      }
-      const read = await this.readMany(listed.map((x) => this.file(x.state, x.name)));
+      const open = await this.listOpen();
+      // An open file gone by its read: its transition's next name may not be heard of yet.
+      if (this.openListing.gone > 0 && attempt < 5) continue;
+      const claims: { state: ActionState; name: string }[] = [];
+      for (const s of ACTION_STATES) for (const name of await this.names(s)) if (CLAIM_RE.test(name)) claims.push({ state: s, name });
+      const read = await this.readMany(claims.map((x) => this.file(x.state, x.name)));
       let vanished = false;
-      for (let i = 0; i < listed.length && !vanished; i++) {
-        if (read[i] === undefined && !(await exists(this.file(listed[i]!.state, listed[i]!.name)))) vanished = true;
+      for (let i = 0; i < claims.length && !vanished; i++) {
+        if (read[i] === undefined && !(await exists(this.file(claims[i]!.state, claims[i]!.name)))) vanished = true;
       }
       if (vanished && attempt < 5) continue;
-      const open = read.filter((a, i): a is Action => a !== undefined && !listed[i]!.claim).sort(oldestFirst);
       const seen = new Set(open.map((a) => a.id));
-      const out = [...open];
-      listed.forEach((x, i) => {
+      const out = open;
+      claims.forEach((x, i) => {
         const a = read[i];
-        if (!x.claim || !a || seen.has(a.id)) return;
+        if (!a || seen.has(a.id)) return;
         out.push({ ...a, state: x.state });
         seen.add(a.id);
       });

@@ -316,7 +316,7 @@ export class ActionStore extends ActionReader {
   async adoptMoved(states: readonly ActionState[] = ACTION_STATES): Promise<string[]> {
     const done: string[] = [];
     for (const state of states) {
-      const listed = this.hintedSince(state) ?? (await this.names(state));
+      const listed = this.hintedSince('adoption', state) ?? (await this.names(state));
       // Finished actions are published as <id>@<instance>.json; `mv` keeps the plain <id>.json
       // name, so only those need reading in the (large) finished directories.
       const names = listed.filter((name) => {

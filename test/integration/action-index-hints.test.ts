@@ -6,6 +6,7 @@ import { readFile as readFileText, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActionDraft } from '../../src/domain/plan.js';
+import { ParsedActions } from '../../src/store/action-files.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
 import { removeDir, tempDir } from '../support/helpers.js';
@@ -71,8 +72,8 @@ describe('the action index and hints for other files', () => {
     expect(hints).toBeGreaterThan(0);
     probe.lstats.clear();
     expect((await store.listOpen()).length).toBe(100);
-    // pending/ and running/ are kept; approved/ was hinted (its names read again, no file in it).
-    expect(total()).toBe(0);
+    // The hundred pending files are kept; what approved/ was hinted of is looked up (no such file).
+    expect([...probe.lstats.keys()].filter((f) => !path.basename(f).startsWith('other-'))).toEqual([]);
   });
 
   it('a hint for one name brings the kept list up to date by that name alone, not by listing the directory again', async () => {
@@ -181,5 +182,41 @@ describe('the action index and hints for other files', () => {
     probe.readdirs.length = 0;
     expect(await store.adoptMoved(['approved'])).toEqual(['adopted container-restart-n-s5: pending → approved by file']);
     expect(probe.readdirs).toEqual(['approved']);
+  });
+
+  it('the open listing reads only the names hinted since the last one; two listings at once both see the change', async () => {
+    for (let i = 0; i < 50; i++) await store.create(draft(`s${i}`));
+    expect((await store.listOpen()).length).toBe(50);
+    // The files each listing looks up (in the index, the parsed-file cache, or on disk).
+    const looked: string[] = [];
+    const readMany = ParsedActions.prototype.readMany;
+    const spy = vi.spyOn(ParsedActions.prototype, 'readMany').mockImplementation(function (this: ParsedActions, files) {
+      looked.push(...files.map((f) => path.basename(f)));
+      return readMany.call(this, files);
+    });
+    probe.lstats.clear();
+    probe.opens.length = 0;
+    probe.readdirs.length = 0;
+    expect((await store.listOpen()).length).toBe(50);
+    expect([total(), probe.opens, probe.readdirs, looked]).toEqual([0, [], [], []]);
+    // Another process writes one action and removes another; the watcher names both.
+    const pending = path.join(l.actions, 'pending');
+    const a = JSON.parse(await readFileText(path.join(pending, 'container-restart-n-s0.json'), 'utf8'));
+    await writeFile(path.join(pending, 'container-restart-n-extra.json'), JSON.stringify({ ...a, id: 'container-restart-n-extra', service: 'extra', containers: ['extra'] }));
+    await rm(path.join(pending, 'container-restart-n-s1.json'));
+    store.hint('pending', 'container-restart-n-extra.json');
+    store.hint('pending', 'container-restart-n-s1.json');
+    const [one, two] = await Promise.all([store.listOpen(), store.listOpen()]);
+    for (const listing of [one, two]) {
+      const ids = listing.map((x) => x.id);
+      expect(ids.length).toBe(50);
+      expect(ids).toContain('container-restart-n-extra');
+      expect(ids).not.toContain('container-restart-n-s1');
+    }
+    // Read: the new file alone; no directory listed again.
+    expect(probe.opens).toEqual(['container-restart-n-extra.json']);
+    expect(probe.readdirs).toEqual([]);
+    expect(looked.sort()).toEqual(['container-restart-n-extra.json', 'container-restart-n-s1.json']);
+    spy.mockRestore();
   });
 });
