@@ -85,6 +85,10 @@ export class Notifier {
   private lock: Promise<unknown> = Promise.resolve();
   /** What each action or group message was last rendered from: unchanged, it is not rendered again. */
   private rendered = new Map<string, string>();
+  /** Each group message's members as last rendered (the store's parsed objects) and its record's revision then. */
+  private readonly groupMembers = new Map<string, { members: readonly Action[]; rev: number | undefined }>();
+  /** The open actions as the last pass listed them, by key. */
+  private lastOpen: { open: readonly Action[]; byKey: ReadonlyMap<string, Action> } | undefined;
 
   constructor(private readonly deps: NotifierDeps) {}
 
@@ -173,16 +177,28 @@ export class Notifier {
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false, open?: OpenListing): Promise<void> {
     const rec = this.deps.outbox.get(key);
     const members = await this.members(meta.members, open);
-    // A group of a thousand actions is rendered again only when one of them moved (or its record did).
+    // A group of a thousand actions is rendered again only when one of them moved (or its record
+    // did): the same parsed objects are the same files, so nothing is compared field by field.
+    const seen = this.groupMembers.get(key);
+    if (rec && !urgent && seen?.rev === rec.rev && sameItems(seen.members, members)) return;
     let from = '';
     for (const m of members) from += `${m.id}@${m.instance}|${m.state}|${m.updated_at}\n`;
     const stamp = (rev: number | undefined) => `${from}${rev ?? 0}`;
-    if (rec && !urgent && this.rendered.get(key) === stamp(rec.rev)) return;
+    if (rec && !urgent && this.rendered.get(key) === stamp(rec.rev)) {
+      this.groupMembers.set(key, { members, rev: rec.rev });
+      return;
+    }
     const g = renderGroup(meta.node, members, this.data(key));
     const final = members.every((m) => !isOpen(m.state));
     await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final }, urgent });
-    if (final) this.rendered.delete(key);
-    else this.rendered.set(key, stamp(this.deps.outbox.get(key)?.rev));
+    if (final) {
+      this.rendered.delete(key);
+      this.groupMembers.delete(key);
+    } else {
+      const rev = this.deps.outbox.get(key)?.rev;
+      this.rendered.set(key, stamp(rev));
+      this.groupMembers.set(key, { members, rev });
+    }
   }
 
   /** `threadId`: the forum topic of a new list (where its command was sent). */
@@ -217,7 +233,10 @@ export class Notifier {
   private async listOpen(): Promise<{ open: Action[]; listing: OpenListing | undefined }> {
     const mark = this.deps.actions.changeMark();
     const open = await this.deps.actions.listOpen();
-    return { open, listing: mark === undefined ? undefined : { mark, byKey: new Map(open.map((a) => [actionKey(a), a])) } };
+    if (mark === undefined) return { open, listing: undefined };
+    // The same actions as the last pass's listing (the same parsed objects): its table again.
+    if (!this.lastOpen || !sameItems(this.lastOpen.open, open)) this.lastOpen = { open, byKey: new Map(open.map((a) => [actionKey(a), a])) };
+    return { open, listing: { mark, byKey: this.lastOpen.byKey } };
   }
 
   private async follow(key: string, open?: OpenListing): Promise<void> {
@@ -259,8 +278,8 @@ export class Notifier {
   private async announce(open: Action[]): Promise<void> {
     const { outbox } = this.deps;
     const groups = outbox.all().filter((r) => r.meta.kind === 'group') as (ReturnType<Outbox['all']>[number] & { meta: MetaOf<'group'> })[];
-    const grouped = new Set(groups.flatMap((g) => g.meta.members));
-    const fresh = open.filter((a) => !outbox.get(actionKey(a)) && !grouped.has(actionKey(a))).sort((x, y) => (x.created_at < y.created_at ? -1 : 1));
+    const grouped = groups.map((g) => membersOf(g.meta.members));
+    const fresh = open.filter((a) => !outbox.get(actionKey(a)) && !grouped.some((m) => m.has(actionKey(a)))).sort((x, y) => (x.created_at < y.created_at ? -1 : 1));
     if (fresh.length === 0) return;
     const t = this.deps.now();
     const recent = (a: Action) => a.state === 'pending' && t - Date.parse(a.created_at) < BURST_WINDOW_MS;
@@ -296,4 +315,19 @@ export class Notifier {
     clock.timer(due - now, wake);
     return false;
   }
+}
+
+/** Whether two lists hold the same objects in the same order. */
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A group record's members as a set, made once per members list (the record's, kept until it changes). */
+const memberSets = new WeakMap<readonly string[], ReadonlySet<string>>();
+function membersOf(members: readonly string[]): ReadonlySet<string> {
+  let set = memberSets.get(members);
+  if (!set) memberSets.set(members, (set = new Set(members)));
+  return set;
 }
