@@ -1,8 +1,10 @@
 // /summary served from bytes built off the request path (docs/operator/http-api.md "Caching"):
-// a timer looks every PUBLISH_MS whether what the summary shows changed (the generation) or its
-// ages moved (the second); if so it gathers (on a change) or restamps (on a new second), serialises
-// and compresses once — gzip and brotli on the zlib thread pool — and swaps the new bytes in.
-// Requests only ever take the bytes in place: none of them builds, restamps or compresses.
+// while someone reads it (a request in the last READ_WINDOW_MS), a timer looks every PUBLISH_MS
+// whether what the summary shows changed (the generation) or its ages moved (the second); if so it
+// gathers (on a change) or restamps (on a new second), serialises and compresses once — gzip and
+// brotli on the zlib thread pool — and swaps the new bytes in; those requests take the bytes in
+// place. Nobody reading, nothing is built: the first request after that builds, then the timer
+// keeps the bytes current again.
 import { promisify } from 'node:util';
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import { restamp, type Summary } from '../domain/summary.js';
@@ -21,6 +23,8 @@ export const PUBLISH_MS = 200;
  * the loops share, and trails a change by up to 4 D instead (docs/operator/http-api.md "Caching").
  */
 export const BUILD_DUTY_FACTOR = 4;
+/** The timer keeps /summary current while a request came within this long; after, nothing is built until one comes. */
+export const READ_WINDOW_MS = 30_000;
 
 export interface SummaryPublisherDeps {
   summary: () => Promise<Summary>;
@@ -29,6 +33,7 @@ export interface SummaryPublisherDeps {
   clock: Clock;
   log: Logger;
   periodMs?: number;
+  readWindowMs?: number;
 }
 
 export class SummaryPublisher {
@@ -53,10 +58,29 @@ export class SummaryPublisher {
     this.cancel = undefined;
   }
 
-  /** The bytes in place; only the very first request (nothing built yet) waits for a build. */
+  /** When /summary was last asked for (monotonic ms). */
+  private readAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * The bytes in place while the timer keeps them current (someone read them lately); the first
+   * request after nobody did (or the very first) waits for a build when they are not current.
+   */
   async representation(): Promise<Representation> {
-    if (!this.current) await this.build();
+    const now = this.deps.clock.monotonic();
+    const idle = now - this.readAt >= this.readWindowMs;
+    this.readAt = now;
+    if (!this.current || (idle && !this.isCurrent())) await this.build();
     return this.current!.rep;
+  }
+
+  private get readWindowMs(): number {
+    return this.deps.readWindowMs ?? READ_WINDOW_MS;
+  }
+
+  /** Whether the bytes in place show the generation and the second of now. */
+  private isCurrent(): boolean {
+    const cur = this.current;
+    return cur !== undefined && cur.generation === this.deps.generation() && cur.second === Math.floor(this.deps.now() / 1000);
   }
 
   /** The wait before the next look: the period, or BUILD_DUTY_FACTOR times the last build. */
@@ -71,8 +95,8 @@ export class SummaryPublisher {
   }
 
   private async tick(): Promise<void> {
-    const cur = this.current;
-    if (cur && cur.generation === this.deps.generation() && cur.second === Math.floor(this.deps.now() / 1000)) return;
+    // Nobody reading: nothing built (the next request builds what it needs).
+    if (this.isCurrent() || this.deps.clock.monotonic() - this.readAt >= this.readWindowMs) return;
     const started = this.deps.clock.monotonic();
     try {
       await this.build();
@@ -84,6 +108,11 @@ export class SummaryPublisher {
       if (!this.failing) this.deps.log.warn({ err }, 'building /summary failed; serving the last one and trying again');
       this.failing = true;
     }
+  }
+
+  /** Resolves when no build is under way (one begun now included). */
+  async settled(): Promise<void> {
+    while (this.building) await this.building.catch(() => undefined);
   }
 
   /** One build at a time; a request or a tick during one waits for it. */

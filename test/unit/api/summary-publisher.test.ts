@@ -1,7 +1,8 @@
-// /summary's bytes are built by the publisher's timer, never by a request: once per change,
-// restamped once a second, compressed once per build.
+// /summary's bytes are built by the publisher's timer while someone reads them: once per change,
+// restamped once a second, compressed once per build. Nobody reading, nothing is built; the first
+// request after that builds what it needs.
 import { describe, expect, it } from 'vitest';
-import { SummaryPublisher } from '../../../src/api/summary-publisher.js';
+import { READ_WINDOW_MS, SummaryPublisher } from '../../../src/api/summary-publisher.js';
 import type { Summary } from '../../../src/domain/summary.js';
 import { FakeClock } from '../../../src/time/clock.js';
 import { memoryLogger, waitFor } from '../../support/helpers.js';
@@ -57,6 +58,37 @@ describe('SummaryPublisher', () => {
     await clock.advance(200);
     await waitFor(() => mem.lines.some((l) => /works again/.test(String(l.msg))), { what: 'the recovery said' });
     expect(JSON.parse((await p.representation()).body.toString()).n).toBe(2);
+    p.stop();
+  });
+
+  it('nobody reading for READ_WINDOW_MS: the timer builds nothing; the next request builds at once what is current, and the timer keeps it current again', async () => {
+    const clock = new FakeClock(T0);
+    let generation = 1;
+    let gathered = 0;
+    const p = new SummaryPublisher({ summary: async () => summary(++gathered), generation: () => generation, now: () => clock.now(), clock, log: memoryLogger().log });
+    p.start();
+    await p.representation();
+    // Read within the window: the timer restamps each second.
+    await clock.advance(1000);
+    await waitFor(() => p.stats.builds === 2, { what: 'the restamp while read' });
+    // No request for the window: changes and seconds pass, nothing is built. (Time moves in
+    // steps, each build finished before the next: a fake clock must not jump during one.)
+    const step = async () => {
+      await clock.advance(200);
+      await p.settled();
+    };
+    for (let t = 0; t <= READ_WINDOW_MS; t += 200) await step();
+    const idle = p.stats.builds;
+    generation++;
+    for (let i = 0; i < 50; i++) await step();
+    expect(p.stats.builds).toBe(idle);
+    // The next request gets the summary of now, built for it.
+    const now = JSON.parse((await p.representation()).body.toString());
+    expect(now).toMatchObject({ n: 2, generated_at: new Date(clock.now()).toISOString() });
+    expect(p.stats).toEqual({ builds: idle + 1, gathers: 2 });
+    // And the timer keeps it current again: a new second restamps without a request.
+    await clock.advance(1000);
+    await waitFor(() => p.stats.builds === idle + 2, { what: 'the restamp after the request' });
     p.stop();
   });
 });
