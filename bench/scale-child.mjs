@@ -66,9 +66,11 @@ const drift = async (i) => {
 // The first drift lands while the control plane still digests the burst of open actions (the
 // supervisor plans again the nodes it just proposed for): reported on its own, not a trial.
 const afterBurst = await drift(0);
+const allocSession = process.env.SCALE_ALLOC ? await (async () => { const { Session } = await import('node:inspector/promises'); const se = new Session(); se.connect(); await se.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }); return se; })() : undefined;
 const cpu0 = process.cpuUsage();
 for (let i = 1; i <= TRIALS; i++) lat.push(await drift(i));
 const cpu = process.cpuUsage(cpu0);
+if (allocSession) { const { profile } = await allocSession.post('HeapProfiler.stopSampling'); await writeFile(process.env.SCALE_ALLOC, JSON.stringify(profile)); }
 if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
 lat.sort((a, b) => a - b);
 // Nearest rank: the smallest value with at least q of the values at or below it (of 100 trials,

@@ -1,7 +1,8 @@
 // The world's nodes (docs/design/observer.md, "Rendering"): one per canonical node of the model,
 // alive or silent by the clock, and the desired nodes never heard of. A node that reads as it did
 // in the last render is that object again; one no event touched since is not looked at until the
-// clock reaches the time it reads otherwise (world-render.ts keeps that memo).
+// clock reaches the time it reads otherwise (world-render.ts keeps that memo). With the same
+// names, the last render's record is changed in place (a changed node is a new object in it).
 import { agentsRunning } from './agents-running.js';
 import { byKey, canonicalNode, emptyNode, type ObserveConfig, type ObserverModel, type RenderConfig } from './observe.js';
 import type { DesiredState, NodeState, World } from './schemas.js';
@@ -54,11 +55,11 @@ export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: Re
     let count = 0;
     for (const _ in prev) count++;
     if (count === nodes.length && kept === count) return prev;
-    // The same names as `prev`: its record in its order, the nodes that changed put in (no sort).
+    // The same names as `prev`: its record, in place (as the world's services are: a copy of a
+    // thousand entries per event costs more than the render), the nodes that changed put in.
     if (count === nodes.length && nodes.every(([name]) => name in prev)) {
-      const out = { ...prev };
-      for (const [name, node] of nodes) if (out[name] !== node) out[name] = node;
-      return out;
+      for (const [name, node] of nodes) if (prev[name] !== node) prev[name] = node;
+      return prev;
     }
   }
   return byKey(nodes);
@@ -72,17 +73,14 @@ export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: Re
  */
 function touchedOnly(model: ObserverModel, cfg: RenderConfig & ObserveConfig, now: number, prev: World['nodes'], memo: NodeMemo): World['nodes'] | undefined {
   for (const name of memo.touched) if (canonicalNode(name, cfg) === name && !(name in prev && model.nodes[name])) return undefined;
-  let out = prev;
   for (const name of memo.touched) {
     if (canonicalNode(name, cfg) !== name) continue;
     const p = prev[name];
     const node = renderNode(name, model.nodes[name]!, cfg, now, p, memo);
     memo.due = Math.min(memo.due, memo.until.get(name)!);
-    if (node === p) continue;
-    if (out === prev) out = { ...prev };
-    out[name] = node;
+    if (node !== p) prev[name] = node;
   }
-  return out;
+  return prev;
 }
 
 /** One node of the model as the world shows it: `p` again when it reads the same. */
