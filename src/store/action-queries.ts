@@ -271,9 +271,9 @@ export class ActionReader {
     // the claims after: a listed claim gone by its read means a transition ran in between, and
     // the whole listing is taken again (docs/design/claims.md, "Reading open actions").
     for (let attempt = 1; ; attempt++) {
-      const open = await this.listOpen();
+      const { actions: open, gone } = await this.openListing.listing();
       // An open file gone by its read: its transition's next name may not be heard of yet.
-      if (this.openListing.gone > 0 && attempt < 5) continue;
+      if (gone > 0 && attempt < 5) continue;
       const claims: { state: ActionState; name: string }[] = [];
       for (const s of ACTION_STATES) for (const name of await this.names(s)) if (CLAIM_RE.test(name)) claims.push({ state: s, name });
       const read = await this.readMany(claims.map((x) => this.file(x.state, x.name)));

@@ -26,11 +26,6 @@ export class OpenListing {
   private readonly held = new Map<ActionState, Map<string, Action>>(OPEN_STATES.map((s) => [s, new Map()]));
   /** The listing as last sorted; undefined once a file changed. */
   private sorted: readonly Action[] | undefined;
-  /**
-   * Names the last listing read that were gone by their read: each was moved on by a transition
-   * (or removed), whose next name may not be known yet (listOpenOrMoving looks again).
-   */
-  gone = 0;
 
   constructor(private readonly src: OpenListingSource) {}
 
@@ -38,38 +33,46 @@ export class OpenListing {
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Every open action (pending, approved, running: by the directory it is in), oldest first. */
-  list(): Promise<Action[]> {
+  async list(): Promise<Action[]> {
+    return (await this.listing()).actions;
+  }
+
+  /**
+   * The open actions, and how many names this listing read that were gone by their read: each was
+   * moved on by a transition (or removed), whose next name may not be known yet.
+   */
+  listing(): Promise<{ actions: Action[]; gone: number }> {
     const next = this.tail.then(() => this.listNow());
     this.tail = next.catch(() => undefined);
     return next;
   }
 
-  private async listNow(): Promise<Action[]> {
-    this.gone = 0;
+  private async listNow(): Promise<{ actions: Action[]; gone: number }> {
+    const seen = { gone: 0 };
     for (const state of OPEN_STATES) {
       const held = this.held.get(state)!;
       const hinted = this.src.hintedSince(state);
       if (hinted === undefined) {
         // Whole: what a name no longer in the directory held goes.
         const names = (await this.src.names(state)).filter((n) => parseFileName(n) !== undefined);
-        await this.readNames(state, names, held);
+        await this.readNames(state, names, held, seen);
         const listed = new Set(names);
         for (const name of held.keys()) {
           if (listed.has(name)) continue;
           held.delete(name);
           this.sorted = undefined;
         }
-      } else await this.readNames(state, hinted.filter((n) => parseFileName(n) !== undefined), held);
+      } else await this.readNames(state, hinted.filter((n) => parseFileName(n) !== undefined), held, seen);
     }
     this.sorted ??= [...this.held.values()].flatMap((m) => [...m.values()]).sort(oldestFirst);
-    return [...this.sorted];
+    return { actions: [...this.sorted], gone: seen.gone };
   }
 
-  private async readNames(state: ActionState, names: readonly string[], held: Map<string, Action>): Promise<void> {
+  private async readNames(state: ActionState, names: readonly string[], held: Map<string, Action>, seen: { gone: number }): Promise<void> {
     const read = await this.src.readMany(names.map((name) => this.src.file(state, name)));
     names.forEach((name, i) => {
       const a = read[i];
-      if (!a && !this.src.present(state, name)) this.gone++;
+      if (!a && !this.src.present(state, name)) seen.gone++;
       if (held.get(name) === a) return;
       if (a) held.set(name, a);
       else held.delete(name);
