@@ -16,7 +16,7 @@ export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: Re
   const nodes: [string, World['nodes'][string]][] = [];
   const seen = new Set<string>();
   // A node that reads as it did in `prev` is that object again (no copy of a thousand nodes per
-  // render; whoever compares nodes sees the same one); the record too when every node is.
+  // render; whoever compares nodes sees the same one).
   let kept = 0;
   let due = Infinity;
   for (const name in model.nodes) {
