@@ -91,3 +91,29 @@ export function compactWith(obj: Readonly<Record<string, unknown>>, name: string
   }
   return `{${parts.join(',')}}`;
 }
+
+/**
+ * `stableJson(record)` for a record whose values are replaced when they change, never changed in
+ * place (the world's nodes): each value's text is kept by the value object, so a record of a
+ * thousand nodes after one event serialises that one node and joins the rest.
+ */
+export class RecordText {
+  private readonly texts = new WeakMap<object, string>();
+
+  text(record: Readonly<Record<string, unknown>>): string {
+    let out = '';
+    for (const key in record) {
+      const v = record[key];
+      if (v === undefined) continue;
+      let t = typeof v === 'object' && v !== null ? this.texts.get(v) : undefined;
+      if (t === undefined) {
+        // Inside the record each line of the value is indented one level more.
+        t = JSON.stringify(v, null, 2).replace(/\n/g, '\n  ');
+        if (typeof v === 'object' && v !== null) this.texts.set(v, t);
+      }
+      out += `${out ? ',\n' : '{\n'}  ${JSON.stringify(key)}: ${t}`;
+    }
+    return out ? `${out}\n}\n` : '{}\n';
+  }
+}
+

@@ -38,6 +38,9 @@ describe('WorldRenderer', () => {
         let fresh = new FreshServices();
         let now = T0;
         let desired = DESIRED[0]!;
+        // A node object of a world never changes afterwards (world/nodes.json keeps each node's
+        // text by its object): its text when first rendered, by object.
+        const nodeTexts = new WeakMap<object, string>();
         for (const s of steps) {
           if (s.kind === 'service' || s.kind === 'heartbeat') {
             const ts = new Date(now + s.dt).toISOString();
@@ -52,6 +55,11 @@ describe('WorldRenderer', () => {
             const got = renderer.render(model, desired, CFG, now, fresh);
             fresh = new FreshServices();
             expect(JSON.stringify(got)).toBe(JSON.stringify(renderWorld(model, desired, CFG, now)));
+            for (const n of Object.values(got.nodes)) {
+              const text = JSON.stringify(n);
+              expect(nodeTexts.get(n) ?? text).toBe(text);
+              nodeTexts.set(n, text);
+            }
           }
         }
       }),

@@ -3,7 +3,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkpointText } from '../../../src/store/checkpoint.js';
-import { compactWith, GroupedJson, sameText } from '../../../src/store/grouped-json.js';
+import { stableJson } from '../../../src/store/atomic.js';
+import { compactWith, GroupedJson, RecordText, sameText } from '../../../src/store/grouped-json.js';
 import { nodeOfKey } from '../../../src/domain/world-render.js';
 
 const value = fc.record({ status: fc.constantFrom('healthy', 'unhealthy'), reason: fc.option(fc.string({ unit: 'binary', maxLength: 8 })), changes: fc.array(fc.string({ maxLength: 4 }), { maxLength: 2 }) });
@@ -72,3 +73,25 @@ describe('GroupedJson', () => {
     expect(compactWith({ a: 1, b: undefined, c: 'x' }, 'c', '"y"')).toBe('{"a":1,"c":"y"}');
   });
 });
+
+describe('RecordText', () => {
+  it("gives stableJson's text for a record whose values are replaced, across changes (values kept by object)", () => {
+    const node = fc.record({ node: fc.string({ maxLength: 6 }), last_seen: fc.option(fc.string({ unit: 'binary', maxLength: 8 })), agents_running: fc.option(fc.array(fc.string({ maxLength: 3 }), { maxLength: 3 }), { nil: undefined }), agents: fc.dictionary(fc.string({ maxLength: 3 }), fc.record({ last: fc.string({ maxLength: 4 }), interval_s: fc.option(fc.integer(), { nil: undefined }) }), { maxKeys: 2 }) });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('n1', 'n2', 'n"3', 'z'), fc.option(node, { freq: 5 })), { minLength: 1, maxLength: 30 }), (history) => {
+        const t = new RecordText();
+        const record: Record<string, unknown> = {};
+        expect(t.text(record)).toBe(stableJson(record));
+        for (const [k, v] of history) {
+          if (v === null) delete record[k];
+          else record[k] = v;
+          expect(t.text(record)).toBe(stableJson(record));
+          // A second time: every part from the kept texts.
+          expect(t.text(record)).toBe(stableJson(record));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
