@@ -136,7 +136,7 @@ describe.skipIf(!run)('stopping with a redeploy under way', () => {
     expect((failed?.result as { steps_done: string[] }).steps_done).toHaveLength(2);
     expect(JSON.parse(await readFile(path.join(l.state, 'interrupted-redeploys.json'), 'utf8'))).toEqual([{ id: ID, instance: failed!.instance, node: NODE, containers: [app()] }]);
     // The held create never reaches the engine: the relay drops it with the process gone.
-    relay.release();
+    relay.drop();
     const after = await restartAndRecover(oldId);
     expect(after.recovery).toMatchObject({ done: [`put back ${app()} from ${app()}-hcp-old-${oldId.slice(0, 8)} and started it`] });
     expect(JSON.parse(await readFile(path.join(l.state, 'interrupted-redeploys.json'), 'utf8'))).toEqual([]);
@@ -145,7 +145,8 @@ describe.skipIf(!run)('stopping with a redeploy under way', () => {
   it('SIGKILL between the rename and the start of the new container: the next start fails the action and puts the old container back', async () => {
     const oldId = await holdAtCreate(25);
     await kill9();
-    relay.release();
+    // The killed process's create never reaches the engine.
+    relay.drop();
     expect(await finishedFile('failed')).toBeUndefined();
     const after = await restartAndRecover(oldId);
     expect(after.error).toBe('interrupted');

@@ -1,6 +1,6 @@
-// An HTTP relay on a unix socket in front of the real Docker Engine, which can hold or delay the
-// requests a test names (e.g. the create of a redeploy's new container), so that a kill or a stop
-// lands at a known step. Requests it does not name pass straight through.
+// An HTTP relay on a unix socket in front of the real Docker Engine, which can hold (then drop)
+// or delay the requests a test names (e.g. the create of a redeploy's new container), so that a
+// kill or a stop lands at a known step. Requests it does not name pass straight through.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { rm } from 'node:fs/promises';
 
@@ -8,7 +8,7 @@ export type Gate = 'pass' | 'hold' | { delayMs: number };
 
 export class EngineRelay {
   private server: Server | undefined;
-  private held: (() => void)[] = [];
+  private held: { drop: () => void }[] = [];
   /** Requests seen, as `METHOD /path` without the API version. */
   readonly seen: string[] = [];
 
@@ -27,9 +27,13 @@ export class EngineRelay {
     return this.held.length;
   }
 
-  /** Lets every held request go on to the engine. */
-  release(): void {
-    for (const go of this.held.splice(0)) go();
+  /**
+   * Drops every held request: it never reaches the engine (the process that sent it is gone).
+   * Forwarded instead, a request whose body had arrived whole could still reach the engine after
+   * its sender was killed, or not, depending on when the relay saw the connection close.
+   */
+  drop(): void {
+    for (const h of this.held.splice(0)) h.drop();
   }
 
   async start(): Promise<void> {
@@ -54,7 +58,12 @@ export class EngineRelay {
     if (g === 'pass') return forward();
     req.pause();
     if (g === 'hold') {
-      this.held.push(forward);
+      this.held.push({
+        drop: () => {
+          res.destroy();
+          req.destroy();
+        },
+      });
       return;
     }
     setTimeout(forward, g.delayMs);
