@@ -283,14 +283,13 @@ export class ActionReader {
       }
       if (vanished && attempt < 5) continue;
       const seen = new Set(open.map((a) => a.id));
-      const out = open;
       claims.forEach((x, i) => {
         const a = read[i];
         if (!a || seen.has(a.id)) return;
-        out.push({ ...a, state: x.state });
+        open.push({ ...a, state: x.state });
         seen.add(a.id);
       });
-      return out;
+      return open;
     }
   }
 
