@@ -1,10 +1,12 @@
 // The texts the observer writes (world/services.json and the checkpoint), serialised per node:
-// each render says which services changed (world-render.ts), and a write serialises only the
-// nodes changed since the last write of that file (store/grouped-json.ts). A render made whole
-// (a new service, a replay, a change of hosts/) serialises everything at the next write.
+// each render says which services changed (world-render.ts), the observer which nodes it read
+// (their read positions and model entries), and a write serialises only the nodes changed since
+// the last write of that file (store/grouped-json.ts). A render made whole (a new service, a
+// replay, a change of hosts/), a change not made by reading a node (files gone, agents
+// forgotten) and WHOLE_EVERY_MS serialise everything at the next write.
 import type { World } from '../domain/schemas.js';
 import { nodeOfKey } from '../domain/world-render.js';
-import { checkpointText } from '../store/checkpoint.js';
+import { checkpointChunks } from '../store/checkpoint.js';
 import type { FilePos } from '../store/events.js';
 import { GroupedJson, sameText, type Changed, type Chunks } from '../store/grouped-json.js';
 import type { WorldWritten } from '../store/world.js';
@@ -12,11 +14,21 @@ import type { Model } from './event-sink.js';
 
 type Pending = Set<string> | 'all';
 
+/** How often the checkpoint is serialised whole, whatever the observer said changed. */
+export const WHOLE_EVERY_MS = 10 * 60_000;
+
 export class ObserverTexts {
   private readonly world = new GroupedJson(true);
   private readonly model = new GroupedJson(false);
   private pendingWorld: Pending = 'all';
   private pendingModel: Pending = 'all';
+  private readonly positionsJson = new GroupedJson(false);
+  private readonly nodesJson = new GroupedJson(false);
+  /** Nodes whose read positions or model entry (model.nodes) may have changed since the last checkpoint text. */
+  private pendingNodes: Pending = 'all';
+  private wholeAt = Number.NEGATIVE_INFINITY;
+  /** The positions as of the last checkpoint text, copied per node (FilePos objects are replaced, never changed). */
+  private positionsCopy: Record<string, Record<string, FilePos>> = {};
   private lastWorld: { generation: number; chunks: Chunks } | undefined;
   /** What the world files hold: the texts last written (or read at the start). */
   readonly written: WorldWritten = { services: '', nodes: '' };
@@ -25,7 +37,7 @@ export class ObserverTexts {
   rendered(change: 'all' | readonly string[]): void {
     if (change === 'all') {
       this.pendingWorld = 'all';
-      this.pendingModel = 'all';
+      this.changedAll();
       return;
     }
     for (const key of change) {
@@ -53,16 +65,49 @@ export class ObserverTexts {
     return true;
   }
 
-  /** The checkpoint's text in parts, the model's services serialised per node. */
-  checkpoint(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Model): Chunks {
+  /** `node`'s events are about to be read or were applied: its positions and model entry change. */
+  touched(node: string): void {
+    if (this.pendingNodes !== 'all') this.pendingNodes.add(node);
+  }
+
+  /** Groups of the checkpoint serialised by its last text (the model's services, nodes and positions). */
+  serialised(): number {
+    return this.model.made + this.nodesJson.made + this.positionsJson.made;
+  }
+
+  /** The positions or the model changed otherwise than by reading a node (files gone, agents forgotten). */
+  changedAll(): void {
+    this.pendingModel = 'all';
+    this.pendingNodes = 'all';
+  }
+
+  /**
+   * The checkpoint's text in parts (the model's services, its nodes and the read positions
+   * serialised per node), and the positions it holds, as a copy the observer's reading never changes.
+   */
+  checkpoint(fingerprint: string, positions: Record<string, Record<string, FilePos>>, model: Model, now: number): { text: Chunks; positions: Record<string, Record<string, FilePos>> } {
+    if (now - this.wholeAt >= WHOLE_EVERY_MS || now < this.wholeAt) this.changedAll();
+    if (this.pendingNodes === 'all') this.wholeAt = now;
     const changed = this.pendingModel;
+    const nodes = this.pendingNodes;
     this.pendingModel = new Set();
-    const services = this.model.chunks(model.services, changed);
-    // The rest of the checkpoint around a mark no JSON text holds raw (JSON.stringify escapes it).
-    const [head, tail] = checkpointText(fingerprint, positions, model, MARK).split(MARK) as [string, string];
-    return [Buffer.from(head, 'utf8'), ...services, Buffer.from(tail, 'utf8')];
+    this.pendingNodes = new Set();
+    const text = checkpointChunks(fingerprint, this.positionsJson.chunks(positions, keyed(this.positionsJson, positions, nodes)), model, {
+      services: this.model.chunks(model.services, changed),
+      nodes: this.nodesJson.chunks(model.nodes, keyed(this.nodesJson, model.nodes, nodes)),
+    });
+    const copy: Record<string, Record<string, FilePos>> = {};
+    for (const node in positions) copy[node] = (nodes !== 'all' && !nodes.has(node) && this.positionsCopy[node]) || { ...positions[node] };
+    this.positionsCopy = copy;
+    return { text, positions: copy };
   }
 }
 
+/** The changed nodes of a record keyed by node, or 'all' when one of them is a key new since the last grouping. */
+function keyed(json: GroupedJson, record: Readonly<Record<string, unknown>>, changed: Pending): Changed {
+  if (changed === 'all') return 'all';
+  for (const node of changed) if (Object.hasOwn(record, node) && !json.has(node)) return 'all';
+  return changed;
+}
+
 const NEWLINE = Buffer.from('\n');
-const MARK = '\u0000services\u0000';

@@ -1,17 +1,11 @@
-// The observer: tails every node's event log and publishes world state.
-//
-// Crash consistency: the checkpoint file holds the read positions *and* the model they produced,
-// written in one atomic rename. World files are rendered from that model and written before the
-// checkpoint. After a crash the world files may be ahead of the checkpoint, never behind it: the
-// restart re-reads from the checkpoint's positions, reaches the same model, and rewrites the world.
+// The observer: tails every node's event log and publishes world state. Crash consistency: the
+// checkpoint file holds the read positions *and* the model they produced, written in one atomic
+// rename. World files are rendered from that model and written before the checkpoint. After a
+// crash the world files may be ahead of the checkpoint, never behind it: the restart re-reads
+// from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import {
-  emptyModel,
-  forgetSilentAgents,
-  type ObserveConfig,
-  type RenderConfig,
-} from '../domain/observe.js';
+import { emptyModel, forgetSilentAgents, type ObserveConfig, type RenderConfig } from '../domain/observe.js';
 import { forgetGonePositions, type Model } from './event-sink.js';
 import { readNodeChunk } from './event-reader.js';
 import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parallel-replay.js';
@@ -29,7 +23,6 @@ import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
 import { ObserverReports } from './observer-reports.js';
 import { FreshServices, WorldRenderer } from '../domain/world-render.js';
-
 
 export interface ObserverDeps {
   layout: Layout;
@@ -158,6 +151,7 @@ export class Observer {
     const snap = await readEventsSnapshot(this.deps.layout.eventsSnapshot, this.deps.log);
     this.model = snap ? (snap.model as Model) : { ...emptyModel(), malformed_by_node: {} };
     this.positions = snap ? snap.positions : {};
+    this.texts.changedAll();
     if (!snap) return;
     if (snap.fingerprint !== this.fingerprint) {
       this.deps.log.warn({ through: snap.through }, `the events snapshot (through ${snap.through}) was read with another NODE_ALIAS_MAP: its nodes are kept as it has them`);
@@ -240,6 +234,7 @@ export class Observer {
     if (this.replaying) this.eventHints.sweep();
     const { files, nodes, swept } = await this.eventHints.next(this.deps.now());
     let moved = swept && forgetGonePositions(this.positions, files);
+    if (moved) this.texts.changedAll();
     if (this.replaying) {
       this.replaying = false;
       if (await this.replayInParallel(files, stats)) moved = true;
@@ -249,6 +244,7 @@ export class Observer {
       stats.rounds++;
       for (const node of nodes) {
         if (done.has(node)) continue;
+        this.texts.touched(node);
         const pending = await readNodeChunk({ model: this.model, positions: this.positions, fresh: this.fresh }, node, files.get(node)!, stats, this.deps.config, this.deps.now(), this.reports.read);
         if (pending.moved) moved = true;
         if (!pending.more) done.add(node);
@@ -259,7 +255,10 @@ export class Observer {
     // which have second granularity: a burst of file-watch hints does not render the world again
     // and again (docs/design/observer.md).
     const forgotten = forgetSilentAgents(this.model, new Date(this.deps.now() - AGENT_FORGET_MS).toISOString());
-    if (forgotten > 0) log.info({ forgotten }, `forgot the sequence state of ${forgotten} agent instance(s) not heard of for 24 h`);
+    if (forgotten > 0) {
+      this.texts.changedAll();
+      log.info({ forgotten }, `forgot the sequence state of ${forgotten} agent instance(s) not heard of for 24 h`);
+    }
     if (stats.lines > 0 || moved || this.deps.now() - this.renderedAt >= IDLE_RENDER_MS) await this.publish(moved || forgotten > 0, stats.lines > 0);
     this.reports.logDuplicates(this.model.counters.duplicate);
     this.reports.logFuture();
@@ -292,6 +291,7 @@ export class Observer {
     } catch (err) {
       this.model = before.model;
       this.positions = before.positions;
+      this.texts.changedAll();
       this.deps.log.warn({ err }, 'the parallel replay failed; replaying in this thread');
       return false;
     }
@@ -309,6 +309,7 @@ export class Observer {
     this.renderedAt = now();
     this.world = this.renderer.render(this.model, desired(), config, this.renderedAt, this.fresh);
     this.texts.rendered(this.renderer.lastChange);
+    for (const node of this.fresh.nodes) this.texts.touched(node);
     // The world now shares every service object: from here on, a change copies it first.
     this.fresh = new FreshServices();
     // With lines read the world has moved; without, only a clock-driven change can show, and the
@@ -363,9 +364,10 @@ export class Observer {
     if (!this.worldDirty && !this.checkpointDirty) return undefined;
     this.persistedAt = this.deps.now();
     const started = performance.now();
+    const cp = this.checkpointDirty ? this.texts.checkpoint(this.fingerprint, this.positions, this.model, this.deps.now()) : undefined;
     const snap = {
       ...(this.worldDirty ? { services: this.servicesJson(), nodes: this.nodesText.text(this.world.nodes) } : {}),
-      ...(this.checkpointDirty ? { checkpoint: this.texts.checkpoint(this.fingerprint, this.positions, this.model), positions: structuredClone(this.positions) } : {}),
+      ...(cp ? { checkpoint: cp.text, positions: cp.positions } : {}),
     };
     this.worldDirty = false;
     this.checkpointDirty = false;

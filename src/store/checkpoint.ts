@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { NodeStateSchema, ServiceStateSchema } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { readChecked } from './atomic.js';
-import { compactWith } from './grouped-json.js';
+import { compactWith, type Chunks } from './grouped-json.js';
 import type { FilePos } from './events.js';
 
 export const CHECKPOINT_VERSION = 1;
@@ -62,4 +62,28 @@ export function checkpointText(fingerprint: string, positions: Record<string, Re
   const checkpoint = { version: CHECKPOINT_VERSION, fingerprint, positions, model } satisfies Checkpoint;
   if (servicesText === undefined) return JSON.stringify(checkpoint);
   return compactWith({ ...checkpoint, model: null }, 'model', compactWith(model, 'services', servicesText));
+}
+
+/**
+ * checkpointText's bytes in parts, with the large members already made in parts (per node:
+ * grouped-json.ts): `positions`, and `model`'s members named in `modelParts`. The rest (the
+ * version, the counters, the sequence numbers) is serialised here.
+ */
+export function checkpointChunks(fingerprint: string, positions: Chunks, model: Checkpoint['model'], modelParts: Readonly<Record<string, Chunks>>): Uint8Array[] {
+  const out: Uint8Array[] = [Buffer.from(`{"version":${CHECKPOINT_VERSION},"fingerprint":${JSON.stringify(fingerprint)},"positions":`, 'utf8'), ...positions];
+  let text = ',"model":{';
+  let first = true;
+  for (const key of Object.keys(model)) {
+    const made = modelParts[key];
+    const value = made ? undefined : JSON.stringify((model as Record<string, unknown>)[key]);
+    if (!made && value === undefined) continue;
+    text += `${first ? '' : ','}${JSON.stringify(key)}:`;
+    first = false;
+    if (made) {
+      out.push(Buffer.from(text, 'utf8'), ...made);
+      text = '';
+    } else text += value;
+  }
+  out.push(Buffer.from(`${text}}}`, 'utf8'));
+  return out;
 }

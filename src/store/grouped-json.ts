@@ -24,6 +24,7 @@ export class GroupedJson {
   private readonly parts = new Map<string, Buffer>();
   /** Groups serialised by the last call (for tests and the bench). */
   made = 0;
+  private readonly names = new Set<string>();
 
   constructor(private readonly pretty: boolean) {}
 
@@ -56,6 +57,11 @@ export class GroupedJson {
     return out;
   }
 
+  /** Whether the last grouping has a group `name`. */
+  has(name: string): boolean {
+    return this.names.has(name);
+  }
+
   /** The record's text as one string (chunks, joined). */
   text(record: Readonly<Record<string, unknown>>, changed: Changed): string {
     return Buffer.concat(this.chunks(record, changed)).toString('utf8');
@@ -64,6 +70,8 @@ export class GroupedJson {
   /** Groups anew from the record's keys; returns the parts made so far (kept when unchanged). */
   private regroup(record: Readonly<Record<string, unknown>>): Map<string, Buffer> {
     this.groups = [...keysByNode(record)].map(([name, keys]) => ({ name, keys }));
+    this.names.clear();
+    for (const g of this.groups) this.names.add(g.name);
     const prev = new Map(this.parts);
     this.parts.clear();
     return prev;

@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Observer } from '../../src/loops/observer.js';
 import { stableJson } from '../../src/store/atomic.js';
+import type { DesiredState } from '../../src/domain/schemas.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
 import { startRunChild } from '../support/child.js';
@@ -28,7 +29,7 @@ afterEach(async () => {
   await removeDir(root);
 });
 
-function makeObserver(opts: { chunkKb?: number; now?: number; aliases?: Record<string, string> } = {}) {
+function makeObserver(opts: { chunkKb?: number; now?: number; aliases?: Record<string, string>; desired?: DesiredState } = {}) {
   const cfg = loadConfig({
     HOMELAB_ROOT: l.root,
     HOSTS_DIR: hosts,
@@ -36,7 +37,7 @@ function makeObserver(opts: { chunkKb?: number; now?: number; aliases?: Record<s
     NODE_ALIAS_MAP: JSON.stringify(opts.aliases ?? {}),
   });
   const mem = memoryLogger();
-  const observer = new Observer({ layout: l, config: cfg, log: mem.log, now: () => opts.now ?? NOW, desired: () => ({}) });
+  const observer = new Observer({ layout: l, config: cfg, log: mem.log, now: () => opts.now ?? NOW, desired: () => opts.desired ?? {} });
   // A pass and the writes that follow it (the files trail the world in memory by PERSIST_MS).
   const pass = observer.pass.bind(observer);
   observer.pass = async () => {
@@ -127,6 +128,34 @@ describe('observer on real files', () => {
     expect(cp.model.services['chelsty-infra/svc-0']).toEqual(c.observer.current().services['chelsty-infra/svc-0']);
     expect(cp.model.services['chelsty-infra/svc-0'].node).toBe('chelsty-infra');
     expect(cp.model.counters.applied).toBe(501);
+  });
+
+  it('a checkpoint written after each pass, per node, reads back as the checkpoint of a replay of the same events', async () => {
+    await writeHosts(hosts, { 'chelsty-infra': 'services:\n  zigbee2mqtt: {}\n', piha: 'services:\n  web: {}\n', pi2: 'services:\n  db: {}\n' });
+    // One desired state throughout: a render after a pass looks only at the nodes it read.
+    const desired: DesiredState = {};
+    const a = makeObserver({ desired });
+    await a.observer.init();
+    const steps: Ev[][] = [
+      [ev('service_healthy', at(1), 'zigbee2mqtt'), ev('node_heartbeat', at(1), undefined, 'piha')],
+      [ev('healthcheck_failed', at(2), 'web', 'piha')],
+      // A node heard of for the first time, then only a heartbeat of another (no service changes).
+      [ev('service_healthy', at(3), 'db', 'pi2')],
+      [ev('node_heartbeat', at(4))],
+      [ev('service_healthy', at(5), 'web', 'piha'), ev('container_restarted', at(5), 'db', 'pi2')],
+    ];
+    for (const step of steps) {
+      await appendEvents(l.root, step);
+      expect((await a.observer.pass()).lines).toBe(step.length);
+    }
+    const incremental = JSON.parse(await readFile(l.checkpoint, 'utf8'));
+    await rm(l.checkpoint);
+    const b = makeObserver();
+    await b.observer.init();
+    expect((await b.observer.pass()).lines).toBe(7);
+    expect(incremental).toEqual(JSON.parse(await readFile(l.checkpoint, 'utf8')));
+    expect(incremental.model.nodes['chelsty-infra'].last_seen).toBe(at(4));
+    expect(Object.keys(incremental.positions).sort()).toEqual(['chelsty-infra', 'pi2', 'piha']);
   });
 
   it('lines stamped ahead of the clock (this machine stepped back): one summary a minute, not a warning per line', async () => {
