@@ -87,8 +87,11 @@ export class Notifier {
   private rendered = new Map<string, string>();
   /** Each group message's members as last rendered (the store's parsed objects) and its record's revision then. */
   private readonly groupMembers = new Map<string, { members: readonly Action[]; rev: number | undefined }>();
+  /** Open actions (the store's parsed objects) found with a message or in a group: not new again. */
+  private readonly announced = new WeakSet<Action>();
   /** The open actions as the last pass listed them, by key. */
   private lastOpen: { open: readonly Action[]; byKey: ReadonlyMap<string, Action> } | undefined;
+  private readonly openTable = new OpenTable();
 
   constructor(private readonly deps: NotifierDeps) {}
 
@@ -234,8 +237,9 @@ export class Notifier {
     const mark = this.deps.actions.changeMark();
     const open = await this.deps.actions.listOpen();
     if (mark === undefined) return { open, listing: undefined };
-    // The same actions as the last pass's listing (the same parsed objects): its table again.
-    if (!this.lastOpen || !sameItems(this.lastOpen.open, open)) this.lastOpen = { open, byKey: new Map(open.map((a) => [actionKey(a), a])) };
+    // The same actions as the last pass's listing (the same parsed objects): its table again;
+    // else the table of the last listing brought up to date, by what came and went.
+    if (!this.lastOpen || !sameItems(this.lastOpen.open, open)) this.lastOpen = { open, byKey: this.openTable.update(open) };
     return { open, listing: { mark, byKey: this.lastOpen.byKey } };
   }
 
@@ -279,26 +283,40 @@ export class Notifier {
     const { outbox } = this.deps;
     const groups = outbox.all().filter((r) => r.meta.kind === 'group') as (ReturnType<Outbox['all']>[number] & { meta: MetaOf<'group'> })[];
     const grouped = groups.map((g) => membersOf(g.meta.members));
-    const fresh = open.filter((a) => !outbox.get(actionKey(a)) && !grouped.some((m) => m.has(actionKey(a)))).sort((x, y) => (x.created_at < y.created_at ? -1 : 1));
+    const fresh: Action[] = [];
+    for (const a of open) {
+      // Seen before (the same parsed object): it has its message or its group, which it keeps.
+      if (this.announced.has(a)) continue;
+      const key = actionKey(a);
+      if (outbox.get(key) || grouped.some((m) => m.has(key))) this.announced.add(a);
+      else fresh.push(a);
+    }
+    fresh.sort((x, y) => (x.created_at < y.created_at ? -1 : 1));
     if (fresh.length === 0) return;
     const t = this.deps.now();
-    const recent = (a: Action) => a.state === 'pending' && t - Date.parse(a.created_at) < BURST_WINDOW_MS;
-    for (const a of fresh.filter((x) => x.state !== 'pending')) await this.renderActionMessage(a);
+    const shown = (a: Action) => void this.announced.add(a);
+    for (const a of fresh.filter((x) => x.state !== 'pending')) await this.renderActionMessage(a).then(() => shown(a));
     const pendingNew = fresh.filter((a) => a.state === 'pending');
     if (pendingNew.length === 0) return;
     const joinable = groups.find((g) => !g.meta.final && g.meta.first_at !== undefined && t - Date.parse(g.meta.first_at) < BURST_WINDOW_MS);
     if (joinable) {
       await this.renderGroupMessage(joinable.key, { ...joinable.meta, members: [...joinable.meta.members, ...pendingNew.map(actionKey)] });
-      return;
+      return pendingNew.forEach(shown);
     }
-    const messaged = open.filter((a) => recent(a) && outbox.get(actionKey(a))?.meta.kind === 'action').length;
+    // Pending actions with a message of their own within the burst window: the newest of the
+    // listing (oldest first), looked at from its end until one is older than the window.
+    let messaged = 0;
+    for (let i = open.length - 1; i >= 0 && t - Date.parse(open[i]!.created_at) < BURST_WINDOW_MS; i--) {
+      if (open[i]!.state === 'pending' && outbox.get(actionKey(open[i]!))?.meta.kind === 'action') messaged++;
+    }
     if (messaged + pendingNew.length <= BURST_THRESHOLD) {
-      for (const a of pendingNew) if (await this.evidenceSettled(a, t)) await this.renderActionMessage(a);
+      for (const a of pendingNew) if (await this.evidenceSettled(a, t)) await this.renderActionMessage(a).then(() => shown(a));
       return;
     }
     const key = `group:${this.deps.chatId}:${pendingNew[0]!.created_at}`;
     const nodes = [...new Set(pendingNew.map((a) => a.node))].sort();
     await this.renderGroupMessage(key, { kind: 'group', node: nodes.join(', '), members: pendingNew.map(actionKey), first_at: pendingNew[0]!.created_at, final: false });
+    pendingNew.forEach(shown);
     this.deps.log.info({ nodes, actions: pendingNew.length }, `grouped ${pendingNew.length} pending actions on ${nodes.join(', ')} into one message`);
   }
 
@@ -330,4 +348,28 @@ function membersOf(members: readonly string[]): ReadonlySet<string> {
   let set = memberSets.get(members);
   if (!set) memberSets.set(members, (set = new Set(members)));
   return set;
+}
+
+/**
+ * The open actions by key, kept from one listing to the next: a listing that differs by a few
+ * actions changes the table by those (each listing is a new table otherwise: a thousand keys
+ * hashed again per pass). A listing's table is current only until the next one (`members`
+ * uses it only while the store has not changed since).
+ */
+export class OpenTable {
+  private readonly byKey = new Map<string, Action>();
+  /** The listing each action object was last in. */
+  private readonly listedIn = new WeakMap<Action, number>();
+  private listing = 0;
+
+  update(open: readonly Action[]): ReadonlyMap<string, Action> {
+    const n = ++this.listing;
+    for (const a of open) {
+      this.listedIn.set(a, n);
+      const key = actionKey(a);
+      if (this.byKey.get(key) !== a) this.byKey.set(key, a);
+    }
+    if (this.byKey.size > open.length) for (const [key, a] of this.byKey) if (this.listedIn.get(a) !== n) this.byKey.delete(key);
+    return this.byKey;
+  }
 }

@@ -2,8 +2,10 @@
 // delay; at most EVIDENCE_WAIT_MS for its evidence); more than BURST_THRESHOLD in the chat within
 // the burst window fold into one group message, which later ones join while the window is open; a
 // burst of 12 on 3 nodes costs a group chat at most 6 of its 20 calls a minute.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BURST_WINDOW_MS, Notifier } from '../../../src/bot/notifier.js';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { Action } from '../../../src/domain/actions.js';
+import { actionKey, BURST_WINDOW_MS, Notifier, OpenTable } from '../../../src/bot/notifier.js';
 import { Outbox } from '../../../src/bot/outbox.js';
 import { RefTable } from '../../../src/bot/refs.js';
 import { ActionStore } from '../../../src/store/actions.js';
@@ -71,6 +73,29 @@ async function recordingChat(clock: FakeClock) {
 }
 
 describe('Notifier on a fake clock', () => {
+  it('a pass after a burst looks up the outbox for the new action only: one already messaged or grouped is known by its parsed object', async () => {
+    const { actions, outbox, notifier, draft, kinds } = await setup();
+    const first: string[] = [];
+    for (let i = 0; i < 40; i++) first.push(actionKey((await actions.create(draft(`n${i % 4}`, `s${i}`)))!));
+    await notifier.sync();
+    expect(kinds()).toEqual(['group 40']);
+    await actions.create(draft('n1', 'late'));
+    const get = vi.spyOn(outbox, 'get');
+    await notifier.sync();
+    expect(kinds()).toEqual(['group 41']);
+    expect(get.mock.calls.filter(([key]) => first.includes(key))).toEqual([]);
+  });
+
+  it("the open actions' table, kept from listing to listing, is each listing's by key", () => {
+    const objects = Array.from({ length: 12 }, (_, i) => ({ id: `a${i % 8}`, instance: `i${i}` }) as Action);
+    fc.assert(
+      fc.property(fc.array(fc.subarray(objects), { minLength: 1, maxLength: 12 }), (listings) => {
+        const table = new OpenTable();
+        for (const open of listings) expect([...table.update(open)].sort()).toEqual(open.map((a) => [actionKey(a), a]).sort());
+      }),
+    );
+  });
+
   it('a new pending action is handed to the outbox at once, with no timer waiting', async () => {
     const { clock, actions, outbox, notifier, draft } = await setup();
     await actions.create(draft('n1', 'a'));
