@@ -88,19 +88,103 @@ export interface OpenIndex {
   byNode: Map<string, Action[]>;
 }
 
+/** `node/service` of an action (service '' for a node's own), made once per parsed object. */
+const serviceKeys = new WeakMap<Action, string>();
+export function serviceKeyOf(a: Action): string {
+  let k = serviceKeys.get(a);
+  if (k === undefined) serviceKeys.set(a, (k = `${a.node}/${a.service ?? ''}`));
+  return k;
+}
+
 export function indexOpen(open: readonly Action[]): OpenIndex {
   const ix: OpenIndex = { byId: new Map(), byService: new Map(), byNode: new Map() };
   for (const a of open) {
     ix.byId.set(a.id, a);
-    const k = `${a.node}/${a.service ?? ''}`;
-    const list = ix.byService.get(k);
-    if (list) list.push(a);
-    else ix.byService.set(k, [a]);
-    const n = ix.byNode.get(a.node);
-    if (n) n.push(a);
-    else ix.byNode.set(a.node, [a]);
+    push(ix.byService, serviceKeyOf(a), a);
+    push(ix.byNode, a.node, a);
   }
   return ix;
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
+/**
+ * indexOpen's index kept from one listing to the next (the supervisor's): a listing that differs
+ * from the last by a few actions (the same parsed objects, in the same order, and some new or
+ * gone) rebuilds the entries of those actions' nodes, services and ids; every other entry, and
+ * its list object, stays as it was. Any other listing is indexed whole. The lists are never
+ * changed once handed out (a new list replaces one).
+ */
+export class OpenIndexer {
+  private ix: OpenIndex = indexOpen([]);
+  /** Each action's place in the last listing, and which listing that was. */
+  private readonly place = new Map<Action, number>();
+  private readonly seenIn = new Map<Action, number>();
+  private listing = 0;
+  private repeated = false;
+  /** Every listed action of an id (byId holds the last of the listing's order). */
+  private byIdAll = new Map<string, Action[]>();
+
+  index(open: readonly Action[]): OpenIndex {
+    const n = ++this.listing;
+    const added: Action[] = [];
+    let lastPlace = -1;
+    // After a listing with the same object twice, its lists hold it twice: whole again.
+    let whole = this.repeated;
+    this.repeated = false;
+    for (let i = 0; i < open.length; i++) {
+      const a = open[i]!;
+      const was = this.place.get(a);
+      // The same object twice, or two kept ones in another order: indexed whole.
+      if (this.seenIn.get(a) === n) whole = this.repeated = true;
+      if (was !== undefined && was < lastPlace) whole = true;
+      if (was === undefined) added.push(a);
+      else lastPlace = was;
+      this.place.set(a, i);
+      this.seenIn.set(a, n);
+    }
+    const gone: Action[] = [];
+    if (this.seenIn.size > open.length || whole) {
+      for (const [a, at] of this.seenIn) {
+        if (at === n) continue;
+        gone.push(a);
+        this.seenIn.delete(a);
+        this.place.delete(a);
+      }
+    }
+    if (whole || added.length + gone.length > open.length / 2) return this.rebuild(open);
+    const changed = [...added, ...gone];
+    // The entries of what came and went, made anew (in place: an index lives for one plan).
+    const byPlace = (x: Action, y: Action) => this.place.get(x)! - this.place.get(y)!;
+    const redo = <K>(m: Map<K, Action[]>, of: (a: Action) => K) => {
+      for (const k of new Set(changed.map(of))) {
+        const list = (m.get(k) ?? []).filter((a) => this.seenIn.get(a) === n);
+        for (const a of added) if (of(a) === k) list.push(a);
+        if (list.length === 0) m.delete(k);
+        else m.set(k, list.sort(byPlace));
+      }
+    };
+    redo(this.ix.byNode, (a) => a.node);
+    redo(this.ix.byService, serviceKeyOf);
+    redo(this.byIdAll, (a) => a.id);
+    for (const a of changed) {
+      const all = this.byIdAll.get(a.id);
+      if (all) this.ix.byId.set(a.id, all[all.length - 1]!);
+      else this.ix.byId.delete(a.id);
+    }
+    return this.ix;
+  }
+
+  private rebuild(open: readonly Action[]): OpenIndex {
+    this.ix = indexOpen(open);
+    this.byIdAll = new Map();
+    for (const a of open) push(this.byIdAll, a.id, a);
+    return this.ix;
+  }
 }
 
 /** What one node's rules share: the inputs, the open actions, the node's output. */

@@ -9,7 +9,7 @@ import type { Action } from './actions.js';
 import type { CooldownEntry } from './cooldowns.js';
 import type { HealBudgets } from './heal-budget.js';
 import { assemblePlan, CLOCK_STEP_GRACE_MS, planNodeOf, planShared } from './plan.js';
-import type { NodePlan, Plan, PlanInput } from './plan-context.js';
+import { OpenIndexer, type NodePlan, type Plan, type PlanInput } from './plan-context.js';
 import type { DesiredState, ServiceState, WorldNode } from './schemas.js';
 import { nodeOfKey, type WorldChanges } from './world-render.js';
 
@@ -47,6 +47,8 @@ export interface IncrementalResult extends Plan {
 
 export class IncrementalPlanner {
   private kept = new Map<string, Kept>();
+  /** The open actions' index, kept from one plan to the next (plan-context.ts). */
+  private readonly indexer = new OpenIndexer();
   private shared: Shared | undefined;
   private fullAt = Number.NEGATIVE_INFINITY;
   /** The services record and the renderer's generation the last plan saw. */
@@ -59,7 +61,7 @@ export class IncrementalPlanner {
    * the nodes whose services it changed since the last plan have their services compared.
    */
   plan(input: PlanInput, changes?: WorldChanges): IncrementalResult {
-    const shared = planShared(input);
+    const shared = planShared(input, this.indexer.index(input.open));
     const now = input.now;
     const next: Shared = {
       desiredSince: input.desiredSince,
@@ -130,6 +132,7 @@ function watched(dn: DesiredState[string]): string[] {
 }
 
 function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -11,7 +11,7 @@ import { heldNotices, maintenanceNotice, problemNotices } from './plan-notices.j
 import { maintenanceOf, type Maintenance } from './maintenance.js';
 import { silenced } from './silences.js';
 import { changesNotOurs, DEFAULT_PLAN_CONFIG, isFlapping, type PlanConfig } from './cooldowns.js';
-import { indexOpen, nodeContext, type NodePlan, type OpenIndex, type Plan, type PlanContext, type PlanInput } from './plan-context.js';
+import { indexOpen, nodeContext, serviceKeyOf, type NodePlan, type OpenIndex, type Plan, type PlanContext, type PlanInput } from './plan-context.js';
 import { planDisk, planUpdate } from './plan-update.js';
 
 export type { ActionDraft, Plan, PlanInput } from './plan-context.js';
@@ -49,8 +49,9 @@ export interface PlanShared {
   open: OpenIndex;
 }
 
-export function planShared(input: PlanInput): PlanShared {
-  return { cfg: input.cfg ?? DEFAULT_PLAN_CONFIG, instance: instanceFrom(new Date(input.now).toISOString()), open: indexOpen(input.open) };
+/** `open`: the open actions' index when the caller keeps one (OpenIndexer), else made here. */
+export function planShared(input: PlanInput, open?: OpenIndex): PlanShared {
+  return { cfg: input.cfg ?? DEFAULT_PLAN_CONFIG, instance: instanceFrom(new Date(input.now).toISOString()), open: open ?? indexOpen(input.open) };
 }
 
 export function plan(input: PlanInput): Plan {
@@ -270,8 +271,7 @@ function cancelOrphans(input: PlanInput, shared: PlanShared, out: Plan): void {
       if (!input.desired[a.node]) ctx.cancel(a, 'service_removed_from_desired_state');
       continue;
     }
-    const key = `${a.node}/${a.service ?? ''}`;
-    if (wanted.has(key)) continue;
+    if (wanted.has(serviceKeyOf(a))) continue;
     if (input.held[a.node]?.includes(a.service ?? '')) continue;
     ctx.cancel(a, 'service_removed_from_desired_state');
   }

@@ -8,6 +8,7 @@ import { DEFAULT_PLAN_CONFIG, ownWindows, updateCooldowns, type Cooldowns, type 
 import { updateHealBudgets, type HealBudgets } from '../../../src/domain/heal-budget.js';
 import { plan, type PlanInput } from '../../../src/domain/plan.js';
 import { IncrementalPlanner } from '../../../src/domain/plan-incremental.js';
+import { indexOpen, OpenIndexer } from '../../../src/domain/plan-context.js';
 import type { WorldChanges } from '../../../src/domain/world-render.js';
 import type { DesiredState, ServiceState, WorldNode } from '../../../src/domain/schemas.js';
 import type { Silence } from '../../../src/domain/silences.js';
@@ -284,5 +285,45 @@ describe('incremental planning', () => {
     h.run({ kind: 'service', node: 1, service: 0, status: 'healthy', reason: 0 }, h.input(), plan(h.input()));
     expect(planner.plan(h.input()).planned).toBe(1);
     expect(planner.plan(h.input()).planned).toBe(0);
+  });
+});
+
+describe("the open actions' index kept from plan to plan", () => {
+  const objects: Action[] = Array.from({ length: 10 }, (_, i) => ({ id: `a${i % 6}`, instance: `i${i}`, node: `n${i % 3}`, service: i % 4 === 0 ? null : `s${i % 2}` }) as Action);
+  const entries = (m: Map<string, unknown>) => [...m].sort(([a], [b]) => (a < b ? -1 : 1));
+
+  it('is indexOpen of each listing, whatever came, went, repeated or moved', () => {
+    // Listings: mostly the last one with an action added or removed (as the store's are), sometimes anything.
+    const step = fc.oneof(fc.record({ add: fc.integer({ min: 0, max: 9 }) }), fc.record({ drop: fc.nat() }), fc.record({ any: fc.array(fc.constantFrom(...objects), { maxLength: 12 }) }));
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const indexer = new OpenIndexer();
+        let open: Action[] = [];
+        for (const s of steps) {
+          if ('add' in s) open = [...open, objects[s.add]!];
+          else if ('drop' in s) open = open.filter((_, i) => i !== s.drop % Math.max(1, open.length));
+          else open = s.any;
+          const got = indexer.index(open);
+          const want = indexOpen(open);
+          expect(entries(got.byId)).toEqual(entries(want.byId));
+          expect(entries(got.byService)).toEqual(entries(want.byService));
+          expect(entries(got.byNode)).toEqual(entries(want.byNode));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a listing with one action more or less makes anew the lists of its node and service only', () => {
+    const many: Action[] = Array.from({ length: 300 }, (_, i) => ({ id: `x${i}`, instance: 'i', node: `n${i % 100}`, service: `s${i}` }) as Action);
+    const indexer = new OpenIndexer();
+    const first = indexer.index(many);
+    const before = new Map(first.byNode);
+    const late = { id: 'late', instance: 'i', node: 'n7', service: 's7' } as Action;
+    const second = indexer.index([...many.slice(1), late]);
+    const remade = [...second.byNode].filter(([node, list]) => before.get(node) !== list).map(([node]) => node);
+    expect(remade.sort()).toEqual(['n0', 'n7']);
+    expect(second.byNode.get('n7')!.at(-1)).toBe(late);
+    expect(second.byId.has('x0')).toBe(false);
   });
 });
