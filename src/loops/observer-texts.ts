@@ -8,7 +8,7 @@ import type { World } from '../domain/schemas.js';
 import { nodeOfKey } from '../domain/world-render.js';
 import { checkpointChunks } from '../store/checkpoint.js';
 import type { FilePos } from '../store/events.js';
-import { GroupedJson, sameText, type Changed, type Chunks } from '../store/grouped-json.js';
+import { GroupedJson, RecordText, sameText, type Changed, type Chunks } from '../store/grouped-json.js';
 import type { WorldWritten } from '../store/world.js';
 import type { Model } from './event-sink.js';
 
@@ -23,6 +23,7 @@ export class ObserverTexts {
   private pendingWorld: Pending = 'all';
   private pendingModel: Pending = 'all';
   private readonly positionsJson = new GroupedJson(false);
+  private readonly nodesText = new RecordText();
   private readonly nodesJson = new GroupedJson(false);
   /** Nodes whose read positions or model entry (model.nodes) may have changed since the last checkpoint text. */
   private pendingNodes: Pending = 'all';
@@ -55,6 +56,19 @@ export class ObserverTexts {
     const chunks = [...this.world.chunks(world.services, changed), NEWLINE];
     this.lastWorld = { generation, chunks };
     return chunks;
+  }
+
+  /** world/nodes.json's text in parts, each node's kept by its object (a rendered node never changes: render-nodes.ts; tested). */
+  nodes(world: World): Chunks {
+    return this.nodesText.chunks(world.nodes);
+  }
+
+  /** Whether world/nodes.json holds the world's nodes now (a text read at the start is compared once). */
+  nodesWritten(world: World): boolean {
+    const now = this.nodes(world);
+    if (!sameText(now, this.written.nodes)) return false;
+    this.written.nodes = now;
+    return true;
   }
 
   /** Whether world/services.json holds the world's services now (a text read at the start is compared once). */

@@ -13,7 +13,7 @@ import type { DesiredState, World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { removeStaleTemps } from '../store/atomic.js';
 import { writeWorldStep, type WorldStep } from '../store/world.js';
-import { RecordText, type Chunks } from '../store/grouped-json.js';
+import type { Chunks } from '../store/grouped-json.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { EventHints } from './event-hints.js';
 import { CHECKPOINT_VERSION, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
@@ -62,8 +62,6 @@ export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
   /** Service objects made since the last publish: no world holds them yet (docs/design/observer.md). */
   private fresh = new FreshServices();
-  /** world/nodes.json's text, each node's part kept by its object: a rendered node never changes (render-nodes.ts; tested). */
-  private readonly nodesText = new RecordText();
   /** Renders what changed since the last render (world-render.ts). */
   readonly renderer = new WorldRenderer();
   /** node → day → position */
@@ -314,7 +312,7 @@ export class Observer {
     this.fresh = new FreshServices();
     // With lines read the world has moved; without, only a clock-driven change can show, and the
     // comparison with what was written (at most once a second) tells.
-    const changed = linesRead || !this.texts.servicesWritten(this.world, this.renderer.generation) || this.nodesText.text(this.world.nodes) !== this.texts.written.nodes;
+    const changed = linesRead || !this.texts.servicesWritten(this.world, this.renderer.generation) || !this.texts.nodesWritten(this.world);
     // Listeners read the world from memory: tell them before the (fsync-bound) writes. A crash
     // right after changes nothing they could rely on: the restart reaches the same world.
     if (changed) {
@@ -366,7 +364,7 @@ export class Observer {
     const started = performance.now();
     const cp = this.checkpointDirty ? this.texts.checkpoint(this.fingerprint, this.positions, this.model, this.deps.now()) : undefined;
     const snap = {
-      ...(this.worldDirty ? { services: this.servicesJson(), nodes: this.nodesText.text(this.world.nodes) } : {}),
+      ...(this.worldDirty ? { services: this.servicesJson(), nodes: this.texts.nodes(this.world) } : {}),
       ...(cp ? { checkpoint: cp.text, positions: cp.positions } : {}),
     };
     this.worldDirty = false;

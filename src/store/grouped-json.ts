@@ -101,27 +101,33 @@ export function compactWith(obj: Readonly<Record<string, unknown>>, name: string
 }
 
 /**
- * `stableJson(record)` for a record whose values are replaced when they change, never changed in
- * place (the world's nodes): each value's text is kept by the value object, so a record of a
- * thousand nodes after one event serialises that one node and joins the rest.
+ * `stableJson(record)` in parts, for a record whose values are replaced when they change, never
+ * changed in place (the world's nodes): each value's part is kept by the value object, so a record
+ * of a thousand nodes after one event serialises that one node, and two texts compare part by part
+ * by identity (sameText) — no text of the whole record is joined, encoded or compared.
  */
 export class RecordText {
-  private readonly texts = new WeakMap<object, string>();
+  private readonly parts = new WeakMap<object, { key: string; part: Buffer }>();
 
-  text(record: Readonly<Record<string, unknown>>): string {
-    let out = '';
+  chunks(record: Readonly<Record<string, unknown>>): Uint8Array[] {
+    const out: Uint8Array[] = [];
     for (const key in record) {
       const v = record[key];
       if (v === undefined) continue;
-      let t = typeof v === 'object' && v !== null ? this.texts.get(v) : undefined;
-      if (t === undefined) {
+      const obj = typeof v === 'object' && v !== null;
+      let kept = obj ? this.parts.get(v) : undefined;
+      if (kept?.key !== key) {
         // Inside the record each line of the value is indented one level more.
-        t = JSON.stringify(v, null, 2).replace(/\n/g, '\n  ');
-        if (typeof v === 'object' && v !== null) this.texts.set(v, t);
+        kept = { key, part: bytes(`  ${JSON.stringify(key)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')}`) };
+        if (obj) this.parts.set(v, kept);
       }
-      out += `${out ? ',\n' : '{\n'}  ${JSON.stringify(key)}: ${t}`;
+      out.push(out.length === 0 ? PRETTY.open : PRETTY.sep, kept.part);
     }
-    return out ? `${out}\n}\n` : '{}\n';
+    if (out.length === 0) return [EMPTY_LINE];
+    out.push(CLOSE_LINE);
+    return out;
   }
 }
 
+const EMPTY_LINE = bytes('{}\n');
+const CLOSE_LINE = bytes('\n}\n');

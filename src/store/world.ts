@@ -66,14 +66,14 @@ export class WorldFiles {
 /** What one publish of the observer writes: the world files (serialised) and the checkpoint. */
 export interface WorldStep {
   services?: Chunks;
-  nodes?: string;
+  nodes?: Chunks;
   checkpoint?: Chunks;
 }
 
 /** What is in the world files now: the text last written (or read at the start). */
 export interface WorldWritten {
   services: Chunks | string;
-  nodes: string;
+  nodes: Chunks | string;
 }
 
 /**
@@ -83,7 +83,7 @@ export interface WorldWritten {
  * checkpoint — so the world files are never behind it. Returns whether the checkpoint was written.
  */
 export async function writeWorldStep(l: Layout, step: WorldStep, written: WorldWritten): Promise<boolean> {
-  if (step.nodes !== undefined && step.nodes !== written.nodes) {
+  if (step.nodes !== undefined && !sameText(step.nodes, written.nodes)) {
     await writeFileAtomic(l.worldNodes, step.nodes);
     written.nodes = step.nodes;
   }
