@@ -95,13 +95,29 @@ export function plainText(html: string): string {
   return out;
 }
 
-/** How long the text Telegram shows for `html` is (UTF-16 units). */
+/** How long the text Telegram shows for `html` is (UTF-16 units): pieces' rules, nothing made but an entity's text. */
 export function plainLength(html: string): number {
   // (Tags and entities only shorten: a text no longer than `max` as HTML is no longer as plain text.)
   let n = 0;
-  for (const t of plainPieces(html)) n += t.length;
+  for (let i = 0; i < html.length; ) {
+    const c = html.charCodeAt(i);
+    const re = c === 60 ? TAG_AT : c === 38 ? ENTITY_AT : undefined;
+    if (re) {
+      re.lastIndex = i;
+      // As pieces reads them: a tag or an entity within 300 characters of where it starts.
+      if (re.test(html) && re.lastIndex - i <= 300) {
+        if (c === 38) n += decodeEntity(html.slice(i, re.lastIndex)).length;
+        i = re.lastIndex;
+        continue;
+      }
+    }
+    n++;
+    i++;
+  }
   return n;
 }
+const TAG_AT = new RegExp(TAG_RE.source.slice(1), 'iy');
+const ENTITY_AT = new RegExp(ENTITY_RE.source.slice(1), 'iy');
 
 const closeTag = (open: { name: string }) => `</${open.name}>`;
 

@@ -83,7 +83,7 @@ export interface NotifierDeps {
 
 export class Notifier {
   private lock: Promise<unknown> = Promise.resolve();
-  /** What each action or group message was last rendered from: unchanged, it is not rendered again. */
+  /** What each action message was last rendered from: unchanged, it is not rendered again. */
   private rendered = new Map<string, string>();
   /** Each group message's members as last rendered (the store's parsed objects) and its record's revision then. */
   private readonly groupMembers = new Map<string, { members: readonly Action[]; rev: number | undefined }>();
@@ -181,27 +181,18 @@ export class Notifier {
     const rec = this.deps.outbox.get(key);
     const members = await this.members(meta.members, open);
     // A group of a thousand actions is rendered again only when one of them moved (or its record
-    // did): the same parsed objects are the same files, so nothing is compared field by field.
+    // did): the same parsed objects are the same files; other objects are compared by what the
+    // message shows of them (a member added or gone is told by the count).
     const seen = this.groupMembers.get(key);
-    if (rec && !urgent && seen?.rev === rec.rev && sameItems(seen.members, members)) return;
-    let from = '';
-    for (const m of members) from += `${m.id}@${m.instance}|${m.state}|${m.updated_at}\n`;
-    const stamp = (rev: number | undefined) => `${from}${rev ?? 0}`;
-    if (rec && !urgent && this.rendered.get(key) === stamp(rec.rev)) {
+    if (rec && !urgent && seen?.rev === rec.rev && sameShown(seen.members, members)) {
       this.groupMembers.set(key, { members, rev: rec.rev });
       return;
     }
     const g = renderGroup(meta.node, members, this.data(key));
     const final = members.every((m) => !isOpen(m.state));
     await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final }, urgent });
-    if (final) {
-      this.rendered.delete(key);
-      this.groupMembers.delete(key);
-    } else {
-      const rev = this.deps.outbox.get(key)?.rev;
-      this.rendered.set(key, stamp(rev));
-      this.groupMembers.set(key, { members, rev });
-    }
+    if (final) this.groupMembers.delete(key);
+    else this.groupMembers.set(key, { members, rev: this.deps.outbox.get(key)?.rev });
   }
 
   /** `threadId`: the forum topic of a new list (where its command was sent). */
@@ -333,6 +324,17 @@ export class Notifier {
     clock.timer(due - now, wake);
     return false;
   }
+}
+
+/** Whether two lists of actions show the same in a group: the same instances, states and update times, in order. */
+function sameShown(a: readonly Action[], b: readonly Action[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.id !== y.id || x.instance !== y.instance || x.state !== y.state || x.updated_at !== y.updated_at)) return false;
+  }
+  return true;
 }
 
 /** Whether two lists hold the same objects in the same order. */

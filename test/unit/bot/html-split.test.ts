@@ -72,6 +72,13 @@ describe('plainLength', () => {
     }), { numRuns: 300 });
     expect(plainLength('<b>a&amp;b</b> &#128512; &bogus; <x')).toBe('a&b 😀 &bogus; <x'.length);
   });
+
+  it('counts any text as the pieces read it: tags and entities up to 300 characters long, stray < and &', () => {
+    const raw = fc.constantFrom('a', '😀', '<', '>', '&', ';', ' ', '<b>', '</b>', '<B>', '<a-b x>', '&amp;', '&#128512;', '&#xFFFFFF;', '&#99999999;', '&bogus;', '&AMP;', `<a href="${'x'.repeat(289)}">`, `<a href="${'x'.repeat(290)}">`, `&${'a'.repeat(298)};`, `&${'a'.repeat(299)};`);
+    fc.assert(fc.property(fc.array(raw, { maxLength: 40 }).map((xs) => xs.join('')), (input) => {
+      expect(plainLength(input)).toBe(plainText(input).length);
+    }), { numRuns: 1000 });
+  });
 });
 
 describe('shortenHtml', () => {
