@@ -16,6 +16,9 @@ import type { Evidence } from '../store/evidence.js';
 import type { Clock } from '../time/clock.js';
 import { renderAction, renderFailureNote, renderGroup, renderNotice, type ButtonData } from './render.js';
 import { renderList } from './render-replies.js';
+import { actionKey, OpenTable } from './open-table.js';
+
+export { actionKey };
 
 /** What a stop waits for on an action under way. */
 export interface Stopping {
@@ -40,17 +43,10 @@ const FEW_MEMBERS = 16;
 interface OpenListing {
   mark: number;
   byKey: ReadonlyMap<string, Action>;
+  /** The table's generation (OpenTable) the listing is. */
+  generation?: number;
 }
 
-/** Keys of the actions as read (the store's parsed objects, frozen): one string per object, made once. */
-const keys = new WeakMap<object, string>();
-export const actionKey = (a: { id: string; instance: string }): string => {
-  let key = keys.get(a);
-  if (key !== undefined) return key;
-  key = `action:${a.id}@${a.instance}`;
-  if (Object.isFrozen(a)) keys.set(a, key);
-  return key;
-};
 /** Notices that only inform: sent without a sound (disable_notification). */
 const QUIET = new Set(['maintenance', 'maintenance_ended', 'image_update_available', 'agents_running']);
 /** Notices written closed, to be sent once. */
@@ -86,7 +82,7 @@ export class Notifier {
   /** What each action message was last rendered from: unchanged, it is not rendered again. */
   private rendered = new Map<string, string>();
   /** Each group message's members as last rendered (the store's parsed objects) and its record's revision then. */
-  private readonly groupMembers = new Map<string, { members: readonly Action[]; rev: number | undefined }>();
+  private readonly groupMembers = new Map<string, { keys: readonly string[]; members: readonly Action[]; rev: number | undefined; generation: number | undefined }>();
   /** Open actions (the store's parsed objects) found with a message or in a group: not new again. */
   private readonly announced = new WeakSet<Action>();
   /** The open actions as the last pass listed them, by key. */
@@ -179,20 +175,39 @@ export class Notifier {
 
   async renderGroupMessage(key: string, meta: MetaOf<'group'>, urgent = false, open?: OpenListing): Promise<void> {
     const rec = this.deps.outbox.get(key);
+    const seen = this.groupMembers.get(key);
+    // Every member open at the last look, and none of them changed in the table of open actions
+    // since (nor the record): nothing to look up, as the same members would be found.
+    if (rec && !urgent && seen?.rev === rec.rev && seen.keys === meta.members && this.untouched(meta.members, seen.generation, open)) return;
     const members = await this.members(meta.members, open);
     // A group of a thousand actions is rendered again only when one of them moved (or its record
     // did): the same parsed objects are the same files; other objects are compared by what the
     // message shows of them (a member added or gone is told by the count).
-    const seen = this.groupMembers.get(key);
     if (rec && !urgent && seen?.rev === rec.rev && sameShown(seen.members, members)) {
-      this.groupMembers.set(key, { members, rev: rec.rev });
+      this.groupMembers.set(key, { keys: meta.members, members, rev: rec.rev, generation: this.allOpen(meta.members, members, open) });
       return;
     }
     const g = renderGroup(meta.node, members, this.data(key));
     const final = members.every((m) => !isOpen(m.state));
     await this.deps.outbox.upsert(key, { chatId: rec?.chat_id ?? this.deps.chatId, text: g.text, buttons: g.buttons, meta: { ...meta, final }, urgent });
     if (final) this.groupMembers.delete(key);
-    else this.groupMembers.set(key, { members, rev: this.deps.outbox.get(key)?.rev });
+    else this.groupMembers.set(key, { keys: meta.members, members, rev: this.deps.outbox.get(key)?.rev, generation: this.allOpen(meta.members, members, open) });
+  }
+
+  /** Whether a listing is current and no key of `members` changed in the table since `generation`. */
+  private untouched(members: readonly string[], generation: number | undefined, open: OpenListing | undefined): boolean {
+    if (generation === undefined || open?.generation !== this.openTable.generation || open.mark !== this.deps.actions.changeMark()) return false;
+    const changed = this.openTable.changedSince(generation);
+    if (!changed) return false;
+    const set = membersOf(members);
+    return !changed.some((keys) => keys.some((k) => set.has(k)));
+  }
+
+  /** The table's generation when every member was found in it, as it is now (else undefined). */
+  private allOpen(keys: readonly string[], members: readonly Action[], open: OpenListing | undefined): number | undefined {
+    if (open?.generation !== this.openTable.generation || open.mark !== this.deps.actions.changeMark() || members.length !== keys.length) return undefined;
+    for (let i = 0; i < keys.length; i++) if (open.byKey.get(keys[i]!) !== members[i]) return undefined;
+    return open.generation;
   }
 
   /** `threadId`: the forum topic of a new list (where its command was sent). */
@@ -231,7 +246,7 @@ export class Notifier {
     // The same actions as the last pass's listing (the same parsed objects): its table again;
     // else the table of the last listing brought up to date, by what came and went.
     if (!this.lastOpen || !sameItems(this.lastOpen.open, open)) this.lastOpen = { open, byKey: this.openTable.update(open) };
-    return { open, listing: { mark, byKey: this.lastOpen.byKey } };
+    return { open, listing: { mark, byKey: this.lastOpen.byKey, generation: this.openTable.generation } };
   }
 
   private async follow(key: string, open?: OpenListing): Promise<void> {
@@ -350,28 +365,4 @@ function membersOf(members: readonly string[]): ReadonlySet<string> {
   let set = memberSets.get(members);
   if (!set) memberSets.set(members, (set = new Set(members)));
   return set;
-}
-
-/**
- * The open actions by key, kept from one listing to the next: a listing that differs by a few
- * actions changes the table by those (each listing is a new table otherwise: a thousand keys
- * hashed again per pass). A listing's table is current only until the next one (`members`
- * uses it only while the store has not changed since).
- */
-export class OpenTable {
-  private readonly byKey = new Map<string, Action>();
-  /** The listing each action object was last in. */
-  private readonly listedIn = new WeakMap<Action, number>();
-  private listing = 0;
-
-  update(open: readonly Action[]): ReadonlyMap<string, Action> {
-    const n = ++this.listing;
-    for (const a of open) {
-      this.listedIn.set(a, n);
-      const key = actionKey(a);
-      if (this.byKey.get(key) !== a) this.byKey.set(key, a);
-    }
-    if (this.byKey.size > open.length) for (const [key, a] of this.byKey) if (this.listedIn.get(a) !== n) this.byKey.delete(key);
-    return this.byKey;
-  }
 }

@@ -5,7 +5,8 @@
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Action } from '../../../src/domain/actions.js';
-import { actionKey, BURST_WINDOW_MS, Notifier, OpenTable } from '../../../src/bot/notifier.js';
+import { BURST_WINDOW_MS, Notifier } from '../../../src/bot/notifier.js';
+import { actionKey, OpenTable } from '../../../src/bot/open-table.js';
 import { Outbox } from '../../../src/bot/outbox.js';
 import { RefTable } from '../../../src/bot/refs.js';
 import { ActionStore } from '../../../src/store/actions.js';
@@ -86,12 +87,45 @@ describe('Notifier on a fake clock', () => {
     expect(get.mock.calls.filter(([key]) => first.includes(key))).toEqual([]);
   });
 
+  it('a group whose members did not change in the open actions is not looked at again, whatever else changed', async () => {
+    const { clock, actions, outbox, notifier, draft, kinds } = await setup();
+    actions.indexByHints();
+    for (let i = 0; i < 40; i++) await actions.create(draft(`n${i % 4}`, `s${i}`));
+    await notifier.sync();
+    expect(kinds()).toEqual(['group 40']);
+    const members = vi.spyOn(notifier, 'members');
+    await notifier.sync();
+    expect(members).not.toHaveBeenCalled();
+    // An action of its own (after the burst window): the group's members are still not looked up.
+    clock.advance(BURST_WINDOW_MS + 1);
+    await actions.create(draft('n9', 'alone'));
+    await notifier.sync();
+    expect(kinds()).toEqual(['action', 'group 40']);
+    expect(members).not.toHaveBeenCalled();
+    // One of its members moves: looked up and rendered again.
+    const group = outbox.all().find((r) => r.meta.kind === 'group')!;
+    await actions.transition({ id: 'container-restart-n1-s1', from: 'pending', to: 'approved', by: 'test' });
+    await notifier.sync();
+    expect(members).toHaveBeenCalledTimes(1);
+    expect(outbox.get(group.key)!.rev).toBeGreaterThan(group.rev);
+  });
+
   it("the open actions' table, kept from listing to listing, is each listing's by key", () => {
     const objects = Array.from({ length: 12 }, (_, i) => ({ id: `a${i % 8}`, instance: `i${i}` }) as Action);
     fc.assert(
       fc.property(fc.array(fc.subarray(objects), { minLength: 1, maxLength: 12 }), (listings) => {
         const table = new OpenTable();
-        for (const open of listings) expect([...table.update(open)].sort()).toEqual(open.map((a) => [actionKey(a), a]).sort());
+        let before = new Map<string, Action>();
+        for (const open of listings) {
+          const generation = table.generation;
+          const now = new Map(table.update(open));
+          expect([...now].sort()).toEqual(open.map((a) => [actionKey(a), a]).sort());
+          // What changed since the generation before, as the table tells it.
+          const told = new Set((table.changedSince(generation) ?? []).flat());
+          const keys = new Set([...before.keys(), ...now.keys()]);
+          expect([...keys].filter((k) => before.get(k) !== now.get(k)).sort()).toEqual([...told].sort());
+          before = now;
+        }
       }),
     );
   });
