@@ -85,8 +85,8 @@ export class Notifier {
   private readonly groupMembers = new Map<string, { keys: readonly string[]; members: readonly Action[]; rev: number | undefined; generation: number | undefined }>();
   /** Open actions (the store's parsed objects) found with a message or in a group: not new again. */
   private readonly announced = new WeakSet<Action>();
-  /** The open actions as the last pass listed them, by key. */
-  private lastOpen: { open: readonly Action[]; byKey: ReadonlyMap<string, Action> } | undefined;
+  /** The open actions as the last pass listed them, and the table of them by key. */
+  private lastOpen: readonly Action[] | undefined;
   private readonly openTable = new OpenTable();
 
   constructor(private readonly deps: NotifierDeps) {}
@@ -196,7 +196,7 @@ export class Notifier {
 
   /** Whether a listing is current and no key of `members` changed in the table since `generation`. */
   private untouched(members: readonly string[], generation: number | undefined, open: OpenListing | undefined): boolean {
-    if (generation === undefined || open?.generation !== this.openTable.generation || open.mark !== this.deps.actions.changeMark()) return false;
+    if (generation === undefined || !this.current(open)) return false;
     const changed = this.openTable.changedSince(generation);
     if (!changed) return false;
     const set = membersOf(members);
@@ -205,9 +205,14 @@ export class Notifier {
 
   /** The table's generation when every member was found in it, as it is now (else undefined). */
   private allOpen(keys: readonly string[], members: readonly Action[], open: OpenListing | undefined): number | undefined {
-    if (open?.generation !== this.openTable.generation || open.mark !== this.deps.actions.changeMark() || members.length !== keys.length) return undefined;
+    if (!this.current(open) || members.length !== keys.length) return undefined;
     for (let i = 0; i < keys.length; i++) if (open.byKey.get(keys[i]!) !== members[i]) return undefined;
     return open.generation;
+  }
+
+  /** Whether a listing is the table as it is and the store has heard of no change since it. */
+  private current(open: OpenListing | undefined): open is OpenListing & { generation: number } {
+    return open?.generation === this.openTable.generation && open.mark === this.deps.actions.changeMark();
   }
 
   /** `threadId`: the forum topic of a new list (where its command was sent). */
@@ -245,8 +250,11 @@ export class Notifier {
     if (mark === undefined) return { open, listing: undefined };
     // The same actions as the last pass's listing (the same parsed objects): its table again;
     // else the table of the last listing brought up to date, by what came and went.
-    if (!this.lastOpen || !sameItems(this.lastOpen.open, open)) this.lastOpen = { open, byKey: this.openTable.update(open) };
-    return { open, listing: { mark, byKey: this.lastOpen.byKey, generation: this.openTable.generation } };
+    if (!this.lastOpen || !sameItems(this.lastOpen, open)) {
+      this.openTable.update(open);
+      this.lastOpen = open;
+    }
+    return { open, listing: { mark, byKey: this.openTable.byKey, generation: this.openTable.generation } };
   }
 
   private async follow(key: string, open?: OpenListing): Promise<void> {

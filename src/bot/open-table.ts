@@ -20,7 +20,7 @@ export const actionKey = (a: { id: string; instance: string }): string => {
  * uses it only while the store has not changed since).
  */
 export class OpenTable {
-  private readonly byKey = new Map<string, Action>();
+  private readonly table = new Map<string, Action>();
   /** The listing each action object was last in. */
   private readonly listedIn = new WeakMap<Action, number>();
   private listing = 0;
@@ -28,20 +28,25 @@ export class OpenTable {
   generation = 0;
   private readonly log: { generation: number; keys: string[] }[] = [];
 
+  /** The open actions of the last update, by key. */
+  get byKey(): ReadonlyMap<string, Action> {
+    return this.table;
+  }
+
   update(open: readonly Action[]): ReadonlyMap<string, Action> {
     const n = ++this.listing;
     const changed: string[] = [];
     for (const a of open) {
       this.listedIn.set(a, n);
       const key = actionKey(a);
-      if (this.byKey.get(key) === a) continue;
-      this.byKey.set(key, a);
+      if (this.table.get(key) === a) continue;
+      this.table.set(key, a);
       changed.push(key);
     }
-    if (this.byKey.size > open.length) {
-      for (const [key, a] of this.byKey) {
+    if (this.table.size > open.length) {
+      for (const [key, a] of this.table) {
         if (this.listedIn.get(a) === n) continue;
-        this.byKey.delete(key);
+        this.table.delete(key);
         changed.push(key);
       }
     }
@@ -49,7 +54,7 @@ export class OpenTable {
       this.log.push({ generation: ++this.generation, keys: changed });
       if (this.log.length > OpenTable.LOG_MAX) this.log.shift();
     }
-    return this.byKey;
+    return this.table;
   }
 
   /** The keys changed by each update after `generation`, or undefined when the log does not reach back so far. */
