@@ -163,6 +163,9 @@ function noteAgent(node: NodeState, event: NodeEvent): void {
   node.agents = agents;
 }
 
+/** An agent instance not heard of for this long is forgotten (its sequence state). */
+export const AGENT_FORGET_MS = 24 * 3_600_000;
+
 /**
  * Forgets the sequence state of agent instances not heard of since `before` (an ISO time): they
  * stopped long ago, and a new start is a new instance. Returns how many were forgotten.

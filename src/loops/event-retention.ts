@@ -3,7 +3,7 @@
 // live model — and removed once the checkpoint has applied them. A replay (or a lost checkpoint)
 // then starts from the snapshot and reads the days kept, and reaches the world it had before.
 import { lstat } from 'node:fs/promises';
-import { emptyModel, forgetSilentAgents, type ObserveConfig } from '../domain/observe.js';
+import { AGENT_FORGET_MS, emptyModel, forgetSilentAgents, type ObserveConfig } from '../domain/observe.js';
 import type { Logger } from '../log.js';
 import { listEventFiles, readLines, removeEmptyDay, removeEventFile, type EventFile, type FilePos } from '../store/events.js';
 import { eventsSnapshotState, SNAPSHOT_VERSION, writeEventsSnapshot } from '../store/events-snapshot.js';
@@ -39,9 +39,6 @@ export interface EventRetentionReport {
 
 /** How much of a file the fold reads at a time (more than the longest line, 64 KiB). */
 const FOLD_CHUNK_BYTES = 1024 * 1024;
-
-/** An agent instance not heard of for this long before the oldest day kept is forgotten in the snapshot. */
-const AGENT_FORGET_MS = 24 * 3_600_000;
 
 /** The first day kept: days before it are removed (EVENTS_RETENTION_DAYS whole days before today, UTC). */
 export function firstDayKept(now: number, days: number): string {

@@ -14,6 +14,30 @@ import type { Model } from './event-sink.js';
 
 type Pending = Set<string> | 'all';
 
+/**
+ * World files and the checkpoint are written at most this often (docs/design/observer.md): the
+ * world in memory is published after every pass, the files follow within this time.
+ */
+export const PERSIST_MS = 500;
+/**
+ * And at most this many bytes a second on average: a write of a fleet-sized world and checkpoint
+ * (27 MB at 50 000 services) waits its size's share, so a large fleet's files follow about every
+ * 14 s instead of taking the disk from every other write (a small action or outbox file waits
+ * for the journal commit that carries them: docs/benchmarks.md); under 1 MB, PERSIST_MS decides.
+ */
+export const PERSIST_BYTES_PER_S = 2 * 1024 * 1024;
+
+/**
+ * The least time until the next write of the files after one that took `serialiseMs` of this
+ * thread to make the texts `written`: PERSIST_MS, 4× the serialisation (writing never takes more
+ * than a fifth of the thread), or those bytes' share of the budget, whichever is longest.
+ */
+export function persistGap(serialiseMs: number, written: readonly (Chunks | undefined)[], bytesPerS = PERSIST_BYTES_PER_S): number {
+  let bytes = 0;
+  for (const text of written) for (const part of text ?? []) bytes += part.byteLength;
+  return Math.max(PERSIST_MS, 4 * serialiseMs, (bytes / bytesPerS) * 1000);
+}
+
 /** How often the checkpoint is serialised whole, whatever the observer said changed. */
 export const WHOLE_EVERY_MS = 10 * 60_000;
 

@@ -5,7 +5,7 @@
 // from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { emptyModel, forgetSilentAgents, type ObserveConfig, type RenderConfig } from '../domain/observe.js';
+import { AGENT_FORGET_MS, emptyModel, forgetSilentAgents, type ObserveConfig, type RenderConfig } from '../domain/observe.js';
 import { forgetGonePositions, type Model } from './event-sink.js';
 import { readNodeChunk } from './event-reader.js';
 import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parallel-replay.js';
@@ -17,7 +17,7 @@ import type { Chunks } from '../store/grouped-json.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { EventHints } from './event-hints.js';
 import { CHECKPOINT_VERSION, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
-import { ObserverTexts } from './observer-texts.js';
+import { ObserverTexts, PERSIST_MS, persistGap } from './observer-texts.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
@@ -37,6 +37,8 @@ export interface ObserverDeps {
    * up to 4 (the cores there are) from 32 MiB. Workers below 2 read it in this thread.
    */
   parallelReplay?: { workers: number; minBytes: number };
+  /** The files' write budget (bytes a second, PERSIST_BYTES_PER_S). */
+  persistBytesPerS?: number;
 }
 
 export interface PassStats {
@@ -47,16 +49,8 @@ export interface PassStats {
   rounds: number;
 }
 
-/** An agent instance not heard of for this long is forgotten (its sequence state). */
-const AGENT_FORGET_MS = 24 * 3_600_000;
-
 /** How often a pass that read nothing renders the world anyway (for clock-driven changes). */
 const IDLE_RENDER_MS = 1000;
-/**
- * World files and the checkpoint are written at most this often (docs/design/observer.md): the
- * world in memory is published after every pass, the files follow within this time.
- */
-export const PERSIST_MS = 500;
 
 export class Observer {
   private model: Model = { ...emptyModel(), malformed_by_node: {} };
@@ -79,7 +73,7 @@ export class Observer {
   /** The world in memory is newer than the world files. */
   private worldDirty = false;
   private persistedAt = Number.NEGATIVE_INFINITY;
-  /** The least time between two writes: PERSIST_MS, or 4× the last serialisation on a large fleet. */
+  /** The least time between two writes (persistGap). */
   private persistGapMs = PERSIST_MS;
   private cancelPersist: (() => void) | undefined;
   /** Writes of the files, one after another (a pass's publish and the trailing timer). */
@@ -369,8 +363,7 @@ export class Observer {
     };
     this.worldDirty = false;
     this.checkpointDirty = false;
-    // Serialising takes this thread: on a large fleet the writes come at most every 4× that.
-    this.persistGapMs = Math.max(PERSIST_MS, 4 * (performance.now() - started));
+    this.persistGapMs = persistGap(performance.now() - started, [snap.services, snap.nodes, cp?.text], this.deps.persistBytesPerS);
     return snap;
   }
 

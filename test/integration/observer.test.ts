@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Observer } from '../../src/loops/observer.js';
 import { stableJson } from '../../src/store/atomic.js';
+import { FakeClock } from '../../src/time/clock.js';
 import type { DesiredState } from '../../src/domain/schemas.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
@@ -293,6 +294,43 @@ describe('observer on real files', () => {
     await observer.pass();
     const after = await import('node:fs/promises').then((fs) => fs.stat(l.worldServices));
     expect(after.mtimeMs).toBe(mtimeMs);
+  });
+
+  it('the files follow the world at PERSIST_MS on a small fleet, and by their bytes\' share of the budget on a large one', async () => {
+    for (const large of [false, true]) {
+      await removeDir(l.root);
+      await ensureLayout(l);
+      const clock = new FakeClock(NOW);
+      // The first write's bytes make the budget: a large fleet's are 5 s of it, a small one's 50 ms.
+      let budget = Number.POSITIVE_INFINITY;
+      const config = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: hosts });
+      const observer = new Observer({ layout: l, config, log: memoryLogger().log, now: () => clock.now(), desired: () => ({}), clock, get persistBytesPerS() { return budget; } });
+      await observer.init();
+      await appendEvents(l.root, [ev('containers_not_running', at(1), 'zigbee2mqtt')]);
+      await observer.pass();
+      await waitFor(async () => (await world().catch(() => ({}) as Record<string, never>))['chelsty-infra/zigbee2mqtt'], { what: 'the first write' });
+      await observer.flush();
+      const bytes = (await Promise.all([l.worldServices, l.worldNodes, l.checkpoint].map((f) => readFile(f)))).reduce((n, b) => n + b.length, 0);
+      budget = bytes / (large ? 5 : 0.05);
+      // The gap follows the last write: written again (the same bytes) with this budget.
+      await appendEvents(l.root, [ev('service_healthy', at(2), 'zigbee2mqtt')]);
+      await clock.advance(1000);
+      await observer.pass();
+      await waitFor(async () => (await world())['chelsty-infra/zigbee2mqtt']?.status === 'healthy', { what: 'the second write' });
+      await observer.flush();
+      // The next write waits PERSIST_MS, or the second write's bytes' share of the budget.
+      const second = (await Promise.all([l.worldServices, l.worldNodes, l.checkpoint].map((f) => readFile(f)))).reduce((n, b) => n + b.length, 0);
+      const gap = Math.max(500, (second / budget) * 1000);
+      expect(gap > 5000).toBe(large);
+      await appendEvents(l.root, [ev('containers_not_running', at(3), 'zigbee2mqtt')]);
+      await clock.advance(100);
+      await observer.pass();
+      await clock.advance(gap - 150);
+      expect((await world())['chelsty-infra/zigbee2mqtt']?.status).toBe('healthy');
+      await clock.advance(100);
+      await waitFor(async () => (await world())['chelsty-infra/zigbee2mqtt']?.status === 'unhealthy', { what: `the trailing write ${large ? '5 s' : 'PERSIST_MS'} after the last` });
+      await observer.flush();
+    }
   });
 });
 
