@@ -26,6 +26,8 @@ export const PERSIST_MS = 500;
  * for the journal commit that carries them: docs/benchmarks.md); under 1 MB, PERSIST_MS decides.
  */
 export const PERSIST_BYTES_PER_S = 2 * 1024 * 1024;
+/** Files that large (their gap beyond PERSIST_MS) are written this long after the pass that changed them, never in it. */
+export const LARGE_WRITE_AFTER_MS = 1000;
 
 /**
  * The least time until the next write of the files after one that took `serialiseMs` of this

@@ -17,7 +17,7 @@ import type { Chunks } from '../store/grouped-json.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { EventHints } from './event-hints.js';
 import { CHECKPOINT_VERSION, readCheckpoint, type Checkpoint } from '../store/checkpoint.js';
-import { ObserverTexts, PERSIST_MS, persistGap } from './observer-texts.js';
+import { LARGE_WRITE_AFTER_MS, ObserverTexts, PERSIST_MS, persistGap } from './observer-texts.js';
 import { readEventsSnapshot } from '../store/events-snapshot.js';
 import type { Layout } from '../store/paths.js';
 import { realClock, type Clock } from '../time/clock.js';
@@ -314,7 +314,9 @@ export class Observer {
       for (const fn of this.listeners) fn(this.world);
     }
     if (!this.worldDirty && !this.checkpointDirty) return;
-    if (now() - this.persistedAt < this.persistGapMs) return this.schedulePersist();
+    // A fleet whose files take the budget writes them trailing, after what this pass causes
+    // (a pending action, its message) has had the disk.
+    if (now() - this.persistedAt < this.persistGapMs || this.persistGapMs > PERSIST_MS) return this.schedulePersist();
     const write = this.persist();
     // The pass does not wait for the fsyncs (the next pass may read on meanwhile: what is written
     // was serialised above) — unless the last write failed: then every pass waits and fails
@@ -325,7 +327,7 @@ export class Observer {
 
   private schedulePersist(): void {
     if (this.cancelPersist) return;
-    const wait = Math.max(0, this.persistedAt + this.persistGapMs - this.deps.now());
+    const wait = Math.max(this.persistGapMs > PERSIST_MS ? LARGE_WRITE_AFTER_MS : 0, this.persistedAt + this.persistGapMs - this.deps.now());
     this.cancelPersist = (this.deps.clock ?? realClock).timer(wait, () => {
       this.cancelPersist = undefined;
       // Mid-pass the model is ahead of the rendered world: the pass's own publish writes instead.

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { Observer } from '../../src/loops/observer.js';
+import { LARGE_WRITE_AFTER_MS } from '../../src/loops/observer-texts.js';
 import { stableJson } from '../../src/store/atomic.js';
 import { FakeClock } from '../../src/time/clock.js';
 import type { DesiredState } from '../../src/domain/schemas.js';
@@ -329,6 +330,19 @@ describe('observer on real files', () => {
       expect((await world())['chelsty-infra/zigbee2mqtt']?.status).toBe('healthy');
       await clock.advance(100);
       await waitFor(async () => (await world())['chelsty-infra/zigbee2mqtt']?.status === 'unhealthy', { what: `the trailing write ${large ? '5 s' : 'PERSIST_MS'} after the last` });
+      await observer.flush();
+      // After a quiet minute: a small fleet's files are written at once, a large one's a moment
+      // after the pass (what the pass caused gets the disk first).
+      await clock.advance(60_000);
+      await appendEvents(l.root, [ev('service_healthy', at(4), 'zigbee2mqtt')]);
+      await observer.pass();
+      if (large) {
+        expect(clock.nextAt! - clock.now()).toBe(LARGE_WRITE_AFTER_MS);
+        await clock.advance(LARGE_WRITE_AFTER_MS - 50);
+        expect((await world())['chelsty-infra/zigbee2mqtt']?.status).toBe('unhealthy');
+        await clock.advance(50);
+      }
+      await waitFor(async () => (await world())['chelsty-infra/zigbee2mqtt']?.status === 'healthy', { what: 'the write after a quiet minute' });
       await observer.flush();
     }
   });
