@@ -24,6 +24,13 @@ module.exports = {
       to: { path: ['^src/(docker|loops|bot|api|app|agent|mirror|cli)/', '^src/(main|cli|config|status)\\.ts$'] },
     },
     {
+      name: 'nats-below-the-loops',
+      comment: 'nats/ carries events over NATS JetStream: it writes through store, never loops, bot, api, app or docker',
+      severity: 'error',
+      from: { path: '^src/nats/' },
+      to: { path: ['^src/(docker|loops|bot|api|app|agent|mirror|cli)/', '^src/(main|cli|config|status)\\.ts$'] },
+    },
+    {
       name: 'docker-below-the-loops',
       comment: 'docker/ talks to engines and registries: it imports domain, errors, time, log — not store, loops, bot, api, app',
       severity: 'error',
@@ -34,8 +41,8 @@ module.exports = {
       name: 'config-reads-the-environment-only',
       comment: 'config.ts validates the environment; credentials files are docker/\'s, directories store/\'s',
       severity: 'error',
-      from: { path: '^src/config\\.ts$' },
-      to: { path: '^src/', pathNot: ['^src/domain/', '^src/errors\\.ts$', '^src/config\\.ts$'] },
+      from: { path: '^src/config(-nats)?\\.ts$' },
+      to: { path: '^src/', pathNot: ['^src/domain/', '^src/errors\\.ts$', '^src/config(-nats)?\\.ts$'] },
     },
     {
       name: 'bot-and-api-reach-docker-through-loops',

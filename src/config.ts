@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { NAME_RE } from './domain/schemas.js';
 import { parseDuration } from './domain/duration.js';
 import { ConfigError } from './errors.js';
+import { CONSUMER_NAME_RE, consumerNameOf, natsSettings, type NatsSettings } from './config-nats.js';
+import { hostname } from 'node:os';
 
 
 const intIn = (min: number, max: number) =>
@@ -136,6 +138,13 @@ const EnvSchema = z.object({
     })
     .default([]),
   DOCKER_CONFIG: optionalString,
+  NATS_URL: optionalString,
+  NATS_CREDS: optionalString,
+  NATS_NKEY: optionalString,
+  NATS_TLS_CA: optionalString,
+  NATS_TLS_CERT: optionalString,
+  NATS_TLS_KEY: optionalString,
+  CONTROL_PLANE_ID: optionalString.pipe(z.string().regex(CONSUMER_NAME_RE, 'must be letters, digits, - and _ (at most 64): the name of its JetStream consumer').optional()),
 });
 
 /** The names of every variable `loadConfig` reads (docs/operator/configuration.md lists them). */
@@ -204,7 +213,11 @@ export interface Config {
     /** The directory whose config.json holds registry credentials (DOCKER_CONFIG; read by docker/registry.ts). */
     dockerConfig: string | undefined;
   };
+  /** Events over NATS JetStream (NATS_URL and its credentials; docs/operator/scale-out.md), and this control plane's name there. */
+  nats: NatsSettings | undefined;
+  controlPlaneId: string;
 }
+
 
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object') {
@@ -285,8 +298,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       insecure: e.INSECURE_REGISTRIES,
       dockerConfig: e.DOCKER_CONFIG ? path.resolve(e.DOCKER_CONFIG) : undefined,
     },
+    nats: natsSettings(e),
+    controlPlaneId: e.CONTROL_PLANE_ID ?? consumerNameOf(hostname()),
   });
 }
+
 
 
 /** The node agent's settings: each a flag of `control-plane agent` or its environment variable. */
@@ -294,6 +310,8 @@ export interface AgentConfig {
   node: string;
   servicesFile: string;
   push: { url: string; token: string } | undefined;
+  /** With NATS_URL (and no push URL): events go to NATS JetStream. */
+  nats: NatsSettings | undefined;
   eventsDir: string;
   intervalMs: number;
   diskPaths: string[];
@@ -331,6 +349,7 @@ export function loadAgentConfig(base: Config, env: NodeJS.ProcessEnv, flags: Par
   const token = get('token');
   if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) throw new ConfigError(name('push'), `must be an http(s) URL such as http://100.64.0.1:18180/ingest/events (got ${JSON.stringify(url)})`);
   if (url !== undefined && !token) throw new ConfigError(name('token'), "is required with AGENT_PUSH_URL: this node's token from the control plane's INGEST_TOKENS");
+  if (url !== undefined && base.nats) throw new ConfigError(name('push'), 'and NATS_URL are both set: the agent sends its events one way, over HTTP or over NATS');
   const interval = get('interval') ?? '30';
   const intervalMs = durationSettingMs(interval);
   if (!Number.isFinite(intervalMs) || intervalMs < 1000) throw new ConfigError(name('interval'), `${JSON.stringify(interval)} is not a duration of at least 1 s (e.g. 30, 30s, 2m)`);
@@ -340,6 +359,7 @@ export function loadAgentConfig(base: Config, env: NodeJS.ProcessEnv, flags: Par
     node,
     servicesFile: path.resolve(get('services') ?? path.join(base.hostsDir, node, 'services.yaml')),
     push: url !== undefined ? { url, token: token! } : undefined,
+    nats: base.nats,
     eventsDir: path.resolve(get('eventsDir') ?? path.join(base.homelabRoot, 'events')),
     intervalMs,
     diskPaths,

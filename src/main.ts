@@ -15,6 +15,7 @@ import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
 import { announceComponent, buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
+import { buildNats, natsComponent } from './app/nats.js';
 import { buildRetention } from './app/retention.js';
 import type { Retention } from './loops/retention.js';
 import { buildHeartbeat, executorComponent, retentionComponent, heartbeatComponent, watchdogComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
@@ -57,7 +58,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
-    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention);
+    const nats = buildNats(config, l, log, clock);
+    const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention, nats);
     parts.status.data = () => retention.retention.status;
     const address = { value: '' };
     await lifecycle.start([
@@ -75,6 +77,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       retentionComponent(retention.retention, retention.runner),
       updateCheckerComponent(parts.checker, parts.updates),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile], parts.actions, parts.observer.eventHints),
+      // After the watchers: what it appends to the events files is seen as an agent's append is.
+      ...(nats ? [natsComponent(nats)] : []),
       serverComponent(server, config, address),
       watchdogComponent([...Object.values(loops), retention.runner, ...(telegram ? [telegram.loop] : [])], log, clock, onStuck ?? (() => {})),
       // Last: /start only once everything else has started.

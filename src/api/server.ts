@@ -4,8 +4,8 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ACTION_STATES, statesFrom } from '../domain/actions.js';
-import { canonicalNode, classify } from '../domain/observe.js';
-import { EventSchema, MAX_EVENT_LINE_BYTES, NAME_RE } from '../domain/schemas.js';
+import { checkIngestEvent } from '../domain/ingest.js';
+import { NAME_RE } from '../domain/schemas.js';
 import { restamp, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import { sincePass, type RunnerStatus } from '../loops/runner.js';
@@ -47,6 +47,8 @@ export interface ApiDeps {
   aliases: Readonly<Record<string, string>>;
   /** Largest accepted ingest body, bytes. */
   ingestBodyLimit?: number;
+  /** NATS, when events come over it too: its state and counts (not up: a 503, "nats unreachable"). */
+  nats?: () => { state: string; problem: string | undefined };
   /** Free space of HOMELAB_ROOT (absent: not checked). */
   storage?: () => Promise<StorageStatus>;
   /** The evidence stored beside an action (/ai-context shows it for open actions). */
@@ -246,7 +248,7 @@ function pageRoutes(app: App, deps: ApiDeps, cache: RepresentationCache, v: Vers
   });
 }
 
-/** /healthz (503 only for storage and loops) and /metrics. */
+/** /healthz (503 only for storage, loops and NATS) and /metrics. */
 function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
   app.get('/healthz', async (_req, reply) => {
     const nowMono = (deps.monotonic ?? realClock.monotonic)();
@@ -268,8 +270,10 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
     const storage = deps.storage ? await deps.storage().catch((err: Error) => ({ ok: false, free_bytes: 0, free_inodes: null, problem: `cannot check free space: ${err.message}` })) : undefined;
     // A write that failed for lack of space degrades at once, not only after 3 intervals.
     const full = loops.filter((l) => l.consecutive_failures > 0 && l.last_error_code === 'storage_full');
+    const nats = deps.nats?.();
     const problems = [
       ...(storage && !storage.ok && storage.problem ? [storage.problem] : []),
+      ...(nats && nats.state !== 'up' ? [nats.problem ?? 'nats unreachable'] : []),
       ...full.map((l) => `${l.loop} cannot write: ${l.last_error}`),
       ...loops.filter((l) => !l.ok).map((l) => `${l.loop} has not completed a pass for over 3 intervals`),
     ];
@@ -278,7 +282,7 @@ function healthRoutes(app: App, deps: ApiDeps, exposition: Metrics): void {
     const telegram = deps.telegram ? deps.telegram() : { state: 'off' };
     // Shown, never a 503: both agents' events are kept, the control plane works on.
     const warnings = (deps.agentsRunning?.() ?? []).map((a) => `two agents send heartbeats for ${a.node} at once (instances ${a.instances.join(', ')})`);
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, warnings, loops, telegram, heartbeat: deps.heartbeat ? deps.heartbeat() : { state: 'off' }, ...(storage ? { storage } : {}) });
+    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', problems, warnings, loops, telegram, heartbeat: deps.heartbeat ? deps.heartbeat() : { state: 'off' }, ...(nats ? { nats } : {}), ...(storage ? { storage } : {}) });
   });
 
   app.get('/metrics', async (_req, reply) => {
@@ -311,23 +315,11 @@ function ingestRoute(app: App, deps: ApiDeps): void {
     else if (req.body && typeof req.body === 'object') items = [req.body];
     else return reply.code(400).send({ error: 'body must be an event, an array of events, or NDJSON' });
     if (items.length === 0) return reply.code(400).send({ error: 'no events' });
-    const canonical = canonicalNode(node, { aliases: deps.aliases });
     const lines: { ts: string; line: string }[] = [];
     for (const [i, item] of items.entries()) {
-      const parsed = EventSchema.safeParse(item);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        return reply.code(400).send({ error: `event ${i + 1}: ${issue?.path.join('.') || 'event'}: ${issue?.message}` });
-      }
-      const e = parsed.data;
-      if (canonicalNode(e.node, { aliases: deps.aliases }) !== canonical) {
-        return reply.code(403).send({ error: `event ${i + 1} is of node ${e.node}; this token may only send events of ${node}` });
-      }
-      const kind = classify(e.type);
-      if ((kind === 'positive' || kind === 'negative') && !e.service) return reply.code(400).send({ error: `event ${i + 1}: ${e.type} needs a service` });
-      const line = JSON.stringify(e);
-      if (Buffer.byteLength(line) > MAX_EVENT_LINE_BYTES) return reply.code(413).send({ error: `event ${i + 1} is longer than 64 KiB` });
-      lines.push({ ts: e.ts, line });
+      const c = checkIngestEvent(item, node, deps.aliases);
+      if (!c.ok) return reply.code(c.status).send({ error: `event ${i + 1}${c.error.startsWith('is ') ? ' ' : ': '}${c.error}` });
+      lines.push({ ts: c.ts, line: c.line });
     }
     await appendEventLines(deps.layout.events, node, lines);
     return reply.code(202).send({ accepted: items.length });

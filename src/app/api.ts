@@ -16,9 +16,10 @@ import { missingServices } from '../domain/summary.js';
 import { budgetList } from '../domain/heal-budget.js';
 import type { Heartbeat } from '../loops/heartbeat.js';
 import type { Retention } from '../loops/retention.js';
+import { natsHealth, type Nats } from './nats.js';
 
 /** The web page and API. */
-export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock, heartbeat?: Heartbeat, retention?: { retention: Retention; runner: Runner }): ReturnType<typeof buildServer> {
+export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, telegram: TelegramBot | undefined, bus: Bus, log: Logger, clock: Clock, heartbeat?: Heartbeat, retention?: { retention: Retention; runner: Runner }, nats?: Nats): ReturnType<typeof buildServer> {
   // What the read-only routes show changes only on these signals: their bodies are built once per change.
   let generation = 0;
   for (const signal of ['worldPublished', 'actionsChanged', 'updatesChanged', 'desiredChanged', 'retentionPassed'] as const) bus.on(signal, () => void generation++);
@@ -53,5 +54,6 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
     storage: () => storageStatus(l.root),
     ...(telegram ? { telegram: () => ({ ...telegram.outbox.health, polling: telegram.pollingHealth }) } : {}),
     ...(heartbeat ? { heartbeat: () => heartbeat.status } : {}),
+    ...(nats ? { nats: () => natsHealth(nats, config.controlPlaneId) } : {}),
   });
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadAgentConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { Agent } from '../agent/agent.js';
-import { LocalSink, PushSink } from '../agent/sinks.js';
+import { httpSender, LocalSink, natsSender, PushSink } from '../agent/sinks.js';
 import { engineFor } from '../docker/engine.js';
 import type { DesiredNode } from '../domain/schemas.js';
 import { parseDesiredText } from '../store/desired.js';
@@ -57,7 +57,8 @@ export async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
   };
   readServices();
   const docker = engineFor({ socket: a.dockerSocket });
-  const sink = a.push ? new PushSink(a.push.url, a.push.token, path.join(stateDir, 'spool'), log) : new LocalSink(a.eventsDir, node);
+  const sender = a.push ? httpSender(a.push.url, a.push.token) : a.nats ? natsSender(a.nats, `agent ${node}`) : undefined;
+  const sink = sender ? new PushSink(sender, path.join(stateDir, 'spool'), log) : new LocalSink(a.eventsDir, node);
   const agent = new Agent({ node, desired: readServices, docker, sink, stateDir, log, intervalMs, diskPaths, once: values.once === true });
   await agent.init();
   if (values.once) {
@@ -65,16 +66,18 @@ export async function cmdAgent(argv: string[], env: NodeJS.ProcessEnv): Promise<
     const waiting = sink instanceof PushSink ? (await sink.spooled()).length : 0;
     if (waiting > 0) {
       process.stderr.write(`agent ${node}: ${waiting} event(s) wait in the spool: ${(sink as PushSink).lastError ?? 'not pushed yet'}\n`);
-      (sink as PushSink).stop();
+      await (sink as PushSink).stop();
       return 1;
     }
-    process.stdout.write(`agent ${node}: ${agent.stats.emitted} event(s) ${a.push ? 'pushed' : 'written'}\n`);
+    if (sink instanceof PushSink) await sink.stop();
+    process.stdout.write(`agent ${node}: ${agent.stats.emitted} event(s) ${a.push ? 'pushed' : a.nats ? 'published to NATS' : 'written'}\n`);
     return 0;
   }
   await agent.start();
-  log.info({ services: servicesFile, output: a.push?.url ?? a.eventsDir, intervalMs, instance: agent.instance }, `agent for ${node} running (instance ${agent.instance})`);
+  const output = sender?.target ?? a.eventsDir;
+  log.info({ services: servicesFile, output, intervalMs, instance: agent.instance }, `agent for ${node} running (instance ${agent.instance}), its events to ${output}`);
   await untilSignal();
   await agent.stop();
-  if (sink instanceof PushSink) sink.stop();
+  if (sink instanceof PushSink) await sink.stop();
   return 0;
 }

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { PushSink } from '../../src/agent/sinks.js';
+import { httpSender, PushSink } from '../../src/agent/sinks.js';
 import { loadConfig } from '../../src/config.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { Mirror } from '../../src/mirror/mirror.js';
@@ -78,7 +78,7 @@ describe('agent push mode', () => {
     running = await startControlPlane(cfg('0'), memoryLogger().log);
     const port = String(new URL(running.address).port);
     const log = memoryLogger();
-    const sink = new PushSink(`${running.address}/ingest/events`, token, path.join(root, 'agent', 'spool'), log.log);
+    const sink = new PushSink(httpSender(`${running.address}/ingest/events`, token), path.join(root, 'agent', 'spool'), log.log);
     // The agent's own time: each pass below is a minute after the last, so each has a heartbeat.
     const clock = new FakeClock(Date.now());
     const agent = new Agent({
@@ -108,7 +108,7 @@ describe('agent push mode', () => {
     running = await startControlPlane(cfg(port), memoryLogger().log);
     await sink.drain();
     await waitFor(async () => (await sink.spooled()).length === 0, { what: 'spool drained' });
-    sink.stop();
+    await sink.stop();
     // Every day's file, oldest first: a run across midnight UTC writes two.
     const days = (await readdir(path.join(home, 'events'))).filter((d) => /^\d{4}-\d{2}-\d{2}$/.test(d)).sort();
     const text = (await Promise.all(days.map((d) => readFile(path.join(home, 'events', d, 'pushnode.jsonl'), 'utf8').catch(() => '')))).join('');

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
-import { LocalSink, PushSink } from '../../src/agent/sinks.js';
+import { httpSender, LocalSink, PushSink } from '../../src/agent/sinks.js';
 import { loadConfig } from '../../src/config.js';
 import { Observer } from '../../src/loops/observer.js';
 import { ensureLayout, layout, type Layout } from '../../src/store/paths.js';
@@ -127,12 +127,12 @@ describe('two agents for one node', () => {
 
   it('the spool names the instance: one with the same seq never overwrites another\'s unsent events; older names still drain', async () => {
     const spool = path.join(root, 'spool');
-    const sink = new PushSink('http://127.0.0.1:9/ingest/events', 't', spool, memoryLogger().log, new FakeClock(T0));
+    const sink = new PushSink(httpSender('http://127.0.0.1:9/ingest/events', 't'), spool, memoryLogger().log, new FakeClock(T0));
     const ev = (agent: string) => ({ ts: '2026-05-27T14:00:00.000Z', node: 'piha', type: 'node_heartbeat', seq: 5, agent });
     await sink.write([ev('aaaa1111')]);
     await sink.write([ev('bbbb2222')]);
     await (await import('node:fs/promises')).writeFile(path.join(spool, `${'4'.padStart(20, '0')}.json`), JSON.stringify({ ...ev('x'), agent: undefined, seq: 4 }));
     expect(await sink.spooled()).toEqual([`${'4'.padStart(20, '0')}.json`, `${'5'.padStart(20, '0')}-aaaa1111.json`, `${'5'.padStart(20, '0')}-bbbb2222.json`]);
-    sink.stop();
+    await sink.stop();
   });
 });

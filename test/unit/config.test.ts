@@ -29,6 +29,12 @@ describe('loadConfig', () => {
     ['UPDATE_CHECK_INTERVAL_H', '0', /UPDATE_CHECK_INTERVAL_H: must be at least 1/],
     ['INSECURE_REGISTRIES', 'http://registry.lan:5000', /INSECURE_REGISTRIES: "http:\/\/registry.lan:5000" is not host\[:port\]/],
     ['INSECURE_REGISTRIES', 'a b', /INSECURE_REGISTRIES: "a b" is not host\[:port\]/],
+    ['NATS_URL', 'http://nats.lan:4222', /NATS_URL: "http:\/\/nats.lan:4222": the scheme must be nats:\/\/ or tls:\/\//],
+    ['NATS_URL', 'nats://a:4222, ::oops', /NATS_URL: "::oops" is not a URL/],
+    ['NATS_URL', 'nats://a:4222/x', /NATS_URL: "nats:\/\/a:4222\/x": a server is host\[:port\] only/],
+    ['NATS_URL', ' , ', /NATS_URL: names no server/],
+    ['NATS_CREDS', '/nonexistent/cp.creds', /NATS_CREDS: is set but NATS_URL is not/],
+    ['CONTROL_PLANE_ID', 'vps.lan', /CONTROL_PLANE_ID: must be letters, digits, - and _/],
   ])('%s=%s is refused with one clear line', (name, value, re) => {
     let error: unknown;
     try {
@@ -82,6 +88,18 @@ describe('loadConfig', () => {
     expect(loadConfig({ HOMELAB_ROOT: '/srv/homelab', SSH_KNOWN_HOSTS: '/etc/ssh/ssh_known_hosts' }).ssh.knownHosts).toBe('/etc/ssh/ssh_known_hosts');
   });
 
+  it('NATS: servers, credentials files checked at start, the consumer named after the host by default', () => {
+    const c = loadConfig({ NATS_URL: 'nats://10.0.0.2:4222, tls://nats.example.org' });
+    expect(c.nats).toEqual({ servers: ['nats://10.0.0.2:4222', 'tls://nats.example.org'], creds: undefined, nkey: undefined, tls: undefined });
+    expect(c.controlPlaneId).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(loadConfig({}).nats).toBeUndefined();
+    expect(() => loadConfig({ NATS_URL: 'nats://a', NATS_CREDS: '/nonexistent/cp.creds' })).toThrow(/NATS_CREDS: no such file "\/nonexistent\/cp.creds"/);
+    expect(() => loadConfig({ NATS_URL: 'nats://a', NATS_TLS_CERT: '/etc/hostname' })).toThrow(/NATS_TLS_KEY: is needed too/);
+    // A password in NATS_URL is never echoed back.
+    expect(() => loadConfig({ NATS_URL: 'http://cp:s3cret-pw@nats.lan' })).toThrow(/"http:\/\/cp:<hidden>@nats.lan"/);
+    expect(() => loadConfig({ NATS_URL: 'http://cp:s3cret-pw@nats.lan' })).not.toThrow(/s3cret/);
+  });
+
   it('never echoes a secret in its error', () => {
     expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: 'secret-value-that-is-wrong' })).toThrow(/TELEGRAM_BOT_TOKEN: .*hidden/);
     try {
@@ -105,10 +123,16 @@ describe('loadConfig', () => {
 
 describe('loadAgentConfig', () => {
   const base = loadConfig({ HOMELAB_ROOT: '/srv/homelab', HOSTS_DIR: '/srv/hosts' });
+  it('with NATS_URL the agent publishes there; with a push URL too it is refused', async () => {
+    const { loadAgentConfig } = await import('../../src/config.js');
+    const withNats = loadConfig({ HOMELAB_ROOT: '/srv/homelab', HOSTS_DIR: '/srv/hosts', NATS_URL: 'nats://10.0.0.2:4222' });
+    expect(loadAgentConfig(withNats, { AGENT_NODE: 'piha' }, {}).nats).toEqual(withNats.nats);
+    expect(() => loadAgentConfig(withNats, { AGENT_NODE: 'piha' }, { push: 'http://x:18180/ingest/events', token: 't'.repeat(16) })).toThrow(/^AGENT_PUSH_URL \(--push\): and NATS_URL are both set/);
+  });
   it('defaults from the shared settings; a flag wins over its variable', async () => {
     const { loadAgentConfig } = await import('../../src/config.js');
     const a = loadAgentConfig(base, { AGENT_NODE: 'piha', AGENT_INTERVAL_S: '10' }, { interval: '2m' });
-    expect(a).toEqual({ node: 'piha', servicesFile: '/srv/hosts/piha/services.yaml', push: undefined, eventsDir: '/srv/homelab/events', intervalMs: 120_000, diskPaths: ['/'], dockerSocket: '/var/run/docker.sock', stateDir: '/srv/homelab/agent/piha' });
+    expect(a).toEqual({ node: 'piha', servicesFile: '/srv/hosts/piha/services.yaml', push: undefined, nats: undefined, eventsDir: '/srv/homelab/events', intervalMs: 120_000, diskPaths: ['/'], dockerSocket: '/var/run/docker.sock', stateDir: '/srv/homelab/agent/piha' });
   });
   it.each([
     [{}, {}, /^AGENT_NODE \(--node\): is required/],

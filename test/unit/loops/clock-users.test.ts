@@ -4,7 +4,7 @@ import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Agent, type AgentEvent } from '../../../src/agent/agent.js';
-import { PushSink } from '../../../src/agent/sinks.js';
+import { httpSender, PushSink } from '../../../src/agent/sinks.js';
 import { Executor } from '../../../src/loops/executor.js';
 import { ActionStore } from '../../../src/store/actions.js';
 import { FakeClock } from '../../../src/time/clock.js';
@@ -88,7 +88,7 @@ describe('PushSink', () => {
       return new Response('{}', { status: 200 });
     }) as typeof fetch;
     try {
-      const sink = new PushSink('http://127.0.0.1:1/ingest/events', 'token-0123456789abcdef', `${dir}/spool`, memoryLogger().log, clock);
+      const sink = new PushSink(httpSender('http://127.0.0.1:1/ingest/events', 'token-0123456789abcdef'), `${dir}/spool`, memoryLogger().log, clock);
       await sink.write([{ ts: new Date(T0).toISOString(), node: 'n1', type: 'node_heartbeat', seq: 1 }]);
       expect(tries).toEqual([0]);
       for (const n of [1, 2, 3]) {
@@ -107,7 +107,7 @@ describe('PushSink', () => {
       await waitFor(() => clock.pending === 1);
       await clock.set(clock.nextAt!);
       await waitFor(async () => (await sink.spooled()).length === 0, { what: 'the spool drained' });
-      sink.stop();
+      await sink.stop();
     } finally {
       globalThis.fetch = realFetch;
     }

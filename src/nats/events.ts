@@ -1,0 +1,150 @@
+// Events over NATS JetStream (docs/operator/scale-out.md): the stream HOMELAB_EVENTS on subjects
+// homelab.events.<node>, one event per message (a line of events/…jsonl, as JSON), de-duplicated
+// by `Nats-Msg-Id: <node>:<agent>:<seq>`. Each control plane reads it with a durable consumer of
+// its own (CONTROL_PLANE_ID) and appends what it reads to its events files — the same files the
+// observer reads, fsynced before the messages are acknowledged: a crash before the ack has the
+// message delivered again, and the observer's sequence check drops the copy (an event carries its
+// agent and seq). A message that is no event of its subject's node is said (its stream sequence,
+// why) and terminated — never delivered again, never removed from the stream.
+import { AckPolicy, DeliverPolicy, nanos, StorageType, type JetStreamManager, type JsMsg, type NatsConnection } from 'nats';
+import { checkIngestEvent } from '../domain/ingest.js';
+import { NAME_RE } from '../domain/schemas.js';
+import type { Logger } from '../log.js';
+import { appendEventLines } from '../store/events.js';
+import type { Clock } from '../time/clock.js';
+
+export const EVENTS_STREAM = 'HOMELAB_EVENTS';
+const PREFIX = 'homelab.events.';
+export const EVENTS_SUBJECTS = `${PREFIX}>`;
+/** A message id seen within this long is stored once (an agent's retry after a lost ack). */
+export const DEDUP_WINDOW_MS = 3_600_000;
+
+/** The subject an event of `node` is published on. */
+export const eventSubject = (node: string): string => `${PREFIX}${node}`;
+/** An event's identity in the stream (the same as the observer's: node, agent instance, seq). */
+export const eventMsgId = (e: { node: string; agent: string; seq: number }): string => `${e.node}:${e.agent}:${e.seq}`;
+
+/** Creates the stream, or brings its age limit and de-duplication window to these settings. */
+export async function ensureEventsStream(jsm: JetStreamManager, retentionDays: number): Promise<void> {
+  const max_age = retentionDays > 0 ? nanos(retentionDays * 86_400_000) : 0;
+  const duplicate_window = nanos(DEDUP_WINDOW_MS);
+  const info = await jsm.streams.info(EVENTS_STREAM).catch((err: unknown) => {
+    if (/stream not found/i.test(String((err as Error).message))) return undefined;
+    throw err;
+  });
+  if (!info) {
+    await jsm.streams.add({ name: EVENTS_STREAM, subjects: [EVENTS_SUBJECTS], storage: StorageType.File, max_age, duplicate_window });
+    return;
+  }
+  if (!info.config.subjects?.includes(EVENTS_SUBJECTS)) throw new Error(`stream ${EVENTS_STREAM} exists without subject ${EVENTS_SUBJECTS}; it is not this product's`);
+  if (info.config.max_age !== max_age || info.config.duplicate_window !== duplicate_window) await jsm.streams.update(EVENTS_STREAM, { ...info.config, max_age, duplicate_window });
+}
+
+export interface NatsEventsDeps {
+  eventsDir: string;
+  aliases: Readonly<Record<string, string>>;
+  retentionDays: number;
+  /** This control plane's durable consumer. */
+  consumer: string;
+  log: Logger;
+  clock: Clock;
+}
+
+/** Reads the stream with this control plane's durable consumer into the events files. */
+export class NatsEvents {
+  readonly stats = { received: 0, written: 0, refused: 0, writeFailures: 0 };
+  private stopped = false;
+  private stopConsume: (() => void) | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly deps: NatsEventsDeps) {}
+
+  /** Starts reading on this connection (the link calls it once connected). */
+  begin(nc: NatsConnection): void {
+    this.running ??= this.run(nc).catch((err: unknown) => {
+      this.deps.log.error({ err }, `reading the NATS stream ${EVENTS_STREAM} stopped; events sent over NATS are not read until a restart`);
+    });
+  }
+
+  private async run(nc: NatsConnection): Promise<void> {
+    const jsm = await nc.jetstreamManager();
+    await ensureEventsStream(jsm, this.deps.retentionDays);
+    const existing = await jsm.consumers.info(EVENTS_STREAM, this.deps.consumer).catch(() => undefined);
+    if (!existing) await jsm.consumers.add(EVENTS_STREAM, { durable_name: this.deps.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: EVENTS_SUBJECTS, ack_wait: nanos(30_000) });
+    const consumer = await nc.jetstream().consumers.get(EVENTS_STREAM, this.deps.consumer);
+    this.deps.log.info({ stream: EVENTS_STREAM, consumer: this.deps.consumer, pending: existing?.num_pending ?? null }, `reading events from NATS stream ${EVENTS_STREAM} as ${this.deps.consumer}`);
+    while (!this.stopped) {
+      const messages = await consumer.consume({ max_messages: 256 });
+      this.stopConsume = () => void messages.stop();
+      let batch: JsMsg[] = [];
+      let flushing: Promise<void> | undefined;
+      const flush = async () => {
+        // Messages that came while a write ran are the next batch: one write per node and batch.
+        while (batch.length) {
+          const take = batch;
+          batch = [];
+          await this.write(take);
+        }
+        flushing = undefined;
+      };
+      for await (const m of messages) {
+        batch.push(m);
+        // The messages already received come first (one turn of the event loop): one write for all.
+        flushing ??= new Promise<void>((r) => this.deps.clock.timer(0, r)).then(flush);
+      }
+      await flushing;
+    }
+  }
+
+  /** Appends a batch to the events files (fsynced), then acknowledges it. */
+  private async write(msgs: readonly JsMsg[]): Promise<void> {
+    this.stats.received += msgs.length;
+    const byNode = new Map<string, { msgs: JsMsg[]; lines: { ts: string; line: string }[] }>();
+    const refused: string[] = [];
+    for (const m of msgs) {
+      const node = m.subject.slice(PREFIX.length);
+      const why = !NAME_RE.test(node) ? `subject ${m.subject} names no node` : undefined;
+      let item: unknown;
+      try {
+        item = why ? undefined : JSON.parse(new TextDecoder().decode(m.data));
+      } catch (err) {
+        item = undefined;
+        refused.push(`#${m.seq} on ${m.subject}: not JSON (${(err as Error).message})`);
+        m.term();
+        continue;
+      }
+      const c = why ? { ok: false as const, error: why } : checkIngestEvent(item, node, this.deps.aliases);
+      if (!c.ok) {
+        refused.push(`#${m.seq} on ${m.subject}: ${c.error}`);
+        m.term();
+        continue;
+      }
+      const entry = byNode.get(node) ?? { msgs: [], lines: [] };
+      entry.msgs.push(m);
+      entry.lines.push({ ts: c.ts, line: c.line });
+      byNode.set(node, entry);
+    }
+    if (refused.length) {
+      this.stats.refused += refused.length;
+      this.deps.log.warn({ stream: EVENTS_STREAM, refused }, `${refused.length} message(s) of ${EVENTS_STREAM} are not events of their node; not read (still in the stream: nats stream get ${EVENTS_STREAM} <seq>)`);
+    }
+    for (const [node, { msgs: mine, lines }] of byNode) {
+      try {
+        await appendEventLines(this.deps.eventsDir, node, lines);
+      } catch (err) {
+        this.stats.writeFailures++;
+        this.deps.log.error({ err, node, messages: mine.length }, `cannot write ${mine.length} NATS event(s) of ${node}; NATS delivers them again`);
+        for (const m of mine) m.nak(5000);
+        continue;
+      }
+      for (const m of mine) m.ack();
+      this.stats.written += mine.length;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopConsume?.();
+    await this.running;
+  }
+}

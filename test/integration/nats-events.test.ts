@@ -1,0 +1,163 @@
+// Events over NATS JetStream against a real nats-server (Debian's 2.9, started here): the control
+// plane's durable consumer writes them into the events files the observer reads, acknowledges
+// them once written, says and terminates what is no event of its node, resumes after a restart,
+// starts with the server away (and says so on /healthz), and refuses to start with credentials
+// the server refuses. The agent's NATS sender spools while the server is away.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { natsSender, PushSink } from '../../src/agent/sinks.js';
+import { loadConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/errors.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { EVENTS_STREAM, eventMsgId, eventSubject } from '../../src/nats/events.js';
+import { memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+import { natsMissing, startNats, type TestNats } from '../support/nats.js';
+import { freePort } from '../support/registry.js';
+
+const missing = natsMissing();
+if (missing) console.warn(`NATS tests skipped: ${missing}`);
+
+describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
+  let root: string;
+  let hosts: string;
+  let nats: TestNats | undefined;
+  let running: Running | undefined;
+  let client: NatsConnection | undefined;
+
+  beforeEach(async () => {
+    root = await tempDir('hcp-nats-');
+    hosts = path.join(root, 'hosts');
+    await writeHosts(hosts, { pi: 'services:\n  web: {}\n  db: {}\n' });
+  });
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+    await client?.close();
+    client = undefined;
+    await nats?.stop();
+    nats = undefined;
+    await removeDir(root);
+  });
+
+  const config = (url: string, extra: Record<string, string> = {}) =>
+    loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, 'homelab'), HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600', NATS_URL: url, CONTROL_PLANE_ID: 'cp-a', ...extra });
+  const event = (seq: number, type: string, service?: string, node = 'pi') => ({ ts: new Date().toISOString(), node, type, agent: 'a1', seq, ...(service ? { service } : {}) });
+  const publish = async (e: ReturnType<typeof event>, subject = eventSubject(e.node)) => {
+    const js = client!.jetstream();
+    return await js.publish(subject, JSON.stringify(e), { msgID: eventMsgId(e) });
+  };
+  const status = (r: Running, service: string) => r.observer.current().services[`pi/${service}`]?.status;
+  const healthz = async (r: Running) => {
+    const res = await fetch(`${r.address}/healthz`);
+    return { code: res.status, body: (await res.json()) as { problems: string[]; nats?: { state: string; written: number; refused: number } } };
+  };
+
+  it('reads the stream into the events files, acknowledged once written; a duplicate id is stored once; what is no event of its node is said and terminated', async () => {
+    nats = await startNats(root);
+    const mem = memoryLogger();
+    running = await startControlPlane(config(nats.url), mem.log);
+    client = await connect({ servers: nats.url });
+    await waitFor(async () => (await client!.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined), { what: 'the stream made by the control plane' });
+    const first = await publish(event(1, 'containers_not_running', 'web'));
+    expect(first.duplicate).toBe(false);
+    await waitFor(() => status(running!, 'web') === 'unhealthy', { what: 'the event in the world' });
+    // The same identity again (an agent's retry after a lost ack): the stream keeps one.
+    expect((await publish(event(1, 'containers_not_running', 'web'))).duplicate).toBe(true);
+    // Not JSON; an event of another node on pi's subject; an event without its service.
+    const js = client.jetstream();
+    await js.publish(eventSubject('pi'), 'not json', { msgID: 'bad-1' });
+    await publish(event(2, 'containers_not_running', 'db', 'other'), eventSubject('pi'));
+    await publish({ ...event(3, 'containers_not_running'), service: undefined } as never);
+    await publish(event(4, 'service_healthy', 'db'));
+    await waitFor(() => status(running!, 'db') === 'healthy', { what: 'the event after the refused ones' });
+    await waitFor(async () => (await healthz(running!)).body.nats?.refused === 3, { what: 'the refused messages counted' });
+    expect(mem.text()).toMatch(/message\(s\) of HOMELAB_EVENTS are not events of their node; not read \(still in the stream/);
+    expect(mem.text()).toMatch(/not JSON/);
+    expect(mem.text()).toMatch(/is of node other; pi may only send its own events/);
+    // Everything acknowledged (the refused ones terminated): nothing pending, nothing redelivered.
+    const jsm = await client.jetstreamManager();
+    await waitFor(async () => {
+      const c = await jsm.consumers.info(EVENTS_STREAM, 'cp-a');
+      return c.num_pending === 0 && c.num_ack_pending === 0;
+    }, { what: 'every message acknowledged' });
+    const day = new Date().toISOString().slice(0, 10);
+    const lines = (await readFile(path.join(root, 'homelab', 'events', day, 'pi.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 4]);
+    const h = await healthz(running);
+    expect(h.code).toBe(200);
+    expect(h.body.nats).toMatchObject({ state: 'up', written: 2, refused: 3 });
+  });
+
+  it('a restart resumes where its consumer was: events published while it was stopped are read once', async () => {
+    nats = await startNats(root);
+    running = await startControlPlane(config(nats.url), memoryLogger().log);
+    client = await connect({ servers: nats.url });
+    await waitFor(async () => (await client!.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined), { what: 'the stream' });
+    await publish(event(1, 'containers_not_running', 'web'));
+    await waitFor(() => status(running!, 'web') === 'unhealthy', { what: 'the first event' });
+    await running.stop();
+    running = undefined;
+    await publish(event(2, 'service_healthy', 'web'));
+    await publish(event(3, 'containers_not_running', 'db'));
+    running = await startControlPlane(config(nats.url), memoryLogger().log);
+    await waitFor(() => status(running!, 'web') === 'healthy' && status(running!, 'db') === 'unhealthy', { what: 'the events published while stopped' });
+    const day = new Date().toISOString().slice(0, 10);
+    const lines = (await readFile(path.join(root, 'homelab', 'events', day, 'pi.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3]);
+  });
+
+  it('starts with NATS away (/healthz 503 "nats unreachable"), and reads once the server is up', async () => {
+    const port = await freePort();
+    running = await startControlPlane(config(`nats://127.0.0.1:${port}`), memoryLogger().log);
+    const away = await healthz(running);
+    expect(away.code).toBe(503);
+    expect(away.body.problems.join('; ')).toMatch(/nats unreachable/);
+    nats = await startNats(root, { port });
+    await waitFor(async () => (await healthz(running!)).code === 200, { timeoutMs: 60_000, what: 'the control plane to reach NATS' });
+    client = await connect({ servers: nats.url });
+    await waitFor(async () => (await client!.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined), { what: 'the stream' });
+    await publish(event(1, 'containers_not_running', 'web'));
+    await waitFor(() => status(running!, 'web') === 'unhealthy', { what: 'the event' });
+  });
+
+  it('credentials the server refuses stop the start, naming the setting; a client without them is refused', async () => {
+    nats = await startNats(root, { user: 'cp', password: 'right-password' });
+    const err = await startControlPlane(config(`nats://cp:wrong-password@127.0.0.1:${nats.port}`), memoryLogger().log).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err).toMatchObject({ variable: 'NATS_URL', message: expect.stringMatching(/^NATS_URL: NATS refused the credentials/) });
+    expect((err as Error).message).not.toMatch(/wrong-password/);
+    await expect(connect({ servers: nats.url })).rejects.toThrow(/authorization/i);
+    running = await startControlPlane(config(`nats://cp:right-password@127.0.0.1:${nats.port}`), memoryLogger().log);
+    expect((await healthz(running)).body.nats).toMatchObject({ state: 'up' });
+  });
+
+  it("the agent's NATS sender spools while the server is away and publishes each event once after", async () => {
+    const port = await freePort();
+    const settings = config(`nats://127.0.0.1:${port}`).nats!;
+    const mem = memoryLogger();
+    const sink = new PushSink(natsSender(settings, 'agent pi'), path.join(root, 'spool'), mem.log);
+    try {
+      await sink.write([event(1, 'containers_not_running', 'web'), event(2, 'containers_not_running', 'db')] as never);
+      expect(await sink.spooled()).toHaveLength(2);
+      expect(sink.lastError).toBeDefined();
+      nats = await startNats(root, { port });
+      running = await startControlPlane(config(nats.url), memoryLogger().log);
+      client = await connect({ servers: nats.url });
+      await waitFor(async () => (await client!.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined), { what: 'the stream' });
+      await waitFor(async () => {
+        await sink.drain();
+        return (await sink.spooled()).length === 0;
+      }, { timeoutMs: 30_000, what: 'the spool to drain' });
+      await waitFor(() => status(running!, 'web') === 'unhealthy' && status(running!, 'db') === 'unhealthy', { what: 'both events in the world' });
+      const info = await (await client.jetstreamManager()).streams.info(EVENTS_STREAM);
+      expect(info.state.messages).toBe(2);
+      // Sent again (a lost ack): the stream's de-duplication keeps one of each.
+      await sink.write([event(1, 'containers_not_running', 'web')] as never);
+      expect((await (await client.jetstreamManager()).streams.info(EVENTS_STREAM)).state.messages).toBe(2);
+    } finally {
+      await sink.stop();
+    }
+  });
+});

@@ -1,0 +1,69 @@
+// A real NATS server with JetStream for the tests: Debian's nats-server (2.9) on a loopback port,
+// its store in a temp dir, optionally with a user and password. Started and stopped by the test.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
+import path from 'node:path';
+import { freePort } from './registry.js';
+import { waitFor } from './helpers.js';
+
+/** Debian installs it in /usr/sbin, which a user's PATH may not hold. */
+const BIN = spawnSync('nats-server', ['--version']).status === 0 ? 'nats-server' : '/usr/sbin/nats-server';
+
+/** Why NATS tests cannot run here, or undefined. */
+export function natsMissing(): string | undefined {
+  return spawnSync(BIN, ['--version']).status === 0 ? undefined : 'nats-server is not installed (apt-get install nats-server; .ci/run does)';
+}
+
+export interface TestNats {
+  port: number;
+  url: string;
+  /** Stops the server (SIGTERM, or SIGKILL with `hard`) and waits for its exit. */
+  stop(hard?: boolean): Promise<void>;
+  /** Starts it again on the same port and store. */
+  start(): Promise<void>;
+}
+
+const accepts = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = netConnect(port, '127.0.0.1');
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+
+export async function startNats(dir: string, opts: { port?: number; user?: string; password?: string } = {}): Promise<TestNats> {
+  const store = path.join(dir, 'jetstream');
+  await mkdir(store, { recursive: true });
+  const port = opts.port ?? (await freePort());
+  let child: ChildProcess | undefined;
+  let stderr = '';
+  const start = async () => {
+    const auth = opts.user ? ['--user', opts.user, '--pass', opts.password ?? ''] : [];
+    child = spawn(BIN, ['-js', '-sd', store, '-a', '127.0.0.1', '-p', String(port), ...auth], { stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
+    const c = child;
+    await waitFor(
+      async () => {
+        if (c.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
+        return (await accepts(port)) && /Server is ready/.test(stderr);
+      },
+      { timeoutMs: 20_000, what: 'nats-server to listen' },
+    );
+  };
+  await start();
+  return {
+    port,
+    url: `nats://127.0.0.1:${port}`,
+    start: async () => {
+      stderr = '';
+      await start();
+    },
+    stop: async (hard = false) => {
+      const c = child;
+      if (!c || c.exitCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill(hard ? 'SIGKILL' : 'SIGTERM');
+      await exited;
+    },
+  };
+}
