@@ -124,6 +124,8 @@ export class NatsLink {
     this.cancelRetry?.();
     const nc = this.nc;
     this.nc = undefined;
-    await nc?.drain().catch(() => nc.close());
+    // Connected: what is in flight (acknowledgements) is sent first; away: nothing can be.
+    if (this.state === 'up') await nc?.drain().catch(() => nc.close());
+    else await nc?.close();
   }
 }

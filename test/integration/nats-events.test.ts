@@ -108,6 +108,27 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     expect(lines.map((l) => JSON.parse(l).seq)).toEqual([1, 2, 3]);
   });
 
+  it('the server killed and started again: the consumer reads on; a stop with the server away takes moments', async () => {
+    nats = await startNats(root);
+    running = await startControlPlane(config(nats.url), memoryLogger().log);
+    client = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    await waitFor(async () => (await client!.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined), { what: 'the stream' });
+    await publish(event(1, 'containers_not_running', 'web'));
+    await waitFor(() => status(running!, 'web') === 'unhealthy', { what: 'the first event' });
+    await nats.stop(true);
+    await waitFor(async () => (await healthz(running!)).body.problems.some((p) => /nats unreachable/.test(p)), { what: 'the loss said on /healthz' });
+    await nats.start();
+    await waitFor(async () => (await healthz(running!)).code === 200, { timeoutMs: 60_000, what: 'the control plane back on NATS' });
+    await waitFor(async () => (await publish(event(2, 'service_healthy', 'web')).catch(() => undefined)) !== undefined, { timeoutMs: 30_000, what: 'a publish after the restart' });
+    await waitFor(() => status(running!, 'web') === 'healthy', { timeoutMs: 60_000, what: 'the event after the restart' });
+    await nats.stop(true);
+    await waitFor(async () => (await healthz(running!)).code === 503, { what: 'the server away again' });
+    const t = Date.now();
+    await running.stop();
+    running = undefined;
+    expect(Date.now() - t).toBeLessThan(5000);
+  });
+
   it('starts with NATS away (/healthz 503 "nats unreachable"), and reads once the server is up', async () => {
     const port = await freePort();
     running = await startControlPlane(config(`nats://127.0.0.1:${port}`), memoryLogger().log);
@@ -131,6 +152,30 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     await expect(connect({ servers: nats.url })).rejects.toThrow(/authorization/i);
     running = await startControlPlane(config(`nats://cp:right-password@127.0.0.1:${nats.port}`), memoryLogger().log);
     expect((await healthz(running)).body.nats).toMatchObject({ state: 'up' });
+  });
+
+  it("with per-user permissions (docs/operator/scale-out.md), a node's user publishes its own events and no other node's", async () => {
+    const users = `authorization {\n  users = [\n    { user: pi, password: pi-password-0123, permissions: { publish: ["homelab.events.pi"], subscribe: ["_INBOX.>"] } }\n    { user: cp, password: cp-password-0123 }\n  ]\n}\n`;
+    nats = await startNats(root, { config: users });
+    running = await startControlPlane(config(`nats://cp:cp-password-0123@127.0.0.1:${nats.port}`), memoryLogger().log);
+    client = await connect({ servers: nats.url, user: 'cp', pass: 'cp-password-0123' });
+    await waitFor(async () => (await client!.jetstreamManager()).streams.info(EVENTS_STREAM).catch(() => undefined), { what: 'the stream' });
+    const settings = config(`nats://pi:pi-password-0123@127.0.0.1:${nats.port}`).nats!;
+    const sink = new PushSink(natsSender(settings, 'agent pi'), path.join(root, 'spool'), memoryLogger().log);
+    try {
+      await sink.write([event(1, 'containers_not_running', 'web')] as never);
+      expect(await sink.spooled()).toEqual([]);
+      await waitFor(() => status(running!, 'web') === 'unhealthy', { what: "the node's own event" });
+    } finally {
+      await sink.stop();
+    }
+    const pi = await connect({ servers: nats.url, user: 'pi', pass: 'pi-password-0123' });
+    try {
+      await expect(pi.jetstream().publish(eventSubject('other'), JSON.stringify(event(2, 'containers_not_running', 'web', 'other')), { timeout: 2000 })).rejects.toThrow();
+    } finally {
+      await pi.close();
+    }
+    expect((await (await client.jetstreamManager()).streams.info(EVENTS_STREAM)).state.messages).toBe(1);
   });
 
   it("the agent's NATS sender spools while the server is away and publishes each event once after", async () => {

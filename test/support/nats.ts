@@ -1,7 +1,7 @@
 // A real NATS server with JetStream for the tests: Debian's nats-server (2.9) on a loopback port,
 // its store in a temp dir, optionally with a user and password. Started and stopped by the test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import path from 'node:path';
 import { freePort } from './registry.js';
@@ -31,7 +31,8 @@ const accepts = (port: number) =>
     s.once('error', () => resolve(false));
   });
 
-export async function startNats(dir: string, opts: { port?: number; user?: string; password?: string } = {}): Promise<TestNats> {
+/** `config`: a server configuration (authorization blocks) given with -c. */
+export async function startNats(dir: string, opts: { port?: number; user?: string; password?: string; config?: string } = {}): Promise<TestNats> {
   const store = path.join(dir, 'jetstream');
   await mkdir(store, { recursive: true });
   const port = opts.port ?? (await freePort());
@@ -39,6 +40,10 @@ export async function startNats(dir: string, opts: { port?: number; user?: strin
   let stderr = '';
   const start = async () => {
     const auth = opts.user ? ['--user', opts.user, '--pass', opts.password ?? ''] : [];
+    if (opts.config !== undefined) {
+      await writeFile(path.join(dir, 'nats.conf'), opts.config);
+      auth.push('-c', path.join(dir, 'nats.conf'));
+    }
     child = spawn(BIN, ['-js', '-sd', store, '-a', '127.0.0.1', '-p', String(port), ...auth], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
     const c = child;
@@ -60,7 +65,7 @@ export async function startNats(dir: string, opts: { port?: number; user?: strin
     },
     stop: async (hard = false) => {
       const c = child;
-      if (!c || c.exitCode !== null) return;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const exited = new Promise((r) => c.once('exit', r));
       c.kill(hard ? 'SIGKILL' : 'SIGTERM');
       await exited;
