@@ -258,6 +258,53 @@ async function benchScale() {
   return out;
 }
 
+/**
+ * Events over NATS JetStream end to end: P publishers (their own process, bench/nats-publishers.mjs)
+ * each publishing its node's events with acknowledgements, into a control plane reading the stream
+ * with its durable consumer; events a second from the first publish until the observer applied the
+ * last, and nats-server's RSS after. Skipped where Debian's nats-server is not installed.
+ */
+async function benchNats() {
+  const bin = ['nats-server', '/usr/sbin/nats-server'].find((b) => spawnSync(b, ['--version']).status === 0);
+  if (!bin) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
+  const runs = [];
+  for (const [publishers, events] of quick ? [[1, 1000], [10, 2000]] : [[1, 5000], [10, 20_000], [100, 20_000]]) {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-nats-'));
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const server = spawn(bin, ['-js', '-sd', path.join(root, 'js'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    server.stderr.on('data', (d) => (log += d));
+    await waitUntil(() => /Server is ready/.test(log), 20_000);
+    const hosts = path.join(root, 'hosts');
+    for (let n = 0; n < publishers; n++) {
+      await mkdir(path.join(hosts, `n${n}`), { recursive: true });
+      await writeFile(path.join(hosts, `n${n}`, 'services.yaml'), 'services:\n  s0: {}\n');
+    }
+    const url = `nats://127.0.0.1:${port}`;
+    const running = await startControlPlane(loadConfig({ HOMELAB_ROOT: path.join(root, 'homelab'), HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', NATS_URL: url, CONTROL_PLANE_ID: 'bench' }), createLogger('silent'));
+    await waitUntil(async () => (await (await fetch(`${running.address}/healthz`)).json()).nats?.state === 'up', 20_000);
+    const applied0 = running.observer.counters().applied;
+    const t = performance.now();
+    // Not spawnSync: the control plane reads the stream in this process meanwhile.
+    const child = spawn(process.execPath, [path.join(here, 'nats-publishers.mjs'), url, String(publishers), String(events)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    if ((await new Promise((r) => child.on('exit', r))) !== 0) throw new Error(`nats publishers: ${err}`);
+    const pub = JSON.parse(out.trim());
+    await waitUntil(() => running.observer.counters().applied - applied0 >= pub.events, 300_000);
+    const ms = performance.now() - t;
+    const rss = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${server.pid}/status`, 'utf8'))?.[1];
+    const storeBytes = Number(spawnSync('du', ['-sb', path.join(root, 'js')], { encoding: 'utf8' }).stdout.split('\t')[0]);
+    await running.stop();
+    server.kill();
+    await rm(root, { recursive: true, force: true });
+    runs.push({ publishers, events: pub.events, publish_ms: pub.publish_ms, world_ms: Math.round(ms), events_per_s: Math.round(pub.events / (ms / 1000)), nats_server_rss_mb: rss ? Math.round(Number(rss) / 1024) : null, stream_bytes_per_event: Math.round(storeBytes / pub.events) });
+  }
+  return runs;
+}
+
 function bigState(nServices, unhealthyEvery = 100) {
   const now = Date.now();
   const desired = {};
@@ -911,10 +958,10 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, node_flags: process.execArgv.join(' ') },
   quick,
 };
-// --only a,b runs a part of it: replay, year, scale, supervisor, redact, live, chains, serve, telegram, sustained, docker.
+// --only a,b runs a part of it: replay, year, scale, supervisor, redact, live, chains, serve, telegram, sustained, docker, nats.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
-const sections = { replay: benchReplay, year: benchYear, scale: benchScale, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart };
+const sections = { replay: benchReplay, year: benchYear, scale: benchScale, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart, nats: benchNats };
 report.section_seconds = {};
 for (const [name, run] of Object.entries(sections)) {
   if (!want(name)) continue;
