@@ -11,6 +11,7 @@ import { checkIngestEvent } from '../domain/ingest.js';
 import { NAME_RE } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { appendEventLines } from '../store/events.js';
+import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import type { Clock } from '../time/clock.js';
 
 export const EVENTS_STREAM = 'HOMELAB_EVENTS';
@@ -24,8 +25,11 @@ export const eventSubject = (node: string): string => `${PREFIX}${node}`;
 /** An event's identity in the stream (the same as the observer's: node, agent instance, seq). */
 export const eventMsgId = (e: { node: string; agent: string; seq: number }): string => `${e.node}:${e.agent}:${e.seq}`;
 
-/** Creates the stream, or brings its age limit and de-duplication window to these settings. */
-export async function ensureEventsStream(jsm: JetStreamManager, retentionDays: number): Promise<void> {
+/**
+ * Creates the stream, or brings its age limit and de-duplication window to these settings. On a
+ * cluster it is made with a replica on each of up to 3 servers (R3: one server lost loses nothing).
+ */
+export async function ensureEventsStream(jsm: JetStreamManager, retentionDays: number, replicas = 1): Promise<void> {
   const max_age = retentionDays > 0 ? nanos(retentionDays * 86_400_000) : 0;
   const duplicate_window = nanos(DEDUP_WINDOW_MS);
   const info = await jsm.streams.info(EVENTS_STREAM).catch((err: unknown) => {
@@ -33,7 +37,7 @@ export async function ensureEventsStream(jsm: JetStreamManager, retentionDays: n
     throw err;
   });
   if (!info) {
-    await jsm.streams.add({ name: EVENTS_STREAM, subjects: [EVENTS_SUBJECTS], storage: StorageType.File, max_age, duplicate_window });
+    await jsm.streams.add({ name: EVENTS_STREAM, subjects: [EVENTS_SUBJECTS], storage: StorageType.File, max_age, duplicate_window, num_replicas: replicas });
     return;
   }
   if (!info.config.subjects?.includes(EVENTS_SUBJECTS)) throw new Error(`stream ${EVENTS_STREAM} exists without subject ${EVENTS_SUBJECTS}; it is not this product's`);
@@ -55,26 +59,47 @@ export class NatsEvents {
   readonly stats = { received: 0, written: 0, refused: 0, writeFailures: 0 };
   private stopped = false;
   private stopConsume: (() => void) | undefined;
+  /** Ends the wait before the next attempt (a stop). */
+  private cancelWait: (() => void) | undefined;
   private running: Promise<void> | undefined;
 
   constructor(private readonly deps: NatsEventsDeps) {}
 
   /** Starts reading on this connection (the link calls it once connected). */
   begin(nc: NatsConnection): void {
-    this.running ??= this.run(nc).catch((err: unknown) => {
-      this.deps.log.error({ err }, `reading the NATS stream ${EVENTS_STREAM} stopped; events sent over NATS are not read until a restart`);
-    });
+    this.running ??= this.run(nc);
   }
 
+  /** Reads until stopped; JetStream not answering yet (a cluster electing its leader) is tried again. */
   private async run(nc: NatsConnection): Promise<void> {
+    for (let failures = 0; !this.stopped; ) {
+      try {
+        await this.read(nc);
+        failures = 0;
+      } catch (err) {
+        if (this.stopped || nc.isClosed()) return;
+        failures++;
+        if (failures === 1) this.deps.log.warn({ err }, `cannot read the NATS stream ${EVENTS_STREAM} (${(err as Error).message}); trying again`);
+        await new Promise<void>((r) => {
+          const cancel = this.deps.clock.timer(backoffDelay(failures, RETRY_POLICIES.agentPush), r);
+          this.cancelWait = () => (cancel(), r());
+        });
+      }
+    }
+  }
+
+  private async read(nc: NatsConnection): Promise<void> {
     const jsm = await nc.jetstreamManager();
-    await ensureEventsStream(jsm, this.deps.retentionDays);
+    // On a cluster the server lists every server's client address: a replica on up to 3 of them.
+    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
+    await ensureEventsStream(jsm, this.deps.retentionDays, replicas);
     const existing = await jsm.consumers.info(EVENTS_STREAM, this.deps.consumer).catch(() => undefined);
     if (!existing) await jsm.consumers.add(EVENTS_STREAM, { durable_name: this.deps.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: EVENTS_SUBJECTS, ack_wait: nanos(30_000) });
     const consumer = await nc.jetstream().consumers.get(EVENTS_STREAM, this.deps.consumer);
     this.deps.log.info({ stream: EVENTS_STREAM, consumer: this.deps.consumer, pending: existing?.num_pending ?? null }, `reading events from NATS stream ${EVENTS_STREAM} as ${this.deps.consumer}`);
     while (!this.stopped) {
       const messages = await consumer.consume({ max_messages: 256 });
+      if (this.stopped) return void messages.stop();
       this.stopConsume = () => void messages.stop();
       let batch: JsMsg[] = [];
       let flushing: Promise<void> | undefined;
@@ -145,6 +170,7 @@ export class NatsEvents {
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopConsume?.();
+    this.cancelWait?.();
     await this.running;
   }
 }

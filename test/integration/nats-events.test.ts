@@ -13,7 +13,7 @@ import { ConfigError } from '../../src/errors.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { EVENTS_STREAM, eventMsgId, eventSubject } from '../../src/nats/events.js';
 import { memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
-import { natsMissing, startNats, type TestNats } from '../support/nats.js';
+import { natsMissing, startNats, startNatsCluster, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
 
 const missing = natsMissing();
@@ -127,6 +127,39 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     await running.stop();
     running = undefined;
     expect(Date.now() - t).toBeLessThan(5000);
+  });
+
+  it('a cluster of three: the stream kept on each (R3); one server killed mid-run, no event is lost', async () => {
+    const cluster = await startNatsCluster(root);
+    try {
+      const urls = cluster.map((s) => s.url).join(',');
+      running = await startControlPlane(config(urls), memoryLogger().log);
+      client = await connect({ servers: cluster.map((s) => s.url), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+      const jsm = await waitFor(async () => {
+        const m = await client!.jetstreamManager().catch(() => undefined);
+        return m && (await m.streams.info(EVENTS_STREAM).catch(() => undefined)) ? m : undefined;
+      }, { timeoutMs: 60_000, what: 'the stream on the cluster' });
+      expect((await jsm.streams.info(EVENTS_STREAM)).config.num_replicas).toBe(3);
+      // Each publish is retried until the stream acknowledges it, as the agent's spool does.
+      const send = async (seq: number) => {
+        const e = { ...event(seq, 'node_heartbeat'), ts: new Date(Date.now() - 60_000 + seq).toISOString() };
+        await waitFor(async () => (await publish(e).catch(() => undefined)) !== undefined, { timeoutMs: 60_000, what: `event ${seq} acknowledged` });
+      };
+      for (let seq = 1; seq <= 25; seq++) await send(seq);
+      await cluster[0]!.stop(true);
+      for (let seq = 26; seq <= 50; seq++) await send(seq);
+      await waitFor(() => running!.observer.counters().applied >= 50, { timeoutMs: 60_000, what: 'all 50 events applied' });
+      const day = new Date().toISOString().slice(0, 10);
+      const seqs = (await readFile(path.join(root, 'homelab', 'events', day, 'pi.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).seq as number);
+      expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect(running.observer.counters()).toMatchObject({ applied: 50 });
+    } finally {
+      await running?.stop();
+      running = undefined;
+      await client?.close();
+      client = undefined;
+      for (const s of cluster) await s.stop();
+    }
   });
 
   it('starts with NATS away (/healthz 503 "nats unreachable"), and reads once the server is up', async () => {

@@ -31,8 +31,11 @@ const accepts = (port: number) =>
     s.once('error', () => resolve(false));
   });
 
-/** `config`: a server configuration (authorization blocks) given with -c. */
-export async function startNats(dir: string, opts: { port?: number; user?: string; password?: string; config?: string } = {}): Promise<TestNats> {
+/**
+ * `config`: a server configuration (authorization blocks) given with -c; `cluster`: this server's
+ * name, cluster port and the routes to the others (a cluster on loopback).
+ */
+export async function startNats(dir: string, opts: { port?: number; user?: string; password?: string; config?: string; cluster?: { name: string; port: number; routes: number[] } } = {}): Promise<TestNats> {
   const store = path.join(dir, 'jetstream');
   await mkdir(store, { recursive: true });
   const port = opts.port ?? (await freePort());
@@ -40,6 +43,10 @@ export async function startNats(dir: string, opts: { port?: number; user?: strin
   let stderr = '';
   const start = async () => {
     const auth = opts.user ? ['--user', opts.user, '--pass', opts.password ?? ''] : [];
+    if (opts.cluster) {
+      const c = opts.cluster;
+      auth.push('--server_name', c.name, '--cluster_name', 'hcp', '--cluster', `nats://127.0.0.1:${c.port}`, '--routes', c.routes.map((r) => `nats://127.0.0.1:${r}`).join(','));
+    }
     if (opts.config !== undefined) {
       await writeFile(path.join(dir, 'nats.conf'), opts.config);
       auth.push('-c', path.join(dir, 'nats.conf'));
@@ -50,7 +57,7 @@ export async function startNats(dir: string, opts: { port?: number; user?: strin
     await waitFor(
       async () => {
         if (c.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
-        return (await accepts(port)) && /Server is ready/.test(stderr);
+        return (await accepts(port)) && /Server is ready/.test(stderr) && (!opts.cluster || /new (JetStream cluster )?metadata leader/i.test(stderr));
       },
       { timeoutMs: 20_000, what: 'nats-server to listen' },
     );
@@ -71,4 +78,13 @@ export async function startNats(dir: string, opts: { port?: number; user?: strin
       await exited;
     },
   };
+}
+
+/** Three servers clustered on loopback ports, each with its own store under `dir`. */
+export async function startNatsCluster(dir: string): Promise<TestNats[]> {
+  // Six different ports (a port just freed may be handed out again).
+  const free = new Set<number>();
+  while (free.size < 6) free.add(await freePort());
+  const [ports, cports] = [[...free].slice(0, 3), [...free].slice(3)];
+  return await Promise.all(ports.map((port, i) => startNats(path.join(dir, `s${i}`), { port, cluster: { name: `s${i}`, port: cports[i]!, routes: cports.filter((_, k) => k !== i) } })));
 }
