@@ -18,6 +18,8 @@ export interface MetricsInput {
   heal_budgets?: readonly { node: string; service: string; remaining: number }[];
   /** Bytes per kind of data under HOMELAB_ROOT, as the retention loop last measured them. */
   data_bytes?: Readonly<Record<string, number>>;
+  /** Events over NATS JetStream, when NATS_URL is set: whether it is connected, messages by outcome. */
+  nats?: { state: string; consumer: string; written: number; refused: number; writeFailures: number };
 }
 
 export interface ScrapeInput extends MetricsInput {
@@ -104,6 +106,16 @@ export class Metrics {
     this.update.push((m) => {
       data.reset();
       for (const [kind, n] of Object.entries(m.data_bytes ?? {})) data.set({ kind }, n);
+    });
+
+    const natsUp = new Gauge({ name: 'homelab_nats_up', help: 'Whether the control plane is connected to NATS, by its consumer (CONTROL_PLANE_ID); no series without NATS_URL.', labelNames: ['consumer'], registers: r });
+    const natsMessages = new Counter({ name: 'homelab_nats_event_messages_total', help: 'Messages of the NATS events stream by outcome: written (to the events files, then acknowledged), refused (no event of their node; terminated), write_failed (delivered again).', labelNames: ['outcome'], registers: r });
+    this.update.push((m) => {
+      natsUp.reset();
+      natsMessages.reset();
+      if (!m.nats) return;
+      natsUp.set({ consumer: m.nats.consumer }, m.nats.state === 'up' ? 1 : 0);
+      for (const [outcome, v] of [['written', m.nats.written], ['refused', m.nats.refused], ['write_failed', m.nats.writeFailures]] as const) natsMessages.inc({ outcome }, v);
     });
 
     const notices = new Gauge({ name: 'homelab_notices_open', help: 'Open notices.', registers: r });

@@ -88,6 +88,10 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     const h = await healthz(running);
     expect(h.code).toBe(200);
     expect(h.body.nats).toMatchObject({ state: 'up', written: 2, refused: 3 });
+    const metrics = await (await fetch(`${running.address}/metrics`)).text();
+    expect(metrics).toMatch(/^homelab_nats_up\{consumer="cp-a"\} 1$/m);
+    expect(metrics).toMatch(/^homelab_nats_event_messages_total\{outcome="written"\} 2$/m);
+    expect(metrics).toMatch(/^homelab_nats_event_messages_total\{outcome="refused"\} 3$/m);
   });
 
   it('a restart resumes where its consumer was: events published while it was stopped are read once', async () => {
