@@ -101,6 +101,7 @@ export class Metrics {
     });
 
     this.telegramMetrics(r);
+    this.natsMetrics(r);
 
     const data = new Gauge({ name: 'homelab_data_bytes', help: 'Bytes under HOMELAB_ROOT by kind (events, snapshot, actions, evidence, archive), measured at each retention pass.', labelNames: ['kind'], registers: r });
     this.update.push((m) => {
@@ -108,6 +109,12 @@ export class Metrics {
       for (const [kind, n] of Object.entries(m.data_bytes ?? {})) data.set({ kind }, n);
     });
 
+    const notices = new Gauge({ name: 'homelab_notices_open', help: 'Open notices.', registers: r });
+    this.update.push((m) => notices.set(m.notices_open));
+  }
+
+  /** Events over NATS: the connection and the stream's messages by outcome (no series without NATS_URL). */
+  private natsMetrics(r: Registry[]): void {
     const natsUp = new Gauge({ name: 'homelab_nats_up', help: 'Whether the control plane is connected to NATS, by its consumer (CONTROL_PLANE_ID); no series without NATS_URL.', labelNames: ['consumer'], registers: r });
     const natsMessages = new Counter({ name: 'homelab_nats_event_messages_total', help: 'Messages of the NATS events stream by outcome: written (to the events files, then acknowledged), refused (no event of their node; terminated), write_failed (delivered again).', labelNames: ['outcome'], registers: r });
     this.update.push((m) => {
@@ -117,9 +124,6 @@ export class Metrics {
       natsUp.set({ consumer: m.nats.consumer }, m.nats.state === 'up' ? 1 : 0);
       for (const [outcome, v] of [['written', m.nats.written], ['refused', m.nats.refused], ['write_failed', m.nats.writeFailures]] as const) natsMessages.inc({ outcome }, v);
     });
-
-    const notices = new Gauge({ name: 'homelab_notices_open', help: 'Open notices.', registers: r });
-    this.update.push((m) => notices.set(m.notices_open));
   }
 
   /** The outbox's calls, its queue and the polling watchdog. */

@@ -7,6 +7,7 @@ import { cmdAgent } from './agent.js';
 import { UsageError, didYouMean, type Command } from './args.js';
 import { USAGE, help } from './help.js';
 import { cmdHosts } from './hosts.js';
+import { cmdNats } from './nats.js';
 import { cmdLogs } from './logs.js';
 import { cmdMaintenance } from './maintenance.js';
 import { cmdMirror } from './mirror.js';
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, Command> = {
   logs: cmdLogs,
   updates: cmdUpdates,
   hosts: cmdHosts,
+  nats: cmdNats,
   version,
   '--version': version,
   '-V': version,

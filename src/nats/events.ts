@@ -151,7 +151,7 @@ export class NatsEvents {
     }
     if (refused.length) {
       this.stats.refused += refused.length;
-      this.deps.log.warn({ stream: EVENTS_STREAM, refused }, `${refused.length} message(s) of ${EVENTS_STREAM} are not events of their node; not read (still in the stream: nats stream get ${EVENTS_STREAM} <seq>)`);
+      this.deps.log.warn({ stream: EVENTS_STREAM, refused }, `${refused.length} message(s) of ${EVENTS_STREAM} are not events of their node; not read (still in the stream: control-plane nats message <seq>)`);
     }
     for (const [node, { msgs: mine, lines }] of byNode) {
       try {

@@ -3,6 +3,7 @@
 // them once written, says and terminates what is no event of its node, resumes after a restart,
 // starts with the server away (and says so on /healthz), and refuses to start with credentials
 // the server refuses. The agent's NATS sender spools while the server is away.
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { connect, type NatsConnection } from 'nats';
@@ -12,7 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { EVENTS_STREAM, eventMsgId, eventSubject } from '../../src/nats/events.js';
-import { memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { natsMissing, startNats, startNatsCluster, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
 
@@ -67,8 +68,8 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     expect((await publish(event(1, 'containers_not_running', 'web'))).duplicate).toBe(true);
     // Not JSON; an event of another node on pi's subject; an event without its service.
     const js = client.jetstream();
-    await js.publish(eventSubject('pi'), 'not json', { msgID: 'bad-1' });
-    await publish(event(2, 'containers_not_running', 'db', 'other'), eventSubject('pi'));
+    const notJson = await js.publish(eventSubject('pi'), 'not json', { msgID: 'bad-1' });
+    const otherNode = await publish(event(2, 'containers_not_running', 'db', 'other'), eventSubject('pi'));
     await publish({ ...event(3, 'containers_not_running'), service: undefined } as never);
     await publish(event(4, 'service_healthy', 'db'));
     await waitFor(() => status(running!, 'db') === 'healthy', { what: 'the event after the refused ones' });
@@ -92,6 +93,16 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     expect(metrics).toMatch(/^homelab_nats_up\{consumer="cp-a"\} 1$/m);
     expect(metrics).toMatch(/^homelab_nats_event_messages_total\{outcome="written"\} 2$/m);
     expect(metrics).toMatch(/^homelab_nats_event_messages_total\{outcome="refused"\} 3$/m);
+    // The operator's view of it: the stream, the consumer, a refused message by its sequence.
+    const cli = (...args: string[]) => spawnSync(process.execPath, [cliPath, 'nats', ...args], { env: { PATH: process.env.PATH, HOMELAB_ROOT: path.join(root, 'homelab'), HOSTS_DIR: hosts, NATS_URL: nats!.url }, encoding: 'utf8', timeout: 30_000 });
+    const st = cli('status', '-o', 'json');
+    expect(st.status).toBe(0);
+    expect(JSON.parse(st.stdout)).toMatchObject({ stream: { messages: 5, replicas: 1, max_age_days: 30 }, consumers: [{ name: 'cp-a', pending: 0, ack_pending: 0 }] });
+    expect(cli('status').stdout).toMatch(/^HOMELAB_EVENTS: 5 messages, \d+ bytes, #1–#5, 1 replica\(s\), kept 30 days\nCONSUMER  PENDING/);
+    expect(cli('message', String(notJson.seq)).stdout).toMatch(/^#\d+ on homelab\.events\.pi at .* \(id bad-1\)\nrefused: not JSON/);
+    expect(cli('message', String(otherNode.seq)).stdout).toMatch(/refused: is of node other; pi may only send its own events/);
+    expect(cli('message', '999').status).toBe(1);
+    expect(cli('message', 'x').status).toBe(2);
   });
 
   it('a restart resumes where its consumer was: events published while it was stopped are read once', async () => {

@@ -1,0 +1,69 @@
+// `control-plane nats status|message <seq>`: the events stream as NATS holds it — how much it
+// keeps, how far each control plane's consumer has read — and one message by its stream sequence
+// (a refused one names it), with whether the control plane would read it and why not.
+import { connect, type NatsConnection } from 'nats';
+import { checkIngestEvent } from '../domain/ingest.js';
+import { EVENTS_STREAM } from '../nats/events.js';
+import { natsOptions } from '../nats/link.js';
+import { OUTPUT, outputFormat, parse, table, UsageError } from './args.js';
+import { config } from './context.js';
+import { HELP, help } from './help.js';
+
+export async function cmdNats(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
+  const { values, positionals } = parse(sub ? `nats ${sub}` : 'nats', argv.slice(sub ? 1 : 0), OUTPUT);
+  if (values.help || !sub) return help('nats');
+  if (sub !== 'status' && sub !== 'message') throw new UsageError(`unknown nats command ${JSON.stringify(sub)}\n\n${HELP.nats}`);
+  const cfg = config(env);
+  if (!cfg.nats) throw new UsageError('NATS_URL is not set: there is no NATS to ask (docs/operator/scale-out.md)');
+  const seq = sub === 'message' ? Number(positionals[0]) : undefined;
+  if (sub === 'message' && !(Number.isInteger(seq) && seq! > 0 && positionals.length === 1)) throw new UsageError(`nats message needs one stream sequence number (got ${JSON.stringify(positionals.join(' '))})\n\n${HELP.nats}`);
+  const format = outputFormat(values);
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ ...(await natsOptions(cfg.nats, 'control-plane nats')), reconnect: false });
+  } catch (err) {
+    process.stderr.write(`cannot reach NATS: ${(err as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const jsm = await nc.jetstreamManager();
+    if (seq !== undefined) {
+      const m = await jsm.streams.getMessage(EVENTS_STREAM, { seq }).catch(() => undefined);
+      if (!m) {
+        process.stderr.write(`no message ${seq} in ${EVENTS_STREAM} (removed by its age limit, or never there)\n`);
+        return 1;
+      }
+      const text = new TextDecoder().decode(m.data);
+      const node = m.subject.replace(/^homelab\.events\./, '');
+      let verdict: string;
+      try {
+        const c = checkIngestEvent(JSON.parse(text), node, cfg.aliases);
+        verdict = c.ok ? 'an event of its node: read' : `refused: ${c.error}`;
+      } catch (err) {
+        verdict = `refused: not JSON (${(err as Error).message})`;
+      }
+      const out = { seq: m.seq, subject: m.subject, time: m.time.toISOString(), msg_id: m.header.get('Nats-Msg-Id') || null, verdict, data: text };
+      process.stdout.write(format === 'json' ? `${JSON.stringify(out, null, 2)}\n` : `#${out.seq} on ${out.subject} at ${out.time}${out.msg_id ? ` (id ${out.msg_id})` : ''}\n${verdict}\n${text}\n`);
+      return 0;
+    }
+    const info = await jsm.streams.info(EVENTS_STREAM).catch(() => undefined);
+    if (!info) {
+      process.stderr.write(`no stream ${EVENTS_STREAM} yet: a control plane with NATS_URL makes it at its start\n`);
+      return 1;
+    }
+    const consumers = [];
+    for await (const c of jsm.consumers.list(EVENTS_STREAM)) consumers.push({ name: c.name, pending: c.num_pending, ack_pending: c.num_ack_pending, delivered: c.delivered.stream_seq, ack_floor: c.ack_floor.stream_seq });
+    const s = info.state;
+    const stream = { messages: s.messages, bytes: s.bytes, first_seq: s.first_seq, last_seq: s.last_seq, first_ts: s.first_ts, last_ts: s.last_ts, replicas: info.config.num_replicas, max_age_days: info.config.max_age ? info.config.max_age / 86_400e9 : null };
+    if (format === 'json') {
+      process.stdout.write(`${JSON.stringify({ stream, consumers }, null, 2)}\n`);
+      return 0;
+    }
+    process.stdout.write(`${EVENTS_STREAM}: ${stream.messages} messages, ${stream.bytes} bytes, #${stream.first_seq}–#${stream.last_seq}, ${stream.replicas} replica(s), kept ${stream.max_age_days === null ? 'for ever' : `${stream.max_age_days} days`}\n`);
+    process.stdout.write(table(['CONSUMER', 'PENDING', 'ACK PENDING', 'DELIVERED', 'ACK FLOOR'], consumers.map((c) => [c.name, String(c.pending), String(c.ack_pending), `#${c.delivered}`, `#${c.ack_floor}`])));
+    return 0;
+  } finally {
+    await nc.close();
+  }
+}
