@@ -16,6 +16,7 @@ import { EVENTS_STREAM, eventMsgId, eventSubject } from '../../src/nats/events.j
 import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { natsMissing, startNats, startNatsCluster, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
+import { cleanReplay } from '../support/replay.js';
 
 const missing = natsMissing();
 if (missing) console.warn(`NATS tests skipped: ${missing}`);
@@ -224,6 +225,43 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
       await pi.close();
     }
     expect((await (await client.jetstreamManager()).streams.info(EVENTS_STREAM)).state.messages).toBe(1);
+  });
+
+  it('NATS down: the agent spools, two control planes wait; once it is up each reads every event once, and both worlds equal a clean replay', async () => {
+    const port = await freePort();
+    const url = `nats://127.0.0.1:${port}`;
+    const rootOf = (id: string) => path.join(root, id);
+    const cp = (id: string) => loadConfig({ PORT: '0', HOMELAB_ROOT: rootOf(id), HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600', NATS_URL: url, CONTROL_PLANE_ID: id });
+    const a = await startControlPlane(cp('cp-a'), memoryLogger().log);
+    const b = await startControlPlane(cp('cp-b'), memoryLogger().log);
+    const sink = new PushSink(natsSender(cp('cp-a').nats!, 'agent pi'), path.join(root, 'spool'), memoryLogger().log);
+    try {
+      const t0 = Date.now() - 120_000;
+      const types = ['containers_not_running', 'service_healthy', 'containers_unhealthy', 'service_healthy'];
+      const events = Array.from({ length: 20 }, (_, i) => ({ ...event(i + 1, types[i % 4]!, i % 3 === 0 ? 'db' : 'web'), ts: new Date(t0 + i * 1000).toISOString() }));
+      for (const e of events) await sink.write([e] as never);
+      expect(await sink.spooled()).toHaveLength(20);
+      for (const r of [a, b]) expect((await healthz(r)).code).toBe(503);
+      nats = await startNats(root, { port });
+      await waitFor(async () => (await healthz(a)).code === 200 && (await healthz(b)).code === 200, { timeoutMs: 60_000, what: 'both control planes on NATS' });
+      await waitFor(async () => {
+        await sink.drain();
+        return (await sink.spooled()).length === 0;
+      }, { timeoutMs: 30_000, what: 'the spool to drain' });
+      await waitFor(() => a.observer.counters().applied === 20 && b.observer.counters().applied === 20, { timeoutMs: 30_000, what: 'every event read by both' });
+      const worlds = [];
+      for (const [id, r] of [['cp-a', a], ['cp-b', b]] as const) {
+        await r.observer.flush();
+        const l = { services: await readFile(path.join(rootOf(id), 'world', 'services.json'), 'utf8'), nodes: await readFile(path.join(rootOf(id), 'world', 'nodes.json'), 'utf8') };
+        expect(l).toEqual(await cleanReplay({ HOMELAB_ROOT: rootOf(id), HOSTS_DIR: hosts, RECONCILE_INTERVAL_S: '3600' }));
+        worlds.push(l.services);
+      }
+      expect(worlds[0]).toEqual(worlds[1]);
+    } finally {
+      await sink.stop();
+      await a.stop();
+      await b.stop();
+    }
   });
 
   it("the agent's NATS sender spools while the server is away and publishes each event once after", async () => {
