@@ -16,6 +16,7 @@ import { EVENTS_STREAM, eventMsgId, eventSubject } from '../../src/nats/events.j
 import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { natsMissing, startNats, startNatsCluster, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
+import { startRunChild } from '../support/child.js';
 import { cleanReplay } from '../support/replay.js';
 
 const missing = natsMissing();
@@ -201,6 +202,15 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     await expect(connect({ servers: nats.url })).rejects.toThrow(/authorization/i);
     running = await startControlPlane(config(`nats://cp:right-password@127.0.0.1:${nats.port}`), memoryLogger().log);
     expect((await healthz(running)).body.nats).toMatchObject({ state: 'up' });
+    // `control-plane run` itself: exit 2 with one line naming the setting, for refused credentials
+    // and for a NATS_URL that is no server list.
+    const env = { PATH: process.env.PATH, HOMELAB_ROOT: path.join(root, 'other'), HOSTS_DIR: hosts, PORT: '0' };
+    for (const url of [`nats://cp:wrong-password@127.0.0.1:${nats.port}`, 'http://nats.lan:4222']) {
+      const child = startRunChild({ ...env, NATS_URL: url });
+      expect((await child.exited).code).toBe(2);
+      expect(child.output()).toMatch(/configuration error: NATS_URL: /);
+      expect(child.output()).not.toMatch(/wrong-password/);
+    }
   });
 
   it("with per-user permissions (docs/operator/scale-out.md), a node's user publishes its own events and no other node's", async () => {
