@@ -54,13 +54,19 @@ export async function startNats(dir: string, opts: { port?: number; user?: strin
     child = spawn(BIN, ['-js', '-sd', store, '-a', '127.0.0.1', '-p', String(port), ...auth], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr!.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
     const c = child;
-    await waitFor(
-      async () => {
-        if (c.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
-        return (await accepts(port)) && /Server is ready/.test(stderr) && (!opts.cluster || /new (JetStream cluster )?metadata leader/i.test(stderr));
-      },
-      { timeoutMs: 20_000, what: 'nats-server to listen' },
-    );
+    try {
+      await waitFor(
+        async () => {
+          if (c.exitCode !== null) throw new Error(`nats-server exited: ${stderr}`);
+          return (await accepts(port)) && /Server is ready/.test(stderr) && (!opts.cluster || /new (JetStream cluster )?metadata leader/i.test(stderr));
+        },
+        { timeoutMs: 20_000, what: 'nats-server to listen' },
+      );
+    } catch (err) {
+      // Never left behind: a server that did not come up is stopped before the test fails.
+      c.kill('SIGKILL');
+      throw err;
+    }
   };
   await start();
   return {
@@ -86,5 +92,12 @@ export async function startNatsCluster(dir: string): Promise<TestNats[]> {
   const free = new Set<number>();
   while (free.size < 6) free.add(await freePort());
   const [ports, cports] = [[...free].slice(0, 3), [...free].slice(3)];
-  return await Promise.all(ports.map((port, i) => startNats(path.join(dir, `s${i}`), { port, cluster: { name: `s${i}`, port: cports[i]!, routes: cports.filter((_, k) => k !== i) } })));
+  const started = await Promise.allSettled(ports.map((port, i) => startNats(path.join(dir, `s${i}`), { port, cluster: { name: `s${i}`, port: cports[i]!, routes: cports.filter((_, k) => k !== i) } })));
+  const up = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    for (const s of up) await s.stop(true);
+    throw failed.reason;
+  }
+  return up;
 }
