@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from 'nats';
 import { shownServer, type NatsSettings } from '../config-nats.js';
 import type { NodeEvent } from '../domain/schemas.js';
 import { EVENTS_STREAM, eventMsgId, eventSubject } from '../nats/events.js';
-import { natsOptions, refusedCredentials } from '../nats/link.js';
+import { natsOptions, refusedCredentials, tlsProblem } from '../nats/link.js';
 import type { AgentEvent, EventSink } from './agent.js';
 
 /** Appends to `events/<day>/<node>.jsonl` on this host. */
@@ -174,6 +174,8 @@ export function natsSender(settings: NatsSettings, name: string): Sender {
     },
     explain: (err) => {
       if (err instanceof RefusedError) return err.message;
+      const tls = tlsProblem(err);
+      if (tls) return `${tls.why}: check ${tls.setting}`;
       const m = (err as Error).message;
       return /no responders|503/i.test(m) ? `no stream ${EVENTS_STREAM} to take them yet (the control plane makes it at its start)` : m;
     },

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from 'nats';
 import { shownServer, type NatsSettings } from '../config-nats.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, explainTlsError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import type { Clock } from '../time/clock.js';
@@ -35,6 +35,18 @@ function credentialsSetting(s: NatsSettings): string {
 export function refusedCredentials(err: unknown): boolean {
   const code = String((err as { code?: unknown }).code ?? '');
   return /AUTHORIZATION_VIOLATION|AUTHENTICATION_EXPIRED|AUTHENTICATION_TIMEOUT|ACCOUNT_EXPIRED/i.test(code) || /authorization violation/i.test(String((err as Error).message));
+}
+
+/**
+ * A TLS failure in words and the setting that would mend it (the server's certificate: NATS_TLS_CA;
+ * this side's refused: NATS_TLS_CERT), or undefined for any other error.
+ */
+export function tlsProblem(err: unknown): { setting: string; why: string } | undefined {
+  const e = err as { code?: string; message?: string; chainedError?: { code?: string; message?: string }; cause?: { code?: string; message?: string } };
+  const inner = e.chainedError ?? e.cause ?? e;
+  const code = inner.code ?? e.code;
+  const why = explainTlsError(code, inner.message ?? e.message ?? '', 'the NATS server', 'NATS_TLS_CERT and NATS_TLS_KEY');
+  return why ? { setting: code?.startsWith('ERR_SSL_') ? 'NATS_TLS_CERT' : 'NATS_TLS_CA', why } : undefined;
 }
 
 export class NatsLink {
@@ -85,9 +97,12 @@ export class NatsLink {
         if (first) throw new ConfigError(credentialsSetting(this.settings), why);
         this.log.error({ servers: this.shown() }, `${why}; trying again`);
       }
+      // A certificate not trusted does not mend itself: said at start like refused credentials.
+      const tls = tlsProblem(err);
+      if (tls && first) throw new ConfigError(tls.setting, tls.why);
       this.failures++;
       this.state = 'unreachable';
-      this.problem = `nats unreachable (${this.shown()}: ${(err as Error).message})`;
+      this.problem = `nats unreachable (${this.shown()}: ${tls?.why ?? (err as Error).message})`;
       if (this.failures === 1) this.log.warn({ servers: this.shown() }, `${this.problem}; trying again in the background`);
       this.cancelRetry = this.clock.timer(backoffDelay(this.failures, RETRY_POLICIES.agentPush), () => void this.attempt(opts, false));
     }
