@@ -47,7 +47,7 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
       notices_open: (await p.supervisorState.notices()).filter((n) => n.state === 'open').length,
       heal_budgets: budgetList(p.desired.current(), await p.supervisorState.healBudgets(), p.status.now()),
       ...(retention?.retention.status ? { data_bytes: retention.retention.status.bytes } : {}),
-      ...(nats ? { nats: natsHealth(nats, config.controlPlaneId) } : {}),
+      ...(nats ? { nats: natsHealth(nats) } : {}),
     }),
     ingestTokens: config.ingestTokens,
     aliases: config.aliases,
@@ -55,6 +55,6 @@ export function buildApi(config: Config, l: Layout, p: Parts, loops: Record<Loop
     storage: () => storageStatus(l.root),
     ...(telegram ? { telegram: () => ({ ...telegram.outbox.health, polling: telegram.pollingHealth }) } : {}),
     ...(heartbeat ? { heartbeat: () => heartbeat.status } : {}),
-    ...(nats ? { nats: () => natsHealth(nats, config.controlPlaneId) } : {}),
+    ...(nats ? { nats: () => natsHealth(nats) } : {}),
   });
 }

@@ -14,8 +14,8 @@ export interface Nats {
 }
 
 /** What /healthz says of NATS. */
-export function natsHealth(n: Nats, consumer: string): { state: string; problem: string | undefined; consumer: string } & NatsEvents['stats'] {
-  return { state: n.link.state, problem: n.link.problem, consumer, ...n.events.stats };
+export function natsHealth(n: Nats): { state: string; problem: string | undefined; consumer: string } & NatsEvents['stats'] {
+  return { state: n.link.state, problem: n.link.problem, consumer: n.events.consumer, ...n.events.stats };
 }
 
 export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock): Nats | undefined {

@@ -2,8 +2,7 @@
 // keeps, how far each control plane's consumer has read — and one message by its stream sequence
 // (a refused one names it), with whether the control plane would read it and why not.
 import { connect, type NatsConnection } from 'nats';
-import { checkIngestEvent } from '../domain/ingest.js';
-import { EVENTS_STREAM } from '../nats/events.js';
+import { checkEventMessage, EVENTS_STREAM } from '../nats/events.js';
 import { natsOptions } from '../nats/link.js';
 import { OUTPUT, outputFormat, parse, table, UsageError } from './args.js';
 import { config } from './context.js';
@@ -35,14 +34,8 @@ export async function cmdNats(argv: string[], env: NodeJS.ProcessEnv): Promise<n
         return 1;
       }
       const text = new TextDecoder().decode(m.data);
-      const node = m.subject.replace(/^homelab\.events\./, '');
-      let verdict: string;
-      try {
-        const c = checkIngestEvent(JSON.parse(text), node, cfg.aliases);
-        verdict = c.ok ? 'an event of its node: read' : `refused: ${c.error}`;
-      } catch (err) {
-        verdict = `refused: not JSON (${(err as Error).message})`;
-      }
+      const c = checkEventMessage(m.subject, m.data, cfg.aliases);
+      const verdict = c.ok ? 'an event of its node: read' : `refused: ${c.error}`;
       const out = { seq: m.seq, subject: m.subject, time: m.time.toISOString(), msg_id: m.header.get('Nats-Msg-Id') || null, verdict, data: text };
       process.stdout.write(format === 'json' ? `${JSON.stringify(out, null, 2)}\n` : `#${out.seq} on ${out.subject} at ${out.time}${out.msg_id ? ` (id ${out.msg_id})` : ''}\n${verdict}\n${text}\n`);
       return 0;

@@ -316,7 +316,7 @@ export class Observer {
     if (!this.worldDirty && !this.checkpointDirty) return;
     // A fleet whose files take the budget writes them trailing, after what this pass causes
     // (a pending action, its message) has had the disk.
-    if (now() - this.persistedAt < this.persistGapMs || this.persistGapMs > PERSIST_MS) return this.schedulePersist();
+    if (now() - this.persistedAt < this.persistGapMs || this.largeFiles()) return this.schedulePersist();
     const write = this.persist();
     // The pass does not wait for the fsyncs (the next pass may read on meanwhile: what is written
     // was serialised above) — unless the last write failed: then every pass waits and fails
@@ -325,9 +325,14 @@ export class Observer {
     else write.catch(() => {});
   }
 
+  /** The last write took longer than PERSIST_MS allows for (a large fleet's files). */
+  private largeFiles(): boolean {
+    return this.persistGapMs > PERSIST_MS;
+  }
+
   private schedulePersist(): void {
     if (this.cancelPersist) return;
-    const wait = Math.max(this.persistGapMs > PERSIST_MS ? LARGE_WRITE_AFTER_MS : 0, this.persistedAt + this.persistGapMs - this.deps.now());
+    const wait = Math.max(this.largeFiles() ? LARGE_WRITE_AFTER_MS : 0, this.persistedAt + this.persistGapMs - this.deps.now());
     this.cancelPersist = (this.deps.clock ?? realClock).timer(wait, () => {
       this.cancelPersist = undefined;
       // Mid-pass the model is ahead of the rendered world: the pass's own publish writes instead.

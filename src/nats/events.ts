@@ -25,6 +25,19 @@ export const eventSubject = (node: string): string => `${PREFIX}${node}`;
 /** An event's identity in the stream (the same as the observer's: node, agent instance, seq). */
 export const eventMsgId = (e: { node: string; agent: string; seq: number }): string => `${e.node}:${e.agent}:${e.seq}`;
 
+/** Whether a message of the stream is an event its subject's node may send: its line, or why not. */
+export function checkEventMessage(subject: string, data: Uint8Array, aliases: Readonly<Record<string, string>>): { node: string } & ({ ok: true; ts: string; line: string } | { ok: false; error: string }) {
+  const node = subject.startsWith(PREFIX) ? subject.slice(PREFIX.length) : '';
+  if (!NAME_RE.test(node)) return { node, ok: false, error: `subject ${subject} names no node` };
+  let item: unknown;
+  try {
+    item = JSON.parse(new TextDecoder().decode(data));
+  } catch (err) {
+    return { node, ok: false, error: `not JSON (${(err as Error).message})` };
+  }
+  return { node, ...checkIngestEvent(item, node, aliases) };
+}
+
 /**
  * Creates the stream, or brings its age limit and de-duplication window to these settings. On a
  * cluster it is made with a replica on each of up to 3 servers (R3: one server lost loses nothing).
@@ -64,6 +77,11 @@ export class NatsEvents {
   private running: Promise<void> | undefined;
 
   constructor(private readonly deps: NatsEventsDeps) {}
+
+  /** Its durable consumer's name. */
+  get consumer(): string {
+    return this.deps.consumer;
+  }
 
   /** Starts reading on this connection (the link calls it once connected). */
   begin(nc: NatsConnection): void {
@@ -127,27 +145,16 @@ export class NatsEvents {
     const byNode = new Map<string, { msgs: JsMsg[]; lines: { ts: string; line: string }[] }>();
     const refused: string[] = [];
     for (const m of msgs) {
-      const node = m.subject.slice(PREFIX.length);
-      const why = !NAME_RE.test(node) ? `subject ${m.subject} names no node` : undefined;
-      let item: unknown;
-      try {
-        item = why ? undefined : JSON.parse(new TextDecoder().decode(m.data));
-      } catch (err) {
-        item = undefined;
-        refused.push(`#${m.seq} on ${m.subject}: not JSON (${(err as Error).message})`);
-        m.term();
-        continue;
-      }
-      const c = why ? { ok: false as const, error: why } : checkIngestEvent(item, node, this.deps.aliases);
+      const c = checkEventMessage(m.subject, m.data, this.deps.aliases);
       if (!c.ok) {
         refused.push(`#${m.seq} on ${m.subject}: ${c.error}`);
         m.term();
         continue;
       }
-      const entry = byNode.get(node) ?? { msgs: [], lines: [] };
+      const entry = byNode.get(c.node) ?? { msgs: [], lines: [] };
       entry.msgs.push(m);
       entry.lines.push({ ts: c.ts, line: c.line });
-      byNode.set(node, entry);
+      byNode.set(c.node, entry);
     }
     if (refused.length) {
       this.stats.refused += refused.length;
