@@ -3,7 +3,7 @@ import { summarize, type DataShown, type Summary } from './domain/summary.js';
 import type { DesiredState, World } from './domain/schemas.js';
 import type { SummaryTally } from './domain/summary-tally.js';
 import type { WorldChanges } from './domain/world-render.js';
-import type { ActionStore } from './store/actions.js';
+import type { ActionBackend } from './store/action-backend.js';
 import type { DesiredProblem } from './store/desired.js';
 import type { SupervisorState } from './store/supervisor-state.js';
 
@@ -13,7 +13,7 @@ export interface StatusSources {
   world: () => World;
   desired: () => DesiredState;
   desiredProblems: () => readonly DesiredProblem[];
-  actions: ActionStore;
+  actions: ActionBackend;
   supervisorState: SupervisorState;
   observerCounters: () => { applied: number; malformed: number; duplicate: number; unknown: number };
   now: () => number;

@@ -9,7 +9,7 @@ import { NAME_RE } from '../domain/schemas.js';
 import { restamp, type Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import { sincePass, type RunnerStatus } from '../loops/runner.js';
-import type { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
 import { DEFAULT_QUERY_LIMIT } from '../store/action-queries.js';
 import { fileStamp, readRegularFile } from '../store/atomic.js';
 import { WorldFiles } from '../store/world.js';
@@ -25,7 +25,7 @@ import { realClock, type Clock } from '../time/clock.js';
 
 export interface ApiDeps {
   layout: Layout;
-  actions: ActionStore;
+  actions: ActionBackend;
   log: Logger;
   now: () => number;
   summary: () => Promise<Summary>;

@@ -7,7 +7,7 @@ import type { Evidence } from '../store/evidence.js';
 import type { Skips, Updates } from '../store/updates.js';
 import type { Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
-import type { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
 import type { SupervisorState } from '../store/supervisor-state.js';
 import type { Clock } from '../time/clock.js';
 import type { CallbackData, Op } from './callback-data.js';
@@ -36,7 +36,7 @@ export interface TelegramOptions {
 export interface TelegramDeps {
   options: TelegramOptions;
   stateDir: string;
-  actions: ActionStore;
+  actions: ActionBackend;
   supervisorState: SupervisorState;
   log: Logger;
   now: () => number;

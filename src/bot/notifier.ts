@@ -5,7 +5,7 @@
 // (docs/design/telegram.md).
 import { isOpen, type Action } from '../domain/actions.js';
 import type { Logger } from '../log.js';
-import type { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
 import type { StoredNotice, SupervisorState } from '../store/supervisor-state.js';
 import { buttonsFor } from './callback-data.js';
 import type { Outbox } from './outbox.js';
@@ -61,7 +61,7 @@ export function parseActionKey(key: string): { id: string; instance: string } | 
 }
 
 export interface NotifierDeps {
-  actions: ActionStore;
+  actions: ActionBackend;
   supervisorState: SupervisorState;
   outbox: Outbox;
   refs: RefTable;

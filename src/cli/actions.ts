@@ -2,7 +2,7 @@
 import { realClock } from '../time/clock.js';
 import { budgetWords, describeAction, type Action, type Actor } from '../domain/actions.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
-import { TransitionError, type ActionStore } from '../store/actions.js';
+import { TransitionError, type ActionBackend } from '../store/action-backend.js';
 import { OUTPUT, UsageError, parse, outputFormat, table, statesOf, confirm, userName } from './args.js';
 import { config, stores } from './context.js';
 import { HELP, help } from './help.js';
@@ -37,7 +37,7 @@ export function evidenceText(e: Evidence): string {
 }
 
 /** Approves or rejects one pending action; a guarded approval asks first on a terminal. */
-async function decide(sub: 'approve' | 'reject', arg: string, store: ActionStore, by: string, yes: boolean): Promise<number> {
+async function decide(sub: 'approve' | 'reject', arg: string, store: ActionBackend, by: string, yes: boolean): Promise<number> {
   const current = await store.get(arg);
   if (sub === 'approve' && current?.state === 'pending' && current.risk === 'guarded' && !yes && process.stdin.isTTY) {
     if (!(await confirm(`Approve ${current.id}: ${describeAction(current)}?`))) {

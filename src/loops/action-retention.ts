@@ -6,7 +6,7 @@
 import type { Action } from '../domain/actions.js';
 import type { Logger } from '../log.js';
 import { addToArchive, type ArchiveEntry } from '../store/action-archive.js';
-import type { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
 import type { EvidenceStore } from '../store/evidence.js';
 
 /** The chat's side: forgets the messages and references retention retires. */
@@ -16,7 +16,7 @@ export interface MessageRetention {
 }
 
 export interface ActionRetentionDeps {
-  actions: ActionStore;
+  actions: ActionBackend;
   evidence: EvidenceStore;
   archiveDir: string;
   days: number;

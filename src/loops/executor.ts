@@ -7,7 +7,7 @@ import { EngineClients, engineError, hasSshCredentials, sshCredentialsHint, type
 import type { OpContext } from '../docker/ops.js';
 import type { Credentials } from '../docker/registry.js';
 import type { Logger } from '../log.js';
-import { ActionStore, TransitionError } from '../store/actions.js';
+import { TransitionError, type ActionBackend } from '../store/action-backend.js';
 import { DeadlineError, OperationError, RefusedError, RolledBackError } from '../errors.js';
 import { InterruptedOps } from './interrupted-ops.js';
 import { completedWith, runOperation, scopeOf } from './operations.js';
@@ -15,7 +15,7 @@ import { realClock, type Clock } from '../time/clock.js';
 import { Verifications } from './verification.js';
 
 export interface ExecutorDeps {
-  actions: ActionStore;
+  actions: ActionBackend;
   desired: () => DesiredState;
   world: () => World;
   log: Logger;

@@ -8,11 +8,11 @@ import type { DesiredState } from '../domain/schemas.js';
 import { explainDockerError, type DockerTarget } from '../docker/engine.js';
 import { recoverParked, startIfStopped, type OpContext } from '../docker/ops.js';
 import type { Logger } from '../log.js';
-import type { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
 import { InterruptedFile, type Interrupted } from '../store/interrupted.js';
 
 export interface InterruptedDeps {
-  actions: ActionStore;
+  actions: ActionBackend;
   desired: () => DesiredState;
   log: Logger;
   now: () => number;

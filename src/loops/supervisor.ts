@@ -11,13 +11,13 @@ import { updateHealBudgets, type HealBudgets } from '../domain/heal-budget.js';
 import { maintenanceOf, maintenanceSummary } from '../domain/maintenance.js';
 import type { Silence } from '../domain/silences.js';
 import type { Logger } from '../log.js';
-import { ActionStore, TransitionError } from '../store/actions.js';
+import { TransitionError, type ActionBackend } from '../store/action-backend.js';
 import type { DesiredProblem } from '../store/desired.js';
 import type { SupervisorState } from '../store/supervisor-state.js';
 import type { Skips, Updates } from '../store/updates.js';
 
 export interface SupervisorDeps {
-  actions: ActionStore;
+  actions: ActionBackend;
   state: SupervisorState;
   log: Logger;
   now: () => number;

@@ -4,7 +4,7 @@
 import type { Action } from '../domain/actions.js';
 import type { World } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
-import type { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
 
 /** A completed action whose verification is open. */
 export interface Watched {
@@ -15,7 +15,7 @@ export interface Watched {
 }
 
 export interface VerificationDeps {
-  actions: ActionStore;
+  actions: ActionBackend;
   world: () => World;
   log: Logger;
   now: () => number;

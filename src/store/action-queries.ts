@@ -9,26 +9,13 @@ import { ActionIndex } from './action-index.js';
 import { ActionPaths } from './action-paths.js';
 import { ParsedActions } from './action-files.js';
 import { mapLimit } from './atomic.js';
+import { DEFAULT_QUERY_LIMIT, type ActionQuery } from './action-backend.js';
 import { byTime, oldestFirst, OpenListing } from './open-listing.js';
 
 /** A transition's claim: `.<id>.<8 hex>.claim` in the directory it moves to. */
 export const CLAIM_RE = /^\.(.+)\.([0-9a-f]{8})\.claim$/;
 
-export interface ActionQuery {
-  /** Default: the open states. */
-  states?: readonly ActionState[];
-  id?: string;
-  node?: string;
-  service?: string;
-  /** Only actions updated after this time (ISO). */
-  since?: string;
-  /** Default 100; Infinity for all. */
-  limit?: number;
-  /** newest (default): by updated_at, newest first; oldest: by created_at, oldest first. */
-  order?: 'newest' | 'oldest';
-}
-
-export const DEFAULT_QUERY_LIMIT = 100;
+export { DEFAULT_QUERY_LIMIT, type ActionQuery } from './action-backend.js';
 
 export async function exists(file: string): Promise<boolean> {
   return fs.lstat(file).then(

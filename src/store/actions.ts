@@ -9,7 +9,6 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import {
   ACTION_STATES,
-  ACTION_VERSION,
   canTransition,
   fileNameFor,
   isOpen,
@@ -22,29 +21,10 @@ import {
 import type { ActionDraft } from '../domain/plan.js';
 import { storageError } from '../errors.js';
 import { ActionReader, CLAIM_RE } from './action-queries.js';
+import { newAction, TransitionError, type ActionBackend, type TransitionRequest } from './action-backend.js';
+
+export { TransitionError, type TransitionRequest } from './action-backend.js';
 import { fsyncDir, stableJson, writeFileAtomic, writeTemp } from './atomic.js';
-
-export class TransitionError extends Error {
-  constructor(
-    message: string,
-    readonly code: 'not_found' | 'wrong_state' | 'illegal' | 'stale_instance' | 'conflict',
-    readonly current?: Action,
-  ) {
-    super(message);
-    this.name = 'TransitionError';
-  }
-}
-
-export interface TransitionRequest {
-  id: string;
-  from: ActionState;
-  to: ActionState;
-  by: string;
-  /** Only this instance may move (a button of an older instance changes nothing). */
-  instance?: string;
-  patch?: Partial<Action>;
-  note?: string;
-}
 
 /** True when both names are links to one file (same device and inode). */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -52,7 +32,7 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   return x !== undefined && y !== undefined && x.dev === y.dev && x.ino === y.ino;
 }
 
-export class ActionStore extends ActionReader {
+export class ActionStore extends ActionReader implements ActionBackend {
   async ensureDirs(): Promise<void> {
     for (const s of ACTION_STATES) await fs.mkdir(this.dir(s), { recursive: true });
   }
@@ -65,26 +45,7 @@ export class ActionStore extends ActionReader {
     const at = new Date(this.now()).toISOString();
     let instance = draft.instance;
     for (let n = 1; await this.instanceUsed(draft.id, instance); n++) instance = `${draft.instance}-${n}`;
-    const action: Action = {
-      version: ACTION_VERSION,
-      id: draft.id,
-      instance,
-      type: draft.type,
-      risk: draft.risk,
-      node: draft.node,
-      service: draft.service,
-      drift: draft.drift,
-      trigger: draft.trigger,
-      state: 'pending',
-      created_at: at,
-      updated_at: at,
-      containers: draft.containers,
-      drift_since: draft.drift_since,
-      ...(draft.update ? { update: draft.update } : {}),
-      ...(draft.chain ? { chain: draft.chain } : {}),
-      ...(draft.budget ? { budget: draft.budget } : {}),
-      history: [{ state: 'pending', at, by }],
-    };
+    const action = newAction(draft, instance, at, by);
     const ok = await this.mutation(() => this.publishNew(this.dir('pending'), fileNameFor(action), stableJson(action)));
     return ok ? action : undefined;
   }

@@ -4,8 +4,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import path from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { KvActionStore } from '../../src/nats/actions-kv.js';
+import { realClock } from '../../src/time/clock.js';
 import { freePort } from './registry.js';
-import { waitFor } from './helpers.js';
+import { memoryLogger, waitFor } from './helpers.js';
+
+const silentLog = memoryLogger('warn').log;
 
 /** Debian installs it in /usr/sbin, which a user's PATH may not hold. */
 const BIN = spawnSync('nats-server', ['--version']).status === 0 ? 'nats-server' : '/usr/sbin/nats-server';
@@ -101,4 +106,20 @@ export async function startNatsCluster(dir: string): Promise<TestNats[]> {
     throw failed.reason;
   }
   return up;
+}
+
+/** A KV action store on its own connection to `url`, its bucket read; `close` stops both. */
+export async function openKvStore(url: string, now?: () => number): Promise<{ store: KvActionStore; nc: NatsConnection; close: () => Promise<void> }> {
+  const nc = await connect({ servers: url });
+  const store = new KvActionStore({ log: silentLog, clock: realClock, ...(now ? { now } : {}) });
+  store.begin(nc);
+  await store.ready(20_000);
+  return {
+    store,
+    nc,
+    close: async () => {
+      await store.stop();
+      await nc.close();
+    },
+  };
 }

@@ -2,10 +2,23 @@
 // supervisor or the executor would. Used by the race tests. The executor role runs the real
 // Executor against a Docker stand-in that records every restart it is asked for.
 import { Executor } from '../../dist/loops/executor.js';
+import { connect } from 'nats';
+import { KvActionStore } from '../../dist/nats/actions-kv.js';
 import { ActionStore, TransitionError } from '../../dist/store/actions.js';
+import { realClock } from '../../dist/time/clock.js';
 
+// `root`: a data directory, or `nats://…` for the actions in JetStream KV.
 const [root, role] = process.argv.slice(2);
-const store = new ActionStore(root);
+const quiet = { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } };
+let store;
+if (root.startsWith('nats://')) {
+  const nc = await connect({ servers: root });
+  store = new KvActionStore({ log: quiet, clock: realClock });
+  store.begin(nc);
+  await store.ready(20_000);
+} else {
+  store = new ActionStore(root);
+}
 
 const MOVES = {
   approve: { from: 'pending', to: 'approved', by: 'telegram:1', patch: { approved_by: { id: 1, name: 'race', via: 'telegram' } } },
@@ -25,7 +38,7 @@ const executor = new Executor({
   actions: store,
   desired: () => ({ race: { node: 'race', docker: { socket: '/nonexistent.sock' }, services } }),
   world: () => ({ services: {}, nodes: {} }),
-  log: { info() {}, warn() {}, error() {}, debug() {}, child() { return this; } },
+  log: quiet,
   now: Date.now,
   actionTimeoutS: 30,
   verifyAfterS: 1,
