@@ -15,7 +15,8 @@ import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
 import { announceComponent, buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
-import { buildNats, natsComponent } from './app/nats.js';
+import { buildNats, natsComponent, natsEventsComponent } from './app/nats.js';
+import { ActionStore } from './store/actions.js';
 import { buildRetention } from './app/retention.js';
 import type { Retention } from './loops/retention.js';
 import { buildHeartbeat, executorComponent, retentionComponent, heartbeatComponent, watchdogComponent, inspectorComponent, pidFileComponent, probeListen, runnerComponent, serverComponent, telegramComponent, updateCheckerComponent, watchersComponent, worldFilesComponent } from './app/components.js';
@@ -47,7 +48,8 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
   const lifecycle = new Lifecycle(log, clock);
   try {
     const bus = new Bus();
-    const parts = await buildParts(config, l, log, clock, bus);
+    const nats = buildNats(config, l, log, clock);
+    const parts = await buildParts(config, l, log, clock, bus, nats?.actions);
     // World must be current before the supervisor judges it: catch up once before the loops start
     // (what the checkpoint held before is what the start message compares with).
     const before = await new WorldFiles(l, log).read();
@@ -58,12 +60,13 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
-    const nats = buildNats(config, l, log, clock);
     const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention, nats);
     parts.status.data = () => retention.retention.status;
     const address = { value: '' };
     await lifecycle.start([
       pidFileComponent(l),
+      // With NATS, the actions are in its KV: connected and read before anything uses them, closed last.
+      ...(nats ? [natsComponent(nats, log)] : []),
       // Stops after everything else (components stop in reverse), also when a later start fails:
       // the world files' last trailing write is done before the stop (or the failed start) returns.
       worldFilesComponent(parts.observer),
@@ -76,9 +79,9 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       ...Object.values(loops).map(runnerComponent),
       retentionComponent(retention.retention, retention.runner),
       updateCheckerComponent(parts.checker, parts.updates),
-      watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile], parts.actions, parts.observer.eventHints),
+      watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile], parts.actions instanceof ActionStore ? parts.actions : undefined, parts.observer.eventHints),
       // After the watchers: what it appends to the events files is seen as an agent's append is.
-      ...(nats ? [natsComponent(nats)] : []),
+      ...(nats ? [natsEventsComponent(nats)] : []),
       serverComponent(server, config, address),
       watchdogComponent([...Object.values(loops), retention.runner, ...(telegram ? [telegram.loop] : [])], log, clock, onStuck ?? (() => {})),
       // Last: /start only once everything else has started.

@@ -16,6 +16,8 @@ import { EvidenceStore } from '../store/evidence.js';
 import type { StatusSources } from '../status.js';
 import { Metrics } from '../api/metrics.js';
 import { ActionStore } from '../store/actions.js';
+import type { ActionBackend } from '../store/action-backend.js';
+import type { KvActionStore } from '../nats/actions-kv.js';
 import { SupervisorState } from '../store/supervisor-state.js';
 import { DesiredStore, problemWhere, type DesiredProblem } from '../store/desired.js';
 import type { Layout } from '../store/paths.js';
@@ -28,7 +30,7 @@ import type { DesiredState } from '../domain/schemas.js';
 export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
-export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus) {
+export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, kvActions?: KvActionStore) {
   const now = () => clock.now();
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
@@ -36,9 +38,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   for (const w of remoteTargetWarnings(desired.current(), engineOptionsOf(config))) log.warn({ node: w.node }, w.message);
   const observer = buildObserver(config, l, log.child({ component: 'observer' }), clock, () => desired.current());
   await observer.init();
-  const { actions, supervisorState, evidence, updates } = openStores(l, clock);
-  await actions.ensureDirs();
-  for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
+  const { actions, supervisorState, evidence, updates } = openStores(l, clock, kvActions);
+  await prepareActions(actions, kvActions, l, clock, bus, log);
   await supervisorState.ensureDirs();
   const auth = registryAuth(config.updates.dockerConfig);
   // One client per engine target for every part that talks to engines.
@@ -93,7 +94,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     evidenceFirst: (a) => inspector.collected(a),
     clock,
   });
-  await executor.init();
+  // With the actions in NATS KV, the first pass does it once the bucket is read (Executor.init).
+  if (actions instanceof ActionStore) await executor.init();
   const status: StatusSources = {
     world: () => observer.current(),
     desired: () => desired.current(),
@@ -108,10 +110,10 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector, updates, checker };
 }
 
-/** The stores on a data directory, opened one way for `run` and for every command. */
-export function openStores(l: Layout, clock: Clock) {
+/** The stores on a data directory, opened one way for `run` and for every command (the actions in KV with NATS_URL). */
+export function openStores(l: Layout, clock: Clock, kvActions?: KvActionStore) {
   return {
-    actions: new ActionStore(l.actions, () => clock.now()),
+    actions: (kvActions ?? new ActionStore(l.actions, () => clock.now())) as ActionBackend,
     supervisorState: new SupervisorState(l.state),
     evidence: new EvidenceStore(path.join(l.actions, 'evidence')),
     updates: new UpdatesStore(l),
@@ -150,4 +152,29 @@ export function reportDesiredProblems(log: Logger, problems: readonly DesiredPro
     const what = inForce[p.node] ? 'the last good version stays in force' : `${p.node} is left out until the file is fixed`;
     log.error({ file: p.file, line: p.line, col: p.col, reason: p.reason }, `desired state: ${problemWhere(p)}: ${p.reason} (${what})`);
   }
+}
+
+/**
+ * The files: their directories made and what a crash left finished. NATS KV: the bucket is read
+ * (and recovered) once the link is up; open actions left in the files are said, and another
+ * process's change (an approval by the CLI) wakes the loops as a file's does.
+ */
+async function prepareActions(actions: ActionBackend, kv: KvActionStore | undefined, l: Layout, clock: Clock, bus: Bus, log: Logger): Promise<void> {
+  if (actions instanceof ActionStore) {
+    await actions.ensureDirs();
+    for (const line of await actions.recover()) log.warn({ component: 'actions' }, line);
+    return;
+  }
+  await warnFileActions(l, clock, log);
+  kv?.onChange((a) => {
+    bus.emit('actionsChanged');
+    if (a) bus.emit('actionFileAdded', a.state);
+  });
+}
+
+/** Open actions left in the files when the actions moved to NATS KV: said, with how to bring them over. */
+async function warnFileActions(l: Layout, clock: Clock, log: Logger): Promise<void> {
+  const open = await new ActionStore(l.actions, () => clock.now()).listOpen().catch(() => []);
+  if (open.length === 0) return;
+  log.warn({ component: 'actions', open: open.length }, `${open.length} open action(s) are in ${l.actions} and not in NATS KV, where the actions are with NATS_URL set; control-plane nats import brings them over`);
 }

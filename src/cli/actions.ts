@@ -4,7 +4,7 @@ import { budgetWords, describeAction, type Action, type Actor } from '../domain/
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { TransitionError, type ActionBackend } from '../store/action-backend.js';
 import { OUTPUT, UsageError, parse, outputFormat, table, statesOf, confirm, userName } from './args.js';
-import { config, stores } from './context.js';
+import { config, stores, withActions } from './context.js';
 import { HELP, help } from './help.js';
 
 function target(a: Action): string {
@@ -76,9 +76,9 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
   switch (sub) {
     case 'list': {
       const format = outputFormat(values);
-      const store = stores(env, cfg).actions;
       // Newest first, as GET /actions and the bot list them.
-      const { actions: list } = await store.query({ states: statesOf(values.state as string | undefined), limit: Infinity });
+      const states = statesOf(values.state as string | undefined);
+      const { actions: list } = await withActions(env, cfg, (store) => store.query({ states, limit: Infinity }));
       if (format === 'json') process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
       else if (list.length === 0) process.stdout.write(`no ${(values.state as string | undefined) ?? 'open'} actions\n`);
       else process.stdout.write(actionsTable(list));
@@ -87,8 +87,8 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
     case 'show': {
       if (!arg) throw new UsageError(`actions show needs an id\n\n${HELP['actions show']}`);
       const format = outputFormat(values);
-      const { actions, evidence: evidenceStore } = stores(env, cfg);
-      const a = await actions.get(arg);
+      const evidenceStore = stores(env, cfg).evidence;
+      const a = await withActions(env, cfg, (actions) => actions.get(arg));
       if (!a) {
         process.stderr.write(`control-plane: no action ${arg} (control-plane actions list shows the open ones, --state all every one)\n`);
         return 1;
@@ -104,7 +104,7 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
     case 'approve':
     case 'reject':
       if (!arg) throw new UsageError(`actions ${sub} needs an id\n\n${HELP[`actions ${sub}`]}`);
-      return decide(sub, arg, stores(env, cfg).actions, by, values.yes === true);
+      return withActions(env, cfg, (actions) => decide(sub, arg, actions, by, values.yes === true));
     case 'confirm-removal': {
       if (!arg) throw new UsageError(`actions confirm-removal needs a node\n\n${HELP['actions confirm-removal']}`);
       const st = stores(env, cfg).supervisorState;

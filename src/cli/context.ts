@@ -9,6 +9,11 @@ import { layout, type Layout } from '../store/paths.js';
 import type { DesiredState } from '../domain/schemas.js';
 import { openStores } from '../app/parts.js';
 import { realClock } from '../time/clock.js';
+import { connect } from 'nats';
+import { KvActionStore, ACTIONS_BUCKET } from '../nats/actions-kv.js';
+import { natsOptions } from '../nats/link.js';
+import type { ActionBackend } from '../store/action-backend.js';
+import { createLogger } from '../log.js';
 
 export function config(env: NodeJS.ProcessEnv): Config {
   return loadConfig(env);
@@ -35,4 +40,28 @@ export async function desiredNow(env: NodeJS.ProcessEnv, cfg: Config): Promise<D
 export function stores(env: NodeJS.ProcessEnv, cfg: Config): ReturnType<typeof openStores> & { layout: Layout } {
   const l = dataDir(env, cfg);
   return { ...openStores(l, realClock), layout: l };
+}
+
+/** How long a command waits for the actions bucket to be read. */
+const KV_READ_MS = 10_000;
+
+/**
+ * The actions as `run` has them: the files, or with NATS_URL the bucket HOMELAB_ACTIONS (read once,
+ * closed after `fn`). NATS away: an error saying so, nothing changed.
+ */
+export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (actions: ActionBackend, s: ReturnType<typeof stores>) => Promise<T>): Promise<T> {
+  const s = stores(env, cfg);
+  if (!cfg.nats) return fn(s.actions, s);
+  const nc = await connect({ ...(await natsOptions(cfg.nats, 'control-plane')), reconnect: false }).catch((err: Error) => {
+    throw new Error(`the actions are in NATS KV ${ACTIONS_BUCKET} (NATS_URL is set), and NATS cannot be reached: ${err.message}`);
+  });
+  const kv = new KvActionStore({ log: createLogger('silent'), clock: realClock });
+  try {
+    kv.begin(nc);
+    await kv.ready(KV_READ_MS);
+    return await fn(kv, s);
+  } finally {
+    await kv.stop();
+    await nc.close();
+  }
 }

@@ -108,7 +108,22 @@ export class Executor {
    * At start: actions left in running/ were interrupted; they fail and are never re-run on their
    * own. Completed actions still inside their verification window are watched again.
    */
-  async init(): Promise<void> {
+  /**
+   * At start: what a restart interrupted is recorded, verifications are resumed. Runs once; a pass
+   * before it (the actions in NATS KV, not read yet at start) runs it first, and one that failed is
+   * tried again by the next pass.
+   */
+  init(): Promise<void> {
+    this.initialized ??= this.initNow().catch((err: unknown) => {
+      this.initialized = undefined;
+      throw err;
+    });
+    return this.initialized;
+  }
+
+  private initialized: Promise<void> | undefined;
+
+  private async initNow(): Promise<void> {
     const { actions, log } = this.deps;
     await this.interrupted.load();
     let remember = false;
@@ -219,6 +234,7 @@ export class Executor {
   async pass(): Promise<void> {
     const { actions, log } = this.deps;
     if (this.stopping) return;
+    await this.init();
     this.interrupted.recover(this.busy);
     // A file moved into approved/ by hand still says "pending" inside: the store adopts it first
     // (recording the approval by file), so it runs in this pass instead of waiting for another.

@@ -34,10 +34,17 @@ export class KvActionStore implements ActionBackend {
   private readonly cache = new ActionsCache();
   private readonly follower: KvFollower;
   private kv: KV | undefined;
-  private readonly changed: (() => void)[] = [];
+  private readonly changed: ((a: Action | undefined) => void)[] = [];
 
   constructor(private readonly deps: { log: Logger; clock: Clock; now?: () => number }) {
-    this.follower = new KvFollower({ bucket: ACTIONS_BUCKET, cache: this.cache, log: deps.log, clock: deps.clock, onChange: () => this.changed.forEach((fn) => fn()) });
+    this.follower = new KvFollower({ bucket: ACTIONS_BUCKET, cache: this.cache, log: deps.log, clock: deps.clock, onChange: (a) => this.changed.forEach((fn) => fn(a)),
+      // What a crash left (an open key of a finished instance) is finished once the bucket is read.
+      onLoaded: () =>
+        void this.recover().then(
+          (lines) => lines.forEach((line) => deps.log.warn(line)),
+          (err: unknown) => deps.log.error({ err }, `cannot finish what a crash left in ${ACTIONS_BUCKET}`),
+        ),
+    });
   }
 
   private now(): number {
@@ -60,8 +67,16 @@ export class KvActionStore implements ActionBackend {
     return this.follower.loaded;
   }
 
-  /** Tells `fn` of every change heard of (another process's too: an approval by the CLI). */
-  onChange(fn: () => void): void {
+  /** Why the actions cannot be read yet. */
+  unavailable(): Error {
+    return this.follower.unavailable();
+  }
+
+  /**
+   * Tells `fn` of every change heard of from the bucket that this process did not write itself
+   * (an approval by the CLI, by another control plane), with the action when the change is one.
+   */
+  onChange(fn: (a: Action | undefined) => void): void {
     this.changed.push(fn);
   }
 

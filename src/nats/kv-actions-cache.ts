@@ -49,10 +49,13 @@ export class ActionsCache {
   /** Entries that are not actions (written by hand, another version): counted, never read. */
   unreadable = 0;
 
-  /** One entry as the server has it (a watch delivery, a read or an own write). */
-  apply(key: string, rev: number, value: Uint8Array | undefined, at = 0): void {
+  /**
+   * One entry as the server has it (a watch delivery, a read). Returns whether it changed what is
+   * held, and the action it holds now when it is one.
+   */
+  apply(key: string, rev: number, value: Uint8Array | undefined, at = 0): { changed: boolean; action?: Action } {
     const held = this.actions.get(key)?.rev ?? this.pointers.get(key)?.rev ?? this.removed.get(key) ?? 0;
-    if (rev <= held) return;
+    if (rev <= held) return { changed: false };
     this.drop(key);
     if (value === undefined) {
       this.removed.set(key, rev);
@@ -62,10 +65,16 @@ export class ActionsCache {
       else this.unreadable++;
     } else {
       const parsed = ActionSchema.safeParse(parseJson(value));
-      if (parsed.success) this.put(key, rev, Object.freeze(parsed.data));
-      else this.unreadable++;
+      if (parsed.success) {
+        const action = Object.freeze(parsed.data);
+        this.put(key, rev, action);
+        this.mark++;
+        return { changed: true, action };
+      }
+      this.unreadable++;
     }
     this.mark++;
+    return { changed: true };
   }
 
   /** An own write that the server accepted at `rev`. */

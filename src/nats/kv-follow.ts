@@ -6,6 +6,7 @@ import type { KV, NatsConnection, QueuedIterator, KvEntry } from 'nats';
 import type { Logger } from '../log.js';
 import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { withDeadline, type Clock } from '../time/clock.js';
+import type { Action } from '../domain/actions.js';
 import type { ActionsCache } from './kv-actions-cache.js';
 
 export class KvFollower {
@@ -17,7 +18,7 @@ export class KvFollower {
   private problem = 'not connected to NATS yet';
   private readonly waiters: (() => void)[] = [];
 
-  constructor(private readonly deps: { bucket: string; cache: ActionsCache; log: Logger; clock: Clock; onChange: () => void }) {}
+  constructor(private readonly deps: { bucket: string; cache: ActionsCache; log: Logger; clock: Clock; onChange: (a?: Action) => void; onLoaded: () => void }) {}
 
   begin(nc: NatsConnection, open: () => Promise<KV>): void {
     this.running ??= this.run(nc, open);
@@ -65,8 +66,10 @@ export class KvFollower {
       if (initialized) return;
       initialized = true;
       this.deps.cache.forgetExcept(seen, upTo);
-      if (!this.loaded) this.deps.log.info({ bucket: this.deps.bucket, entries: seen.size }, `read the NATS KV bucket ${this.deps.bucket}`);
+      const first = !this.loaded;
+      if (first) this.deps.log.info({ bucket: this.deps.bucket, entries: seen.size }, `read the NATS KV bucket ${this.deps.bucket}`);
       this.loaded = true;
+      if (first) this.deps.onLoaded();
       this.waiters.splice(0).forEach((r) => r());
       this.deps.onChange();
     };
@@ -76,9 +79,9 @@ export class KvFollower {
     if (info.state.messages === 0) init();
     for await (const e of watch) {
       if (!initialized) seen.add(e.key);
-      this.deps.cache.apply(e.key, e.revision, e.operation === 'PUT' ? e.value : undefined, e.created.getTime());
+      const applied = this.deps.cache.apply(e.key, e.revision, e.operation === 'PUT' ? e.value : undefined, e.created.getTime());
       if (!initialized && e.revision >= upTo) init();
-      else if (initialized) this.deps.onChange();
+      else if (initialized && applied.changed) this.deps.onChange(applied.action);
     }
     if (!this.stopped) throw new Error(`the watch of ${this.deps.bucket} ended`);
   }

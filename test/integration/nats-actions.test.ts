@@ -1,0 +1,109 @@
+// With NATS_URL the actions live in JetStream KV (bucket HOMELAB_ACTIONS), against a real
+// nats-server (Debian's 2.9, started here): the supervisor writes a drift's action there and not
+// into the files, the CLI lists and approves it from another process, the control plane's executor
+// hears of the approval and runs it once, and /healthz says the bucket is read. A CLI that cannot
+// reach NATS says so and changes nothing.
+import { spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { connect, type NatsConnection } from 'nats';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import type { Action } from '../../src/domain/actions.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { eventMsgId, eventSubject } from '../../src/nats/events.js';
+import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
+import { natsMissing, openKvStore, startNats, type TestNats } from '../support/nats.js';
+import { freePort } from '../support/registry.js';
+
+const missing = natsMissing();
+if (missing) console.warn(`NATS actions tests skipped: ${missing}`);
+
+/** The CLI in its own process; resolves with its exit code and output. */
+function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
+  let root: string;
+  let hosts: string;
+  let nats: TestNats | undefined;
+  let running: Running | undefined;
+  let client: NatsConnection | undefined;
+
+  beforeEach(async () => {
+    root = await tempDir('hcp-nats-actions-');
+    hosts = path.join(root, 'hosts');
+    // No engine there: the approved restart fails, which is what the executor says of it.
+    await writeHosts(hosts, { pi: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
+  });
+  afterEach(async () => {
+    await running?.stop();
+    running = undefined;
+    await client?.close();
+    client = undefined;
+    await nats?.stop();
+    nats = undefined;
+    await removeDir(root);
+  });
+
+  const env = (url: string) => ({ HOMELAB_ROOT: path.join(root, 'homelab'), HOSTS_DIR: hosts, NATS_URL: url });
+
+  it('a drift\'s action is written to the bucket, listed and approved by the CLI from another process, and run once by the control plane', async () => {
+    nats = await startNats(root);
+    running = await startControlPlane(loadConfig({ PORT: '0', RECONCILE_INTERVAL_S: '3600', CONTROL_PLANE_ID: 'cp-a', ...env(nats.url) }), memoryLogger().log);
+    client = await connect({ servers: nats.url });
+    const e = { ts: new Date().toISOString(), node: 'pi', type: 'containers_not_running', agent: 'a1', seq: 1, service: 'web' };
+    await waitFor(() => client!.jetstream().publish(eventSubject('pi'), JSON.stringify(e), { msgID: eventMsgId(e) }).catch(() => undefined), { what: 'the event acknowledged' });
+    const watcher = await openKvStore(nats.url);
+    try {
+      const pending = await waitFor(async () => (await watcher.store.list('pending'))[0], { what: 'the pending action in the bucket' });
+      expect(pending).toMatchObject({ node: 'pi', service: 'web', type: 'container_restart' });
+      // Nothing in the files: the bucket is where the actions are.
+      expect(await readdir(path.join(root, 'homelab', 'actions', 'pending')).catch(() => [])).toEqual([]);
+      const health = await (await fetch(`${running.address}/healthz`)).json();
+      expect(health.nats).toMatchObject({ state: 'up', actions: 'read' });
+
+      const listed = await cli(['actions', 'list', '--output', 'json'], env(nats.url));
+      expect(listed.code, listed.err).toBe(0);
+      expect((JSON.parse(listed.out) as Action[]).map((a) => a.id)).toEqual([pending.id]);
+      const approved = await cli(['actions', 'approve', pending.id, '--yes', '--by', 'ann'], env(nats.url));
+      expect(approved.code, approved.err).toBe(0);
+      expect(approved.out).toMatch(new RegExp(`approved ${pending.id}`));
+
+      // The control plane hears of it through its watch and runs it (here: no engine, so it fails).
+      const done = await waitFor(async () => {
+        const a = await watcher.store.find(pending.id, pending.instance);
+        return a && (a.state === 'completed' || a.state === 'failed') ? a : undefined;
+      }, { what: 'the approved action run by the control plane', timeoutMs: 30_000 });
+      expect(done.history.map((h) => h.state)).toEqual(['pending', 'approved', 'running', done.state]);
+      expect(done.approved_by).toMatchObject({ via: 'cli', name: 'ann' });
+      const api = await (await fetch(`${running.address}/actions?state=all`)).json();
+      expect(api.actions.map((a: Action) => `${a.id} ${a.state}`)).toEqual([`${pending.id} ${done.state}`]);
+      const again = await cli(['actions', 'approve', pending.id, '--yes'], env(nats.url));
+      expect(again.code).toBe(1);
+      expect(again.err).toMatch(new RegExp(`not pending any more: it is ${done.state}`));
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it('a command that cannot reach NATS says so, naming the bucket, and changes nothing', async () => {
+    const port = await freePort();
+    nats = await startNats(root);
+    // A data directory made by a run, then the server address of one that is not there.
+    running = await startControlPlane(loadConfig({ PORT: '0', RECONCILE_INTERVAL_S: '3600', ...env(nats.url) }), memoryLogger().log);
+    await running.stop();
+    running = undefined;
+    const r = await cli(['actions', 'approve', 'container-restart-pi-web', '--yes'], env(`nats://127.0.0.1:${port}`));
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/the actions are in NATS KV HOMELAB_ACTIONS \(NATS_URL is set\), and NATS cannot be reached/);
+  });
+});
