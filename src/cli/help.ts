@@ -16,7 +16,8 @@ Commands:
   logs       the last log lines of a service's containers (read-only)
   updates    check for newer images now; list what the last checks found; skip a version
   hosts      trust a node's SSH host key (pinned in SSH_KNOWN_HOSTS)
-  nats       the events stream at NATS: what it keeps, how far each consumer read; one message
+  nats       the events stream at NATS: what it keeps, how far each consumer read; one message;
+             import the actions of the files into NATS KV
 
 Run 'control-plane <command> --help' for a command's options; 'control-plane --version' for the version.
 Lists and checks print aligned tables, or JSON with -o json. Exit codes: 0 ok; 1 the operation
@@ -165,12 +166,17 @@ answers something that is not a world file, the last good copy stays.`;
 
 HELP.nats = `Usage: control-plane nats status [-o json]
        control-plane nats message <seq> [-o json]
+       control-plane nats import
 
 With NATS_URL (and its credentials) set: status prints the stream HOMELAB_EVENTS (messages, bytes,
 first and last sequence, replicas, how long it keeps them) and each control plane's consumer
 (pending, awaiting acknowledgement, delivered, acknowledged). message prints one message by its
 stream sequence (a refused one is named in the log by it) and whether it is an event its node
-may send. Exit 1 when NATS cannot be reached or there is no such stream or message.`;
+may send. import copies every action of the files (open and finished) into the bucket
+HOMELAB_ACTIONS, where the actions are with NATS_URL set: run it once, the control plane stopped,
+when an install moves to NATS; an action the bucket holds is not brought twice. Exit 1 when NATS
+cannot be reached, there is no such stream or message, or an open action's id is open in the
+bucket already (named; not imported).`;
 
 export function help(command?: string): number {
   process.stdout.write(`${command ? HELP[command] : USAGE}\n`);

@@ -5,13 +5,16 @@ import { connect, type NatsConnection } from 'nats';
 import { checkEventMessage, EVENTS_STREAM } from '../nats/events.js';
 import { natsOptions } from '../nats/link.js';
 import { OUTPUT, outputFormat, parse, table, UsageError } from './args.js';
-import { config } from './context.js';
+import { config, stores, withActions } from './context.js';
+import { ACTION_STATES } from '../domain/actions.js';
+import type { KvActionStore } from '../nats/actions-kv.js';
 import { HELP, help } from './help.js';
 
 export async function cmdNats(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const sub = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const { values, positionals } = parse(sub ? `nats ${sub}` : 'nats', argv.slice(sub ? 1 : 0), OUTPUT);
   if (values.help || !sub) return help('nats');
+  if (sub === 'import') return importActions(env);
   if (sub !== 'status' && sub !== 'message') throw new UsageError(`unknown nats command ${JSON.stringify(sub)}\n\n${HELP.nats}`);
   const cfg = config(env);
   if (!cfg.nats) throw new UsageError('NATS_URL is not set: there is no NATS to ask (docs/operator/scale-out.md)');
@@ -59,4 +62,26 @@ export async function cmdNats(argv: string[], env: NodeJS.ProcessEnv): Promise<n
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * `nats import`: every action of the files (open and finished) into the bucket HOMELAB_ACTIONS, as
+ * it is. Run with the control plane stopped, once, when an install moves to NATS; running it again
+ * brings nothing twice.
+ */
+async function importActions(env: NodeJS.ProcessEnv): Promise<number> {
+  const cfg = config(env);
+  if (!cfg.nats) throw new UsageError('NATS_URL is not set: there is no bucket to import into (docs/operator/scale-out.md)');
+  const files = stores(env, cfg).actions;
+  const all = (await files.query({ states: ACTION_STATES, limit: Infinity, order: 'oldest' })).actions;
+  const counts: Record<string, number> = { imported: 0, present: 0, 'id open here': 0 };
+  await withActions(env, cfg, async (kv) => {
+    for (const a of all) {
+      const r = await (kv as KvActionStore).importAction(a);
+      counts[r]!++;
+      if (r === 'id open here') process.stderr.write(`not imported: ${a.id}@${a.instance} (${a.state}): ${a.id} is open in the bucket already\n`);
+    }
+  });
+  process.stdout.write(`${all.length} action(s) in the files: ${counts.imported} imported, ${counts.present} in the bucket already, ${counts['id open here']} not imported (their id is open in the bucket)\n`);
+  return counts['id open here'] ? 1 : 0;
 }

@@ -312,6 +312,35 @@ export class KvActionStore implements ActionBackend {
     await this.fresh(key);
   }
 
+  /**
+   * Brings one action over from the files (`control-plane nats import`), as it is: an instance the
+   * bucket holds already is left alone, and an open one whose id is open here already is not
+   * brought (an id is never open twice).
+   */
+  async importAction(a: Action): Promise<'imported' | 'present' | 'id open here'> {
+    const key = actionKey(a.id, a.instance);
+    if (this.held().action(key)) return 'present';
+    if (isOpen(a.state)) {
+      const p = this.cache.pointer(a.id);
+      if (p && this.busy(p)) return 'id open here';
+      const pointer: OpenPointer = { id: a.id, instance: a.instance, at: this.now() };
+      try {
+        const rev = p ? await this.bucket().update(openKey(a.id), encode(pointer), p.rev) : await this.bucket().create(openKey(a.id), encode(pointer));
+        this.cache.applyPointer(openKey(a.id), rev, pointer);
+      } catch (err) {
+        if (lostRace(err)) return 'id open here';
+        throw err;
+      }
+    }
+    try {
+      this.cache.applyAction(key, await this.bucket().create(key, encode(a)), a);
+      return 'imported';
+    } catch (err) {
+      if (lostRace(err)) return 'present';
+      throw err;
+    }
+  }
+
   changeMark(): number | undefined {
     return this.follower.loaded ? this.cache.mark : undefined;
   }

@@ -15,6 +15,7 @@ import { eventMsgId, eventSubject } from '../../src/nats/events.js';
 import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { natsMissing, openKvStore, startNats, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
+import { ActionStore } from '../../src/store/actions.js';
 
 const missing = natsMissing();
 if (missing) console.warn(`NATS actions tests skipped: ${missing}`);
@@ -105,5 +106,29 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     const r = await cli(['actions', 'approve', 'container-restart-pi-web', '--yes'], env(`nats://127.0.0.1:${port}`));
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/the actions are in NATS KV HOMELAB_ACTIONS \(NATS_URL is set\), and NATS cannot be reached/);
+  });
+
+  it('nats import brings the files\' actions into the bucket once: open ones stay open there, finished ones are kept', async () => {
+    nats = await startNats(root);
+    const files = new ActionStore(path.join(root, 'homelab', 'actions'));
+    await files.ensureDirs();
+    const draft = (service: string) => ({ id: `container-restart-pi-${service}`, instance: '20261203T100000Z', type: 'container_restart' as const, risk: 'low' as const, node: 'pi', service, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [service], drift_since: null });
+    const open = (await files.create(draft('web')))!;
+    const old = (await files.create(draft('db')))!;
+    await files.transition({ id: old.id, from: 'pending', to: 'rejected', by: 'cli:ann' });
+    const first = await cli(['nats', 'import'], env(nats.url));
+    expect(first.code, first.err).toBe(0);
+    expect(first.out).toMatch(/2 action\(s\) in the files: 2 imported, 0 in the bucket already/);
+    const again = await cli(['nats', 'import'], env(nats.url));
+    expect(again.out).toMatch(/2 action\(s\) in the files: 0 imported, 2 in the bucket already/);
+    const kv = await openKvStore(nats.url);
+    try {
+      expect((await kv.store.listOpen()).map((a) => a.id)).toEqual([open.id]);
+      expect(await kv.store.get(old.id)).toMatchObject({ state: 'rejected', history: [{ state: 'pending' }, { state: 'rejected', by: 'cli:ann' }] });
+      // Open there as it was in the files: the id is not opened twice.
+      expect(await kv.store.create(draft('web'))).toBeUndefined();
+    } finally {
+      await kv.close();
+    }
   });
 });
