@@ -144,6 +144,7 @@ const EnvSchema = z.object({
   NATS_TLS_CA: optionalString,
   NATS_TLS_CERT: optionalString,
   NATS_TLS_KEY: optionalString,
+  LEASE_TTL_S: intIn(3, 3600).default(10),
   CONTROL_PLANE_ID: optionalString.pipe(z.string().regex(CONSUMER_NAME_RE, 'must be letters, digits, - and _ (at most 64): the name of its JetStream consumer').optional()),
 });
 
@@ -216,6 +217,8 @@ export interface Config {
   /** Events over NATS JetStream (NATS_URL and its credentials; docs/operator/scale-out.md), and this control plane's name there. */
   nats: NatsSettings | undefined;
   controlPlaneId: string;
+  /** With NATS: the leader lease's time to live (docs/design/leader.md). */
+  leaseTtlS: number;
 }
 
 
@@ -300,6 +303,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     nats: natsSettings(e),
     controlPlaneId: e.CONTROL_PLANE_ID ?? consumerNameOf(hostname()),
+    leaseTtlS: e.LEASE_TTL_S,
   });
 }
 

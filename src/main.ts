@@ -15,7 +15,7 @@ import { buildParts, type Parts } from './app/parts.js';
 import { buildLoops, type LoopName } from './app/loops.js';
 import { announceComponent, buildTelegram } from './app/telegram.js';
 import { buildApi } from './app/api.js';
-import { buildNats, natsComponent, natsEventsComponent } from './app/nats.js';
+import { buildNats, leaderOnly, natsComponent, natsEventsComponent } from './app/nats.js';
 import { ActionStore } from './store/actions.js';
 import { buildRetention } from './app/retention.js';
 import type { Retention } from './loops/retention.js';
@@ -48,15 +48,16 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
   const lifecycle = new Lifecycle(log, clock);
   try {
     const bus = new Bus();
-    const nats = buildNats(config, l, log, clock);
-    const parts = await buildParts(config, l, log, clock, bus, nats?.actions);
+    const nats = buildNats(config, l, log, clock, (why) => onStuck?.(why));
+    const parts = await buildParts(config, l, log, clock, bus, nats && { actions: nats.actions, leader: nats.lease });
     // World must be current before the supervisor judges it: catch up once before the loops start
     // (what the checkpoint held before is what the start message compares with).
     const before = await new WorldFiles(l, log).read();
     await parts.observer.pass();
     // Written before the loops start: retention removes only what the checkpoint on disk has applied.
     await parts.observer.flush();
-    const loops = buildLoops(config, parts, bus, log, clock);
+    // With NATS, the supervisor and the executor act only in the leader (docs/design/leader.md).
+    const loops = buildLoops(config, parts, bus, log, clock, nats ? () => nats.lease.leading() : () => true);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
@@ -66,19 +67,20 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     await lifecycle.start([
       pidFileComponent(l),
       // With NATS, the actions are in its KV: connected and read before anything uses them, closed last.
-      ...(nats ? [natsComponent(nats, log)] : []),
+      ...(nats ? [natsComponent(nats, log, clock)] : []),
       // Stops after everything else (components stop in reverse), also when a later start fails:
       // the world files' last trailing write is done before the stop (or the failed start) returns.
       worldFilesComponent(parts.observer),
       // Telegram stops after the executor (components stop in reverse): what a stop waits for
       // and an action it records interrupted reach the chat.
-      ...(telegram ? [telegramComponent(telegram, () => parts.executor.waitedAtStop)] : []),
-      ...(telegram && config.telegram.lifecycleMessages ? [announceComponent(telegram, l, parts, before, log, clock)] : []),
+      // Only the leader talks to the chat: Telegram allows one poller per bot.
+      ...(telegram ? [leaderOnly(telegramComponent(telegram, () => parts.executor.waitedAtStop), nats?.lease, log)] : []),
+      ...(telegram && config.telegram.lifecycleMessages ? [leaderOnly(announceComponent(telegram, l, parts, before, log, clock), nats?.lease, log)] : []),
       executorComponent(parts.executor, config.shutdownGraceS),
       inspectorComponent(parts.inspector),
       ...Object.values(loops).map(runnerComponent),
       retentionComponent(retention.retention, retention.runner),
-      updateCheckerComponent(parts.checker, parts.updates),
+      leaderOnly(updateCheckerComponent(parts.checker, parts.updates), nats?.lease, log),
       watchersComponent(config.hostsDir, l, bus, log, [parts.updates.updatesFile, parts.updates.skipsFile], parts.actions instanceof ActionStore ? parts.actions : undefined, parts.observer.eventHints),
       // After the watchers: what it appends to the events files is seen as an agent's append is.
       ...(nats ? [natsEventsComponent(nats)] : []),

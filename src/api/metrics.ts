@@ -19,7 +19,7 @@ export interface MetricsInput {
   /** Bytes per kind of data under HOMELAB_ROOT, as the retention loop last measured them. */
   data_bytes?: Readonly<Record<string, number>>;
   /** Events over NATS JetStream, when NATS_URL is set: whether it is connected, messages by outcome. */
-  nats?: { state: string; consumer: string; written: number; refused: number; writeFailures: number };
+  nats?: { state: string; consumer: string; written: number; refused: number; writeFailures: number; role: string };
 }
 
 export interface ScrapeInput extends MetricsInput {
@@ -117,11 +117,14 @@ export class Metrics {
   private natsMetrics(r: Registry[]): void {
     const natsUp = new Gauge({ name: 'homelab_nats_up', help: 'Whether the control plane is connected to NATS, by its consumer (CONTROL_PLANE_ID); no series without NATS_URL.', labelNames: ['consumer'], registers: r });
     const natsMessages = new Counter({ name: 'homelab_nats_event_messages_total', help: 'Messages of the NATS events stream by outcome: written (to the events files, then acknowledged), refused (no event of their node; terminated), write_failed (delivered again).', labelNames: ['outcome'], registers: r });
+    const leader = new Gauge({ name: 'homelab_leader', help: 'With NATS: 1 while this control plane (by CONTROL_PLANE_ID) holds the leader lease and acts, 0 while it is a standby.', labelNames: ['id'], registers: r });
     this.update.push((m) => {
       natsUp.reset();
       natsMessages.reset();
+      leader.reset();
       if (!m.nats) return;
       natsUp.set({ consumer: m.nats.consumer }, m.nats.state === 'up' ? 1 : 0);
+      leader.set({ id: m.nats.consumer }, m.nats.role === 'leader' ? 1 : 0);
       for (const [outcome, v] of [['written', m.nats.written], ['refused', m.nats.refused], ['write_failed', m.nats.writeFailures]] as const) natsMessages.inc({ outcome }, v);
     });
   }

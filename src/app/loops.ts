@@ -9,7 +9,8 @@ import { reportDesiredProblems, type Parts } from './parts.js';
 export type LoopName = 'observer' | 'desired' | 'supervisor' | 'executor';
 
 /** The four loops, and who kicks whom (every loop also runs on its interval). */
-export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, clock: Clock): Record<LoopName, Runner> {
+/** `leading`: whether this process acts (with NATS, only the leader's supervisor and executor do). */
+export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, clock: Clock, leading: () => boolean = () => true): Record<LoopName, Runner> {
   const interval = config.reconcileIntervalS * 1000;
   const loops: Record<LoopName, Runner> = {
     observer: new Runner('observer', interval, async () => void (await p.observer.pass()), log, clock),
@@ -20,12 +21,13 @@ export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, cloc
       bus.emit('desiredChanged');
     }, log, clock),
     supervisor: new Runner('supervisor', interval, async () => {
+      if (!leading()) return;
       const r = await p.supervisor.pass();
       // Planned on reads an outcome overtook: once more, with it.
       if (r.deferred.length) loops.supervisor.kick();
       if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) bus.emit('actionsChanged');
     }, log, clock),
-    executor: new Runner('executor', interval, () => p.executor.pass(), log, clock),
+    executor: new Runner('executor', interval, async () => void (leading() && (await p.executor.pass())), log, clock),
   };
   // Whoever adopts a file moved by hand into approved/ (supervisor, executor, watcher), the
   // executor hears of it at once.

@@ -6,23 +6,28 @@ import type { Logger } from '../log.js';
 import { NatsEvents } from '../nats/events.js';
 import { NatsLink } from '../nats/link.js';
 import { KvActionStore } from '../nats/actions-kv.js';
+import { Lease } from '../nats/lease.js';
 import type { Layout } from '../store/paths.js';
-import type { Clock } from '../time/clock.js';
+import { withDeadline, type Clock } from '../time/clock.js';
 import type { Component } from './lifecycle.js';
 
 export interface Nats {
   link: NatsLink;
   events: NatsEvents;
   actions: KvActionStore;
+  lease: Lease;
 }
 
 /** How long a start waits for the actions bucket to be read once NATS answers (the loops need it). */
 const ACTIONS_READ_MS = 15_000;
 
 /** What /healthz says of NATS: up only once the actions bucket is read too (the loops need it). */
-export function natsHealth(n: Nats): { state: string; problem: string | undefined; consumer: string; actions: string } & NatsEvents['stats'] {
+export function natsHealth(n: Nats): { state: string; problem: string | undefined; consumer: string; actions: string; role: string; epoch: number; leader: string | null } & NatsEvents['stats'] {
   const reading = n.link.state === 'up' && !n.actions.loaded;
   return {
+    role: n.lease.leading() ? 'leader' : 'standby',
+    epoch: n.lease.epoch,
+    leader: n.lease.holder ?? null,
     state: reading ? 'reading' : n.link.state,
     problem: n.link.problem ?? (reading ? n.actions.unavailable().message : undefined),
     consumer: n.events.consumer,
@@ -31,13 +36,15 @@ export function natsHealth(n: Nats): { state: string; problem: string | undefine
   };
 }
 
-export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock): Nats | undefined {
+/** `onLost`: what the process does when it loses the leader lease it held (`run`: exit 1, to start again as a standby). */
+export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock, onLost: (why: string) => void = () => {}): Nats | undefined {
   if (!config.nats) return undefined;
   const child = log.child({ component: 'nats' });
   return {
     link: new NatsLink(config.nats, `control-plane ${config.controlPlaneId}`, child, clock),
     events: new NatsEvents({ eventsDir: l.events, aliases: config.aliases, retentionDays: config.retention.eventsDays, consumer: config.controlPlaneId, log: child, clock }),
     actions: new KvActionStore({ log: log.child({ component: 'actions' }), clock }),
+    lease: new Lease({ id: config.controlPlaneId, ttlS: config.leaseTtlS, clock, log: log.child({ component: 'leader' }), onLost }),
   };
 }
 
@@ -45,17 +52,23 @@ export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock):
  * Connects (refused credentials: exit 2; a server away: started, tried again) and reads the actions
  * bucket; with NATS up, the start waits for that read, so the loops begin on the actions as they are.
  */
-export function natsComponent(n: Nats, log: Logger): Component {
+export function natsComponent(n: Nats, log: Logger, clock: Clock): Component {
   return {
     name: 'nats',
     stopBudgetMs: 3000,
     start: async () => {
       await n.link.start();
-      n.link.onReady((nc) => n.actions.begin(nc));
+      n.link.onReady((nc) => {
+        n.actions.begin(nc);
+        n.lease.begin(nc);
+      });
       if (n.link.state !== 'up') return;
       await n.actions.ready(ACTIONS_READ_MS).catch((err: Error) => log.warn({ err }, `${err.message}; the loops wait for it`));
+      await withDeadline(clock, ACTIONS_READ_MS, n.lease.firstLook(), () => new Error('the leader lease was not looked at yet')).catch((err: Error) => log.warn(`${err.message}; this control plane is a standby until it is`));
     },
     stop: async () => {
+      // The lease goes back first: the leader-only parts stopped before this (components stop in reverse).
+      await n.lease.stop();
       await n.actions.stop();
       await n.link.stop();
     },
@@ -69,5 +82,28 @@ export function natsEventsComponent(n: Nats): Component {
     stopBudgetMs: 3000,
     start: async () => n.link.onReady((nc) => n.events.begin(nc)),
     stop: () => n.events.stop(),
+  };
+}
+
+/**
+ * A part only the leader runs (Telegram, the update checker): started when this process first takes
+ * the leader lease, never in a standby. Without NATS there is no lease and it starts as it is.
+ */
+export function leaderOnly(c: Component, lease: Lease | undefined, log: Logger): Component {
+  if (!lease) return c;
+  let started: Promise<void> | undefined;
+  return {
+    name: c.name,
+    ...(c.stopBudgetMs !== undefined ? { stopBudgetMs: c.stopBudgetMs } : {}),
+    start: (signal) =>
+      lease.onGained(() => {
+        log.info(`${c.name}: starting, as the leader`);
+        started = Promise.resolve(c.start(signal)).catch((err: unknown) => log.error({ err }, `${c.name} did not start as the leader`));
+      }),
+    stop: async () => {
+      if (!started) return;
+      await started;
+      await c.stop();
+    },
   };
 }

@@ -18,6 +18,7 @@ import { Metrics } from '../api/metrics.js';
 import { ActionStore } from '../store/actions.js';
 import type { ActionBackend } from '../store/action-backend.js';
 import type { KvActionStore } from '../nats/actions-kv.js';
+import type { Lease } from '../nats/lease.js';
 import { SupervisorState } from '../store/supervisor-state.js';
 import { DesiredStore, problemWhere, type DesiredProblem } from '../store/desired.js';
 import type { Layout } from '../store/paths.js';
@@ -30,7 +31,8 @@ import type { DesiredState } from '../domain/schemas.js';
 export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
-export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, kvActions?: KvActionStore) {
+export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease }) {
+  const kvActions = nats?.actions;
   const now = () => clock.now();
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
@@ -92,6 +94,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     },
     onImageUpdated: (a) => void checker.check(`${a.node}/${a.service}`).catch((err) => log.warn({ err, id: a.id }, 'checking the updated service again failed')),
     evidenceFirst: (a) => inspector.collected(a),
+    ...(nats ? { leader: nats.leader } : {}),
     clock,
   });
   // With the actions in NATS KV, the first pass does it once the bucket is read (Executor.init).

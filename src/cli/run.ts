@@ -21,8 +21,9 @@ export async function cmdRun(argv: string[], env: NodeJS.ProcessEnv): Promise<nu
   const note = nodeSupportNote(process.versions.node);
   if (note) log.warn({ node: process.versions.node }, note);
   // The product's own watchdog: a loop stuck in one pass ends the process (exit 1) for a restart.
-  const running = await startControlPlane(cfg, log, undefined, () => {
-    log.fatal('exiting (status 1) so that the container restarts: a stuck loop is not cured by waiting');
+  // And a leader lease lost (NATS): started again, it is a standby.
+  const running = await startControlPlane(cfg, log, undefined, (why) => {
+    log.fatal(`exiting (status 1) so that the container restarts: ${why}`);
     process.exit(1);
   });
   const signal = await new Promise<string>((resolve) => {

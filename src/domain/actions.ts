@@ -156,6 +156,8 @@ export const ActionSchema = z.looseObject({
   rejected_by: Actor.optional(),
   cancel_reason: z.string().optional(),
   started_at: z.string().optional(),
+  /** With a leader lease (NATS): the epoch of the leader whose executor claimed it (docs/design/leader.md). */
+  epoch: z.number().int().optional(),
   finished_at: z.string().optional(),
   // A facts field of an unexpected shape is dropped, never the action with it (a file written by
   // hand or by another version must stay visible).

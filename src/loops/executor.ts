@@ -48,6 +48,8 @@ export interface ExecutorDeps {
   onImageUpdated?: (a: Action) => void;
   /** Awaited before an action's operation: its evidence is collected first (bounded by the caller). */
   evidenceFirst?: (a: Action) => Promise<void>;
+  /** With a leader lease (NATS): claims only while `leading()`, each recording the epoch. */
+  leader?: { leading(): boolean; readonly epoch: number };
 }
 
 /** How often a stop that waits for an action says so. */
@@ -265,6 +267,9 @@ export class Executor {
     // is here a moment after it was proposed).
     await this.deps.evidenceFirst?.(approved).catch(() => {});
     if (this.stopping) return;
+    // With a leader lease: claimed only while this process surely leads (fencing by time).
+    const leader = this.deps.leader;
+    if (leader && !leader.leading()) return;
     let a: Action;
     // A claim under way is waited for at stop: once it lands the action is under way (or not).
     const claim = actions.transition({
@@ -273,7 +278,7 @@ export class Executor {
       to: 'running',
       instance: approved.instance,
       by: 'executor',
-      patch: { started_at: new Date(now()).toISOString() },
+      patch: { started_at: new Date(now()).toISOString(), ...(leader ? { epoch: leader.epoch } : {}) },
     });
     this.claiming.add(claim);
     try {
