@@ -1,4 +1,6 @@
 // `control-plane actions`: list, show, approve or reject actions; confirm a held bulk removal.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { realClock } from '../time/clock.js';
 import { budgetWords, describeAction, type Action, type Actor } from '../domain/actions.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
@@ -87,13 +89,13 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
     case 'show': {
       if (!arg) throw new UsageError(`actions show needs an id\n\n${HELP['actions show']}`);
       const format = outputFormat(values);
-      const evidenceStore = stores(env, cfg).evidence;
       const a = await withActions(env, cfg, (actions) => actions.get(arg));
       if (!a) {
         process.stderr.write(`control-plane: no action ${arg} (control-plane actions list shows the open ones, --state all every one)\n`);
         return 1;
       }
-      const evidence = await evidenceStore.read(a.id, a.instance);
+      // Evidence is in the data directory, which a host reaching the actions over NATS may not have.
+      const evidence = cfg.nats && !existsSync(path.join(cfg.homelabRoot, 'actions')) ? undefined : await stores(env, cfg).evidence.read(a.id, a.instance);
       process.stdout.write(
         format === 'json'
           ? `${JSON.stringify(evidence ? { ...a, evidence } : a, null, 2)}\n`

@@ -49,9 +49,9 @@ const KV_READ_MS = 10_000;
  * The actions as `run` has them: the files, or with NATS_URL the bucket HOMELAB_ACTIONS (read once,
  * closed after `fn`). NATS away: an error saying so, nothing changed.
  */
-export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (actions: ActionBackend, s: ReturnType<typeof stores>) => Promise<T>): Promise<T> {
-  const s = stores(env, cfg);
-  if (!cfg.nats) return fn(s.actions, s);
+export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (actions: ActionBackend) => Promise<T>): Promise<T> {
+  // With NATS no data directory is needed here: the CLI may run on any host that reaches NATS.
+  if (!cfg.nats) return fn(stores(env, cfg).actions);
   const nc = await connect({ ...(await natsOptions(cfg.nats, 'control-plane')), reconnect: false }).catch((err: Error) => {
     throw new Error(`the actions are in NATS KV ${ACTIONS_BUCKET} (NATS_URL is set), and NATS cannot be reached: ${err.message}`);
   });
@@ -59,7 +59,7 @@ export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (a
   try {
     kv.begin(nc);
     await kv.ready(KV_READ_MS);
-    return await fn(kv, s);
+    return await fn(kv);
   } finally {
     await kv.stop();
     await nc.close();
