@@ -116,7 +116,9 @@ export class NatsEvents {
     const consumer = await nc.jetstream().consumers.get(EVENTS_STREAM, this.deps.consumer);
     this.deps.log.info({ stream: EVENTS_STREAM, consumer: this.deps.consumer, pending: existing?.num_pending ?? null }, `reading events from NATS stream ${EVENTS_STREAM} as ${this.deps.consumer}`);
     while (!this.stopped) {
-      const messages = await consumer.consume({ max_messages: 256 });
+      // A pull held by a server that died is noticed by two missed heartbeats (each expires/2):
+      // 10 s rather than the default 30 (a cluster's server killed: test/integration/nats-events.test.ts).
+      const messages = await consumer.consume({ max_messages: 256, expires: 10_000 });
       if (this.stopped) return void messages.stop();
       this.stopConsume = () => void messages.stop();
       let batch: JsMsg[] = [];
