@@ -32,7 +32,6 @@ export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
 export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease }) {
-  const kvActions = nats?.actions;
   const now = () => clock.now();
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
@@ -40,8 +39,8 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   for (const w of remoteTargetWarnings(desired.current(), engineOptionsOf(config))) log.warn({ node: w.node }, w.message);
   const observer = buildObserver(config, l, log.child({ component: 'observer' }), clock, () => desired.current());
   await observer.init();
-  const { actions, supervisorState, evidence, updates } = openStores(l, clock, kvActions);
-  await prepareActions(actions, kvActions, l, clock, bus, log);
+  const { actions, supervisorState, evidence, updates } = openStores(l, clock, nats?.actions);
+  await prepareActions(actions, nats?.actions, l, clock, bus, log);
   await supervisorState.ensureDirs();
   const auth = registryAuth(config.updates.dockerConfig);
   // One client per engine target for every part that talks to engines.
