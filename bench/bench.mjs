@@ -305,6 +305,50 @@ async function benchNats() {
   return runs;
 }
 
+/**
+ * Failover: the leader's lease held in a process of its own (bench/lease-holder.mjs), killed with
+ * SIGKILL; the time from the kill until the standby here leads, over K kills, with LEASE_TTL_S = 3
+ * (the fencing makes it at least the TTL less a renewal interval: the server's max_age removes the
+ * lease TTL after its last renewal, and the standby looks every TTL/3).
+ */
+async function benchFailover() {
+  const bin = ['nats-server', '/usr/sbin/nats-server'].find((b) => spawnSync(b, ['--version']).status === 0);
+  if (!bin) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
+  const { Lease } = await import(path.join(dist, 'nats', 'lease.js'));
+  const { realClock } = await import(path.join(dist, 'time', 'clock.js'));
+  const { connect } = await import('nats');
+  const ttlS = 3;
+  const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-failover-'));
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const server = spawn(bin, ['-js', '-sd', path.join(root, 'js'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  server.stderr.on('data', (d) => (log += d));
+  await waitUntil(() => /Server is ready/.test(log), 20_000);
+  const url = `nats://127.0.0.1:${port}`;
+  const ms = [];
+  for (let k = 0; k < (quick ? 5 : 20); k++) {
+    const holder = spawn(process.execPath, [path.join(here, 'lease-holder.mjs'), dist, url, String(ttlS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let said = '';
+    holder.stdout.on('data', (d) => (said += d));
+    await waitUntil(() => /leading/.test(said), 30_000);
+    const nc = await connect({ servers: url });
+    const standby = new Lease({ id: 'standby', ttlS, clock: realClock, log: createLogger('silent'), onLost: () => {} });
+    standby.begin(nc);
+    await standby.firstLook();
+    // Killed at a random point of its renewal interval, as a crash would be.
+    await new Promise((r) => setTimeout(r, Math.random() * (ttlS * 1000) / 3));
+    const t = performance.now();
+    holder.kill('SIGKILL');
+    await waitUntil(() => standby.leading(), 30_000);
+    ms.push(performance.now() - t);
+    await standby.stop();
+    await nc.close();
+  }
+  server.kill();
+  await rm(root, { recursive: true, force: true });
+  return { lease_ttl_s: ttlS, kills: ms.length, kill_to_standby_leading_ms: dist3(ms) };
+}
+
 function bigState(nServices, unhealthyEvery = 100) {
   const now = Date.now();
   const desired = {};
@@ -958,10 +1002,10 @@ const report = {
   machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memory_gb: Math.round(os.totalmem() / 2 ** 30), node: process.version, node_flags: process.execArgv.join(' ') },
   quick,
 };
-// --only a,b runs a part of it: replay, year, scale, supervisor, redact, live, chains, serve, telegram, sustained, docker, nats.
+// --only a,b runs a part of it: replay, year, scale, supervisor, redact, live, chains, serve, telegram, sustained, docker, nats, failover.
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
 const want = (k) => !only || only.includes(k);
-const sections = { replay: benchReplay, year: benchYear, scale: benchScale, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart, nats: benchNats };
+const sections = { replay: benchReplay, year: benchYear, scale: benchScale, supervisor: benchPlan, redact: benchRedact, live: benchEventToPending, chains: benchChains, serve: benchServe, telegram: benchTelegram, sustained: benchSustained, docker: benchApproveToRestart, nats: benchNats, failover: benchFailover };
 report.section_seconds = {};
 for (const [name, run] of Object.entries(sections)) {
   if (!want(name)) continue;
