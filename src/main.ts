@@ -57,9 +57,10 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     // Written before the loops start: retention removes only what the checkpoint on disk has applied.
     await parts.observer.flush();
     // With NATS, the supervisor and the executor act only in the leader (docs/design/leader.md).
-    const loops = buildLoops(config, parts, bus, log, clock, nats ? () => nats.lease.leading() : () => true);
+    const leading = nats ? () => nats.lease.leading() : () => true;
+    const loops = buildLoops(config, parts, bus, log, clock, leading);
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
-    const heartbeat = buildHeartbeat(config, loops, telegram, log, clock);
+    const heartbeat = buildHeartbeat(config, loops, telegram, log, clock, leading);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
     const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention, nats);
     parts.status.data = () => retention.retention.status;

@@ -221,12 +221,13 @@ export function serverComponent(server: ReturnType<typeof buildServer>, config: 
  * The dead-man's switch (HEARTBEAT_URL): /start when everything has started, then a ping every
  * HEARTBEAT_INTERVAL_S saying whether the loops and the chat work (loops/heartbeat.ts).
  */
-export function buildHeartbeat(config: Config, loops: Record<string, Runner>, telegram: TelegramBot | undefined, log: Logger, clock: Clock): Heartbeat | undefined {
+/** `leading`: with NATS, whether this control plane leads (a standby's chat is not running: not its to report). */
+export function buildHeartbeat(config: Config, loops: Record<string, Runner>, telegram: TelegramBot | undefined, log: Logger, clock: Clock, leading: () => boolean = () => true): Heartbeat | undefined {
   if (!config.heartbeat) return undefined;
   return new Heartbeat({
     ...config.heartbeat,
-    runners: () => [...Object.values(loops).map((r) => r.status), ...(telegram ? [telegram.loop.status] : [])],
-    ...(telegram ? { stalledForMs: () => telegram.outbox.stalledForMs() } : {}),
+    runners: () => [...Object.values(loops).map((r) => r.status), ...(telegram && leading() ? [telegram.loop.status] : [])],
+    ...(telegram ? { stalledForMs: () => (leading() ? telegram.outbox.stalledForMs() : undefined) } : {}),
     log: log.child({ component: 'heartbeat' }),
     clock,
   });

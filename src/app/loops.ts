@@ -38,7 +38,7 @@ export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, cloc
   p.observer.onPublish(() => bus.emit('worldPublished'));
   bus.on('worldPublished', () => {
     loops.supervisor.kick();
-    void p.executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
+    if (leading()) void p.executor.checkVerifications().catch((err) => log.error({ err }, 'verification check failed'));
   });
   bus.on('desiredChanged', () => {
     p.observer.invalidate();
