@@ -7,6 +7,7 @@ import { NatsEvents } from '../nats/events.js';
 import { NatsLink } from '../nats/link.js';
 import { KvActionStore } from '../nats/actions-kv.js';
 import { Lease } from '../nats/lease.js';
+import { KvDocs } from '../nats/docs-kv.js';
 import type { Layout } from '../store/paths.js';
 import { withDeadline, type Clock } from '../time/clock.js';
 import type { Component } from './lifecycle.js';
@@ -16,6 +17,8 @@ export interface Nats {
   events: NatsEvents;
   actions: KvActionStore;
   lease: Lease;
+  /** Silences, maintenance, cooldowns and heal budgets (bucket HOMELAB_STATE). */
+  docs: KvDocs;
 }
 
 /** How long a start waits for the actions bucket to be read once NATS answers (the loops need it). */
@@ -45,6 +48,7 @@ export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock, 
     events: new NatsEvents({ eventsDir: l.events, aliases: config.aliases, retentionDays: config.retention.eventsDays, consumer: config.controlPlaneId, log: child, clock }),
     actions: new KvActionStore({ log: log.child({ component: 'actions' }), clock }),
     lease: new Lease({ id: config.controlPlaneId, ttlS: config.leaseTtlS, clock, log: log.child({ component: 'leader' }), onLost }),
+    docs: new KvDocs(),
   };
 }
 
@@ -59,6 +63,7 @@ export function natsComponent(n: Nats, log: Logger, clock: Clock): Component {
     start: async () => {
       await n.link.start();
       n.link.onReady((nc) => {
+        n.docs.begin(nc);
         n.actions.begin(nc);
         n.lease.begin(nc);
       });

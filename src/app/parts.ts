@@ -19,6 +19,7 @@ import { ActionStore } from '../store/actions.js';
 import type { ActionBackend } from '../store/action-backend.js';
 import type { KvActionStore } from '../nats/actions-kv.js';
 import type { Lease } from '../nats/lease.js';
+import type { DocStore } from '../store/doc-store.js';
 import { SupervisorState } from '../store/supervisor-state.js';
 import { DesiredStore, problemWhere, type DesiredProblem } from '../store/desired.js';
 import type { Layout } from '../store/paths.js';
@@ -31,7 +32,7 @@ import type { DesiredState } from '../domain/schemas.js';
 export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
-export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease }) {
+export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease; docs: DocStore }) {
   const now = () => clock.now();
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
@@ -39,7 +40,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   for (const w of remoteTargetWarnings(desired.current(), engineOptionsOf(config))) log.warn({ node: w.node }, w.message);
   const observer = buildObserver(config, l, log.child({ component: 'observer' }), clock, () => desired.current());
   await observer.init();
-  const { actions, supervisorState, evidence, updates } = openStores(l, clock, nats?.actions);
+  const { actions, supervisorState, evidence, updates } = openStores(l, clock, nats);
   await prepareActions(actions, nats?.actions, l, clock, bus, log);
   await supervisorState.ensureDirs();
   const auth = registryAuth(config.updates.dockerConfig);
@@ -112,11 +113,11 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
   return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector, updates, checker };
 }
 
-/** The stores on a data directory, opened one way for `run` and for every command (the actions in KV with NATS_URL). */
-export function openStores(l: Layout, clock: Clock, kvActions?: KvActionStore) {
+/** The stores on a data directory, opened one way for `run` and for every command (the actions and the state documents in KV with NATS_URL). */
+export function openStores(l: Layout, clock: Clock, nats?: { actions: KvActionStore; docs: DocStore }) {
   return {
-    actions: (kvActions ?? new ActionStore(l.actions, () => clock.now())) as ActionBackend,
-    supervisorState: new SupervisorState(l.state),
+    actions: (nats?.actions ?? new ActionStore(l.actions, () => clock.now())) as ActionBackend,
+    supervisorState: new SupervisorState(l.state, nats?.docs),
     evidence: new EvidenceStore(path.join(l.actions, 'evidence')),
     updates: new UpdatesStore(l),
   };

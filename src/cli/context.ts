@@ -9,7 +9,9 @@ import { layout, type Layout } from '../store/paths.js';
 import type { DesiredState } from '../domain/schemas.js';
 import { openStores } from '../app/parts.js';
 import { realClock } from '../time/clock.js';
-import { connect } from 'nats';
+import { connect, type NatsConnection } from 'nats';
+import { KvDocs, STATE_BUCKET } from '../nats/docs-kv.js';
+import { SupervisorState } from '../store/supervisor-state.js';
 import { KvActionStore, ACTIONS_BUCKET } from '../nats/actions-kv.js';
 import { natsOptions } from '../nats/link.js';
 import type { ActionBackend } from '../store/action-backend.js';
@@ -45,6 +47,13 @@ export function stores(env: NodeJS.ProcessEnv, cfg: Config): ReturnType<typeof o
 /** How long a command waits for the actions bucket to be read. */
 const KV_READ_MS = 10_000;
 
+/** A connection to NATS for one command (no reconnecting); away → an error saying what lives there. */
+async function natsFor(cfg: Config, what: string): Promise<NatsConnection> {
+  return connect({ ...(await natsOptions(cfg.nats!, 'control-plane')), reconnect: false }).catch((err: Error) => {
+    throw new Error(`${what} (NATS_URL is set), and NATS cannot be reached: ${err.message}`);
+  });
+}
+
 /**
  * The actions as `run` has them: the files, or with NATS_URL the bucket HOMELAB_ACTIONS (read once,
  * closed after `fn`). NATS away: an error saying so, nothing changed.
@@ -52,9 +61,7 @@ const KV_READ_MS = 10_000;
 export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (actions: ActionBackend) => Promise<T>): Promise<T> {
   // With NATS no data directory is needed here: the CLI may run on any host that reaches NATS.
   if (!cfg.nats) return fn(stores(env, cfg).actions);
-  const nc = await connect({ ...(await natsOptions(cfg.nats, 'control-plane')), reconnect: false }).catch((err: Error) => {
-    throw new Error(`the actions are in NATS KV ${ACTIONS_BUCKET} (NATS_URL is set), and NATS cannot be reached: ${err.message}`);
-  });
+  const nc = await natsFor(cfg, `the actions are in NATS KV ${ACTIONS_BUCKET}`);
   const kv = new KvActionStore({ log: createLogger('silent'), clock: realClock });
   try {
     kv.begin(nc);
@@ -62,6 +69,19 @@ export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (a
     return await fn(kv);
   } finally {
     await kv.stop();
+    await nc.close();
+  }
+}
+
+/** The supervisor's state as `run` has it: state/'s files, or with NATS_URL the bucket HOMELAB_STATE (silences, maintenance). */
+export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState) => Promise<T>): Promise<T> {
+  if (!cfg.nats) return fn(stores(env, cfg).supervisorState);
+  const nc = await natsFor(cfg, `silences and maintenance are in NATS KV ${STATE_BUCKET}`);
+  try {
+    const docs = new KvDocs();
+    docs.begin(nc);
+    return await fn(new SupervisorState(layout(cfg.homelabRoot).state, docs));
+  } finally {
     await nc.close();
   }
 }

@@ -5,7 +5,8 @@ import { connect, type NatsConnection } from 'nats';
 import { checkEventMessage, EVENTS_STREAM } from '../nats/events.js';
 import { natsOptions } from '../nats/link.js';
 import { OUTPUT, outputFormat, parse, table, UsageError } from './args.js';
-import { config, stores, withActions } from './context.js';
+import { config, stores, withActions, withState } from './context.js';
+import { realClock } from '../time/clock.js';
 import { ACTION_STATES } from '../domain/actions.js';
 import type { KvActionStore } from '../nats/actions-kv.js';
 import { HELP, help } from './help.js';
@@ -83,5 +84,16 @@ async function importActions(env: NodeJS.ProcessEnv): Promise<number> {
     }
   });
   process.stdout.write(`${all.length} action(s) in the files: ${counts.imported} imported, ${counts.present} in the bucket already, ${counts['id open here']} not imported (their id is open in the bucket)\n`);
+  // The silences and ad hoc maintenance still active, into HOMELAB_STATE.
+  const fileState = stores(env, cfg).supervisorState;
+  const now = realClock.now();
+  await withState(env, cfg, async (kvState) => {
+    for (const [what, from, to] of [['silence', fileState.silenceWindows, kvState.silenceWindows], ['maintenance window', fileState.maintenanceWindows, kvState.maintenanceWindows]] as const) {
+      const active = await from.current(now);
+      let brought = 0;
+      for (const w of active) if (await to.bring(w)) brought++;
+      process.stdout.write(`${active.length} active ${what}(s) in the files: ${brought} imported, ${active.length - brought} in the bucket already\n`);
+    }
+  });
   return counts['id open here'] ? 1 : 0;
 }

@@ -9,6 +9,7 @@ import type { Cooldowns } from '../domain/cooldowns.js';
 import type { HealBudgets } from '../domain/heal-budget.js';
 import { HealSeen } from '../domain/actions.js';
 import { TargetWindows } from './target-windows.js';
+import { FileDocs, type DocName, type DocStore } from './doc-store.js';
 import type { Accepted } from '../domain/removals.js';
 import { NAME_RE } from '../domain/schemas.js';
 import { ActionType } from '../domain/actions.js';
@@ -69,7 +70,12 @@ const CLOSED_NOTICE_KEEP_MS = 7 * 86_400_000;
 export class SupervisorState {
   readonly files: { cooldowns: string; healBudgets: string; silences: string; maintenance: string; accepted: string; desiredSince: string; confirmations: string; notices: string };
 
-  constructor(stateDir: string) {
+  /** Silences, maintenance, cooldowns and heal budgets: state/'s files, or NATS KV (doc-store.ts). */
+  private readonly docs: DocStore;
+  /** The revision each document was last read at: the supervisor's write compares against it. */
+  private readonly revs = new Map<DocName, number>();
+
+  constructor(stateDir: string, docs?: DocStore) {
     this.files = {
       cooldowns: path.join(stateDir, 'cooldowns.json'),
       healBudgets: path.join(stateDir, 'heal-budgets.json'),
@@ -80,8 +86,9 @@ export class SupervisorState {
       confirmations: path.join(stateDir, 'confirmations'),
       notices: path.join(stateDir, 'notices'),
     };
-    this.silenceWindows = new TargetWindows(this.files.silences, 'silences', 'silence');
-    this.maintenanceWindows = new TargetWindows(this.files.maintenance, 'windows', 'maintenance');
+    this.docs = docs ?? new FileDocs({ silences: this.files.silences, maintenance: this.files.maintenance, cooldowns: this.files.cooldowns, 'heal-budgets': this.files.healBudgets });
+    this.silenceWindows = new TargetWindows(this.docs, 'silences', 'silences', 'silence');
+    this.maintenanceWindows = new TargetWindows(this.docs, 'maintenance', 'windows', 'maintenance');
   }
 
   async ensureDirs(): Promise<void> {
@@ -104,19 +111,35 @@ export class SupervisorState {
     return parsed.data;
   }
 
+  /** A document read through its schema, its revision remembered for the write after. */
+  private async readDoc<T>(name: DocName, schema: z.ZodType<T>): Promise<T | undefined> {
+    const d = await this.docs.read(name);
+    this.revs.set(name, d.rev);
+    if (d.value === undefined) return undefined;
+    const parsed = schema.safeParse(d.value);
+    if (!parsed.success) throw new Error(`${d.where}: not a valid state file (${parsed.error.issues[0]?.message}); fix or delete it`);
+    return parsed.data;
+  }
+
+  /** Written over the revision last read: another writer meanwhile (only a second leader could) is an error, not a loss. */
+  private async writeDoc(name: DocName, value: unknown): Promise<void> {
+    if (!(await this.docs.write(name, value, this.revs.get(name) ?? 0))) throw new Error(`${name}: changed by another writer since it was read; the next pass reads it again`);
+    this.revs.delete(name);
+  }
+
   async cooldowns(): Promise<Cooldowns> {
-    return (await this.readVersioned(this.files.cooldowns, CooldownsFile))?.ids ?? {};
+    return (await this.readDoc('cooldowns', CooldownsFile))?.ids ?? {};
   }
   async saveCooldowns(ids: Cooldowns): Promise<void> {
-    await writeJsonAtomic(this.files.cooldowns, { version: VERSION, ids });
+    await this.writeDoc('cooldowns', { version: VERSION, ids });
   }
 
   /** Heals carried out per service since their last reset (domain/heal-budget.ts). */
   async healBudgets(): Promise<HealBudgets> {
-    return (await this.readVersioned(this.files.healBudgets, HealBudgetsFile))?.services ?? {};
+    return (await this.readDoc('heal-budgets', HealBudgetsFile))?.services ?? {};
   }
   async saveHealBudgets(services: HealBudgets): Promise<void> {
-    await writeJsonAtomic(this.files.healBudgets, { version: VERSION, services });
+    await this.writeDoc('heal-budgets', { version: VERSION, services });
   }
 
   /** An operator's silences (state/silences.json). */

@@ -1,12 +1,13 @@
-// Windows of time for a node or a service, kept in one state file: an operator's silences
-// (state/silences.json) and ad hoc maintenance (state/maintenance.json). Each entry has an id,
-// its target (`node` or `node/service`), when it ends, who made it and why; expired ones are
-// dropped when the active ones are read.
+// Windows of time for a node or a service, kept in one state document: an operator's silences
+// (state/silences.json) and ad hoc maintenance (state/maintenance.json), or their keys in NATS KV
+// (doc-store.ts). Each entry has an id, its target (`node` or `node/service`), when it ends, who
+// made it and why; expired ones are dropped when the active ones are read. Every change reads the
+// list, changes it and writes it back, again from the read when another writer came first.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { NAME_RE } from '../domain/schemas.js';
 import type { Silence } from '../domain/silences.js';
-import { readChecked, writeJsonAtomic } from './atomic.js';
+import { updateDoc, type Doc, type DocName, type DocStore } from './doc-store.js';
 
 const VERSION = 1;
 
@@ -25,8 +26,9 @@ export class TargetWindows {
   private readonly schema;
 
   constructor(
-    readonly file: string,
-    /** The key of the list in the file (`silences`, `windows`). */
+    private readonly docs: DocStore,
+    private readonly doc: DocName,
+    /** The key of the list in the document (`silences`, `windows`). */
     private readonly key: string,
     /** What one is called in errors (`silence`, `maintenance`). */
     private readonly what: string,
@@ -34,15 +36,23 @@ export class TargetWindows {
     this.schema = z.object({ version: z.literal(VERSION), [key]: z.array(WindowSchema) });
   }
 
-  async all(): Promise<Silence[]> {
-    const r = await readChecked(this.file, this.schema);
-    if (r.ok) return (r.value as Record<string, Silence[]>)[this.key] ?? [];
-    if (r.why === 'none') return [];
-    throw new Error(`${this.file}: not a valid state file (${r.why === 'invalid' ? r.problem : (r.err as Error).message}); fix or delete it`);
+  private parse(d: Doc): Silence[] {
+    if (d.value === undefined) return [];
+    const r = this.schema.safeParse(d.value);
+    if (r.success) return (r.data as Record<string, Silence[]>)[this.key] ?? [];
+    throw new Error(`${d.where}: not a valid state file (${r.error.issues[0]?.message}); fix or delete it`);
   }
 
-  async save(list: Silence[]): Promise<void> {
-    await writeJsonAtomic(this.file, { version: VERSION, [this.key]: list });
+  async all(): Promise<Silence[]> {
+    return this.parse(await this.docs.read(this.doc));
+  }
+
+  /** The list changed by `change` (a list to write, or none) and written back; what `change` says is returned. */
+  private update<R>(change: (list: Silence[]) => { list?: Silence[]; result: R }): Promise<R> {
+    return updateDoc(this.docs, this.doc, (d) => {
+      const { list, result } = change(this.parse(d));
+      return { value: list && { version: VERSION, [this.key]: list }, result };
+    });
   }
 
   /**
@@ -53,25 +63,27 @@ export class TargetWindows {
     const parts = target.split('/');
     if (parts.length > 2 || !parts.every((p) => NAME_RE.test(p))) throw new Error(`${this.what} target must be <node> or <node>/<service>, got ${JSON.stringify(target)}`);
     const until = new Date(now + ms).toISOString();
-    const list = (await this.all()).filter((x) => Date.parse(x.until) > now);
-    const same = list.find((x) => x.target === target);
-    if (same) {
+    const made: Silence = { id: randomBytes(3).toString('hex'), target, until, created_at: new Date(now).toISOString(), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}), ...(opts.snooze ? { snooze: opts.snooze } : {}) };
+    return this.update((all) => {
+      const list = all.filter((x) => Date.parse(x.until) > now);
+      const same = list.find((x) => x.target === target);
+      if (!same) return { list: [...list, made], result: made };
       const merged: Silence = { ...same, until: until > same.until ? until : same.until, ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}), ...(opts.snooze ? { snooze: opts.snooze } : {}) };
-      await this.save(list.map((x) => (x === same ? merged : x)));
-      return { ...merged, merged: true };
-    }
-    const s: Silence = { id: randomBytes(3).toString('hex'), target, until, created_at: new Date(now).toISOString(), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.by ? { by: opts.by } : {}), ...(opts.snooze ? { snooze: opts.snooze } : {}) };
-    list.push(s);
-    await this.save(list);
-    return s;
+      return { list: list.map((x) => (x === same ? merged : x)), result: { ...merged, merged: true } };
+    });
+  }
+
+  /** A window as it is (`control-plane nats import`), unless one of its id is there already. */
+  bring(w: Silence): Promise<boolean> {
+    return this.update((list) => (list.some((x) => x.id === w.id) ? { result: false } : { list: [...list, w], result: true }));
   }
 
   /** Removes windows by id or target. Returns how many were removed. */
-  async remove(idOrTarget: string): Promise<number> {
-    const list = await this.all();
-    const keep = list.filter((s) => s.id !== idOrTarget && s.target !== idOrTarget);
-    if (keep.length !== list.length) await this.save(keep);
-    return list.length - keep.length;
+  remove(idOrTarget: string): Promise<number> {
+    return this.update((list) => {
+      const keep = list.filter((s) => s.id !== idOrTarget && s.target !== idOrTarget);
+      return { ...(keep.length !== list.length ? { list: keep } : {}), result: list.length - keep.length };
+    });
   }
 
   /** The active windows, read only (a reader that is not the supervisor never rewrites the file). */
@@ -80,10 +92,10 @@ export class TargetWindows {
   }
 
   /** Drops expired windows; returns the active ones. */
-  async active(now: number): Promise<Silence[]> {
-    const list = await this.all();
-    const active = list.filter((s) => Date.parse(s.until) > now);
-    if (active.length !== list.length) await this.save(active);
-    return active;
+  active(now: number): Promise<Silence[]> {
+    return this.update((list) => {
+      const active = list.filter((s) => Date.parse(s.until) > now);
+      return { ...(active.length !== list.length ? { list: active } : {}), result: active };
+    });
   }
 }

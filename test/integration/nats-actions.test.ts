@@ -16,6 +16,7 @@ import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '
 import { natsMissing, openKvStore, startNats, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
 import { ActionStore } from '../../src/store/actions.js';
+import { SupervisorState } from '../../src/store/supervisor-state.js';
 
 const missing = natsMissing();
 if (missing) console.warn(`NATS actions tests skipped: ${missing}`);
@@ -114,13 +115,18 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     await files.ensureDirs();
     const draft = (service: string) => ({ id: `container-restart-pi-${service}`, instance: '20261203T100000Z', type: 'container_restart' as const, risk: 'low' as const, node: 'pi', service, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [service], drift_since: null });
     const open = (await files.create(draft('web')))!;
+    const fileState = new SupervisorState(path.join(root, 'homelab', 'state'));
+    await fileState.ensureDirs();
+    await fileState.silenceWindows.add('pi/db', 3_600_000, Date.now(), { reason: 'moving disks' });
     const old = (await files.create(draft('db')))!;
     await files.transition({ id: old.id, from: 'pending', to: 'rejected', by: 'cli:ann' });
     const first = await cli(['nats', 'import'], env(nats.url));
     expect(first.code, first.err).toBe(0);
     expect(first.out).toMatch(/2 action\(s\) in the files: 2 imported, 0 in the bucket already/);
+    expect(first.out).toMatch(/1 active silence\(s\) in the files: 1 imported/);
     const again = await cli(['nats', 'import'], env(nats.url));
     expect(again.out).toMatch(/2 action\(s\) in the files: 0 imported, 2 in the bucket already/);
+    expect(again.out).toMatch(/1 active silence\(s\) in the files: 0 imported, 1 in the bucket already/);
     const kv = await openKvStore(nats.url);
     try {
       expect((await kv.store.listOpen()).map((a) => a.id)).toEqual([open.id]);
@@ -130,5 +136,23 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     } finally {
       await kv.close();
     }
+  });
+
+  it('silences and maintenance set by the CLI on any host are in the bucket HOMELAB_STATE, where every control plane reads them', async () => {
+    nats = await startNats(root);
+    // No data directory on this host: the CLI needs NATS only.
+    const cliEnv = { HOMELAB_ROOT: path.join(root, 'elsewhere'), HOSTS_DIR: hosts, NATS_URL: nats.url };
+    const added = await cli(['silence', 'add', 'pi/web', '2h', '--reason', 'upgrading'], cliEnv);
+    expect(added.code, added.err).toBe(0);
+    const started = await cli(['maintenance', 'start', 'pi', '--for', '30m'], cliEnv);
+    expect(started.code, started.err).toBe(0);
+    const listed = await cli(['silence', 'list', '--output', 'json'], cliEnv);
+    expect(JSON.parse(listed.out)).toMatchObject([{ target: 'pi/web', reason: 'upgrading' }]);
+    running = await startControlPlane(loadConfig({ PORT: '0', RECONCILE_INTERVAL_S: '3600', ...env(nats.url) }), memoryLogger().log);
+    expect((await running.supervisorState.silenceWindows.current(Date.now())).map((w) => w.target)).toEqual(['pi/web']);
+    expect((await running.supervisorState.maintenanceWindows.current(Date.now())).map((w) => w.target)).toEqual(['pi']);
+    const removed = await cli(['silence', 'rm', 'pi/web'], cliEnv);
+    expect(removed.code, removed.err).toBe(0);
+    expect(await running.supervisorState.silenceWindows.current(Date.now())).toEqual([]);
   });
 });

@@ -1,0 +1,78 @@
+// The state documents (silences, maintenance, cooldowns, heal budgets) in JetStream KV, when
+// NATS_URL is set: bucket HOMELAB_STATE, one key per document, each write a compare-and-set on the
+// revision read (store/doc-store.ts), so the leader, a standby and the CLI on any host share them
+// and never lose each other's change. Read from the server each time: a handful of small reads a
+// supervisor pass.
+import type { KV, NatsConnection } from 'nats';
+import { StorageType } from 'nats';
+import type { Doc, DocName, DocStore } from '../store/doc-store.js';
+
+export const STATE_BUCKET = 'HOMELAB_STATE';
+
+const lostRace = (err: unknown) => (err as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
+
+export class KvDocs implements DocStore {
+  private opening: Promise<KV> | undefined;
+  private nc: NatsConnection | undefined;
+
+  /** Uses this connection (the bucket is opened, or made, at the first read or write). */
+  begin(nc: NatsConnection): void {
+    this.nc = nc;
+  }
+
+  private bucket(): Promise<KV> {
+    const nc = this.nc;
+    if (!nc) return Promise.reject(new Error(`the state is in NATS KV ${STATE_BUCKET}, and NATS is not connected yet`));
+    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
+    this.opening ??= nc
+      .jetstream()
+      .views.kv(STATE_BUCKET, { history: 1, replicas, storage: StorageType.File })
+      .catch((err: unknown) => {
+        this.opening = undefined; // tried again at the next read
+        throw err;
+      });
+    return this.opening;
+  }
+
+  /** The last document read of each name: what a read answers while NATS is away (the page stays up). */
+  private readonly last = new Map<DocName, Doc>();
+
+  /**
+   * The document as the server has it; while NATS is away, as it was last read (a write over that
+   * revision is refused if it changed meanwhile, so nothing is lost by it).
+   */
+  async read(name: DocName): Promise<Doc> {
+    const where = `NATS KV ${STATE_BUCKET} key ${name}`;
+    let e: Awaited<ReturnType<KV['get']>>;
+    try {
+      e = await (await this.bucket()).get(name);
+    } catch (err) {
+      const last = this.last.get(name);
+      if (last) return last;
+      throw err;
+    }
+    let doc: Doc;
+    if (!e || e.operation !== 'PUT') doc = { value: undefined, rev: e?.revision ?? 0, where };
+    else {
+      try {
+        doc = { value: JSON.parse(new TextDecoder().decode(e.value)), rev: e.revision, where };
+      } catch (err) {
+        throw new Error(`${where}: invalid JSON (${(err as Error).message})`);
+      }
+    }
+    this.last.set(name, doc);
+    return doc;
+  }
+
+  async write(name: DocName, value: unknown, rev: number): Promise<boolean> {
+    const kv = await this.bucket();
+    const data = new TextEncoder().encode(JSON.stringify(value));
+    try {
+      await (rev === 0 ? kv.create(name, data) : kv.update(name, data, rev));
+      return true;
+    } catch (err) {
+      if (lostRace(err)) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// Silences, maintenance, cooldowns and heal budgets on both backends (store/doc-store.ts): state/'s
+// files and JetStream KV on a real nats-server (bucket HOMELAB_STATE). Windows are added, merged,
+// removed and expired the same way on both; on KV two writers adding at once both keep theirs (a
+// write is a compare-and-set on the revision read), and the supervisor's write over a revision
+// another writer moved is refused, not lost.
+import { connect, type NatsConnection } from 'nats';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KvDocs, STATE_BUCKET } from '../../src/nats/docs-kv.js';
+import type { DocStore } from '../../src/store/doc-store.js';
+import { SupervisorState } from '../../src/store/supervisor-state.js';
+import { removeDir, tempDir } from '../support/helpers.js';
+import { natsMissing, startNats, type TestNats } from '../support/nats.js';
+
+const missing = natsMissing();
+let nats: TestNats | undefined;
+let natsDir: string | undefined;
+const conns: NatsConnection[] = [];
+beforeAll(async () => {
+  if (missing) return;
+  natsDir = await tempDir('hcp-docs-kv-');
+  nats = await startNats(natsDir);
+});
+afterAll(async () => {
+  for (const c of conns) await c.close();
+  await nats?.stop();
+  if (natsDir) await removeDir(natsDir);
+});
+
+const kvDocs = async (): Promise<DocStore> => {
+  const nc = await connect({ servers: nats!.url });
+  conns.push(nc);
+  const d = new KvDocs();
+  d.begin(nc);
+  return d;
+};
+
+describe.each([
+  { backend: 'files', skip: false },
+  { backend: 'JetStream KV', skip: missing !== undefined },
+])('state documents on $backend', ({ backend, skip }) => {
+  let dir: string;
+  let state: (second?: boolean) => Promise<SupervisorState>;
+  beforeEach(async (ctx) => {
+    if (skip) return ctx.skip();
+    dir = await tempDir('hcp-docs-');
+    if (backend === 'files') {
+      state = async () => {
+        const s = new SupervisorState(`${dir}/state`);
+        await s.ensureDirs();
+        return s;
+      };
+    }
+    if (backend !== 'files') {
+      const admin = await connect({ servers: nats!.url });
+      await (await admin.jetstreamManager()).streams.delete(`KV_${STATE_BUCKET}`).catch(() => undefined);
+      await admin.close();
+      state = async () => new SupervisorState(`${dir}/state`, await kvDocs());
+    }
+  });
+  afterEach(async () => {
+    if (dir) await removeDir(dir);
+  });
+
+  const now = Date.parse('2026-12-03T10:00:00Z');
+
+  it('adds, extends (never shortens), lists, removes and expires windows', async () => {
+    const s = await state();
+    const a = await s.silenceWindows.add('pi/web', 3_600_000, now, { reason: 'upgrading', by: 'ann' });
+    const b = await s.silenceWindows.add('pi/web', 60_000, now, { by: 'bob' });
+    expect(b).toMatchObject({ id: a.id, until: a.until, merged: true, by: 'bob' });
+    await s.silenceWindows.add('nas', 60_000, now);
+    expect((await s.silenceWindows.current(now)).map((x) => x.target).sort()).toEqual(['nas', 'pi/web']);
+    expect(await s.silenceWindows.remove('nas')).toBe(1);
+    expect(await s.silenceWindows.remove('nas')).toBe(0);
+    expect((await s.silenceWindows.active(now + 3_600_001)).length).toBe(0);
+    expect(await s.silenceWindows.all()).toEqual([]);
+    await s.maintenanceWindows.add('pi', 60_000, now, { reason: 'disk' });
+    expect((await s.maintenanceWindows.current(now)).map((x) => x.reason)).toEqual(['disk']);
+    await expect(s.silenceWindows.add('a/b/c', 1, now)).rejects.toThrow(/silence target must be <node> or <node>\/<service>/);
+  });
+
+  it('two writers adding at once: both windows kept', async () => {
+    const [x, y] = [await state(), await state()];
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? x : y).silenceWindows.add(`n${i}`, 60_000, now)));
+    expect((await x.silenceWindows.current(now)).map((w) => w.target).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `n${i}`).sort());
+  });
+
+  it('cooldowns and heal budgets round-trip; on KV a write over a revision another writer moved is refused', async () => {
+    const s = await state();
+    expect(await s.cooldowns()).toEqual({});
+    await s.saveCooldowns({ 'container-restart-pi-web': { node: 'pi', service: 'web', type: 'container_restart', count: 2, last_at: '2026-12-03T09:00:00.000Z' } });
+    expect((await s.cooldowns())['container-restart-pi-web']!.count).toBe(2);
+    expect(await s.healBudgets()).toEqual({});
+    const other = await state();
+    await other.cooldowns();
+    await other.saveCooldowns({});
+    if (backend === 'files') return;
+    // `s` read before `other` wrote: its write is refused, and the next read sees `other`'s.
+    await expect(s.saveCooldowns({ x: { node: 'pi', service: null, type: 'disk_cleanup', count: 1, last_at: '2026-12-03T09:00:00.000Z' } })).rejects.toThrow(/changed by another writer since it was read/);
+    expect(await s.cooldowns()).toEqual({});
+  });
+});
