@@ -59,7 +59,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     // With NATS, the supervisor and the executor act only in the leader (docs/design/leader.md).
     const leading = nats ? () => nats.lease.leading() : () => true;
     const loops = buildLoops(config, parts, bus, log, clock, leading);
-    const telegram = buildTelegram(config, l, parts, loops, bus, log, clock);
+    const telegram = buildTelegram(config, l, parts, loops, bus, log, clock, nats?.outbox);
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock, leading);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
     const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention, nats);

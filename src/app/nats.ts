@@ -8,6 +8,7 @@ import { NatsLink } from '../nats/link.js';
 import { KvActionStore } from '../nats/actions-kv.js';
 import { Lease } from '../nats/lease.js';
 import { KvDocs } from '../nats/docs-kv.js';
+import { KvOutbox } from '../nats/outbox-kv.js';
 import type { Layout } from '../store/paths.js';
 import { withDeadline, type Clock } from '../time/clock.js';
 import type { Component } from './lifecycle.js';
@@ -19,6 +20,8 @@ export interface Nats {
   lease: Lease;
   /** Silences, maintenance, cooldowns and heal budgets (bucket HOMELAB_STATE). */
   docs: KvDocs;
+  /** The Telegram outbox's records (bucket HOMELAB_OUTBOX). */
+  outbox: KvOutbox;
 }
 
 /** How long a start waits for the actions bucket to be read once NATS answers (the loops need it). */
@@ -49,6 +52,7 @@ export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock, 
     actions: new KvActionStore({ log: log.child({ component: 'actions' }), clock }),
     lease: new Lease({ id: config.controlPlaneId, ttlS: config.leaseTtlS, clock, log: log.child({ component: 'leader' }), onLost }),
     docs: new KvDocs(),
+    outbox: new KvOutbox(log.child({ component: 'telegram' })),
   };
 }
 
@@ -64,6 +68,7 @@ export function natsComponent(n: Nats, log: Logger, clock: Clock): Component {
       await n.link.start();
       n.link.onReady((nc) => {
         n.docs.begin(nc);
+        n.outbox.begin(nc);
         n.actions.begin(nc);
         n.lease.begin(nc);
       });

@@ -1,4 +1,5 @@
 // The Telegram bot wired to the parts it reads and the loops it kicks.
+import type { OutboxRecords } from '../store/outbox-files.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../time/clock.js';
@@ -16,7 +17,8 @@ import { awayChanges, startMessage } from '../domain/while-away.js';
 import { LifecycleFile } from '../store/lifecycle-mark.js';
 
 /** The bot, when Telegram is configured; it follows every action change. */
-export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, bus: Bus, log: Logger, clock: Clock): TelegramBot | undefined {
+/** `outboxRecords`: with NATS, the outbox's records in KV (a new leader goes on with the same messages). */
+export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, bus: Bus, log: Logger, clock: Clock, outboxRecords?: OutboxRecords): TelegramBot | undefined {
   if (!config.telegram.token || !config.telegram.chatId) return undefined;
   const bot = new TelegramBot({
     options: {
@@ -32,6 +34,7 @@ export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record
       ...(config.telegram.threadId !== undefined ? { threadId: config.telegram.threadId } : {}),
     },
     stateDir: l.state,
+    ...(outboxRecords ? { outboxRecords } : {}),
     actions: p.actions,
     supervisorState: p.supervisorState,
     log: log.child({ component: 'telegram' }),

@@ -8,6 +8,7 @@ import type { Skips, Updates } from '../store/updates.js';
 import type { Summary } from '../domain/summary.js';
 import type { Logger } from '../log.js';
 import type { ActionBackend } from '../store/action-backend.js';
+import type { OutboxRecords } from '../store/outbox-files.js';
 import type { SupervisorState } from '../store/supervisor-state.js';
 import type { Clock } from '../time/clock.js';
 import type { CallbackData, Op } from './callback-data.js';
@@ -36,6 +37,8 @@ export interface TelegramOptions {
 export interface TelegramDeps {
   options: TelegramOptions;
   stateDir: string;
+  /** The outbox's records elsewhere than under stateDir (NATS KV, shared with a standby). */
+  outboxRecords?: OutboxRecords;
   actions: ActionBackend;
   supervisorState: SupervisorState;
   log: Logger;

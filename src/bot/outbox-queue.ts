@@ -3,13 +3,13 @@
 // which order they go (lane, then the oldest change). The worker that makes Telegram match is
 // outbox.ts; each chat's pace is chat-pace.ts.
 import type { Logger } from '../log.js';
-import { MetaSchema, OUTBOX_VERSION, retiredRecord, type Meta, type MetaOf, type OutboxFiles, type OutRecord } from '../store/outbox-files.js';
+import { MetaSchema, OUTBOX_VERSION, retiredRecord, type Meta, type MetaOf, type OutboxRecords, type OutRecord } from '../store/outbox-files.js';
 import type { Lane } from './rate-window.js';
 import { shorten, type Buttons } from './render.js';
 import { refFor } from './refs.js';
 
 export interface QueueOptions {
-  files: OutboxFiles;
+  files: OutboxRecords;
   log: Logger;
   now: () => number;
   /** The forum topic new messages go to unless told otherwise (TELEGRAM_THREAD_ID). */

@@ -10,7 +10,7 @@ import type { Logger } from '../log.js';
 import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { plainText } from './html-split.js';
 import { realClock, type Clock } from '../time/clock.js';
-import { OutboxFiles, type Meta, type MetaOf, type OutRecord } from '../store/outbox-files.js';
+import { OutboxFiles, type Meta, type MetaOf, type OutboxRecords, type OutRecord } from '../store/outbox-files.js';
 import type { Buttons } from './render.js';
 import type { Lane, Limiter } from './rate-window.js';
 import { ChatPace } from './chat-pace.js';
@@ -58,6 +58,8 @@ export interface OutboxOptions {
   beforeSend?: () => Promise<void>;
   /** Writes one record's file (default: atomically, with fsync); tests slow it down. */
   writeRecord?: (file: string, rec: OutRecord) => Promise<void>;
+  /** Where the records live instead of `dir` (NATS KV, shared by the control planes). */
+  records?: OutboxRecords;
 }
 
 /** Edits of one message within this long of its last delivery go as one (the last state wins). */
@@ -87,7 +89,7 @@ export class Outbox {
   constructor(private readonly opts: OutboxOptions) {
     this.clock = opts.clock ?? realClock;
     this.queue = new OutboxQueue({
-      files: new OutboxFiles(opts.dir, opts.log, opts.writeRecord),
+      files: opts.records ?? new OutboxFiles(opts.dir, opts.log, opts.writeRecord),
       log: opts.log,
       now: () => this.now(),
       changed: () => this.kick(),

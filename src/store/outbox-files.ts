@@ -50,7 +50,7 @@ export const MetaSchema = z.discriminatedUnion('kind', [
 export type Meta = z.infer<typeof MetaSchema>;
 export type MetaOf<K extends Meta['kind']> = Extract<Meta, { kind: K }>;
 
-const RecordSchema = z.object({
+export const RecordSchema = z.object({
   version: z.union([z.literal(1), z.literal(OUTBOX_VERSION)]),
   key: z.string(),
   chat_id: z.string(),
@@ -95,9 +95,38 @@ export function retiredRecord(rec: OutRecord, beforeIso: string, removedKeys: Re
   return removedKeys.has(rec.key) || (rec.meta.final && rec.delivered_rev === rec.rev && rec.queued_at < beforeIso);
 }
 
-export class OutboxFiles {
-  /** The writes of each record's file, one after another (see write). */
+/** Where the outbox's records live: state/telegram/outbox/ (OutboxFiles), or NATS KV (nats/outbox-kv.ts). */
+export interface OutboxRecords {
+  /** Every record held; one that fails the schema is skipped and said. */
+  load(): Promise<OutRecord[]>;
+  /** One record's writes land in the order they were asked for. */
+  write(rec: OutRecord): Promise<void>;
+  remove(key: string): Promise<void>;
+}
+
+/** The writes of each key one after another: two under way at once could land in the other order. */
+export class KeyedOrder {
   private readonly writes = new Map<string, Promise<void>>();
+
+  async run(key: string, io: () => Promise<void>): Promise<void> {
+    const next = (this.writes.get(key) ?? Promise.resolve()).catch(() => {}).then(io);
+    this.writes.set(key, next);
+    try {
+      await next;
+    } finally {
+      if (this.writes.get(key) === next) this.writes.delete(key);
+    }
+  }
+}
+
+/** A record's name: a hash of its key (a file name, a KV key). */
+export function recordName(key: string): string {
+  return createHash('sha1').update(key).digest('hex').slice(0, 20);
+}
+
+export class OutboxFiles implements OutboxRecords {
+  /** The writes of each record's file, one after another (see write). */
+  private readonly order = new KeyedOrder();
 
   constructor(
     private readonly dir: string,
@@ -107,7 +136,7 @@ export class OutboxFiles {
   ) {}
 
   private file(key: string): string {
-    return path.join(this.dir, `${createHash('sha1').update(key).digest('hex').slice(0, 20)}.json`);
+    return path.join(this.dir, `${recordName(key)}.json`);
   }
 
   /** Every record on disk (temp files a crash left removed first); a file that fails the schema is skipped and said. */
@@ -135,20 +164,10 @@ export class OutboxFiles {
    * no message id", which the next start sends again as a duplicate.
    */
   write(rec: OutRecord): Promise<void> {
-    return this.inOrder(rec.key, () => this.writeRecord(this.file(rec.key), rec));
+    return this.order.run(rec.key, () => this.writeRecord(this.file(rec.key), rec));
   }
 
   remove(key: string): Promise<void> {
-    return this.inOrder(key, () => fs.rm(this.file(key), { force: true }));
-  }
-
-  private async inOrder(key: string, io: () => Promise<void>): Promise<void> {
-    const next = (this.writes.get(key) ?? Promise.resolve()).catch(() => {}).then(io);
-    this.writes.set(key, next);
-    try {
-      await next;
-    } finally {
-      if (this.writes.get(key) === next) this.writes.delete(key);
-    }
+    return this.order.run(key, () => fs.rm(this.file(key), { force: true }));
   }
 }

@@ -1,6 +1,8 @@
 // The button reference table's file (state/telegram/refs.json): each short reference a button
 // carries and the key it stands for, with the day it was last used. Read with a schema; written
 // atomically. What the table means is bot/refs.ts.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { readChecked, writeJsonAtomic } from './atomic.js';
 
@@ -20,6 +22,8 @@ export async function readRefsFile(file: string): Promise<Record<string, RefEntr
   return read.ok ? read.value.refs : read.why === 'none' ? undefined : null;
 }
 
-export function writeRefsFile(file: string, refs: ReadonlyMap<string, RefEntry>): Promise<void> {
-  return writeJsonAtomic(file, { version: 1, refs: Object.fromEntries(refs) });
+export async function writeRefsFile(file: string, refs: ReadonlyMap<string, RefEntry>): Promise<void> {
+  // Its directory is the outbox's parent, made by the outbox's files, which with NATS are in KV.
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  await writeJsonAtomic(file, { version: 1, refs: Object.fromEntries(refs) });
 }

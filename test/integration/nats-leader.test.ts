@@ -14,6 +14,9 @@ import { startRunChild, type RunChild } from '../support/child.js';
 import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
 import { natsMissing, openKvStore, startNats, type TestNats } from '../support/nats.js';
 import { spawnSync } from 'node:child_process';
+import { loadConfig } from '../../src/config.js';
+import { startControlPlane, type Running } from '../../src/main.js';
+import { botEnv, FakeBotApi, TEST_BOT } from '../support/bot-api.js';
 
 const missing = natsMissing();
 if (missing) console.warn(`NATS leader tests skipped: ${missing}`);
@@ -140,6 +143,53 @@ describe.skipIf(missing !== undefined)('one leader over NATS', () => {
       expect((await kv.store.query({ states: ['pending', 'approved', 'running', 'completed', 'failed', 'rejected', 'cancelled'], limit: Infinity })).total).toBe(10);
     } finally {
       await kv.close();
+    }
+  });
+
+  it('Telegram across a handover: the standby never polls while the other leads; the new leader goes on with the same message, and its buttons work', async () => {
+    nats = await startNats(root);
+    const api = await new FakeBotApi(TEST_BOT.token).start();
+    const hosts = path.join(root, 'hosts');
+    await writeHosts(hosts, { pi: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
+    const cfg = (id: string) => loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, id), HOSTS_DIR: hosts, NATS_URL: nats!.url, CONTROL_PLANE_ID: id, LEASE_TTL_S: String(TTL_S), RECONCILE_INTERVAL_S: '3600', ...botEnv(api) });
+    const memA = memoryLogger();
+    let a: Running | undefined = await startControlPlane(cfg('cp-a'), memA.log);
+    const memB = memoryLogger();
+    const b = await startControlPlane(cfg('cp-b'), memB.log);
+    try {
+      const client = await connect({ servers: nats.url });
+      conns.push(client);
+      const e = { ts: new Date().toISOString(), node: 'pi', type: 'containers_not_running', agent: 'a1', seq: 1, service: 'web' };
+      await waitFor(() => client.jetstream().publish(eventSubject('pi'), JSON.stringify(e), { msgID: eventMsgId(e) }).catch(() => undefined), { what: 'the event acknowledged' });
+      // The action's own message (a failure is said in a message of its own besides).
+      const about = () => api.chat(TEST_BOT.chat).filter((m) => m.text.startsWith('🔧') && /Restart web on pi/.test(m.text));
+      const msg = await waitFor(() => about().find((m) => m.reply_markup), { what: 'the pending action in the chat, with its buttons', timeoutMs: 20_000 }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; chat: ${JSON.stringify(api.chat(TEST_BOT.chat).map((m) => m.text.slice(0, 200)))}; calls: ${api.calls.map((c) => c.method).join(',')}; pending: ${JSON.stringify(await a!.actions.query())}; log ${memA.lines.filter((l) => (l.level as number) >= 40).map((l) => JSON.stringify(l).slice(0, 400)).join(' | ')}`);
+      });
+      const sentText = msg.text;
+      // While one leads, the other never polls: Telegram would answer one of them 409.
+      expect(api.pollOverlaps).toBe(0);
+      // The leader hands over (a clean stop gives the lease back); the standby's Telegram starts.
+      await a.stop();
+      a = undefined;
+      await waitFor(async () => ((await (await fetch(`${b.address}/healthz`)).json()) as { nats: { role: string } }).nats.role === 'leader', { what: 'the standby to lead', timeoutMs: 10_000 });
+      const polls = api.callsOf('getUpdates').length;
+      await waitFor(() => api.callsOf('getUpdates').length > polls, { what: 'the new leader polling' });
+      api.press(msg.message_id, api.button(msg.message_id, /Approve/), TEST_BOT.admin);
+      // Approved through the old message's button, run by the new leader (no engine: it fails), and
+      // the same message says so: no second message about it.
+      await waitFor(async () => ['completed', 'failed'].includes((await b.actions.get('container-restart-pi-web'))?.state ?? ''), { what: 'the action run by the new leader', timeoutMs: 20_000 }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; action ${JSON.stringify(await b.actions.get('container-restart-pi-web'))}; calls ${api.calls.slice(-30).map((c) => c.method).join(',')}; B log ${memB.lines.filter((l) => (l.level as number) >= 30).map((l) => JSON.stringify(l).slice(0, 300)).join(' | ')}`);
+      });
+      await waitFor(() => api.messages.get(msg.message_id)!.text !== sentText, { what: 'the same message edited by the new leader', timeoutMs: 20_000 }).catch(async (err: Error) => {
+        throw new Error(`${err.message}; chat ${JSON.stringify(api.chat(TEST_BOT.chat).map((m) => [m.message_id, m.edits, m.text.slice(0, 150)]))}; calls ${api.calls.slice(-30).map((c) => c.method).join(',')}; B log ${memB.lines.filter((l) => (l.level as number) >= 30 && /telegram|outbox|notif/.test(JSON.stringify(l))).map((l) => JSON.stringify(l).slice(0, 300)).join(' | ')}`);
+      });
+      expect(about()).toHaveLength(1);
+      expect(api.unexpectedRefusals()).toEqual([]);
+    } finally {
+      await a?.stop();
+      await b.stop();
+      await api.close();
     }
   });
 });

@@ -143,6 +143,9 @@ export class FakeBotApi {
   private outage: { until: number; mode: 500 | 429 | 'down'; retryAfter: number } | undefined;
   /** The offset of the last getUpdates: every update below it was received by the bot. */
   confirmedOffset = 0;
+  /** Long polls open at once, and how often a poll began while another was open (two bot instances). */
+  private pollsOpen = 0;
+  pollOverlaps = 0;
   private server: http.Server;
   private closed = false;
   url = '';
@@ -298,6 +301,31 @@ export class FakeBotApi {
     return b.callback_data;
   }
 
+  /** One long poll: what is queued from `offset`, or a wait of up to `timeout` seconds for it. */
+  private async poll(p: Record<string, unknown>, req: http.IncomingMessage): Promise<unknown[]> {
+    // A Bot API that stops answering long polls (a dead connection): the call hangs until closed.
+    if (this.hangPolls) await new Promise<void>((resolve) => this.hung.push(resolve));
+    const offset = Number(p.offset ?? 0);
+    this.confirmedOffset = Math.max(this.confirmedOffset, offset);
+    this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
+    const timeout = Number(p.timeout ?? 0);
+    if (this.updates.length === 0 && timeout > 0 && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, timeout * 1000);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+        req.on('close', () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    const limit = Number(p.limit ?? 100);
+    return this.updates.slice(0, limit);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const m = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
     const chunks: Buffer[] = [];
@@ -408,27 +436,14 @@ export class FakeBotApi {
       case 'setMyCommands':
         return true;
       case 'getUpdates': {
-        // A Bot API that stops answering long polls (a dead connection): the call hangs until closed.
-        if (this.hangPolls) await new Promise<void>((resolve) => this.hung.push(resolve));
-        const offset = Number(p.offset ?? 0);
-        this.confirmedOffset = Math.max(this.confirmedOffset, offset);
-        this.updates = this.updates.filter((u) => (u.update_id as number) >= offset);
-        const timeout = Number(p.timeout ?? 0);
-        if (this.updates.length === 0 && timeout > 0 && !this.closed) {
-          await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, timeout * 1000);
-            this.waiters.push(() => {
-              clearTimeout(t);
-              resolve();
-            });
-            req.on('close', () => {
-              clearTimeout(t);
-              resolve();
-            });
-          });
+        // Telegram allows one poller per bot: a second poll while one is open is a conflict (409 there).
+        if (this.pollsOpen > 0) this.pollOverlaps++;
+        this.pollsOpen++;
+        try {
+          return await this.poll(p, req);
+        } finally {
+          this.pollsOpen--;
         }
-        const limit = Number(p.limit ?? 100);
-        return this.updates.slice(0, limit);
       }
       case 'sendMessage': {
         const chat_id = Number(p.chat_id);
