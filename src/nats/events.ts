@@ -117,9 +117,10 @@ export class NatsEvents {
     this.deps.log.info({ stream: EVENTS_STREAM, consumer: this.deps.consumer, pending: existing?.num_pending ?? null }, `reading events from NATS stream ${EVENTS_STREAM} as ${this.deps.consumer}`);
     while (!this.stopped) {
       // A pull held by a server that died is noticed by two missed heartbeats (each expires/2):
-      // 10 s rather than the default 30 (a cluster's server killed: test/integration/nats-events.test.ts).
-      const messages = await consumer.consume({ max_messages: 256, expires: 10_000 });
+      // 5 s rather than the default 30 (a cluster's server killed: test/integration/nats-events.test.ts).
+      const messages = await consumer.consume({ max_messages: 256, expires: 5_000 });
       if (this.stopped) return void messages.stop();
+      void this.follow(messages);
       this.stopConsume = () => void messages.stop();
       let batch: JsMsg[] = [];
       let flushing: Promise<void> | undefined;
@@ -138,6 +139,14 @@ export class NatsEvents {
         flushing ??= new Promise<void>((r) => this.deps.clock.timer(0, r)).then(flush);
       }
       await flushing;
+    }
+  }
+
+  /** What the client says of the consumer (heartbeats missed, consumer or stream not found): said in the log. */
+  private async follow(messages: { status(): Promise<AsyncIterable<{ type: string; data: unknown }>> }): Promise<void> {
+    for await (const s of await messages.status()) {
+      if (s.type === 'next' || s.type === 'discard' || s.type === 'debug') continue;
+      this.deps.log.warn({ stream: EVENTS_STREAM, consumer: this.deps.consumer, status: s.type, data: s.data }, `NATS consumer ${this.deps.consumer}: ${s.type} (${JSON.stringify(s.data)})`);
     }
   }
 

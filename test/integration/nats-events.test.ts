@@ -156,7 +156,8 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     const cluster = await startNatsCluster(root);
     try {
       const urls = cluster.map((s) => s.url).join(',');
-      running = await startControlPlane(config(urls), memoryLogger().log);
+      const mem = memoryLogger();
+      running = await startControlPlane(config(urls), mem.log);
       client = await connect({ servers: cluster.map((s) => s.url), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
       const jsm = await waitFor(async () => {
         const m = await client!.jetstreamManager().catch(() => undefined);
@@ -171,7 +172,10 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
       for (let seq = 1; seq <= 25; seq++) await send(seq);
       await cluster[0]!.stop(true);
       for (let seq = 26; seq <= 50; seq++) await send(seq);
-      await waitFor(() => running!.observer.counters().applied >= 50, { timeoutMs: 60_000, what: 'all 50 events applied' });
+      await waitFor(() => running!.observer.counters().applied >= 50, { timeoutMs: 60_000, what: 'all 50 events applied' }).catch((err: Error) => {
+        // What the control plane said of NATS meanwhile (a consumer's missed heartbeats, timeouts).
+        throw new Error(`${err.message} (${running!.observer.counters().applied}); its NATS log: ${mem.lines.filter((l) => /nats|consumer/i.test(JSON.stringify(l))).map((l) => `${String(l.time)} ${String(l.msg)}`).join(' | ')}`);
+      });
       const day = new Date().toISOString().slice(0, 10);
       const seqs = (await readFile(path.join(root, 'homelab', 'events', day, 'pi.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l).seq as number);
       expect([...new Set(seqs)].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
