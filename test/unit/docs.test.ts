@@ -3,6 +3,7 @@
 import { ACTIONS_BUCKET } from '../../src/nats/actions-kv.js';
 import { LEADER_BUCKET } from '../../src/nats/lease.js';
 import { STATE_BUCKET } from '../../src/nats/docs-kv.js';
+import { OUTBOX_BUCKET } from '../../src/nats/outbox-kv.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -116,7 +117,7 @@ describe('docs', () => {
   it('every setting the README and the operator docs name is one the code reads (no stale names)', () => {
     const read_ = new Set<string>([...ENV_VARIABLES, ...Object.values(AGENT_SETTINGS).map(([, variable]) => variable), RERUN_MARK]);
     // Names the compose file takes from its .env (and the image's build argument), Node's own, the tests' switch, the JetStream stream's.
-    const others = new Set(['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', 'HOMELAB_TEST_DOCKER', EVENTS_STREAM, ACTIONS_BUCKET, LEADER_BUCKET, STATE_BUCKET, ...['compose.yaml', 'deploy/nats/compose.yaml'].flatMap((f) => [...read(f).matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))]);
+    const others = new Set(['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', 'HOMELAB_TEST_DOCKER', EVENTS_STREAM, ACTIONS_BUCKET, LEADER_BUCKET, STATE_BUCKET, OUTBOX_BUCKET, ...['compose.yaml', 'deploy/nats/compose.yaml'].flatMap((f) => [...read(f).matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))]);
     const stale: string[] = [];
     for (const f of ['README.md', ...readdirSync(path.join(repoRoot, 'docs/operator')).map((n) => `docs/operator/${n}`)]) {
       for (const m of read(f).matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?:=[^`]*)?`/g)) {
