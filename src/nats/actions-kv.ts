@@ -5,7 +5,6 @@
 // an action first takes the id's open key (create fails when it exists), so an id is never open
 // twice. Reads answer from the bucket as this process last heard it (kv-actions-cache.ts).
 import type { KV, NatsConnection } from 'nats';
-import { StorageType } from 'nats';
 import { ACTION_STATES, ACTION_TYPES, canTransition, isOpen, OPEN_STATES, parseFileName, TERMINAL_STATES, type Action, type ActionState, type ActionType } from '../domain/actions.js';
 import type { ActionDraft } from '../domain/plan.js';
 import type { Logger } from '../log.js';
@@ -15,6 +14,7 @@ import { stableJson } from '../store/atomic.js';
 import type { Clock } from '../time/clock.js';
 import { actionKey, ActionsCache, openKey, type Held, type OpenPointer } from './kv-actions-cache.js';
 import { KvFollower } from './kv-follow.js';
+import { lostRace, openBucket } from './kv-bucket.js';
 
 export const ACTIONS_BUCKET = 'HOMELAB_ACTIONS';
 /** A pointer to an instance that was never written is a creation a crash cut short: taken over after this. */
@@ -25,10 +25,6 @@ const CAS_ATTEMPTS = 20;
 const newestFirst = byTime((a) => a.updated_at, -1);
 const encode = (v: unknown) => new TextEncoder().encode(stableJson(v));
 
-/** Another writer changed the entry since it was read (JetStream's "wrong last sequence"). */
-function lostRace(err: unknown): boolean {
-  return (err as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
-}
 
 export class KvActionStore implements ActionBackend {
   private readonly cache = new ActionsCache();
@@ -53,9 +49,7 @@ export class KvActionStore implements ActionBackend {
 
   /** Opens (or makes) the bucket on this connection and follows it; `ready` once its entries are read. */
   begin(nc: NatsConnection): void {
-    // On a cluster the server lists every server's client address: a replica on up to 3 of them.
-    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
-    this.follower.begin(nc, async () => (this.kv = await nc.jetstream().views.kv(ACTIONS_BUCKET, { history: 1, replicas, storage: StorageType.File })));
+    this.follower.begin(nc, async () => (this.kv = await openBucket(nc, ACTIONS_BUCKET)));
   }
 
   /** Resolves once the bucket's entries are read (or rejects after `ms`). */

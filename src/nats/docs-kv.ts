@@ -4,34 +4,17 @@
 // and never lose each other's change. Read from the server each time: a handful of small reads a
 // supervisor pass.
 import type { KV, NatsConnection } from 'nats';
-import { StorageType } from 'nats';
+import { LazyBucket, lostRace } from './kv-bucket.js';
 import type { Doc, DocName, DocStore } from '../store/doc-store.js';
 
 export const STATE_BUCKET = 'HOMELAB_STATE';
 
-const lostRace = (err: unknown) => (err as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
-
 export class KvDocs implements DocStore {
-  private opening: Promise<KV> | undefined;
-  private nc: NatsConnection | undefined;
+  private readonly bucket = new LazyBucket(STATE_BUCKET, 'the state is');
 
   /** Uses this connection (the bucket is opened, or made, at the first read or write). */
   begin(nc: NatsConnection): void {
-    this.nc = nc;
-  }
-
-  private bucket(): Promise<KV> {
-    const nc = this.nc;
-    if (!nc) return Promise.reject(new Error(`the state is in NATS KV ${STATE_BUCKET}, and NATS is not connected yet`));
-    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
-    this.opening ??= nc
-      .jetstream()
-      .views.kv(STATE_BUCKET, { history: 1, replicas, storage: StorageType.File })
-      .catch((err: unknown) => {
-        this.opening = undefined; // tried again at the next read
-        throw err;
-      });
-    return this.opening;
+    this.bucket.begin(nc);
   }
 
   /** The last document read of each name: what a read answers while NATS is away (the page stays up). */
@@ -45,7 +28,7 @@ export class KvDocs implements DocStore {
     const where = `NATS KV ${STATE_BUCKET} key ${name}`;
     let e: Awaited<ReturnType<KV['get']>>;
     try {
-      e = await (await this.bucket()).get(name);
+      e = await (await this.bucket.get()).get(name);
     } catch (err) {
       const last = this.last.get(name);
       if (last) return last;
@@ -65,7 +48,7 @@ export class KvDocs implements DocStore {
   }
 
   async write(name: DocName, value: unknown, rev: number): Promise<boolean> {
-    const kv = await this.bucket();
+    const kv = await this.bucket.get();
     const data = new TextEncoder().encode(JSON.stringify(value));
     try {
       await (rev === 0 ? kv.create(name, data) : kv.update(name, data, rev));

@@ -12,6 +12,7 @@ import { NAME_RE } from '../domain/schemas.js';
 import type { Logger } from '../log.js';
 import { appendEventLines } from '../store/events.js';
 import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
+import { replicasOf } from './kv-bucket.js';
 import type { Clock } from '../time/clock.js';
 
 export const EVENTS_STREAM = 'HOMELAB_EVENTS';
@@ -108,9 +109,7 @@ export class NatsEvents {
 
   private async read(nc: NatsConnection): Promise<void> {
     const jsm = await nc.jetstreamManager();
-    // On a cluster the server lists every server's client address: a replica on up to 3 of them.
-    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
-    await ensureEventsStream(jsm, this.deps.retentionDays, replicas);
+    await ensureEventsStream(jsm, this.deps.retentionDays, replicasOf(nc));
     const existing = await jsm.consumers.info(EVENTS_STREAM, this.deps.consumer).catch(() => undefined);
     if (!existing) await jsm.consumers.add(EVENTS_STREAM, { durable_name: this.deps.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: EVENTS_SUBJECTS, ack_wait: nanos(30_000) });
     const consumer = await nc.jetstream().consumers.get(EVENTS_STREAM, this.deps.consumer);

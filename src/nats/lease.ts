@@ -8,7 +8,7 @@
 // that loses the lease after holding it says so and stops acting for good (`onLost`: the process
 // exits and starts again as a standby).
 import type { KV, NatsConnection } from 'nats';
-import { StorageType } from 'nats';
+import { lostRace, openBucket } from './kv-bucket.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../time/clock.js';
 
@@ -23,7 +23,6 @@ interface LeaseValue {
   epoch: number;
 }
 
-const lostRace = (err: unknown) => (err as { api_error?: { err_code?: number } })?.api_error?.err_code === 10071;
 
 export class Lease {
   role: Role = 'standby';
@@ -71,10 +70,9 @@ export class Lease {
   /** Opens the bucket on this connection and looks at the lease every TTL/3. */
   begin(nc: NatsConnection): void {
     if (this.kv || this.stopped) return;
-    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
     this.ticking = (async () => {
       try {
-        this.kv = await nc.jetstream().views.kv(LEADER_BUCKET, { history: 1, ttl: this.ttlMs, replicas, storage: StorageType.File });
+        this.kv = await openBucket(nc, LEADER_BUCKET, this.ttlMs);
       } catch (err) {
         this.deps.log.warn({ err }, `cannot open the NATS KV bucket ${LEADER_BUCKET}; trying again`);
         this.kv = undefined;

@@ -2,40 +2,25 @@
 // HOMELAB_OUTBOX, one key per record (`r.<hash of its key>`), holding what the message should say
 // and which message it is in the chat. Only the leader writes them; a new leader loads them when its
 // Telegram starts and goes on editing the same messages instead of posting new ones.
-import type { KV, NatsConnection } from 'nats';
-import { StorageType } from 'nats';
+import type { NatsConnection } from 'nats';
+import { LazyBucket } from './kv-bucket.js';
 import type { Logger } from '../log.js';
 import { KeyedOrder, recordName, RecordSchema, type OutboxRecords, type OutRecord } from '../store/outbox-files.js';
 
 export const OUTBOX_BUCKET = 'HOMELAB_OUTBOX';
 
 export class KvOutbox implements OutboxRecords {
-  private nc: NatsConnection | undefined;
-  private opening: Promise<KV> | undefined;
+  private readonly bucket = new LazyBucket(OUTBOX_BUCKET, 'the outbox is');
   private readonly order = new KeyedOrder();
 
   constructor(private readonly log: Logger) {}
 
   begin(nc: NatsConnection): void {
-    this.nc = nc;
-  }
-
-  private bucket(): Promise<KV> {
-    const nc = this.nc;
-    if (!nc) return Promise.reject(new Error(`the outbox is in NATS KV ${OUTBOX_BUCKET}, and NATS is not connected yet`));
-    const replicas = nc.info?.cluster ? Math.min(3, nc.info.connect_urls?.length ?? 1) : 1;
-    this.opening ??= nc
-      .jetstream()
-      .views.kv(OUTBOX_BUCKET, { history: 1, replicas, storage: StorageType.File })
-      .catch((err: unknown) => {
-        this.opening = undefined;
-        throw err;
-      });
-    return this.opening;
+    this.bucket.begin(nc);
   }
 
   async load(): Promise<OutRecord[]> {
-    const kv = await this.bucket();
+    const kv = await this.bucket.get();
     const out: OutRecord[] = [];
     // The keys first, then each record: a read inside the keys' iteration can end it early.
     const keys: string[] = [];
@@ -58,10 +43,10 @@ export class KvOutbox implements OutboxRecords {
   }
 
   write(rec: OutRecord): Promise<void> {
-    return this.order.run(rec.key, async () => void (await (await this.bucket()).put(`r.${recordName(rec.key)}`, new TextEncoder().encode(JSON.stringify(rec)))));
+    return this.order.run(rec.key, async () => void (await (await this.bucket.get()).put(`r.${recordName(rec.key)}`, new TextEncoder().encode(JSON.stringify(rec)))));
   }
 
   remove(key: string): Promise<void> {
-    return this.order.run(key, async () => void (await (await this.bucket()).purge(`r.${recordName(key)}`)));
+    return this.order.run(key, async () => void (await (await this.bucket.get()).purge(`r.${recordName(key)}`)));
   }
 }
