@@ -258,6 +258,19 @@ async function benchScale() {
   return out;
 }
 
+/** Debian's nats-server, where installed (it is in /usr/sbin, which a user's PATH may not hold). */
+const NATS_BIN = ['nats-server', '/usr/sbin/nats-server'].find((b) => spawnSync(b, ['--version']).status === 0);
+
+/** A nats-server with JetStream on a loopback port, its store under `root`. */
+async function startBenchNats(root) {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const server = spawn(NATS_BIN, ['-js', '-sd', path.join(root, 'js'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  server.stderr.on('data', (d) => (log += d));
+  await waitUntil(() => /Server is ready/.test(log), 20_000);
+  return { server, port };
+}
+
 /**
  * Events over NATS JetStream end to end: P publishers (their own process, bench/nats-publishers.mjs)
  * each publishing its node's events with acknowledgements, into a control plane reading the stream
@@ -265,16 +278,11 @@ async function benchScale() {
  * last, and nats-server's RSS after. Skipped where Debian's nats-server is not installed.
  */
 async function benchNats() {
-  const bin = ['nats-server', '/usr/sbin/nats-server'].find((b) => spawnSync(b, ['--version']).status === 0);
-  if (!bin) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
+  if (!NATS_BIN) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
   const runs = [];
   for (const [publishers, events] of quick ? [[1, 1000], [10, 2000]] : [[1, 5000], [10, 20_000], [100, 20_000]]) {
     const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-nats-'));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
-    const server = spawn(bin, ['-js', '-sd', path.join(root, 'js'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    server.stderr.on('data', (d) => (log += d));
-    await waitUntil(() => /Server is ready/.test(log), 20_000);
+    const { server, port } = await startBenchNats(root);
     const hosts = path.join(root, 'hosts');
     for (let n = 0; n < publishers; n++) {
       await mkdir(path.join(hosts, `n${n}`), { recursive: true });
@@ -312,18 +320,13 @@ async function benchNats() {
  * lease TTL after its last renewal, and the standby looks every TTL/3).
  */
 async function benchFailover() {
-  const bin = ['nats-server', '/usr/sbin/nats-server'].find((b) => spawnSync(b, ['--version']).status === 0);
-  if (!bin) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
+  if (!NATS_BIN) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
   const { Lease } = await import(path.join(dist, 'nats', 'lease.js'));
   const { realClock } = await import(path.join(dist, 'time', 'clock.js'));
   const { connect } = await import('nats');
   const ttlS = 3;
   const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-failover-'));
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const server = spawn(bin, ['-js', '-sd', path.join(root, 'js'), '-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  server.stderr.on('data', (d) => (log += d));
-  await waitUntil(() => /Server is ready/.test(log), 20_000);
+  const { server, port } = await startBenchNats(root);
   const url = `nats://127.0.0.1:${port}`;
   const ms = [];
   for (let k = 0; k < (quick ? 5 : 20); k++) {

@@ -5,27 +5,14 @@
 // store on the same data (another process: the CLI, a standby) sees what the first one did.
 import { connect } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ActionDraft } from '../../src/domain/plan.js';
 import { ACTIONS_BUCKET } from '../../src/nats/actions-kv.js';
 import { TransitionError, type ActionBackend } from '../../src/store/action-backend.js';
 import { ActionStore } from '../../src/store/actions.js';
-import { removeDir, tempDir, waitFor } from '../support/helpers.js';
+import { actionDraft, removeDir, tempDir, waitFor } from '../support/helpers.js';
 import { natsMissing, openKvStore, startNats, type TestNats } from '../support/nats.js';
 
 let clock = Date.parse('2026-05-27T14:00:00.000Z');
-const draft = (over: Partial<ActionDraft> = {}): ActionDraft => ({
-  id: 'container-restart-n-s',
-  instance: '20260527T140000Z',
-  type: 'container_restart',
-  risk: 'low',
-  node: 'n',
-  service: 's',
-  drift: 'unhealthy_service',
-  trigger: 'containers_not_running',
-  containers: ['s'],
-  drift_since: null,
-  ...over,
-});
+const draft = actionDraft;
 
 interface Opened {
   store: ActionBackend;

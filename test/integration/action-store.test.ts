@@ -1,27 +1,14 @@
 import { readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ActionDraft } from '../../src/domain/plan.js';
 import { ActionStore, TransitionError } from '../../src/store/actions.js';
-import { removeDir, tempDir } from '../support/helpers.js';
+import { actionDraft, removeDir, tempDir } from '../support/helpers.js';
 
 let root: string;
 let store: ActionStore;
 let clock = Date.parse('2026-05-27T14:00:00.000Z');
 
-const draft = (over: Partial<ActionDraft> = {}): ActionDraft => ({
-  id: 'container-restart-n-s',
-  instance: '20260527T140000Z',
-  type: 'container_restart',
-  risk: 'low',
-  node: 'n',
-  service: 's',
-  drift: 'unhealthy_service',
-  trigger: 'containers_not_running',
-  containers: ['s'],
-  drift_since: null,
-  ...over,
-});
+const draft = actionDraft;
 const names = async (state: string) => (await readdir(path.join(root, state))).sort();
 
 beforeEach(async () => {

@@ -1,3 +1,4 @@
+import type { ActionDraft } from '../../src/domain/plan.js';
 import { mkdtemp, mkdir, appendFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,3 +90,20 @@ export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathn
 export const cliPath = path.join(repoRoot, 'dist', 'cli.js');
 /** `node <these> run …`: the heap flags `npm start` and the image pass (else `run` starts itself again with them). */
 export const runNodeArgs = ['--heap-growing-percent=50', '--max-semi-space-size=4', cliPath];
+
+/** An action draft as the supervisor makes one (container-restart-n-s unless told otherwise). */
+export function actionDraft(over: Partial<ActionDraft> = {}): ActionDraft {
+  return {
+    id: 'container-restart-n-s',
+    instance: '20260527T140000Z',
+    type: 'container_restart',
+    risk: 'low',
+    node: 'n',
+    service: 's',
+    drift: 'unhealthy_service',
+    trigger: 'containers_not_running',
+    containers: ['s'],
+    drift_since: null,
+    ...over,
+  };
+}
