@@ -158,13 +158,35 @@ export class KvActionStore implements ActionBackend {
         rev = await this.bucket().update(cur.key, encode(next), cur.held.rev);
       } catch (err) {
         if (lostRace(err)) continue;
-        throw err;
+        // No answer (a timeout while a cluster elects): the write may have landed all the same.
+        if (!(await this.landed(cur.key, next))) throw err;
+        return this.moved(next);
       }
       this.cache.applyAction(cur.key, rev, next);
-      if (!isOpen(next.state)) await this.release(next);
-      return next;
+      return this.moved(next);
     }
     throw new TransitionError(`${req.id}: the bucket kept changing while it moved`, 'conflict');
+  }
+
+  /** A transition done: a finished action frees its id. */
+  private async moved(a: Action): Promise<Action> {
+    if (!isOpen(a.state)) await this.release(a);
+    return a;
+  }
+
+  /**
+   * Whether a write whose answer was lost landed: the entry as the server has it now is exactly
+   * what was written (the same state, time, actor and patch). A claim whose acknowledgement was
+   * lost is then the caller's, not refused as "already running" and left to no one.
+   */
+  private async landed(key: string, written: Action): Promise<boolean> {
+    try {
+      await this.fresh(key);
+    } catch {
+      return false; // still no answer: the caller's error stands
+    }
+    const held = this.cache.action(key);
+    return held !== undefined && stableJson(held.value) === stableJson(written);
   }
 
   /** Why `req` cannot move the open action `a` (undefined: it can). */
