@@ -9,6 +9,7 @@ import { KvActionStore } from '../nats/actions-kv.js';
 import { Lease } from '../nats/lease.js';
 import { KvDocs } from '../nats/docs-kv.js';
 import { KvOutbox } from '../nats/outbox-kv.js';
+import { bucketReplicasNote } from '../nats/kv-bucket.js';
 import type { Layout } from '../store/paths.js';
 import { withDeadline, type Clock } from '../time/clock.js';
 import type { Component } from './lifecycle.js';
@@ -67,6 +68,8 @@ export function natsComponent(n: Nats, log: Logger, clock: Clock): Component {
     start: async () => {
       await n.link.start();
       n.link.onReady((nc) => {
+        const note = bucketReplicasNote(nc);
+        if (note) log.warn({ component: 'nats' }, note);
         n.docs.begin(nc);
         n.outbox.begin(nc);
         n.actions.begin(nc);
