@@ -10,6 +10,9 @@ export async function cmdMaintenance(argv: string[], env: NodeJS.ProcessEnv): Pr
   const { values, positionals } = parse(name, argv, { for: { type: 'string' }, reason: { type: 'string' }, by: { type: 'string' }, ...OUTPUT });
   const [, what] = positionals;
   if (values.help || !sub) return help(name);
+  // A wrong command is said before anything is asked of the state (NATS, with NATS_URL).
+  const unknown = new UsageError(`unknown maintenance command ${JSON.stringify(sub)}\n\n${HELP.maintenance}`);
+  if (!['start', 'stop', 'list'].includes(sub)) throw unknown;
   return withState(env, config(env), async (state) => {
     const windows = state.maintenanceWindows;
     switch (sub) {
@@ -22,7 +25,7 @@ export async function cmdMaintenance(argv: string[], env: NodeJS.ProcessEnv): Pr
       case 'list':
         return listWindows(windows, outputFormat(values), 'no ad hoc maintenance (windows in services.yaml: control-plane check)');
       default:
-        throw new UsageError(`unknown maintenance command ${JSON.stringify(sub)}\n\n${HELP.maintenance}`);
+        throw unknown;
     }
   });
 }

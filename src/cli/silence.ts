@@ -10,6 +10,9 @@ export async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promis
   const { values, positionals } = parse(name, argv, { reason: { type: 'string' }, by: { type: 'string' }, ...OUTPUT });
   const [, what, duration] = positionals;
   if (values.help || !sub) return help(name);
+  // A wrong command is said before anything is asked of the state (NATS, with NATS_URL).
+  const unknown = new UsageError(`unknown silence command ${JSON.stringify(sub)}\n\n${HELP.silence}`);
+  if (!['add', 'list', 'rm'].includes(sub)) throw unknown;
   return withState(env, config(env), async (state) => {
     const windows = state.silenceWindows;
     switch (sub) {
@@ -22,7 +25,7 @@ export async function cmdSilence(argv: string[], env: NodeJS.ProcessEnv): Promis
         if (!what) throw new UsageError(`silence rm needs an id or a target\n\n${HELP.silence}`);
         return removeWindows(windows, what, 'no silence', 'removed N silence(s)');
       default:
-        throw new UsageError(`unknown silence command ${JSON.stringify(sub)}\n\n${HELP.silence}`);
+        throw unknown;
     }
   });
 }
