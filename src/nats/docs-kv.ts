@@ -47,11 +47,11 @@ export class KvDocs implements DocStore {
     return doc;
   }
 
-  async write(name: DocName, value: unknown, rev: number): Promise<boolean> {
+  async write(name: DocName, value: unknown, rev?: number): Promise<boolean> {
     const kv = await this.bucket.get();
     const data = new TextEncoder().encode(JSON.stringify(value));
     try {
-      await (rev === 0 ? kv.create(name, data) : kv.update(name, data, rev));
+      await (rev === undefined ? kv.put(name, data) : rev === 0 ? kv.create(name, data) : kv.update(name, data, rev));
       return true;
     } catch (err) {
       if (lostRace(err)) return false;

@@ -18,8 +18,11 @@ export interface Doc {
 
 export interface DocStore {
   read(name: DocName): Promise<Doc>;
-  /** Writes `value` unless the document changed since `rev` was read; false when it did. */
-  write(name: DocName, value: unknown, rev: number): Promise<boolean>;
+  /**
+   * Writes `value` unless the document changed since `rev` was read; false when it did. Without
+   * `rev` (nothing was read first) it is written whatever is there.
+   */
+  write(name: DocName, value: unknown, rev?: number): Promise<boolean>;
 }
 
 /**
@@ -42,10 +45,11 @@ export class FileDocs implements DocStore {
     return { value: await readJsonFile(where), rev, where };
   }
 
-  async write(name: DocName, value: unknown, rev: number): Promise<boolean> {
+  async write(name: DocName, value: unknown, rev?: number): Promise<boolean> {
     const file = this.files[name];
-    if ((fileVersions.get(file) ?? 1) !== rev) return false;
-    fileVersions.set(file, rev + 1);
+    const current = fileVersions.get(file) ?? 1;
+    if (rev !== undefined && current !== rev) return false;
+    fileVersions.set(file, current + 1);
     const w = writeJsonAtomic(file, value);
     fileWrites.set(file, w);
     try {

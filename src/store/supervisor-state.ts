@@ -121,9 +121,12 @@ export class SupervisorState {
     return parsed.data;
   }
 
-  /** Written over the revision last read: another writer meanwhile (only a second leader could) is an error, not a loss. */
+  /**
+   * Written over the revision last read (none read: written as it is): another writer meanwhile
+   * (only a second leader could) is an error, not a loss.
+   */
   private async writeDoc(name: DocName, value: unknown): Promise<void> {
-    if (!(await this.docs.write(name, value, this.revs.get(name) ?? 0))) throw new Error(`${name}: changed by another writer since it was read; the next pass reads it again`);
+    if (!(await this.docs.write(name, value, this.revs.get(name)))) throw new Error(`${name}: changed by another writer since it was read; the next pass reads it again`);
     this.revs.delete(name);
   }
 
