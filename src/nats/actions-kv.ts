@@ -110,26 +110,37 @@ export class KvActionStore implements ActionBackend {
       if (p && this.busy(p)) return undefined;
       let instance = draft.instance;
       for (let n = 1; this.cache.action(actionKey(draft.id, instance)); n++) instance = `${draft.instance}-${n}`;
-      const at = new Date(this.now()).toISOString();
-      const pointer: OpenPointer = { id: draft.id, instance, at: this.now() };
-      let rev: number;
-      try {
-        rev = p ? await this.bucket().update(openKey(draft.id), encode(pointer), p.rev) : await this.bucket().create(openKey(draft.id), encode(pointer));
-      } catch (err) {
-        if (lostRace(err)) continue;
-        throw err;
-      }
-      this.cache.applyPointer(openKey(draft.id), rev, pointer);
-      const action = newAction(draft, instance, at, by);
-      try {
-        this.cache.applyAction(actionKey(draft.id, instance), await this.bucket().create(actionKey(draft.id, instance), encode(action)), action);
-        return action;
-      } catch (err) {
-        if (!lostRace(err)) throw err;
-        await this.fresh(actionKey(draft.id, instance)); // an instance of that name exists: the next one
-      }
+      if (!(await this.takeOpenKey(draft.id, instance, p))) continue;
+      const action = newAction(draft, instance, new Date(this.now()).toISOString(), by);
+      if (await this.writeInstance(action)) return action;
+      await this.fresh(actionKey(draft.id, instance)); // an instance of that name exists: the next one
     }
     throw new TransitionError(`${draft.id}: the bucket kept changing while the action was created`, 'conflict');
+  }
+
+  /** Names `instance` as the open one of `id` (over the key `p` held); false when another writer came first. */
+  private async takeOpenKey(id: string, instance: string, p: Held<OpenPointer> | undefined): Promise<boolean> {
+    const pointer: OpenPointer = { id, instance, at: this.now() };
+    try {
+      const rev = p ? await this.bucket().update(openKey(id), encode(pointer), p.rev) : await this.bucket().create(openKey(id), encode(pointer));
+      this.cache.applyPointer(openKey(id), rev, pointer);
+      return true;
+    } catch (err) {
+      if (lostRace(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Writes a new instance's key; false when one of that name exists already. */
+  private async writeInstance(a: Action): Promise<boolean> {
+    const key = actionKey(a.id, a.instance);
+    try {
+      this.cache.applyAction(key, await this.bucket().create(key, encode(a)), a);
+      return true;
+    } catch (err) {
+      if (lostRace(err)) return false;
+      throw err;
+    }
   }
 
   /** Whether the pointer's instance is open, or being created right now. */
@@ -338,23 +349,9 @@ export class KvActionStore implements ActionBackend {
     if (this.held().action(key)) return 'present';
     if (isOpen(a.state)) {
       const p = this.cache.pointer(a.id);
-      if (p && this.busy(p)) return 'id open here';
-      const pointer: OpenPointer = { id: a.id, instance: a.instance, at: this.now() };
-      try {
-        const rev = p ? await this.bucket().update(openKey(a.id), encode(pointer), p.rev) : await this.bucket().create(openKey(a.id), encode(pointer));
-        this.cache.applyPointer(openKey(a.id), rev, pointer);
-      } catch (err) {
-        if (lostRace(err)) return 'id open here';
-        throw err;
-      }
+      if ((p && this.busy(p)) || !(await this.takeOpenKey(a.id, a.instance, p))) return 'id open here';
     }
-    try {
-      this.cache.applyAction(key, await this.bucket().create(key, encode(a)), a);
-      return 'imported';
-    } catch (err) {
-      if (lostRace(err)) return 'present';
-      throw err;
-    }
+    return (await this.writeInstance(a)) ? 'imported' : 'present';
   }
 
   changeMark(): number | undefined {
