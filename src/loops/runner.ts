@@ -79,9 +79,18 @@ export class Runner {
       this.again = true;
       return;
     }
+    void this.launch(false);
+  }
+
+  /**
+   * One pass, marked as under way: a kick meanwhile asks for one more after it, never a second
+   * pass beside it (two supervisor passes at once would both close one notice, or neither).
+   */
+  private launch(rethrow: boolean): Promise<void> {
     this.cancelTimer?.();
     this.cancelTimer = undefined;
-    this.running = this.runOnce().finally(() => {
+    const pass = this.runOnce(rethrow);
+    this.running = pass.catch(() => {}).finally(() => {
       this.running = undefined;
       if (this.stopped) return;
       if (this.again) {
@@ -91,6 +100,7 @@ export class Runner {
         this.schedule();
       }
     });
+    return pass;
   }
 
   /**
@@ -110,7 +120,7 @@ export class Runner {
   /** Runs one pass now (for tools and tests); waits for a pass already under way first. */
   async runNow(): Promise<void> {
     while (this.running) await this.running;
-    await this.runOnce(true);
+    await this.launch(true);
   }
 
   private schedule(): void {

@@ -44,6 +44,37 @@ describe('Runner', () => {
     await r.stop();
   });
 
+  it('a kick during runNow waits for its pass: never two passes at once', async () => {
+    const c = new FakeClock(0);
+    let inPass = 0;
+    let most = 0;
+    let passes = 0;
+    let release: (() => void) | undefined;
+    const r = new Runner('t', 30_000, async () => {
+      inPass++;
+      most = Math.max(most, inPass);
+      passes++;
+      if (passes === 2) await new Promise<void>((resolve) => (release = resolve));
+      inPass--;
+    }, memoryLogger().log, c);
+    r.start();
+    await c.flush();
+    expect(passes).toBe(1);
+    const now = r.runNow();
+    await c.flush();
+    expect(release).toBeDefined();
+    r.kick();
+    r.kick();
+    await c.flush();
+    expect(passes).toBe(2);
+    release!();
+    await now;
+    await c.flush();
+    expect(passes).toBe(3);
+    expect(most).toBe(1);
+    await r.stop();
+  });
+
   it('backs off 1 s, 2 s, 4 s … after failures, never beyond the interval, and records the error code', async () => {
     const c = new FakeClock(0);
     const at: number[] = [];
