@@ -191,13 +191,22 @@ export class KvActionStore implements ActionBackend {
    * lost is then the caller's, not refused as "already running" and left to no one.
    */
   private async landed(key: string, written: Action): Promise<boolean> {
-    try {
-      await this.fresh(key);
-    } catch {
-      return false; // still no answer: the caller's error stands
+    const want = stableJson(written);
+    const holds = (): boolean => {
+      const held = this.cache.action(key);
+      return held !== undefined && stableJson(held.value) === want;
+    };
+    // The watch may have brought it already; else the server is asked, again when it does not
+    // answer in time either (a loaded host, an election): three times, then the caller's error stands.
+    for (let ask = 0; ask < 3 && !holds(); ask++) {
+      try {
+        await this.fresh(key);
+        return holds();
+      } catch {
+        /* no answer again */
+      }
     }
-    const held = this.cache.action(key);
-    return held !== undefined && stableJson(held.value) === stableJson(written);
+    return holds();
   }
 
   /** Why `req` cannot move the open action `a` (undefined: it can). */

@@ -55,6 +55,28 @@ describe.skipIf(missing !== undefined)('actions in NATS KV under faults', () => 
     const other = await open();
     await waitFor(async () => (await other.get(a.id))?.state === 'running', { what: 'the claim in the bucket' });
     expect((await other.get(a.id))!.history.map((h) => h.state)).toEqual(['pending', 'approved', 'running']);
+    // The read-back of a lost acknowledgement that itself gets no answer at first is asked again
+    // (the store's watch is kept from telling it meanwhile, so the answer comes from asking).
+    const inner = store as unknown as { kv: Record<'get' | 'update', (...x: unknown[]) => Promise<unknown>>; cache: { action: (k: string) => unknown } };
+    const [realGet, realUpdate, realAction] = [inner.kv.get.bind(inner.kv), inner.kv.update.bind(inner.kv), inner.cache.action.bind(inner.cache)];
+    let hide = false;
+    let gets = 0;
+    inner.cache.action = (k) => (hide ? undefined : realAction(k));
+    inner.kv.update = async (...x) => {
+      inner.kv.update = realUpdate;
+      await realUpdate(...x);
+      hide = true;
+      throw Object.assign(new Error('TIMEOUT'), { code: 'TIMEOUT' });
+    };
+    inner.kv.get = async (...x) => {
+      if (gets++ === 0) throw Object.assign(new Error('TIMEOUT'), { code: 'TIMEOUT' });
+      hide = false;
+      return realGet(...x);
+    };
+    const done = await store.transition({ id: a.id, from: 'running', to: 'completed', by: 'executor' });
+    expect(done.state).toBe('completed');
+    expect(gets).toBe(2);
+    inner.kv.get = realGet;
   });
 
   it('a store follows the bucket across a server killed and started again', async () => {
