@@ -6,7 +6,8 @@
 import { isOpen, type Action } from '../domain/actions.js';
 import type { Logger } from '../log.js';
 import type { ActionBackend } from '../store/action-backend.js';
-import type { StoredNotice, SupervisorState } from '../store/supervisor-state.js';
+import type { StoredNotice } from '../store/notice-store.js';
+import type { SupervisorState } from '../store/supervisor-state.js';
 import { buttonsFor } from './callback-data.js';
 import type { Outbox } from './outbox.js';
 import type { Silence } from '../domain/silences.js';

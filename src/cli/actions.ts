@@ -6,7 +6,7 @@ import { budgetWords, describeAction, type Action, type Actor } from '../domain/
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { TransitionError, type ActionBackend } from '../store/action-backend.js';
 import { OUTPUT, UsageError, parse, outputFormat, table, statesOf, confirm, userName } from './args.js';
-import { config, stores, withActions } from './context.js';
+import { config, stores, withActions, withState } from './context.js';
 import { HELP, help } from './help.js';
 
 function target(a: Action): string {
@@ -109,15 +109,16 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
       return withActions(env, cfg, (actions) => decide(sub, arg, actions, by, values.yes === true));
     case 'confirm-removal': {
       if (!arg) throw new UsageError(`actions confirm-removal needs a node\n\n${HELP['actions confirm-removal']}`);
-      const st = stores(env, cfg).supervisorState;
-      const held = (await st.notices()).filter((n) => n.kind === 'bulk_removal_held' && n.state === 'open');
-      if (!held.some((n) => n.node === arg)) {
-        process.stderr.write(`control-plane: nothing is held for ${JSON.stringify(arg)} (held now: ${held.map((n) => n.node).join(', ') || 'none'})\n`);
-        return 1;
-      }
-      await st.confirmRemoval(arg, by, realClock.now());
-      process.stdout.write(`confirmed: the removal of ${arg}'s services proceeds at the next supervisor pass\n`);
-      return 0;
+      return withState(env, cfg, async (st) => {
+        const held = (await st.notices()).filter((n) => n.kind === 'bulk_removal_held' && n.state === 'open');
+        if (!held.some((n) => n.node === arg)) {
+          process.stderr.write(`control-plane: nothing is held for ${JSON.stringify(arg)} (held now: ${held.map((n) => n.node).join(', ') || 'none'})\n`);
+          return 1;
+        }
+        await st.confirmRemoval(arg, by, realClock.now());
+        process.stdout.write(`confirmed: the removal of ${arg}'s services proceeds at the next supervisor pass\n`);
+        return 0;
+      });
     }
     default:
       throw new UsageError(`unknown actions command ${JSON.stringify(sub)}\n\n${HELP.actions}`);

@@ -73,10 +73,10 @@ export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (a
   }
 }
 
-/** The supervisor's state as `run` has it: state/'s files, or with NATS_URL the bucket HOMELAB_STATE (silences, maintenance). */
+/** The supervisor's state as `run` has it: state/'s files, or with NATS_URL the bucket HOMELAB_STATE (silences, maintenance, notices, removal confirmations). */
 export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState) => Promise<T>): Promise<T> {
   if (!cfg.nats) return fn(stores(env, cfg).supervisorState);
-  const nc = await natsFor(cfg, `silences and maintenance are in NATS KV ${STATE_BUCKET}`);
+  const nc = await natsFor(cfg, `the supervisor's state is in NATS KV ${STATE_BUCKET}`);
   try {
     const docs = new KvDocs();
     docs.begin(nc);

@@ -5,7 +5,11 @@
 // planes or a CLI on another host never lose each other's change (docs/design/leader.md).
 import { readJsonFile, writeJsonAtomic } from './atomic.js';
 
-export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets';
+/**
+ * The documents; `notices` and `confirmations` are documents only in NATS KV (state/ keeps a file
+ * per notice and per confirmation: notice-store.ts, supervisor-state.ts).
+ */
+export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations';
 
 export interface Doc {
   /** The parsed JSON, or undefined when there is none yet. */
@@ -36,17 +40,23 @@ const fileWrites = new Map<string, Promise<void>>();
 
 /** The files of state/ (`silences.json`, …). */
 export class FileDocs implements DocStore {
-  constructor(private readonly files: Record<DocName, string>) {}
+  constructor(private readonly files: Partial<Record<DocName, string>>) {}
+
+  private file(name: DocName): string {
+    const f = this.files[name];
+    if (!f) throw new Error(`no file for the state document ${name}`);
+    return f;
+  }
 
   async read(name: DocName): Promise<Doc> {
-    const where = this.files[name];
+    const where = this.file(name);
     for (let w = fileWrites.get(where); w; w = fileWrites.get(where)) await w.catch(() => {});
     const rev = fileVersions.get(where) ?? 1;
     return { value: await readJsonFile(where), rev, where };
   }
 
   async write(name: DocName, value: unknown, rev?: number): Promise<boolean> {
-    const file = this.files[name];
+    const file = this.file(name);
     const current = fileVersions.get(file) ?? 1;
     if (rev !== undefined && current !== rev) return false;
     fileVersions.set(file, current + 1);

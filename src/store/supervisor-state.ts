@@ -9,7 +9,8 @@ import type { Cooldowns } from '../domain/cooldowns.js';
 import type { HealBudgets } from '../domain/heal-budget.js';
 import { HealSeen } from '../domain/actions.js';
 import { TargetWindows } from './target-windows.js';
-import { FileDocs, type DocName, type DocStore } from './doc-store.js';
+import { FileDocs, updateDoc, type Doc, type DocName, type DocStore } from './doc-store.js';
+import { DocNotices, FileNotices, type NoticeStore, type StoredNotice } from './notice-store.js';
 import type { Accepted } from '../domain/removals.js';
 import { NAME_RE } from '../domain/schemas.js';
 import { ActionType } from '../domain/actions.js';
@@ -42,27 +43,14 @@ const HealBudgetsFile = z.object({
   ),
 });
 
+const ConfirmationsDoc = z.object({ version: z.literal(VERSION), nodes: z.record(z.string(), z.object({ by: z.string(), at: z.string() })) });
+type Confirmations = z.infer<typeof ConfirmationsDoc>['nodes'];
+
 const AcceptedFile = z.object({ version: z.literal(VERSION), nodes: z.record(z.string(), z.array(z.string())) });
 /** When each watched `node/service` appeared in the desired state ('' : before this file existed). */
 const DesiredSinceFile = z.object({ version: z.literal(VERSION), since: z.record(z.string(), z.string()) });
 
-export const StoredNoticeSchema = z.object({
-  version: z.literal(VERSION),
-  key: z.string(),
-  kind: z.enum(['node_silent', 'engine_unreachable', 'desired_invalid', 'bulk_removal_held', 'flapping', 'image_update_available', 'agents_running', 'maintenance', 'maintenance_ended']),
-  node: z.string(),
-  service: z.string().optional(),
-  message: z.string(),
-  revision: z.string(),
-  /** Bumped whenever the message says something new: a sender re-sends or edits on a bump. */
-  seq: z.number().int(),
-  state: z.enum(['open', 'closed']),
-  opened_at: z.string(),
-  updated_at: z.string(),
-  closed_at: z.string().optional(),
-  detail: z.record(z.string(), z.unknown()).optional(),
-});
-export type StoredNotice = z.infer<typeof StoredNoticeSchema>;
+export type { StoredNotice } from './notice-store.js';
 
 /** Closed notices are kept this long, then removed. */
 const CLOSED_NOTICE_KEEP_MS = 7 * 86_400_000;
@@ -74,6 +62,10 @@ export class SupervisorState {
   private readonly docs: DocStore;
   /** The revision each document was last read at: the supervisor's write compares against it. */
   private readonly revs = new Map<DocName, number>();
+  /** In NATS KV (shared by every control plane and the CLI), not state/'s files. */
+  private readonly shared: boolean;
+  /** Notices: state/notices/, or a document beside the others in NATS KV (notice-store.ts). */
+  private readonly noticeStore: NoticeStore;
 
   constructor(stateDir: string, docs?: DocStore) {
     this.files = {
@@ -87,6 +79,8 @@ export class SupervisorState {
       notices: path.join(stateDir, 'notices'),
     };
     this.docs = docs ?? new FileDocs({ silences: this.files.silences, maintenance: this.files.maintenance, cooldowns: this.files.cooldowns, 'heal-budgets': this.files.healBudgets });
+    this.shared = docs !== undefined;
+    this.noticeStore = docs ? new DocNotices(docs) : new FileNotices(this.files.notices);
     this.silenceWindows = new TargetWindows(this.docs, 'silences', 'silences', 'silence');
     this.maintenanceWindows = new TargetWindows(this.docs, 'maintenance', 'windows', 'maintenance');
   }
@@ -183,83 +177,96 @@ export class SupervisorState {
   /** Records an operator's confirmation of a held bulk removal on `node`. */
   async confirmRemoval(node: string, by: string, now: number): Promise<void> {
     if (!NAME_RE.test(node)) throw new Error(`not a node name: ${JSON.stringify(node)}`);
-    await writeJsonAtomic(path.join(this.files.confirmations, `${node}.json`), { version: VERSION, node, by, at: new Date(now).toISOString() });
+    const at = new Date(now).toISOString();
+    if (this.shared) return this.changeConfirmations((nodes) => ({ ...nodes, [node]: { by, at } }));
+    await writeJsonAtomic(path.join(this.files.confirmations, `${node}.json`), { version: VERSION, node, by, at });
   }
   async pendingConfirmations(): Promise<string[]> {
+    if (this.shared) return Object.keys(this.parseConfirmations(await this.docs.read('confirmations')));
     const names = await fs.readdir(this.files.confirmations).catch(() => [] as string[]);
     return names.filter((n) => !n.startsWith('.') && n.endsWith('.json')).map((n) => n.slice(0, -5));
   }
   async clearConfirmation(node: string): Promise<void> {
+    if (this.shared) return this.changeConfirmations((nodes) => (node in nodes ? Object.fromEntries(Object.entries(nodes).filter(([n]) => n !== node)) : undefined));
     await fs.rm(path.join(this.files.confirmations, `${node}.json`), { force: true });
   }
 
-  async notices(): Promise<StoredNotice[]> {
-    const names = await fs.readdir(this.files.notices).catch(() => [] as string[]);
-    const out: StoredNotice[] = [];
-    for (const n of names) {
-      if (n.startsWith('.') || !n.endsWith('.json')) continue;
-      const parsed = StoredNoticeSchema.safeParse(await readJsonFile(path.join(this.files.notices, n)).catch(() => undefined));
-      if (parsed.success) out.push(parsed.data);
-    }
-    return out.sort((a, b) => (a.opened_at < b.opened_at ? -1 : 1));
+  /** Confirmations in NATS KV: one document, so the CLI on any host confirms to the leader. */
+  private parseConfirmations(d: Doc): Confirmations {
+    if (d.value === undefined) return {};
+    const r = ConfirmationsDoc.safeParse(d.value);
+    if (!r.success) throw new Error(`${d.where}: not a valid state file (${r.error.issues[0]?.message}); fix or delete it`);
+    return r.data.nodes;
+  }
+  private changeConfirmations(change: (nodes: Confirmations) => Confirmations | undefined): Promise<void> {
+    return updateDoc(this.docs, 'confirmations', (d) => {
+      const nodes = change(this.parseConfirmations(d));
+      return { value: nodes && { version: VERSION, nodes }, result: undefined };
+    });
+  }
+
+  notices(): Promise<StoredNotice[]> {
+    return this.noticeStore.list();
+  }
+
+  /**
+   * A notice that is news once and over at once (a maintenance that ended): written closed, so
+   * the bot sends it once and nothing keeps it open. A later one of the same key replaces it.
+   */
+  recordNotice(n: Notice, now: number): Promise<void> {
+    const at = new Date(now).toISOString();
+    return this.noticeStore.change((existing) => {
+      const old = existing.get(n.key);
+      const stored: StoredNotice = { version: VERSION, key: n.key, kind: n.kind, node: n.node, ...(n.service ? { service: n.service } : {}), message: n.message, revision: n.revision, seq: (old?.seq ?? 0) + 1, state: 'closed', opened_at: at, updated_at: at, closed_at: at, ...(n.detail ? { detail: n.detail } : {}) };
+      return { put: [stored], result: undefined };
+    });
   }
 
   /**
    * Level-based notices: opens the ones that hold now, updates those whose text changed, closes
    * those that no longer hold. Returns what changed.
    */
-  /**
-   * A notice that is news once and over at once (a maintenance that ended): written closed, so
-   * the bot sends it once and nothing keeps it open. A later one of the same key replaces it.
-   */
-  async recordNotice(n: Notice, now: number): Promise<void> {
+  reconcileNotices(active: readonly Notice[], now: number): Promise<{ opened: string[]; updated: string[]; closed: string[] }> {
     const at = new Date(now).toISOString();
-    const old = (await this.notices()).find((x) => x.key === n.key);
-    const stored: StoredNotice = { version: VERSION, key: n.key, kind: n.kind, node: n.node, ...(n.service ? { service: n.service } : {}), message: n.message, revision: n.revision, seq: (old?.seq ?? 0) + 1, state: 'closed', opened_at: at, updated_at: at, closed_at: at, ...(n.detail ? { detail: n.detail } : {}) };
-    await writeJsonAtomic(path.join(this.files.notices, `${n.key}.json`), stored);
-  }
-
-  async reconcileNotices(active: readonly Notice[], now: number): Promise<{ opened: string[]; updated: string[]; closed: string[] }> {
-    const at = new Date(now).toISOString();
-    const existing = new Map((await this.notices()).map((n) => [n.key, n]));
-    const result = { opened: [] as string[], updated: [] as string[], closed: [] as string[] };
-    const seen = new Set<string>();
-    for (const n of active) {
-      if (seen.has(n.key)) continue;
-      seen.add(n.key);
-      const old = existing.get(n.key);
-      const file = path.join(this.files.notices, `${n.key}.json`);
-      if (!old || old.state === 'closed') {
-        const stored: StoredNotice = {
-          version: VERSION,
-          key: n.key,
-          kind: n.kind,
-          node: n.node,
-          ...(n.service ? { service: n.service } : {}),
-          message: n.message,
-          revision: n.revision,
-          seq: (old?.seq ?? 0) + 1,
-          state: 'open',
-          opened_at: at,
-          updated_at: at,
-          ...(n.detail ? { detail: n.detail } : {}),
-        };
-        await writeJsonAtomic(file, stored);
-        result.opened.push(n.key);
-      } else if (old.revision !== n.revision) {
-        await writeJsonAtomic(file, { ...old, message: n.message, revision: n.revision, seq: old.seq + 1, updated_at: at, ...(n.detail ? { detail: n.detail } : {}) });
-        result.updated.push(n.key);
+    return this.noticeStore.change((existing) => {
+      const result = { opened: [] as string[], updated: [] as string[], closed: [] as string[] };
+      const put: StoredNotice[] = [];
+      const remove: string[] = [];
+      const seen = new Set<string>();
+      for (const n of active) {
+        if (seen.has(n.key)) continue;
+        seen.add(n.key);
+        const old = existing.get(n.key);
+        if (!old || old.state === 'closed') {
+          put.push({
+            version: VERSION,
+            key: n.key,
+            kind: n.kind,
+            node: n.node,
+            ...(n.service ? { service: n.service } : {}),
+            message: n.message,
+            revision: n.revision,
+            seq: (old?.seq ?? 0) + 1,
+            state: 'open',
+            opened_at: at,
+            updated_at: at,
+            ...(n.detail ? { detail: n.detail } : {}),
+          });
+          result.opened.push(n.key);
+        } else if (old.revision !== n.revision) {
+          put.push({ ...old, message: n.message, revision: n.revision, seq: old.seq + 1, updated_at: at, ...(n.detail ? { detail: n.detail } : {}) });
+          result.updated.push(n.key);
+        }
       }
-    }
-    for (const old of existing.values()) {
-      const file = path.join(this.files.notices, `${old.key}.json`);
-      if (old.state === 'open' && !seen.has(old.key)) {
-        await writeJsonAtomic(file, { ...old, state: 'closed', closed_at: at, updated_at: at });
-        result.closed.push(old.key);
-      } else if (old.state === 'closed' && old.closed_at && now - Date.parse(old.closed_at) > CLOSED_NOTICE_KEEP_MS) {
-        await fs.rm(file, { force: true });
+      for (const old of existing.values()) {
+        if (old.state === 'open' && !seen.has(old.key)) {
+          put.push({ ...old, state: 'closed', closed_at: at, updated_at: at });
+          result.closed.push(old.key);
+        } else if (old.state === 'closed' && old.closed_at && now - Date.parse(old.closed_at) > CLOSED_NOTICE_KEEP_MS) {
+          remove.push(old.key);
+        }
       }
-    }
-    return result;
+      return { put, remove, result };
+    });
   }
 }

@@ -109,7 +109,7 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     expect(r.err).toMatch(/the actions are in NATS KV HOMELAB_ACTIONS \(NATS_URL is set\), and NATS cannot be reached/);
     const silenced = await cli(['silence', 'add', 'pi/web', '1h'], env(`nats://127.0.0.1:${port}`));
     expect(silenced.code).not.toBe(0);
-    expect(silenced.err).toMatch(/silences and maintenance are in NATS KV HOMELAB_STATE \(NATS_URL is set\), and NATS cannot be reached/);
+    expect(silenced.err).toMatch(/the supervisor's state is in NATS KV HOMELAB_STATE \(NATS_URL is set\), and NATS cannot be reached/);
     // A wrong command is said as such, before NATS is asked anything.
     const wrong = await cli(['silence', 'bogus'], env(`nats://127.0.0.1:${port}`));
     expect(wrong.err).toMatch(/unknown silence command "bogus"/);

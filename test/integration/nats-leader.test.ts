@@ -8,6 +8,8 @@ import { connect, type NatsConnection } from 'nats';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Action } from '../../src/domain/actions.js';
 import { Lease } from '../../src/nats/lease.js';
+import { KvDocs } from '../../src/nats/docs-kv.js';
+import { SupervisorState } from '../../src/store/supervisor-state.js';
 import { eventMsgId, eventSubject } from '../../src/nats/events.js';
 import { realClock } from '../../src/time/clock.js';
 import { startRunChild, type RunChild } from '../support/child.js';
@@ -150,8 +152,14 @@ describe.skipIf(missing !== undefined)('one leader over NATS', () => {
     nats = await startNats(root);
     const api = await new FakeBotApi(TEST_BOT.token).start();
     const hosts = path.join(root, 'hosts');
-    await writeHosts(hosts, { pi: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
+    await writeHosts(hosts, { pi: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n', nas: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  db: {}\n' });
     const cfg = (id: string) => loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, id), HOSTS_DIR: hosts, NATS_URL: nats!.url, CONTROL_PLANE_ID: id, LEASE_TTL_S: String(TTL_S), RECONCILE_INTERVAL_S: '3600', ...botEnv(api) });
+    // A maintenance of nas, as the CLI on any host starts it: its notice is opened by the leader.
+    const stateClient = await connect({ servers: nats.url });
+    conns.push(stateClient);
+    const docs = new KvDocs();
+    docs.begin(stateClient);
+    await new SupervisorState(path.join(root, 'cli-state'), docs).maintenanceWindows.add('nas', 3_600_000, Date.now(), { reason: 'new disk', by: 'ann' });
     const memA = memoryLogger();
     let a: Running | undefined = await startControlPlane(cfg('cp-a'), memA.log);
     const memB = memoryLogger();
@@ -167,6 +175,7 @@ describe.skipIf(missing !== undefined)('one leader over NATS', () => {
         throw new Error(`${err.message}; chat: ${JSON.stringify(api.chat(TEST_BOT.chat).map((m) => m.text.slice(0, 200)))}; calls: ${api.calls.map((c) => c.method).join(',')}; pending: ${JSON.stringify(await a!.actions.query())}; log ${memA.lines.filter((l) => (l.level as number) >= 40).map((l) => JSON.stringify(l).slice(0, 400)).join(' | ')}`);
       });
       const sentText = msg.text;
+      await waitFor(() => api.chat(TEST_BOT.chat).find((m) => m.text.startsWith('🛠 Maintenance: <b>nas</b>')), { what: 'the maintenance notice in the chat', timeoutMs: 20_000 });
       // While one leads, the other never polls: Telegram would answer one of them 409.
       expect(api.pollOverlaps).toBe(0);
       // The leader hands over (a clean stop gives the lease back); the standby's Telegram starts.
@@ -185,6 +194,12 @@ describe.skipIf(missing !== undefined)('one leader over NATS', () => {
         throw new Error(`${err.message}; chat ${JSON.stringify(api.chat(TEST_BOT.chat).map((m) => [m.message_id, m.edits, m.text.slice(0, 150)]))}; calls ${api.calls.slice(-30).map((c) => c.method).join(',')}; B log ${memB.lines.filter((l) => (l.level as number) >= 30 && /telegram|outbox|notif/.test(JSON.stringify(l))).map((l) => JSON.stringify(l).slice(0, 300)).join(' | ')}`);
       });
       expect(about()).toHaveLength(1);
+      // The maintenance notice the old leader opened is the new leader's too: not opened again.
+      const maintenance = () => api.chat(TEST_BOT.chat).filter((m) => m.text.startsWith('🛠 Maintenance: <b>nas</b>'));
+      expect(maintenance()).toHaveLength(1);
+      await b.loops.supervisor.runNow();
+      expect(memB.lines.filter((l) => /notice opened: maintenance-nas/.test(String(l.msg)))).toEqual([]);
+      expect(maintenance()).toHaveLength(1);
       expect(api.unexpectedRefusals()).toEqual([]);
     } finally {
       await a?.stop();

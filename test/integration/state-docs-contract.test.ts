@@ -1,4 +1,4 @@
-// Silences, maintenance, cooldowns and heal budgets on both backends (store/doc-store.ts): state/'s
+// Silences, maintenance, cooldowns, heal budgets, notices and removal confirmations on both backends (store/doc-store.ts): state/'s
 // files and JetStream KV on a real nats-server (bucket HOMELAB_STATE). Windows are added, merged,
 // removed and expired the same way on both; on KV two writers adding at once both keep theirs (a
 // write is a compare-and-set on the revision read), and the supervisor's write over a revision
@@ -98,5 +98,44 @@ describe.each([
     // `s` read before `other` wrote: its write is refused, and the next read sees `other`'s.
     await expect(s.saveCooldowns({ x: { node: 'pi', service: null, type: 'disk_cleanup', count: 1, last_at: '2026-12-03T09:00:00.000Z' } })).rejects.toThrow(/changed by another writer since it was read/);
     expect(await s.cooldowns()).toEqual({});
+  });
+
+  it('notices open, update, close and go after a week; a second reader (a standby) sees them on KV', async () => {
+    const s = await state();
+    const silent = { key: 'node-silent-pi', kind: 'node_silent' as const, node: 'pi', message: 'pi silent for 5 min', revision: 'a' };
+    expect(await s.reconcileNotices([silent], now)).toEqual({ opened: ['node-silent-pi'], updated: [], closed: [] });
+    expect(await s.reconcileNotices([silent], now + 1000)).toEqual({ opened: [], updated: [], closed: [] });
+    expect(await s.reconcileNotices([{ ...silent, message: 'pi silent for 10 min', revision: 'b' }], now + 2000)).toEqual({ opened: [], updated: ['node-silent-pi'], closed: [] });
+    await s.recordNotice({ key: 'maintenance-ended-pi', kind: 'maintenance_ended', node: 'pi', message: 'over', revision: 'x' }, now + 2500);
+    expect(await s.reconcileNotices([], now + 3000)).toEqual({ opened: [], updated: [], closed: ['node-silent-pi'] });
+    const listed = await s.notices();
+    expect(listed.map((n) => [n.key, n.state, n.seq])).toEqual([['node-silent-pi', 'closed', 2], ['maintenance-ended-pi', 'closed', 1]]);
+    expect(listed[0]).toMatchObject({ message: 'pi silent for 10 min', opened_at: new Date(now).toISOString(), closed_at: new Date(now + 3000).toISOString() });
+    // Open again: a new opening, its seq bumped.
+    expect((await s.reconcileNotices([silent], now + 4000)).opened).toEqual(['node-silent-pi']);
+    expect((await s.notices()).find((n) => n.key === 'node-silent-pi')).toMatchObject({ state: 'open', seq: 3, opened_at: new Date(now + 4000).toISOString() });
+    await s.reconcileNotices([], now + 8 * 86_400_000);
+    expect((await s.notices()).map((n) => n.key)).toEqual(['node-silent-pi']);
+    expect((await s.reconcileNotices([], now + 16 * 86_400_000)).closed).toEqual([]);
+    expect(await s.notices()).toEqual([]);
+    if (backend === 'files') return;
+    await s.reconcileNotices([silent], now);
+    const standby = await state();
+    expect((await standby.notices()).map((n) => [n.key, n.state])).toEqual([['node-silent-pi', 'open']]);
+    // A new leader goes on with the notice: the same level opens nothing again.
+    expect(await standby.reconcileNotices([silent], now + 60_000)).toEqual({ opened: [], updated: [], closed: [] });
+  });
+
+  it('removal confirmations are recorded, listed and cleared; on KV the leader sees one given anywhere', async () => {
+    const s = await state();
+    expect(await s.pendingConfirmations()).toEqual([]);
+    await s.confirmRemoval('pi', 'ann', now);
+    await s.confirmRemoval('nas', 'bob', now);
+    await expect(s.confirmRemoval('../x', 'eve', now)).rejects.toThrow(/not a node name/);
+    const leader = backend === 'files' ? s : await state();
+    expect((await leader.pendingConfirmations()).sort()).toEqual(['nas', 'pi']);
+    await leader.clearConfirmation('pi');
+    await leader.clearConfirmation('pi');
+    expect(await s.pendingConfirmations()).toEqual(['nas']);
   });
 });
