@@ -49,7 +49,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
   try {
     const bus = new Bus();
     const nats = buildNats(config, l, log, clock, (why) => onStuck?.(why));
-    const parts = await buildParts(config, l, log, clock, bus, nats && { actions: nats.actions, leader: nats.lease, docs: nats.docs });
+    const parts = await buildParts(config, l, log, clock, bus, nats && { actions: nats.actions, leader: nats.lease, docs: nats.docs, evidence: nats.evidence });
     // World must be current before the supervisor judges it: catch up once before the loops start
     // (what the checkpoint held before is what the start message compares with).
     const before = await new WorldFiles(l, log).read();

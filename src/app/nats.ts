@@ -8,6 +8,7 @@ import { NatsLink } from '../nats/link.js';
 import { KvActionStore } from '../nats/actions-kv.js';
 import { Lease } from '../nats/lease.js';
 import { KvDocs } from '../nats/docs-kv.js';
+import { KvEvidence } from '../nats/evidence-kv.js';
 import { KvOutbox } from '../nats/outbox-kv.js';
 import { bucketReplicasNote } from '../nats/kv-bucket.js';
 import type { Layout } from '../store/paths.js';
@@ -19,10 +20,12 @@ export interface Nats {
   events: NatsEvents;
   actions: KvActionStore;
   lease: Lease;
-  /** Silences, maintenance, cooldowns and heal budgets (bucket HOMELAB_STATE). */
+  /** Silences, maintenance, cooldowns, heal budgets, notices, confirmations (bucket HOMELAB_STATE). */
   docs: KvDocs;
   /** The Telegram outbox's records (bucket HOMELAB_OUTBOX). */
   outbox: KvOutbox;
+  /** The actions' evidence (bucket HOMELAB_STATE). */
+  evidence: KvEvidence;
 }
 
 /** How long a start waits for the actions bucket to be read once NATS answers (the loops need it). */
@@ -54,6 +57,7 @@ export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock, 
     lease: new Lease({ id: config.controlPlaneId, ttlS: config.leaseTtlS, clock, log: log.child({ component: 'leader' }), onLost }),
     docs: new KvDocs(),
     outbox: new KvOutbox(log.child({ component: 'telegram' })),
+    evidence: new KvEvidence(),
   };
 }
 
@@ -72,6 +76,7 @@ export function natsComponent(n: Nats, log: Logger, clock: Clock): Component {
         if (note) log.warn({ component: 'nats' }, note);
         n.docs.begin(nc);
         n.outbox.begin(nc);
+        n.evidence.begin(nc);
         n.actions.begin(nc);
         n.lease.begin(nc);
       });

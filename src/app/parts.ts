@@ -12,7 +12,7 @@ import { Executor } from '../loops/executor.js';
 import { EngineClients, engineOptionsOf } from '../docker/engine.js';
 import { remoteTargetWarnings } from '../docker/target-warnings.js';
 import { Inspector } from '../loops/inspector.js';
-import { EvidenceStore } from '../store/evidence.js';
+import { EvidenceStore, type SharedEvidence } from '../store/evidence.js';
 import type { StatusSources } from '../status.js';
 import { Metrics } from '../api/metrics.js';
 import { ActionStore } from '../store/actions.js';
@@ -32,7 +32,7 @@ import type { DesiredState } from '../domain/schemas.js';
 export type Parts = Awaited<ReturnType<typeof buildParts>>;
 
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
-export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease; docs: DocStore }) {
+export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease; docs: DocStore; evidence: SharedEvidence }) {
   const now = () => clock.now();
   const desired = new DesiredStore(config.hostsDir);
   const first = await desired.reload();
@@ -114,11 +114,11 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
 }
 
 /** The stores on a data directory, opened one way for `run` and for every command (the actions and the state documents in KV with NATS_URL). */
-export function openStores(l: Layout, clock: Clock, nats?: { actions: KvActionStore; docs: DocStore }) {
+export function openStores(l: Layout, clock: Clock, nats?: { actions: KvActionStore; docs: DocStore; evidence: SharedEvidence }) {
   return {
     actions: (nats?.actions ?? new ActionStore(l.actions, () => clock.now())) as ActionBackend,
     supervisorState: new SupervisorState(l.state, nats?.docs),
-    evidence: new EvidenceStore(path.join(l.actions, 'evidence')),
+    evidence: new EvidenceStore(path.join(l.actions, 'evidence'), nats?.evidence),
     updates: new UpdatesStore(l),
   };
 }

@@ -1,12 +1,10 @@
 // `control-plane actions`: list, show, approve or reject actions; confirm a held bulk removal.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { realClock } from '../time/clock.js';
 import { budgetWords, describeAction, type Action, type Actor } from '../domain/actions.js';
 import { evidenceFacts, type Evidence } from '../store/evidence.js';
 import { TransitionError, type ActionBackend } from '../store/action-backend.js';
 import { OUTPUT, UsageError, parse, outputFormat, table, statesOf, confirm, userName } from './args.js';
-import { config, stores, withActions, withState } from './context.js';
+import { config, withActions, withState } from './context.js';
 import { HELP, help } from './help.js';
 
 function target(a: Action): string {
@@ -94,8 +92,8 @@ export async function cmdActions(argv: string[], env: NodeJS.ProcessEnv): Promis
         process.stderr.write(`control-plane: no action ${arg} (control-plane actions list shows the open ones, --state all every one)\n`);
         return 1;
       }
-      // Evidence is in the data directory, which a host reaching the actions over NATS may not have.
-      const evidence = cfg.nats && !existsSync(path.join(cfg.homelabRoot, 'actions')) ? undefined : await stores(env, cfg).evidence.read(a.id, a.instance);
+      // In the data directory, or with NATS_URL in KV (a host reaching the actions over NATS has no data directory).
+      const evidence = await withState(env, cfg, (_, ev) => ev.read(a.id, a.instance));
       process.stdout.write(
         format === 'json'
           ? `${JSON.stringify(evidence ? { ...a, evidence } : a, null, 2)}\n`

@@ -12,6 +12,8 @@ import { realClock } from '../time/clock.js';
 import { connect, type NatsConnection } from 'nats';
 import { KvDocs, STATE_BUCKET } from '../nats/docs-kv.js';
 import { SupervisorState } from '../store/supervisor-state.js';
+import { EvidenceStore } from '../store/evidence.js';
+import { KvEvidence } from '../nats/evidence-kv.js';
 import { KvActionStore, ACTIONS_BUCKET } from '../nats/actions-kv.js';
 import { natsOptions } from '../nats/link.js';
 import type { ActionBackend } from '../store/action-backend.js';
@@ -73,14 +75,23 @@ export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (a
   }
 }
 
-/** The supervisor's state as `run` has it: state/'s files, or with NATS_URL the bucket HOMELAB_STATE (silences, maintenance, notices, removal confirmations). */
-export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState) => Promise<T>): Promise<T> {
-  if (!cfg.nats) return fn(stores(env, cfg).supervisorState);
+/**
+ * The supervisor's state and the actions' evidence as `run` has them: state/'s files, or with
+ * NATS_URL the bucket HOMELAB_STATE (silences, maintenance, notices, removal confirmations, evidence).
+ */
+export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState, evidence: EvidenceStore) => Promise<T>): Promise<T> {
+  if (!cfg.nats) {
+    const s = stores(env, cfg);
+    return fn(s.supervisorState, s.evidence);
+  }
   const nc = await natsFor(cfg, `the supervisor's state is in NATS KV ${STATE_BUCKET}`);
   try {
     const docs = new KvDocs();
     docs.begin(nc);
-    return await fn(new SupervisorState(layout(cfg.homelabRoot).state, docs));
+    const evidence = new KvEvidence();
+    evidence.begin(nc);
+    const l = layout(cfg.homelabRoot);
+    return await fn(new SupervisorState(l.state, docs), new EvidenceStore(path.join(l.actions, 'evidence'), evidence));
   } finally {
     await nc.close();
   }

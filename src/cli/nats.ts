@@ -7,7 +7,7 @@ import { natsOptions } from '../nats/link.js';
 import { OUTPUT, outputFormat, parse, table, UsageError } from './args.js';
 import { config, stores, withActions, withState } from './context.js';
 import { realClock } from '../time/clock.js';
-import { ACTION_STATES } from '../domain/actions.js';
+import { ACTION_STATES, isOpen } from '../domain/actions.js';
 import type { KvActionStore } from '../nats/actions-kv.js';
 import { HELP, help } from './help.js';
 
@@ -85,9 +85,19 @@ async function importActions(env: NodeJS.ProcessEnv): Promise<number> {
   });
   process.stdout.write(`${all.length} action(s) in the files: ${counts.imported} imported, ${counts.present} in the bucket already, ${counts['id open here']} not imported (their id is open in the bucket)\n`);
   // The silences and ad hoc maintenance still active, into HOMELAB_STATE.
-  const fileState = stores(env, cfg).supervisorState;
+  const { supervisorState: fileState, evidence: fileEvidence } = stores(env, cfg);
   const now = realClock.now();
-  await withState(env, cfg, async (kvState) => {
+  await withState(env, cfg, async (kvState, kvEvidence) => {
+    // The evidence of the open actions imported: the chat's messages and the page show it.
+    let evidence = 0;
+    for (const a of all.filter((x) => isOpen(x.state))) {
+      const e = await fileEvidence.read(a.id, a.instance);
+      if (e && !(await kvEvidence.read(a.id, a.instance))) {
+        await kvEvidence.write(e);
+        evidence++;
+      }
+    }
+    process.stdout.write(`${evidence} open action(s)' evidence imported\n`);
     for (const [what, from, to] of [['silence', fileState.silenceWindows, kvState.silenceWindows], ['maintenance window', fileState.maintenanceWindows, kvState.maintenanceWindows]] as const) {
       const active = await from.current(now);
       let brought = 0;

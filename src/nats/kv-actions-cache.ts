@@ -15,7 +15,7 @@ export function openKey(id: string): string {
 }
 
 /** KV keys are NATS subjects: letters, digits, `_` and `-` stay, every other byte is `=` and two hex digits. */
-function keyPart(s: string): string {
+export function keyPart(s: string): string {
   let out = '';
   for (const b of Buffer.from(s, 'utf8')) {
     const c = String.fromCharCode(b);

@@ -1,7 +1,8 @@
 // Evidence beside each action: actions/evidence/<id>@<instance>.json, written atomically and
 // outside the claim protocol (it never races an approval or an `mv`: the action file is never
-// touched). Written once the inspector answers; read by the bot, the page, the CLI and
-// /ai-context (docs/design/claims.md).
+// touched); with NATS_URL, a key per instance in HOMELAB_STATE (nats/evidence-kv.ts), so a standby
+// and a new leader show the evidence the leader collected. Written once the inspector answers;
+// read by the bot, the page, the CLI and /ai-context (docs/design/claims.md).
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -46,20 +47,38 @@ export type Evidence = z.infer<typeof EvidenceSchema>;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$/;
 
+/** Evidence kept elsewhere than the files (NATS KV): raw values by action instance. */
+export interface SharedEvidence {
+  /** The stored value, undefined when there is none; throws when it cannot be asked. */
+  read(id: string, instance: string): Promise<unknown>;
+  write(e: Evidence): Promise<void>;
+  remove(id: string, instance: string): Promise<void>;
+}
+
 export class EvidenceStore {
-  /** What was written or read, by `<id>@<instance>` (null: looked for, none). */
+  /**
+   * What was written or read, by `<id>@<instance>` (null: looked for, none). Evidence never changes
+   * once written; a miss is remembered only for the files, which this process alone writes (shared
+   * in KV, another control plane may write it any time).
+   */
   private cache = new Map<string, Evidence | null>();
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly shared?: SharedEvidence,
+  ) {}
 
   /** Like read, from memory after the first look (the inspector of this process writes through it). */
   async get(id: string, instance: string): Promise<Evidence | undefined> {
     const key = `${id}@${instance}`;
-    if (!this.cache.has(key)) {
-      this.cache.set(key, (await this.read(id, instance)) ?? null);
+    const held = this.cache.get(key);
+    if (held !== undefined) return held ?? undefined;
+    const e = await this.read(id, instance);
+    if (e || !this.shared) {
+      this.cache.set(key, e ?? null);
       if (this.cache.size > 5000) this.cache.delete(this.cache.keys().next().value!);
     }
-    return this.cache.get(key) ?? undefined;
+    return e;
   }
 
   /** What the evidence of one action instance says, in facts (evidenceFacts), or undefined when there is none. */
@@ -76,24 +95,27 @@ export class EvidenceStore {
   async write(e: Evidence): Promise<void> {
     const file = this.file(e.id, e.instance);
     if (!file) throw new Error(`evidence for an action with an unusable id: ${e.id}@${e.instance}`);
-    await fs.mkdir(this.dir, { recursive: true });
     const valid = EvidenceSchema.parse(e);
-    await writeJsonAtomic(file, valid);
+    if (this.shared) await this.shared.write(valid);
+    else {
+      await fs.mkdir(this.dir, { recursive: true });
+      await writeJsonAtomic(file, valid);
+    }
     this.cache.set(`${e.id}@${e.instance}`, valid);
   }
 
-  /** The evidence of one action instance, or undefined (none yet, or unreadable). */
+  /** The evidence of one action instance, or undefined (none yet, unreadable, or NATS away). */
   async read(id: string, instance: string): Promise<Evidence | undefined> {
     const file = this.file(id, instance);
     if (!file) return undefined;
-    const raw = await readJsonFile(file).catch(() => undefined);
+    const raw = await (this.shared ? this.shared.read(id, instance) : readJsonFile(file)).catch(() => undefined);
     const parsed = EvidenceSchema.safeParse(raw);
     return parsed.success ? parsed.data : undefined;
   }
 
   async remove(id: string, instance: string): Promise<void> {
     const file = this.file(id, instance);
-    if (file) await fs.rm(file, { force: true });
+    if (file) await (this.shared ? this.shared.remove(id, instance) : fs.rm(file, { force: true }));
     this.cache.delete(`${id}@${instance}`);
   }
 }

@@ -16,6 +16,7 @@ import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '
 import { natsMissing, openKvStore, startNats, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
 import { ActionStore } from '../../src/store/actions.js';
+import { EvidenceStore } from '../../src/store/evidence.js';
 import { SupervisorState } from '../../src/store/supervisor-state.js';
 
 const missing = natsMissing();
@@ -121,6 +122,7 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     await files.ensureDirs();
     const draft = (service: string) => ({ id: `container-restart-pi-${service}`, instance: '20261203T100000Z', type: 'container_restart' as const, risk: 'low' as const, node: 'pi', service, drift: 'unhealthy_service', trigger: 'containers_not_running', containers: [service], drift_since: null });
     const open = (await files.create(draft('web')))!;
+    await new EvidenceStore(path.join(root, 'homelab', 'actions', 'evidence')).write({ version: 1, id: open.id, instance: open.instance, node: 'pi', service: 'web', collected_at: '2026-12-03T10:00:01.000Z', containers: [], error: "pi's engine unreachable" });
     const fileState = new SupervisorState(path.join(root, 'homelab', 'state'));
     await fileState.ensureDirs();
     await fileState.silenceWindows.add('pi/db', 3_600_000, Date.now(), { reason: 'moving disks' });
@@ -130,9 +132,15 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     expect(first.code, first.err).toBe(0);
     expect(first.out).toMatch(/2 action\(s\) in the files: 2 imported, 0 in the bucket already/);
     expect(first.out).toMatch(/1 active silence\(s\) in the files: 1 imported/);
+    expect(first.out).toMatch(/1 open action\(s\)' evidence imported/);
+    // Shown from the bucket by a host without the data directory.
+    const shown = await cli(['actions', 'show', open.id], { ...env(nats.url), HOMELAB_ROOT: path.join(root, 'elsewhere') });
+    expect(shown.code, shown.err).toBe(0);
+    expect(shown.out).toMatch(/evidence \(read 2026-12-03T10:00:01.000Z\): pi's engine unreachable/);
     const again = await cli(['nats', 'import'], env(nats.url));
     expect(again.out).toMatch(/2 action\(s\) in the files: 0 imported, 2 in the bucket already/);
     expect(again.out).toMatch(/1 active silence\(s\) in the files: 0 imported, 1 in the bucket already/);
+    expect(again.out).toMatch(/0 open action\(s\)' evidence imported/);
     const kv = await openKvStore(nats.url);
     try {
       expect((await kv.store.listOpen()).map((a) => a.id)).toEqual([open.id]);

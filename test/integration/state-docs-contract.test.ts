@@ -1,4 +1,4 @@
-// Silences, maintenance, cooldowns, heal budgets, notices and removal confirmations on both backends (store/doc-store.ts): state/'s
+// Silences, maintenance, cooldowns, heal budgets, notices, removal confirmations and evidence on both backends (store/doc-store.ts): state/'s
 // files and JetStream KV on a real nats-server (bucket HOMELAB_STATE). Windows are added, merged,
 // removed and expired the same way on both; on KV two writers adding at once both keep theirs (a
 // write is a compare-and-set on the revision read), and the supervisor's write over a revision
@@ -8,6 +8,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { KvDocs, STATE_BUCKET } from '../../src/nats/docs-kv.js';
 import type { DocStore } from '../../src/store/doc-store.js';
 import { SupervisorState } from '../../src/store/supervisor-state.js';
+import { EvidenceStore, type Evidence } from '../../src/store/evidence.js';
+import { KvEvidence } from '../../src/nats/evidence-kv.js';
 import { removeDir, tempDir } from '../support/helpers.js';
 import { natsMissing, startNats, type TestNats } from '../support/nats.js';
 
@@ -62,6 +64,13 @@ describe.each([
   });
 
   const now = Date.parse('2026-12-03T10:00:00Z');
+  /** The evidence store beside the state made last: its files, or KV on that state's connection. */
+  const evidenceOf = (): EvidenceStore => {
+    if (backend === 'files') return new EvidenceStore(`${dir}/actions/evidence`);
+    const kv = new KvEvidence();
+    kv.begin(conns.at(-1)!);
+    return new EvidenceStore(`${dir}/actions/evidence`, kv);
+  };
 
   it('adds, extends (never shortens), lists, removes and expires windows', async () => {
     const s = await state();
@@ -124,6 +133,22 @@ describe.each([
     expect((await standby.notices()).map((n) => [n.key, n.state])).toEqual([['node-silent-pi', 'open']]);
     // A new leader goes on with the notice: the same level opens nothing again.
     expect(await standby.reconcileNotices([silent], now + 60_000)).toEqual({ opened: [], updated: [], closed: [] });
+  });
+
+  it('evidence is written once, read back, removed; on KV another reader (a standby) that looked too early sees it once written', async () => {
+    await state();
+    const leader = evidenceOf();
+    const standby = backend === 'files' ? leader : (await state(), evidenceOf());
+    const e: Evidence = { version: 1, id: 'container-restart-pi-web.v2', instance: '20261203T100000Z', node: 'pi', service: 'web.v2', collected_at: '2026-12-03T10:00:01.000Z', containers: [], error: "pi's engine unreachable" };
+    expect(await standby.get(e.id, e.instance)).toBeUndefined();
+    await leader.write(e);
+    expect(await standby.get(e.id, e.instance)).toEqual(e);
+    expect(await leader.facts(e.id, e.instance)).toEqual(["pi's engine unreachable"]);
+    await leader.remove(e.id, e.instance);
+    expect(await leader.get(e.id, e.instance)).toBeUndefined();
+    await state();
+    expect(await evidenceOf().get(e.id, e.instance)).toBeUndefined();
+    await expect(leader.write({ ...e, id: '../x' })).rejects.toThrow(/unusable id/);
   });
 
   it('removal confirmations are recorded, listed and cleared; on KV the leader sees one given anywhere', async () => {
