@@ -59,6 +59,12 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
     // With NATS, the supervisor and the executor act only in the leader (docs/design/leader.md).
     const leading = nats ? () => nats.lease.leading() : () => true;
     const loops = buildLoops(config, parts, bus, log, clock, leading);
+    // A new leader acts at once, not at its next interval: the executor first puts right what the
+    // last leader left and runs what was approved meanwhile; the supervisor plans.
+    nats?.lease.onGained(() => {
+      loops.executor.kick();
+      loops.supervisor.kick();
+    });
     const telegram = buildTelegram(config, l, parts, loops, bus, log, clock, nats?.outbox);
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock, leading);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);

@@ -34,10 +34,7 @@ export type Parts = Awaited<ReturnType<typeof buildParts>>;
 /** Desired state, the stores, the observer, supervisor and executor, with crash recovery done. */
 export async function buildParts(config: Config, l: Layout, log: Logger, clock: Clock, bus: Bus, nats?: { actions: KvActionStore; leader: Lease; docs: DocStore; evidence: SharedEvidence }) {
   const now = () => clock.now();
-  const desired = new DesiredStore(config.hostsDir);
-  const first = await desired.reload();
-  reportDesiredProblems(log, first.problems, desired.current());
-  for (const w of remoteTargetWarnings(desired.current(), engineOptionsOf(config))) log.warn({ node: w.node }, w.message);
+  const desired = await openDesired(config, log);
   const observer = buildObserver(config, l, log.child({ component: 'observer' }), clock, () => desired.current());
   await observer.init();
   const { actions, supervisorState, evidence, updates } = openStores(l, clock, nats);
@@ -86,6 +83,7 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     engines,
     onChange: () => bus.emit('actionsChanged'),
     interruptedFile: l.interrupted,
+    ...(nats ? { interruptedDocs: nats.docs } : {}),
     onDuration: (type, seconds) => exposition.observeAction(type, seconds),
     registryCredentials: (domain) => auth.credentials.get(domain),
     onRolledBack: async (a, digests) => {
@@ -111,6 +109,15 @@ export async function buildParts(config: Config, l: Layout, log: Logger, clock: 
     changes: observer.renderer,
   };
   return { desired, observer, actions, supervisorState, supervisor, executor, exposition, status, evidence, inspector, updates, checker };
+}
+
+/** hosts/ read at start: its problems and its remote engines' warnings said once. */
+async function openDesired(config: Config, log: Logger): Promise<DesiredStore> {
+  const desired = new DesiredStore(config.hostsDir);
+  const first = await desired.reload();
+  reportDesiredProblems(log, first.problems, desired.current());
+  for (const w of remoteTargetWarnings(desired.current(), engineOptionsOf(config))) log.warn({ node: w.node }, w.message);
+  return desired;
 }
 
 /** The stores on a data directory, opened one way for `run` and for every command (the actions and the state documents in KV with NATS_URL). */

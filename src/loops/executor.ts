@@ -8,6 +8,7 @@ import type { OpContext } from '../docker/ops.js';
 import type { Credentials } from '../docker/registry.js';
 import type { Logger } from '../log.js';
 import { TransitionError, type ActionBackend } from '../store/action-backend.js';
+import type { DocStore } from '../store/doc-store.js';
 import { DeadlineError, OperationError, RefusedError, RolledBackError } from '../errors.js';
 import { InterruptedOps } from './interrupted-ops.js';
 import { completedWith, runOperation, scopeOf } from './operations.js';
@@ -36,6 +37,8 @@ export interface ExecutorDeps {
    * right at the next start (state/interrupted-redeploys.json). Without it, only in memory.
    */
   interruptedFile?: string;
+  /** With NATS_URL: that record in HOMELAB_STATE, so a new leader puts right what the dead one left. */
+  interruptedDocs?: DocStore;
   /** Timers: the action deadline and the shutdown grace (default: the real clock). */
   clock?: Clock;
   /** Told how long each finished action took (the /metrics histogram). */

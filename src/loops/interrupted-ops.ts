@@ -1,6 +1,6 @@
 // Operations a stop or a kill interrupted (docs/design/executor.md): the redeploys and image
 // updates whose containers may be left parked, and the restarts whose containers may be left
-// stopped. Remembered in state/interrupted-redeploys.json (store/interrupted.ts) until the next
+// stopped. Remembered in state/interrupted-redeploys.json, or in NATS KV (store/interrupted.ts), until the next
 // start has put their containers right, one node at a time and before any new operation there.
 import type Docker from 'dockerode';
 import type { Action } from '../domain/actions.js';
@@ -10,6 +10,7 @@ import { recoverParked, startIfStopped, type OpContext } from '../docker/ops.js'
 import type { Logger } from '../log.js';
 import type { ActionBackend } from '../store/action-backend.js';
 import { InterruptedFile, type Interrupted } from '../store/interrupted.js';
+import type { DocStore } from '../store/doc-store.js';
 
 export interface InterruptedDeps {
   actions: ActionBackend;
@@ -19,6 +20,8 @@ export interface InterruptedDeps {
   actionTimeoutS: number;
   /** The file (state/interrupted-redeploys.json); without it, only in memory. */
   interruptedFile?: string;
+  /** With NATS_URL: the record in HOMELAB_STATE instead of the file, shared with a new leader. */
+  interruptedDocs?: DocStore;
   onChange?: (a: Action) => void;
 }
 
@@ -32,7 +35,7 @@ export class InterruptedOps {
     private readonly deps: InterruptedDeps,
     private readonly engine: (target: DockerTarget) => Docker,
   ) {
-    this.file = new InterruptedFile(deps.interruptedFile, deps.log);
+    this.file = new InterruptedFile(deps.interruptedFile, deps.log, deps.interruptedDocs);
   }
 
   async load(): Promise<void> {

@@ -47,14 +47,13 @@ export class KvDocs implements DocStore {
     return doc;
   }
 
-  async write(name: DocName, value: unknown, rev?: number): Promise<boolean> {
+  async write(name: DocName, value: unknown, rev?: number): Promise<number | undefined> {
     const kv = await this.bucket.get();
     const data = new TextEncoder().encode(JSON.stringify(value));
     try {
-      await (rev === undefined ? kv.put(name, data) : rev === 0 ? kv.create(name, data) : kv.update(name, data, rev));
-      return true;
+      return await (rev === undefined ? kv.put(name, data) : rev === 0 ? kv.create(name, data) : kv.update(name, data, rev));
     } catch (err) {
-      if (lostRace(err)) return false;
+      if (lostRace(err)) return undefined;
       throw err;
     }
   }

@@ -6,10 +6,11 @@
 import { readJsonFile, writeJsonAtomic } from './atomic.js';
 
 /**
- * The documents; `notices` and `confirmations` are documents only in NATS KV (state/ keeps a file
- * per notice and per confirmation: notice-store.ts, supervisor-state.ts).
+ * The documents; `notices`, `confirmations` and `interrupted` are documents only in NATS KV (state/
+ * keeps a file per notice and per confirmation, and its own file of interrupted operations:
+ * notice-store.ts, supervisor-state.ts, interrupted.ts).
  */
-export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations';
+export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations' | 'interrupted';
 
 export interface Doc {
   /** The parsed JSON, or undefined when there is none yet. */
@@ -23,10 +24,10 @@ export interface Doc {
 export interface DocStore {
   read(name: DocName): Promise<Doc>;
   /**
-   * Writes `value` unless the document changed since `rev` was read; false when it did. Without
-   * `rev` (nothing was read first) it is written whatever is there.
+   * Writes `value` unless the document changed since `rev` was read: the new revision, or
+   * undefined when it changed. Without `rev` (nothing was read first) it is written whatever is there.
    */
-  write(name: DocName, value: unknown, rev?: number): Promise<boolean>;
+  write(name: DocName, value: unknown, rev?: number): Promise<number | undefined>;
 }
 
 /**
@@ -55,10 +56,10 @@ export class FileDocs implements DocStore {
     return { value: await readJsonFile(where), rev, where };
   }
 
-  async write(name: DocName, value: unknown, rev?: number): Promise<boolean> {
+  async write(name: DocName, value: unknown, rev?: number): Promise<number | undefined> {
     const file = this.file(name);
     const current = fileVersions.get(file) ?? 1;
-    if (rev !== undefined && current !== rev) return false;
+    if (rev !== undefined && current !== rev) return undefined;
     fileVersions.set(file, current + 1);
     const w = writeJsonAtomic(file, value);
     fileWrites.set(file, w);
@@ -67,7 +68,7 @@ export class FileDocs implements DocStore {
     } finally {
       if (fileWrites.get(file) === w) fileWrites.delete(file);
     }
-    return true;
+    return current + 1;
   }
 }
 
@@ -79,7 +80,7 @@ export async function updateDoc<R>(docs: DocStore, name: DocName, change: (d: Do
   for (let attempt = 0; attempt < 20; attempt++) {
     const d = await docs.read(name);
     const { value, result } = change(d);
-    if (value === undefined || (await docs.write(name, value, d.rev))) return result;
+    if (value === undefined || (await docs.write(name, value, d.rev)) !== undefined) return result;
   }
   throw new Error(`${name}: changed by another writer at every attempt; try again`);
 }

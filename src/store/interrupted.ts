@@ -1,10 +1,13 @@
 // state/interrupted-redeploys.json: the operations a stop or a kill interrupted, so that the next
 // start puts their containers right before anything else runs on their node (docs/design/executor.md).
-// Read back through a schema: a file that fails it is said once and counts as empty (the
-// containers are then left as they are, as before the file existed).
+// With NATS_URL, the document `interrupted` of HOMELAB_STATE instead, so that a new leader puts
+// right what the dead one left (docs/design/leader.md); a write there is a compare-and-set on what
+// this process last read or wrote. Read back through a schema: a record that fails it is said once
+// and counts as empty (the containers are then left as they are, as before the file existed).
 import { z } from 'zod';
 import type { Logger } from '../log.js';
 import { readChecked, writeJsonAtomic } from './atomic.js';
+import type { DocStore } from './doc-store.js';
 
 const InterruptedSchema = z.object({
   id: z.string(),
@@ -23,12 +26,17 @@ const InterruptedSchema = z.object({
 export type Interrupted = z.infer<typeof InterruptedSchema>;
 
 export class InterruptedFile {
+  /** With `docs`: the revision last read or written (undefined: not read yet). */
+  private rev: number | undefined;
+
   constructor(
     private readonly file: string | undefined,
     private readonly log?: Logger,
+    private readonly docs?: DocStore,
   ) {}
 
   async load(): Promise<Interrupted[]> {
+    if (this.docs) return this.loadDoc(this.docs);
     if (!this.file) return [];
     const r = await readChecked(this.file, z.array(InterruptedSchema));
     if (r.ok) return r.value;
@@ -37,7 +45,24 @@ export class InterruptedFile {
     return [];
   }
 
+  private async loadDoc(docs: DocStore): Promise<Interrupted[]> {
+    const d = await docs.read('interrupted');
+    this.rev = d.rev;
+    if (d.value === undefined) return [];
+    const r = z.array(InterruptedSchema).safeParse(d.value);
+    if (r.success) return r.data;
+    this.log?.warn({ where: d.where, problem: r.error.issues[0]?.message }, 'the record of interrupted operations is not what this version writes; their containers are left as they are');
+    return [];
+  }
+
   async save(list: readonly Interrupted[]): Promise<void> {
-    if (this.file) await writeJsonAtomic(this.file, list);
+    if (!this.docs) {
+      if (this.file) await writeJsonAtomic(this.file, list);
+      return;
+    }
+    const rev = await this.docs.write('interrupted', list, this.rev);
+    // Only a second leader writes meanwhile: its record stands, this one's is not written over it.
+    if (rev === undefined) throw new Error('the record of interrupted operations in NATS KV was changed by another control plane since this one read it; not written over');
+    this.rev = rev;
   }
 }

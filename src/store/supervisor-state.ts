@@ -120,7 +120,7 @@ export class SupervisorState {
    * (only a second leader could) is an error, not a loss.
    */
   private async writeDoc(name: DocName, value: unknown): Promise<void> {
-    if (!(await this.docs.write(name, value, this.revs.get(name)))) throw new Error(`${name}: changed by another writer since it was read; the next pass reads it again`);
+    if ((await this.docs.write(name, value, this.revs.get(name))) === undefined) throw new Error(`${name}: changed by another writer since it was read; the next pass reads it again`);
     this.revs.delete(name);
   }
 

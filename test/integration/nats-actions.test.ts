@@ -17,6 +17,7 @@ import { natsMissing, openKvStore, startNats, type TestNats } from '../support/n
 import { freePort } from '../support/registry.js';
 import { ActionStore } from '../../src/store/actions.js';
 import { EvidenceStore } from '../../src/store/evidence.js';
+import { KvDocs } from '../../src/nats/docs-kv.js';
 import { SupervisorState } from '../../src/store/supervisor-state.js';
 
 const missing = natsMissing();
@@ -150,6 +151,29 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     } finally {
       await kv.close();
     }
+  });
+
+  it('a restart the last leader had under way, in HOMELAB_STATE, is put right by the next leader before anything else runs on its node', async () => {
+    nats = await startNats(root);
+    client = await connect({ servers: nats.url });
+    const docs = new KvDocs();
+    docs.begin(client);
+    // What a leader killed half way through a restart of web leaves behind: the action claimed, and
+    // the containers that ran before it (store/interrupted.ts).
+    const kv = await openKvStore(nats.url);
+    const a = (await kv.store.create({ id: 'container-restart-pi-web', instance: '20261203T100000Z', type: 'container_restart', risk: 'low', node: 'pi', service: 'web', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['web'], drift_since: null }))!;
+    await kv.store.transition({ id: a.id, from: 'pending', to: 'approved', by: 'cli:ann' });
+    await kv.store.transition({ id: a.id, from: 'approved', to: 'running', by: 'executor' });
+    await kv.close();
+    await docs.write('interrupted', [{ id: a.id, instance: a.instance, node: 'pi', containers: ['web'], restart: true }]);
+    const mem = memoryLogger();
+    running = await startControlPlane(loadConfig({ PORT: '0', RECONCILE_INTERVAL_S: '3600', ...env(nats.url) }), mem.log);
+    // No engine on pi here: the new leader says it cannot check web yet, and keeps the record.
+    await waitFor(() => mem.lines.find((l) => /cannot check container-restart-pi-web's containers yet/.test(String(l.msg))), { what: 'the new leader checking the interrupted restart' }).catch((err: Error) => {
+      throw new Error(`${err.message}; log: ${mem.lines.filter((l) => (l.level as number) >= 30).map((l) => String(l.msg)).join(' | ')}`);
+    });
+    expect((await docs.read('interrupted')).value).toMatchObject([{ id: 'container-restart-pi-web', restart: true }]);
+    expect(await running.actions.get(a.id)).toMatchObject({ state: 'failed', error: 'interrupted' });
   });
 
   it('silences and maintenance set by the CLI on any host are in the bucket HOMELAB_STATE, where every control plane reads them', async () => {

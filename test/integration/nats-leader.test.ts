@@ -87,6 +87,32 @@ describe.skipIf(missing !== undefined)('one leader over NATS', () => {
     expect(lostA).toEqual([]);
   });
 
+  it('a standby that takes the lease acts at once: an action approved while it stood by runs without waiting for its interval', async () => {
+    nats = await startNats(root);
+    const held = await lease('cp-old');
+    const hosts = path.join(root, 'hosts');
+    await writeHosts(hosts, { pi: 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n' });
+    const mem = memoryLogger();
+    const b = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, 'cp-b'), HOSTS_DIR: hosts, NATS_URL: nats.url, CONTROL_PLANE_ID: 'cp-b', LEASE_TTL_S: String(TTL_S), RECONCILE_INTERVAL_S: '3600' }), mem.log);
+    try {
+      const kv = await openKvStore(nats.url);
+      const a = (await kv.store.create({ id: 'container-restart-pi-web', instance: '20261203T100000Z', type: 'container_restart', risk: 'low', node: 'pi', service: 'web', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['web'], drift_since: null }))!;
+      await kv.store.transition({ id: a.id, from: 'pending', to: 'approved', by: 'cli:ann' });
+      await kv.close();
+      // The standby does not run it: it does not lead.
+      await waitFor(async () => (await b.actions.get(a.id))?.state === 'approved', { what: 'the approval heard by the standby' });
+      await b.loops.executor.runNow();
+      expect((await b.actions.get(a.id))!.state).toBe('approved');
+      // The old leader gives the lease back; the standby takes it and runs the action (no engine:
+      // it fails) long before its next pass would come (an hour).
+      await held.l.stop();
+      await waitFor(async () => ['completed', 'failed'].includes((await b.actions.get(a.id))?.state ?? ''), { what: 'the approved action run by the new leader', timeoutMs: 15_000 });
+      expect((await b.actions.get(a.id))!.history.map((h) => h.state)).toEqual(['pending', 'approved', 'running', 'failed']);
+    } finally {
+      await b.stop();
+    }
+  });
+
   it('a leader that cannot renew stops acting after TTL/2 and says it lost the lease after TTL', async () => {
     nats = await startNats(root);
     const lost: string[] = [];

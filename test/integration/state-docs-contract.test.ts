@@ -10,6 +10,7 @@ import type { DocStore } from '../../src/store/doc-store.js';
 import { SupervisorState } from '../../src/store/supervisor-state.js';
 import { EvidenceStore, type Evidence } from '../../src/store/evidence.js';
 import { KvEvidence } from '../../src/nats/evidence-kv.js';
+import { InterruptedFile } from '../../src/store/interrupted.js';
 import { removeDir, tempDir } from '../support/helpers.js';
 import { natsMissing, startNats, type TestNats } from '../support/nats.js';
 
@@ -28,11 +29,14 @@ afterAll(async () => {
   if (natsDir) await removeDir(natsDir);
 });
 
+/** The documents of the KV state made last (a test's second reader makes its own). */
+let lastDocs: DocStore | undefined;
 const kvDocs = async (): Promise<DocStore> => {
   const nc = await connect({ servers: nats!.url });
   conns.push(nc);
   const d = new KvDocs();
   d.begin(nc);
+  lastDocs = d;
   return d;
 };
 
@@ -149,6 +153,22 @@ describe.each([
     await state();
     expect(await evidenceOf().get(e.id, e.instance)).toBeUndefined();
     await expect(leader.write({ ...e, id: '../x' })).rejects.toThrow(/unusable id/);
+  });
+
+  it('the record of interrupted operations: what one leader saved, the next loads; on KV a write over another leader\'s is refused', async () => {
+    await state();
+    const record = (): InterruptedFile => (backend === 'files' ? new InterruptedFile(`${dir}/state/interrupted-redeploys.json`) : new InterruptedFile(undefined, undefined, lastDocs!));
+    const old = record();
+    expect(await old.load()).toEqual([]);
+    const item = { id: 'container-restart-pi-web', instance: '20261203T100000Z', node: 'pi', containers: ['web'], restart: true as const };
+    await old.save([item]);
+    await state();
+    const next = record();
+    expect(await next.load()).toEqual([item]);
+    await next.save([]);
+    if (backend === 'files') return;
+    await expect(old.save([item, item])).rejects.toThrow(/changed by another control plane since this one read it/);
+    expect(await record().load()).toEqual([]);
   });
 
   it('removal confirmations are recorded, listed and cleared; on KV the leader sees one given anywhere', async () => {
