@@ -191,10 +191,12 @@ export class KvActionStore implements ActionBackend {
    * lost is then the caller's, not refused as "already running" and left to no one.
    */
   private async landed(key: string, written: Action): Promise<boolean> {
-    const want = stableJson(written);
+    // Compared by content: what the watch brought was parsed (its keys in the schema's order),
+    // what was written kept the order of the action it was made from.
+    const want = sortedJson(written);
     const holds = (): boolean => {
       const held = this.cache.action(key);
-      return held !== undefined && stableJson(held.value) === want;
+      return held !== undefined && sortedJson(held.value) === want;
     };
     // The watch may have brought it already; else the server is asked, again when it does not
     // answer in time either (a loaded host, an election): three times, then the caller's error stands.
@@ -386,4 +388,9 @@ export class KvActionStore implements ActionBackend {
     if (this.cache.unreadable) done.push(`${this.cache.unreadable} entries of ${ACTIONS_BUCKET} are not actions; not read`);
     return done;
   }
+}
+
+/** JSON with every object's keys sorted: equal for equal content, whatever order the keys came in. */
+function sortedJson(v: unknown): string {
+  return JSON.stringify(v, (_, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : x));
 }
