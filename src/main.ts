@@ -65,7 +65,7 @@ export async function startControlPlane(config: Config, log: Logger, clock: Cloc
       loops.executor.kick();
       loops.supervisor.kick();
     });
-    const telegram = buildTelegram(config, l, parts, loops, bus, log, clock, nats?.outbox);
+    const telegram = buildTelegram(config, l, parts, loops, bus, log, clock, nats && { outbox: nats.outbox, docs: nats.docs });
     const heartbeat = buildHeartbeat(config, loops, telegram, log, clock, leading);
     const retention = buildRetention(config, l, parts, telegram, bus, log, clock);
     const server = buildApi(config, l, parts, loops, telegram, bus, log, clock, heartbeat, retention, nats);

@@ -21,6 +21,8 @@ export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, cloc
       bus.emit('desiredChanged');
     }, log, clock),
     supervisor: new Runner('supervisor', interval, async () => {
+      // With NATS, the update checks and skips as the leader wrote them (a standby's page shows them).
+      await p.updates.refresh();
       if (!leading()) return;
       const r = await p.supervisor.pass();
       // Planned on reads an outcome overtook: once more, with it.

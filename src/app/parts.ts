@@ -126,7 +126,7 @@ export function openStores(l: Layout, clock: Clock, nats?: { actions: KvActionSt
     actions: (nats?.actions ?? new ActionStore(l.actions, () => clock.now())) as ActionBackend,
     supervisorState: new SupervisorState(l.state, nats?.docs),
     evidence: new EvidenceStore(path.join(l.actions, 'evidence'), nats?.evidence),
-    updates: new UpdatesStore(l),
+    updates: new UpdatesStore(l, nats?.docs),
   };
 }
 

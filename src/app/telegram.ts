@@ -15,10 +15,11 @@ import type { Component } from './lifecycle.js';
 import type { World } from '../domain/schemas.js';
 import { awayChanges, startMessage } from '../domain/while-away.js';
 import { LifecycleFile } from '../store/lifecycle-mark.js';
+import type { DocStore } from '../store/doc-store.js';
 
 /** The bot, when Telegram is configured; it follows every action change. */
-/** `outboxRecords`: with NATS, the outbox's records in KV (a new leader goes on with the same messages). */
-export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, bus: Bus, log: Logger, clock: Clock, outboxRecords?: OutboxRecords): TelegramBot | undefined {
+/** `shared`: with NATS, the outbox's records and the digest's mark in KV (a new leader goes on with the same messages). */
+export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record<LoopName, Runner>, bus: Bus, log: Logger, clock: Clock, shared?: { outbox: OutboxRecords; docs: DocStore }): TelegramBot | undefined {
   if (!config.telegram.token || !config.telegram.chatId) return undefined;
   const bot = new TelegramBot({
     options: {
@@ -34,7 +35,7 @@ export function buildTelegram(config: Config, l: Layout, p: Parts, loops: Record
       ...(config.telegram.threadId !== undefined ? { threadId: config.telegram.threadId } : {}),
     },
     stateDir: l.state,
-    ...(outboxRecords ? { outboxRecords } : {}),
+    ...(shared ? { outboxRecords: shared.outbox, stateDocs: shared.docs } : {}),
     actions: p.actions,
     supervisorState: p.supervisorState,
     log: log.child({ component: 'telegram' }),

@@ -17,6 +17,7 @@ import type { Outbox } from './outbox.js';
 import type { Meta } from '../store/outbox-files.js';
 import type { RefTable } from './refs.js';
 import type { Buttons } from './render.js';
+import type { DocStore } from '../store/doc-store.js';
 
 export interface TelegramOptions {
   token: string;
@@ -39,6 +40,8 @@ export interface TelegramDeps {
   stateDir: string;
   /** The outbox's records elsewhere than under stateDir (NATS KV, shared with a standby). */
   outboxRecords?: OutboxRecords;
+  /** The state documents elsewhere than under stateDir (NATS KV): the last digest's mark. */
+  stateDocs?: DocStore;
   actions: ActionBackend;
   supervisorState: SupervisorState;
   log: Logger;

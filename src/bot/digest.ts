@@ -10,7 +10,7 @@ import { renderDigest } from './render-replies.js';
 /** Sends the digest; returns its text. */
 export async function sendDigest(kit: BotKit): Promise<string> {
   const { deps } = kit;
-  const mark = new DigestMark(deps.stateDir, deps.log);
+  const mark = new DigestMark(deps.stateDir, deps.log, deps.stateDocs);
   const now = deps.now();
   const since = await mark.lastAt();
   const d = digestOf({

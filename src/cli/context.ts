@@ -13,6 +13,7 @@ import { connect, type NatsConnection } from 'nats';
 import { KvDocs, STATE_BUCKET } from '../nats/docs-kv.js';
 import { SupervisorState } from '../store/supervisor-state.js';
 import { EvidenceStore } from '../store/evidence.js';
+import { UpdatesStore } from '../store/updates.js';
 import { KvEvidence } from '../nats/evidence-kv.js';
 import { KvActionStore, ACTIONS_BUCKET } from '../nats/actions-kv.js';
 import { natsOptions } from '../nats/link.js';
@@ -77,12 +78,13 @@ export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (a
 
 /**
  * The supervisor's state and the actions' evidence as `run` has them: state/'s files, or with
- * NATS_URL the bucket HOMELAB_STATE (silences, maintenance, notices, removal confirmations, evidence).
+ * NATS_URL the bucket HOMELAB_STATE (silences, maintenance, notices, removal confirmations, evidence,
+ * update checks and skips).
  */
-export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState, evidence: EvidenceStore) => Promise<T>): Promise<T> {
+export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState, evidence: EvidenceStore, updates: UpdatesStore) => Promise<T>): Promise<T> {
   if (!cfg.nats) {
     const s = stores(env, cfg);
-    return fn(s.supervisorState, s.evidence);
+    return fn(s.supervisorState, s.evidence, s.updates);
   }
   const nc = await natsFor(cfg, `the supervisor's state is in NATS KV ${STATE_BUCKET}`);
   try {
@@ -91,7 +93,9 @@ export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (sta
     const evidence = new KvEvidence();
     evidence.begin(nc);
     const l = layout(cfg.homelabRoot);
-    return await fn(new SupervisorState(l.state, docs), new EvidenceStore(path.join(l.actions, 'evidence'), evidence));
+    const updates = new UpdatesStore(l, docs);
+    await updates.refresh();
+    return await fn(new SupervisorState(l.state, docs), new EvidenceStore(path.join(l.actions, 'evidence'), evidence), updates);
   } finally {
     await nc.close();
   }

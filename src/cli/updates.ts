@@ -1,6 +1,5 @@
 // `control-plane updates`: check now, list what the last checks found, skip a version.
 import { createLogger } from '../log.js';
-import { ensureLayout } from '../store/paths.js';
 import { serviceTarget, unknownTarget } from '../domain/schemas.js';
 import type { Skips, UpdateEntry } from '../store/updates.js';
 import { servicesToCheck } from '../loops/updates.js';
@@ -9,7 +8,9 @@ import { registryAuth } from '../docker/registry.js';
 import { realClock } from '../time/clock.js';
 import { shortDigest } from '../domain/image-ref.js';
 import { UsageError, parse, outputFormat, table, userName } from './args.js';
-import { config, desiredNow, stores } from './context.js';
+import { config, desiredNow, withState } from './context.js';
+import type { Config } from '../config.js';
+import type { UpdatesStore } from '../store/updates.js';
 import { HELP, help } from './help.js';
 
 function updatesTable(entries: readonly UpdateEntry[], skips: Skips): string {
@@ -31,9 +32,12 @@ export async function cmdUpdates(argv: string[], env: NodeJS.ProcessEnv): Promis
   const { values, positionals } = parse(sub ? `updates ${sub}` : 'updates', argv.slice(sub ? 1 : 0), { output: { type: 'string', short: 'o' }, by: { type: 'string' } });
   if (values.help || !sub) return help(sub ? `updates ${sub}` : 'updates');
   const cfg = config(env);
-  const { layout: l, updates: store } = stores(env, cfg);
-  await ensureLayout(l);
   const format = outputFormat(values);
+  // The files, or with NATS_URL the documents in HOMELAB_STATE the leader reads.
+  return withState(env, cfg, (_, __, store) => run(sub, positionals, values, format, env, cfg, store));
+}
+
+async function run(sub: string, positionals: string[], values: { by?: string | boolean }, format: 'table' | 'json', env: NodeJS.ProcessEnv, cfg: Config, store: UpdatesStore): Promise<number> {
   switch (sub) {
     case 'check': {
       const target = positionals[0];

@@ -6,11 +6,12 @@
 import { readJsonFile, writeJsonAtomic } from './atomic.js';
 
 /**
- * The documents; `notices`, `confirmations` and `interrupted` are documents only in NATS KV (state/
- * keeps a file per notice and per confirmation, and its own file of interrupted operations:
- * notice-store.ts, supervisor-state.ts, interrupted.ts).
+ * The documents. Only the first four are FileDocs' files; the others are documents only in NATS KV
+ * (state/ keeps a file per notice and per confirmation, and its own files of interrupted
+ * operations, of the last digest and of update checks: notice-store.ts, supervisor-state.ts,
+ * interrupted.ts, digest-mark.ts, updates.ts).
  */
-export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations' | 'interrupted';
+export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations' | 'interrupted' | 'digest' | 'updates' | 'update-skips';
 
 export interface Doc {
   /** The parsed JSON, or undefined when there is none yet. */

@@ -176,6 +176,26 @@ describe.skipIf(missing !== undefined)('actions in NATS KV', () => {
     expect(await running.actions.get(a.id)).toMatchObject({ state: 'failed', error: 'interrupted' });
   });
 
+  it('update checks and skips are in HOMELAB_STATE: the leader plans with what is there, and the CLI on any host lists and skips them', async () => {
+    nats = await startNats(root);
+    client = await connect({ servers: nats.url });
+    const docs = new KvDocs();
+    docs.begin(client);
+    const check = { node: 'pi', service: 'web', checked_at: '2026-12-03T10:00:00.000Z', images: [{ image: 'nginx:1.27', containers: ['web'], local_digest: 'sha256:aaaa', remote_digest: 'sha256:bbbb', status: 'image_update_available' }] };
+    await docs.write('updates', { 'pi/web': check });
+    running = await startControlPlane(loadConfig({ PORT: '0', RECONCILE_INTERVAL_S: '3600', ...env(nats.url) }), memoryLogger().log);
+    await running.loops.supervisor.runNow();
+    expect(running.updates.updates()['pi/web']).toMatchObject({ images: [{ remote_digest: 'sha256:bbbb' }] });
+    const cliEnv = { HOMELAB_ROOT: path.join(root, 'elsewhere'), HOSTS_DIR: hosts, NATS_URL: nats.url };
+    const listed = await cli(['updates', 'list', '-o', 'json'], cliEnv);
+    expect(listed.code, listed.err).toBe(0);
+    expect(JSON.parse(listed.out)).toMatchObject([{ node: 'pi', service: 'web' }]);
+    const skipped = await cli(['updates', 'skip', 'pi/web', '--by', 'ann'], cliEnv);
+    expect(skipped.code, skipped.err).toBe(0);
+    await running.loops.supervisor.runNow();
+    expect(running.updates.skips()['pi/web']).toMatchObject([{ digest: 'sha256:bbbb', reason: 'skipped', by: 'ann' }]);
+  });
+
   it('silences and maintenance set by the CLI on any host are in the bucket HOMELAB_STATE, where every control plane reads them', async () => {
     nats = await startNats(root);
     // No data directory on this host: the CLI needs NATS only.

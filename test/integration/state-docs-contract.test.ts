@@ -1,8 +1,11 @@
-// Silences, maintenance, cooldowns, heal budgets, notices, removal confirmations and evidence on both backends (store/doc-store.ts): state/'s
-// files and JetStream KV on a real nats-server (bucket HOMELAB_STATE). Windows are added, merged,
-// removed and expired the same way on both; on KV two writers adding at once both keep theirs (a
-// write is a compare-and-set on the revision read), and the supervisor's write over a revision
-// another writer moved is refused, not lost.
+// The supervisor's state documents on both backends (store/doc-store.ts): state/'s files and
+// JetStream KV on a real nats-server (bucket HOMELAB_STATE) — silences, maintenance, cooldowns, heal
+// budgets, notices, removal confirmations, evidence, the record of interrupted operations, the last
+// digest's mark, update checks and skips. Windows are added, merged, removed and expired the same
+// way on both; on KV two writers adding at once both keep theirs (a write is a compare-and-set on
+// the revision read), a second reader (a standby, the next leader) sees what the first wrote, and
+// the supervisor's write over a revision another writer moved is refused, not lost.
+import { mkdir } from 'node:fs/promises';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KvDocs, STATE_BUCKET } from '../../src/nats/docs-kv.js';
@@ -11,7 +14,9 @@ import { SupervisorState } from '../../src/store/supervisor-state.js';
 import { EvidenceStore, type Evidence } from '../../src/store/evidence.js';
 import { KvEvidence } from '../../src/nats/evidence-kv.js';
 import { InterruptedFile } from '../../src/store/interrupted.js';
-import { removeDir, tempDir } from '../support/helpers.js';
+import { DigestMark } from '../../src/store/digest-mark.js';
+import { UpdatesStore } from '../../src/store/updates.js';
+import { memoryLogger, removeDir, tempDir } from '../support/helpers.js';
 import { natsMissing, startNats, type TestNats } from '../support/nats.js';
 
 const missing = natsMissing();
@@ -169,6 +174,38 @@ describe.each([
     if (backend === 'files') return;
     await expect(old.save([item, item])).rejects.toThrow(/changed by another control plane since this one read it/);
     expect(await record().load()).toEqual([]);
+  });
+
+  it('the last digest\'s mark: none, then the time sent; on KV the next leader\'s digest starts from it', async () => {
+    await state();
+    // The bot makes state/telegram/ at its start.
+    await mkdir(`${dir}/state/telegram`, { recursive: true });
+    const mark = (): DigestMark => (backend === 'files' ? new DigestMark(`${dir}/state`, memoryLogger().log) : new DigestMark(`${dir}/state`, memoryLogger().log, lastDocs!));
+    expect(await mark().lastAt()).toBeNull();
+    await mark().sent(now);
+    await state();
+    expect(await mark().lastAt()).toBe(new Date(now).toISOString());
+  });
+
+  it('update checks and skips: saved, narrowed, skipped; on KV another reader (the next leader) has them after a refresh', async () => {
+    await state();
+    const store = (): UpdatesStore => new UpdatesStore({ worldUpdates: `${dir}/world/updates.json`, updateSkips: `${dir}/state/update-skips.json` }, backend === 'files' ? undefined : lastDocs!);
+    const leader = store();
+    await leader.refresh();
+    expect(leader.updates()).toEqual({});
+    const entry = (service: string) => ({ node: 'pi', service, checked_at: '2026-12-03T10:00:00.000Z', images: [] });
+    await leader.save([entry('web'), entry('db')]);
+    await leader.save([{ ...entry('web'), error: 'registry unreachable' }]);
+    await leader.keepOnly(new Set(['pi/web']));
+    await leader.skip('pi/web', { digest: 'sha256:aa', at: '2026-12-03T10:00:00.000Z', reason: 'skipped', by: 'ann' });
+    await leader.skip('pi/web', { digest: 'sha256:aa', at: '2026-12-03T10:01:00.000Z', reason: 'skipped', by: 'bob' });
+    expect(leader.updates()).toEqual({ 'pi/web': { ...entry('web'), error: 'registry unreachable' } });
+    expect(leader.skips()['pi/web']!.map((x) => x.by)).toEqual(['bob']);
+    await state();
+    const next = store();
+    await next.refresh();
+    expect(next.updates()).toEqual(leader.updates());
+    expect(next.skips()).toEqual(leader.skips());
   });
 
   it('removal confirmations are recorded, listed and cleared; on KV the leader sees one given anywhere', async () => {
