@@ -14,7 +14,7 @@ import { ConfigError } from '../../src/errors.js';
 import { startControlPlane, type Running } from '../../src/main.js';
 import { EVENTS_STREAM, eventMsgId, eventSubject } from '../../src/nats/events.js';
 import { cliPath, memoryLogger, removeDir, tempDir, waitFor, writeHosts } from '../support/helpers.js';
-import { natsMissing, startNats, startNatsCluster, type TestNats } from '../support/nats.js';
+import { natsMissing, natsOperator, startNats, startNatsCluster, type TestNats } from '../support/nats.js';
 import { freePort } from '../support/registry.js';
 import { startRunChild } from '../support/child.js';
 import { cleanReplay } from '../support/replay.js';
@@ -306,6 +306,19 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
     if (!(refused instanceof Error)) await (refused as Running).stop();
     expect(refused).toBeInstanceOf(ConfigError);
     expect((refused as Error).message).toMatch(/^NATS_TLS_CA: the NATS server's TLS certificate is not signed by a CA this side trusts/);
+  });
+
+  it('a .creds file (NATS_CREDS: a user JWT and its seed, the server in operator mode): connected, the actions bucket made; a user of an account the server does not know stops the start, naming NATS_CREDS', async () => {
+    const op = await natsOperator(path.join(root, 'operator'));
+    nats = await startNats(root, { config: op.config });
+    running = await startControlPlane(config(nats.url, { NATS_CREDS: op.creds }), memoryLogger().log);
+    expect((await healthz(running)).body.nats).toMatchObject({ state: 'up', actions: 'read' });
+    await running.stop();
+    running = undefined;
+    const refused = await startControlPlane(config(nats.url, { NATS_CREDS: op.stranger }), memoryLogger().log).catch((e: unknown) => e);
+    if (!(refused instanceof Error)) await (refused as Running).stop();
+    expect(refused).toBeInstanceOf(ConfigError);
+    expect((refused as Error).message).toMatch(/^NATS_CREDS: /);
   });
 
   it("the agent's NATS sender spools while the server is away and publishes each event once after", async () => {

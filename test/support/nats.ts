@@ -4,7 +4,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import path from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import { connect, nkeys, type NatsConnection } from 'nats';
+import { createHash } from 'node:crypto';
 import { KvActionStore } from '../../src/nats/actions-kv.js';
 import { realClock } from '../../src/time/clock.js';
 import { freePort } from './registry.js';
@@ -121,5 +122,42 @@ export async function openKvStore(url: string, now?: () => number): Promise<{ st
       await store.stop();
       await nc.close();
     },
+  };
+}
+
+/**
+ * A NATS operator, its account (JetStream on) and a user of it, as `nsc` would make them: the
+ * server's configuration in operator mode (accounts preloaded in memory) and the user's `.creds`
+ * file (its JWT and seed). `stranger` is a `.creds` file of a user of an account the server does not know.
+ */
+export async function natsOperator(dir: string): Promise<{ config: string; creds: string; stranger: string }> {
+  await mkdir(dir, { recursive: true });
+  const b64 = (s: string | Uint8Array) => Buffer.from(s).toString('base64url');
+  const jwt = (issuer: nkeys.KeyPair, sub: string, name: string, claims: Record<string, unknown>) => {
+    const header = b64(JSON.stringify({ typ: 'JWT', alg: 'ed25519-nkey' }));
+    const body: Record<string, unknown> = { iat: Math.floor(Date.now() / 1000), iss: issuer.getPublicKey(), name, sub, nats: { ...claims, version: 2 } };
+    body.jti = createHash('sha256').update(JSON.stringify(body)).digest('base64url').toUpperCase().slice(0, 52);
+    const payload = b64(JSON.stringify(body));
+    return `${header}.${payload}.${b64(issuer.sign(new TextEncoder().encode(`${header}.${payload}`)))}`;
+  };
+  const unlimited = { subs: -1, data: -1, payload: -1, imports: -1, exports: -1, wildcards: true, conn: -1, leaf: -1 };
+  const [op, account, sys, other] = [nkeys.createOperator(), nkeys.createAccount(), nkeys.createAccount(), nkeys.createAccount()];
+  const credsOf = async (acc: nkeys.KeyPair, name: string) => {
+    const user = nkeys.createUser();
+    const file = path.join(dir, `${name}.creds`);
+    const userJwt = jwt(acc, user.getPublicKey(), name, { type: 'user', pub: {}, sub: {}, subs: -1, data: -1, payload: -1 });
+    await writeFile(file, `-----BEGIN NATS USER JWT-----\n${userJwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n${new TextDecoder().decode(user.getSeed())}\n------END USER NKEY SEED------\n`);
+    return file;
+  };
+  const opFile = path.join(dir, 'operator.jwt');
+  await writeFile(opFile, jwt(op, op.getPublicKey(), 'homelab-op', { type: 'operator', system_account: sys.getPublicKey() }));
+  const accounts = [
+    [account, jwt(op, account.getPublicKey(), 'homelab', { type: 'account', limits: { ...unlimited, mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 } })],
+    [sys, jwt(op, sys.getPublicKey(), 'SYS', { type: 'account', limits: unlimited })],
+  ] as const;
+  return {
+    config: `operator: "${opFile}"\nsystem_account: ${sys.getPublicKey()}\nresolver: MEMORY\nresolver_preload: {\n${accounts.map(([k, j]) => `  ${k.getPublicKey()}: ${j}\n`).join('')}}\n`,
+    creds: await credsOf(account, 'cp'),
+    stranger: await credsOf(other, 'stranger'),
   };
 }
