@@ -317,7 +317,9 @@ async function benchNats() {
  * Failover: the leader's lease held in a process of its own (bench/lease-holder.mjs), killed with
  * SIGKILL; the time from the kill until the standby here leads, over K kills, with LEASE_TTL_S = 3
  * (the fencing makes it at least the TTL less a renewal interval: the server's max_age removes the
- * lease TTL after its last renewal, and the standby looks every TTL/3).
+ * lease TTL after its last renewal, and the standby looks every TTL/3). Then the same with a whole
+ * standby control plane (RECONCILE_INTERVAL_S = 3600, so no pass of its own interval helps) and an
+ * action approved while the killed one led: the time until the new leader claims it.
  */
 async function benchFailover() {
   if (!NATS_BIN) return { skipped: 'nats-server is not installed (apt-get install nats-server)' };
@@ -328,28 +330,66 @@ async function benchFailover() {
   const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-bench-failover-'));
   const { server, port } = await startBenchNats(root);
   const url = `nats://127.0.0.1:${port}`;
-  const ms = [];
-  for (let k = 0; k < (quick ? 5 : 20); k++) {
-    const holder = spawn(process.execPath, [path.join(here, 'lease-holder.mjs'), dist, url, String(ttlS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const kills = quick ? 5 : 20;
+  /** A lease holder in its own process, leading; killed at a random point of its renewal interval. */
+  const holder = async () => {
+    const proc = spawn(process.execPath, [path.join(here, 'lease-holder.mjs'), dist, url, String(ttlS)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let said = '';
-    holder.stdout.on('data', (d) => (said += d));
+    proc.stdout.on('data', (d) => (said += d));
     await waitUntil(() => /leading/.test(said), 30_000);
+    return async () => {
+      await new Promise((r) => setTimeout(r, Math.random() * (ttlS * 1000) / 3));
+      proc.kill('SIGKILL');
+      return { t: performance.now(), wall: Date.now() };
+    };
+  };
+  const ms = [];
+  for (let k = 0; k < kills; k++) {
+    const kill = await holder();
     const nc = await connect({ servers: url });
     const standby = new Lease({ id: 'standby', ttlS, clock: realClock, log: createLogger('silent'), onLost: () => {} });
     standby.begin(nc);
     await standby.firstLook();
-    // Killed at a random point of its renewal interval, as a crash would be.
-    await new Promise((r) => setTimeout(r, Math.random() * (ttlS * 1000) / 3));
-    const t = performance.now();
-    holder.kill('SIGKILL');
+    const { t } = await kill();
     await waitUntil(() => standby.leading(), 30_000);
     ms.push(performance.now() - t);
     await standby.stop();
     await nc.close();
   }
+  // A whole control plane as the standby, an approved action waiting for it.
+  const hosts = path.join(root, 'hosts', 'pi');
+  await mkdir(hosts, { recursive: true });
+  await writeFile(path.join(hosts, 'services.yaml'), 'docker:\n  socket: /nonexistent/docker.sock\nservices:\n  web: {}\n');
+  const { KvActionStore } = await import(path.join(dist, 'nats', 'actions-kv.js'));
+  const claimed = [];
+  const leading = [];
+  for (let k = 0; k < kills; k++) {
+    const kill = await holder();
+    const cp = await startControlPlane(loadConfig({ PORT: '0', HOMELAB_ROOT: path.join(root, `cp-${k}`), HOSTS_DIR: path.dirname(hosts), NATS_URL: url, CONTROL_PLANE_ID: 'standby', LEASE_TTL_S: String(ttlS), RECONCILE_INTERVAL_S: '3600' }), createLogger('silent'));
+    const nc = await connect({ servers: url });
+    const store = new KvActionStore({ log: createLogger('silent'), clock: realClock });
+    store.begin(nc);
+    await store.ready(20_000);
+    const a = await store.create({ id: 'container-restart-pi-web', instance: `20261204T1200${String(k).padStart(2, '0')}Z`, type: 'container_restart', risk: 'low', node: 'pi', service: 'web', drift: 'unhealthy_service', trigger: 'containers_not_running', containers: ['web'], drift_since: null });
+    await store.transition({ id: a.id, from: 'pending', to: 'approved', by: 'bench' });
+    await waitUntil(async () => (await cp.actions.get(a.id))?.state === 'approved', 30_000);
+    const { t, wall } = await kill();
+    await waitUntil(async () => {
+      const now = await cp.actions.get(a.id);
+      return now && now.instance === a.instance && now.state !== 'approved';
+    }, 60_000);
+    const led = performance.now() - t;
+    const got = (await cp.actions.find(a.id, a.instance)) ?? (await cp.actions.get(a.id));
+    const run = got.history.find((h) => h.state === 'running');
+    claimed.push(Date.parse(run.at) - wall);
+    leading.push(led);
+    await store.stop();
+    await nc.close();
+    await cp.stop();
+  }
   server.kill();
   await rm(root, { recursive: true, force: true });
-  return { lease_ttl_s: ttlS, kills: ms.length, kill_to_standby_leading_ms: dist3(ms) };
+  return { lease_ttl_s: ttlS, kills: ms.length, kill_to_standby_leading_ms: dist3(ms), whole_control_plane: { kills: claimed.length, kill_to_approved_action_claimed_ms: dist3(claimed), kill_to_its_outcome_seen_ms: dist3(leading) } };
 }
 
 function bigState(nServices, unhealthyEvery = 100) {
