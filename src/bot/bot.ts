@@ -46,7 +46,7 @@ export class TelegramBot {
     this.clock = deps.clock ?? realClock;
     this.bot = new Bot<BotContext>(options.token, { client: { apiRoot: options.apiRoot } });
     const files = telegramFiles(deps.stateDir);
-    this.refs = new RefTable(files.refs, deps.now, log);
+    this.refs = new RefTable(files.refs, deps.now, log, deps.stateDocs);
     this.outbox = new Outbox({ dir: files.outbox, transport: grammyTransport(this.bot.api, log), log: log.child({ part: 'outbox' }), clock: this.clock, pageUrl: options.pageUrl, beforeSend: () => this.refs.flushed(), ...(options.threadId !== undefined ? { threadId: options.threadId } : {}), ...(deps.outboxRecords ? { records: deps.outboxRecords } : {}) });
     this.notifier = new Notifier({ actions: deps.actions, supervisorState: deps.supervisorState, outbox: this.outbox, refs: this.refs, chatId: options.chatId, log, now: deps.now, clock: this.clock, wake: () => this.loop.kick(), ...(deps.evidence ? { evidence: deps.evidence.get } : {}), ...(deps.stopping ? { stopping: deps.stopping } : {}) });
     this.loop = new Runner('telegram', options.intervalMs, () => this.notifier.sync(), log, this.clock);

@@ -1,11 +1,14 @@
 // The reference table: the short keys buttons carry (≤ 64 bytes of callback data), and what each
 // one stands for: an action (`action:<id>@<instance>`) or one of the bot's messages (its outbox
 // key). A button for an action works wherever it is shown (its own message, /pending) without
-// that action needing a message of its own. Persisted in state/telegram/refs.json, so buttons keep
-// working across restarts; entries unused for 30 days are dropped at start.
+// that action needing a message of its own. Persisted in state/telegram/refs.json (with NATS_URL,
+// the document `refs` of HOMELAB_STATE, so a new leader resolves the buttons of every message the
+// old one sent), so buttons keep working across restarts; entries unused for 30 days are dropped
+// at start.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { readRefsFile, writeRefsFile, type RefEntry } from '../store/refs-file.js';
+import { readRefsFile, refsOfDoc, writeRefsFile, type RefEntry } from '../store/refs-file.js';
+import type { DocStore } from '../store/doc-store.js';
 
 const KEEP_MS = 30 * 86_400_000;
 
@@ -25,10 +28,12 @@ export class RefTable {
     private readonly file: string,
     private readonly now: () => number,
     private readonly log: Logger,
+    /** With NATS_URL: the table is the document `refs` there, written by the leader only. */
+    private readonly docs?: DocStore,
   ) {}
 
   async load(): Promise<void> {
-    const refs = await readRefsFile(this.file);
+    const refs = this.docs ? refsOfDoc((await this.docs.read('refs')).value) : await readRefsFile(this.file);
     if (refs === undefined) return;
     if (refs === null) {
       this.log.warn({ file: this.file }, 'the button reference table is unreadable; buttons of older messages answer "not valid any more"');
@@ -105,7 +110,8 @@ export class RefTable {
     const next = this.saving.then(async () => {
       if (!this.dirty) return;
       this.dirty = false;
-      await writeRefsFile(this.file, this.refs);
+      if (this.docs) await this.docs.write('refs', { version: 1, refs: Object.fromEntries(this.refs) });
+      else await writeRefsFile(this.file, this.refs);
     });
     // A failed write (disk full) is the caller's error; the next call writes everything again.
     this.saving = next.catch(() => {

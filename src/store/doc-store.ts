@@ -8,10 +8,10 @@ import { readJsonFile, writeJsonAtomic } from './atomic.js';
 /**
  * The documents. Only the first four are FileDocs' files; the others are documents only in NATS KV
  * (state/ keeps a file per notice and per confirmation, and its own files of interrupted
- * operations, of the last digest and of update checks: notice-store.ts, supervisor-state.ts,
- * interrupted.ts, digest-mark.ts, updates.ts).
+ * operations, of the last digest, of update checks and of the chat's button references:
+ * notice-store.ts, supervisor-state.ts, interrupted.ts, digest-mark.ts, updates.ts, bot/refs.ts).
  */
-export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations' | 'interrupted' | 'digest' | 'updates' | 'update-skips';
+export type DocName = 'silences' | 'maintenance' | 'cooldowns' | 'heal-budgets' | 'notices' | 'confirmations' | 'interrupted' | 'digest' | 'updates' | 'update-skips' | 'refs';
 
 export interface Doc {
   /** The parsed JSON, or undefined when there is none yet. */

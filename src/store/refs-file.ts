@@ -22,6 +22,13 @@ export async function readRefsFile(file: string): Promise<Record<string, RefEntr
   return read.ok ? read.value.refs : read.why === 'none' ? undefined : null;
 }
 
+/** The same for the table kept as a document (NATS KV): undefined when none, null when not a table. */
+export function refsOfDoc(value: unknown): Record<string, RefEntry> | undefined | null {
+  if (value === undefined) return undefined;
+  const r = RefsFileSchema.safeParse(value);
+  return r.success ? r.data.refs : null;
+}
+
 export async function writeRefsFile(file: string, refs: ReadonlyMap<string, RefEntry>): Promise<void> {
   // Its directory is the outbox's parent, made by the outbox's files, which with NATS are in KV.
   await fs.mkdir(path.dirname(file), { recursive: true });

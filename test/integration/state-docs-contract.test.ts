@@ -1,10 +1,11 @@
 // The supervisor's state documents on both backends (store/doc-store.ts): state/'s files and
 // JetStream KV on a real nats-server (bucket HOMELAB_STATE) — silences, maintenance, cooldowns, heal
 // budgets, notices, removal confirmations, evidence, the record of interrupted operations, the last
-// digest's mark, update checks and skips. Windows are added, merged, removed and expired the same
-// way on both; on KV two writers adding at once both keep theirs (a write is a compare-and-set on
-// the revision read), a second reader (a standby, the next leader) sees what the first wrote, and
-// the supervisor's write over a revision another writer moved is refused, not lost.
+// digest's mark, update checks and skips, the chat's button references. Windows are added, merged,
+// removed and expired the same way on both; on KV two writers adding at once both keep theirs (a
+// write is a compare-and-set on the revision read), a second reader (a standby, the next leader)
+// sees what the first wrote, and the supervisor's write over a revision another writer moved is
+// refused, not lost.
 import { mkdir } from 'node:fs/promises';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { KvEvidence } from '../../src/nats/evidence-kv.js';
 import { InterruptedFile } from '../../src/store/interrupted.js';
 import { DigestMark } from '../../src/store/digest-mark.js';
 import { UpdatesStore } from '../../src/store/updates.js';
+import { RefTable } from '../../src/bot/refs.js';
 import { memoryLogger, removeDir, tempDir } from '../support/helpers.js';
 import { natsMissing, startNats, type TestNats } from '../support/nats.js';
 
@@ -206,6 +208,20 @@ describe.each([
     await next.refresh();
     expect(next.updates()).toEqual(leader.updates());
     expect(next.skips()).toEqual(leader.skips());
+  });
+
+  it('the chat\'s button references: entered by one leader, resolved by the next after its load', async () => {
+    await state();
+    const table = (): RefTable => new RefTable(`${dir}/state/telegram/refs.json`, () => now, memoryLogger().log, backend === 'files' ? undefined : lastDocs!);
+    const old = table();
+    await old.load();
+    const ref = old.ref('digest:2026-12-03T08:00:00.000Z');
+    await old.flushed();
+    await state();
+    const next = table();
+    expect(next.resolve(ref)).toBeUndefined();
+    await next.load();
+    expect(next.resolve(ref)).toBe('digest:2026-12-03T08:00:00.000Z');
   });
 
   it('removal confirmations are recorded, listed and cleared; on KV the leader sees one given anywhere', async () => {
