@@ -12,6 +12,20 @@ export type LoopName = 'observer' | 'desired' | 'supervisor' | 'executor';
 /** `leading`: whether this process acts (with NATS, only the leader's supervisor and executor do). */
 export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, clock: Clock, leading: () => boolean = () => true): Record<LoopName, Runner> {
   const interval = config.reconcileIntervalS * 1000;
+  // With NATS, the update checks and skips as the leader wrote them (a standby's page shows them);
+  // while NATS cannot be asked, the last ones read stand (said once, not at every pass).
+  let updatesUnread = false;
+  const refreshUpdates = () =>
+    p.updates.refresh().then(
+      () => {
+        if (updatesUnread) log.info('update checks read from NATS KV again');
+        updatesUnread = false;
+      },
+      (err: unknown) => {
+        if (!updatesUnread) log.warn({ err }, 'cannot read the update checks from NATS KV; planning with the last ones read');
+        updatesUnread = true;
+      },
+    );
   const loops: Record<LoopName, Runner> = {
     observer: new Runner('observer', interval, async () => void (await p.observer.pass()), log, clock),
     desired: new Runner('desired', interval, async () => {
@@ -21,8 +35,7 @@ export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, cloc
       bus.emit('desiredChanged');
     }, log, clock),
     supervisor: new Runner('supervisor', interval, async () => {
-      // With NATS, the update checks and skips as the leader wrote them (a standby's page shows them).
-      await p.updates.refresh();
+      await refreshUpdates();
       if (!leading()) return;
       const r = await p.supervisor.pass();
       // Planned on reads an outcome overtook: once more, with it.
