@@ -191,10 +191,16 @@ describe.skipIf(missing !== undefined)('events over NATS JetStream', () => {
 
   it('starts with NATS away (/healthz 503 "nats unreachable"), and reads once the server is up', async () => {
     const port = await freePort();
-    running = await startControlPlane(config(`nats://127.0.0.1:${port}`), memoryLogger().log);
+    const mem = memoryLogger();
+    running = await startControlPlane(config(`nats://127.0.0.1:${port}`), mem.log);
     const away = await healthz(running);
     expect(away.code).toBe(503);
     expect(away.body.problems.join('; ')).toMatch(/nats unreachable/);
+    // The loops go on meanwhile: the update checks that cannot be read are said once, no pass fails.
+    await running.loops.supervisor.runNow();
+    await running.loops.supervisor.runNow();
+    expect(running.loops.supervisor.status.failures).toBe(0);
+    expect(mem.lines.filter((l) => /cannot read the update checks from NATS KV/.test(String(l.msg)))).toHaveLength(1);
     nats = await startNats(root, { port });
     await waitFor(async () => (await healthz(running!)).code === 200, { timeoutMs: 60_000, what: 'the control plane to reach NATS' });
     client = await connect({ servers: nats.url });
