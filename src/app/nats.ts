@@ -50,12 +50,15 @@ export function natsHealth(n: Nats): { state: string; problem: string | undefine
 export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock, onLost: (why: string) => void = () => {}): Nats | undefined {
   if (!config.nats) return undefined;
   const child = log.child({ component: 'nats' });
+  const link = new NatsLink(config.nats, `control-plane ${config.controlPlaneId}`, child, clock);
   return {
-    link: new NatsLink(config.nats, `control-plane ${config.controlPlaneId}`, child, clock),
+    link,
     events: new NatsEvents({ eventsDir: l.events, aliases: config.aliases, retentionDays: config.retention.eventsDays, consumer: config.controlPlaneId, log: child, clock }),
     actions: new KvActionStore({ log: log.child({ component: 'actions' }), clock }),
     lease: new Lease({ id: config.controlPlaneId, ttlS: config.leaseTtlS, clock, log: log.child({ component: 'leader' }), onLost }),
-    docs: new KvDocs(),
+    // While the link is down a read answers the last one at once, not after a request's timeout
+    // (a pass under way when NATS went would hold a stop for it).
+    docs: new KvDocs(() => link.state === 'up'),
     outbox: new KvOutbox(log.child({ component: 'telegram' })),
     evidence: new KvEvidence(),
   };
@@ -85,6 +88,9 @@ export function natsComponent(n: Nats, log: Logger, clock: Clock): Component {
       await withDeadline(clock, ACTIONS_READ_MS, n.lease.firstLook(), () => new Error('the leader lease was not looked at yet')).catch((err: Error) => log.warn(`${err.message}; this control plane is a standby until it is`));
     },
     stop: async () => {
+      // NATS away: the connection is closed first, so that nothing below waits for an answer that
+      // cannot come (the lease then runs out on the server by itself).
+      if (n.link.state !== 'up') await n.link.stop();
       // The lease goes back first: the leader-only parts stopped before this (components stop in reverse).
       await n.lease.stop();
       await n.actions.stop();

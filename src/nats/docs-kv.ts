@@ -12,6 +12,9 @@ export const STATE_BUCKET = 'HOMELAB_STATE';
 export class KvDocs implements DocStore {
   private readonly bucket = new LazyBucket(STATE_BUCKET, 'the state is');
 
+  /** `up`: whether the connection is up now (without it, every read asks the server). */
+  constructor(private readonly up: () => boolean = () => true) {}
+
   /** Uses this connection (the bucket is opened, or made, at the first read or write). */
   begin(nc: NatsConnection): void {
     this.bucket.begin(nc);
@@ -21,13 +24,14 @@ export class KvDocs implements DocStore {
   private readonly last = new Map<DocName, Doc>();
 
   /**
-   * The document as the server has it; while NATS is away, as it was last read (a write over that
-   * revision is refused if it changed meanwhile, so nothing is lost by it).
+   * The document as the server has it; while NATS is away, as it was last read, at once (a write
+   * over that revision is refused if it changed meanwhile, so nothing is lost by it).
    */
   async read(name: DocName): Promise<Doc> {
     const where = `NATS KV ${STATE_BUCKET} key ${name}`;
     let e: Awaited<ReturnType<KV['get']>>;
     try {
+      if (!this.up()) throw new Error(`${where}: NATS is not connected`);
       e = await (await this.bucket.get()).get(name);
     } catch (err) {
       const last = this.last.get(name);
@@ -48,6 +52,8 @@ export class KvDocs implements DocStore {
   }
 
   async write(name: DocName, value: unknown, rev?: number): Promise<number | undefined> {
+    // Away: said at once (the caller's pass fails and is tried again), not after a request's timeout.
+    if (!this.up()) throw new Error(`NATS KV ${STATE_BUCKET} key ${name}: NATS is not connected; not written`);
     const kv = await this.bucket.get();
     const data = new TextEncoder().encode(JSON.stringify(value));
     try {
