@@ -14,6 +14,7 @@ RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     HOMELAB_ROOT=/opt/homelab \
     HOSTS_DIR=/app/hosts \
     HOST=127.0.0.1 \

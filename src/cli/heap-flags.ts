@@ -1,10 +1,15 @@
-// The V8 heap settings `control-plane run` is measured with (docs/benchmarks.md): `npm start` and
-// the image pass them; a start without them (`node dist/cli.js run`, the bin of an `npm i -g`
-// install) runs itself again with them, as a child that gets the signals, stdio and exit status.
+// The memory settings `control-plane run` is measured with (docs/benchmarks.md): V8's heap flags,
+// and glibc's MALLOC_ARENA_MAX=2 (its default, eight arenas per core, keeps what the replay's
+// worker threads freed: some 35 MB at 50 000 services). `npm start` and the image pass them; a start
+// without the flags (`node dist/cli.js run`, the bin of an `npm i -g` install) runs itself again
+// with them, as a child that gets the signals, stdio and exit status.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 
 export const HEAP_FLAGS = ['--heap-growing-percent=50', '--max-semi-space-size=4'] as const;
+
+/** glibc's malloc arenas, unless the environment says otherwise (read by glibc when a process starts). */
+export const MALLOC_ENV = { MALLOC_ARENA_MAX: '2' } as const;
 
 /** Set in the child's environment: it runs with the flags and does not start itself again. */
 export const RERUN_MARK = 'HOMELAB_HEAP_FLAGS_SET';
@@ -26,7 +31,7 @@ export function rerunWithHeapFlags(argv: readonly string[], env: NodeJS.ProcessE
     const child = spawn(process.execPath, [...missing, ...process.execArgv, process.argv[1]!, ...argv], {
       // The IPC channel tells the child at once when this process is gone (endParentless).
       stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
-      env: { ...env, [RERUN_MARK]: '1' },
+      env: { ...MALLOC_ENV, ...env, [RERUN_MARK]: '1' },
     });
     const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
     const handlers = (['SIGTERM', 'SIGINT', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);

@@ -104,6 +104,7 @@ describe('control-plane run without the heap flags', () => {
         expect(pid).not.toBe(parent.pid);
         const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
         expect(cmdline).toEqual(expect.arrayContaining(['--heap-growing-percent=50', '--max-semi-space-size=4', 'run']));
+        expect(readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_ARENA_MAX=2');
         const alive = () => {
           try {
             process.kill(pid, 0);

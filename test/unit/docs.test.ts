@@ -7,7 +7,7 @@ import { OUTBOX_BUCKET } from '../../src/nats/outbox-kv.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RERUN_MARK } from '../../src/cli/heap-flags.js';
+import { MALLOC_ENV, RERUN_MARK } from '../../src/cli/heap-flags.js';
 import { AGENT_SETTINGS, ENV_VARIABLES, envDefaults } from '../../src/config.js';
 import { EVENTS_STREAM } from '../../src/nats/events.js';
 import { COMMAND_NAMES } from '../../src/cli/main.js';
@@ -116,8 +116,8 @@ describe('docs', () => {
 
   it('every setting the README and the operator docs name is one the code reads (no stale names)', () => {
     const read_ = new Set<string>([...ENV_VARIABLES, ...Object.values(AGENT_SETTINGS).map(([, variable]) => variable), RERUN_MARK]);
-    // Names the compose file takes from its .env (and the image's build argument), Node's own, the tests' switch, the JetStream stream's.
-    const others = new Set(['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', 'HOMELAB_TEST_DOCKER', EVENTS_STREAM, ACTIONS_BUCKET, LEADER_BUCKET, STATE_BUCKET, OUTBOX_BUCKET, ...['compose.yaml', 'deploy/nats/compose.yaml'].flatMap((f) => [...read(f).matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))]);
+    // Names the compose file takes from its .env (and the image's build argument), Node's own, glibc's (set by the start: heap-flags.ts), the tests' switch, the JetStream stream's.
+    const others = new Set(['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS', ...Object.keys(MALLOC_ENV), 'HOMELAB_TEST_DOCKER', EVENTS_STREAM, ACTIONS_BUCKET, LEADER_BUCKET, STATE_BUCKET, OUTBOX_BUCKET, ...['compose.yaml', 'deploy/nats/compose.yaml'].flatMap((f) => [...read(f).matchAll(/\$\{([A-Z][A-Z0-9_]*)/g)].map((m) => m[1]!))]);
     const stale: string[] = [];
     for (const f of ['README.md', ...readdirSync(path.join(repoRoot, 'docs/operator')).map((n) => `docs/operator/${n}`)]) {
       for (const m of read(f).matchAll(/`([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)(?:=[^`]*)?`/g)) {

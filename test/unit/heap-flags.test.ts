@@ -1,5 +1,5 @@
-// The V8 heap settings the figures in docs/benchmarks.md were measured with are the ones the
-// product runs with: npm start, the image's entrypoint, and the bench itself.
+// The memory settings the figures in docs/benchmarks.md were measured with (V8's heap flags and
+// glibc's MALLOC_ARENA_MAX) are the ones the product runs with: npm start, the image, the bench.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,14 @@ describe('heap settings', () => {
     }
     const entry = /^ENTRYPOINT (\[.*\])$/m.exec(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8'))![1]!;
     expect((JSON.parse(entry) as string[]).filter((f) => /heap|semi-space/.test(f))).toEqual(FLAGS);
+  });
+
+  it('and with glibc held to two malloc arenas, unless the environment says otherwise', async () => {
+    const { MALLOC_ENV } = await import('../../src/cli/heap-flags.js');
+    expect(MALLOC_ENV).toEqual({ MALLOC_ARENA_MAX: '2' });
+    const scripts = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    for (const name of ['start', 'bench', 'leak']) expect(scripts[name]!.split('&&').at(-1)!.trim(), name).toMatch(/^MALLOC_ARENA_MAX=\$\{MALLOC_ARENA_MAX:-2\} node /);
+    expect(readFileSync(path.join(repoRoot, 'Dockerfile'), 'utf8')).toMatch(/^ENV [^\n]*\\\n(?: {4}\S+ \\\n)* {4}MALLOC_ARENA_MAX=2 /m);
   });
 
   it('are the ones `control-plane run` starts itself again with when it was started without them', async () => {
