@@ -51,16 +51,17 @@ export function buildNats(config: Config, l: Layout, log: Logger, clock: Clock, 
   if (!config.nats) return undefined;
   const child = log.child({ component: 'nats' });
   const link = new NatsLink(config.nats, `control-plane ${config.controlPlaneId}`, child, clock);
+  // While the link is down the state documents and evidence answer at once (the last read, or an
+  // error), not after a request's timeout: a pass under way when NATS went would hold a stop for it.
+  const up = () => link.state === 'up';
   return {
     link,
     events: new NatsEvents({ eventsDir: l.events, aliases: config.aliases, retentionDays: config.retention.eventsDays, consumer: config.controlPlaneId, log: child, clock }),
     actions: new KvActionStore({ log: log.child({ component: 'actions' }), clock }),
     lease: new Lease({ id: config.controlPlaneId, ttlS: config.leaseTtlS, clock, log: log.child({ component: 'leader' }), onLost }),
-    // While the link is down a read answers the last one at once, not after a request's timeout
-    // (a pass under way when NATS went would hold a stop for it).
-    docs: new KvDocs(() => link.state === 'up'),
+    docs: new KvDocs(up),
     outbox: new KvOutbox(log.child({ component: 'telegram' })),
-    evidence: new KvEvidence(),
+    evidence: new KvEvidence(up),
   };
 }
 

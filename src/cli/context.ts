@@ -79,7 +79,7 @@ export async function withActions<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (a
 /**
  * The supervisor's state and the actions' evidence as `run` has them: state/'s files, or with
  * NATS_URL the bucket HOMELAB_STATE (silences, maintenance, notices, removal confirmations, evidence,
- * update checks and skips).
+ * update checks and skips: `updates.refresh()` reads those before use).
  */
 export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (state: SupervisorState, evidence: EvidenceStore, updates: UpdatesStore) => Promise<T>): Promise<T> {
   if (!cfg.nats) {
@@ -93,9 +93,7 @@ export async function withState<T>(env: NodeJS.ProcessEnv, cfg: Config, fn: (sta
     const evidence = new KvEvidence();
     evidence.begin(nc);
     const l = layout(cfg.homelabRoot);
-    const updates = new UpdatesStore(l, docs);
-    await updates.refresh();
-    return await fn(new SupervisorState(l.state, docs), new EvidenceStore(path.join(l.actions, 'evidence'), evidence), updates);
+    return await fn(new SupervisorState(l.state, docs), new EvidenceStore(path.join(l.actions, 'evidence'), evidence), new UpdatesStore(l, docs));
   } finally {
     await nc.close();
   }

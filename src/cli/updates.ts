@@ -34,7 +34,10 @@ export async function cmdUpdates(argv: string[], env: NodeJS.ProcessEnv): Promis
   const cfg = config(env);
   const format = outputFormat(values);
   // The files, or with NATS_URL the documents in HOMELAB_STATE the leader reads.
-  return withState(env, cfg, (_, __, store) => run(sub, positionals, values, format, env, cfg, store));
+  return withState(env, cfg, async (_, __, store) => {
+    await store.refresh();
+    return run(sub, positionals, values, format, env, cfg, store);
+  });
 }
 
 async function run(sub: string, positionals: string[], values: { by?: string | boolean }, format: 'table' | 'json', env: NodeJS.ProcessEnv, cfg: Config, store: UpdatesStore): Promise<number> {

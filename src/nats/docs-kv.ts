@@ -10,10 +10,12 @@ import type { Doc, DocName, DocStore } from '../store/doc-store.js';
 export const STATE_BUCKET = 'HOMELAB_STATE';
 
 export class KvDocs implements DocStore {
-  private readonly bucket = new LazyBucket(STATE_BUCKET, 'the state is');
+  private readonly bucket: LazyBucket;
 
-  /** `up`: whether the connection is up now (without it, every read asks the server). */
-  constructor(private readonly up: () => boolean = () => true) {}
+  /** `up`: whether the connection is up now (LazyBucket: while it is not, nothing waits for NATS). */
+  constructor(up?: () => boolean) {
+    this.bucket = new LazyBucket(STATE_BUCKET, 'the state is', up);
+  }
 
   /** Uses this connection (the bucket is opened, or made, at the first read or write). */
   begin(nc: NatsConnection): void {
@@ -31,7 +33,6 @@ export class KvDocs implements DocStore {
     const where = `NATS KV ${STATE_BUCKET} key ${name}`;
     let e: Awaited<ReturnType<KV['get']>>;
     try {
-      if (!this.up()) throw new Error(`${where}: NATS is not connected`);
       e = await (await this.bucket.get()).get(name);
     } catch (err) {
       const last = this.last.get(name);
@@ -52,8 +53,6 @@ export class KvDocs implements DocStore {
   }
 
   async write(name: DocName, value: unknown, rev?: number): Promise<number | undefined> {
-    // Away: said at once (the caller's pass fails and is tried again), not after a request's timeout.
-    if (!this.up()) throw new Error(`NATS KV ${STATE_BUCKET} key ${name}: NATS is not connected; not written`);
     const kv = await this.bucket.get();
     const data = new TextEncoder().encode(JSON.stringify(value));
     try {

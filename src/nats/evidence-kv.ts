@@ -11,7 +11,12 @@ import type { Evidence, SharedEvidence } from '../store/evidence.js';
 const key = (id: string, instance: string): string => `e.${keyPart(id)}.${keyPart(instance)}`;
 
 export class KvEvidence implements SharedEvidence {
-  private readonly bucket = new LazyBucket(STATE_BUCKET, 'the evidence is');
+  private readonly bucket: LazyBucket;
+
+  /** `up`: whether the connection is up now (LazyBucket). */
+  constructor(up?: () => boolean) {
+    this.bucket = new LazyBucket(STATE_BUCKET, 'the evidence is', up);
+  }
 
   begin(nc: NatsConnection): void {
     this.bucket.begin(nc);

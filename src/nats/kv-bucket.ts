@@ -54,6 +54,11 @@ export class LazyBucket {
     private readonly name: string,
     /** What lives there, for the error while NATS is not connected. */
     private readonly what: string,
+    /**
+     * Whether the connection is up now: while it is not, a use fails at once instead of waiting
+     * out a request's timeout (a pass under way when NATS went would hold a stop for it).
+     */
+    private readonly up: () => boolean = () => true,
   ) {}
 
   begin(nc: NatsConnection): void {
@@ -63,6 +68,7 @@ export class LazyBucket {
   get(): Promise<KV> {
     const nc = this.nc;
     if (!nc) return Promise.reject(new Error(`${this.what} in NATS KV ${this.name}, and NATS is not connected yet`));
+    if (!this.up()) return Promise.reject(new Error(`${this.what} in NATS KV ${this.name}, and NATS is not connected`));
     this.opening ??= openBucket(nc, this.name).catch((err: unknown) => {
       this.opening = undefined;
       throw err;

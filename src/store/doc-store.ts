@@ -3,6 +3,7 @@
 // process writes them; the revision is not checked), or in JetStream KV with NATS_URL
 // (nats/docs-kv.ts), where a write is a compare-and-set on the revision read, so two control
 // planes or a CLI on another host never lose each other's change (docs/design/leader.md).
+import type { z } from 'zod';
 import { readJsonFile, writeJsonAtomic } from './atomic.js';
 
 /**
@@ -84,4 +85,12 @@ export async function updateDoc<R>(docs: DocStore, name: DocName, change: (d: Do
     if (value === undefined || (await docs.write(name, value, d.rev)) !== undefined) return result;
   }
   throw new Error(`${name}: changed by another writer at every attempt; try again`);
+}
+
+/** A document's value through its schema: undefined when there is none, an error naming where it is when it fails. */
+export function docValue<T>(d: Doc, schema: z.ZodType<T>): T | undefined {
+  if (d.value === undefined) return undefined;
+  const r = schema.safeParse(d.value);
+  if (!r.success) throw new Error(`${d.where}: not a valid state file (${r.error.issues[0]?.message}); fix or delete it`);
+  return r.data;
 }

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile, writeJsonAtomic } from './atomic.js';
-import { updateDoc, type DocStore } from './doc-store.js';
+import { docValue, updateDoc, type Doc, type DocStore } from './doc-store.js';
 
 const VERSION = 1;
 
@@ -75,21 +75,17 @@ const NoticesDoc = z.object({ version: z.literal(VERSION), notices: z.array(Stor
 export class DocNotices implements NoticeStore {
   constructor(private readonly docs: DocStore) {}
 
-  private parse(value: unknown, where: string): StoredNotice[] {
-    if (value === undefined) return [];
-    const r = NoticesDoc.safeParse(value);
-    if (!r.success) throw new Error(`${where}: not a valid notices document (${r.error.issues[0]?.message}); fix or delete it`);
-    return r.data.notices;
+  private parse(d: Doc): StoredNotice[] {
+    return docValue(d, NoticesDoc)?.notices ?? [];
   }
 
   async list(): Promise<StoredNotice[]> {
-    const d = await this.docs.read('notices');
-    return this.parse(d.value, d.where).sort(byOpened);
+    return this.parse(await this.docs.read('notices')).sort(byOpened);
   }
 
   change<R>(fn: (current: ReadonlyMap<string, StoredNotice>) => NoticeChange<R>): Promise<R> {
     return updateDoc(this.docs, 'notices', (d) => {
-      const current = new Map(this.parse(d.value, d.where).map((n) => [n.key, n]));
+      const current = new Map(this.parse(d).map((n) => [n.key, n]));
       const { put = [], remove = [], result } = fn(current);
       if (put.length === 0 && remove.length === 0) return { result };
       for (const n of put) current.set(n.key, n);

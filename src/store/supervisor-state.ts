@@ -9,7 +9,7 @@ import type { Cooldowns } from '../domain/cooldowns.js';
 import type { HealBudgets } from '../domain/heal-budget.js';
 import { HealSeen } from '../domain/actions.js';
 import { TargetWindows } from './target-windows.js';
-import { FileDocs, updateDoc, type Doc, type DocName, type DocStore } from './doc-store.js';
+import { docValue, FileDocs, updateDoc, type Doc, type DocName, type DocStore } from './doc-store.js';
 import { DocNotices, FileNotices, type NoticeStore, type StoredNotice } from './notice-store.js';
 import type { Accepted } from '../domain/removals.js';
 import { NAME_RE } from '../domain/schemas.js';
@@ -109,10 +109,7 @@ export class SupervisorState {
   private async readDoc<T>(name: DocName, schema: z.ZodType<T>): Promise<T | undefined> {
     const d = await this.docs.read(name);
     this.revs.set(name, d.rev);
-    if (d.value === undefined) return undefined;
-    const parsed = schema.safeParse(d.value);
-    if (!parsed.success) throw new Error(`${d.where}: not a valid state file (${parsed.error.issues[0]?.message}); fix or delete it`);
-    return parsed.data;
+    return docValue(d, schema);
   }
 
   /**
@@ -193,10 +190,7 @@ export class SupervisorState {
 
   /** Confirmations in NATS KV: one document, so the CLI on any host confirms to the leader. */
   private parseConfirmations(d: Doc): Confirmations {
-    if (d.value === undefined) return {};
-    const r = ConfirmationsDoc.safeParse(d.value);
-    if (!r.success) throw new Error(`${d.where}: not a valid state file (${r.error.issues[0]?.message}); fix or delete it`);
-    return r.data.nodes;
+    return docValue(d, ConfirmationsDoc)?.nodes ?? {};
   }
   private changeConfirmations(change: (nodes: Confirmations) => Confirmations | undefined): Promise<void> {
     return updateDoc(this.docs, 'confirmations', (d) => {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { NAME_RE } from '../domain/schemas.js';
 import type { Silence } from '../domain/silences.js';
-import { updateDoc, type Doc, type DocName, type DocStore } from './doc-store.js';
+import { docValue, updateDoc, type Doc, type DocName, type DocStore } from './doc-store.js';
 
 const VERSION = 1;
 
@@ -37,10 +37,7 @@ export class TargetWindows {
   }
 
   private parse(d: Doc): Silence[] {
-    if (d.value === undefined) return [];
-    const r = this.schema.safeParse(d.value);
-    if (r.success) return (r.data as Record<string, Silence[]>)[this.key] ?? [];
-    throw new Error(`${d.where}: not a valid state file (${r.error.issues[0]?.message}); fix or delete it`);
+    return (docValue(d, this.schema) as Record<string, Silence[]> | undefined)?.[this.key] ?? [];
   }
 
   async all(): Promise<Silence[]> {
