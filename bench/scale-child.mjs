@@ -2,7 +2,7 @@
 // services, `open` actions left pending, then `trials` drifts each timed from the append of its
 // event to its pending action file; CPU per event and RSS of this process (the control plane).
 import { mkdir, mkdtemp, writeFile, appendFile, rm, readdir } from 'node:fs/promises';
-import { chatWatcher } from './chat-calls.mjs';
+import { fork, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,9 +32,10 @@ for (let n = 0; n < NODES; n++) {
   await writeFile(path.join(home, 'events', day, `n${n}.jsonl`), lines.map((e) => JSON.stringify(e)).join('\n') + '\n');
 }
 // SCALE_BOTAPI=<module>: the Bot API stand-in of the tests (bench.mjs transpiles it), so that
-// event → Telegram message is measured too, after the pending trials.
+// event → Telegram message is measured too, after the pending trials. In a process of its own
+// (bench/bot-api-process.mjs): what it keeps is not the control plane's memory.
 const TOKEN = '123456789:AAHscaleScaleScaleScaleScaleScal_x';
-const api = process.env.SCALE_BOTAPI ? await new (await import(process.env.SCALE_BOTAPI)).FakeBotApi(TOKEN).start() : undefined;
+const api = process.env.SCALE_BOTAPI ? await botApiProcess(process.env.SCALE_BOTAPI) : undefined;
 const telegramEnv = api ? { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_CHAT_ID: '5', TELEGRAM_ADMIN_IDS: '1', TELEGRAM_API_ROOT: api.url } : {};
 const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', MISSING_GRACE_S: '1', ...telegramEnv });
 const t0 = performance.now();
@@ -77,15 +78,16 @@ lat.sort((a, b) => a - b);
 // the p99 is the 99th; of fewer than 100, the largest).
 const pOf = (xs, q) => Math.round(xs[Math.max(0, Math.ceil(q * xs.length) - 1)] * 10) / 10;
 const p = (q) => pOf(lat, q);
-// /summary against /healthz, one request at a time (plain, as curl or a Home Assistant sensor asks).
+// /summary against /healthz, one request at a time (plain, as curl or a Home Assistant sensor
+// asks), from a process of its own (bench/timed-get.mjs): the client's buffers are not the
+// control plane's memory.
 const timed = async (route) => {
-  const xs = [];
-  for (let i = 0; i < 100; i++) {
-    const t = performance.now();
-    await (await fetch(`${running.address}${route}`)).arrayBuffer();
-    xs.push(performance.now() - t);
-  }
-  return xs.sort((a, b) => a - b);
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'timed-get.mjs'), `${running.address}${route}`, '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const code = await new Promise((r) => child.on('exit', r));
+  if (code !== 0) throw new Error(`timed-get ${route}: exit ${code}`);
+  return JSON.parse(out);
 };
 const summaryMs = await timed('/summary');
 const healthzMs = await timed('/healthz');
@@ -97,7 +99,7 @@ if (process.env.SCALE_HEAP) (await import('node:v8')).writeHeapSnapshot(process.
 const message = api ? await messageTrials() : undefined;
 console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, after_burst_ms: Math.round(afterBurst * 10) / 10, trials: lat.length, p50: p(0.5), p99: p(0.99), ...(message ? { message_p50: pOf(message, 0.5), message_p99: pOf(message, 0.99), message_trials: message.length } : {}), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: rssMb, heap_used_mb: mb(mem.heapUsed), heap_total_mb: mb(mem.heapTotal), external_mb: mb(mem.external) }));
 await running.stop();
-await api?.close();
+await api?.ask({ q: 'close' });
 await rm(root, { recursive: true, force: true });
 
 /**
@@ -115,7 +117,7 @@ async function messageTrials() {
   await running.telegram.outbox.whenIdle();
   const n = Number(process.env.SCALE_MESSAGE_TRIALS ?? 100);
   const out = [];
-  const chat = chatWatcher(api);
+  await api.ask({ q: 'watch' });
   const profiler = process.env.SCALE_PROFILE && profilePhase === 'message' ? await startProfile() : undefined;
   for (let i = 0; i < n; i++) {
     // Services s12–s23: neither the open actions' nor the pending trials'; nodes spread out.
@@ -124,13 +126,14 @@ async function messageTrials() {
     const file = path.join(home, 'events', day, `${node}.jsonl`);
     const t = performance.now();
     await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'containers_not_running', service: svc }) + '\n');
-    await waitUntil(() => chat.named(id), 30_000);
+    if (!(await api.ask({ q: 'await', id, ms: 30_000 })).hit) throw new Error(`no message naming ${id} within 30 s`);
     out.push(performance.now() - t);
     await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'service_healthy', service: svc }) + '\n');
     await sleep(2100);
   }
   if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
-  if (api.unexpectedRefusals().length) throw new Error(`the Bot API refused: ${JSON.stringify(api.unexpectedRefusals().slice(0, 3))}`);
+  const { refusals } = await api.ask({ q: 'refusals' });
+  if (refusals.length) throw new Error(`the Bot API refused: ${JSON.stringify(refusals.slice(0, 3))}`);
   return out.sort((a, b) => a - b);
 }
 
@@ -141,4 +144,15 @@ async function startProfile() {
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
   return { stop: async (file) => { const { profile } = await session.post('Profiler.stop'); await writeFile(file, JSON.stringify(profile)); session.disconnect(); } };
+}
+
+/** The Bot API stand-in's process: its `url`, and `ask` for a question's answer over IPC. */
+async function botApiProcess(module) {
+  const child = fork(path.join(import.meta.dirname, 'bot-api-process.mjs'), [module, TOKEN], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const waiting = new Map();
+  let next = 0;
+  const first = new Promise((resolve, reject) => { child.once('message', resolve); child.once('exit', (code) => reject(new Error(`the Bot API stand-in exited: ${code}`))); });
+  const { url } = await first;
+  child.on('message', (m) => { waiting.get(m.re)?.(m); waiting.delete(m.re); });
+  return { url, ask: (q) => new Promise((resolve) => { const re = ++next; waiting.set(re, resolve); child.send({ ...q, re }); }) };
 }

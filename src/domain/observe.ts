@@ -32,6 +32,17 @@ export function canonicalNode(name: string, cfg: ObserveConfig): string {
 /** How many status-change timestamps each service keeps (for flapping detection). */
 export const CHANGES_KEPT = 16;
 
+/**
+ * The changes of a service that has had none: one frozen empty list shared by all (50 000
+ * services: 1.5 MB of heap). Changes are copied on write (`[...prev.changes, ts]`), never pushed.
+ */
+export const NO_CHANGES = Object.freeze([]) as unknown as string[];
+
+/** The services of a model read back (a checkpoint, a snapshot, a worker's part) sharing NO_CHANGES. */
+export function shareNoChanges(services: Record<string, ServiceState>): void {
+  for (const s of Object.values(services)) if (s.changes.length === 0) s.changes = NO_CHANGES;
+}
+
 /** The observer's whole state: everything world state is rendered from. */
 export interface ObserverModel {
   services: Record<string, ServiceState>;
@@ -220,7 +231,7 @@ function applyServiceEvent(model: ObserverModel, event: NodeEvent, status: 'heal
       last_event_at: ts,
       last_healthy_at: status === 'healthy' ? ts : null,
       last_incident: null,
-      changes: [],
+      changes: NO_CHANGES,
     };
     model.services[key] = created;
     fresh?.add(created);
@@ -315,7 +326,7 @@ export function renderServices(model: ObserverModel, desired: DesiredState, cfg:
     for (const ds of Object.values(dn.services)) {
       const key = `${dn.node}/${ds.service}`;
       if (!ds.monitor || model.services[key]) continue;
-      services.push([key, { node: dn.node, service: ds.service, status: 'unknown', reason: 'engine_unreachable', since, last_event_at: since, last_healthy_at: null, last_incident: null, changes: [] }]);
+      services.push([key, { node: dn.node, service: ds.service, status: 'unknown', reason: 'engine_unreachable', since, last_event_at: since, last_healthy_at: null, last_incident: null, changes: NO_CHANGES }]);
       sorted = false;
     }
   }

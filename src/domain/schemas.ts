@@ -261,8 +261,17 @@ function tlsPaths(t: z.infer<typeof TlsFiles>): TlsPaths {
   return { ca: t.ca!, cert: t.cert!, key: t.key! };
 }
 
+/**
+ * What a service that names no dependencies or windows (most of them) shares: one frozen empty
+ * list, not one each (50 000 services: 3 MB of heap; docs/benchmarks.md). Nothing changes a
+ * desired state in place; frozen, a change would throw instead of reaching every service.
+ */
+const NONE = Object.freeze([]) as unknown as never[];
+
 export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
   const services: Record<string, DesiredService> = {};
+  // The node's budget, shared by its services without a `heal:` of their own.
+  const nodeHeal = Object.freeze(healPolicy(file.docker?.heal, undefined));
   for (const [service, raw] of Object.entries(file.services)) {
     const s = raw ?? {};
     services[service] = {
@@ -272,14 +281,14 @@ export function normalizeDesired(node: string, file: DesiredFile): DesiredNode {
       monitor: s.monitor !== false,
       auto_approve: s.auto_approve === true,
       updates: s.updates ?? file.docker?.updates ?? 'off',
-      depends_on: s.depends_on ?? [],
-      heal: healPolicy(file.docker?.heal, s.heal),
-      maintenance: s.maintenance ?? [],
+      depends_on: s.depends_on ?? NONE,
+      heal: s.heal ? healPolicy(file.docker?.heal, s.heal) : nodeHeal,
+      maintenance: s.maintenance ?? NONE,
     };
   }
   const target = file.docker?.url ? { url: file.docker.url, ...(file.docker.tls ? { tls: tlsPaths(file.docker.tls) } : {}) } : { socket: file.docker?.socket ?? '/var/run/docker.sock' };
   const docker = file.docker?.prune_label ? { ...target, prune_label: file.docker.prune_label } : target;
-  return { node, docker, services, maintenance: file.docker?.maintenance ?? [] };
+  return { node, docker, services, maintenance: file.docker?.maintenance ?? NONE };
 }
 
 function healPolicy(node: HealText | undefined, own: HealText | undefined): HealPolicy {

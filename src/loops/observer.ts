@@ -5,7 +5,7 @@
 // from the checkpoint's positions, reaches the same model, and rewrites the world.
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { AGENT_FORGET_MS, emptyModel, forgetSilentAgents, type ObserveConfig, type RenderConfig } from '../domain/observe.js';
+import { AGENT_FORGET_MS, emptyModel, forgetSilentAgents, shareNoChanges, type ObserveConfig, type RenderConfig } from '../domain/observe.js';
 import { forgetGonePositions, type Model } from './event-sink.js';
 import { readNodeChunk } from './event-reader.js';
 import { bytesToRead, parallelReplayAvailable, replayInParallel } from './parallel-replay.js';
@@ -115,6 +115,7 @@ export class Observer {
     if (cp) {
       this.positions = cp.positions;
       this.model = cp.model as Model;
+      shareNoChanges(this.model.services);
       this.persistedPositions = structuredClone(cp.positions);
     } else await this.startFromSnapshot();
     for (const [key, file] of [
@@ -142,6 +143,7 @@ export class Observer {
     this.replaying = true;
     const snap = await readEventsSnapshot(this.deps.layout.eventsSnapshot, this.deps.log);
     this.model = snap ? (snap.model as Model) : { ...emptyModel(), malformed_by_node: {} };
+    shareNoChanges(this.model.services);
     this.positions = snap ? snap.positions : {};
     this.texts.changedAll();
     if (!snap) return;

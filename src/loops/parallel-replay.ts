@@ -5,7 +5,7 @@
 import { existsSync, lstatSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { canonicalNode, type ObserveConfig } from '../domain/observe.js';
+import { canonicalNode, shareNoChanges, type ObserveConfig } from '../domain/observe.js';
 import type { EventFile, FilePos } from '../store/events.js';
 import { readNodeChunk, type ReadReports, type ReadStats } from './event-reader.js';
 import type { ServiceState } from '../domain/schemas.js';
@@ -181,6 +181,7 @@ function mergePart(state: { model: Model; positions: Record<string, Record<strin
   // A map a worker made (first_reasons: by the first reason that changed during an incident) is made here too.
   for (const [name] of BY_NODE) {
     const part = mapOf(r.model, name);
+    if (part && name === 'services') shareNoChanges(part as Record<string, ServiceState>);
     if (part) m[name] = Object.assign(m[name] ?? {}, part);
   }
   for (const k of ['applied', 'malformed', 'oversized', 'duplicate', 'unknown'] as const) state.model.counters[k] += r.model.counters[k];

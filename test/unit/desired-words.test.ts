@@ -68,3 +68,28 @@ describe('maintenance windows in services.yaml, each refusal at its line', () =>
     expect(r.value.services.app!.maintenance).toEqual([{ times: [], weekdays: [], daysOfMonth: [[-1, -1]], months: [], years: [], location: 'UTC' }]);
   });
 });
+
+describe('what services without their own settings share (docs/benchmarks.md: heap at 50 000 services)', () => {
+  const parsed = (text: string) => {
+    const r = parseDesiredText('n1', 'hosts/n1/services.yaml', text);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    return r.value;
+  };
+
+  it('one frozen empty list and the node budget are shared; a service of its own gets its own', () => {
+    const d = parsed('docker:\n  heal:\n    attempts: 5\nservices:\n  a: {}\n  b: {}\n  c:\n    depends_on: [a]\n    heal:\n      backoff: 1m\n');
+    const { a, b, c } = d.services as Record<string, (typeof d.services)[string]>;
+    expect(a!.depends_on).toBe(b!.depends_on);
+    expect(a!.maintenance).toBe(d.maintenance);
+    expect(Object.isFrozen(a!.depends_on)).toBe(true);
+    expect(a!.heal).toBe(b!.heal);
+    expect(a!.heal).toMatchObject({ attempts: 5 });
+    expect(Object.isFrozen(a!.heal)).toBe(true);
+    expect(c!.depends_on).toEqual(['a']);
+    expect(c!.heal).not.toBe(a!.heal);
+    expect(c!.heal).toMatchObject({ attempts: 5, backoffMs: 60_000 });
+    // A change in place would reach every service: it throws instead.
+    expect(() => (a!.depends_on as string[]).push('x')).toThrow(TypeError);
+    expect(b!.depends_on).toEqual([]);
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, classify, emptyModel, type ObserverModel } from '../../../src/domain/observe.js';
+import { applyEvent, classify, emptyModel, NO_CHANGES, shareNoChanges, type ObserverModel } from '../../../src/domain/observe.js';
 import { renderWorld } from '../../../src/domain/world-render.js';
 import { parseEventLine } from '../../../src/domain/event-line.js';
 import type { DesiredState, NodeEvent } from '../../../src/domain/schemas.js';
@@ -415,5 +415,28 @@ describe('copy on write', () => {
     const plain = emptyModel();
     for (const [type, ts] of [['service_healthy', '14:00'], ['containers_not_running', '14:01'], ['service_healthy', '14:02'], ['service_healthy', '14:03']] as const) applyEvent(plain, ev(type, `2026-05-27T${ts}:00.000Z`), 'chelsty-infra');
     expect(plain.services).toEqual(m.services);
+  });
+});
+
+describe('services that never changed share one empty list (docs/benchmarks.md: heap at 50 000 services)', () => {
+  it('is shared until a service changes, and a change gives that service its own', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:00:00.000Z'), ev('service_healthy', '2026-05-27T14:00:01.000Z', { service: 'mosquitto' })]);
+    const z = m.services['chelsty-infra/zigbee2mqtt']!;
+    const q = m.services['chelsty-infra/mosquitto']!;
+    expect(z.changes).toBe(NO_CHANGES);
+    expect(q.changes).toBe(NO_CHANGES);
+    run([ev('containers_not_running', '2026-05-27T14:01:00.000Z')], m);
+    expect(m.services['chelsty-infra/zigbee2mqtt']!.changes).toEqual(['2026-05-27T14:01:00.000Z']);
+    expect(m.services['chelsty-infra/mosquitto']!.changes).toBe(NO_CHANGES);
+    expect(NO_CHANGES).toEqual([]);
+  });
+
+  it('a model read back (JSON) shares it again', () => {
+    const m = run([ev('service_healthy', '2026-05-27T14:00:00.000Z'), ev('containers_not_running', '2026-05-27T14:00:00.000Z', { service: 'mosquitto' })]);
+    const back = JSON.parse(JSON.stringify(m)) as ObserverModel;
+    shareNoChanges(back.services);
+    expect(back.services['chelsty-infra/zigbee2mqtt']!.changes).toBe(NO_CHANGES);
+    expect(back.services['chelsty-infra/mosquitto']!.changes).toBe(NO_CHANGES);
+    expect(back).toEqual(m);
   });
 });

@@ -1,0 +1,144 @@
+// One fleet size of `npm run bench -- --only=scale`, in a process of its own: N nodes × 50
+// services, `open` actions left pending, then `trials` drifts each timed from the append of its
+// event to its pending action file; CPU per event and RSS of this process (the control plane).
+import { mkdir, mkdtemp, writeFile, appendFile, rm, readdir } from 'node:fs/promises';
+import { chatWatcher } from './chat-calls.mjs';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+const dist = process.argv[2];
+const NODES = Number(process.argv[3] ?? 1000);
+const OPEN = Number(process.argv[4] ?? 1000);
+// Services of each node: s0–s11 for the pending trials (the first drift after the open actions'
+// burst, then TRIALS), s12–s23 for the message trials, s24–s49 for the open actions.
+const TRIALS = Number(process.argv[5] ?? 100);
+const SERVICES = 50;
+if (TRIALS + 1 > 12 * NODES || OPEN > 26 * NODES || Number(process.env.SCALE_MESSAGE_TRIALS ?? 100) > 12 * NODES) throw new Error(`too many trials or open actions for ${NODES} nodes`);
+const { loadConfig } = await import(path.join(dist, 'config.js'));
+const { startControlPlane } = await import(path.join(dist, 'main.js'));
+const { createLogger } = await import(path.join(dist, 'log.js'));
+const root = await mkdtemp(path.join(os.tmpdir(), 'hcp-scale-'));
+const hosts = path.join(root, 'hosts');
+const home = path.join(root, 'homelab');
+const day = new Date().toISOString().slice(0, 10);
+await mkdir(path.join(home, 'events', day), { recursive: true });
+const svcYaml = ['services:', ...Array.from({ length: SERVICES }, (_, s) => `  s${s}: {}`)].join('\n') + '\n';
+const now = new Date().toISOString();
+for (let n = 0; n < NODES; n++) {
+  await mkdir(path.join(hosts, `n${n}`), { recursive: true });
+  await writeFile(path.join(hosts, `n${n}`, 'services.yaml'), svcYaml);
+  const lines = [{ ts: now, node: `n${n}`, type: 'node_heartbeat' }];
+  for (let s = 0; s < SERVICES; s++) lines.push({ ts: now, node: `n${n}`, type: 'service_healthy', service: `s${s}` });
+  await writeFile(path.join(home, 'events', day, `n${n}.jsonl`), lines.map((e) => JSON.stringify(e)).join('\n') + '\n');
+}
+// SCALE_BOTAPI=<module>: the Bot API stand-in of the tests (bench.mjs transpiles it), so that
+// event → Telegram message is measured too, after the pending trials.
+const TOKEN = '123456789:AAHscaleScaleScaleScaleScaleScal_x';
+const api = process.env.SCALE_BOTAPI ? await new (await import(process.env.SCALE_BOTAPI)).FakeBotApi(TOKEN).start() : undefined;
+const telegramEnv = api ? { TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_CHAT_ID: '5', TELEGRAM_ADMIN_IDS: '1', TELEGRAM_API_ROOT: api.url } : {};
+const cfg = loadConfig({ HOMELAB_ROOT: home, HOSTS_DIR: hosts, PORT: '0', RECONCILE_INTERVAL_S: '3600', LOG_LEVEL: 'silent', MISSING_GRACE_S: '1', ...telegramEnv });
+const t0 = performance.now();
+globalThis.__mark?.("start");const running = await startControlPlane(cfg, createLogger('silent'));
+const startS = (performance.now() - t0) / 1000;
+const waitUntil = async (fn, ms = 120_000) => { const end = Date.now() + ms; while (!(await fn())) { if (Date.now() > end) throw new Error('timeout'); await new Promise((r) => setTimeout(r, 2)); } };
+// Open actions: services made unhealthy, spread over the fleet.
+const pending = path.join(home, 'actions', 'pending');
+for (let i = 0; i < OPEN; i++) {
+  const n = i % NODES, s = 24 + (Math.floor(i / NODES) % (SERVICES - 24));
+  await appendFile(path.join(home, 'events', day, `n${n}.jsonl`), JSON.stringify({ ts: new Date().toISOString(), node: `n${n}`, type: 'containers_not_running', service: `s${s}` }) + '\n');
+}
+globalThis.__mark?.("opened-appends");await waitUntil(async () => (await readdir(pending)).filter((x) => x.endsWith('.json')).length >= OPEN);
+const lat = [];
+// SCALE_PROFILE=<file>: a CPU profile of the trials alone (not the start nor the open actions);
+// with SCALE_PROFILE_PHASE=message, of the event → message trials instead.
+const profilePhase = process.env.SCALE_PROFILE_PHASE ?? 'pending';
+const profiler = process.env.SCALE_PROFILE && profilePhase === 'pending' ? await startProfile() : undefined;
+// One drift, timed from its append to its pending action file; each a service of its own (s0–s11
+// are never made unhealthy before): its action is new.
+const drift = async (i) => {
+  const n = i % NODES, svc = `s${Math.floor(i / NODES)}`;
+  const id = `container-restart-n${n}-${svc}.json`;
+  const t = performance.now();
+  await appendFile(path.join(home, 'events', day, `n${n}.jsonl`), JSON.stringify({ ts: new Date().toISOString(), node: `n${n}`, type: 'containers_not_running', service: svc }) + '\n');
+  await waitUntil(() => existsSync(path.join(pending, id)));
+  return performance.now() - t;
+};
+// The first drift lands while the control plane still digests the burst of open actions (the
+// supervisor plans again the nodes it just proposed for): reported on its own, not a trial.
+globalThis.__mark?.("open-done");const afterBurst = await drift(0);globalThis.__mark?.("trials");
+const allocSession = process.env.SCALE_ALLOC ? await (async () => { const { Session } = await import('node:inspector/promises'); const se = new Session(); se.connect(); await se.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }); return se; })() : undefined;
+const cpu0 = process.cpuUsage();
+for (let i = 1; i <= TRIALS; i++) lat.push(await drift(i));
+const cpu = process.cpuUsage(cpu0);
+if (allocSession) { const { profile } = await allocSession.post('HeapProfiler.stopSampling'); await writeFile(process.env.SCALE_ALLOC, JSON.stringify(profile)); }
+if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
+lat.sort((a, b) => a - b);
+// Nearest rank: the smallest value with at least q of the values at or below it (of 100 trials,
+// the p99 is the 99th; of fewer than 100, the largest).
+const pOf = (xs, q) => Math.round(xs[Math.max(0, Math.ceil(q * xs.length) - 1)] * 10) / 10;
+const p = (q) => pOf(lat, q);
+// /summary against /healthz, one request at a time (plain, as curl or a Home Assistant sensor asks).
+const timed = async (route) => {
+  const xs = [];
+  for (let i = 0; i < 100; i++) {
+    const t = performance.now();
+    await (await fetch(`${running.address}${route}`)).arrayBuffer();
+    xs.push(performance.now() - t);
+  }
+  return xs.sort((a, b) => a - b);
+};
+globalThis.__mark?.("summary");{const r=await fetch(`${running.address}/summary`);const b=await r.arrayBuffer();globalThis.__mark?.("summary bytes "+b.byteLength);const r2=await fetch(`${running.address}/summary`,{headers:{"accept-encoding":"gzip"}});globalThis.__mark?.("gz "+r2.headers.get("content-length")+" "+r2.headers.get("content-encoding"));}globalThis.__mark?.('ext load');const {execFileSync}=await import('node:child_process');await new Promise(r=>setTimeout(r,1));const cp=(await import('node:child_process')).spawn(process.execPath,['bench/load.mjs',running.address+'/summary','20','5'],{stdio:['ignore','pipe','inherit']});let o='';cp.stdout.on('data',d=>o+=d);await new Promise(r=>cp.on('exit',r));globalThis.__mark?.('ext load done');const summaryMs = await timed('/summary');
+const healthzMs = await timed('/healthz');
+globalThis.__mark?.("measure");const mem = process.memoryUsage();
+const rssMb = Math.round(mem.rss / 1048576);
+const mb = (x) => Math.round(x / 1048576);
+// SCALE_HEAP=<file>: a heap snapshot here (what the RSS is made of).
+if (process.env.SCALE_HEAP) (await import('node:v8')).writeHeapSnapshot(process.env.SCALE_HEAP);
+const message = api ? await messageTrials() : undefined;
+console.log(JSON.stringify({ nodes: NODES, services: NODES * SERVICES, open: OPEN, start_s: Math.round(startS * 10) / 10, after_burst_ms: Math.round(afterBurst * 10) / 10, trials: lat.length, p50: p(0.5), p99: p(0.99), ...(message ? { message_p50: pOf(message, 0.5), message_p99: pOf(message, 0.99), message_trials: message.length } : {}), cpu_ms_per_event: Math.round((cpu.user + cpu.system) / 1000 / TRIALS), summary_p99_ms: pOf(summaryMs, 0.99), healthz_p99_ms: pOf(healthzMs, 0.99), rss_mb: rssMb, heap_used_mb: mb(mem.heapUsed), heap_total_mb: mb(mem.heapTotal), external_mb: mb(mem.external) }));
+await running.stop();
+await api?.close();
+await rm(root, { recursive: true, force: true });
+
+/**
+ * Event appended → its action's message at the Bot API, one drift at a time on a fleet that
+ * already has OPEN actions in the chat (they went out as one burst: a group message). The burst
+ * window (30 s) is waited out first, so each trial is sent as its own message, as a drift alone
+ * is; each drift resolves after its message (its edit), and trials are 2.1 s apart: within a
+ * private chat's 1 message a second, each measures one message alone (as bench.mjs's own
+ * event → message does).
+ */
+async function messageTrials() {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  await running.telegram.outbox.whenIdle();
+  await sleep(31_000);
+  await running.telegram.outbox.whenIdle();
+  const n = Number(process.env.SCALE_MESSAGE_TRIALS ?? 100);
+  const out = [];
+  const chat = chatWatcher(api);
+  const profiler = process.env.SCALE_PROFILE && profilePhase === 'message' ? await startProfile() : undefined;
+  for (let i = 0; i < n; i++) {
+    // Services s12–s23: neither the open actions' nor the pending trials'; nodes spread out.
+    const node = `n${(i * 7) % NODES}`, svc = `s${12 + Math.floor(i / NODES)}`;
+    const id = `container-restart-${node}-${svc}`;
+    const file = path.join(home, 'events', day, `${node}.jsonl`);
+    const t = performance.now();
+    await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'containers_not_running', service: svc }) + '\n');
+    await waitUntil(() => chat.named(id), 30_000);
+    out.push(performance.now() - t);
+    await appendFile(file, JSON.stringify({ ts: new Date().toISOString(), node, type: 'service_healthy', service: svc }) + '\n');
+    await sleep(2100);
+  }
+  if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
+  if (api.unexpectedRefusals().length) throw new Error(`the Bot API refused: ${JSON.stringify(api.unexpectedRefusals().slice(0, 3))}`);
+  return out.sort((a, b) => a - b);
+}
+
+async function startProfile() {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return { stop: async (file) => { const { profile } = await session.post('Profiler.stop'); await writeFile(file, JSON.stringify(profile)); session.disconnect(); } };
+}
