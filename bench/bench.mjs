@@ -64,9 +64,9 @@ async function corpus(root) {
   return bytes;
 }
 
-/** Runs a child node process and returns its wall time and peak RSS. */
+/** A script in a process of its own, with this process's flags (`npm run bench`: `npm start`'s); its JSON line. */
 function child(script, args, env = {}) {
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', script, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) throw new Error(`child failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1));
 }

@@ -189,22 +189,16 @@ function mergePart(state: { model: Model; positions: Record<string, Record<strin
 }
 
 /**
- * The process's V8 and Node flags for the workers, without what would make a worker run something
- * else: a script given with -e/--eval or -p/--print (its text follows it), --input-type.
+ * The workers' own command-line flags: none. V8's flags (`npm start`'s heap flags) are the
+ * process's and hold in every thread already, and a Worker given one refuses to start
+ * (ERR_WORKER_INVALID_EXEC_ARGV); the process's other flags (a script given with -e, the input
+ * type) would make a worker run something else. Tested with `npm start`'s flags.
  */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const a = execArgv[i]!;
-    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
-    else if (!a.startsWith('--eval=') && !a.startsWith('--print=') && !a.startsWith('--input-type')) out.push(a);
-  }
-  return out;
-}
+const WORKER_EXEC_ARGV: readonly string[] = [];
 
 function runWorker(task: ReplayTask): Promise<ReplayResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { workerData: task, execArgv: workerExecArgv(process.execArgv) });
+    const w = new Worker(WORKER, { workerData: task, execArgv: [...WORKER_EXEC_ARGV] });
     w.once('message', (msg: { ok: true; result: ReplayResult } | { ok: false; error: string }) => {
       void w.terminate();
       if (msg.ok) resolve(msg.result);

@@ -1,6 +1,7 @@
 // A full replay in worker threads gives the world of the single-threaded replay, byte for byte,
 // and the same model: aliases, malformed lines, duplicates, late lines, a snapshot to start from.
 // (The workers run the build: `npm test` builds first.)
+import { spawnSync } from 'node:child_process';
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -119,10 +120,30 @@ describe('replay in worker threads', () => {
   });
 });
 
-describe('the workers\' flags', () => {
-  it('keep V8 and Node flags, never a script given on the command line (a worker would run it again)', async () => {
-    const { workerExecArgv } = (await import(path.join(dist, 'loops', 'parallel-replay.js'))) as typeof import('../../src/loops/parallel-replay.js');
-    expect(workerExecArgv(['--heap-growing-percent=50', '--input-type=module', '-e', 'import x', '--max-semi-space-size=4'])).toEqual(['--heap-growing-percent=50', '--max-semi-space-size=4']);
-    expect(workerExecArgv(['--eval=1', '-p', '2', '--print=3', '--max-old-space-size=200'])).toEqual(['--max-old-space-size=200']);
+describe('the workers under `npm start`\'s flags', () => {
+  it('replay in threads with the heap flags of the start (V8 flags hold in every thread; a Worker given one refuses to start)', async () => {
+    await ensureLayout(l());
+    await corpus();
+    const start = (JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    const flags = /\bnode ((?:--\S+ )+)dist\/cli\.js run/.exec(start)?.[1]?.trim().split(' ');
+    expect(flags).toContain('--heap-growing-percent=50');
+    const script = `
+      const path = await import('node:path');
+      const dist = ${JSON.stringify(dist)};
+      const { Observer } = await import(path.join(dist, 'loops', 'observer.js'));
+      const { loadConfig } = await import(path.join(dist, 'config.js'));
+      const { layout } = await import(path.join(dist, 'store', 'paths.js'));
+      const { createLogger } = await import(path.join(dist, 'log.js'));
+      const l = layout(${JSON.stringify(l().root)});
+      const cfg = loadConfig({ HOMELAB_ROOT: l.root, HOSTS_DIR: ${JSON.stringify(hosts)}, NODE_ALIAS_MAP: '{"pi":"a"}', OBSERVER_CHUNK_KB: '4' });
+      const o = new Observer({ layout: l, config: cfg, log: createLogger('info'), now: () => ${NOW}, desired: () => ({}), parallelReplay: { workers: 2, minBytes: 0 } });
+      await o.initFresh();
+      await o.pass();
+      await o.flush();`;
+    const r = spawnSync(process.execPath, [...flags!, '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const said = r.stdout.split('\n').filter(Boolean).map((x) => (JSON.parse(x) as { msg: string }).msg);
+    expect(said.some((m) => /replayed \d+ events in 2 worker threads/.test(m)), said.join('\n')).toBe(true);
+    expect(said.filter((m) => /parallel replay failed/.test(m))).toEqual([]);
   });
 });
