@@ -243,7 +243,7 @@ console.log(JSON.stringify({ seconds: s, events: st.applied, rss_mb: process.res
 
 /**
  * The cost of one event by fleet size: 10, 100 and 1 000 nodes × 50 services with 100, 1 000 and
- * 1 000 open actions, each in a process of its own with the flags `npm start` uses.
+ * 1 000 open actions, each in a process of its own with this process's flags (`npm run bench`: `npm start`'s).
  */
 async function benchScale() {
   const sizes = quick ? [[10, 100, 20], [100, 1000, 20]] : [[10, 100, 100], [100, 1000, 100], [1000, 1000, 100]];
@@ -251,7 +251,7 @@ async function benchScale() {
   // Event → Telegram message as well: the strict Bot API stand-in, in the child's process.
   const botApi = await fakeBotApiFile();
   for (const [nodes, open, trials] of sizes) {
-    const r = spawnSync(process.execPath, ['--heap-growing-percent=50', '--max-semi-space-size=4', path.join(here, 'scale-child.mjs'), dist, String(nodes), String(open), String(trials)], { encoding: 'utf8', maxBuffer: 1 << 24, env: { MALLOC_ARENA_MAX: '2', ...process.env, SCALE_BOTAPI: botApi, ...(quick ? { SCALE_MESSAGE_TRIALS: '8' } : {}) } });
+    const r = spawnSync(process.execPath, [...process.execArgv, path.join(here, 'scale-child.mjs'), dist, String(nodes), String(open), String(trials)], { encoding: 'utf8', maxBuffer: 1 << 24, env: { MALLOC_ARENA_MAX: '2', ...process.env, SCALE_BOTAPI: botApi, ...(quick ? { SCALE_MESSAGE_TRIALS: '8' } : {}) } });
     if (r.status !== 0) throw new Error(`scale ${nodes}: ${r.stderr}`);
     out.push(JSON.parse(r.stdout.trim().split('\n').at(-1)));
   }

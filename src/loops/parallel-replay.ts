@@ -179,26 +179,21 @@ function removePart(state: { model: Model; positions: Record<string, Record<stri
 function mergePart(state: { model: Model; positions: Record<string, Record<string, FilePos>> }, r: ReplayResult): void {
   const m = state.model as unknown as Record<NodeMap, Record<string, unknown> | undefined>;
   // A map a worker made (first_reasons: by the first reason that changed during an incident) is made here too.
+  shareNoChanges(r.model.services);
   for (const [name] of BY_NODE) {
     const part = mapOf(r.model, name);
-    if (part && name === 'services') shareNoChanges(part as Record<string, ServiceState>);
     if (part) m[name] = Object.assign(m[name] ?? {}, part);
   }
   for (const k of ['applied', 'malformed', 'oversized', 'duplicate', 'unknown'] as const) state.model.counters[k] += r.model.counters[k];
   Object.assign(state.positions, r.positions);
 }
 
-/**
- * The workers' own command-line flags: none. V8's flags (`npm start`'s heap flags) are the
- * process's and hold in every thread already, and a Worker given one refuses to start
- * (ERR_WORKER_INVALID_EXEC_ARGV); the process's other flags (a script given with -e, the input
- * type) would make a worker run something else. Tested with `npm start`'s flags.
- */
-const WORKER_EXEC_ARGV: readonly string[] = [];
-
 function runWorker(task: ReplayTask): Promise<ReplayResult> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { workerData: task, execArgv: [...WORKER_EXEC_ARGV] });
+    // No flags of their own: V8's flags (`npm start`'s heap flags) are the process's and hold in
+    // every thread already, and a Worker given one refuses to start (ERR_WORKER_INVALID_EXEC_ARGV);
+    // the process's other flags (a script given with -e) would make a worker run something else.
+    const w = new Worker(WORKER, { workerData: task, execArgv: [] });
     w.once('message', (msg: { ok: true; result: ReplayResult } | { ok: false; error: string }) => {
       void w.terminate();
       if (msg.ok) resolve(msg.result);
