@@ -1,9 +1,21 @@
 // The action files as parsed (docs/design/claims.md): a file is parsed again only when one
-// lstat(2) says it changed, and not even looked at while the index holds it as checked.
+// lstat(2) says it changed, and not even looked at while the index holds it as checked; a file
+// this store wrote itself is known without reading it back.
 import { lstatSync } from 'node:fs';
 import { ActionSchema, type Action } from '../domain/actions.js';
 import type { ActionIndex } from './action-index.js';
-import { fileVersion, mapLimit, readRegularFileStat } from './atomic.js';
+import { fileVersion, mapLimit, readRegularFileStat, writtenVersion } from './atomic.js';
+
+/**
+ * One file as last seen: by a read (`version` is its fileVersion) or as this store wrote it
+ * (`written`: its writtenVersion, and its text until first asked for, parsed then).
+ */
+interface Entry {
+  version: string;
+  written: boolean;
+  action: Action | undefined;
+  text?: string;
+}
 
 export class ParsedActions {
   constructor(private readonly index: ActionIndex) {}
@@ -13,7 +25,7 @@ export class ParsedActions {
    * is parsed again only when one lstat(2) says it changed: every pass of the supervisor reads all
    * open actions, and this keeps that one cheap system call each.
    */
-  private readonly cache = new Map<string, { version: string; action: Action | undefined }>();
+  private readonly cache = new Map<string, Entry>();
   private static readonly CACHE_MAX = 20_000;
 
   /**
@@ -42,9 +54,35 @@ export class ParsedActions {
     return action;
   }
 
+  /**
+   * This store published `text` under `file` just now, as written by writeTempKnown (`written`):
+   * the next look at `file` finds it by one lstat(2), not a read, while the file is that one.
+   * A burst of its own writes (a thousand proposals) costs the readers after it no reads: the
+   * watcher's echo of each write names a file that is still what the store left there. Said after
+   * the name exists (a read that found no file forgets what it held of the name).
+   */
+  wrote(file: string, written: string, text: string): void {
+    this.keep(file, { version: written, written: true, action: undefined, text });
+  }
+
   /** The parsed file, when the index holds it as checked (no system call). */
   private kept(file: string): { action: Action | undefined } | undefined {
-    return this.index.checked(file) ? this.cache.get(file) : undefined;
+    const hit = this.index.checked(file) ? this.cache.get(file) : undefined;
+    return hit && { action: this.actionOf(hit) };
+  }
+
+  private actionOf(entry: Entry): Action | undefined {
+    if (entry.text !== undefined) {
+      entry.action = parseAction(entry.text);
+      delete entry.text;
+    }
+    return entry.action;
+  }
+
+  private keep(file: string, entry: Entry): void {
+    this.cache.delete(file);
+    this.cache.set(file, entry);
+    if (this.cache.size > ParsedActions.CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
   }
 
   private async readActionFile(file: string): Promise<Action | undefined> {
@@ -62,7 +100,7 @@ export class ParsedActions {
     }
     if (!st.isFile()) return undefined; // a symlink, a FIFO or a directory is not an action
     const hit = this.cache.get(file);
-    if (hit && hit.version === fileVersion(st)) return hit.action;
+    if (hit && hit.version === (hit.written ? writtenVersion(st) : fileVersion(st))) return this.actionOf(hit);
     let read: Awaited<ReturnType<typeof readRegularFileStat>>;
     try {
       read = await readRegularFileStat(file);
@@ -73,16 +111,18 @@ export class ParsedActions {
       this.cache.delete(file);
       return undefined;
     }
-    let action: Action | undefined;
-    try {
-      const parsed = ActionSchema.safeParse(JSON.parse(read.data.toString('utf8')));
-      action = parsed.success ? Object.freeze(parsed.data) : undefined;
-    } catch {
-      action = undefined;
-    }
-    this.cache.delete(file);
-    this.cache.set(file, { version: read.version, action });
-    if (this.cache.size > ParsedActions.CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+    const action = parseAction(read.data.toString('utf8'));
+    this.keep(file, { version: read.version, written: false, action });
     return action;
+  }
+}
+
+/** An action file's text as an action (frozen: every reader shares it), or undefined when it is not one. */
+function parseAction(text: string): Action | undefined {
+  try {
+    const parsed = ActionSchema.safeParse(JSON.parse(text));
+    return parsed.success ? Object.freeze(parsed.data) : undefined;
+  } catch {
+    return undefined;
   }
 }

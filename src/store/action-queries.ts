@@ -139,6 +139,11 @@ export class ActionReader {
     return this.parsed.readMany(files);
   }
 
+  /** This store just published `text` under `file`, written as `written` says (action-files.ts `wrote`). */
+  protected wrote(file: string, written: string, text: string): void {
+    this.parsed.wrote(file, written, text);
+  }
+
   /** One instance of an action, wherever it is now (waiting out a transition under way). */
   async find(id: string, instance: string): Promise<Action | undefined> {
     for (let attempt = 0; ; attempt++) {

@@ -24,7 +24,13 @@ import { ActionReader, CLAIM_RE } from './action-queries.js';
 import { newAction, TransitionError, type ActionBackend, type TransitionRequest } from './action-backend.js';
 
 export { TransitionError, type TransitionRequest } from './action-backend.js';
-import { fsyncDir, stableJson, writeFileAtomic, writeTemp } from './atomic.js';
+import { fsyncDir, stableJson, writeFileAtomic, writeTempKnown } from './atomic.js';
+
+/** A file as this store wrote it: its text and its writtenVersion (atomic.ts). */
+interface Written {
+  readonly text: string;
+  readonly written: string;
+}
 
 /** True when both names are links to one file (same device and inode). */
 async function sameFile(a: string, b: string): Promise<boolean> {
@@ -54,13 +60,15 @@ export class ActionStore extends ActionReader implements ActionBackend {
   private async publishNew(dir: string, name: string, data: string): Promise<boolean> {
     const final = path.join(dir, name);
     let tmp: string;
+    let written: string;
     try {
-      tmp = await writeTemp(final, data);
+      ({ tmp, written } = await writeTempKnown(final, data));
     } catch (err) {
       throw storageError(err, final);
     }
     try {
       await this.changing([final], () => fs.link(tmp, final));
+      this.wrote(final, written, data);
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -112,33 +120,40 @@ export class ActionStore extends ActionReader implements ActionBackend {
       updated_at: at,
       history: [...action.history, { state: req.to, at, by: req.by, ...(req.note ? { note: req.note } : {}) }],
     };
+    let written: Written;
     try {
-      await this.rewriteClaim(claim, action);
+      written = await this.rewriteClaim(claim, action);
     } catch (err) {
       // Nothing changed yet (a full disk, say): the action goes back where it was.
       await this.restore(claim, src).catch(() => {});
       throw err;
     }
-    await this.publishClaim(claim, action);
+    await this.publishClaim(claim, action, written);
     return action;
   }
 
-  private async rewriteClaim(claim: string, action: Action): Promise<void> {
+  /** Writes `action` over its claim; returns what it wrote (publishClaim makes it known under the final name). */
+  private async rewriteClaim(claim: string, action: Action): Promise<Written> {
     let tmp: string | undefined;
+    const text = stableJson(action);
     try {
-      tmp = await writeTemp(claim, stableJson(action));
+      let written: string;
+      ({ tmp, written } = await writeTempKnown(claim, text));
       await this.changing([claim], () => fs.rename(tmp!, claim));
+      return { text, written };
     } catch (err) {
       if (tmp) await fs.rm(tmp, { force: true });
       throw storageError(err, claim);
     }
   }
 
-  private async publishClaim(claim: string, action: Action): Promise<void> {
+  /** Publishes a claim under its final name; `known`: what rewriteClaim wrote in it (a crash's claim is not known). */
+  private async publishClaim(claim: string, action: Action, known?: Written): Promise<void> {
     const dir = path.dirname(claim);
     const final = path.join(dir, fileNameFor(action));
     try {
       await this.changing([final], () => fs.link(claim, final));
+      if (known) this.wrote(final, known.written, known.text);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // A crash between link and unlink left the claim published already: only the unlink is due.
@@ -240,6 +255,7 @@ export class ActionStore extends ActionReader implements ActionBackend {
           done.push(`put back ${a.id} into ${a.state}`);
           continue;
         }
+        let known: Written | undefined;
         if (a.state !== state) {
           a = {
             ...a,
@@ -248,9 +264,9 @@ export class ActionStore extends ActionReader implements ActionBackend {
             ...(state === 'approved' && !a.approved_by ? { approved_by: { via: 'recovery' as const } } : {}),
             history: [...a.history, { state, at, by: 'recovery', note: 'transition interrupted by a restart; finished at start' }],
           };
-          await this.rewriteClaim(full, a);
+          known = await this.rewriteClaim(full, a);
         }
-        await this.publishClaim(full, a);
+        await this.publishClaim(full, a, known);
         done.push(`finished ${a.id} → ${state}`);
       }
     }
@@ -325,13 +341,14 @@ export class ActionStore extends ActionReader implements ActionBackend {
       ...(state === 'cancelled' ? { cancel_reason: 'cancelled_by_file' } : {}),
       history: [...a.history, { state, at, by: 'file', note: 'moved by hand' }],
     };
+    let written: Written;
     try {
-      await this.rewriteClaim(claim, adopted);
+      written = await this.rewriteClaim(claim, adopted);
     } catch (err) {
       await this.restore(claim, path.join(dir, name)).catch(() => {});
       throw err;
     }
-    await this.publishClaim(claim, adopted);
+    await this.publishClaim(claim, adopted, written);
     for (const fn of this.adoptedListeners) fn(adopted);
     return `adopted ${a.id}: ${a.state} → ${state} by file`;
   }

@@ -46,19 +46,35 @@ async function writeAtomic(file: string, data: string | Uint8Array | readonly Ui
  * never overwrites) put bytes on disk.
  */
 export async function writeTemp(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<string> {
+  return (await writeTempFile(file, data, false)).tmp;
+}
+
+/**
+ * writeTemp, and the file's `writtenVersion` as written: what every name it is renamed or linked
+ * to shows until the file itself changes. Taken from the open file before any name but the temp
+ * one (which only its writer uses) leads to it, so no change by another can pass for this write.
+ */
+export async function writeTempKnown(file: string, data: string | Uint8Array | readonly Uint8Array[]): Promise<{ tmp: string; written: string }> {
+  const { tmp, written } = await writeTempFile(file, data, true);
+  return { tmp, written: written! };
+}
+
+async function writeTempFile(file: string, data: string | Uint8Array | readonly Uint8Array[], known: boolean): Promise<{ tmp: string; written?: string }> {
   const tmp = tempName(file);
   const fd = await fs.open(tmp, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o644);
+  let written: string | undefined;
   try {
     if (Array.isArray(data)) await writeParts(fd, data as readonly Uint8Array[]);
     else await fd.writeFile(data as string | Uint8Array);
     await fd.sync();
+    if (known) written = writtenVersion(await fd.stat({ bigint: true }));
   } catch (err) {
     await fd.close().catch(() => {});
     await fs.rm(tmp, { force: true });
     throw err;
   }
   await fd.close();
-  return tmp;
+  return { tmp, written };
 }
 
 /**
@@ -121,6 +137,15 @@ export async function readRegularFileStat(file: string): Promise<{ data: Buffer;
 /** What changes whenever a file is replaced or written: its identity for caches. */
 export function fileVersion(st: import('node:fs').BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/**
+ * A file's identity without its change time: what a file keeps while names are linked to it or
+ * unlinked from it (each of which changes its ctime), and loses once written. Only for a file
+ * whose writer knows it by this (writeTempKnown); fileVersion is what a reader compares.
+ */
+export function writtenVersion(st: import('node:fs').BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
 }
 
 /** Maps with at most `limit` calls in flight (file reads go to libuv's small thread pool). */

@@ -24,10 +24,18 @@ export const oldestFirst = byTime((a) => a.created_at, 1);
 export class OpenListing {
   /** Per open directory: each action file's name and what it holds. */
   private readonly held = new Map<ActionState, Map<string, Action>>(OPEN_STATES.map((s) => [s, new Map()]));
-  /** The listing as last sorted; undefined once a file changed. */
-  private sorted: readonly Action[] | undefined;
+  /**
+   * The held actions, oldest first: sorted whole at the first listing, then kept in order one
+   * change at a time (a new action is one binary search and one insertion, not a sort of a thousand).
+   */
+  private sorted: Action[] | undefined;
 
   constructor(private readonly src: OpenListingSource) {}
+
+  /** The open directory each held action is in, by its place in OPEN_STATES (an action moving is in two for a moment). */
+  private readonly dirOf = new Map<Action, number>();
+  /** Oldest first; the same action in two directories (a transition under way) in the directories' order. */
+  private readonly order = (x: Action, y: Action): number => oldestFirst(x, y) || this.dirOf.get(x)! - this.dirOf.get(y)!;
 
   /** The listing under way: listings run one after another (each sees what the one before read). */
   private tail: Promise<unknown> = Promise.resolve();
@@ -57,14 +65,15 @@ export class OpenListing {
         const names = (await this.src.names(state)).filter((n) => parseFileName(n) !== undefined);
         await this.readNames(state, names, held, seen);
         const listed = new Set(names);
-        for (const name of held.keys()) {
+        for (const [name, a] of held) {
           if (listed.has(name)) continue;
           held.delete(name);
-          this.sorted = undefined;
+          this.dirOf.delete(a);
+          this.replace(a, undefined);
         }
       } else await this.readNames(state, hinted.filter((n) => parseFileName(n) !== undefined), held, seen);
     }
-    this.sorted ??= [...this.held.values()].flatMap((m) => [...m.values()]).sort(oldestFirst);
+    this.sorted ??= [...this.held.values()].flatMap((m) => [...m.values()]).sort(this.order);
     return { actions: [...this.sorted], gone: seen.gone };
   }
 
@@ -73,10 +82,33 @@ export class OpenListing {
     names.forEach((name, i) => {
       const a = read[i];
       if (!a && !this.src.present(state, name)) seen.gone++;
-      if (held.get(name) === a) return;
-      if (a) held.set(name, a);
-      else held.delete(name);
-      this.sorted = undefined;
+      const was = held.get(name);
+      if (was === a) return;
+      if (was) this.dirOf.delete(was);
+      if (a) {
+        held.set(name, a);
+        this.dirOf.set(a, OPEN_STATES.indexOf(state));
+      } else held.delete(name);
+      this.replace(was, a);
     });
+  }
+
+  /** The sorted listing with `was` (if held) taken out and `now` (if any) put in its place in the order. */
+  private replace(was: Action | undefined, now: Action | undefined): void {
+    const sorted = this.sorted;
+    if (!sorted) return;
+    if (was) {
+      const at = sorted.indexOf(was);
+      if (at >= 0) sorted.splice(at, 1);
+    }
+    if (!now) return;
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.order(sorted[mid]!, now) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    sorted.splice(lo, 0, now);
   }
 }

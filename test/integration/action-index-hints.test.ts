@@ -2,7 +2,7 @@
 // read ran (docs/design/claims.md "Index"): a hint for another file — the watcher's word on the
 // supervisor's newest action, say — does not make a thousand open actions be checked again.
 // lstat(2) is counted through a wrapper of node:fs.
-import { readFile as readFileText, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile as readFileText, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ActionDraft } from '../../src/domain/plan.js';
@@ -57,7 +57,9 @@ afterEach(async () => {
 
 describe('the action index and hints for other files', () => {
   it('a listing that hints for other files overtook is remembered: the next one checks nothing', async () => {
-    for (let i = 0; i < 100; i++) await store.create(draft(`s${i}`));
+    // Written by another process (the CLI, say): this store reads them.
+    const other = new ActionStore(l.actions, () => clock);
+    for (let i = 0; i < 100; i++) await other.create(draft(`s${i}`));
     // The first listing reads every file while hints for another directory keep arriving.
     let listing = true;
     let hints = 0;
@@ -182,6 +184,39 @@ describe('the action index and hints for other files', () => {
     probe.readdirs.length = 0;
     expect(await store.adoptMoved(['approved'])).toEqual(['adopted container-restart-n-s5: pending → approved by file']);
     expect(probe.readdirs).toEqual(['approved']);
+  });
+
+  it("this store's own writes are known without reading them back: a burst and the watcher's echo of it cost no read; a change by hand is read", async () => {
+    // More new actions than a directory's list of hinted names holds: the next looks see all of pending.
+    const n = 300;
+    for (let i = 0; i < n; i++) await store.create(draft(`s${i}`));
+    await store.transition({ id: 'container-restart-n-s0', from: 'pending', to: 'approved', by: 't' });
+    // The watcher's echo of each write arrives after it.
+    for (let i = 0; i < n; i++) store.hint('pending', `container-restart-n-s${i}.json`);
+    store.hint('approved', 'container-restart-n-s0.json');
+    probe.opens.length = 0;
+    probe.readdirs.length = 0;
+    expect(await store.adoptMoved()).toEqual([]);
+    expect((await store.listOpen()).map((a) => `${a.state}:${a.service}`).slice(0, 2)).toEqual(['approved:s0', 'pending:s1']);
+    expect(probe.readdirs.filter((d) => d === 'pending').length).toBeGreaterThan(0);
+    expect(probe.opens).toEqual([]);
+    // By hand: one file written again in place (same size, another time), one moved to approved.
+    const pending = path.join(l.actions, 'pending');
+    const f1 = path.join(pending, 'container-restart-n-s1.json');
+    const text = await readFileText(f1, 'utf8');
+    const edited = text.replace('"trigger": "containers_not_running"', '"trigger": "containers_not_runnin9"');
+    expect(edited).not.toBe(text);
+    await writeFile(f1, edited);
+    await utimes(f1, new Date('2000-01-01T00:00:00Z'), new Date('2000-01-01T00:00:00Z'));
+    await rename(path.join(pending, 'container-restart-n-s2.json'), path.join(l.actions, 'approved', 'container-restart-n-s2.json'));
+    store.hint('pending', 'container-restart-n-s1.json');
+    store.hint('pending', 'container-restart-n-s2.json');
+    store.hint('approved', 'container-restart-n-s2.json');
+    expect(await store.adoptMoved()).toEqual(['adopted container-restart-n-s2: pending → approved by file']);
+    const listed = await store.listOpen();
+    expect(listed.find((a) => a.service === 's1')!.trigger).toBe('containers_not_runnin9');
+    expect(listed.find((a) => a.service === 's2')!.state).toBe('approved');
+    expect(probe.opens.filter((f) => f.endsWith('.json') && !f.startsWith('.'))).toEqual(['container-restart-n-s1.json', 'container-restart-n-s2.json']);
   });
 
   it('the open listing reads only the names hinted since the last one; two listings at once both see the change', async () => {
