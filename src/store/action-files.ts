@@ -37,7 +37,7 @@ export class ParsedActions {
     const misses: number[] = [];
     files.forEach((file, i) => {
       const hit = this.kept(file);
-      if (hit) out[i] = hit.action;
+      if (hit) out[i] = this.actionOf(hit);
       else misses.push(i);
     });
     const read = await mapLimit(misses, 8, (i) => this.read(files[i]!));
@@ -47,7 +47,7 @@ export class ParsedActions {
 
   async read(file: string): Promise<Action | undefined> {
     const hit = this.kept(file);
-    if (hit) return hit.action;
+    if (hit) return this.actionOf(hit);
     const start = this.index.begin();
     const action = await this.readActionFile(file);
     if (this.cache.has(file)) this.index.rememberCheck(file, start);
@@ -66,9 +66,8 @@ export class ParsedActions {
   }
 
   /** The parsed file, when the index holds it as checked (no system call). */
-  private kept(file: string): { action: Action | undefined } | undefined {
-    const hit = this.index.checked(file) ? this.cache.get(file) : undefined;
-    return hit && { action: this.actionOf(hit) };
+  private kept(file: string): Entry | undefined {
+    return this.index.checked(file) ? this.cache.get(file) : undefined;
   }
 
   private actionOf(entry: Entry): Action | undefined {
