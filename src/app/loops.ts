@@ -41,7 +41,7 @@ export function buildLoops(config: Config, p: Parts, bus: Bus, log: Logger, cloc
       // Planned on reads an outcome overtook: once more, with it.
       if (r.deferred.length) loops.supervisor.kick();
       if (r.cancelled.length || r.notices.opened.length || r.notices.closed.length || r.notices.updated.length) bus.emit('actionsChanged');
-    }, log, clock),
+    }, log, clock, () => (leading() ? p.supervisor.nextDue : Infinity)),
     executor: new Runner('executor', interval, async () => void (leading() && (await p.executor.pass())), log, clock),
   };
   // Whoever adopts a file moved by hand into approved/ (supervisor, executor, watcher), the

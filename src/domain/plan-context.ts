@@ -121,48 +121,57 @@ function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
  */
 export class OpenIndexer {
   private ix: OpenIndex = indexOpen([]);
-  /** Each action's place in the last listing, and which listing that was. */
+  /** The last listing (a copy: the next one is compared with it object by object). */
+  private last: readonly Action[] = [];
+  /**
+   * Each action of the last listing by its place: increasing along the listing, not its index (a
+   * new action gets a place between its neighbours', so that the others keep theirs).
+   */
   private readonly place = new Map<Action, number>();
-  private readonly seenIn = new Map<Action, number>();
-  private listing = 0;
   private repeated = false;
   /** Every listed action of an id (byId holds the last of the listing's order). */
   private byIdAll = new Map<string, Action[]>();
+  /** What the last listing changed: the actions that came and went, or 'all' (not known: the order moved, or an object was there twice). */
+  change: { added: readonly Action[]; gone: readonly Action[] } | 'all' = 'all';
+
+  /** An action's place in the last listing (undefined: not in it); places increase along the listing. */
+  placeOf(a: Action): number | undefined {
+    return this.place.get(a);
+  }
 
   index(open: readonly Action[]): OpenIndex {
-    const n = ++this.listing;
-    const added: Action[] = [];
-    let lastPlace = -1;
-    // After a listing with the same object twice, its lists hold it twice: whole again.
-    let whole = this.repeated;
-    this.repeated = false;
-    for (let i = 0; i < open.length; i++) {
-      const a = open[i]!;
-      const was = this.place.get(a);
+    const prev = this.last;
+    this.last = open.slice();
+    // What the two listings share at the start and at the end is compared object by object; only
+    // the part between is looked at (a thousand open actions, a few of them new or gone).
+    const m = Math.min(prev.length, open.length);
+    let p = 0;
+    while (p < m && prev[p] === open[p]) p++;
+    let e = 0;
+    while (e < m - p && prev[prev.length - 1 - e] === open[open.length - 1 - e]) e++;
+    const mid = this.middle(prev.slice(p, prev.length - e), open, p, open.length - e);
+    if (mid === 'whole') {
       // The same object twice, or two kept ones in another order: indexed whole.
-      if (this.seenIn.get(a) === n) whole = this.repeated = true;
-      if (was !== undefined && was < lastPlace) whole = true;
-      if (was === undefined) added.push(a);
-      else lastPlace = was;
-      this.place.set(a, i);
-      this.seenIn.set(a, n);
+      this.change = 'all';
+      this.place.clear();
+      // A listing with the same object twice makes the next one whole too (its lists hold it twice).
+      this.repeated = false;
+      open.forEach((a, i) => {
+        if (this.place.has(a)) this.repeated = true;
+        this.place.set(a, i);
+      });
+      return this.rebuild(open);
     }
-    const gone: Action[] = [];
-    if (this.seenIn.size > open.length || whole) {
-      for (const [a, at] of this.seenIn) {
-        if (at === n) continue;
-        gone.push(a);
-        this.seenIn.delete(a);
-        this.place.delete(a);
-      }
-    }
-    if (whole || added.length + gone.length > open.length / 2) return this.rebuild(open);
+    const { added, gone } = mid;
+    for (const a of gone) this.place.delete(a);
+    this.change = { added, gone };
+    if (added.length + gone.length > open.length / 2) return this.rebuild(open);
     const changed = [...added, ...gone];
     // The entries of what came and went, made anew (in place: an index lives for one plan).
     const byPlace = (x: Action, y: Action) => this.place.get(x)! - this.place.get(y)!;
     const redo = <K>(m: Map<K, Action[]>, of: (a: Action) => K) => {
       for (const k of new Set(changed.map(of))) {
-        const list = (m.get(k) ?? []).filter((a) => this.seenIn.get(a) === n);
+        const list = (m.get(k) ?? []).filter((a) => this.place.has(a));
         for (const a of added) if (of(a) === k) list.push(a);
         if (list.length === 0) m.delete(k);
         else m.set(k, list.sort(byPlace));
@@ -177,6 +186,61 @@ export class OpenIndexer {
       else this.ix.byId.delete(a.id);
     }
     return this.ix;
+  }
+
+  /**
+   * The actions of `open[from, to)` that are new and those of `before` (the last listing's part
+   * there) that are gone, new ones given places between their neighbours'; 'whole' when an action
+   * is listed twice or the kept ones changed order.
+   */
+  private middle(before: readonly Action[], open: readonly Action[], from: number, to: number): { added: Action[]; gone: Action[] } | 'whole' {
+    const was = new Set(before);
+    const kept = new Set<Action>();
+    const added: Action[] = [];
+    const fresh = new Set<Action>();
+    let lastPlace = Number.NEGATIVE_INFINITY;
+    if (this.repeated) return 'whole';
+    for (let i = from; i < to; i++) {
+      const a = open[i]!;
+      if (was.has(a)) {
+        if (kept.has(a)) return 'whole';
+        kept.add(a);
+        const at = this.place.get(a)!;
+        if (at < lastPlace) return 'whole';
+        lastPlace = at;
+      } else if (this.place.has(a) || fresh.has(a)) return 'whole';
+      else {
+        added.push(a);
+        fresh.add(a);
+      }
+    }
+    if (added.length > 0) this.placeNew(open, from, to, fresh);
+    return { added, gone: before.filter((a) => !kept.has(a)) };
+  }
+
+  /** Places for the new actions of `open[from, to)`, each run of them between its neighbours' (all made anew when too close). */
+  private placeNew(open: readonly Action[], from: number, to: number, fresh: ReadonlySet<Action>): void {
+    let lo = from > 0 ? this.place.get(open[from - 1]!) : undefined;
+    for (let i = from; i < to; ) {
+      if (!fresh.has(open[i]!)) {
+        lo = this.place.get(open[i++]!);
+        continue;
+      }
+      let j = i;
+      while (j < to && fresh.has(open[j]!)) j++;
+      const next = open[j];
+      const hi = next === undefined ? undefined : this.place.get(next);
+      const run = j - i;
+      const a = lo ?? (hi !== undefined ? hi - run - 1 : 0);
+      const step = ((hi ?? a + run + 1) - a) / (run + 1);
+      if (!(step > 1e-6)) {
+        open.forEach((x, k) => this.place.set(x, k));
+        return;
+      }
+      for (let k = 0; k < run; k++) this.place.set(open[i + k]!, a + step * (k + 1));
+      lo = this.place.get(open[j - 1]!);
+      i = j;
+    }
   }
 
   private rebuild(open: readonly Action[]): OpenIndex {

@@ -8,7 +8,8 @@
 import type { Action } from './actions.js';
 import type { CooldownEntry } from './cooldowns.js';
 import type { HealBudgets } from './heal-budget.js';
-import { assemblePlan, CLOCK_STEP_GRACE_MS, planNodeOf, planShared } from './plan.js';
+import { DueHeap } from './due-heap.js';
+import { assemblePlan, CLOCK_STEP_GRACE_MS, orphaned, planNodeOf, planShared, type PlanShared } from './plan.js';
 import { OpenIndexer, type NodePlan, type Plan, type PlanInput } from './plan-context.js';
 import type { DesiredState, ServiceState, WorldNode } from './schemas.js';
 import { nodeOfKey, type WorldChanges } from './world-render.js';
@@ -45,16 +46,38 @@ export interface IncrementalResult extends Plan {
   full: boolean;
 }
 
+/** What the last plan saw of what the nodes' parts are made from, to tell which nodes changed since. */
+interface Seen {
+  desired: DesiredState;
+  /** The objects `rest` was made from, and each node's cooldowns, heals and windows as text. */
+  restOf: readonly unknown[];
+  rest: Map<string, string>;
+}
+
 export class IncrementalPlanner {
   private kept = new Map<string, Kept>();
   /** The open actions' index, kept from one plan to the next (plan-context.ts). */
   private readonly indexer = new OpenIndexer();
+  /** The open actions no node wants (plan.ts, `orphaned`), kept while the desired state and the holds are. */
+  private orphans: { desired: DesiredState; held: PlanInput['held']; of: Set<Action> } | undefined;
   private shared: Shared | undefined;
   private fullAt = Number.NEGATIVE_INFINITY;
   /** The services record and the renderer's generation the last plan saw. */
   private seen: { record: PlanInput['world']['services']; generation: number } | undefined;
+  private last: Seen | undefined;
+  /** The kept parts' due times (a part may be in it at times that no longer hold: checked when taken out). */
+  private readonly dues = new DueHeap<string>();
+  /** The nodes whose kept part proposes or cancels something: planned again at the next pass. */
+  private readonly acting = new Set<string>();
+  /** The nodes whose kept part is not empty, in the order of the desired state: the plan is their parts. */
+  private shown: string[] = [];
 
   constructor(private readonly fullEveryMs = FULL_PLAN_MS) {}
+
+  /** The earliest time at which the clock alone changes a kept part (Infinity: none). */
+  get nextDue(): number {
+    return this.dues.next;
+  }
 
   /**
    * `changes`: the renderer that made the world, when there is one (the observer's): then only
@@ -83,23 +106,131 @@ export class IncrementalPlanner {
     const record = input.world.services;
     const moved = changes && this.seen?.record === record ? changes.changedSince(this.seen.generation) : 'all';
     this.seen = changes ? { record, generation: changes.generation } : undefined;
-    const rest = byNode(input);
-    let planned = 0;
-    const seen = new Set<string>();
-    const result = assemblePlan(input, shared, (dn) => {
-      seen.add(dn.node);
-      const open = shared.open.byNode.get(dn.node) ?? [];
-      const restText = rest.get(dn.node) ?? '';
-      const k = this.kept.get(dn.node);
-      if (k && !changed(k, input, dn, open, restText, moved === 'all' || moved.has(dn.node))) return k.plan;
-      planned++;
-      const np = planNodeOf(input, shared, dn);
-      this.kept.set(dn.node, { dn, node: input.world.nodes[dn.node], services: watched(dn).map((key) => input.world.services[key]), open, rest: restText, plan: np });
-      return np;
-    });
-    for (const node of this.kept.keys()) if (!seen.has(node)) this.kept.delete(node);
-    return { ...result, planned, full };
+    const restOf = [input.cooldowns, input.heals, input.own];
+    const last = this.last;
+    const rest = last && sameList(last.restOf, restOf) ? last.rest : byNode(input);
+    this.last = { desired: input.desired, restOf, rest };
+    const counted = { planned: 0 };
+    const part = (dn: DesiredState[string], servicesMoved: boolean): NodePlan => this.part(input, shared, dn, rest, servicesMoved, counted);
+    const orphans = this.orphaned(input);
+    // Every node looked at: whatever they share changed, the desired state (a reload), or which
+    // services moved or which actions are open is not known by node.
+    if (full || !last || last.desired !== input.desired || moved === 'all' || this.indexer.change === 'all') {
+      const parts = Object.values(input.desired).map((dn) => part(dn, moved === 'all' || moved.has(dn.node)));
+      for (const node of this.kept.keys()) if (!input.desired[node]) this.kept.delete(node);
+      this.reindex(input.desired);
+      return { ...assemblePlan(input, shared, parts, orphans), planned: counted.planned, full };
+    }
+    for (const node of this.touched(input, last, moved, rest)) {
+      const dn = input.desired[node];
+      if (!dn) continue;
+      const k = this.kept.get(node);
+      if (part(dn, moved.has(node)) !== k?.plan) this.note(node, input.desired);
+    }
+    const parts = this.shown.map((node) => this.kept.get(node)!.plan);
+    return { ...assemblePlan(input, shared, parts, orphans), planned: counted.planned, full };
   }
+
+  /** A node's part: the kept one while nothing it is made from changed, else made again (and kept). */
+  private part(input: PlanInput, shared: PlanShared, dn: DesiredState[string], rest: Map<string, string>, servicesMoved: boolean, counted: { planned: number }): NodePlan {
+    const open = shared.open.byNode.get(dn.node) ?? [];
+    const restText = rest.get(dn.node) ?? '';
+    const k = this.kept.get(dn.node);
+    if (k && !changed(k, input, dn, open, restText, servicesMoved)) {
+      // A world node rendered anew that reads the same: kept as the one its part was made from.
+      k.node = input.world.nodes[dn.node];
+      return k.plan;
+    }
+    counted.planned++;
+    const np = planNodeOf(input, shared, dn);
+    this.kept.set(dn.node, { dn, node: input.world.nodes[dn.node], services: watched(dn).map((key) => input.world.services[key]), open, rest: restText, plan: np });
+    if (np.due !== Infinity) this.dues.push(np.due, dn.node);
+    return np;
+  }
+
+  /**
+   * The nodes a part may have changed for since the last plan: their services moved, their open
+   * actions, their world node object, their cooldowns, heals or windows; their part acts, or its
+   * due time came. Any other node's inputs are the ones its part was made from.
+   */
+  private touched(input: PlanInput, last: Seen, moved: ReadonlySet<string>, rest: Map<string, string>): Set<string> {
+    const out = new Set<string>(moved);
+    for (const node of this.acting) out.add(node);
+    const change = this.indexer.change;
+    if (change !== 'all') for (const a of [...change.added, ...change.gone]) out.add(a.node);
+    // The world's nodes record is changed in place (render-nodes.ts): one identity check per node.
+    const nodes = input.world.nodes;
+    for (const [node, k] of this.kept) if (nodes[node] !== k.node) out.add(node);
+    if (rest !== last.rest) {
+      for (const [node, text] of rest) if (last.rest.get(node) !== text) out.add(node);
+      for (const node of last.rest.keys()) if (!rest.has(node)) out.add(node);
+    }
+    this.dues.popDue(input.now, (node) => out.add(node));
+    // Stale entries (parts made again since) beyond a few per node: the heap made anew from the parts.
+    if (this.dues.size > 2 * this.kept.size + 64) this.reindex(input.desired);
+    return out;
+  }
+
+  /** The open actions no node wants, in the listing's order; worked out whole only when the desired state, the holds or the listing's order moved. */
+  private orphaned(input: PlanInput): Action[] {
+    const change = this.indexer.change;
+    const o = this.orphans;
+    if (!o || o.desired !== input.desired || o.held !== input.held || change === 'all') {
+      const list = input.open.filter((a) => orphaned(input, a));
+      this.orphans = { desired: input.desired, held: input.held, of: new Set(list) };
+      return list;
+    }
+    for (const a of change.gone) o.of.delete(a);
+    for (const a of change.added) if (orphaned(input, a)) o.of.add(a);
+    if (o.of.size === 0) return [];
+    const place = (a: Action) => this.indexer.placeOf(a)!;
+    return [...o.of].sort((x, y) => place(x) - place(y));
+  }
+
+  /** The acting and shown nodes and the due times, from every kept part. */
+  private reindex(desired: DesiredState): void {
+    this.acting.clear();
+    this.dues.clear();
+    this.shown = [];
+    for (const dn of Object.values(desired)) {
+      const p = this.kept.get(dn.node)?.plan;
+      if (!p) continue;
+      if (p.create.length > 0 || p.cancel.length > 0) this.acting.add(dn.node);
+      if (p.create.length > 0 || p.cancel.length > 0 || p.notices.length > 0) this.shown.push(dn.node);
+      if (p.due !== Infinity) this.dues.push(p.due, dn.node);
+    }
+  }
+
+  /** A node's part was made again: whether it acts, and whether (and where) it shows in the plan. */
+  private note(node: string, desired: DesiredState): void {
+    const p = this.kept.get(node)!.plan;
+    if (p.create.length > 0 || p.cancel.length > 0) this.acting.add(node);
+    else this.acting.delete(node);
+    const order = orderOf(desired);
+    const at = order.get(node)!;
+    let lo = 0;
+    let hi = this.shown.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (order.get(this.shown[mid]!)! < at) lo = mid + 1;
+      else hi = mid;
+    }
+    const there = this.shown[lo] === node;
+    const shows = p.create.length > 0 || p.cancel.length > 0 || p.notices.length > 0;
+    if (shows && !there) this.shown.splice(lo, 0, node);
+    else if (!shows && there) this.shown.splice(lo, 1);
+  }
+}
+
+/** Each node's place in a desired state's order, once per desired state object. */
+const orders = new WeakMap<DesiredState, Map<string, number>>();
+function orderOf(desired: DesiredState): Map<string, number> {
+  let m = orders.get(desired);
+  if (!m) {
+    m = new Map(Object.values(desired).map((dn, i) => [dn.node, i]));
+    orders.set(desired, m);
+  }
+  return m;
 }
 
 function sameShared(a: Shared, b: Shared): boolean {

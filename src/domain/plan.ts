@@ -2,7 +2,7 @@
 // full desired state, world state and open actions, never from the last event alone. Each node is
 // planned on its own (planNodeOf), so that plan-incremental.ts can keep the parts of the nodes
 // whose inputs did not change and give the same plan (docs/design/supervisor.md).
-import { actionForTrigger, idFor, instanceFrom } from './actions.js';
+import { actionForTrigger, idFor, instanceFrom, type Action } from './actions.js';
 import { budgetOf, healHeld, healTimes } from './heal-budget.js';
 import { DEFAULT_HEAL } from './schemas.js';
 import { dependencyView, learnedEdges, type DependencyView } from './dependencies.js';
@@ -56,24 +56,27 @@ export function planShared(input: PlanInput, open?: OpenIndex): PlanShared {
 
 export function plan(input: PlanInput): Plan {
   const shared = planShared(input);
-  return assemblePlan(input, shared, (dn) => planNodeOf(input, shared, dn));
+  const parts = Object.values(input.desired).map((dn) => planNodeOf(input, shared, dn));
+  return assemblePlan(input, shared, parts, input.open.filter((a) => orphaned(input, a)));
 }
 
 /**
- * The plan from each node's part (`nodePlan`), in the order of the desired state, between the
- * notices about the desired state itself and the cancellations of what no node wants any more.
+ * The plan from each node's part (`parts`, in the order of the desired state), between the
+ * notices about the desired state itself and the cancellations of what no node wants any more
+ * (`orphans`: the open actions `orphaned` says so of, in the listing's order).
  */
-export function assemblePlan(input: PlanInput, shared: PlanShared, nodePlan: (dn: DesiredState[string]) => NodePlan): Plan {
+export function assemblePlan(input: PlanInput, shared: PlanShared, parts: Iterable<NodePlan>, orphans: Iterable<Action>): Plan {
   const out: Plan = { create: [], cancel: [], notices: [] };
   problemNotices(input, out.notices);
   heldNotices(input, out.notices);
-  for (const dn of Object.values(input.desired)) {
-    const np = nodePlan(dn);
+  for (const np of parts) {
     for (const c of np.create) out.create.push(c);
     for (const c of np.cancel) out.cancel.push(c);
     for (const n of np.notices) out.notices.push(n);
   }
-  cancelOrphans(input, shared, out);
+  const ctx = nodeContext(input, shared.cfg, shared.instance, shared.open);
+  for (const a of orphans) ctx.cancel(a, 'service_removed_from_desired_state');
+  for (const c of ctx.out.cancel) out.cancel.push(c);
   return out;
 }
 
@@ -262,18 +265,9 @@ function wantedKeys(desired: DesiredState): Set<string> {
   return keys;
 }
 
-/** Pending actions whose service left the desired state (or is no longer monitored). */
-function cancelOrphans(input: PlanInput, shared: PlanShared, out: Plan): void {
-  const ctx = nodeContext(input, shared.cfg, shared.instance, shared.open);
-  const wanted = wantedKeys(input.desired);
-  for (const a of input.open) {
-    if (a.type === 'disk_cleanup') {
-      if (!input.desired[a.node]) ctx.cancel(a, 'service_removed_from_desired_state');
-      continue;
-    }
-    if (wanted.has(serviceKeyOf(a))) continue;
-    if (input.held[a.node]?.includes(a.service ?? '')) continue;
-    ctx.cancel(a, 'service_removed_from_desired_state');
-  }
-  for (const c of ctx.out.cancel) out.cancel.push(c);
+/** Whether an open action's service left the desired state (or is no longer monitored): a pending one is cancelled. */
+export function orphaned(input: Pick<PlanInput, 'desired' | 'held'>, a: Action): boolean {
+  if (a.type === 'disk_cleanup') return !input.desired[a.node];
+  if (wantedKeys(input.desired).has(serviceKeyOf(a))) return false;
+  return !input.held[a.node]?.includes(a.service ?? '');
 }

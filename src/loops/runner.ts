@@ -8,6 +8,8 @@ import { backoffDelay, RETRY_POLICIES } from '../time/backoff.js';
 import { realClock, type Clock } from '../time/clock.js';
 
 const TRAILING_KICK_MS = 120;
+/** The least wait before a pass asked for by a due time: a time already past is not a busy loop. */
+export const DUE_WAKE_MIN_MS = 1000;
 
 export interface RunnerStatus {
   name: string;
@@ -47,6 +49,11 @@ export class Runner {
     private readonly pass: () => Promise<void>,
     private readonly log: Logger,
     private readonly clock: Clock = realClock,
+    /**
+     * When, on the wall clock, the loop's own state says a pass is due before the interval ends
+     * (the supervisor's: the earliest due time of its plan); Infinity: only the interval.
+     */
+    private readonly due: () => number = () => Infinity,
   ) {
     this.status = {
       name,
@@ -127,7 +134,9 @@ export class Runner {
     const n = this.status.consecutiveFailures;
     // After failures: 1 s, 2 s, 4 s … but never longer than the normal interval; after a terminal
     // one, the interval (trying sooner cannot help).
-    const delay = n === 0 || this.status.lastErrorTerminal ? this.intervalMs : backoffDelay(n, RETRY_POLICIES.loopPass(this.intervalMs));
+    let delay = n === 0 || this.status.lastErrorTerminal ? this.intervalMs : backoffDelay(n, RETRY_POLICIES.loopPass(this.intervalMs));
+    // A time that falls due sooner is met then, not at the interval's end.
+    if (n === 0) delay = Math.min(delay, Math.max(DUE_WAKE_MIN_MS, this.due() - this.clock.now()));
     this.cancelTimer = this.clock.timer(delay, () => this.kick());
   }
 

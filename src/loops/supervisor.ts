@@ -64,6 +64,11 @@ export class Supervisor {
 
   constructor(private readonly deps: SupervisorDeps) {}
 
+  /** The earliest time at which the clock alone changes the plan (a grace, a backoff, a window's end…): the next pass is due then. */
+  get nextDue(): number {
+    return this.planner.nextDue;
+  }
+
   async pass(): Promise<SupervisorPass> {
     const { actions, state, log, now: clock } = this.deps;
     const now = clock();

@@ -105,6 +105,17 @@ describe('supervisor on real files', () => {
     expect(Date.now() - Date.parse(since)).toBeLessThan(60_000);
   });
 
+  it('a missing service is proposed when its grace ends, not at the next interval (an hour here)', async () => {
+    running = await f.start({ MISSING_GRACE_S: '2' });
+    const first = ev('node_heartbeat');
+    await appendEvents(l.root, [first, ev('service_healthy', 'mosquitto')]);
+    // zigbee2mqtt never reported: its redeploy once the grace from the node's first event has
+    // passed, with no event meanwhile to wake the supervisor.
+    await waitFor(async () => (await files('pending')).length === 1, { what: 'the missing service proposed at the end of its grace' });
+    expect(Date.now() - Date.parse(first.ts)).toBeGreaterThanOrEqual(2_000);
+    expect(await readAction('pending', (await files('pending'))[0]!)).toMatchObject({ service: 'zigbee2mqtt', drift: 'missing_service' });
+  });
+
   it('approved and running actions are never cancelled', async () => {
     await start();
     await drift();

@@ -98,6 +98,9 @@ class History {
   since: Record<string, string> = {};
   stepped: number | undefined;
   private n = 0;
+  /** The world's nodes as the observer's renderer keeps them: one record changed in place, a node object again while it reads the same. */
+  private readonly rendered: Record<string, WorldNode> = {};
+  private readonly renderedFrom = new Map<string, object>();
 
   constructor() {
     for (const node of NODES) this.heartbeat(node);
@@ -136,6 +139,16 @@ class History {
     this.finished.push(done);
     this.cooldowns = updateCooldowns(this.cooldowns, [done], last.world, this.now, CFG);
     this.heals = updateHealBudgets(this.heals, [done], last.world, (key) => this.policy(key), this.now);
+  }
+
+  /** The same input, its world's nodes as the renderer keeps them (render-nodes.ts). */
+  inPlace(input: PlanInput): PlanInput {
+    for (const [name, n] of Object.entries(this.nodes)) {
+      if (this.renderedFrom.get(name) === n) continue;
+      this.renderedFrom.set(name, n);
+      this.rendered[name] = input.world.nodes[name]!;
+    }
+    return { ...input, world: { services: input.world.services, nodes: this.rendered } };
   }
 
   input(): PlanInput {
@@ -267,7 +280,8 @@ describe('incremental planning', () => {
           const { planned: n, full: _full, ...incremental } = planner.plan(input);
           planned += n;
           expect(incremental).toEqual(full);
-          const { planned: _n, full: _f, ...byWord } = told.plan(input, h.changes);
+          // (Its world's nodes kept as the renderer keeps them: changed in place.)
+          const { planned: _n, full: _f, ...byWord } = told.plan(h.inPlace(input), h.changes);
           expect(byWord).toEqual(full);
           h.run(s, input, full);
         }
@@ -286,6 +300,41 @@ describe('incremental planning', () => {
     expect(planner.plan(h.input()).planned).toBe(1);
     expect(planner.plan(h.input()).planned).toBe(0);
   });
+  it('plans a node again when only its cooldowns changed (a count reset, an outcome of another process)', () => {
+    const h = new History();
+    const planner = new IncrementalPlanner(Infinity);
+    // n0/a down long enough to be proposed, but its restart cooling down: nothing proposed yet.
+    h.run({ kind: 'service', node: 0, service: 0, status: 'unhealthy', reason: 0 }, h.input(), plan(h.input()));
+    h.now += 5 * 60_000;
+    const id = plan(h.input()).create.find((d) => d.node === 'n0' && d.service === 'a')!.id;
+    const cooling = { ...h.input(), cooldowns: { [id]: { node: 'n0', service: 'a', type: 'container_restart' as const, count: 3, last_at: iso(h.now) } } };
+    const held = planner.plan(cooling, h.changes);
+    expect(held.create.map((d) => d.id)).not.toContain(id);
+    const { planned: _p, full: _f, ...kept } = planner.plan(cooling, h.changes);
+    expect(kept).toEqual(plan(cooling));
+    // The cooldown gone and nothing else changed (the same world, actions and clock): n0 is planned again.
+    const lifted = { ...cooling, cooldowns: {} };
+    const { planned: _n, full: _g, ...again } = planner.plan(lifted, h.changes);
+    expect(again).toEqual(plan(lifted));
+    expect(again.create.map((d) => d.id)).toContain(id);
+  });
+  it('cancels what no node wants as a full plan does, while actions come and go one by one', () => {
+    const h = new History();
+    const planner = new IncrementalPlanner(Infinity);
+    const base = h.input();
+    const pending = (id: string, node: string, service: string | null, type = 'container_restart') => ({ id, instance: `i-${id}`, type, risk: 'low', node, service, drift: 'unhealthy_service', trigger: 'containers_not_running', state: 'pending', created_at: iso(T0), updated_at: iso(T0), history: [] }) as unknown as Action;
+    const wanted = pending('container-restart-n0-a', 'n0', 'a');
+    const orphan = pending('container-restart-n0-zz', 'n0', 'zz');
+    const gone = pending('disk-cleanup-n9', 'n9', null, 'disk_cleanup');
+    const unwatched = pending('container-restart-n1-c', 'n1', 'c');
+    const listings = [[wanted], [wanted, orphan], [wanted, orphan, gone], [orphan, gone], [orphan, gone, unwatched], [gone, unwatched], [unwatched], [orphan, unwatched], []];
+    for (const open of listings) {
+      const input = { ...base, open };
+      const { planned: _p, full: _f, ...got } = planner.plan(input, h.changes);
+      expect(got).toEqual(plan(input));
+    }
+    expect(plan({ ...base, open: [orphan, gone, unwatched] }).cancel.map((c) => c.id)).toEqual([orphan.id, gone.id, unwatched.id]);
+  });
 });
 
 describe("the open actions' index kept from plan to plan", () => {
@@ -294,24 +343,59 @@ describe("the open actions' index kept from plan to plan", () => {
 
   it('is indexOpen of each listing, whatever came, went, repeated or moved', () => {
     // Listings: mostly the last one with an action added or removed (as the store's are), sometimes anything.
-    const step = fc.oneof(fc.record({ add: fc.integer({ min: 0, max: 9 }) }), fc.record({ drop: fc.nat() }), fc.record({ any: fc.array(fc.constantFrom(...objects), { maxLength: 12 }) }));
+    const step = fc.oneof(
+      fc.record({ add: fc.integer({ min: 0, max: 9 }) }),
+      fc.record({ insert: fc.integer({ min: 0, max: 9 }), at: fc.nat() }),
+      fc.record({ drop: fc.nat() }),
+      fc.record({ any: fc.array(fc.constantFrom(...objects), { maxLength: 12 }) }),
+    );
     fc.assert(
       fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
         const indexer = new OpenIndexer();
         let open: Action[] = [];
+        let last: Action[] = [];
         for (const s of steps) {
           if ('add' in s) open = [...open, objects[s.add]!];
-          else if ('drop' in s) open = open.filter((_, i) => i !== s.drop % Math.max(1, open.length));
+          else if ('insert' in s) {
+            const at = s.at % (open.length + 1);
+            open = [...open.slice(0, at), objects[s.insert]!, ...open.slice(at)];
+          } else if ('drop' in s) open = open.filter((_, i) => i !== s.drop % Math.max(1, open.length));
           else open = s.any;
           const got = indexer.index(open);
           const want = indexOpen(open);
           expect(entries(got.byId)).toEqual(entries(want.byId));
           expect(entries(got.byService)).toEqual(entries(want.byService));
           expect(entries(got.byNode)).toEqual(entries(want.byNode));
+          // What came and went, as told to the planner.
+          if (indexer.change !== 'all') {
+            const was = new Set(last);
+            const now = new Set(open);
+            expect(new Set(indexer.change.added)).toEqual(new Set(open.filter((a) => !was.has(a))));
+            expect(new Set(indexer.change.gone)).toEqual(new Set(last.filter((a) => !now.has(a))));
+            // Places increase along the listing (the order the planner sorts what it keeps by).
+            const places = open.map((a) => indexer.placeOf(a)!);
+            expect(places.every((x, i) => i === 0 || x > places[i - 1]!)).toBe(true);
+          }
+          last = open;
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
+  });
+
+  it('places stay in order when new actions keep coming between the same two (made anew when too close)', () => {
+    const indexer = new OpenIndexer();
+    const make = (i: number) => ({ id: `y${i}`, instance: 'i', node: `n${i % 7}`, service: `s${i}` }) as Action;
+    let open = [make(0), make(1)];
+    indexer.index(open);
+    for (let i = 2; i < 80; i++) {
+      open = [open[0]!, make(i), ...open.slice(1)];
+      const got = indexer.index(open);
+      expect(indexer.change).toMatchObject({ added: [open[1]], gone: [] });
+      const places = open.map((a) => indexer.placeOf(a)!);
+      expect(places.every((x, k) => k === 0 || x > places[k - 1]!)).toBe(true);
+      expect(entries(got.byNode)).toEqual(entries(indexOpen(open).byNode));
+    }
   });
 
   it('a listing with one action more or less makes anew the lists of its node and service only', () => {

@@ -22,6 +22,33 @@ describe('Runner', () => {
     expect(at).toHaveLength(4);
   });
 
+  it('runs when its own state says a time falls due before the interval ends (at least 1 s apart)', async () => {
+    const c = new FakeClock(0);
+    const at: number[] = [];
+    // Due 5 s after each pass, then nothing, then a time already past.
+    const dues = [5_000, Infinity, -1];
+    let due = Infinity;
+    const r = new Runner('t', 30_000, async () => {
+      at.push(c.now());
+      due = c.now() + (dues.shift() ?? Infinity);
+    }, memoryLogger().log, c, () => due);
+    r.start();
+    await c.flush();
+    await c.advance(4_999);
+    expect(at).toEqual([0]);
+    await c.advance(1);
+    expect(at).toEqual([0, 5_000]);
+    await c.advance(30_000);
+    expect(at).toEqual([0, 5_000, 35_000]);
+    await c.advance(999);
+    expect(at).toEqual([0, 5_000, 35_000]);
+    await c.advance(1);
+    expect(at).toEqual([0, 5_000, 35_000, 36_000]);
+    await c.advance(30_000);
+    expect(at).toEqual([0, 5_000, 35_000, 36_000, 66_000]);
+    await r.stop();
+  });
+
   it('kicks during a pass give exactly one more pass, right after', async () => {
     const c = new FakeClock(0);
     let passes = 0;
