@@ -15,15 +15,18 @@ export const actionKey = (a: { id: string; instance: string }): string => {
 
 /**
  * The open actions by key, kept from one listing to the next: a listing that differs by a few
- * actions changes the table by those (each listing is a new table otherwise: a thousand keys
- * hashed again per pass). A listing's table is current only until the next one (`members`
- * uses it only while the store has not changed since).
+ * actions changes the table by those. Listings are in one order (the store's: oldest first), so
+ * what changed lies between what the two listings share at their start and at their end, found by
+ * comparing objects; only that part is looked up by key (a thousand keys hashed per pass
+ * otherwise). The actions of one key (one action in two directories while it moves) are next to
+ * each other in that order, and the part looked up is widened to hold all of a key's, so that the
+ * table holds the last of them, as a listing made whole would. A listing's table is current only
+ * until the next one (`members` uses it only while the store has not changed since).
  */
 export class OpenTable {
   private readonly table = new Map<string, Action>();
-  /** The listing each action object was last in. */
-  private readonly listedIn = new WeakMap<Action, number>();
-  private listing = 0;
+  /** The last listing, as given (listings are not changed once handed out). */
+  private last: readonly Action[] = [];
   /** Moves with every update that changed the table; the keys each of the last ones changed. */
   generation = 0;
   private readonly log: { generation: number; keys: string[] }[] = [];
@@ -34,22 +37,30 @@ export class OpenTable {
   }
 
   update(open: readonly Action[]): ReadonlyMap<string, Action> {
-    const n = ++this.listing;
+    const prev = this.last;
+    this.last = open;
+    // What both listings share at the start (p) and at the end (e), widened to whole keys.
+    const m = Math.min(prev.length, open.length);
+    let p = 0;
+    while (p < m && prev[p] === open[p]) p++;
+    let e = 0;
+    while (e < m - p && prev[prev.length - 1 - e] === open[open.length - 1 - e]) e++;
+    const sameKey = (shared: Action | undefined, a: Action | undefined, b: Action | undefined) => shared !== undefined && ((a !== undefined && actionKey(a) === actionKey(shared)) || (b !== undefined && actionKey(b) === actionKey(shared)));
+    while (p > 0 && sameKey(open[p - 1], open[p], prev[p])) p--;
+    while (e > 0 && sameKey(open[open.length - e], open[open.length - e - 1], prev[prev.length - e - 1])) e--;
     const changed: string[] = [];
-    for (const a of open) {
-      this.listedIn.set(a, n);
-      const key = actionKey(a);
-      if (this.table.get(key) === a) continue;
-      this.table.set(key, a);
-      changed.push(key);
+    const before = new Map<string, Action | undefined>();
+    for (let i = p; i < prev.length - e; i++) {
+      const key = actionKey(prev[i]!);
+      if (!before.has(key)) before.set(key, this.table.get(key));
+      this.table.delete(key);
     }
-    if (this.table.size > open.length) {
-      for (const [key, a] of this.table) {
-        if (this.listedIn.get(a) === n) continue;
-        this.table.delete(key);
-        changed.push(key);
-      }
+    for (let i = p; i < open.length - e; i++) {
+      const key = actionKey(open[i]!);
+      if (!before.has(key)) before.set(key, this.table.get(key));
+      this.table.set(key, open[i]!);
     }
+    for (const [key, was] of before) if (this.table.get(key) !== was) changed.push(key);
     if (changed.length > 0) {
       this.log.push({ generation: ++this.generation, keys: changed });
       if (this.log.length > OpenTable.LOG_MAX) this.log.shift();

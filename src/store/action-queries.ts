@@ -274,6 +274,7 @@ export class ActionReader {
         if (read[i] === undefined && !(await exists(this.file(claims[i]!.state, claims[i]!.name)))) vanished = true;
       }
       if (vanished && attempt < 5) continue;
+      if (claims.length === 0) return open;
       const seen = new Set(open.map((a) => a.id));
       claims.forEach((x, i) => {
         const a = read[i];

@@ -111,7 +111,9 @@ describe('Notifier on a fake clock', () => {
   });
 
   it("the open actions' table, kept from listing to listing, is each listing's by key", () => {
-    const objects = Array.from({ length: 12 }, (_, i) => ({ id: `a${i % 8}`, instance: `i${i}` }) as Action);
+    // In the store's order; an action moving between two directories is there twice for a moment
+    // (two objects of one key, next to each other: the table holds the last).
+    const objects = Array.from({ length: 16 }, (_, i) => ({ id: `a${(i % 3 === 1 ? i - 1 : i) % 8}`, instance: `i${i % 3 === 1 ? i - 1 : i}`, state: i % 3 === 1 ? 'approved' : 'pending' }) as Action);
     fc.assert(
       fc.property(fc.array(fc.subarray(objects), { minLength: 1, maxLength: 12 }), (listings) => {
         const table = new OpenTable();
@@ -119,7 +121,7 @@ describe('Notifier on a fake clock', () => {
         for (const open of listings) {
           const generation = table.generation;
           const now = new Map(table.update(open));
-          expect([...now].sort()).toEqual(open.map((a) => [actionKey(a), a]).sort());
+          expect([...now].sort()).toEqual([...new Map(open.map((a) => [actionKey(a), a]))].sort());
           // What changed since the generation before, as the table tells it.
           const told = new Set((table.changedSince(generation) ?? []).flat());
           const keys = new Set([...before.keys(), ...now.keys()]);
@@ -127,6 +129,7 @@ describe('Notifier on a fake clock', () => {
           before = now;
         }
       }),
+      { numRuns: 500 },
     );
   });
 
