@@ -64,6 +64,8 @@ export class IncrementalPlanner {
   private fullAt = Number.NEGATIVE_INFINITY;
   /** The services record and the renderer's generation the last plan saw. */
   private seen: { record: PlanInput['world']['services']; generation: number } | undefined;
+  /** The world's nodes record and the renderer's generation of its nodes the last plan saw. */
+  private seenNodes: { record: PlanInput['world']['nodes']; generation: number } | undefined;
   private last: Seen | undefined;
   /** The kept parts' due times (a part may be in it at times that no longer hold: checked when taken out). */
   private readonly dues = new DueHeap<string>();
@@ -106,6 +108,10 @@ export class IncrementalPlanner {
     const record = input.world.services;
     const moved = changes && this.seen?.record === record ? changes.changedSince(this.seen.generation) : 'all';
     this.seen = changes ? { record, generation: changes.generation } : undefined;
+    // The world nodes replaced since the last plan, when the renderer says (else each kept part's is checked).
+    const nodesRecord = input.world.nodes;
+    const nodesMoved = changes?.nodesChangedSince && this.seenNodes?.record === nodesRecord ? changes.nodesChangedSince(this.seenNodes.generation) : 'all';
+    this.seenNodes = changes?.nodesChangedSince ? { record: nodesRecord, generation: changes.nodesGeneration ?? 0 } : undefined;
     const restOf = [input.cooldowns, input.heals, input.own];
     const last = this.last;
     const rest = last && sameList(last.restOf, restOf) ? last.rest : byNode(input);
@@ -121,7 +127,7 @@ export class IncrementalPlanner {
       this.reindex(input.desired);
       return { ...assemblePlan(input, shared, parts, orphans), planned: counted.planned, full };
     }
-    for (const node of this.touched(input, last, moved, rest)) {
+    for (const node of this.touched(input, last, moved, nodesMoved, rest)) {
       const dn = input.desired[node];
       if (!dn) continue;
       const k = this.kept.get(node);
@@ -153,14 +159,17 @@ export class IncrementalPlanner {
    * actions, their world node object, their cooldowns, heals or windows; their part acts, or its
    * due time came. Any other node's inputs are the ones its part was made from.
    */
-  private touched(input: PlanInput, last: Seen, moved: ReadonlySet<string>, rest: Map<string, string>): Set<string> {
+  private touched(input: PlanInput, last: Seen, moved: ReadonlySet<string>, nodesMoved: ReadonlySet<string> | 'all', rest: Map<string, string>): Set<string> {
     const out = new Set<string>(moved);
     for (const node of this.acting) out.add(node);
     const change = this.indexer.change;
     if (change !== 'all') for (const a of [...change.added, ...change.gone]) out.add(a.node);
-    // The world's nodes record is changed in place (render-nodes.ts): one identity check per node.
-    const nodes = input.world.nodes;
-    for (const [node, k] of this.kept) if (nodes[node] !== k.node) out.add(node);
+    if (nodesMoved !== 'all') for (const node of nodesMoved) out.add(node);
+    else {
+      // The world's nodes record is changed in place (render-nodes.ts): one identity check per node.
+      const nodes = input.world.nodes;
+      for (const [node, k] of this.kept) if (nodes[node] !== k.node) out.add(node);
+    }
     if (rest !== last.rest) {
       for (const [node, text] of rest) if (last.rest.get(node) !== text) out.add(node);
       for (const node of last.rest.keys()) if (!rest.has(node)) out.add(node);

@@ -9,6 +9,7 @@ import type { DesiredState, NodeState, World } from './schemas.js';
 
 /** The world's nodes: each node of the model (canonical), alive or silent by the clock, and the desired ones never heard of. */
 export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, prev?: World['nodes'], memo?: NodeMemo): World['nodes'] {
+  if (memo) memo.changed = [];
   if (prev && memo && memo.desired === desired && now <= memo.due) {
     const out = touchedOnly(model, cfg, now, prev, memo);
     if (out) return out;
@@ -58,10 +59,15 @@ export function renderNodes(model: ObserverModel, desired: DesiredState, cfg: Re
     // The same names as `prev`: its record, in place (as the world's services are: a copy of a
     // thousand entries per event costs more than the render), the nodes that changed put in.
     if (count === nodes.length && nodes.every(([name]) => name in prev)) {
-      for (const [name, node] of nodes) if (prev[name] !== node) prev[name] = node;
+      for (const [name, node] of nodes) {
+        if (prev[name] === node) continue;
+        prev[name] = node;
+        if (Array.isArray(memo?.changed)) memo.changed.push(name);
+      }
       return prev;
     }
   }
+  if (memo) memo.changed = 'all';
   return byKey(nodes);
 }
 
@@ -78,7 +84,9 @@ function touchedOnly(model: ObserverModel, cfg: RenderConfig & ObserveConfig, no
     const p = prev[name];
     const node = renderNode(name, model.nodes[name]!, cfg, now, p, memo);
     memo.due = Math.min(memo.due, memo.until.get(name)!);
-    if (node !== p) prev[name] = node;
+    if (node === p) continue;
+    prev[name] = node;
+    if (Array.isArray(memo.changed)) memo.changed.push(name);
   }
   return prev;
 }
@@ -105,6 +113,8 @@ export interface NodeMemo {
   until: Map<string, number>;
   due: number;
   desired?: DesiredState;
+  /** What the last render changed: the names whose node object it replaced in place, or 'all' (a new record). */
+  changed?: string[] | 'all';
 }
 
 /** Until when a node reads the same by the clock alone (renderNodes: alive, agents running). */

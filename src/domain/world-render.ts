@@ -65,6 +65,35 @@ export interface WorldChanges {
   readonly generation: number;
   /** The nodes whose services changed after `generation`, or 'all' (a whole render, or too long ago). */
   changedSince(generation: number): ReadonlySet<string> | 'all';
+  /** Moves whenever a world node object is replaced (or the nodes record). */
+  readonly nodesGeneration?: number;
+  /** The names whose world node object was replaced after `generation` of the nodes, or 'all'. */
+  nodesChangedSince?(generation: number): ReadonlySet<string> | 'all';
+}
+
+/** Changes by generation, the last CHANGES_KEPT of them: what changed since a generation, or 'all'. */
+class ChangeLog {
+  generation = 0;
+  private readonly log: { generation: number; change: 'all' | readonly string[] }[] = [];
+
+  note(change: 'all' | readonly string[]): void {
+    this.generation++;
+    this.log.push({ generation: this.generation, change });
+    if (this.log.length > CHANGES_KEPT) this.log.shift();
+  }
+
+  /** The nodes of the keys changed after `generation` (`of`: a key's node), or 'all'. */
+  since(generation: number, of: (key: string) => string): ReadonlySet<string> | 'all' {
+    const nodes = new Set<string>();
+    if (generation === this.generation) return nodes;
+    if (generation > this.generation || this.log.length === 0 || this.log[0]!.generation > generation + 1) return 'all';
+    for (const e of this.log) {
+      if (e.generation <= generation) continue;
+      if (e.change === 'all') return 'all';
+      for (const k of e.change) nodes.add(of(k));
+    }
+    return nodes;
+  }
 }
 
 /** Renders whose changes are kept for changedSince: a reader further behind works everything out again. */
@@ -73,31 +102,33 @@ const CHANGES_KEPT = 256;
 export class WorldRenderer implements WorldChanges {
   private last: { services: ObserverModel['services']; desired: DesiredState; cfg: object; blind: string; nextPruneAt: number; world: World } | undefined;
   readonly stats: RenderStats = { whole: 0, kept: 0, patched: 0 };
-  /** Moves whenever the services record changes (a whole render, or services put in). */
-  generation = 0;
+  /** The changes of the last renders that changed services (changedSince), and world nodes (nodesChangedSince). */
+  private readonly services = new ChangeLog();
+  private readonly nodeChanges = new ChangeLog();
   /** What the last render changed: every service ('all': rendered whole) or these keys. */
   lastChange: 'all' | readonly string[] = 'all';
-  /** The changes of the last renders that changed something, by generation (changedSince). */
-  private readonly log: { generation: number; change: 'all' | readonly string[] }[] = [];
+
+  /** Moves whenever the services record changes (a whole render, or services put in). */
+  get generation(): number {
+    return this.services.generation;
+  }
 
   /** The nodes whose services changed after `generation`, or 'all' (a whole render since, or a change older than the log). */
   changedSince(generation: number): ReadonlySet<string> | 'all' {
-    const nodes = new Set<string>();
-    if (generation === this.generation) return nodes;
-    if (generation > this.generation || this.log.length === 0 || this.log[0]!.generation > generation + 1) return 'all';
-    for (const e of this.log) {
-      if (e.generation <= generation) continue;
-      if (e.change === 'all') return 'all';
-      for (const k of e.change) nodes.add(nodeOfKey(k));
-    }
-    return nodes;
+    return this.services.since(generation, nodeOfKey);
+  }
+
+  get nodesGeneration(): number {
+    return this.nodeChanges.generation;
+  }
+
+  nodesChangedSince(generation: number): ReadonlySet<string> | 'all' {
+    return this.nodeChanges.since(generation, (name) => name);
   }
 
   private changed(change: 'all' | readonly string[]): void {
-    this.generation++;
     this.lastChange = change;
-    this.log.push({ generation: this.generation, change });
-    if (this.log.length > CHANGES_KEPT) this.log.shift();
+    this.services.note(change);
   }
 
   /** The next render is made whole (the model was replaced or changed without `fresh`: a replay). */
@@ -144,7 +175,10 @@ export class WorldRenderer implements WorldChanges {
       this.nodesOf = { nodes: model.nodes, cfg };
     }
     this.nodeMemo.touched = fresh.nodes;
-    return renderNodes(model, desired, cfg, now, prev, this.nodeMemo);
+    const nodes = renderNodes(model, desired, cfg, now, prev, this.nodeMemo);
+    const changed = nodes === prev ? (this.nodeMemo.changed ?? 'all') : 'all';
+    if (changed === 'all' || changed.length > 0) this.nodeChanges.note(changed);
+    return nodes;
   }
 
   render(model: ObserverModel, desired: DesiredState, cfg: RenderConfig & ObserveConfig, now: number, fresh: FreshServices): World {

@@ -79,6 +79,15 @@ class FakeChanges implements WorldChanges {
     }
     return out;
   }
+  /** The world nodes replaced, as the renderer tells them. */
+  nodesGeneration = 0;
+  private readonly nodesLog: { generation: number; names: readonly string[] }[] = [];
+  noteNodes(names: readonly string[]): void {
+    this.nodesLog.push({ generation: ++this.nodesGeneration, names });
+  }
+  nodesChangedSince(g: number): ReadonlySet<string> | 'all' {
+    return new Set(this.nodesLog.filter((e) => e.generation > g).flatMap((e) => e.names));
+  }
 }
 
 /** The supervisor's side of a history: what it reads, and what it does with a plan. */
@@ -143,11 +152,14 @@ class History {
 
   /** The same input, its world's nodes as the renderer keeps them (render-nodes.ts). */
   inPlace(input: PlanInput): PlanInput {
+    const replaced: string[] = [];
     for (const [name, n] of Object.entries(this.nodes)) {
       if (this.renderedFrom.get(name) === n) continue;
       this.renderedFrom.set(name, n);
       this.rendered[name] = input.world.nodes[name]!;
+      replaced.push(name);
     }
+    if (replaced.length > 0) this.changes.noteNodes(replaced);
     return { ...input, world: { services: input.world.services, nodes: this.rendered } };
   }
 

@@ -31,6 +31,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 
 describe('WorldRenderer', () => {
   it('renders what a whole render renders, key order included, over random histories', () => {
+    let toldByName = 0;
     fc.assert(
       fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
         const model: ObserverModel = emptyModel();
@@ -41,6 +42,8 @@ describe('WorldRenderer', () => {
         // A node object of a world never changes afterwards (world/nodes.json keeps each node's
         // text by its object): its text when first rendered, by object.
         const nodeTexts = new WeakMap<object, string>();
+        // What the last render's nodes were, and the generation of its nodes: what changed since is told.
+        let before: { record: object; nodes: Record<string, object>; generation: number } | undefined;
         for (const s of steps) {
           if (s.kind === 'service' || s.kind === 'heartbeat') {
             const ts = new Date(now + s.dt).toISOString();
@@ -60,11 +63,22 @@ describe('WorldRenderer', () => {
               expect(nodeTexts.get(n) ?? text).toBe(text);
               nodeTexts.set(n, text);
             }
+            if (before?.record === got.nodes) {
+              const told = renderer.nodesChangedSince(before.generation);
+              const replaced = Object.keys(got.nodes).filter((name) => got.nodes[name] !== before!.nodes[name]);
+              if (told !== 'all') {
+                expect([...told].sort()).toEqual(replaced.sort());
+                toldByName++;
+              }
+            }
+            before = { record: got.nodes, nodes: { ...got.nodes }, generation: renderer.nodesGeneration };
           }
         }
       }),
       { numRuns: 500 },
     );
+    // (Most renders name what they replaced; a new record of nodes is 'all'.)
+    expect(toldByName).toBeGreaterThan(200);
   });
 
   it('a service reported on a node whose engine is unreachable stays unknown', () => {
