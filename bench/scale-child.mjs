@@ -3,7 +3,7 @@
 // event to its pending action file; CPU per event and RSS of this process (the control plane).
 import { mkdir, mkdtemp, writeFile, appendFile, rm, readdir } from 'node:fs/promises';
 import { fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, watch as watchFs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 const dist = process.argv[2];
@@ -68,9 +68,29 @@ const drift = async (i) => {
 // supervisor plans again the nodes it just proposed for): reported on its own, not a trial.
 const afterBurst = await drift(0);
 const allocSession = process.env.SCALE_ALLOC ? await (async () => { const { Session } = await import('node:inspector/promises'); const se = new Session(); se.connect(); await se.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }); return se; })() : undefined;
+// SCALE_TRACE=<file>: each trial's start (performance.now(), and the monotonic clock in µs that a
+// CPU profile's samples use) and length, each garbage collection and each file written in world/
+// and state/ meanwhile (what a slow trial waited for), as JSON.
+const trace = process.env.SCALE_TRACE ? { trials: [], gc: [], writes: [] } : undefined;
+// The world files and state documents written meanwhile, by name (not temp names).
+const watchers = trace ? ['world', 'state'].map((d) => watchFs(path.join(home, d), (_kind, name) => name && !name.startsWith('.') && trace.writes.push({ at: performance.now(), name }))) : [];
+const gcObserver = trace && new (await import('node:perf_hooks')).PerformanceObserver((list) => {
+  for (const e of list.getEntries()) trace.gc.push({ at: e.startTime, ms: e.duration, kind: e.detail?.kind });
+});
+gcObserver?.observe({ entryTypes: ['gc'] });
 const cpu0 = process.cpuUsage();
-for (let i = 1; i <= TRIALS; i++) lat.push(await drift(i));
+for (let i = 1; i <= TRIALS; i++) {
+  const at = performance.now();
+  const mono = Number(process.hrtime.bigint() / 1000n);
+  lat.push(await drift(i));
+  trace?.trials.push({ at, ms: lat.at(-1), mono });
+}
 const cpu = process.cpuUsage(cpu0);
+if (trace) {
+  gcObserver.disconnect();
+  for (const w of watchers) w.close();
+  await writeFile(process.env.SCALE_TRACE, JSON.stringify(trace));
+}
 if (allocSession) { const { profile } = await allocSession.post('HeapProfiler.stopSampling'); await writeFile(process.env.SCALE_ALLOC, JSON.stringify(profile)); }
 if (profiler) await profiler.stop(process.env.SCALE_PROFILE);
 lat.sort((a, b) => a - b);
