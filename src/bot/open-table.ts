@@ -2,6 +2,7 @@
 // outbox's and the group records'), and the table of open actions by key kept from one listing to
 // the next, with which keys each update changed (docs/design/telegram.md).
 import type { Action } from '../domain/actions.js';
+import { sharedEnds } from '../domain/shared-ends.js';
 
 /** Keys of the actions as read (the store's parsed objects, frozen): one string per object, made once. */
 const keys = new WeakMap<object, string>();
@@ -40,11 +41,7 @@ export class OpenTable {
     const prev = this.last;
     this.last = open;
     // What both listings share at the start (p) and at the end (e), widened to whole keys.
-    const m = Math.min(prev.length, open.length);
-    let p = 0;
-    while (p < m && prev[p] === open[p]) p++;
-    let e = 0;
-    while (e < m - p && prev[prev.length - 1 - e] === open[open.length - 1 - e]) e++;
+    let { start: p, end: e } = sharedEnds(prev, open);
     const sameKey = (shared: Action | undefined, a: Action | undefined, b: Action | undefined) => shared !== undefined && ((a !== undefined && actionKey(a) === actionKey(shared)) || (b !== undefined && actionKey(b) === actionKey(shared)));
     while (p > 0 && sameKey(open[p - 1], open[p], prev[p])) p--;
     while (e > 0 && sameKey(open[open.length - e], open[open.length - e - 1], prev[prev.length - e - 1])) e--;

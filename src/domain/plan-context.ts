@@ -10,6 +10,7 @@ import type { HealBudgets } from './heal-budget.js';
 import type { DesiredProblemRef, Notice } from './plan-notices.js';
 import type { DesiredState, World } from './schemas.js';
 import type { Silence } from './silences.js';
+import { sharedEnds } from './shared-ends.js';
 import type { Skips, Updates } from './updates.js';
 
 export interface ActionDraft {
@@ -142,13 +143,9 @@ export class OpenIndexer {
   index(open: readonly Action[]): OpenIndex {
     const prev = this.last;
     this.last = open.slice();
-    // What the two listings share at the start and at the end is compared object by object; only
-    // the part between is looked at (a thousand open actions, a few of them new or gone).
-    const m = Math.min(prev.length, open.length);
-    let p = 0;
-    while (p < m && prev[p] === open[p]) p++;
-    let e = 0;
-    while (e < m - p && prev[prev.length - 1 - e] === open[open.length - 1 - e]) e++;
+    // Only the part between what the two listings share at their start and end is looked at (a
+    // thousand open actions, a few of them new or gone).
+    const { start: p, end: e } = sharedEnds(prev, open);
     const mid = this.middle(prev.slice(p, prev.length - e), open, p, open.length - e);
     if (mid === 'whole') {
       // The same object twice, or two kept ones in another order: indexed whole.
@@ -194,12 +191,12 @@ export class OpenIndexer {
    * is listed twice or the kept ones changed order.
    */
   private middle(before: readonly Action[], open: readonly Action[], from: number, to: number): { added: Action[]; gone: Action[] } | 'whole' {
+    if (this.repeated) return 'whole';
     const was = new Set(before);
     const kept = new Set<Action>();
     const added: Action[] = [];
     const fresh = new Set<Action>();
     let lastPlace = Number.NEGATIVE_INFINITY;
-    if (this.repeated) return 'whole';
     for (let i = from; i < to; i++) {
       const a = open[i]!;
       if (was.has(a)) {

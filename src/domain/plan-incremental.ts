@@ -204,8 +204,8 @@ export class IncrementalPlanner {
     for (const dn of Object.values(desired)) {
       const p = this.kept.get(dn.node)?.plan;
       if (!p) continue;
-      if (p.create.length > 0 || p.cancel.length > 0) this.acting.add(dn.node);
-      if (p.create.length > 0 || p.cancel.length > 0 || p.notices.length > 0) this.shown.push(dn.node);
+      if (acts(p)) this.acting.add(dn.node);
+      if (shows(p)) this.shown.push(dn.node);
       if (p.due !== Infinity) this.dues.push(p.due, dn.node);
     }
   }
@@ -213,7 +213,7 @@ export class IncrementalPlanner {
   /** A node's part was made again: whether it acts, and whether (and where) it shows in the plan. */
   private note(node: string, desired: DesiredState): void {
     const p = this.kept.get(node)!.plan;
-    if (p.create.length > 0 || p.cancel.length > 0) this.acting.add(node);
+    if (acts(p)) this.acting.add(node);
     else this.acting.delete(node);
     const order = orderOf(desired);
     const at = order.get(node)!;
@@ -225,11 +225,15 @@ export class IncrementalPlanner {
       else hi = mid;
     }
     const there = this.shown[lo] === node;
-    const shows = p.create.length > 0 || p.cancel.length > 0 || p.notices.length > 0;
-    if (shows && !there) this.shown.splice(lo, 0, node);
-    else if (!shows && there) this.shown.splice(lo, 1);
+    if (shows(p) && !there) this.shown.splice(lo, 0, node);
+    else if (!shows(p) && there) this.shown.splice(lo, 1);
   }
 }
+
+/** Whether a part proposes or cancels something (the store acts on it: planned again next pass). */
+const acts = (p: NodePlan): boolean => p.create.length > 0 || p.cancel.length > 0;
+/** Whether a part holds anything for the plan. */
+const shows = (p: NodePlan): boolean => acts(p) || p.notices.length > 0;
 
 /** Each node's place in a desired state's order, once per desired state object. */
 const orders = new WeakMap<DesiredState, Map<string, number>>();
@@ -249,7 +253,7 @@ function sameShared(a: Shared, b: Shared): boolean {
 /** Whether a node's part must be made again. */
 function changed(k: Kept, input: PlanInput, dn: DesiredState[string], open: readonly Action[], rest: string, servicesMoved: boolean): boolean {
   const p = k.plan;
-  if (p.create.length > 0 || p.cancel.length > 0 || input.now >= p.due) return true;
+  if (acts(p) || input.now >= p.due) return true;
   if (k.dn !== dn || k.rest !== rest || !sameList(k.open, open) || !sameNode(k.node, input.world.nodes[dn.node])) return true;
   // (Each kept part's services are the world's as of the last plan: only a change since can differ.)
   if (!servicesMoved) return false;
